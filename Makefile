@@ -1,0 +1,39 @@
+# The table of contents: what a person can do with this repository. Each target calls a short script.
+SHELL := /bin/bash
+WEIGHTS ?= imagenet
+PORT ?= 5000
+REDIS_PORT ?= 6379
+export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR
+
+.PHONY: setup model run test test-unit test-e2e compose-check bench config-search matrix report clean
+
+setup:            ## virtual environments, pinned packages, redis-server if none is on PATH
+	scripts/install_system.sh
+	scripts/make_venvs.sh
+
+model: setup      ## convert ResNet50 to ONNX unless MODEL_DIR already holds it for these WEIGHTS
+	scripts/ensure_model.sh
+
+run: model        ## serve on http://127.0.0.1:$(PORT): Redis, worker(s), gunicorn (WEIGHTS=imagenet|random|<path>)
+	scripts/run.sh
+
+test:             ## the whole suite: unit, worker on a real converted model, end-to-end, browser
+	scripts/test.sh
+
+compose-check:    ## validate docker-compose.yml offline
+	docker-compose --env-file .env.example -f docker-compose.yml config -q
+
+bench: model      ## raw model benchmark: Keras baseline vs ONNX Runtime workers x threads x batch
+	scripts/bench.sh
+
+config-search: model  ## recommend WORKERS / THREADS / BATCH_SIZE for this machine
+	.venv/bin/python stress_test/config_search.py
+
+matrix: model     ## Locust matrix over users x workers x threads against the real stack
+	.venv/bin/python stress_test/run_matrix.py
+
+report:           ## hardware_report.md and plots from the latest results
+	.venv/bin/python stress_test/make_report.py
+
+clean:
+	rm -rf .run api/uploads api/feedback

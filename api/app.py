@@ -1,0 +1,63 @@
+"""Application factory: configuration, blueprints, metrics and error handlers; nothing connects at import.
+
+`app = create_app()` at the bottom keeps `from app import app` and `gunicorn app:app` working.
+"""
+
+import logging
+import secrets
+from typing import Any, Mapping
+
+from flask import Flask
+
+import health
+import metrics
+import responses
+import settings
+import views
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'none'; "
+                               "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app; `config` (tests) overrides values read from the environment."""
+    if not logging.getLogger().handlers:  # gunicorn leaves the root logger bare; keep our INFO lines
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    debug = settings.debug()
+    app.config.from_mapping(
+        SECRET_KEY=settings.SECRET_KEY,
+        MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH,
+        DEBUG=debug,
+    )
+    if config:
+        app.config.update(config)
+    app.json.sort_keys = False  # keep the documented key order: success, prediction, score[, top_k]
+    if not app.config.get("SECRET_KEY"):
+        if not (debug or app.config.get("TESTING")):
+            raise RuntimeError("SECRET_KEY is not set: export SECRET_KEY (or FLASK_DEBUG=1 for development)")
+        log.warning("SECRET_KEY not set; using a random key for this process (sessions will not survive restarts)")
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(health.bp)
+    metrics.init_app(app)
+    responses.register_error_handlers(app)
+
+    @app.after_request
+    def security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,74 @@
+"""Scrape-time view of the whole service, read from Redis: queue depth, live workers and their own metrics.
+
+Workers publish their Prometheus text in `ml:worker:<name>` (field `metrics`); families of the same name are
+merged with a `worker` label so the exposition stays valid. If Redis is down the scrape still answers with
+`ml_redis_up 0`.
+"""
+
+import logging
+
+import redis
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+import constants
+import fleet
+import job_client
+
+log = logging.getLogger(__name__)
+
+
+def collect(reserved: set[str] = frozenset()) -> list[Metric]:
+    """Service-level families; `reserved` names (the API's own) are never overwritten by a worker's."""
+    up = GaugeMetricFamily("ml_redis_up", "1 if Redis answered during this scrape")
+    try:
+        r = job_client.client()
+        pipe = r.pipeline(transaction=False)
+        pipe.xlen(constants.JOB_STREAM)
+        pipe.xlen(constants.DEADLETTER_STREAM)
+        depth, dead = pipe.execute()
+        workers = fleet.live_workers(r, with_metrics=True)
+    except redis.RedisError as exc:
+        log.warning("metrics scrape without Redis: %s", exc)
+        up.add_metric([], 0)
+        return [up]
+    up.add_metric([], 1)
+    families = [
+        up,
+        GaugeMetricFamily("ml_queue_depth", "Jobs in the stream not yet answered", value=depth),
+        GaugeMetricFamily("ml_deadletter_depth", "Jobs moved to the dead-letter stream", value=dead),
+        GaugeMetricFamily("ml_workers_live", "Workers with a fresh heartbeat", value=len(workers)),
+        GaugeMetricFamily("ml_workers_ready", "Live workers with the model loaded and warmed",
+                          value=sum(1 for w in workers if w["ready"])),
+    ]
+    taken = set(reserved) | {f.name for f in families}
+    return families + merge_worker_metrics(workers, taken)
+
+
+def merge_worker_metrics(workers: list[dict], taken: set[str]) -> list[Metric]:
+    """Parse each worker's exposition text and merge same-named families, adding a `worker` label."""
+    merged: dict[str, Metric] = {}
+    for worker in workers:
+        text = worker.get("metrics")
+        if not text:
+            continue
+        try:
+            parsed = list(text_string_to_metric_families(text))
+        except Exception as exc:  # a worker's bad text must not break the scrape
+            log.warning("unparsable metrics from worker %s: %s", worker["name"], exc)
+            continue
+        for family in parsed:
+            if family.name in taken:
+                continue
+            target = merged.get(family.name)
+            if target is None:
+                target = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+            elif target.type != family.type:
+                log.warning("worker %s: metric %s has type %s, expected %s", worker["name"], family.name,
+                            family.type, target.type)
+                continue
+            for sample in family.samples:
+                labels = dict(sample.labels)
+                labels.setdefault("worker", worker["name"])
+                target.samples.append(sample._replace(labels=labels, timestamp=None))
+    return list(merged.values())

@@ -1,0 +1,43 @@
+"""Typed failures of a prediction; each knows its HTTP status and its metric label, so views stay a lookup."""
+
+
+class PredictError(Exception):
+    """Base class: something stopped a prediction; `str(exc)` is safe to show to the user."""
+
+    status = 503
+    kind = "prediction_failed"
+
+
+class InvalidImage(PredictError):
+    """The bytes are not an image we accept (empty, truncated, not an image, too many pixels)."""
+
+    status = 400
+    kind = "invalid_image"
+
+
+class QueueFull(PredictError):
+    """Backpressure: the job stream is at MAX_QUEUE_DEPTH; the client should retry later."""
+
+    status = 503
+    kind = "queue_full"
+
+
+class BrokerUnavailable(PredictError):
+    """Redis could not be reached or answered with an error."""
+
+    status = 503
+    kind = "broker_unavailable"
+
+
+class PredictionTimeout(PredictError):
+    """No worker answered before the request's deadline."""
+
+    status = 504
+    kind = "timeout"
+
+
+class PredictionFailed(PredictError):
+    """A worker answered with an error (inference failed, job dead-lettered)."""
+
+    status = 503
+    kind = "prediction_failed"

@@ -1,0 +1,105 @@
+"""Talk to Redis for the API: lazily built connection pools, backpressure, XADD a job, BLPOP its result.
+
+Two pools: commands use short socket timeouts (Redis down → fail in well under a second when refused, at most
+REDIS_SOCKET_TIMEOUT_S when unreachable); the blocking BLPOP gets a socket timeout just above the request
+timeout so a silent network partition still cannot hold a request past its deadline.
+"""
+
+import json
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+import constants
+import settings
+from errors import BrokerUnavailable, QueueFull, PredictionTimeout
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_pools: dict[tuple, redis.ConnectionPool] = {}
+
+
+def _pool(blocking: bool) -> redis.ConnectionPool:
+    """One pool per (settings, kind); rebuilt only if the settings change (tests) — never at import time."""
+    timeout = settings.REDIS_SOCKET_TIMEOUT_S
+    socket_timeout = settings.REQUEST_TIMEOUT_S + timeout if blocking else timeout
+    key = (settings.REDIS_HOST, settings.REDIS_PORT, settings.REDIS_DB, settings.REDIS_PASSWORD,
+           timeout, socket_timeout, blocking)
+    with _lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = redis.ConnectionPool(
+                host=key[0], port=key[1], db=key[2], password=key[3],
+                socket_connect_timeout=timeout, socket_timeout=socket_timeout,
+                # One immediate retry heals a pooled socket Redis closed; none for BLPOP (it would outlive the deadline).
+                retry=Retry(NoBackoff(), 0 if blocking else 1),
+                health_check_interval=0,
+            )
+            _pools[key] = pool
+        return pool
+
+
+def client(blocking: bool = False) -> redis.Redis:
+    """A Redis client on the shared pool; cheap to create per call."""
+    return redis.Redis(connection_pool=_pool(blocking))
+
+
+def submit(image: bytes, filename: str, top_k: int, deadline: float) -> dict[str, Any]:
+    """Enqueue one job and wait for its result dict until `deadline` (unix time); typed errors otherwise."""
+    r = client()
+    try:
+        depth = _prepare(r)
+        if depth >= settings.MAX_QUEUE_DEPTH:
+            raise QueueFull(f"queue is full ({depth} jobs waiting); retry later")
+        job_id = uuid.uuid4().hex
+        now = time.time()
+        entry_id = r.xadd(constants.JOB_STREAM, {
+            "id": job_id, "image": image, "filename": filename,
+            "enqueued": repr(now), "deadline": repr(deadline), "top_k": str(top_k),
+        })
+        raw = _wait(job_id, deadline)
+    except redis.RedisError as exc:
+        raise BrokerUnavailable(f"queue unavailable: {type(exc).__name__}") from exc
+    if raw is None:
+        _forget(r, entry_id)
+        raise PredictionTimeout("no worker answered in time")
+    return json.loads(raw)
+
+
+def _prepare(r: redis.Redis) -> int:
+    """One round trip: make sure the consumer group exists (at id 0, so jobs queued before any worker starts or
+    after Redis lost its data are not skipped; BUSYGROUP is the normal case) and read the queue depth."""
+    pipe = r.pipeline(transaction=False)
+    pipe.xgroup_create(constants.JOB_STREAM, constants.CONSUMER_GROUP, id="0", mkstream=True)
+    pipe.xlen(constants.JOB_STREAM)
+    created, depth = pipe.execute(raise_on_error=False)
+    if isinstance(created, redis.ResponseError) and "BUSYGROUP" not in str(created):
+        raise created
+    if isinstance(depth, Exception):
+        raise depth
+    return int(depth)
+
+
+def _wait(job_id: str, deadline: float) -> bytes | None:
+    """BLPOP the result key for the time left before the deadline; None when it passes."""
+    remaining = deadline - time.time()
+    if remaining <= 0:
+        return None
+    # Redis reads the timeout in milliseconds and treats 0 as "forever": never send less than 1 ms.
+    popped = client(blocking=True).blpop([constants.result_key(job_id)], timeout=max(round(remaining, 3), 0.001))
+    return None if popped is None else popped[1]
+
+
+def _forget(r: redis.Redis, entry_id: bytes) -> None:
+    """Best effort: delete a job nobody waits for any more, so it stops counting against the queue depth."""
+    try:
+        r.xdel(constants.JOB_STREAM, entry_id)
+    except redis.RedisError:
+        log.warning("could not delete expired job %s", entry_id)

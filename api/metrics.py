@@ -1,0 +1,92 @@
+"""Prometheus metrics of the API processes and the `/metrics` endpoint that shows the whole service.
+
+Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py before workers import this) makes every
+process write its values to files that one scrape aggregates. Defining metrics here connects to nothing.
+"""
+
+import os
+import time
+from typing import Any, Iterable
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
+                               generate_latest)
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.metrics_core import Metric
+
+import collector
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
+STAGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+REQUESTS = Counter("api_requests", "HTTP requests answered, by endpoint, method and status",
+                   ["endpoint", "method", "status"])
+LATENCY = Histogram("api_request_latency_seconds", "End-to-end request latency seen by the API",
+                    ["endpoint"], buckets=LATENCY_BUCKETS)
+ERRORS = Counter("api_errors", "Requests that ended in an error, by kind", ["kind"])
+IN_FLIGHT = Gauge("api_requests_in_flight", "Requests being handled now", multiprocess_mode="livesum")
+QUEUED = Histogram("api_job_queued_seconds", "Time a job waited in the queue (reported by the worker)",
+                   buckets=STAGE_BUCKETS)
+INFERENCE = Histogram("api_job_inference_seconds", "Model time of the batch that answered a job (worker)",
+                      buckets=STAGE_BUCKETS)
+BATCH = Histogram("api_job_batch_size", "Size of the batch that answered a job",
+                  buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64))
+
+bp = Blueprint("metrics", __name__)
+
+
+def count_error(kind: str) -> None:
+    ERRORS.labels(kind=kind).inc()
+
+
+def observe_job(result: dict[str, Any]) -> None:
+    """Record the worker-side timings carried by a successful result."""
+    for hist, key, scale in ((QUEUED, "queued_ms", 1e-3), (INFERENCE, "inference_ms", 1e-3), (BATCH, "batch_size", 1)):
+        value = result.get(key)
+        if isinstance(value, (int, float)) and value >= 0:
+            hist.observe(value * scale)
+
+
+def _before() -> None:
+    g.metrics_start = time.perf_counter()
+    IN_FLIGHT.inc()
+
+
+def _after(response: Response) -> Response:
+    start = g.pop("metrics_start", None)
+    if start is not None:
+        IN_FLIGHT.dec()
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - start)
+        REQUESTS.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Time every request and expose GET /metrics."""
+    app.before_request(_before)
+    app.after_request(_after)
+    app.register_blueprint(bp)
+
+
+class _Families:
+    """A registry-shaped wrapper so generate_latest can print an already collected list."""
+
+    def __init__(self, families: Iterable[Metric]):
+        self.families = list(families)
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
+@bp.get("/metrics")
+def scrape() -> Response:
+    """API metrics of all processes + queue depth, live workers and each live worker's own metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        base = CollectorRegistry()
+        MultiProcessCollector(base)
+    else:
+        base = REGISTRY
+    families = list(base.collect())
+    families += collector.collect(reserved={f.name for f in families})
+    return Response(generate_latest(_Families(families)), mimetype=CONTENT_TYPE_LATEST)

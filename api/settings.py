@@ -1,0 +1,52 @@
+"""API settings, read from the environment on every access (PEP 562) so tests and processes see current values.
+
+`settings.REDIS_PORT` looks the variable up at call time; nothing here runs at import except building the table.
+"""
+
+import os
+from typing import Any, Callable
+
+API_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# name -> (type converter, default)
+_SPEC: dict[str, tuple[Callable[[str], Any], Any]] = {
+    "REDIS_HOST": (str, "localhost"),
+    "REDIS_PORT": (int, 6379),
+    "REDIS_DB": (int, 0),
+    "REDIS_PASSWORD": (str, None),
+    "REDIS_SOCKET_TIMEOUT_S": (float, 2.0),
+    "UPLOAD_FOLDER": (str, os.path.join(API_DIR, "uploads")),
+    "FEEDBACK_FILEPATH": (str, os.path.join(API_DIR, "feedback", "feedback.csv")),
+    "HEARTBEAT_TTL_S": (float, 10.0),
+    "MAX_CONTENT_LENGTH": (int, 16 * 1024 * 1024),
+    "REQUEST_TIMEOUT_S": (float, 30.0),
+    "MAX_QUEUE_DEPTH": (int, 64),
+    "RETRY_AFTER_S": (int, 1),
+    "MAX_IMAGE_PIXELS": (int, 40_000_000),
+    "FEEDBACK_MAX_FIELD": (int, 512),
+    "SECRET_KEY": (str, None),
+    "PROMETHEUS_MULTIPROC_DIR": (str, None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        convert, default = _SPEC[name]
+    except KeyError:
+        raise AttributeError(f"module 'settings' has no attribute {name!r}") from None
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return convert(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={raw!r} is not a valid {convert.__name__}") from exc
+
+
+def __dir__() -> list[str]:
+    return sorted(list(_SPEC) + ["API_DIR"])
+
+
+def debug() -> bool:
+    """Debug only when explicitly asked for: FLASK_DEBUG=1."""
+    return os.environ.get("FLASK_DEBUG", "0") == "1"

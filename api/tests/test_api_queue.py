@@ -1,0 +1,63 @@
+"""/predict through the real queue path (real redis-server + fake worker peer), status codes end to end."""
+
+import io
+import socket
+import time
+
+import constants
+from fakeworker import FakeWorker, error_result, ok_result
+
+THREE_KEYS = {"success": False, "prediction": None, "score": None}
+
+
+def post(client, photo, url="/predict"):
+    return client.post(url, data={"file": (io.BytesIO(photo()), "cat.jpg")}, content_type="multipart/form-data")
+
+
+def test_predict_200(client, redis_env, redis_server, photo):
+    with FakeWorker(redis_server, ok_result):
+        response = post(client, photo, "/predict?top_k=2")
+    assert response.status_code == 200
+    assert response.get_json() == {"success": True, "prediction": "tabby", "score": 0.7,
+                                   "top_k": [["tabby", 0.7], ["tiger_cat", 0.2]]}
+
+
+def test_page_shows_top_5(client, redis_env, redis_server, photo):
+    with FakeWorker(redis_server, ok_result):
+        page = post(client, photo, "/").get_data(as_text=True)
+    assert page.count("<meter") == 5 and "cougar" in page
+
+
+def test_predict_504_when_no_worker(client, redis_env, photo, monkeypatch):
+    monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.3")
+    start = time.perf_counter()
+    response = post(client, photo)
+    assert response.status_code == 504 and time.perf_counter() - start < 1.0
+    assert {k: response.get_json()[k] for k in THREE_KEYS} == THREE_KEYS
+
+
+def test_predict_503_retry_after_when_full(client, redis_env, photo, monkeypatch):
+    monkeypatch.setenv("MAX_QUEUE_DEPTH", "1")
+    redis_env.xadd(constants.JOB_STREAM, {"id": "busy"})
+    response = post(client, photo)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert "queue" in response.get_json()["error"]
+
+
+def test_predict_503_when_redis_down(client, photo, monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("REDIS_PORT", str(s.getsockname()[1]))
+        start = time.perf_counter()
+        response = post(client, photo)
+    assert response.status_code == 503 and time.perf_counter() - start < 1.0
+    assert "Retry-After" not in response.headers
+
+
+def test_predict_worker_errors(client, redis_env, redis_server, photo):
+    with FakeWorker(redis_server, error_result("invalid_image", "cannot identify image")):
+        bad = post(client, photo)
+    with FakeWorker(redis_server, error_result("inference_failed", "onnx exploded")):
+        failed = post(client, photo)
+    assert bad.status_code == 400 and bad.get_json() == THREE_KEYS and "cannot identify" in bad.headers["X-Error"]
+    assert failed.status_code == 503 and "onnx exploded" in failed.get_json()["error"]

@@ -1,0 +1,84 @@
+"""The real server: gunicorn with gunicorn.conf.py — multiprocess metrics, stale files cleaned, graceful SIGTERM."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import API_DIR, PHOTOS, free_port
+from fakeworker import FakeWorker, ok_result
+
+GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+
+
+@pytest.fixture
+def server(redis_env, redis_server, tmp_path):
+    """gunicorn on a free port, 2 processes, with a stale metrics file left from a 'previous run'."""
+    port = free_port()
+    multiproc = tmp_path / "prom"
+    multiproc.mkdir()
+    (multiproc / "counter_999999.db").write_bytes(b"stale")
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "SECRET_KEY": "k", "GUNICORN_WORKERS": "2",
+           "REDIS_PORT": str(redis_server), "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+           "REQUEST_TIMEOUT_S": "5", "GUNICORN_ACCESSLOG": ""}
+    proc = subprocess.Popen([GUNICORN, "-c", "gunicorn.conf.py", "app:app"], cwd=API_DIR, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        if proc.poll() is not None:
+            break
+        try:
+            requests.get(url + "/health", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("gunicorn did not start:\n" + proc.communicate()[0])
+    yield url, proc, multiproc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_metrics_are_summed_over_processes(server):
+    url, _, multiproc = server
+    assert not (multiproc / "counter_999999.db").exists()  # emptied at start
+    session_count = 20
+    for _ in range(session_count):
+        assert requests.get(url + "/health", timeout=5).status_code == 200  # new connection each: both processes
+    fams = {f.name: f for f in text_string_to_metric_families(requests.get(url + "/metrics", timeout=5).text)}
+    health = [s for s in fams["api_requests"].samples
+              if s.name == "api_requests_total" and s.labels["endpoint"] == "/health"]
+    assert sum(s.value for s in health) >= session_count
+    assert fams["ml_redis_up"].samples[0].value == 1
+
+
+def test_sigterm_lets_in_flight_requests_finish(server, redis_server):
+    url, proc, _ = server
+
+    def slow(fields):
+        time.sleep(1.0)
+        return ok_result(fields)
+
+    results = []
+    with FakeWorker(redis_server, slow):
+        with open(os.path.join(PHOTOS, "cat.jpg"), "rb") as fh:
+            data = fh.read()
+        thread = threading.Thread(target=lambda: results.append(
+            requests.post(url + "/predict", files={"file": ("cat.jpg", data)}, timeout=10)))
+        thread.start()
+        time.sleep(0.4)  # the request is now waiting on its result
+        proc.send_signal(signal.SIGTERM)
+        thread.join(10)
+    assert results and results[0].status_code == 200 and results[0].json()["prediction"] == "tabby"
+    assert proc.wait(10) == 0

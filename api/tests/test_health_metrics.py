@@ -1,0 +1,128 @@
+"""/health, /ready and /metrics against a real redis-server (and without one)."""
+
+import io
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import constants
+from fakeworker import FakeWorker, heartbeat, ok_result
+
+WORKER_METRICS = """# HELP worker_jobs_total Jobs answered
+# TYPE worker_jobs_total counter
+worker_jobs_total{outcome="ok"} %d
+# HELP worker_batch_size Batch sizes
+# TYPE worker_batch_size histogram
+worker_batch_size_bucket{le="1.0"} 1
+worker_batch_size_bucket{le="+Inf"} 2
+worker_batch_size_count 2
+worker_batch_size_sum 5
+# HELP api_requests_total a name the worker must not hijack
+# TYPE api_requests_total counter
+api_requests_total 99
+"""
+
+
+def families(text: str) -> dict:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def value(fams: dict, name: str, **labels) -> float:
+    family = fams[name]
+    matches = [s.value for s in family.samples if all(s.labels.get(k) == v for k, v in labels.items())]
+    assert matches, (name, labels)
+    return sum(matches)
+
+
+def test_health_needs_no_redis(client):
+    response = client.get("/health")  # REDIS_PORT points at a closed port (conftest)
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+
+
+def test_ready_without_redis_is_503(client):
+    response = client.get("/ready")
+    assert response.status_code == 503
+    assert response.get_json()["redis"] is False and response.get_json()["status"] == "not_ready"
+
+
+def test_ready_without_workers_is_503(client, redis_env):
+    body = client.get("/ready")
+    assert body.status_code == 503 and body.get_json()["redis"] is True and body.get_json()["workers"] == []
+
+
+def test_ready_needs_a_live_warmed_worker(client, redis_env):
+    heartbeat(redis_env, "loading", ready=False)
+    heartbeat(redis_env, "dead", ready=True, age_s=60)
+    assert client.get("/ready").status_code == 503
+    heartbeat(redis_env, "w1", ready=True, variant="int8")
+    response = client.get("/ready")
+    body = response.get_json()
+    assert response.status_code == 200 and body["status"] == "ready" and body["workers_ready"] == 1
+    assert {w["name"]: (w["ready"], w["variant"]) for w in body["workers"]} == {
+        "loading": (False, "fp32"), "w1": (True, "int8")}  # the stale heartbeat is not listed
+
+
+def test_metrics_without_redis_still_answers(client):
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    fams = families(response.get_data(as_text=True))
+    assert value(fams, "ml_redis_up") == 0
+
+
+def test_metrics_whole_service(client, redis_env, redis_server, photo):
+    heartbeat(redis_env, "w1", metrics=WORKER_METRICS % 3)
+    heartbeat(redis_env, "w2", metrics=WORKER_METRICS % 4)
+    heartbeat(redis_env, "gone", metrics=WORKER_METRICS % 100, age_s=60)
+    heartbeat(redis_env, "garbled", metrics="this is { not prometheus")
+    with FakeWorker(redis_server, ok_result):
+        ok = client.post("/predict", data={"file": (io.BytesIO(photo()), "cat.jpg")},
+                         content_type="multipart/form-data")
+    assert ok.status_code == 200
+    redis_env.xadd(constants.JOB_STREAM, {"id": "waiting"})
+    client.post("/predict", json={})  # one 400
+    text = client.get("/metrics").get_data(as_text=True)
+    fams = families(text)  # parses: the exposition is valid
+    assert value(fams, "ml_redis_up") == 1
+    assert value(fams, "ml_queue_depth") == 1
+    assert value(fams, "ml_workers_live") == 3 and value(fams, "ml_workers_ready") == 3
+    assert value(fams, "api_requests", endpoint="/predict", status="200") >= 1
+    assert value(fams, "api_requests", endpoint="/predict", status="400") >= 1
+    assert value(fams, "api_errors", kind="bad_request") >= 1
+    assert fams["api_request_latency_seconds"].type == "histogram"
+    latency = [s for s in fams["api_request_latency_seconds"].samples
+               if s.name.endswith("_count") and s.labels["endpoint"] == "/predict"]
+    assert latency and latency[0].value >= 2
+    assert value(fams, "api_job_inference_seconds") >= 0 and fams["api_job_queued_seconds"].type == "histogram"
+    # worker families merged into one, with a worker label; stale and garbled workers left out
+    assert value(fams, "worker_jobs", worker="w1") == 3 and value(fams, "worker_jobs", worker="w2") == 4
+    assert {s.labels["worker"] for s in fams["worker_jobs"].samples} == {"w1", "w2"}
+    assert value(fams, "worker_batch_size", worker="w2") > 0
+    assert text.count("# TYPE worker_jobs_total counter") == 1
+    assert all(s.value != 99 for s in fams["api_requests"].samples)  # a worker cannot overwrite API families
+    assert text.count("# TYPE api_requests_total counter") == 1
+
+
+def test_security_headers_and_no_debug(app, client):
+    assert app.debug is False
+    response = client.get("/")
+    assert "script-src 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_secret_key_is_required_outside_debug(monkeypatch):
+    from app import create_app
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app()
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    assert create_app().config["SECRET_KEY"]  # dev: random key
+    monkeypatch.delenv("FLASK_DEBUG")
+    monkeypatch.setenv("SECRET_KEY", "from-env")
+    assert create_app().config["SECRET_KEY"] == "from-env"
+
+
+def test_from_app_import_app_works():
+    from app import app
+    assert {r.rule for r in app.url_map.iter_rules()} >= {"/", "/predict", "/feedback", "/display/<filename>",
+                                                          "/health", "/ready", "/metrics"}

@@ -1,0 +1,142 @@
+"""The queue path against a real redis-server, with a fake worker thread as the peer."""
+
+import socket
+import time
+
+import pytest
+
+import constants
+import job_client
+import middleware
+from errors import BrokerUnavailable, InvalidImage, PredictionFailed, PredictionTimeout, QueueFull
+from fakeworker import FakeWorker, error_result, ok_result
+
+
+@pytest.fixture
+def stored(isolated_dirs, photo):
+    """A real photo stored in the upload folder, as the view leaves it."""
+    folder = isolated_dirs / "uploads"
+    folder.mkdir()
+    (folder / "abc.jpg").write_bytes(photo("coffee.jpg"))
+    return "abc.jpg"
+
+
+def test_round_trip_carries_bytes_and_protocol_fields(redis_env, redis_server, stored, photo):
+    with FakeWorker(redis_server, ok_result) as worker:
+        before = time.time()
+        result = middleware.model_predict(stored, top_k=3)
+    assert tuple(result) == ("tabby", 0.7) and result.prediction == "tabby" and result.score == 0.7
+    assert result.top_k == [("tabby", 0.7), ("tiger_cat", 0.2), ("lynx", 0.05)]
+    job = worker.jobs[0]
+    assert job["image"] == photo("coffee.jpg") and job["filename"] == b"abc.jpg" and job["top_k"] == b"3"
+    assert len(job["id"]) == 32 and before <= float(job["enqueued"]) <= float(job["deadline"]) - 29
+    assert redis_env.xlen(constants.JOB_STREAM) == 0  # answered jobs leave the stream
+    assert redis_env.keys(constants.RESULT_KEY_PREFIX + "*") == []  # BLPOP consumed the result
+
+
+def test_consumer_group_exists_before_any_worker(redis_env, stored, monkeypatch):
+    """Jobs added before a worker starts must not be skipped: the API creates the group at id 0."""
+    monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.2")
+    with pytest.raises(PredictionTimeout):
+        middleware.model_predict(stored)
+    groups = redis_env.xinfo_groups(constants.JOB_STREAM)
+    assert [g["name"] for g in groups] == [constants.CONSUMER_GROUP.encode()]
+    assert groups[0]["last-delivered-id"] == b"0-0"
+
+
+def test_group_is_recreated_after_redis_lost_its_data(redis_env, redis_server, stored, monkeypatch):
+    with FakeWorker(redis_server, ok_result):
+        assert middleware.model_predict(stored)[0] == "tabby"
+    redis_env.flushall()  # like a restart without persistence
+    monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.2")
+    with pytest.raises(PredictionTimeout):
+        middleware.model_predict(stored)
+    assert redis_env.xinfo_groups(constants.JOB_STREAM)[0]["last-delivered-id"] == b"0-0"
+
+
+def test_timeout_is_quick_and_forgets_the_job(redis_env, stored, monkeypatch):
+    monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.5")
+    start = time.perf_counter()
+    with pytest.raises(PredictionTimeout):
+        middleware.model_predict(stored)
+    elapsed = time.perf_counter() - start
+    assert 0.45 <= elapsed < 1.0
+    assert redis_env.xlen(constants.JOB_STREAM) == 0  # expired job no longer counts against the depth
+
+
+def test_silent_worker_still_bounded_by_deadline(redis_env, redis_server, stored, monkeypatch):
+    monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.3")
+    with FakeWorker(redis_server, lambda fields: None) as worker:
+        start = time.perf_counter()
+        with pytest.raises(PredictionTimeout):
+            middleware.model_predict(stored)
+        assert time.perf_counter() - start < 0.8
+    assert len(worker.jobs) == 1
+
+
+def test_queue_full(redis_env, stored, monkeypatch):
+    monkeypatch.setenv("MAX_QUEUE_DEPTH", "2")
+    for _ in range(2):
+        redis_env.xadd(constants.JOB_STREAM, {"id": "x"})
+    start = time.perf_counter()
+    with pytest.raises(QueueFull):
+        middleware.model_predict(stored)
+    assert time.perf_counter() - start < 0.2
+    assert redis_env.xlen(constants.JOB_STREAM) == 2  # nothing added
+
+
+def test_redis_down_is_broker_unavailable_quickly(stored, monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("REDIS_PORT", str(s.getsockname()[1]))  # bound, not listening: refused
+        start = time.perf_counter()
+        with pytest.raises(BrokerUnavailable):
+            middleware.model_predict(stored)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_redis_restart_is_survived(redis_env, redis_server, stored, monkeypatch):
+    """Pooled sockets killed by the server do not poison the next request."""
+    with FakeWorker(redis_server, ok_result):
+        assert middleware.model_predict(stored)[0] == "tabby"
+        redis_env.client_kill_filter(_type="normal", skipme=True)
+        assert middleware.model_predict(stored)[0] == "tabby"
+
+
+def test_password_from_settings(redis_env, redis_server, stored, monkeypatch):
+    redis_env.config_set("requirepass", "s3cret")
+    try:
+        monkeypatch.setenv("REDIS_PASSWORD", "wrong")
+        with pytest.raises(BrokerUnavailable):
+            middleware.model_predict(stored)
+        monkeypatch.setenv("REDIS_PASSWORD", "s3cret")
+        monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.2")
+        with pytest.raises(PredictionTimeout):  # authenticated: got as far as waiting for a worker
+            middleware.model_predict(stored)
+    finally:
+        redis_env.execute_command("AUTH", "s3cret")
+        redis_env.config_set("requirepass", "")
+
+
+@pytest.mark.parametrize("code, exc", [("invalid_image", InvalidImage), ("inference_failed", PredictionFailed),
+                                       ("dead_letter", PredictionFailed)])
+def test_worker_errors_are_typed(redis_env, redis_server, stored, code, exc):
+    with FakeWorker(redis_server, error_result(code, "it broke")):
+        with pytest.raises(exc, match="it broke"):
+            middleware.model_predict(stored)
+
+
+def test_missing_upload_is_invalid_image(isolated_dirs):
+    with pytest.raises(InvalidImage):
+        middleware.model_predict("does-not-exist.jpg")
+    with pytest.raises(InvalidImage):
+        middleware.model_predict("../../etc/passwd")
+
+
+def test_pool_is_built_lazily_and_follows_settings(redis_env, redis_server, monkeypatch):
+    pool = job_client._pool(False)
+    assert pool.connection_kwargs["port"] == redis_server
+    assert pool.connection_kwargs["socket_timeout"] == 2.0
+    monkeypatch.setenv("REDIS_SOCKET_TIMEOUT_S", "0.5")
+    assert job_client._pool(False).connection_kwargs["socket_connect_timeout"] == 0.5
+    assert job_client._pool(True).connection_kwargs["socket_timeout"] == 30.5

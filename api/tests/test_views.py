@@ -1,0 +1,303 @@
+"""Page and /predict behaviour with model_predict patched (pure: no Redis, no worker)."""
+
+import io
+import json
+import os
+import re
+
+import pytest
+
+import errors
+import views
+from imagedata import bomb_png, good_images
+from middleware import Prediction
+
+THREE_KEYS = {"success": False, "prediction": None, "score": None}
+TOP5 = [("tabby", 0.61), ("tiger_cat", 0.2), ("Egyptian_cat", 0.1), ("lynx", 0.05), ("Persian_cat", 0.01)]
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Patch views.model_predict with a fake that records its arguments."""
+    seen = []
+
+    def fake(image_name, top_k=5):
+        seen.append((image_name, top_k))
+        return Prediction("tabby", 0.61, TOP5[:top_k])
+
+    monkeypatch.setattr(views, "model_predict", fake)
+    return seen
+
+
+def upload(data: bytes, name: str = "cat.jpg", field: str = "file"):
+    return {field: (io.BytesIO(data), name)}
+
+
+def flashes(client) -> list[str]:
+    with client.session_transaction() as session:
+        return [message for _, message in session.get("_flashes", [])]
+
+
+# ---- the page ----------------------------------------------------------------------------------------------
+
+def test_index_get(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b'enctype="multipart/form-data"' in response.data and b'name="file"' in response.data
+
+
+@pytest.mark.parametrize("data, message", [
+    ({}, "No file part"),
+    ({"file": (io.BytesIO(b""), "")}, "No image selected for uploading"),
+    ({"file": (io.BytesIO(b"x"), "cat.bmp")}, "Allowed image types are -> png, jpg, jpeg, gif"),
+    ({"image": (io.BytesIO(b"x"), "cat.jpg")}, "No file part"),
+])
+def test_index_post_rejections_redirect_with_flash(client, calls, data, message):
+    response = client.post("/", data=data, content_type="multipart/form-data")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/")
+    assert flashes(client) == [message]
+    assert calls == []
+
+
+def test_index_post_valid_image_shows_result(client, calls, photo, isolated_dirs):
+    data = photo("cat.jpg")
+    response = client.post("/", data=upload(data, "My Cat.JPG"), content_type="multipart/form-data")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    stored = calls[0][0]
+    assert re.fullmatch(r"[0-9a-f]{32}\.JPG", stored) and calls[0][1] == 5
+    assert (isolated_dirs / "uploads" / stored).read_bytes() == data
+    assert f'src="/display/{stored}"' in page
+    assert 'id="prediction">tabby<' in page and 'id="score">0.6100<' in page
+    assert page.count("<meter") == 5 and "Egyptian_cat" in page
+    assert 'action="/feedback"' in page and 'name="report"' in page and "Report incorrect answer" in page
+    report = re.search(r'name="report" value="([^"]*)"', page).group(1).replace("&#34;", '"')
+    assert json.loads(report) == {"filename": stored, "prediction": "tabby", "score": 0.61}
+
+
+def test_index_copes_with_a_plain_two_tuple(client, monkeypatch, photo):
+    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5: ("Eskimo_dog", 0.9346))
+    page = client.post("/", data=upload(photo()), content_type="multipart/form-data").get_data(as_text=True)
+    assert "Eskimo_dog" in page and "0.9346" in page and page.count("<meter") == 1
+
+
+def test_page_escapes_labels(client, monkeypatch, photo):
+    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5: ("<script>x</script>", 0.5))
+    page = client.post("/", data=upload(photo()), content_type="multipart/form-data").get_data(as_text=True)
+    assert "<script>x" not in page and "&lt;script&gt;x" in page
+
+
+@pytest.mark.parametrize("case", ["empty", "text", "truncated", "bomb"])
+def test_index_bad_content_flashes_never_500(client, calls, photo, case):
+    data = {"empty": b"", "text": b"just text", "truncated": photo()[:5000], "bomb": bomb_png()}[case]
+    response = client.post("/", data=upload(data, "x.png"), content_type="multipart/form-data")
+    assert response.status_code == 302
+    assert flashes(client)[0].startswith("Could not classify this image")
+    assert calls == []
+
+
+@pytest.mark.parametrize("exc", [errors.QueueFull("queue is full"), errors.BrokerUnavailable("down"),
+                                 errors.PredictionTimeout("slow"), errors.PredictionFailed("boom"),
+                                 errors.InvalidImage("bad")])
+def test_index_model_errors_flash(client, monkeypatch, photo, exc):
+    def fail(name, top_k=5):
+        raise exc
+    monkeypatch.setattr(views, "model_predict", fail)
+    response = client.post("/", data=upload(photo()), content_type="multipart/form-data")
+    assert response.status_code == 302 and str(exc) in flashes(client)[0]
+
+
+def test_index_unexpected_error_is_not_a_500(client, monkeypatch, photo):
+    def crash(name, top_k=5):
+        raise KeyError("bug")
+    monkeypatch.setattr(views, "model_predict", crash)
+    response = client.post("/", data=upload(photo()), content_type="multipart/form-data")
+    assert response.status_code == 302 and flashes(client) == ["Something went wrong; please try again."]
+
+
+def test_index_too_large_flashes(app, photo):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    client = app.test_client()
+    response = client.post("/", data=upload(photo()), content_type="multipart/form-data")
+    assert response.status_code == 302 and flashes(client)[0].startswith("File too large")
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd.jpg", "/abs/path/x.jpg", "фото 猫.jpg", "a" * 5000 + ".jpg",
+                                  "..\\..\\win.jpg", "x.jpg\x00.php"])
+def test_hostile_names_are_stored_as_hash(client, calls, photo, isolated_dirs, name):
+    response = client.post("/", data=upload(photo(), name), content_type="multipart/form-data")
+    if name.endswith(".php"):
+        assert response.status_code == 302 and not calls  # extension not allowed
+        assert not (isolated_dirs / "uploads").exists()
+        return
+    assert response.status_code == 200
+    stored = os.listdir(isolated_dirs / "uploads")
+    assert stored == [calls[0][0]] and re.fullmatch(r"[0-9a-f]{32}\.jpg", stored[0])
+
+
+# ---- /predict -----------------------------------------------------------------------------------------------
+
+def test_predict_ok_exactly_three_keys(client, calls, photo):
+    response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
+    assert response.status_code == 200
+    assert response.get_json() == {"success": True, "prediction": "tabby", "score": 0.61}
+
+
+@pytest.mark.parametrize("where", ["query", "form"])
+def test_predict_top_k(client, calls, photo, where):
+    data = upload(photo())
+    url = "/predict?top_k=3" if where == "query" else "/predict"
+    if where == "form":
+        data["top_k"] = "3"
+    body = client.post(url, data=data, content_type="multipart/form-data").get_json()
+    assert list(body) == ["success", "prediction", "score", "top_k"]
+    assert body["top_k"] == [["tabby", 0.61], ["tiger_cat", 0.2], ["Egyptian_cat", 0.1]]
+    assert calls[0][1] == 3
+
+
+@pytest.mark.parametrize("value", ["0", "11", "-1", "abc", "2.5", ""])
+def test_predict_bad_top_k(client, calls, photo, value):
+    response = client.post(f"/predict?top_k={value}", data=upload(photo()), content_type="multipart/form-data")
+    assert response.status_code == 400 and response.get_json() == THREE_KEYS
+    assert "top_k" in response.headers["X-Error"] and calls == []
+
+
+def _bad_requests(photo):
+    good = photo()
+    return {
+        "no file part": dict(data={"other": "x"}, content_type="multipart/form-data"),
+        "misnamed field": dict(data=upload(good, field="image"), content_type="multipart/form-data"),
+        "empty filename": dict(data=upload(good, ""), content_type="multipart/form-data"),
+        "bad extension": dict(data=upload(good, "cat.txt"), content_type="multipart/form-data"),
+        "json body": dict(json={"file": "cat.jpg"}),
+        "urlencoded body": dict(data={"file": "cat.jpg"}),
+        "raw body": dict(data=good, content_type="image/jpeg"),
+        "broken multipart": dict(data=b"--xx\r\ngarbage", content_type="multipart/form-data; boundary=xx"),
+        "zero bytes": dict(data=upload(b""), content_type="multipart/form-data"),
+        "text renamed": dict(data=upload(b"hello" * 50), content_type="multipart/form-data"),
+        "pdf renamed": dict(data=upload(b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\n"), content_type="multipart/form-data"),
+        "truncated jpeg": dict(data=upload(good[: len(good) // 2]), content_type="multipart/form-data"),
+        "bomb": dict(data=upload(bomb_png(), "bomb.png"), content_type="multipart/form-data"),
+    }
+
+
+@pytest.mark.parametrize("case", ["no file part", "misnamed field", "empty filename", "bad extension", "json body",
+                                  "urlencoded body", "raw body", "broken multipart", "zero bytes", "text renamed",
+                                  "pdf renamed", "truncated jpeg", "bomb"])
+def test_predict_bad_input_400_three_keys(client, calls, photo, isolated_dirs, case):
+    response = client.post("/predict", **_bad_requests(photo)[case])
+    assert response.status_code == 400, response.data
+    assert response.get_json() == THREE_KEYS
+    assert response.headers["X-Error"]
+    assert calls == [] and not (isolated_dirs / "uploads").exists()  # nothing stored, nothing queued
+
+
+@pytest.mark.parametrize("name", sorted(good_images()))
+def test_predict_accepts_convertible_modes(client, calls, name):
+    response = client.post("/predict", data=upload(good_images()[name], name), content_type="multipart/form-data")
+    assert response.status_code == 200
+
+
+def test_predict_get_is_405(client):
+    assert client.get("/predict").status_code == 405
+
+
+def test_predict_too_large_is_413_json(app, photo):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    response = app.test_client().post("/predict", data=upload(photo()), content_type="multipart/form-data")
+    assert response.status_code == 413
+    body = response.get_json()
+    assert {k: body[k] for k in THREE_KEYS} == THREE_KEYS and "limit" in body["error"]
+
+
+@pytest.mark.parametrize("exc, status", [
+    (errors.QueueFull("queue is full"), 503), (errors.BrokerUnavailable("redis down"), 503),
+    (errors.PredictionFailed("inference_failed: x"), 503), (errors.PredictionTimeout("no worker"), 504),
+])
+def test_predict_errors_map_to_status(client, monkeypatch, photo, exc, status):
+    def fail(name, top_k=5):
+        raise exc
+    monkeypatch.setattr(views, "model_predict", fail)
+    monkeypatch.setenv("RETRY_AFTER_S", "2")
+    response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
+    assert response.status_code == status
+    assert response.get_json() == {**THREE_KEYS, "error": str(exc)}
+    assert ("Retry-After" in response.headers) == isinstance(exc, errors.QueueFull)
+    if isinstance(exc, errors.QueueFull):
+        assert response.headers["Retry-After"] == "2"
+
+
+def test_predict_worker_says_invalid_image_is_400(client, monkeypatch, photo):
+    def fail(name, top_k=5):
+        raise errors.InvalidImage("cannot decode")
+    monkeypatch.setattr(views, "model_predict", fail)
+    response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
+    assert response.status_code == 400 and response.get_json() == THREE_KEYS
+    assert response.headers["X-Error"] == "cannot decode"
+
+
+def test_predict_unexpected_error_is_json(client, monkeypatch, photo):
+    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5: 1 / 0)
+    response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
+    assert response.status_code == 500 and response.get_json()["success"] is False
+
+
+# ---- /display -----------------------------------------------------------------------------------------------
+
+def test_display_serves_the_stored_upload(client, calls, photo):
+    client.post("/", data=upload(photo()), content_type="multipart/form-data")
+    response = client.get(f"/display/{calls[0][0]}")
+    assert response.status_code == 200 and response.data == photo()
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("path", ["/display/../app.py", "/display/..%2Fapp.py", "/display/%2Fetc%2Fpasswd",
+                                  "/display/..%2F..%2Fetc%2Fpasswd.jpg", "/display/missing.jpg",
+                                  "/display/app.py", "/display/.upload-x", "/display/..", "/display/%2e%2e%2fx.jpg"])
+def test_display_traversal_is_404(client, path, isolated_dirs):
+    (isolated_dirs / "uploads").mkdir(exist_ok=True)
+    (isolated_dirs / "uploads" / ".upload-x").write_bytes(b"partial")
+    (isolated_dirs / "secret.jpg").write_bytes(b"secret")
+    assert client.get(path, follow_redirects=True).status_code == 404
+    assert client.get("/display/..%2Fsecret.jpg", follow_redirects=True).status_code == 404
+
+
+# ---- /feedback ----------------------------------------------------------------------------------------------
+
+def _rows(isolated_dirs):
+    import csv
+    path = isolated_dirs / "feedback" / "feedback.csv"
+    return list(csv.reader(open(path, newline="", encoding="utf-8"))) if path.exists() else []
+
+
+def test_feedback_get_and_empty_post(client, isolated_dirs):
+    assert client.get("/feedback").status_code == 200
+    assert client.post("/feedback").status_code == 200
+    assert client.post("/feedback", data={}).status_code == 200
+    assert _rows(isolated_dirs) == []
+
+
+def test_feedback_from_the_page(client, isolated_dirs):
+    report = json.dumps({"filename": "abc.jpg", "prediction": "tabby", "score": 0.61})
+    response = client.post("/feedback", data={"report": report})
+    assert response.status_code == 200 and b"reported as incorrect" in response.data
+    assert _rows(isolated_dirs)[1][1:] == ["abc.jpg", "tabby", "0.61"]
+
+
+def test_feedback_explicit_fields_are_json(client, isolated_dirs):
+    response = client.post("/feedback", data={"filename": "a.jpg", "prediction": "=cmd|' /C calc'!A0", "score": "1"})
+    assert response.status_code == 200 and response.get_json() == {"success": True, "stored": True}
+    assert _rows(isolated_dirs)[1][1:] == ["a.jpg", "'=cmd|' /C calc'!A0", "1"]
+
+
+def test_feedback_over_long_is_rejected(client, isolated_dirs):
+    response = client.post("/feedback", data={"prediction": "x" * 600})
+    assert response.status_code == 400 and response.get_json()["success"] is False
+    page = client.post("/feedback", data={"report": json.dumps({"prediction": "x" * 600})})
+    assert page.status_code == 200 and b"Feedback not stored" in page.data
+    assert _rows(isolated_dirs) == []
+
+
+def test_feedback_json_body(client, isolated_dirs):
+    response = client.post("/feedback", json={"filename": "j.png", "prediction": "cat", "score": 0.5})
+    assert response.status_code == 200 and _rows(isolated_dirs)[1][1:] == ["j.png", "cat", "0.5"]

@@ -1,0 +1,59 @@
+"""Upload helpers from the seed contract: which names are accepted, and the content-addressed stored name."""
+
+import hashlib
+import os
+import tempfile
+from typing import BinaryIO, Protocol
+
+from constants import ALLOWED_EXTENSIONS
+
+
+class NamedStream(Protocol):
+    """What get_file_hash needs: werkzeug's FileStorage or any file object with a `filename`."""
+
+    filename: str | None
+
+    def read(self, size: int = -1) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0) -> int: ...
+
+
+def allowed_file(filename: str) -> bool:
+    """True for .png .jpg .jpeg .gif (any case), paths allowed; no extension, 'x.' or 'x.gif/' are False."""
+    return os.path.splitext(filename)[1].lower() in ALLOWED_EXTENSIONS
+
+
+def get_file_hash(file: NamedStream) -> str:
+    """md5 hex digest of the content + the original extension, leaving the stream at position 0."""
+    file.seek(0)
+    digest = hashlib.md5()
+    for chunk in iter(lambda: file.read(1 << 20), b""):
+        digest.update(chunk)
+    file.seek(0)
+    extension = os.path.splitext(file.filename or "")[1]
+    return f"{digest.hexdigest()}{extension}"
+
+
+def store_upload(folder: str, name: str, data: bytes) -> str:
+    """Write `data` as folder/name atomically (temp file + rename), so a concurrent reader never sees half a file."""
+    if os.path.basename(name) != name or name in ("", ".", ".."):
+        raise ValueError(f"refusing to store under {name!r}")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_upload(stream: BinaryIO) -> bytes:
+    """Whole upload content from the start (the size is already bounded by MAX_CONTENT_LENGTH)."""
+    stream.seek(0)
+    return stream.read()

@@ -1,0 +1,130 @@
+"""Routes of the seed contract: the upload page, the JSON `/predict`, feedback and the uploaded image."""
+
+import json
+import logging
+
+from flask import (Blueprint, abort, flash, redirect, render_template, request, send_from_directory,
+                   url_for)
+
+import feedback
+import images
+import metrics
+import settings
+import utils
+from errors import PredictError
+from middleware import model_predict
+from responses import bad_request, predict_error, wants_json
+
+log = logging.getLogger(__name__)
+bp = Blueprint("views", __name__)
+
+MSG_NO_PART = "No file part"
+MSG_NO_NAME = "No image selected for uploading"
+MSG_BAD_EXT = "Allowed image types are -> png, jpg, jpeg, gif"
+
+
+def _save_upload(file) -> str:
+    """Validate the bytes, then store them under md5 + extension (the user's name is never used as a path)."""
+    name = utils.get_file_hash(file)
+    data = utils.read_upload(file.stream)
+    images.validate(data)
+    utils.store_upload(settings.UPLOAD_FOLDER, name, data)
+    return name
+
+
+@bp.route("/", methods=["GET", "POST"])
+def index():
+    """Upload page; a POST classifies the image and shows it with its top-5, or flashes why it could not."""
+    if request.method == "GET":
+        return render_template("index.html")
+    file = request.files.get("file")
+    if file is None:
+        flash(MSG_NO_PART, "error")
+        return redirect(url_for("views.index"))
+    if not file.filename:
+        flash(MSG_NO_NAME, "error")
+        return redirect(url_for("views.index"))
+    if not utils.allowed_file(file.filename):
+        flash(MSG_BAD_EXT, "error")
+        return redirect(url_for("views.index"))
+    try:
+        name = _save_upload(file)
+        result = model_predict(name)
+    except PredictError as exc:
+        metrics.count_error(exc.kind)
+        log.info("page upload failed (%s): %s", exc.kind, exc)
+        flash(f"Could not classify this image: {exc}", "error")
+        return redirect(url_for("views.index"))
+    prediction, score = result[0], float(result[1])
+    top_k = list(getattr(result, "top_k", None) or [(prediction, score)])
+    report = json.dumps({"filename": name, "prediction": prediction, "score": score})
+    context = {"prediction": prediction, "score": score, "top_k": top_k}
+    return render_template("index.html", filename=name, context=context, report=report)
+
+
+@bp.post("/predict")
+def predict():
+    """JSON API: 200 {success, prediction, score[, top_k]}; bad input 400 with exactly three keys + X-Error."""
+    if request.mimetype != "multipart/form-data":
+        return bad_request(f"expected multipart/form-data, got {request.mimetype or 'no content type'}")
+    file = request.files.get("file")
+    if file is None:
+        return bad_request("missing form field 'file'")
+    if not file.filename or not utils.allowed_file(file.filename):
+        return bad_request("file name missing or extension not in png, jpg, jpeg, gif")
+    raw_top_k = request.args.get("top_k", request.form.get("top_k"))
+    top_k = None
+    if raw_top_k is not None:
+        top_k = _parse_top_k(raw_top_k)
+        if top_k is None:
+            return bad_request("top_k must be an integer from 1 to 10")
+    try:
+        name = _save_upload(file)
+        result = model_predict(name, top_k=top_k) if top_k else model_predict(name)
+    except PredictError as exc:
+        return predict_error(exc)
+    body = {"success": True, "prediction": result[0], "score": float(result[1])}
+    if top_k:
+        pairs = list(getattr(result, "top_k", None) or [(result[0], result[1])])
+        body["top_k"] = [[label, float(prob)] for label, prob in pairs[:top_k]]
+    return body
+
+
+def _parse_top_k(raw: str) -> int | None:
+    try:
+        value = int(raw.strip(), 10)
+    except ValueError:
+        return None
+    return value if 1 <= value <= 10 else None
+
+
+@bp.route("/feedback", methods=["GET", "POST"])
+def feedback_view():
+    """Store a "Report incorrect answer" row; always 200 unless an API-style post sends over-long fields."""
+    if request.method == "GET":
+        return render_template("index.html")
+    body = request.get_json(silent=True) if request.is_json else None
+    api_style = wants_json() or (body is not None) or ("report" not in request.form and bool(request.form))
+    try:
+        values = feedback.parse(request.form, body)
+    except feedback.FeedbackError as exc:
+        metrics.count_error("feedback_rejected")
+        if api_style:
+            return {"success": False, "error": str(exc)}, 400
+        flash(f"Feedback not stored: {exc}", "error")
+        return render_template("index.html")
+    if values is not None:
+        feedback.store(values)
+    if api_style:
+        return {"success": True, "stored": values is not None}
+    if values is not None:
+        flash("Thank you: the answer was reported as incorrect.", "info")
+    return render_template("index.html")
+
+
+@bp.get("/display/<filename>")
+def display_image(filename: str):
+    """Serve a stored upload; anything outside UPLOAD_FOLDER or not an image name is a 404."""
+    if "\\" in filename or filename.startswith(".") or not utils.allowed_file(filename):
+        abort(404)
+    return send_from_directory(settings.UPLOAD_FOLDER, filename, max_age=3600)

@@ -1,0 +1,65 @@
+"""Bad and unusual uploads, made in memory: the cases a public endpoint meets sooner or later."""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+from PIL import Image
+
+from stack import PHOTOS
+
+
+def png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:
+    """A tiny PNG whose header declares width × height pixels (decompression-bomb shape)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+def photo() -> Image.Image:
+    return Image.open(PHOTOS / "cat.jpg").convert("RGB")
+
+
+def bad_uploads() -> dict[str, tuple[str, bytes]]:
+    """name → (upload file name, content) that must be refused with a 4xx."""
+    jpeg = (PHOTOS / "cat.jpg").read_bytes()
+    return {
+        "zero_bytes": ("empty.jpg", b""),
+        "truncated_jpeg": ("cut.jpg", jpeg[: len(jpeg) // 3]),
+        "text_as_jpg": ("notes.jpg", b"just some text, not an image\n" * 20),
+        "pdf_as_jpg": ("doc.jpg", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n"),
+        "png_bomb": ("bomb.png", png_bomb()),
+        "disallowed_extension": ("cat.bmp", jpeg),
+        "no_extension": ("cat", jpeg),
+    }
+
+
+def odd_but_valid_uploads() -> dict[str, tuple[str, bytes]]:
+    """name → (upload file name, content) that Pillow can convert and must be classified."""
+    img = photo()
+    frames = [img, img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display upright
+    return {
+        "cmyk_jpeg": ("cmyk.jpg", encode(img.convert("CMYK"), "JPEG")),
+        "grayscale": ("gray.png", encode(img.convert("L"), "PNG")),
+        "palette": ("palette.png", encode(img.convert("P"), "PNG")),
+        "rgba": ("rgba.png", encode(img.convert("RGBA"), "PNG")),
+        "png_16_bit": ("deep.png", encode(img.convert("L").convert("I;16"), "PNG")),
+        "animated_gif": ("anim.gif", encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)),
+        "exif_rotated": ("phone.jpg", encode(img.rotate(90, expand=True), "JPEG", exif=exif)),
+        "unicode_name": ("chát ☕ фото.jpg", encode(img, "JPEG")),
+        "traversal_name": ("../../etc/passwd.jpg", encode(img, "JPEG")),
+        "absolute_name": ("/tmp/x/evil.jpg", encode(img, "JPEG")),
+        "long_name": ("a" * 300 + ".jpg", encode(img, "JPEG")),
+        "upper_case_ext": ("CAT.JPEG", encode(img, "JPEG")),
+    }

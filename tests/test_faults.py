@@ -1,0 +1,141 @@
+"""Faults against the real stack: killed workers, Redis outages, no workers, graceful stops, backpressure.
+
+Each test prints what it sent and what came back, so a CI log carries the figures."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from stack import post_photo, wait_until
+
+PHOTOS_CYCLE = ["cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg"]
+
+
+def expected_answers(stack) -> dict:
+    return {name: post_photo(stack.url, name).json()["prediction"] for name in PHOTOS_CYCLE}
+
+
+def classify(response, expected_prediction) -> str:
+    if response is None:
+        return "lost"
+    if response.status_code == 200:
+        return "correct" if response.json()["prediction"] == expected_prediction else "wrong"
+    if response.status_code in (503, 504) and response.json()["success"] is False:
+        return f"explicit_{response.status_code}"
+    return f"unexpected_{response.status_code}"
+
+
+def fire(stack, n: int, concurrency: int, timeout: float = 120) -> tuple[ThreadPoolExecutor, list]:
+    pool = ThreadPoolExecutor(concurrency)
+
+    def one(i):
+        try:
+            return post_photo(stack.url, PHOTOS_CYCLE[i % len(PHOTOS_CYCLE)], timeout=timeout)
+        except requests.RequestException:
+            return None
+
+    return pool, [pool.submit(one, i) for i in range(n)]
+
+
+def test_sigkill_mid_batch_loses_no_request(make_stack):
+    stack = make_stack(workers=2, REQUEST_TIMEOUT_S=90, CLAIM_IDLE_MS=2000)
+    expected = expected_answers(stack)
+    r = stack.redis.client()
+    pool, futures = fire(stack, 200, concurrency=200)
+    # Kill worker 0 while it holds unacknowledged jobs (a batch in flight).
+    victim = stack.workers[0]
+    wait_until(lambda: r.xpending("ml:jobs", "ml:workers")["pending"] > 0 and sum(f.done() for f in futures) >= 10,
+               60, "the workers to be busy")
+    os.killpg(victim.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    outcomes = Counter(classify(f.result(), expected[PHOTOS_CYCLE[i % len(PHOTOS_CYCLE)]]) for i, f in enumerate(futures))
+    pool.shutdown()
+    print(f"SIGKILL test: sent 200, outcomes {dict(outcomes)}, finished {time.monotonic() - killed_at:.1f}s after the kill")
+    assert outcomes["correct"] + outcomes["explicit_503"] + outcomes["explicit_504"] == 200, outcomes
+    assert outcomes["correct"] >= 190, outcomes
+    assert r.xlen("ml:jobs") == 0
+
+
+def test_redis_outage_answers_503_fast_and_recovers(make_stack):
+    stack = make_stack(workers=1)
+    assert post_photo(stack.url).status_code == 200
+    stack.redis.stop()
+    started = time.monotonic()
+    response = post_photo(stack.url, timeout=10)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503 and response.json()["success"] is False
+    assert elapsed < 3, f"503 took {elapsed:.2f}s"
+    assert requests.get(stack.url + "/health", timeout=2).status_code == 200
+    assert requests.get(stack.url + "/ready", timeout=5).status_code == 503
+    stack.redis.start()  # same port, empty data: the worker must re-create its group
+    started = time.monotonic()
+    wait_until(lambda: post_photo(stack.url, timeout=10).status_code == 200, 40, "recovery after Redis restart", 0.5)
+    print(f"Redis outage test: 503 in {elapsed * 1000:.0f} ms during the outage; recovered "
+          f"{time.monotonic() - started:.1f}s after Redis came back")
+
+
+def test_no_worker_ends_in_504(make_stack):
+    stack = make_stack(workers=0, wait_workers=False, REQUEST_TIMEOUT_S=2)
+    started = time.monotonic()
+    response = post_photo(stack.url, timeout=15)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 504, response.text
+    assert response.json()["success"] is False and response.json().get("error")
+    assert 1.5 < elapsed < 6, elapsed
+
+
+def test_sigterm_worker_finishes_and_acks_its_batch(make_stack):
+    stack = make_stack(workers=1, BATCH_SIZE=8, REQUEST_TIMEOUT_S=60)
+    r = stack.redis.client()
+    pool, futures = fire(stack, 8, concurrency=8)
+    wait_until(lambda: r.xpending("ml:jobs", "ml:workers")["pending"] > 0, 30, "the worker to take the batch", 0.005)
+    worker = stack.workers[0]
+    os.killpg(worker.pid, signal.SIGTERM)
+    assert worker.wait(30) == 0
+    wait_until(lambda: any(f.done() for f in futures), 10, "the answers of the finished batch")
+    codes = Counter()
+    # Jobs the worker had taken are answered; anything it had not taken is still queued, not lost.
+    for f in futures:
+        if f.done():
+            codes[f.result().status_code] += 1
+    queued = r.xlen("ml:jobs")
+    print(f"SIGTERM worker test: 8 sent, {codes[200]} answered before exit, {queued} still queued")
+    assert r.xpending("ml:jobs", "ml:workers")["pending"] == 0
+    assert codes[200] >= 1
+    stack.start_worker()  # the rest are served by a new worker
+    assert all(f.result().status_code == 200 for f in futures)
+    pool.shutdown()
+
+
+def test_sigterm_gunicorn_lets_in_flight_requests_finish(make_stack):
+    stack = make_stack(workers=1)
+    pool, futures = fire(stack, 6, concurrency=6)
+    time.sleep(0.3)  # let the requests reach gunicorn
+    stack.gunicorn.send_signal(signal.SIGTERM)
+    codes = Counter(f.result().status_code if f.result() is not None else "lost" for f in futures)
+    pool.shutdown()
+    print(f"SIGTERM gunicorn test: 6 sent, outcomes {dict(codes)}")
+    assert codes[200] == 6, codes
+    assert stack.gunicorn.wait(30) == 0
+
+
+def test_queue_full_answers_503_with_retry_after_at_once(make_stack):
+    stack = make_stack(workers=0, wait_workers=False, MAX_QUEUE_DEPTH=3, REQUEST_TIMEOUT_S=20)
+    pool, futures = fire(stack, 3, concurrency=3)
+    r = stack.redis.client()
+    wait_until(lambda: r.xlen("ml:jobs") >= 3, 10, "three queued jobs")
+    started = time.monotonic()
+    response = post_photo(stack.url, timeout=10)
+    assert response.status_code == 503
+    assert time.monotonic() - started < 1.0
+    assert int(response.headers["Retry-After"]) >= 1
+    assert requests.get(stack.url + "/health", timeout=2).status_code == 200
+    assert requests.get(stack.url + "/metrics", timeout=2).status_code == 200
+    stack.start_worker()
+    assert all(f.result().status_code == 200 for f in futures)
+    pool.shutdown()

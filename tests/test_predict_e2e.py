@@ -1,0 +1,91 @@
+"""The happy path through HTTP: page, /predict, feedback, metrics, against real Redis, worker and gunicorn."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from stack import PHOTOS, ROOT, post_photo
+
+PHOTO_NAMES = ["cat.jpg", "coffee.jpg", "rocket.jpg"]
+
+
+def local_predictions(upload_dir, names) -> dict:
+    """What ml_service.predict gives for the same files in a separate process (the worker's own code path)."""
+    code = ("import json, sys, ml_service; "
+            "print(json.dumps({n: ml_service.predict(n) for n in sys.argv[1:]}))")
+    out = subprocess.run([sys.executable, "-c", code, *names], cwd=ROOT / "model", check=True,
+                         capture_output=True, text=True, env={**__import__("os").environ, "UPLOAD_FOLDER": str(upload_dir)})
+    return {k: tuple(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+
+
+def test_predict_returns_exactly_the_seed_contract(stack):
+    response = post_photo(stack.url, "cat.jpg")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"success", "prediction", "score"}
+    assert body["success"] is True
+    assert isinstance(body["prediction"], str) and body["prediction"]
+    assert 0.0 <= body["score"] <= 1.0 and round(body["score"], 4) == body["score"]
+
+
+def test_http_answers_equal_ml_service_predict(stack):
+    expected = local_predictions(PHOTOS, PHOTO_NAMES)
+    for name in PHOTO_NAMES:
+        body = post_photo(stack.url, name).json()
+        assert (body["prediction"], body["score"]) == expected[name], name
+
+
+def test_top_k_lists_sorted_probabilities(stack):
+    with open(PHOTOS / "coffee.jpg", "rb") as fh:
+        body = requests.post(stack.url + "/predict?top_k=5", files={"file": ("coffee.jpg", fh)}, timeout=30).json()
+    top = body["top_k"]
+    assert len(top) == 5
+    probs = [p for _, p in (item if isinstance(item, (list, tuple)) else (item["label"], item["score"]) for item in top)]
+    assert probs == sorted(probs, reverse=True)
+    assert probs[0] == body["score"]
+
+
+def test_get_predict_is_405(stack):
+    assert requests.get(stack.url + "/predict", timeout=5).status_code == 405
+
+
+def test_index_page_and_upload_flow(stack):
+    assert requests.get(stack.url + "/", timeout=5).status_code == 200
+    with open(PHOTOS / "cat.jpg", "rb") as fh:
+        page = requests.post(stack.url + "/", files={"file": ("cat.jpg", fh, "image/jpeg")}, timeout=30)
+    assert page.status_code == 200
+    expected = post_photo(stack.url, "cat.jpg").json()
+    assert expected["prediction"] in page.text
+    assert "/display/" in page.text and "Report incorrect answer" in page.text
+
+
+def test_feedback_is_appended_to_csv(stack):
+    row = {"filename": "abc.jpg", "prediction": "tabby", "score": "0.5"}
+    assert requests.post(stack.url + "/feedback", data=row, timeout=5).status_code == 200
+    assert requests.post(stack.url + "/feedback", timeout=5).status_code == 200  # empty: nothing stored
+    path = stack.tmp / "feedback" / "feedback.csv"
+    rows = list(csv.DictReader(path.open(newline="")))
+    assert [(r["filename"], r["prediction"], r["score"]) for r in rows] == [("abc.jpg", "tabby", "0.5")]
+    assert set(rows[0]) >= {"timestamp", "filename", "prediction", "score"}
+
+
+def test_metrics_see_api_and_worker(stack):
+    post_photo(stack.url, "cat.jpg")
+    text = requests.get(stack.url + "/metrics", timeout=5).text
+    from prometheus_client.parser import text_string_to_metric_families
+    families = {f.name for f in text_string_to_metric_families(text)}
+    worker_families = [n for n in families if "batch" in n]
+    assert worker_families, sorted(families)
+    assert any("queue" in n and "depth" in n for n in families), sorted(families)
+
+
+@pytest.mark.parametrize("path", ["/health", "/ready"])
+def test_health_endpoints_answer_json(stack, path):
+    response = requests.get(stack.url + path, timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
