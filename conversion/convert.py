@@ -1,0 +1,128 @@
+"""Convert keras.applications.ResNet50 to ONNX (tf2onnx), check it against Keras, write model_card.json.
+
+Examples (from the repository root):
+  .venv-convert/bin/python conversion/convert.py --weights random                     # seed 0, offline
+  .venv-convert/bin/python conversion/convert.py --weights random:3 --out-dir /tmp/m
+  .venv-convert/bin/python conversion/convert.py --weights imagenet                   # Keras download/cache
+  .venv-convert/bin/python conversion/convert.py --weights ~/resnet50.weights.h5 --int8
+
+Outputs in --out-dir: resnet50.onnx (input `input` float32 NHWC [N,224,224,3], already caffe-preprocessed;
+outputs `logits`, `probabilities`), optional resnet50.int8.onnx, model_card.json and, for random weights,
+resnet50.random-seed<SEED>.weights.h5 (loadable with keras.applications.ResNet50(weights=...)).
+Exit codes: 0 ok, 2 weights unavailable/bad request, 3 parity check failed (no card is left behind).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from weights import WeightsError, parse_weights_spec
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO / "model" / "artifacts"
+DEFAULT_PHOTOS = REPO / "tests" / "data" / "photos"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", default="imagenet",
+                   help="imagenet (Keras download, cached in $KERAS_HOME/models; fails fast offline) | "
+                        "random | random:SEED (seeded initialisers, saved beside the model) | "
+                        "<path> to a Keras ResNet50 weights file (*.weights.h5 or legacy .h5). Default: imagenet")
+    p.add_argument("--seed", type=int, default=None, help="seed for --weights random (default 0)")
+    p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help="model folder (MODEL_DIR), default %(default)s")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default %(default)s)")
+    p.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS,
+                   help="real photos used by the parity check (default %(default)s)")
+    p.add_argument("--int8", action="store_true", help="also write resnet50.int8.onnx (static QDQ, U8/S8 per-channel)")
+    p.add_argument("--calibration-dir", type=Path, default=DEFAULT_PHOTOS,
+                   help="images for INT8 calibration and agreement (default %(default)s)")
+    p.add_argument("--reduce-range", action="store_true", help="INT8: 7-bit weights (for CPUs without VNNI)")
+    p.add_argument("--serve", choices=["fp32", "int8"], default="fp32",
+                   help="variant the card's `serve` points to (default fp32; int8 needs --int8)")
+    args = p.parse_args(argv)
+    if args.serve == "int8" and not args.int8:
+        p.error("--serve int8 needs --int8")
+    return args
+
+
+def convert(args: argparse.Namespace) -> int:
+    """The whole pipeline; every file is written to a temp name first, the card last."""
+    started = time.perf_counter()
+    spec = parse_weights_spec(args.weights, args.seed)
+    if spec.source == "imagenet":  # fail before TensorFlow spends seconds importing, and before touching out_dir
+        from weights import fetch_imagenet_weights
+        fetch_imagenet_weights()
+    out_dir: Path = args.out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    import model_card as mc
+    from atomic import publish, scratch_path
+    from export import save_onnx, to_onnx
+    from flops import gflops_per_image
+    from imageprep import list_images
+    from keras_model import load_model, resnet50_reference
+    from parity import check_parity
+    from weights import sha256_file
+
+    loaded = load_model(spec, out_dir)
+    print(f"weights: {spec.source} {loaded.weights_path} sha256={loaded.weights_sha256[:12]}…", flush=True)
+    proto = to_onnx(loaded.model, args.opset)
+    gflops = gflops_per_image(proto)
+    mc.remove_card(out_dir)  # from here on the folder no longer claims to hold a valid model
+    fp32_path = out_dir / mc.FP32_NAME
+    with scratch_path(fp32_path, suffix=".onnx") as candidate:
+        save_onnx(proto, candidate)
+        del proto
+        parity = check_parity(loaded.model, resnet50_reference(loaded.weights_path), candidate,
+                              list_images(args.photos) if args.photos.is_dir() else [])
+        print(f"parity: {parity}", flush=True)
+        if not parity.pop("ok"):
+            print(f"PARITY FAILED: probabilities differ by {parity['max_abs_diff_probs']:.3g} "
+                  f"> {parity['tolerance_probs']}; no model card written", file=sys.stderr)
+            return 3
+        publish(candidate, fp32_path)
+    variants = {"fp32": mc.variant_entry(fp32_path, sha256_file(fp32_path), gflops)}
+    if args.int8:
+        variants["int8"] = int8_variant(fp32_path, out_dir, args, spec.source, gflops)
+    else:
+        (out_dir / mc.INT8_NAME).unlink(missing_ok=True)  # an old int8 file would not match these weights
+    card = mc.build_card(serve=args.serve, variants=variants,
+                         weights=mc.weights_entry(spec, loaded.weights_path, loaded.weights_sha256, out_dir),
+                         opset=args.opset, parity=parity, conversion_s=time.perf_counter() - started)
+    print(f"wrote {mc.write_card(out_dir, card)} in {card['conversion_seconds']} s")
+    return 0
+
+
+def int8_variant(fp32_path: Path, out_dir: Path, args: argparse.Namespace, source: str, gflops: float) -> dict:
+    import model_card as mc
+    from atomic import atomic_path
+    from quantize import agreement, quantize, speed
+    from weights import sha256_file
+
+    int8_path = out_dir / mc.INT8_NAME
+    with atomic_path(int8_path, suffix=".onnx") as tmp:
+        settings = quantize(fp32_path, tmp, args.calibration_dir, reduce_range=args.reduce_range)
+        agree = agreement(fp32_path, tmp, args.calibration_dir)
+        fast = speed(fp32_path, tmp, args.calibration_dir)
+    print(f"int8: {agree} {fast}", flush=True)
+    note = ("random weights: all inputs land on nearly the same class, so agreement says little about accuracy "
+            "on real images; re-check with imagenet weights" if source == "random" else
+            "agreement measured on the calibration photos and their mirror images only")
+    return mc.variant_entry(int8_path, sha256_file(int8_path), gflops, quantization=settings,
+                            agreement=agree, speed=fast, weights_note=note)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return convert(args)
+    except WeightsError as exc:
+        print(f"convert.py: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
