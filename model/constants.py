@@ -1,0 +1,47 @@
+"""Names shared with the API through Redis (docs/queue-protocol.md). Kept identical to api/constants.py."""
+from __future__ import annotations
+
+from enum import Enum
+
+# Redis keys
+JOB_STREAM = "ml:jobs"
+CONSUMER_GROUP = "ml:workers"
+RESULT_KEY_PREFIX = "ml:result:"
+DEADLETTER_STREAM = "ml:deadletter"
+HEARTBEATS_KEY = "ml:heartbeats"
+WORKER_KEY_PREFIX = "ml:worker:"
+
+# Job fields (stream entry) and limits
+JOB_FIELDS = ("id", "image", "filename", "enqueued", "deadline", "top_k")
+TOP_K_MIN, TOP_K_MAX = 1, 10
+
+
+class ErrorKind(str, Enum):
+    """The `error` field of a failed result."""
+
+    INVALID_IMAGE = "invalid_image"
+    INFERENCE_FAILED = "inference_failed"
+    DEAD_LETTER = "dead_letter"
+
+
+class Outcome(str, Enum):
+    """How the worker finished a job (metrics label); expired jobs get no answer at all."""
+
+    OK = "ok"
+    INVALID_IMAGE = "invalid_image"
+    INFERENCE_FAILED = "inference_failed"
+    DEAD_LETTER = "dead_letter"
+    EXPIRED = "expired"
+
+
+# Redis outage handling: bounded exponential back-off between reconnect attempts
+BACKOFF_START_S = 0.1
+BACKOFF_MAX_S = 2.0
+
+
+def result_key(job_id: str) -> str:
+    return f"{RESULT_KEY_PREFIX}{job_id}"
+
+
+def worker_key(name: str) -> str:
+    return f"{WORKER_KEY_PREFIX}{name}"

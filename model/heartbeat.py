@@ -1,0 +1,80 @@
+"""Tells the API this worker is alive (ml:heartbeats) and what it serves (ml:worker:<name>), from a thread.
+
+A thread, so that a long batch never lets the heartbeat lapse; it also pushes the worker's metrics text.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Callable
+
+import redis
+
+import constants as C
+from settings import Settings
+
+log = logging.getLogger(__name__)
+FORGET_AFTER_S = 3600  # members of ml:heartbeats silent this long (dead workers) are removed
+
+
+class Heartbeat:
+    """`beat()` once, or `start()` a daemon thread beating every HEARTBEAT_INTERVAL_S until `stop()`."""
+
+    def __init__(self, client: redis.Redis, cfg: Settings, name: str, info: dict[str, str],
+                 metrics_text: Callable[[], str] | None = None) -> None:
+        self.r, self.cfg, self.name = client, cfg, name
+        self.info = {"pid": str(os.getpid()), "host": socket.gethostname(), "ready": "0", **info}
+        self.metrics_text = metrics_text
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_metrics = 0.0
+        self._failing = False
+
+    def set(self, **fields: str) -> None:
+        """Update advertised fields (e.g. ready="1" after warm-up); sent with the next beat."""
+        self.info.update(fields)
+
+    def beat(self) -> None:
+        now = time.time()
+        fields = dict(self.info)
+        if self.metrics_text and now - self._last_metrics >= self.cfg.METRICS_PUSH_INTERVAL_S:
+            fields["metrics"] = self.metrics_text()
+            self._last_metrics = now
+        key = C.worker_key(self.name)
+        (self.r.pipeline(transaction=True)
+         .zadd(C.HEARTBEATS_KEY, {self.name: now})
+         .zremrangebyscore(C.HEARTBEATS_KEY, "-inf", now - FORGET_AFTER_S)
+         .hset(key, mapping=fields).expire(key, self.cfg.HEARTBEAT_TTL_S).execute())
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.beat()
+                if self._failing:
+                    log.info("heartbeat restored")
+                self._failing = False
+            except redis.RedisError as exc:
+                if not self._failing:
+                    log.warning("heartbeat failed: %s", exc)
+                self._failing = True
+                self._last_metrics = 0.0  # Redis may have lost the hash: push metrics again next time
+            self._stop.wait(self.cfg.HEARTBEAT_INTERVAL_S)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self, remove: bool = True) -> None:
+        """Stop beating and, on a clean exit, remove this worker's entries at once (not after the TTL)."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        if remove:
+            try:
+                self.r.pipeline(transaction=True).zrem(C.HEARTBEATS_KEY, self.name).delete(
+                    C.worker_key(self.name)).execute()
+            except redis.RedisError as exc:
+                log.warning("could not remove heartbeat: %s", exc)

@@ -1,0 +1,49 @@
+"""A job as the worker sees it: one stream entry of ml:jobs, parsed leniently (docs/queue-protocol.md)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import constants as C
+
+
+@dataclasses.dataclass
+class Job:
+    """One stream entry, parsed. `deliveries` counts how often Redis handed it out (1 on a first read)."""
+
+    entry_id: str
+    id: str
+    image: bytes
+    filename: str
+    enqueued: float
+    deadline: float
+    top_k: int
+    deliveries: int = 1
+    picked: float = 0.0
+    fields: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def expired(self, now: float) -> bool:
+        return now > self.deadline
+
+
+def text(value: bytes | None, default: str = "") -> str:
+    return value.decode("utf-8", "replace") if value is not None else default
+
+
+def _number(value: bytes | None, default: float) -> float:
+    try:
+        number = float(value) if value is not None else default
+    except ValueError:
+        return default
+    return number if math.isfinite(number) else default
+
+
+def parse_job(entry_id: bytes, fields: dict[bytes, bytes], default_top_k: int, now: float) -> Job:
+    """Lenient parsing: a malformed field gets a safe default rather than losing the job."""
+    top_k = int(_number(fields.get(b"top_k"), default_top_k))
+    return Job(
+        entry_id=text(entry_id), id=text(fields.get(b"id")), image=fields.get(b"image") or b"",
+        filename=text(fields.get(b"filename")), enqueued=_number(fields.get(b"enqueued"), now),
+        deadline=_number(fields.get(b"deadline"), math.inf),
+        top_k=min(C.TOP_K_MAX, max(C.TOP_K_MIN, top_k)), picked=now,
+        fields={text(k): text(v) for k, v in fields.items() if k != b"image"})

@@ -1,0 +1,132 @@
+"""Model service: `predict(image_name)` for in-process use, `classify_process()` the queue worker loop.
+
+`python ml_service.py` starts WORKERS worker processes (see session.default_topology for the defaults).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import settings
+from classifier import Classifier
+from preprocess import preprocess_bytes
+
+log = logging.getLogger("ml_service")
+_classifier: Classifier | None = None
+_classifier_lock = threading.Lock()
+
+
+def _shared_classifier() -> Classifier:
+    """The module's classifier for predict(): created on first use, in the process that uses it."""
+    global _classifier
+    with _classifier_lock:
+        if _classifier is None:
+            from session import available_cores
+
+            cfg = settings.load()
+            clf = Classifier(cfg, threads=cfg.THREADS or available_cores(), spin=False)
+            clf.initialize()
+            _classifier = clf
+    return _classifier
+
+
+def predict(image_name: str) -> tuple[str, float]:
+    """Classify settings.UPLOAD_FOLDER/image_name → (class name, probability rounded to 4 decimals).
+
+    Raises preprocess.InvalidImage for undecodable files and RuntimeError if inference fails.
+    """
+    with open(os.path.join(settings.UPLOAD_FOLDER, image_name), "rb") as fh:
+        data = fh.read()
+    clf = _shared_classifier()
+    pred = clf.predict_batch([preprocess_bytes(data, clf.cfg.MAX_IMAGE_PIXELS)], top_k=1)[0]
+    if not pred.ok:
+        raise RuntimeError(f"{pred.error}: {pred.message}")
+    return pred.top_k[0]
+
+
+def _set_parent_death_signal() -> None:
+    """Linux: get SIGTERM if the supervisor dies, so no orphan worker keeps consuming jobs."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def classify_process(index: int = 0, cfg: settings.Settings | None = None,
+                     stop: threading.Event | None = None, on_ready: Callable[[], Any] | None = None) -> int:
+    """One worker process: load and warm the model, then serve the queue until SIGTERM/SIGINT (or `stop`)."""
+    from heartbeat import Heartbeat
+    from job_queue import JobQueue, connect
+    from metrics import WorkerMetrics
+    from session import resolve_topology, spinning
+    from worker import Worker
+
+    cfg = cfg or settings.load()
+    configure_logging(cfg.LOG_LEVEL)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):  # the handler only sets the flag
+            signal.signal(signum, lambda *_: stop.set())
+    name = settings.worker_name(cfg, index)
+    workers, threads = resolve_topology(cfg)
+    metrics = WorkerMetrics(name)
+    if cfg.METRICS_PORT:
+        metrics.serve(cfg.METRICS_PORT + index)
+    client = connect(cfg, block_ms=int(min(1000.0, cfg.CLAIM_INTERVAL_S * 1000)))
+    heartbeat = Heartbeat(client, cfg, name, {"batch_size": str(cfg.BATCH_SIZE), "threads": str(threads)},
+                          metrics.text)
+    heartbeat.start()
+    started = time.monotonic()
+    classifier = Classifier(cfg, threads=threads, spin=spinning(cfg, workers))
+    worker = None
+    try:
+        classifier.initialize()
+        handle = classifier.handle
+        heartbeat.set(model=handle.model, variant=handle.variant, ready="1")
+        if on_ready:
+            on_ready()
+        log.info("worker %s ready: %s/%s, %d thread(s), batch %d", name, handle.model, handle.variant,
+                 threads, cfg.BATCH_SIZE)
+        worker = Worker(cfg, classifier, JobQueue(client, cfg, name), metrics)
+        worker.run(stop)
+    finally:
+        heartbeat.stop(remove=True)
+        classifier.finalize()
+        done = worker.jobs if worker else 0
+        log.info("worker %s stopped after %.0f s: %d jobs in %d batches", name, time.monotonic() - started,
+                 done, worker.batches if worker else 0)
+    return 0
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s [%(processName)s %(process)d] %(name)s: %(message)s")
+    logging.getLogger("redis").setLevel(max(logging.INFO, logging.getLogger().level))
+
+
+def _child(index: int, ready: Any) -> None:
+    _set_parent_death_signal()
+    sys.exit(classify_process(index, on_ready=ready.set))
+
+
+def main() -> int:
+    from session import resolve_topology
+    from supervisor import supervise
+
+    cfg = settings.load()
+    configure_logging(cfg.LOG_LEVEL)
+    workers, threads = resolve_topology(cfg)
+    log.info("starting %d worker process(es) × %d intra-op thread(s), batch size %d", workers, threads,
+             cfg.BATCH_SIZE)
+    return supervise(workers, _child)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

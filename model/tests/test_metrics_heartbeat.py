@@ -1,0 +1,87 @@
+"""Worker metrics (own registry, worker label) and the heartbeat entries in Redis."""
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+import constants as C
+from constants import Outcome
+from heartbeat import Heartbeat
+from metrics import WorkerMetrics
+
+
+def test_every_sample_has_the_worker_label():
+    m = WorkerMetrics("w-1")
+    m.job(Outcome.OK, 3)
+    m.batch(3, 0.2)
+    m.queue_wait(0.01)
+    m.preprocess(0.003)
+    m.error("redis")
+    m.reclaimed(2)
+    families = {f.name: f for f in text_string_to_metric_families(m.text())}
+    for name in ("ml_worker_jobs", "ml_worker_batch_size", "ml_worker_inference_seconds",
+                 "ml_worker_queue_wait_seconds", "ml_worker_preprocess_seconds", "ml_worker_errors",
+                 "ml_worker_reclaimed"):
+        samples = families[name].samples
+        assert samples and all(s.labels["worker"] == "w-1" for s in samples), name
+    assert m.count(Outcome.OK) == 3 and m.count(Outcome.EXPIRED) == 0
+    assert 'ml_worker_jobs_total{outcome="expired",worker="w-1"} 0.0' in m.text()
+
+
+def test_metrics_port_serves_the_same_text():
+    import urllib.request
+
+    from conftest import free_port
+
+    m = WorkerMetrics("w-port")
+    m.job(Outcome.OK, 2)
+    port = free_port()
+    m.serve(port)
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert 'ml_worker_jobs_total{outcome="ok",worker="w-port"} 2.0' in body
+    assert "_created" not in body
+
+
+def test_registries_are_separate():
+    a, b = WorkerMetrics("a"), WorkerMetrics("b")
+    a.job(Outcome.OK)
+    assert a.count(Outcome.OK) == 1 and b.count(Outcome.OK) == 0
+
+
+def test_heartbeat_advertises_the_worker(r, make_cfg):
+    cfg = make_cfg(HEARTBEAT_TTL_S=7)
+    metrics = WorkerMetrics("w-hb")
+    hb = Heartbeat(r, cfg, "w-hb", {"batch_size": "8", "threads": "1"}, metrics.text)
+    hb.beat()
+    fields = {k.decode(): v.decode() for k, v in r.hgetall(C.worker_key("w-hb")).items()}
+    assert fields["ready"] == "0" and fields["pid"] == str(os.getpid()) and fields["batch_size"] == "8"
+    assert 'worker="w-hb"' in fields["metrics"]
+    assert 0 < r.ttl(C.worker_key("w-hb")) <= 7
+    assert abs(r.zscore(C.HEARTBEATS_KEY, "w-hb") - time.time()) < 2
+    hb.set(ready="1", model="ResNet50", variant="fp32")
+    hb.beat()
+    assert r.hget(C.worker_key("w-hb"), "ready") == b"1"
+    assert r.hget(C.worker_key("w-hb"), "variant") == b"fp32"
+    hb.stop(remove=True)
+    assert r.zscore(C.HEARTBEATS_KEY, "w-hb") is None and not r.exists(C.worker_key("w-hb"))
+
+
+def test_heartbeat_thread_beats_and_forgets_the_long_dead(r, make_cfg):
+    r.zadd(C.HEARTBEATS_KEY, {"ancient": time.time() - 7200})
+    hb = Heartbeat(r, make_cfg(HEARTBEAT_INTERVAL_S=0.05), "w-thread", {})
+    hb.start()
+    try:
+        first = None
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            score = r.zscore(C.HEARTBEATS_KEY, "w-thread")
+            first = first or score
+            if first and score and score > first:
+                break
+            time.sleep(0.02)
+        assert first and score > first  # it beat at least twice
+        assert r.zscore(C.HEARTBEATS_KEY, "ancient") is None
+    finally:
+        hb.stop()

@@ -1,0 +1,59 @@
+"""Settings are read when asked for; queue names are pinned (api/constants.py must hold the same)."""
+from __future__ import annotations
+
+import pytest
+
+import constants as C
+import settings
+
+
+def test_protocol_names_are_pinned():
+    assert (C.JOB_STREAM, C.CONSUMER_GROUP, C.DEADLETTER_STREAM, C.HEARTBEATS_KEY) == (
+        "ml:jobs", "ml:workers", "ml:deadletter", "ml:heartbeats")
+    assert C.result_key("abc") == "ml:result:abc" and C.worker_key("w") == "ml:worker:w"
+    assert [e.value for e in C.ErrorKind] == ["invalid_image", "inference_failed", "dead_letter"]
+    assert C.JOB_FIELDS == ("id", "image", "filename", "enqueued", "deadline", "top_k")
+
+
+def test_environment_is_read_at_call_time(monkeypatch, tmp_path):
+    monkeypatch.setenv("UPLOAD_FOLDER", str(tmp_path))
+    monkeypatch.setenv("BATCH_SIZE", "3")
+    monkeypatch.setenv("CLAIM_INTERVAL_S", "0.5")
+    assert settings.UPLOAD_FOLDER == str(tmp_path)
+    cfg = settings.load()
+    assert (cfg.BATCH_SIZE, cfg.CLAIM_INTERVAL_S) == (3, 0.5)
+    monkeypatch.setenv("BATCH_SIZE", "5")
+    assert settings.load().BATCH_SIZE == 5
+
+
+def test_defaults_match_the_brief(monkeypatch):
+    for name in settings.Settings.__dataclass_fields__:
+        monkeypatch.delenv(name, raising=False)
+    cfg = settings.load()
+    assert (cfg.BATCH_SIZE, cfg.BATCH_WAIT_MS, cfg.CLAIM_IDLE_MS, cfg.MAX_DELIVERIES, cfg.RESULT_TTL_S,
+            cfg.HEARTBEAT_TTL_S, cfg.TOP_K, cfg.ORT_SPIN, cfg.REDIS_PORT) == (8, 0, 5000, 3, 60, 10, 5, "auto", 6379)
+    assert cfg.MODEL_DIR.endswith("artifacts") and cfg.REDIS_PASSWORD is None
+
+
+def test_module_attribute_set_by_a_test_wins(monkeypatch):
+    monkeypatch.setenv("TOP_K", "7")
+    monkeypatch.setattr(settings, "TOP_K", 2)
+    assert settings.load().TOP_K == 2 and settings.TOP_K == 2
+    assert settings.load(TOP_K=9).TOP_K == 9
+
+
+def test_bad_number_names_the_variable(monkeypatch):
+    monkeypatch.setenv("BATCH_SIZE", "eight")
+    with pytest.raises(ValueError, match="BATCH_SIZE"):
+        settings.load()
+
+
+def test_unknown_attribute_raises():
+    with pytest.raises(AttributeError):
+        settings.NOT_A_SETTING  # noqa: B018
+
+
+def test_worker_names_are_unique_per_index():
+    cfg = settings.load(WORKER_NAME="")
+    assert settings.worker_name(cfg, 0) != settings.worker_name(cfg, 1)
+    assert settings.worker_name(settings.load(WORKER_NAME="gpu-box"), 3) == "gpu-box-3"

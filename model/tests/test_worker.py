@@ -1,0 +1,235 @@
+"""The worker loop against a real redis-server, driven one step at a time (tiny model: fast)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import constants as C
+from classifier import Classifier
+from conftest import enqueue, photo, result
+from constants import Outcome
+from job_queue import JobQueue, connect
+from metrics import WorkerMetrics
+from worker import Worker
+
+RESULT_KEYS = {"id", "ok", "prediction", "score", "top_k", "error", "message", "worker", "batch_size",
+               "queued_ms", "inference_ms"}
+
+
+@pytest.fixture
+def make_worker(make_cfg):
+    def make(name: str = "w-test", **overrides) -> Worker:
+        cfg = make_cfg(**overrides)
+        clf = Classifier(cfg, threads=1)
+        clf.initialize()
+        return Worker(cfg, clf, JobQueue(connect(cfg, 100), cfg, name), WorkerMetrics(name))
+    return make
+
+
+def pending(r) -> int:
+    return r.xpending(C.JOB_STREAM, C.CONSUMER_GROUP)["pending"]
+
+
+def test_waiting_jobs_run_as_one_batch(r, make_worker):
+    worker = make_worker()
+    ids = [enqueue(r, photo(), top_k=k) for k in (1, 2, 3, 4, 5)]
+    assert worker.step(block=False) == 5
+    results = [result(r, i, timeout=1) for i in ids]
+    assert [res["batch_size"] for res in results] == [5] * 5
+    assert [len(res["top_k"]) for res in results] == [1, 2, 3, 4, 5]
+    assert worker.metrics.registry.get_sample_value(
+        "ml_worker_batch_size_count", {"worker": "w-test"}) == 1
+    assert r.xlen(C.JOB_STREAM) == 0 and pending(r) == 0
+
+
+def test_batch_size_is_capped(r, make_worker):
+    worker = make_worker(BATCH_SIZE=4)
+    ids = [enqueue(r, photo()) for _ in range(6)]
+    assert worker.step(block=False) == 4
+    assert worker.step(block=False) == 2
+    assert [result(r, i, timeout=1)["batch_size"] for i in ids] == [4, 4, 4, 4, 2, 2]
+
+
+def test_result_format_follows_the_protocol(r, make_worker):
+    worker = make_worker(RESULT_TTL_S=30)
+    job_id = enqueue(r, photo("coffee.jpg"), top_k=3)
+    worker.step(block=False)
+    assert 0 < r.ttl(C.result_key(job_id)) <= 30
+    res = result(r, job_id, timeout=1)
+    assert set(res) == RESULT_KEYS
+    assert res["id"] == job_id and res["ok"] is True and res["error"] is None and res["message"] == ""
+    assert res["prediction"] == res["top_k"][0][0] and res["score"] == res["top_k"][0][1]
+    assert all(isinstance(label, str) and p == round(p, 4) for label, p in res["top_k"])
+    assert res["worker"] == "w-test" and res["queued_ms"] >= 0 and res["inference_ms"] > 0
+
+
+def test_expired_jobs_are_dropped_without_computing(r, make_worker):
+    worker = make_worker()
+    stale = enqueue(r, photo(), ttl_s=-1)
+    fresh = enqueue(r, photo())
+    worker.step(block=False)
+    assert result(r, fresh, timeout=1)["batch_size"] == 1  # the expired one was not in the batch
+    assert not r.exists(C.result_key(stale))
+    assert r.xlen(C.JOB_STREAM) == 0 and pending(r) == 0
+    assert worker.metrics.count(Outcome.EXPIRED) == 1 and worker.metrics.count(Outcome.OK) == 1
+
+
+def test_invalid_image_fails_alone(r, make_worker):
+    worker = make_worker()
+    good1, bad, good2 = enqueue(r, photo()), enqueue(r, b"%PDF-1.4 not an image"), enqueue(r, photo())
+    worker.step(block=False)
+    res = result(r, bad, timeout=1)
+    assert (res["ok"], res["error"], res["prediction"], res["score"], res["top_k"]) == (
+        False, "invalid_image", None, None, [])
+    assert "not a readable image" in res["message"]
+    assert [result(r, i, timeout=1)["batch_size"] for i in (good1, good2)] == [2, 2]
+    assert r.xlen(C.JOB_STREAM) == 0
+
+
+def _deliver(r, n: int) -> None:
+    """Hand the newest job out n times to consumers that never answer (as crashing workers would)."""
+    r.xgroup_create(C.JOB_STREAM, C.CONSUMER_GROUP, id="0", mkstream=True)
+    entry = r.xreadgroup(C.CONSUMER_GROUP, "ghost-0", {C.JOB_STREAM: ">"}, count=1)[0][1][0][0]
+    for i in range(1, n):
+        r.xclaim(C.JOB_STREAM, C.CONSUMER_GROUP, f"ghost-{i}", 0, [entry])
+
+
+def test_job_left_by_a_dead_consumer_is_reclaimed(r, make_worker):
+    worker = make_worker(CLAIM_IDLE_MS=100)
+    job_id = enqueue(r, photo())
+    _deliver(r, 1)
+    assert worker.step(block=False) == 0  # not idle long enough yet
+    time.sleep(0.15)
+    worker._next_claim = 0
+    assert worker.step(block=False) == 1
+    assert result(r, job_id, timeout=1)["ok"] is True
+    assert worker.metrics.registry.get_sample_value("ml_worker_reclaimed_total", {"worker": "w-test"}) == 1
+    assert pending(r) == 0 and r.xlen(C.JOB_STREAM) == 0
+
+
+def test_job_at_the_delivery_limit_is_still_served(r, make_worker):
+    worker = make_worker(CLAIM_IDLE_MS=10, MAX_DELIVERIES=3)
+    job_id = enqueue(r, photo())
+    _deliver(r, 2)  # the worker's claim is delivery 3
+    time.sleep(0.05)
+    worker.step(block=False)
+    assert result(r, job_id, timeout=1)["ok"] is True
+    assert r.xlen(C.DEADLETTER_STREAM) == 0
+
+
+def test_jobs_that_failed_twice_are_run_one_at_a_time(r, make_worker):
+    """A crash-inducing job hides among neighbours that crashed with it: each suspect runs alone."""
+    worker = make_worker(CLAIM_IDLE_MS=10, MAX_DELIVERIES=3)
+    ids = [enqueue(r, photo()) for _ in range(3)]
+    r.xgroup_create(C.JOB_STREAM, C.CONSUMER_GROUP, id="0", mkstream=True)
+    entries = [e for e, _ in r.xreadgroup(C.CONSUMER_GROUP, "ghost-0", {C.JOB_STREAM: ">"}, count=3)[0][1]]
+    r.xclaim(C.JOB_STREAM, C.CONSUMER_GROUP, "ghost-1", 0, entries)  # two deliveries each
+    newcomer = enqueue(r, photo())
+    time.sleep(0.05)
+    assert [worker.step(block=False) for _ in range(3)] == [1, 1, 1]
+    assert [result(r, i, timeout=1)["batch_size"] for i in ids] == [1, 1, 1]
+    assert not r.exists(C.result_key(newcomer))  # never batched with a suspect
+    assert worker.step(block=False) == 1 and result(r, newcomer, timeout=1)["ok"] is True
+
+
+def test_a_killed_workers_batch_is_reclaimed_as_a_batch(r, make_worker):
+    worker = make_worker(CLAIM_IDLE_MS=10)
+    ids = [enqueue(r, photo()) for _ in range(3)]
+    r.xgroup_create(C.JOB_STREAM, C.CONSUMER_GROUP, id="0", mkstream=True)
+    r.xreadgroup(C.CONSUMER_GROUP, "killed", {C.JOB_STREAM: ">"}, count=3)
+    newcomer = enqueue(r, photo())
+    time.sleep(0.05)
+    assert worker.step(block=False) == 4
+    assert [result(r, i, timeout=1)["batch_size"] for i in ids + [newcomer]] == [4] * 4
+
+
+def test_poison_job_is_dead_lettered_after_max_deliveries(r, make_worker):
+    worker = make_worker(CLAIM_IDLE_MS=10, MAX_DELIVERIES=3)
+    job_id = enqueue(r, photo())
+    _deliver(r, 3)  # three workers died on it; the worker's claim is delivery 4
+    time.sleep(0.05)
+    worker.step(block=False)
+    res = result(r, job_id, timeout=1)
+    assert (res["ok"], res["error"], res["prediction"]) == (False, "dead_letter", None)
+    [(_, fields)] = r.xrange(C.DEADLETTER_STREAM)
+    assert fields[b"id"] == job_id.encode() and b"image" not in fields
+    assert b"delivered 4 times" in fields[b"reason"]
+    assert r.xlen(C.JOB_STREAM) == 0 and pending(r) == 0
+    assert worker.metrics.count(Outcome.DEAD_LETTER) == 1
+    assert worker.step(block=False) == 0  # nothing comes back
+
+
+def test_lost_group_is_recreated_and_old_entries_served(r, make_worker):
+    """Redis restarted without persistence: the API's XADD recreates the stream but not the group."""
+    worker = make_worker()
+    worker.step(block=False)
+    r.flushall()
+    job_id = enqueue(r, photo())
+    assert worker.step(block=False) == 1
+    assert result(r, job_id, timeout=1)["ok"] is True
+
+
+def test_batch_wait_tops_up_a_partial_batch(r, make_worker):
+    worker = make_worker(BATCH_SIZE=4, BATCH_WAIT_MS=2000)
+    first = enqueue(r, photo())
+    late: list[str] = []
+    timer = threading.Timer(0.2, lambda: late.append(enqueue(r, photo())))
+    timer.start()
+    started = time.monotonic()
+    assert worker.step() == 2
+    assert time.monotonic() - started < 1.5  # returned when the second job came, not after the full wait
+    timer.join()
+    assert result(r, first, timeout=1)["batch_size"] == 2 and result(r, late[0], timeout=1)["batch_size"] == 2
+
+
+def test_no_batch_wait_by_default(r, make_worker):
+    worker = make_worker(BATCH_SIZE=4)
+    first = enqueue(r, photo())
+    assert worker.step() == 1
+    assert result(r, first, timeout=1)["batch_size"] == 1
+
+
+def test_lenient_fields(r, make_worker):
+    worker = make_worker(TOP_K=5)
+    big = enqueue(r, photo(), top_k=50)
+    junk = enqueue(r, photo(), top_k="lots")
+    no_deadline = enqueue(r, photo(), deadline="")
+    r.xadd(C.JOB_STREAM, {"image": photo()})  # no id: cannot be answered, must not block the stream
+    assert worker.step(block=False) == 3
+    assert len(result(r, big, timeout=1)["top_k"]) == 10
+    assert len(result(r, junk, timeout=1)["top_k"]) == 5
+    assert result(r, no_deadline, timeout=1)["ok"] is True
+    assert r.xlen(C.JOB_STREAM) == 0 and pending(r) == 0
+
+
+def test_only_dead_consumers_with_nothing_pending_are_pruned(r, make_worker):
+    worker = make_worker(CLAIM_IDLE_MS=1, HEARTBEAT_TTL_S=10)
+    worker.step(block=False)
+    enqueue(r, photo())
+    r.xreadgroup(C.CONSUMER_GROUP, "dead-with-job", {C.JOB_STREAM: ">"}, count=1)
+    for name in ("dead-idle", "alive-idle", "long-silent"):
+        r.xgroup_createconsumer(C.JOB_STREAM, C.CONSUMER_GROUP, name)
+    r.zadd(C.HEARTBEATS_KEY, {"alive-idle": time.time(), "long-silent": time.time() - 31})
+    time.sleep(0.05)
+    assert worker.queue.prune_consumers() == 2
+    names = {c["name"] for c in r.xinfo_consumers(C.JOB_STREAM, C.CONSUMER_GROUP)}
+    assert names == {b"dead-with-job", b"alive-idle"}
+
+
+def test_run_survives_redis_being_unreachable(make_cfg, labels_file):
+    from conftest import free_port
+
+    cfg = make_cfg(REDIS_PORT=free_port())
+    worker = Worker(cfg, Classifier(cfg), JobQueue(connect(cfg, 100), cfg, "w-down"), WorkerMetrics("w-down"))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive()
+    stop.set()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert worker.metrics.registry.get_sample_value(
+        "ml_worker_errors_total", {"worker": "w-down", "kind": "redis"}) >= 2

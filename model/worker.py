@@ -1,0 +1,156 @@
+"""The worker loop of one process: reclaim → read a batch → drop / dead-letter / decode → one run → answer.
+
+`step()` does one iteration (tests drive it directly, like arq's burst mode); `run()` repeats it until the
+stop event is set, surviving Redis outages with a bounded exponential back-off.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import redis
+
+import constants as C
+from classifier import Classifier, Prediction
+from constants import ErrorKind, Outcome
+from job_queue import JobQueue
+from jobs import Job
+from metrics import WorkerMetrics
+from preprocess import InvalidImage, preprocess_bytes
+from settings import Settings
+
+log = logging.getLogger(__name__)
+PRUNE_INTERVAL_S = 60.0
+
+
+class Worker:
+    def __init__(self, cfg: Settings, classifier: Classifier, queue: JobQueue, metrics: WorkerMetrics) -> None:
+        self.cfg, self.classifier, self.queue, self.metrics = cfg, classifier, queue, metrics
+        self.name = queue.name
+        self.block_ms = max(1, int(min(1000.0, cfg.CLAIM_INTERVAL_S * 1000)))
+        self._next_claim = self._next_prune = 0.0
+        self._group_ready = False
+        self.jobs = self.batches = 0
+        self._since_summary = (time.monotonic(), 0)
+
+    # one iteration -------------------------------------------------------------------------------------
+    def step(self, stop: threading.Event | None = None, block: bool = True) -> int:
+        """Take up to BATCH_SIZE jobs (stale ones first), finish them all; returns how many were taken."""
+        if not self._group_ready:
+            self.queue.ensure_group()
+            self._group_ready = True
+        now, size = time.monotonic(), self.cfg.BATCH_SIZE
+        jobs: list[Job] = []
+        stopping, isolate = bool(stop and stop.is_set()), False
+        if now >= self._next_claim and not stopping:
+            self._next_claim = now + self.cfg.CLAIM_INTERVAL_S
+            jobs, isolate = self.queue.claim_stale(size)
+            if jobs:
+                self.metrics.reclaimed(len(jobs))
+                log.info("reclaimed %d stale job(s)%s: %s", len(jobs), " (a suspect, run alone)" if isolate
+                         else "", [(j.id, j.deliveries) for j in jobs])
+            if isolate:
+                self._next_claim = 0.0  # more suspects may wait: look again on the next step
+        if now >= self._next_prune:
+            self._next_prune = now + PRUNE_INTERVAL_S
+            if self.queue.prune_consumers():
+                log.info("removed idle consumers that had nothing pending")
+        if len(jobs) < size and not (isolate or stopping):
+            jobs += self.queue.read_batch(size - len(jobs), self.block_ms if block and not jobs else None)
+        if jobs:
+            self.process(jobs)
+        return len(jobs)
+
+    def process(self, jobs: list[Job]) -> None:
+        now = time.time()
+        fresh = []
+        for job in jobs:
+            if job.deliveries > self.cfg.MAX_DELIVERIES:
+                reason = f"delivered {job.deliveries} times (limit {self.cfg.MAX_DELIVERIES})"
+                log.error("job %s (%s) %s: dead-lettered", job.id, job.filename, reason)
+                self.queue.dead_letter(job, reason, self._result(job, None, ErrorKind.DEAD_LETTER, reason))
+                self.metrics.job(Outcome.DEAD_LETTER)
+            elif job.expired(now):
+                self.queue.drop([job])
+                self.metrics.job(Outcome.EXPIRED)
+                log.info("job %s expired %.2f s ago: dropped", job.id, now - job.deadline)
+            else:
+                fresh.append(job)
+        if fresh:
+            self._classify(fresh)
+        self._log_progress(len(jobs))
+
+    def _classify(self, jobs: list[Job]) -> None:
+        answers: list[tuple[Job, dict[str, Any]]] = []
+        batch_jobs, arrays = [], []
+        for job in jobs:
+            self.metrics.queue_wait(job.picked - job.enqueued)
+            started = time.perf_counter()
+            try:
+                arrays.append(preprocess_bytes(job.image, self.cfg.MAX_IMAGE_PIXELS))
+                batch_jobs.append(job)
+            except Exception as exc:  # InvalidImage, or anything else Pillow throws on hostile data
+                message = str(exc) if isinstance(exc, InvalidImage) else f"could not decode image: {exc}"
+                log.info("job %s (%s): invalid image: %s", job.id, job.filename, message)
+                answers.append((job, self._result(job, None, ErrorKind.INVALID_IMAGE, message)))
+                self.metrics.job(Outcome.INVALID_IMAGE)
+            self.metrics.preprocess(time.perf_counter() - started)
+        if batch_jobs:
+            started = time.perf_counter()
+            predictions = self.classifier.predict_batch(arrays, [j.top_k for j in batch_jobs])
+            seconds = time.perf_counter() - started
+            self.metrics.batch(len(arrays), seconds)
+            self.batches += 1
+            log.debug("batch of %d in %.1f ms", len(arrays), seconds * 1000)
+            for job, pred in zip(batch_jobs, predictions):
+                answers.append((job, self._result(job, pred, batch_size=len(arrays), inference_s=seconds)))
+                self.metrics.job(Outcome.OK if pred.ok else Outcome.INFERENCE_FAILED)
+                if not pred.ok:
+                    self.metrics.error(pred.error.value)
+        self.queue.answer(answers)
+
+    def _result(self, job: Job, pred: Prediction | None, error: ErrorKind | None = None, message: str = "",
+                batch_size: int = 0, inference_s: float = 0.0) -> dict[str, Any]:
+        """The result JSON of the protocol: ok with prediction/score/top_k, or an error kind and message."""
+        if pred is not None and not pred.ok:
+            error, message = pred.error, pred.message
+        ok = pred is not None and pred.ok
+        return {"id": job.id, "ok": ok,
+                "prediction": pred.top_k[0][0] if ok else None, "score": pred.top_k[0][1] if ok else None,
+                "top_k": [list(p) for p in pred.top_k] if ok else [],
+                "error": error.value if error else None, "message": message, "worker": self.name,
+                "batch_size": batch_size, "queued_ms": round((job.picked - job.enqueued) * 1000, 1),
+                "inference_ms": round(inference_s * 1000, 1)}
+
+    def _log_progress(self, n: int) -> None:
+        self.jobs += n
+        since, jobs_then = self._since_summary
+        elapsed = time.monotonic() - since
+        if elapsed >= self.cfg.SUMMARY_INTERVAL_S:
+            log.info("%d jobs in the last %.0f s (%.2f/s); %d jobs, %d batches in total",
+                     self.jobs - jobs_then, elapsed, (self.jobs - jobs_then) / elapsed, self.jobs, self.batches)
+            self._since_summary = (time.monotonic(), self.jobs)
+
+    # the loop ------------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Until `stop` is set; the batch in hand is always finished and acknowledged before returning."""
+        backoff, outage = C.BACKOFF_START_S, False
+        while not stop.is_set():
+            try:
+                self.step(stop)
+                if outage:
+                    log.info("Redis is back")
+                backoff, outage = C.BACKOFF_START_S, False
+                continue
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if not outage:
+                    log.warning("Redis unreachable (%s); retrying with back-off", exc)
+                outage, self._group_ready = True, False
+                self.metrics.error("redis")
+            except Exception:
+                log.exception("unexpected error in the worker loop; its jobs will be reclaimed")
+                self.metrics.error("loop")
+            stop.wait(backoff)
+            backoff = min(backoff * 2, C.BACKOFF_MAX_S)
