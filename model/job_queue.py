@@ -87,13 +87,18 @@ class JobQueue:
         return self._parse(entries, time.time())
 
     def read_batch(self, count: int, block_ms: int) -> list[Job]:
-        """What is waiting, up to `count`; with BATCH_WAIT_MS > 0 one more read tops up a partial batch."""
+        """What is waiting, up to `count`; with BATCH_WAIT_MS > 0, keeps topping up a partial batch until it is
+        full or BATCH_WAIT_MS have passed since its first job was picked."""
         jobs = self.read(count, block_ms)
         wait_ms = self.cfg.BATCH_WAIT_MS
-        if jobs and wait_ms > 0 and len(jobs) < count:
-            remaining = wait_ms - (time.time() - jobs[0].picked) * 1000
-            if remaining >= 1:
-                jobs += self.read(count - len(jobs), int(remaining))
+        if not jobs or wait_ms <= 0:
+            return jobs
+        deadline = jobs[0].picked + wait_ms / 1000
+        while len(jobs) < count:
+            remaining_ms = int((deadline - time.time()) * 1000)
+            if remaining_ms < 1:
+                break
+            jobs += self.read(count - len(jobs), remaining_ms)
         return jobs
 
     def claim_stale(self, count: int) -> tuple[list[Job], bool]:

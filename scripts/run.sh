@@ -18,12 +18,14 @@ export SECRET_KEY
 export PROMETHEUS_MULTIPROC_DIR="$RUN_DIR/prometheus"
 rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
 
-pids=()
+pids=()        # worker supervisor and gunicorn
+redis_pid=""   # stopped last, so workers can still remove their heartbeats
 stop() {
   trap - INT TERM EXIT
-  log "stopping ${pids[*]:-nothing}"
+  log "stopping"
   [ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[@]}" 2>/dev/null || true
-  wait || true
+  [ ${#pids[@]} -gt 0 ] && wait "${pids[@]}" 2>/dev/null || true
+  [ -n "$redis_pid" ] && kill -TERM "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null || true
 }
 trap stop INT TERM EXIT
 
@@ -32,11 +34,11 @@ if redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ${REDIS_PASSWORD:+-a "$REDIS_PASS
 else
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN_DIR/redis" --save "" --appendonly no \
     ${REDIS_PASSWORD:+--requirepass "$REDIS_PASSWORD"} --loglevel warning &
-  pids+=($!)
+  redis_pid=$!
 fi
 (cd "$ROOT/model" && exec "$VENV/bin/python" ml_service.py) &
 pids+=($!)
 (cd "$ROOT/api" && exec "$VENV/bin/gunicorn" -c gunicorn.conf.py app:app) &
 pids+=($!)
 log "serving on http://127.0.0.1:$PORT (Ctrl-C stops)"
-wait -n "${pids[@]}" || true   # whichever part stops first stops the rest
+wait -n "${pids[@]}" ${redis_pid:+"$redis_pid"} || true   # whichever part stops first stops the rest

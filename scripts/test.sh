@@ -7,12 +7,26 @@ export WEIGHTS="${TEST_WEIGHTS:-random:0}"
 "$ROOT/scripts/install_system.sh" --test-tools
 "$ROOT/scripts/make_venvs.sh"
 "$ROOT/scripts/ensure_model.sh"
-cd "$ROOT"
-PYTEST=(-q -p no:cacheprovider --timeout=600)
+LOG="$(mktemp -d)"
+trap 'rm -rf "$LOG"' EXIT
+PYTEST=(-m pytest -q -p no:cacheprovider --timeout=600)
 status=0
-run() { log "$*"; "$@" || status=1; }
-run bash -c "cd conversion && '$VENV_CONVERT/bin/python' -m pytest ${PYTEST[*]} tests"
-run bash -c "cd api && '$VENV/bin/python' -m pytest ${PYTEST[*]} tests"
-run bash -c "cd model && '$VENV/bin/python' -m pytest ${PYTEST[*]} tests"
-run "$VENV/bin/python" -m pytest "${PYTEST[@]}" tests
+suite() {  # suite NAME DIR PYTHON
+  log "$1: $3 ${PYTEST[*]} tests (in $2)"
+  (cd "$ROOT/$2" && "$3" "${PYTEST[@]}" tests) 2>&1 | tee "$LOG/$1.txt" || status=1
+}
+suite conversion conversion "$VENV_CONVERT/bin/python"
+suite api api "$VENV/bin/python"
+suite model model "$VENV/bin/python"
+suite end-to-end . "$VENV/bin/python"
+# One closing line for the whole run, summed over the suites' own summaries.
+cat "$LOG"/*.txt | "$VENV/bin/python" -c '
+import re, sys
+totals = {"passed": 0, "failed": 0, "skipped": 0, "error": 0}
+for line in sys.stdin:
+    if re.search(r" in [0-9.]+s", line):
+        for count, word in re.findall(r"(\d+) (passed|failed|skipped|errors?)", line):
+            totals[word.rstrip("s") if word.startswith("error") else word] += int(count)
+passed, failed, skipped = totals["passed"], totals["failed"] + totals["error"], totals["skipped"]
+print(f"total: {passed} passed, {failed} failed, {skipped} skipped")'
 exit $status

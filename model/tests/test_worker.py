@@ -171,17 +171,31 @@ def test_lost_group_is_recreated_and_old_entries_served(r, make_worker):
     assert result(r, job_id, timeout=1)["ok"] is True
 
 
-def test_batch_wait_tops_up_a_partial_batch(r, make_worker):
-    worker = make_worker(BATCH_SIZE=4, BATCH_WAIT_MS=2000)
+def test_batch_wait_keeps_topping_up_until_the_wait_ends(r, make_worker):
+    worker = make_worker(BATCH_SIZE=4, BATCH_WAIT_MS=600)
     first = enqueue(r, photo())
     late: list[str] = []
-    timer = threading.Timer(0.2, lambda: late.append(enqueue(r, photo())))
+    timers = [threading.Timer(delay, lambda: late.append(enqueue(r, photo()))) for delay in (0.1, 0.25)]
+    for timer in timers:
+        timer.start()
+    started = time.monotonic()
+    assert worker.step() == 3  # both late jobs joined the batch, one read each
+    assert 0.5 < time.monotonic() - started < 1.5  # not full: it waited out BATCH_WAIT_MS, no longer
+    for timer in timers:
+        timer.join()
+    assert {result(r, job, timeout=1)["batch_size"] for job in [first, *late]} == {3}
+
+
+def test_batch_wait_stops_as_soon_as_the_batch_is_full(r, make_worker):
+    worker = make_worker(BATCH_SIZE=2, BATCH_WAIT_MS=5000)
+    first = enqueue(r, photo())
+    timer = threading.Timer(0.2, lambda: enqueue(r, photo()))
     timer.start()
     started = time.monotonic()
     assert worker.step() == 2
-    assert time.monotonic() - started < 1.5  # returned when the second job came, not after the full wait
+    assert time.monotonic() - started < 2.0
     timer.join()
-    assert result(r, first, timeout=1)["batch_size"] == 2 and result(r, late[0], timeout=1)["batch_size"] == 2
+    assert result(r, first, timeout=1)["batch_size"] == 2
 
 
 def test_no_batch_wait_by_default(r, make_worker):
