@@ -1,40 +1,43 @@
-"""Pure Pillow/numpy replica of keras.utils.load_img(path, target_size=(224, 224)) + resnet50.preprocess_input.
+"""The worker's own preprocessing (model/preprocess.py), for INT8 calibration and agreement checks.
 
-Used for INT8 calibration and agreement, so calibration sees exactly what the worker feeds the model.
-(model/preprocess.py did not exist when this was written; tests/test_imageprep.py pins this copy to Keras.)
-EXIF orientation is applied first, as the model card's preprocessing says (a no-op for images without it).
+One implementation only: calibration must see exactly what the worker feeds the model, so this module loads
+model/preprocess.py by file path (it imports only numpy and Pillow) instead of keeping a copy. Loaded under a
+private module name and without touching sys.path, so nothing in model/ can shadow conversion's modules.
+The Docker convert stage copies model/ next to conversion/, so the relative path holds there too.
 """
 from __future__ import annotations
 
-import io
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
-from PIL import Image, ImageOps
 
-SIZE = (224, 224)  # (width, height) for Pillow
-CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+PREPROCESS_PATH = Path(__file__).resolve().parent.parent / "model" / "preprocess.py"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}
+_MODULE_NAME = "_worker_preprocess"
 
 
-def load_rgb(data: bytes) -> np.ndarray:
-    """Decode, orient, RGB, resize with NEAREST (Keras' default) -> float32 HWC in 0..255."""
-    with Image.open(io.BytesIO(data)) as img:
-        img = ImageOps.exif_transpose(img)
-        if img.mode != "RGB":
-            img = img.convert("RGB")
-        if img.size != SIZE:
-            img = img.resize(SIZE, Image.NEAREST)
-        return np.asarray(img, dtype=np.float32)
+def _load_preprocess() -> ModuleType:
+    if _MODULE_NAME in sys.modules:
+        return sys.modules[_MODULE_NAME]
+    if not PREPROCESS_PATH.is_file():
+        raise ImportError(f"the worker's preprocessing is missing: {PREPROCESS_PATH}")
+    spec = importlib.util.spec_from_file_location(_MODULE_NAME, PREPROCESS_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_MODULE_NAME] = module  # registered first so dataclass/pickle lookups by module name work
+    spec.loader.exec_module(module)
+    return module
 
 
-def caffe_preprocess(rgb: np.ndarray) -> np.ndarray:
-    """RGB -> BGR, minus the ImageNet mean, in float32 (same operation order as Keras)."""
-    return rgb[..., ::-1] - CAFFE_MEAN_BGR
+preprocess = _load_preprocess()
 
 
 def preprocess_file(path: str | Path) -> np.ndarray:
-    return caffe_preprocess(load_rgb(Path(path).read_bytes()))
+    """One image file → float32 (224, 224, 3), exactly as the worker preprocesses uploaded bytes."""
+    return preprocess.preprocess_bytes(Path(path).read_bytes())
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -43,4 +46,5 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 def load_batch(paths: list[Path]) -> np.ndarray:
-    return np.stack([preprocess_file(p) for p in paths]).astype(np.float32)
+    """Files → float32 NHWC batch for the ONNX graph's `input`."""
+    return np.stack([preprocess_file(p) for p in paths]).astype(np.float32, copy=False)

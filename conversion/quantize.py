@@ -1,8 +1,8 @@
 """Static INT8 quantization (QDQ, U8 activations, S8 per-channel weights) and how it compares with fp32.
 
-Calibration images are preprocessed by imageprep.py exactly like the worker does. Agreement is measured on
-the calibration photos and on their mirror images (inputs the calibration did not see); speed is fp32 vs
-int8 side by side in the same process, interleaved so both see the same machine load.
+Calibration images go through the worker's own preprocessing (model/preprocess.py, via imageprep.py).
+Agreement is measured on the calibration photos and on their mirror images (inputs the calibration did not
+see); speed is fp32 vs int8 side by side in the same process, interleaved so both see the same machine load.
 """
 from __future__ import annotations
 
