@@ -23,16 +23,16 @@ test:             ## the whole suite: unit, worker on a real converted model, en
 compose-check:    ## validate docker-compose.yml offline
 	docker-compose --env-file .env.example -f docker-compose.yml config -q
 
-bench: model      ## raw model benchmark: Keras baseline vs ONNX Runtime workers x threads x batch
-	scripts/bench.sh
+bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime workers x threads x batch (~4 min)
+	.venv/bin/python stress_test/bench_model.py
 
-config-search: model  ## recommend WORKERS / THREADS / BATCH_SIZE for this machine
-	.venv/bin/python stress_test/config_search.py
+config-search: model  ## recommend WORKERS / THREADS / BATCH_SIZE for this machine (~1 min)
+	.venv/bin/python stress_test/config_search.py --save
 
-matrix: model     ## Locust matrix over users x workers x threads against the real stack
+matrix: model     ## Locust matrix users x workers x threads x variant against the real stack (~20 min; after bench)
 	.venv/bin/python stress_test/run_matrix.py
 
-report:           ## hardware_report.md and plots from the latest results
+report:           ## hardware_report.md and plots from the latest bench + matrix results
 	.venv/bin/python stress_test/make_report.py
 
 clean:

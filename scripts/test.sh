@@ -18,6 +18,7 @@ suite() {  # suite NAME DIR PYTHON
 suite conversion conversion "$VENV_CONVERT/bin/python"
 suite api api "$VENV/bin/python"
 suite model model "$VENV/bin/python"
+suite stress-tools stress_test "$VENV/bin/python"
 suite end-to-end . "$VENV/bin/python"
 # One closing line for the whole run, summed over the suites' own summaries.
 cat "$LOG"/*.txt | "$VENV/bin/python" -c '

@@ -1,0 +1,78 @@
+"""Find the worker settings for this machine: a short raw ONNX Runtime benchmark over workers x threads x batch.
+
+Prints the settings that give the most images/s (throughput) and the lowest single-request latency, as the
+environment variables the worker reads (WORKERS, THREADS, BATCH_SIZE), e.g.
+
+  python stress_test/config_search.py                      # fp32, ~1 min on 2 cores
+  python stress_test/config_search.py --variant int8 --duration 5
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import artifacts  # noqa: E402
+import machine  # noqa: E402
+import ort_runner  # noqa: E402
+from results import latest_run_dir, new_run_dir, progress_line, write_json  # noqa: E402
+
+COLUMNS = [("workers", "W"), ("threads", "T"), ("batch", "B"), ("img_s", "img/s"), ("p50_ms", "p50 ms"),
+           ("p95_ms", "p95 ms"), ("per_image_ms", "ms/img")]
+THROUGHPUT_TOLERANCE = 0.03  # configurations within 3% of the best count as equal; prefer the smaller batch
+
+
+def recommend(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Throughput: the best img/s, ties (within 3%) broken by lower p95. Latency: the lowest batch-1 p50."""
+    top = max(r["img_s"] for r in rows)
+    near = [r for r in rows if r["img_s"] >= (1 - THROUGHPUT_TOLERANCE) * top]
+    throughput = min(near, key=lambda r: (r["p95_ms"], -r["img_s"]))
+    singles = [r for r in rows if r["batch"] == 1] or rows
+    latency = min(singles, key=lambda r: (r["p50_ms"], -r["img_s"]))
+    return {"throughput": throughput, "latency": latency}
+
+
+def env_line(row: dict[str, Any], variant: str) -> str:
+    return f"WORKERS={row['workers']} THREADS={row['threads']} BATCH_SIZE={row['batch']} MODEL_VARIANT={variant}"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", help="folder with the .onnx files (default MODEL_DIR or model/artifacts)")
+    p.add_argument("--variant", default="fp32", help="fp32 or int8 (default fp32)")
+    p.add_argument("--workers", default="", help="process counts (default 1..cores)")
+    p.add_argument("--batches", default="1,2,4,8,16", help="batch sizes (default 1,2,4,8,16)")
+    p.add_argument("--duration", type=float, default=3.0, help="measured seconds per configuration (default 3)")
+    p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per configuration (default 1)")
+    p.add_argument("--out", help="also write the measurements and the recommendation as JSON here")
+    p.add_argument("--save", action="store_true", help="write config_search.json into the newest results folder "
+                   "holding a bench.json (for make_report.py)")
+    args = p.parse_args()
+    models = artifacts.variants(artifacts.model_dir(args.model_dir))
+    if args.variant not in models:
+        raise SystemExit(f"variant {args.variant} not found (have {sorted(models)}); run the conversion first")
+    cores = machine.cores()
+    workers = [int(x) for x in args.workers.split(",") if x] or list(range(1, cores + 1))
+    batches = [int(x) for x in args.batches.split(",") if x]
+    rows = []
+    for w, t, b in ort_runner.grid(cores, workers, None, batches):
+        rows.append(ort_runner.run(ort_runner.Config(str(models[args.variant]), w, t, b, args.duration, args.warmup)))
+        print(progress_line(rows, COLUMNS), flush=True)
+    best = recommend(rows)
+    t, lat = best["throughput"], best["latency"]
+    print(f"\nmachine: {cores} cores; variant {args.variant}")
+    print(f"# throughput: {t['img_s']} img/s, batch p95 {t['p95_ms']} ms\n{env_line(t, args.variant)}")
+    print(f"# latency: p50 {lat['p50_ms']} ms per request at {lat['img_s']} img/s\n{env_line(lat, args.variant)}")
+    out = Path(args.out) if args.out else None
+    if args.save and not out:
+        out = (latest_run_dir("bench.json") or new_run_dir()) / "config_search.json"
+    if out:
+        print(f"wrote {out}")
+        write_json(out, {"variant": args.variant, "cores": cores, "runs": rows, "recommended": best})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Where benchmark and matrix results live: stress_test/results/<UTC timestamp>/, newest last."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def new_run_dir() -> Path:
+    """A fresh timestamped folder for one run (bench, matrix and report share it)."""
+    path = RESULTS / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def latest_run_dir(containing: str | None = None) -> Path | None:
+    """The newest run folder, optionally only among those that hold the given file."""
+    if not RESULTS.is_dir():
+        return None
+    runs = sorted(p for p in RESULTS.iterdir() if p.is_dir() and (containing is None or (p / containing).exists()))
+    return runs[-1] if runs else None
+
+
+def write_json(path: Path, data: Any) -> Path:
+    """Pretty JSON, small enough to commit."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def read_json(path: Path) -> Any:
+    """The JSON at path, or None when the file does not exist."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
+    """A plain-text table; columns are (key, header), missing values print as '-'."""
+    cells = [[h for _, h in columns]] + [["-" if r.get(k) is None else str(r[k]) for k, _ in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def progress_line(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
+    """The newest row as a table line (with the header before the first row), for printing as results arrive."""
+    table = format_table(rows, columns)
+    return table if len(rows) == 1 else table.splitlines()[-1]

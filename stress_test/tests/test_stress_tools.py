@@ -1,0 +1,105 @@
+"""Fast checks of the benchmark tooling (no Redis, no ResNet50): grids, recommendations, parsing, targets.
+
+Run: .venv/bin/python -m pytest stress_test/tests -q   (the FLOP and bench smoke tests need `onnx`, i.e.
+.venv-convert, and are skipped elsewhere).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(HERE))
+
+import config_search  # noqa: E402
+import locust_run  # noqa: E402
+import machine  # noqa: E402
+import ort_runner  # noqa: E402
+from report_data import Figures, targets  # noqa: E402
+
+
+def test_grid_keeps_workers_times_threads_within_cores():
+    points = ort_runner.grid(2, [1, 2], None, [1, 8])
+    assert sorted(points) == [(1, 1, 1), (1, 1, 8), (1, 2, 1), (1, 2, 8), (2, 1, 1), (2, 1, 8)]
+
+
+def test_simd_lanes_by_isa():
+    assert machine.simd_lanes({"avx512f", "avx2", "fma"}, "AuthenticAMD", 26)[0] == 16
+    assert machine.simd_lanes({"avx512f"}, "AuthenticAMD", 25)[0] == 8      # Zen 4 double-pumps AVX-512
+    assert machine.simd_lanes({"avx2", "fma"}, "GenuineIntel", 6)[0] == 8
+
+
+def test_recommend_prefers_throughput_and_lowest_single_latency():
+    rows = [{"workers": 2, "threads": 1, "batch": 8, "img_s": 20.0, "p50_ms": 800, "p95_ms": 820},
+            {"workers": 2, "threads": 1, "batch": 1, "img_s": 19.9, "p50_ms": 100, "p95_ms": 110},
+            {"workers": 1, "threads": 2, "batch": 1, "img_s": 16.0, "p50_ms": 60, "p95_ms": 65}]
+    best = config_search.recommend(rows)
+    assert (best["throughput"]["workers"], best["throughput"]["batch"]) == (2, 1)   # within 3%, lower p95
+    assert (best["latency"]["workers"], best["latency"]["threads"]) == (1, 2)
+
+
+def test_locust_summary_separates_backpressure(tmp_path):
+    csv = tmp_path / "u4_stats.csv"
+    csv.write_text(
+        'Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Requests/s,50%,95%,99%\n'
+        'POST,/predict,100,10,50,55,10.0,50,90,120\n'
+        f'POST,{locust_run.BACKPRESSURE_NAME},7,7,2,2,0.7,2,3,3\n'
+        'GET,GET /,5,0,3,3,0.5,3,4,4\n'
+        ',Aggregated,112,17,40,45,11.2,40,90,120\n')
+    s = locust_run.summarize(csv, 4)
+    assert s["predict_ok_per_s"] == pytest.approx(9.0)
+    assert s["backpressure_503"] == 7 and s["predict_failures"] == 10 and s["p95_ms"] == 90
+
+
+def test_targets_report_margin_and_unmeasured():
+    f = Figures(Path("."), bench={"runs": [{"variant": "fp32", "workers": 1, "threads": 2, "batch": 1, "img_s": 20.0,
+                                             "p50_ms": 50.0, "peak_pct": 90.0}],
+                                   "baseline": {"img_s": 5.0}, "machine": {"peak_gflops": 100}},
+                matrix={"configs": [{"config": "fp32-w1-t2-b8", "variant": "fp32", "workers": 1, "threads": 2,
+                                     "sat_ok_per_s": 17.0, "lat1_p50_ms": 65.0, "rss_mb_max": 300, "ready_s_max": 1.0}]})
+    by = {t["target"].split(" (")[0]: t for t in targets(f)}
+    assert by["end-to-end saturation / raw ORT best fp32"]["met"] is False          # 0.85 < 0.90
+    assert by["end-to-end saturation / Keras baseline"]["met"] is True               # 3.4x
+    assert by["1-user p50 minus raw batch-1 p50"]["met"] is False                    # +15 ms
+    assert by["INT8 / fp32 end-to-end saturation"]["met"] is None
+
+
+def _tiny_model(path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((8, 3, 3, 3), np.float32), "W")
+    g = numpy_helper.from_array(np.ones((8, 1000), np.float32), "G")
+    nodes = [helper.make_node("Transpose", ["input"], ["t"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["t", "W"], ["c"], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("GlobalAveragePool", ["c"], ["p"]), helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("MatMul", ["f", "G"], ["logits"]),
+             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 224, 224, 3])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 1000]) for n in ("logits", "probabilities")],
+                              [w, g])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def test_bench_counts_flops_of_the_served_graph(tmp_path):
+    _tiny_model(tmp_path / "resnet50.onnx")
+    import bench_model
+
+    gflops, how = bench_model.count_gflops(tmp_path / "resnet50.onnx")
+    assert gflops == round(2 * (8 * 112 * 112 * 27 + 8 * 1000) / 1e9, 3) and "conversion/flops.py" in how
+
+
+def test_bench_quick_smoke(tmp_path):
+    _tiny_model(tmp_path / "resnet50.onnx")
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, str(HERE / "bench_model.py"), "--quick", "--model-dir", str(tmp_path),
+                    "--out", str(out)], check=True, timeout=120, capture_output=True)
+    result = json.loads(out.read_text())
+    assert result["runs"][0]["img_s"] > 0 and result["gflops_per_image"] == round(2 * (8 * 112 * 112 * 27 + 8 * 1000) / 1e9, 3)
