@@ -34,8 +34,10 @@ def available_cores() -> int:
 def default_topology(cores: int) -> tuple[int, int]:
     """(processes, intra-op threads per process) for throughput: one single-threaded process per core.
 
-    Measured on 2 cores (issue 3): 2 processes × 1 thread ≈ 19–20 img/s, 1 × 2 ≈ 16–17.6 img/s at half the
-    latency. Set WORKERS=1 THREADS=<cores> to favour latency instead. threads × processes never exceeds cores.
+    Measured on 2 AVX-512 cores (hardware_report.md): raw fp32 2×1 ≈ 57–61 img/s and 1×2 ≈ 58 img/s; end to end
+    both saturate at ≈ 48 img/s, but 2×1 serves 4 users at 45 img/s against 38 for 1×2, while 1×2 halves the
+    single-request latency (26 vs 40 ms p50). Set WORKERS=1 THREADS=<cores> to favour latency instead.
+    threads × processes never exceeds cores.
     """
     return max(1, cores), 1
 

@@ -24,6 +24,16 @@ def cpu_profile(f: Figures) -> list[str]:
     if best.get("sat_ok_per_s"):
         line += (f" Everything but the model cost {1000 * others / best['sat_ok_per_s']:.1f} ms of CPU per answered "
                  f"request: CPU that the raw benchmark gives to inference and the service cannot.")
+        raw_cores = best["workers"] * best["threads"]  # the raw run keeps workers x threads cores busy
+        if best.get("raw_img_s") and raw_cores:
+            model_ms = 1000 * used.get("model", 0) / best["sat_ok_per_s"]
+            raw_ms = 1000 * raw_cores / best["raw_img_s"]
+            ceiling = best["raw_img_s"] * used.get("model", 0) / raw_cores
+            line += (f" Inside the workers an answered image cost {model_ms:.1f} ms of CPU against {raw_ms:.1f} ms in "
+                     f"the raw run of the same configuration; the difference is decoding and preprocessing the upload "
+                     f"and the queue I/O, which the raw benchmark (preprocessed tensors) does not do. Even at raw "
+                     f"efficiency, the {used.get('model', 0):.2f} cores left to the workers cap this configuration at "
+                     f"{ceiling:.1f} img/s ({ceiling / best['raw_img_s']:.2f}x raw).")
     if foreign > 0.1:
         line += f" Processes outside the service used {foreign:.2f} cores meanwhile, so this run is pessimistic."
     return [line]
