@@ -3,7 +3,7 @@ SHELL := /bin/bash
 WEIGHTS ?= imagenet
 PORT ?= 5000
 REDIS_PORT ?= 6379
-export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR
+export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
 
 .PHONY: setup model run test test-unit test-e2e compose-check bench config-search matrix report clean
 

@@ -85,10 +85,24 @@ class ModelHandle:
     threads: int
 
 
-def create_session(cfg: Settings, threads: int, spin: bool) -> ModelHandle:
-    """Load the variant named by MODEL_VARIANT, or the card's "serve", on the CPU execution provider."""
+def open_session(path: str, threads: int, spin: bool):
+    """A CPU session with fixed intra-op threads, one inter-op thread and full graph optimisation (the benchmark
+    opens its sessions through this too, so it measures exactly what the worker runs)."""
     import onnxruntime as ort  # imported here so the supervisor process never loads it
 
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def create_session(cfg: Settings, threads: int, spin: bool) -> ModelHandle:
+    """Load the variant named by MODEL_VARIANT, or the card's "serve", on the CPU execution provider."""
     card = read_card(cfg.MODEL_DIR)
     variant = cfg.MODEL_VARIANT or card.get("serve", "fp32")
     variants = card.get("variants", {})
@@ -99,15 +113,7 @@ def create_session(cfg: Settings, threads: int, spin: bool) -> ModelHandle:
     if expected and os.path.getsize(path) != expected:
         raise ValueError(f"{path} has {os.path.getsize(path)} bytes, the model card says {expected}")
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+    session = open_session(path, threads, spin)
 
     outputs = [o.name for o in session.get_outputs()]
     output = PREFERRED_OUTPUT if PREFERRED_OUTPUT in outputs else outputs[0]

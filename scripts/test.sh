@@ -3,7 +3,7 @@
 # random weights once (cached in MODEL_DIR), then runs each service's tests from inside its folder.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-export WEIGHTS="${TEST_WEIGHTS:-random:0}"
+export WEIGHTS="${TEST_WEIGHTS:-random:0}" INT8=1   # INT8 too, so its serving path is tested
 "$ROOT/scripts/install_system.sh" --test-tools
 "$ROOT/scripts/make_venvs.sh"
 "$ROOT/scripts/ensure_model.sh"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from machine import busy_seconds
+
+MODEL_SRC = Path(__file__).resolve().parents[1] / "model"
 
 BARRIER_TIMEOUT_S = 120.0
 
@@ -41,18 +44,12 @@ def _rss_mb() -> float:
 
 
 def make_session(model: str, threads: int, spin: bool):
-    """The same session options the worker uses: fixed intra-op threads, one inter-op thread, full graph opts."""
-    import onnxruntime as ort
+    """The worker's own session factory (model/session.py), so the benchmark measures exactly what it runs."""
+    if str(MODEL_SRC) not in sys.path:
+        sys.path.append(str(MODEL_SRC))  # appended: stress_test's own modules keep precedence
+    from session import open_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+    return open_session(model, threads, spin)
 
 
 def _own_seconds() -> float:

@@ -9,7 +9,7 @@ import sys
 import pytest
 import requests
 
-from stack import PHOTOS, ROOT, post_photo
+from stack import MODEL_DIR, PHOTOS, ROOT, post_photo
 
 PHOTO_NAMES = ["cat.jpg", "coffee.jpg", "rocket.jpg"]
 
@@ -89,3 +89,15 @@ def test_health_endpoints_answer_json(stack, path):
     response = requests.get(stack.url + path, timeout=5)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/json")
+
+
+def test_int8_variant_is_served_when_asked(stack, make_stack):
+    card = json.loads((MODEL_DIR / "model_card.json").read_text())
+    if "int8" not in card["variants"]:
+        pytest.skip("model converted without --int8 (make test converts with INT8=1)")
+    int8 = make_stack(workers=1, MODEL_VARIANT="int8")
+    assert {w["variant"] for w in requests.get(int8.url + "/ready", timeout=5).json()["workers"]} == {"int8"}
+    for name in PHOTO_NAMES:
+        fp32_answer, int8_answer = post_photo(stack.url, name).json(), post_photo(int8.url, name).json()
+        assert int8_answer["prediction"] == fp32_answer["prediction"]  # top-1 agreement recorded in the card
+        assert abs(int8_answer["score"] - fp32_answer["score"]) <= 0.02
