@@ -1,7 +1,7 @@
 """gunicorn settings: `cd api && gunicorn -c gunicorn.conf.py app:app`.
 
-Threads, not processes, carry concurrency: a request mostly waits on BLPOP, so 2 processes × 4 threads serve
-8 requests at once on 2 cores. Prometheus multiprocess files live in PROMETHEUS_MULTIPROC_DIR, emptied at start.
+Threads, not processes, carry concurrency: a request mostly waits on BLPOP, so 2 processes × 16 threads serve
+32 requests at once on 2 cores — enough to keep every worker's batch full (the load matrix ran with this). Prometheus multiprocess files live in PROMETHEUS_MULTIPROC_DIR, emptied at start.
 """
 
 import os
@@ -15,7 +15,7 @@ def _float_env(name: str, default: float) -> float:
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("GUNICORN_WORKERS") or 2)
-threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+threads = int(os.environ.get("GUNICORN_THREADS") or 16)
 worker_class = "gthread"
 # A request can wait REQUEST_TIMEOUT_S for a worker; the arbiter must not kill a thread that is merely waiting,
 # and SIGTERM lets in-flight requests finish within graceful_timeout.
