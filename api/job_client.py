@@ -18,7 +18,7 @@ from redis.retry import Retry
 
 import constants
 import settings
-from errors import BrokerUnavailable, QueueFull, PredictionTimeout
+from errors import BrokerUnavailable, PredictionFailed, PredictionTimeout, QueueFull
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,10 @@ def submit(image: bytes, filename: str, top_k: int, deadline: float) -> dict[str
     if raw is None:
         _forget(r, entry_id)
         raise PredictionTimeout("no worker answered in time")
-    return json.loads(raw)
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise PredictionFailed(f"unreadable answer from the worker: {exc}") from None
 
 
 def _prepare(r: redis.Redis) -> int:

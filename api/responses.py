@@ -76,7 +76,9 @@ def register_error_handlers(app: Flask) -> None:
         if _is_api():
             if exc.code == 400:
                 return bad_request(exc.description or "bad request")
-            return _failure(exc.code or 500, exc.name)
+            response = _failure(exc.code or 500, exc.name)
+            response.headers.extend((k, v) for k, v in exc.get_headers() if k.lower() != "content-type")
+            return response
         return exc
 
     @app.errorhandler(Exception)

@@ -29,13 +29,15 @@ class Heartbeat:
         self.info = {"pid": str(os.getpid()), "host": socket.gethostname(), "ready": "0", **info}
         self.metrics_text = metrics_text
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set() wakes the loop so a change (ready="1") is seen at once
         self._thread: threading.Thread | None = None
         self._last_metrics = 0.0
         self._failing = False
 
     def set(self, **fields: str) -> None:
-        """Update advertised fields (e.g. ready="1" after warm-up); sent with the next beat."""
+        """Update advertised fields (e.g. ready="1" after warm-up) and send them with an immediate beat."""
         self.info.update(fields)
+        self._wake.set()
 
     def beat(self) -> None:
         now = time.time()
@@ -61,7 +63,8 @@ class Heartbeat:
                     log.warning("heartbeat failed: %s", exc)
                 self._failing = True
                 self._last_metrics = 0.0  # Redis may have lost the hash: push metrics again next time
-            self._stop.wait(self.cfg.HEARTBEAT_INTERVAL_S)
+            self._wake.wait(self.cfg.HEARTBEAT_INTERVAL_S)
+            self._wake.clear()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
@@ -70,6 +73,7 @@ class Heartbeat:
     def stop(self, remove: bool = True) -> None:
         """Stop beating and, on a clean exit, remove this worker's entries at once (not after the TTL)."""
         self._stop.set()
+        self._wake.set()
         if self._thread:
             self._thread.join(timeout=5)
         if remove:

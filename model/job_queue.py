@@ -24,12 +24,13 @@ DEADLETTER_MAXLEN = 10_000
 
 
 def connect(cfg: Settings, block_ms: int) -> redis.Redis:
-    """A client whose socket timeout outlasts the blocking read; retries are the worker loop's business.
+    """A client whose socket timeout outlasts the longest blocking read (BLOCK or the batch wait); retries are the
+    worker loop's business.
 
     RESP2 pinned: the reply shapes parsed here (XREADGROUP as [[stream, entries]]) are RESP2's.
     """
     return redis.Redis(host=cfg.REDIS_HOST, port=cfg.REDIS_PORT, db=cfg.REDIS_DB, password=cfg.REDIS_PASSWORD,
-                       socket_timeout=block_ms / 1000 + 5, socket_connect_timeout=2,
+                       socket_timeout=max(block_ms, cfg.BATCH_WAIT_MS) / 1000 + 5, socket_connect_timeout=2,
                        retry=Retry(NoBackoff(), 0), health_check_interval=0, protocol=2)
 
 

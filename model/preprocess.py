@@ -22,6 +22,7 @@ from PIL import Image, ImageOps
 TARGET_SIZE = (224, 224)  # (height, width) as Keras' target_size
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 DEFAULT_MAX_PIXELS = 40_000_000
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF")  # the API's upload formats; no other Pillow decoder is reachable
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -34,7 +35,7 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
     if not data:
         raise InvalidImage("empty file")
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError as exc:
         raise InvalidImage(f"image too large: {exc}") from None
     except Exception as exc:  # Pillow raises many types for garbage: UnidentifiedImageError, SyntaxError…

@@ -8,6 +8,7 @@ REDIS_PORT="${REDIS_PORT:-6379}"
 RUN_DIR="$ROOT/.run"
 mkdir -p "$RUN_DIR/redis" "$RUN_DIR/prometheus"
 export REDIS_HOST="${REDIS_HOST:-127.0.0.1}" REDIS_PORT PORT
+export HOST="${HOST:-127.0.0.1}"   # gunicorn's bind address: loopback unless asked otherwise
 [ -n "${WORKERS:-}" ] && export WORKERS
 [ -n "${THREADS:-}" ] && export THREADS
 if [ -z "${SECRET_KEY:-}" ]; then   # one random key per checkout, kept out of git

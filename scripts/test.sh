@@ -4,6 +4,8 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 export WEIGHTS="${TEST_WEIGHTS:-random:0}" INT8=1   # INT8 too, so its serving path is tested
+# Its own model folder: the tests never replace the model that `make run` serves from model/artifacts.
+export MODEL_DIR="${TEST_MODEL_DIR:-$ROOT/.run/test-model}"
 "$ROOT/scripts/install_system.sh" --test-tools
 "$ROOT/scripts/make_venvs.sh"
 "$ROOT/scripts/ensure_model.sh"

@@ -100,7 +100,7 @@ class Stack:
             "MODEL_DIR": str(MODEL_DIR), "SECRET_KEY": "e2e-test-secret",
             "UPLOAD_FOLDER": str(self.tmp / "uploads"), "FEEDBACK_FILEPATH": str(self.tmp / "feedback" / "feedback.csv"),
             "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "prometheus"),
-            "WORKERS": "1", "THREADS": "1", "BATCH_SIZE": "8", "HEARTBEAT_INTERVAL_S": "0.5", "HEARTBEAT_TTL_S": "3",
+            "WORKERS": "1", "THREADS": "1", "BATCH_SIZE": "8", "HEARTBEAT_INTERVAL_S": "0.5", "HEARTBEAT_TTL_S": "3", "METRICS_PUSH_INTERVAL_S": "1",
             "CLAIM_IDLE_MS": "2000", "CLAIM_INTERVAL_S": "0.5", "REQUEST_TIMEOUT_S": "20",
             "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "16", "MAX_QUEUE_DEPTH": "256", "PYTHONUNBUFFERED": "1",
         })

@@ -76,12 +76,20 @@ def test_feedback_is_appended_to_csv(stack):
 
 def test_metrics_see_api_and_worker(stack):
     post_photo(stack.url, "cat.jpg")
-    text = requests.get(stack.url + "/metrics", timeout=5).text
+    stack.wait_ready(1)
     from prometheus_client.parser import text_string_to_metric_families
-    families = {f.name for f in text_string_to_metric_families(text)}
-    worker_families = [n for n in families if "batch" in n]
-    assert worker_families, sorted(families)
-    assert any("queue" in n and "depth" in n for n in families), sorted(families)
+
+    def worker_samples():
+        text = requests.get(stack.url + "/metrics", timeout=5).text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        jobs = families.get("ml_worker_jobs")
+        return families, [s for s in (jobs.samples if jobs else []) if s.labels.get("worker") and s.value > 0]
+
+    from stack import wait_until
+    wait_until(lambda: worker_samples()[1], 15, "the worker's own metrics in the API's scrape", 0.5)
+    families, _ = worker_samples()
+    assert "ml_queue_depth" in families and "ml_workers_ready" in families
+    assert any(s.labels.get("endpoint") for s in families["api_requests"].samples)
 
 
 @pytest.mark.parametrize("path", ["/health", "/ready"])

@@ -301,3 +301,10 @@ def test_feedback_over_long_is_rejected(client, isolated_dirs):
 def test_feedback_json_body(client, isolated_dirs):
     response = client.post("/feedback", json={"filename": "j.png", "prediction": "cat", "score": 0.5})
     assert response.status_code == 200 and _rows(isolated_dirs)[1][1:] == ["j.png", "cat", "0.5"]
+
+
+def test_get_predict_is_a_405_json_that_says_what_is_allowed(client):
+    response = client.get("/predict")
+    assert response.status_code == 405
+    assert response.get_json()["success"] is False
+    assert "POST" in response.headers["Allow"]

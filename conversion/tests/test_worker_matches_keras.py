@@ -23,7 +23,7 @@ from conftest import PHOTOS, REPO, run_cli
 from parity import keras_photo_batch
 
 MODEL_SRC = REPO / "model"
-ARTIFACTS = MODEL_SRC / "artifacts"
+ARTIFACTS = Path(os.environ.get("MODEL_DIR") or MODEL_SRC / "artifacts")  # what `make test` converted
 SERVICE_PYTHON = REPO / ".venv" / "bin" / "python"
 TOLERANCE_PROBS = 1e-4
 

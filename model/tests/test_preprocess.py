@@ -164,3 +164,11 @@ def test_imports_only_numpy_and_pillow():
     roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     roots |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert roots <= {"__future__", "io", "numpy", "PIL"}
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "TIFF", "WEBP"])
+def test_only_the_upload_formats_reach_a_decoder(fmt):
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 20, 30)).save(buf, fmt)
+    with pytest.raises(InvalidImage):
+        preprocess_bytes(buf.getvalue())
