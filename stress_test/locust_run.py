@@ -43,4 +43,5 @@ def summarize(stats_csv: Path, users: int) -> dict[str, Any]:
             "backpressure_503": int(_num(rows.get(BACKPRESSURE_NAME, {}), "Request Count")),
             "index_requests": int(_num(rows.get("GET /", {}), "Request Count")),
             "feedback_requests": int(_num(rows.get("/feedback", {}), "Request Count")),
+            "feedback_failures": int(_num(rows.get("/feedback", {}), "Failure Count")),
             "all_failures": int(_num(rows.get("Aggregated", {}), "Failure Count"))}

@@ -1,4 +1,5 @@
-"""Locust load for the service: mostly POST /predict with real photos, some GET /, a little POST /feedback.
+"""Locust load for the service: mostly POST /predict with real photos, some GET /, a little POST /feedback
+(the previous answer, reported like the page does; failed unless the API says it was stored).
 
 A 503 from /predict is the API's backpressure (queue full), not a crash: it is reported under its own name,
 "/predict [503 backpressure]", so the /predict row counts only answered (or wrongly answered) predictions, and
@@ -12,6 +13,7 @@ loop), LOCUST_TOP_K (ask /predict for top_k, default unset = the seed's three-ke
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sys
 from pathlib import Path
@@ -60,11 +62,19 @@ class ServiceUser(HttpUser):
 
     @task(1)
     def feedback(self) -> None:
-        filename, prediction, score = self.last or ("none.jpg", "none", 0.0)
-        data = {"report": f"{prediction}", "filename": filename, "prediction": prediction, "score": str(score)}
-        with self.client.post("/feedback", data=data, name="/feedback", catch_response=True) as resp:
-            if resp.status_code != 200:
-                resp.failure(f"feedback: status {resp.status_code}")
+        """Report the previous answer the way the page does (JSON in `report`), asking for the API's JSON reply."""
+        if self.last is None:   # nothing answered yet: there is no prediction to report
+            return
+        filename, prediction, score = self.last
+        report = json.dumps({"filename": filename, "prediction": prediction, "score": score})
+        with self.client.post("/feedback", data={"report": report}, headers={"Accept": "application/json"},
+                              name="/feedback", catch_response=True) as resp:
+            try:
+                stored = resp.status_code == 200 and resp.json() == {"success": True, "stored": True}
+            except ValueError:
+                stored = False
+            if not stored:
+                resp.failure(f"feedback not stored: status {resp.status_code} {resp.text[:80]}")
 
     def _check_prediction(self, resp, name: str) -> None:
         """200 with the seed's JSON and success true, or a failure saying what was wrong."""

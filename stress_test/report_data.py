@@ -10,6 +10,7 @@ from typing import Any
 
 from results import read_json
 
+ABOVE_FORMULA_PEAK = "not meaningful (measured above the formula peak: nominal clock too low)"
 TARGETS = {"e2e_vs_raw": 0.90, "e2e_vs_keras": 3.0, "latency_slack_ms": 10.0, "peak_fraction": 0.85,
            "int8_vs_fp32": 1.8, "rss_mb": 450.0, "ready_s": 3.0}
 
@@ -95,9 +96,12 @@ def targets(f: Figures) -> list[dict[str, Any]]:
                            f"{c['config']}: {c['lat1_p50_ms']} ms vs raw {r} ms (1 worker, {c['threads']} thread(s))"))
     else:
         out.append(_target("1-user p50 minus raw batch-1 p50 (ms)", None, TARGETS["latency_slack_ms"], False, " ms", ""))
-    out.append(_target("best fp32 raw configuration / fp32 peak (formula)", raw["peak_pct"] / 100
-                       if raw and raw.get("peak_pct") else None, TARGETS["peak_fraction"], True, "",
-                       f"{raw and raw.get('gflop_s')} of {f.machine.get('peak_gflops')} GFLOP/s (nominal clock)"))
+    formula = _target("best fp32 raw configuration / fp32 peak (formula)", raw["peak_pct"] / 100
+                      if raw and raw.get("peak_pct") else None, TARGETS["peak_fraction"], True, "",
+                      f"{raw and raw.get('gflop_s')} of {f.machine.get('peak_gflops')} GFLOP/s (nominal clock)")
+    if formula["value"] is not None and formula["value"] > 1.0:   # above 100% proves the denominator wrong
+        formula.update(met=ABOVE_FORMULA_PEAK, by="")                # the measured-FMA-peak row counts instead
+    out.append(formula)
     probe = f.machine.get("fma_probe") or {}
     out.append(_target("best fp32 raw configuration / measured FMA peak", raw["peak_pct_measured"] / 100
                        if raw and raw.get("peak_pct_measured") else None, TARGETS["peak_fraction"], True, "",

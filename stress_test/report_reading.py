@@ -30,13 +30,37 @@ def cpu_profile(f: Figures) -> list[str]:
             raw_ms = 1000 * raw_cores / best["raw_img_s"]
             ceiling = best["raw_img_s"] * used.get("model", 0) / raw_cores
             line += (f" Inside the workers an answered image cost {model_ms:.1f} ms of CPU against {raw_ms:.1f} ms in "
-                     f"the raw run of the same configuration; the difference is decoding and preprocessing the upload "
-                     f"and the queue I/O, which the raw benchmark (preprocessed tensors) does not do. Even at raw "
+                     f"the raw run of the same configuration; " + (stage_profile(best) or
+                     "the difference is decoding and preprocessing the upload and the queue I/O, which the raw "
+                     "benchmark (preprocessed tensors) does not do.") + f" Even at raw "
                      f"efficiency, the {used.get('model', 0):.2f} cores left to the workers cap this configuration at "
                      f"{ceiling:.1f} img/s ({ceiling / best['raw_img_s']:.2f}x raw).")
     if foreign > 0.1:
         line += f" Processes outside the service used {foreign:.2f} cores meanwhile, so this run is pessimistic."
     return [line]
+
+
+def stage_profile(c: dict) -> str | None:
+    """The per-stage means the workers measured during saturation (/metrics diff); None for older results."""
+    st = (c.get("saturation") or {}).get("stages_ms") or {}
+    pre, inf, rate = st.get("preprocess_per_image"), st.get("inference_per_image"), c.get("sat_ok_per_s")
+    if pre is None or inf is None or not rate:
+        return None
+    text = (f"measured per stage (worker histograms scraped from /metrics before and after the run), preprocessing "
+            f"took {pre:.1f} ms per image, which at {rate:.1f} img/s is {pre * rate / 1000:.2f} cores spent on it, "
+            f"and inference {inf:.1f} ms per image (batches of {st.get('mean_batch') or 0:.1f} on average, "
+            f"{st.get('inference_per_batch') or 0:.0f} ms each)")
+    raw = (c.get("raw_same_config") or {}).get("per_image_ms")
+    if raw:
+        text += f" against {raw:.1f} ms per image in the raw run of the same configuration ({inf / raw:.2f}x)"
+    per_worker = 1000 * c["workers"] / rate   # wall ms each worker spent per answered image
+    rest = per_worker - pre - inf
+    idle = (f"the other {rest:.1f} ms ({_pct(rest / per_worker)}) went to queue I/O and waiting for work"
+            if rest > 0.02 * per_worker else "so the workers did nothing else (within the measurement's noise)")
+    return (text + f". A worker preprocesses and then infers, one after the other: {pre:.1f} + {inf:.1f} ms of the "
+            f"{per_worker:.1f} ms each of its {c['workers']} worker(s) spent per answered image; {idle}"
+            + (f"; /predict took {st['api_request']:.0f} ms on average in the API, {st['queue_wait']:.0f} ms of it "
+               f"waiting in the queue" if st.get("api_request") and st.get("queue_wait") is not None else "") + ".")
 
 
 def conditions(f: Figures) -> list[str]:

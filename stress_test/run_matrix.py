@@ -26,9 +26,10 @@ import closed_loop  # noqa: E402
 import locust_run  # noqa: E402
 import machine  # noqa: E402
 import ort_runner  # noqa: E402
+import stages  # noqa: E402
 from ort_runner import grid  # noqa: E402
 from results import format_table, latest_run_dir, new_run_dir, read_json, write_json  # noqa: E402
-from service import Service  # noqa: E402
+from service import METRICS_PUSH_S, Service  # noqa: E402
 
 COLUMNS = [("config", "config"), ("ready_s_max", "ready s"), ("rss_mb_max", "RSS MB"), ("lat1_p50_ms", "1-user p50"),
            ("sat_ok_per_s", "sat img/s"), ("sat_p50_ms", "sat p50"), ("raw_img_s", "raw same cfg"),
@@ -60,10 +61,12 @@ def run_config(variant: str, workers: int, threads: int, batch: int, args: argpa
         row.update(lat1=one, lat1_p50_ms=one["p50_ms"])
         row["locust"] = [locust_run.run(svc.url, u, args.duration, out / "matrix" / name / f"u{u}") for u in args.users]
         conc = args.saturation_concurrency or min(48, max(16, 2 * workers * batch))
+        metrics0 = stages.scrape(svc.url, settle_s=2 * METRICS_PUSH_S)   # the Locust runs' last batches landed
         before, t0 = svc.cpu_seconds(), time.monotonic()
         sat = closed_loop.run(svc.url, conc, args.saturation_duration, warmup=3)
         after, wall = svc.cpu_seconds(), time.monotonic() - t0
         sat["cpu_cores_used"] = {k: round((after[k] - before.get(k, 0.0)) / wall, 3) for k in after}
+        sat["stages_ms"] = stages.stage_ms(metrics0, stages.scrape(svc.url, settle_s=2 * METRICS_PUSH_S))
         row.update(saturation=sat, sat_ok_per_s=sat["ok_per_s"], sat_p50_ms=sat["p50_ms"])
         if row.get("raw_img_s"):
             row["vs_raw_same"] = round(sat["ok_per_s"] / row["raw_img_s"], 3)

@@ -24,6 +24,7 @@ from machine import busy_seconds
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 POLL_S = 0.01   # benchmark harness only: how often readiness is sampled (resolution of the ready time)
+METRICS_PUSH_S = 0.5   # workers push their metrics this often, so a /metrics scrape is at most this stale
 
 
 def free_port() -> int:
@@ -61,7 +62,7 @@ class Service:
                 "SECRET_KEY": "stress-test-only", "UPLOAD_FOLDER": str(self.workdir / "uploads"),
                 "FEEDBACK_FILEPATH": str(self.workdir / "feedback" / "feedback.csv"),
                 "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "prometheus"), "PYTHONUNBUFFERED": "1",
-                "HEARTBEAT_INTERVAL_S": "0.1"}
+                "HEARTBEAT_INTERVAL_S": "0.1", "METRICS_PUSH_INTERVAL_S": str(METRICS_PUSH_S)}
         return {**os.environ, **base, **self.env}
 
     def _spawn(self, name: str, cmd: list[str], cwd: Path) -> None:

@@ -103,3 +103,72 @@ def test_bench_quick_smoke(tmp_path):
                     "--out", str(out)], check=True, timeout=120, capture_output=True)
     result = json.loads(out.read_text())
     assert result["runs"][0]["img_s"] > 0 and result["gflops_per_image"] == round(2 * (8 * 112 * 112 * 27 + 8 * 1000) / 1e9, 3)
+
+
+def test_formula_peak_above_one_is_not_counted_as_met():
+    import report_data
+
+    f = Figures(Path("."), bench={"runs": [{"variant": "fp32", "workers": 2, "threads": 1, "batch": 8, "img_s": 58.0,
+                                             "p50_ms": 270.0, "peak_pct": 134.7, "peak_pct_measured": 86.9}]})
+    by = {t["target"]: t for t in targets(f)}
+    assert by["best fp32 raw configuration / fp32 peak (formula)"]["met"] == report_data.ABOVE_FORMULA_PEAK
+    assert by["best fp32 raw configuration / measured FMA peak"]["met"] is True
+
+
+METRICS_TEXT = """\
+# TYPE api_request_latency_seconds histogram
+api_request_latency_seconds_sum{{endpoint="/predict"}} {api_sum}
+api_request_latency_seconds_count{{endpoint="/predict"}} {api_n}
+api_request_latency_seconds_sum{{endpoint="/"}} 99.0
+api_request_latency_seconds_count{{endpoint="/"}} 1.0
+# TYPE ml_worker_batch_size histogram
+ml_worker_batch_size_sum{{worker="a"}} {images_a}
+ml_worker_batch_size_count{{worker="a"}} {batches_a}
+ml_worker_batch_size_sum{{worker="b"}} {images_b}
+ml_worker_batch_size_count{{worker="b"}} {batches_b}
+# TYPE ml_worker_inference_seconds histogram
+ml_worker_inference_seconds_sum{{worker="a"}} {inf_a}
+ml_worker_inference_seconds_count{{worker="a"}} {batches_a}
+ml_worker_inference_seconds_sum{{worker="b"}} {inf_b}
+ml_worker_inference_seconds_count{{worker="b"}} {batches_b}
+# TYPE ml_worker_preprocess_seconds histogram
+ml_worker_preprocess_seconds_sum{{worker="a"}} {pre_a}
+ml_worker_preprocess_seconds_count{{worker="a"}} {images_a}
+ml_worker_preprocess_seconds_sum{{worker="b"}} {pre_b}
+ml_worker_preprocess_seconds_count{{worker="b"}} {images_b}
+"""
+
+
+def test_stage_ms_diffs_histograms_summed_over_workers():
+    import stages
+
+    before = stages.parse(METRICS_TEXT.format(api_sum=1.0, api_n=10, images_a=10, batches_a=2, images_b=0,
+                                              batches_b=0, inf_a=0.5, inf_b=0.0, pre_a=0.1, pre_b=0.0))
+    # then 16 images in 2 batches on worker a and 8 in 1 batch on b: 3 batches of 0.24 s, 5 ms preprocessing each
+    after = stages.parse(METRICS_TEXT.format(api_sum=1.0 + 24 * 0.4, api_n=34, images_a=26, batches_a=4, images_b=8,
+                                             batches_b=1, inf_a=0.5 + 0.48, inf_b=0.24, pre_a=0.1 + 0.08, pre_b=0.04))
+    st = stages.stage_ms(before, after)
+    assert st["images"] == 24 and st["batches"] == 3 and st["mean_batch"] == 8.0
+    assert st["inference_per_batch"] == pytest.approx(240.0) and st["inference_per_image"] == pytest.approx(30.0)
+    assert st["preprocess_per_image"] == pytest.approx(5.0)
+    assert st["api_request"] == pytest.approx(400.0)           # only /predict, not the page
+    assert st["queue_wait"] is None                            # not in the scrape: not invented
+    assert "error" in stages.stage_ms("/metrics scrape failed: boom", after)
+
+
+def test_profile_sentence_uses_measured_stages_or_falls_back():
+    from report_reading import cpu_profile
+
+    config = {"config": "fp32-w2-t1-b8", "variant": "fp32", "workers": 2, "threads": 1, "batch": 8,
+              "sat_ok_per_s": 48.0, "raw_img_s": 61.0, "raw_same_config": {"per_image_ms": 32.7},
+              "saturation": {"cpu_cores_used": {"model": 1.75, "api": 0.2, "other": 0.0}}}
+    old = cpu_profile(Figures(Path("."), matrix={"configs": [config]}))[0]
+    assert "the difference is decoding and preprocessing" in old
+    config["saturation"]["stages_ms"] = {"preprocess_per_image": 5.0, "inference_per_image": 33.0,
+                                         "inference_per_batch": 260.0, "mean_batch": 7.9, "queue_wait": 300.0,
+                                         "api_request": 650.0}
+    new = cpu_profile(Figures(Path("."), matrix={"configs": [config]}))[0]
+    assert "the difference is decoding" not in new
+    assert "0.24 cores spent on it" in new                     # 5 ms x 48 img/s
+    assert "(1.01x)" in new                                    # 33.0 vs 32.7 ms per image raw
+    assert "5.0 + 33.0 ms of the 41.7 ms" in new               # 2 workers / 48 img/s
