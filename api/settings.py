@@ -17,6 +17,8 @@ _SPEC: dict[str, tuple[Callable[[str], Any], Any]] = {
     "REDIS_SOCKET_TIMEOUT_S": (float, 2.0),
     "UPLOAD_FOLDER": (str, os.path.join(API_DIR, "uploads")),
     "FEEDBACK_FILEPATH": (str, os.path.join(API_DIR, "feedback", "feedback.csv")),
+    "UPLOAD_MAX_AGE_S": (float, 24 * 3600.0),  # stored uploads only serve /display; 0 keeps them forever
+    "UPLOAD_GC_INTERVAL_S": (float, 60.0),
     "HEARTBEAT_TTL_S": (float, 10.0),
     "MAX_CONTENT_LENGTH": (int, 16 * 1024 * 1024),
     "REQUEST_TIMEOUT_S": (float, 30.0),

@@ -10,6 +10,7 @@ import feedback
 import images
 import metrics
 import settings
+import uploads_gc
 import utils
 from errors import PredictError
 from middleware import model_predict
@@ -29,6 +30,7 @@ def _save_upload(file) -> str:
     data = utils.read_upload(file.stream)
     images.validate(data)
     utils.store_upload(settings.UPLOAD_FOLDER, name, data)
+    uploads_gc.maybe_prune(settings.UPLOAD_FOLDER, settings.UPLOAD_MAX_AGE_S, settings.UPLOAD_GC_INTERVAL_S)
     return name
 
 
