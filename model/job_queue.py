@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
@@ -21,6 +22,28 @@ from settings import Settings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEADLETTER_MAXLEN = 10_000
+STOP_POLL_MS = 100  # with a stop event, the batch-wait top-up blocks at most this long per read
+
+# Lease refresh, atomically: of the given entry ids, keep those still pending *for this consumer* and reset their
+# idle time with XCLAIM <min-idle 0> JUSTID (JUSTID: the delivery counter is not raised). XCLAIM alone would
+# change ownership, so min-idle 0 without the XPENDING check could steal back an entry another worker has
+# already claimed (if this worker stalled past CLAIM_IDLE_MS); inside one script nothing can claim it between the
+# check and the refresh. Acked entries are no longer pending, so a refresh racing an answer never revives one.
+# KEYS[1] stream; ARGV[1] group, ARGV[2] consumer, ARGV[3..] entry ids. Returns the ids refreshed.
+_REFRESH_LUA = """
+local owned = {}
+for i = 3, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) > 0 then
+    owned[#owned + 1] = ARGV[i]
+  end
+end
+if #owned > 0 then
+  owned[#owned + 1] = 'JUSTID'
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(owned))
+  owned[#owned] = nil
+end
+return owned
+"""
 
 
 def connect(cfg: Settings, block_ms: int) -> redis.Redis:
@@ -35,10 +58,54 @@ def connect(cfg: Settings, block_ms: int) -> redis.Redis:
 
 
 class JobQueue:
-    """Consumer `name` of group ml:workers on stream ml:jobs."""
+    """Consumer `name` of group ml:workers on stream ml:jobs.
+
+    Every job it hands out (read or claimed) is *held* until it is answered, dropped or dead-lettered (or the
+    caller `release()`s it after an error): `refresh_leases()` — called from a lease.LeaseKeeper thread — keeps
+    held jobs' idle time low so that claim_stale in other workers never mistakes a slow batch for a dead one.
+    """
 
     def __init__(self, client: redis.Redis, cfg: Settings, name: str) -> None:
         self.r, self.cfg, self.name = client, cfg, name
+        self._held: set[str] = set()
+        self._held_lock = threading.Lock()  # the worker thread adds/removes, the lease thread reads
+        self._refresh = client.register_script(_REFRESH_LUA)
+
+    # leases --------------------------------------------------------------------------------------------
+    def _hold(self, jobs: list[Job]) -> list[Job]:
+        with self._held_lock:
+            self._held.update(job.entry_id for job in jobs)
+        return jobs
+
+    def release(self, entry_ids: Iterable[str] | None = None) -> None:
+        """Stop refreshing these entries (all of them when None): they were acked, or are left to be reclaimed."""
+        with self._held_lock:
+            if entry_ids is None:
+                self._held.clear()
+            else:
+                self._held.difference_update(entry_ids)
+
+    def held(self) -> list[str]:
+        with self._held_lock:
+            return sorted(self._held)
+
+    def refresh_leases(self) -> int:
+        """Reset the idle time of the held entries still owned by this consumer; returns how many were refreshed.
+
+        Entries found owned by someone else (this worker stalled longer than CLAIM_IDLE_MS and another claimed
+        them) are let go: never stolen back; this worker still answers them (at-least-once).
+        """
+        ids = self.held()
+        if not ids:
+            return 0
+        kept = {text(i) for i in self._refresh(keys=[C.JOB_STREAM], args=[C.CONSUMER_GROUP, self.name, *ids])}
+        with self._held_lock:
+            lost = [i for i in ids if i not in kept and i in self._held]  # not just answered meanwhile
+            self._held.difference_update(lost)
+        if lost:
+            log.warning("lost the lease on %d job(s) (taken over by another worker after a stall): %s",
+                        len(lost), lost)
+        return len(kept)
 
     def ensure_group(self) -> None:
         """Create the group (and the stream) from the start of the stream, so jobs added before are served."""
@@ -85,21 +152,22 @@ class JobQueue:
             C.CONSUMER_GROUP, self.name, {C.JOB_STREAM: ">"}, count=count,
             block=max(1, block_ms) if block_ms is not None else None))
         entries = reply[0][1] if reply else []
-        return self._parse(entries, time.time())
+        return self._hold(self._parse(entries, time.time()))
 
-    def read_batch(self, count: int, block_ms: int) -> list[Job]:
+    def read_batch(self, count: int, block_ms: int | None, stop: threading.Event | None = None) -> list[Job]:
         """What is waiting, up to `count`; with BATCH_WAIT_MS > 0, keeps topping up a partial batch until it is
-        full or BATCH_WAIT_MS have passed since its first job was picked."""
+        full or BATCH_WAIT_MS have passed since its first job was picked — or `stop` is set (SIGTERM): then the
+        jobs in hand are returned at once (each top-up read blocks at most STOP_POLL_MS to notice it)."""
         jobs = self.read(count, block_ms)
         wait_ms = self.cfg.BATCH_WAIT_MS
         if not jobs or wait_ms <= 0:
             return jobs
         deadline = jobs[0].picked + wait_ms / 1000
-        while len(jobs) < count:
+        while len(jobs) < count and not (stop and stop.is_set()):
             remaining_ms = int((deadline - time.time()) * 1000)
             if remaining_ms < 1:
                 break
-            jobs += self.read(count - len(jobs), remaining_ms)
+            jobs += self.read(count - len(jobs), min(remaining_ms, STOP_POLL_MS) if stop else remaining_ms)
         return jobs
 
     def claim_stale(self, count: int) -> tuple[list[Job], bool]:
@@ -124,7 +192,7 @@ class JobQueue:
         if not chosen:
             return [], False
         claimed = self.r.xclaim(C.JOB_STREAM, C.CONSUMER_GROUP, self.name, self.cfg.CLAIM_IDLE_MS, chosen)
-        jobs = self._parse(claimed, time.time())
+        jobs = self._hold(self._parse(claimed, time.time()))
         for job in jobs:
             job.deliveries = delivered.get(job.entry_id, 0) + 1
         return jobs, isolate and any(job.deliveries <= limit for job in jobs)
@@ -139,6 +207,7 @@ class JobQueue:
             pipe.rpush(key, json.dumps(result)).expire(key, self.cfg.RESULT_TTL_S)
         ids = [job.entry_id for job, _ in answers]
         pipe.xack(C.JOB_STREAM, C.CONSUMER_GROUP, *ids).xdel(C.JOB_STREAM, *ids).execute()
+        self.release(ids)
 
     def drop(self, jobs: list[Job]) -> None:
         """Acknowledge and delete without an answer (expired: nobody waits for it)."""
@@ -146,6 +215,7 @@ class JobQueue:
             ids = [job.entry_id for job in jobs]
             self.r.pipeline(transaction=True).xack(C.JOB_STREAM, C.CONSUMER_GROUP, *ids).xdel(
                 C.JOB_STREAM, *ids).execute()
+            self.release(ids)
 
     def dead_letter(self, job: Job, reason: str, result: dict[str, Any]) -> None:
         """Move a job aside (its fields minus the image, plus the reason) and answer it, in one transaction."""
@@ -155,6 +225,7 @@ class JobQueue:
          .xadd(C.DEADLETTER_STREAM, fields, maxlen=DEADLETTER_MAXLEN, approximate=True)
          .rpush(key, json.dumps(result)).expire(key, self.cfg.RESULT_TTL_S)
          .xack(C.JOB_STREAM, C.CONSUMER_GROUP, job.entry_id).xdel(C.JOB_STREAM, job.entry_id).execute())
+        self.release([job.entry_id])
 
     def prune_consumers(self) -> int:
         """Remove consumers of dead processes (no heartbeat for 3 TTLs) that have nothing pending.

@@ -75,6 +75,8 @@ def classify_process(index: int = 0, cfg: settings.Settings | None = None,
         for signum in (signal.SIGTERM, signal.SIGINT):  # the handler only sets the flag
             signal.signal(signum, lambda *_: stop.set())
     name = settings.worker_name(cfg, index)
+    for problem in settings.problems(cfg):
+        log.warning("configuration: %s", problem)
     workers, threads = resolve_topology(cfg)
     metrics = WorkerMetrics(name)
     if cfg.METRICS_PORT:

@@ -74,6 +74,31 @@ def load(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
+LEASE_MIN_PERIOD_S = 0.01  # the lease refresher never runs more often than this
+
+
+def lease_period_s(cfg: Settings) -> float:
+    """How often a worker refreshes the jobs it holds (lease.LeaseKeeper): min(HEARTBEAT_INTERVAL_S,
+    CLAIM_IDLE_MS/3), so that a live worker renews each entry at least twice more before claim_stale may take it."""
+    return max(LEASE_MIN_PERIOD_S, min(cfg.HEARTBEAT_INTERVAL_S, cfg.CLAIM_IDLE_MS / 3000))
+
+
+def problems(cfg: Settings) -> list[str]:
+    """Timing combinations that break the queue protocol's assumptions; logged as warnings at worker start."""
+    found = []
+    if cfg.CLAIM_IDLE_MS <= 0:
+        found.append(f"CLAIM_IDLE_MS={cfg.CLAIM_IDLE_MS} must be positive: every pending job would count as abandoned")
+    elif lease_period_s(cfg) * 1000 * 3 > cfg.CLAIM_IDLE_MS:
+        found.append(f"CLAIM_IDLE_MS={cfg.CLAIM_IDLE_MS} is shorter than three lease refresh periods "
+                     f"({lease_period_s(cfg) * 1000:.0f} ms each): a live worker's batch may be reclaimed by another")
+    if cfg.HEARTBEAT_INTERVAL_S <= 0:
+        found.append(f"HEARTBEAT_INTERVAL_S={cfg.HEARTBEAT_INTERVAL_S} must be positive")
+    elif cfg.HEARTBEAT_INTERVAL_S >= cfg.HEARTBEAT_TTL_S:
+        found.append(f"HEARTBEAT_INTERVAL_S={cfg.HEARTBEAT_INTERVAL_S} is not below HEARTBEAT_TTL_S="
+                     f"{cfg.HEARTBEAT_TTL_S}: the API would see live workers as dead between beats")
+    return found
+
+
 def worker_name(cfg: Settings, index: int) -> str:
     """Consumer name in the group: unique per process so a restarted worker never inherits a dead one's name."""
     base = cfg.WORKER_NAME or f"{socket.gethostname()}-{os.getpid()}"

@@ -17,6 +17,7 @@ from classifier import Classifier, Prediction
 from constants import ErrorKind, Outcome
 from job_queue import JobQueue
 from jobs import Job
+from lease import LeaseKeeper
 from metrics import WorkerMetrics
 from preprocess import InvalidImage, preprocess_bytes
 from settings import Settings
@@ -29,6 +30,7 @@ class Worker:
     def __init__(self, cfg: Settings, classifier: Classifier, queue: JobQueue, metrics: WorkerMetrics) -> None:
         self.cfg, self.classifier, self.queue, self.metrics = cfg, classifier, queue, metrics
         self.name = queue.name
+        self.lease = LeaseKeeper(queue)  # refreshes the jobs in hand so no other worker takes them over
         self.block_ms = max(1, int(min(1000.0, cfg.CLAIM_INTERVAL_S * 1000)))
         self._next_claim = self._next_prune = 0.0
         self._group_ready = False
@@ -41,6 +43,15 @@ class Worker:
         if not self._group_ready:
             self.queue.ensure_group()
             self._group_ready = True
+        self.lease.start()
+        try:
+            return self._step(stop, block)
+        finally:
+            # Everything taken was answered, dropped or dead-lettered — or an error interrupted the batch: then
+            # stop refreshing its jobs so that they are reclaimed (by any worker) after CLAIM_IDLE_MS.
+            self.queue.release()
+
+    def _step(self, stop: threading.Event | None, block: bool) -> int:
         now, size = time.monotonic(), self.cfg.BATCH_SIZE
         jobs: list[Job] = []
         stopping, isolate = bool(stop and stop.is_set()), False
@@ -58,7 +69,7 @@ class Worker:
             if self.queue.prune_consumers():
                 log.info("removed idle consumers that had nothing pending")
         if len(jobs) < size and not (isolate or stopping):
-            jobs += self.queue.read_batch(size - len(jobs), self.block_ms if block and not jobs else None)
+            jobs += self.queue.read_batch(size - len(jobs), self.block_ms if block and not jobs else None, stop)
         if jobs:
             self.process(jobs)
         return len(jobs)
@@ -136,6 +147,16 @@ class Worker:
     # the loop ------------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Until `stop` is set; the batch in hand is always finished and acknowledged before returning."""
+        try:
+            self._run(stop)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the lease thread (a worker is not reused after this)."""
+        self.lease.stop()
+
+    def _run(self, stop: threading.Event) -> None:
         backoff, outage = C.BACKOFF_START_S, False
         while not stop.is_set():
             try:

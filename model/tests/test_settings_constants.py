@@ -57,3 +57,19 @@ def test_worker_names_are_unique_per_index():
     cfg = settings.load(WORKER_NAME="")
     assert settings.worker_name(cfg, 0) != settings.worker_name(cfg, 1)
     assert settings.worker_name(settings.load(WORKER_NAME="gpu-box"), 3) == "gpu-box-3"
+
+
+def test_lease_period_stays_well_inside_the_claim_idle_time():
+    assert settings.lease_period_s(settings.load(HEARTBEAT_INTERVAL_S=2.0, CLAIM_IDLE_MS=5000)) == 5 / 3
+    assert settings.lease_period_s(settings.load(HEARTBEAT_INTERVAL_S=0.5, CLAIM_IDLE_MS=5000)) == 0.5
+    assert settings.problems(settings.load(HEARTBEAT_INTERVAL_S=2.0, CLAIM_IDLE_MS=5000, HEARTBEAT_TTL_S=10)) == []
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"CLAIM_IDLE_MS": 0}, "CLAIM_IDLE_MS=0 must be positive"),
+    ({"CLAIM_IDLE_MS": 20}, "shorter than three lease refresh periods"),
+    ({"HEARTBEAT_INTERVAL_S": 10, "HEARTBEAT_TTL_S": 10}, "not below HEARTBEAT_TTL_S"),
+    ({"HEARTBEAT_INTERVAL_S": 0}, "HEARTBEAT_INTERVAL_S=0 must be positive"),
+])
+def test_timing_problems_are_reported(overrides, match):
+    assert any(match in p for p in settings.problems(settings.load(**{"HEARTBEAT_TTL_S": 10, **overrides})))
