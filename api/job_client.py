@@ -23,18 +23,19 @@ from errors import BrokerUnavailable, PredictionFailed, PredictionTimeout, Queue
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_pools: dict[tuple, redis.ConnectionPool] = {}
+_clients: dict[tuple, redis.Redis] = {}
 
 
-def _pool(blocking: bool) -> redis.ConnectionPool:
-    """One pool per (settings, kind); rebuilt only if the settings change (tests) — never at import time."""
+def client(blocking: bool = False) -> redis.Redis:
+    """The shared client (and its pool) for the current settings and kind; rebuilt only if the settings change
+    (tests) — never at import time. Thread-safe: each command borrows a pooled connection."""
     timeout = settings.REDIS_SOCKET_TIMEOUT_S
     socket_timeout = settings.REQUEST_TIMEOUT_S + timeout if blocking else timeout
     key = (settings.REDIS_HOST, settings.REDIS_PORT, settings.REDIS_DB, settings.REDIS_PASSWORD,
            timeout, socket_timeout, blocking)
     with _lock:
-        pool = _pools.get(key)
-        if pool is None:
+        r = _clients.get(key)
+        if r is None:
             pool = redis.ConnectionPool(
                 host=key[0], port=key[1], db=key[2], password=key[3],
                 socket_connect_timeout=timeout, socket_timeout=socket_timeout,
@@ -42,13 +43,8 @@ def _pool(blocking: bool) -> redis.ConnectionPool:
                 retry=Retry(NoBackoff(), 0 if blocking else 1),
                 health_check_interval=0,
             )
-            _pools[key] = pool
-        return pool
-
-
-def client(blocking: bool = False) -> redis.Redis:
-    """A Redis client on the shared pool; cheap to create per call."""
-    return redis.Redis(connection_pool=_pool(blocking))
+            r = _clients[key] = redis.Redis(connection_pool=pool)
+        return r
 
 
 def submit(image: bytes, filename: str, top_k: int, deadline: float) -> dict[str, Any]:

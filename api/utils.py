@@ -30,8 +30,16 @@ def get_file_hash(file: NamedStream) -> str:
     for chunk in iter(lambda: file.read(1 << 20), b""):
         digest.update(chunk)
     file.seek(0)
-    extension = os.path.splitext(file.filename or "")[1]
-    return f"{digest.hexdigest()}{extension}"
+    return _name(digest, file.filename)
+
+
+def hashed_name(data: bytes, filename: str | None) -> str:
+    """get_file_hash() for content already in memory (the upload path reads it once)."""
+    return _name(hashlib.md5(data), filename)
+
+
+def _name(digest, filename: str | None) -> str:
+    return f"{digest.hexdigest()}{os.path.splitext(filename or '')[1]}"
 
 
 def store_upload(folder: str, name: str, data: bytes) -> str:

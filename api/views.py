@@ -26,8 +26,8 @@ MSG_BAD_EXT = "Allowed image types are -> png, jpg, jpeg, gif"
 
 def _save_upload(file) -> str:
     """Validate the bytes, then store them under md5 + extension (the user's name is never used as a path)."""
-    name = utils.get_file_hash(file)
     data = utils.read_upload(file.stream)
+    name = utils.hashed_name(data, file.filename)
     images.validate(data)
     utils.store_upload(settings.UPLOAD_FOLDER, name, data)
     uploads_gc.maybe_prune(settings.UPLOAD_FOLDER, settings.UPLOAD_MAX_AGE_S, settings.UPLOAD_GC_INTERVAL_S)

@@ -133,10 +133,11 @@ def test_missing_upload_is_invalid_image(isolated_dirs):
         middleware.model_predict("../../etc/passwd")
 
 
-def test_pool_is_built_lazily_and_follows_settings(redis_env, redis_server, monkeypatch):
-    pool = job_client._pool(False)
+def test_client_is_shared_and_follows_settings(redis_env, redis_server, monkeypatch):
+    pool = job_client.client(False).connection_pool
+    assert job_client.client(False) is job_client.client(False)  # one client per settings, not one per call
     assert pool.connection_kwargs["port"] == redis_server
     assert pool.connection_kwargs["socket_timeout"] == 2.0
     monkeypatch.setenv("REDIS_SOCKET_TIMEOUT_S", "0.5")
-    assert job_client._pool(False).connection_kwargs["socket_connect_timeout"] == 0.5
-    assert job_client._pool(True).connection_kwargs["socket_timeout"] == 30.5
+    assert job_client.client(False).connection_pool.connection_kwargs["socket_connect_timeout"] == 0.5
+    assert job_client.client(True).connection_pool.connection_kwargs["socket_timeout"] == 30.5

@@ -32,6 +32,12 @@ def test_get_file_hash_is_md5_plus_original_extension_and_rewinds():
         assert storage.read() == content  # readable from the start
 
 
+def test_hashed_name_of_bytes_matches_get_file_hash():
+    storage = FileStorage(io.BytesIO(b"abcdef"), filename="dir/x.PNG")
+    assert utils.hashed_name(b"abcdef", "dir/x.PNG") == utils.get_file_hash(storage) == \
+        hashlib.md5(b"abcdef").hexdigest() + ".PNG"
+
+
 def test_get_file_hash_from_a_stream_read_halfway():
     storage = FileStorage(io.BytesIO(b"abcdef"), filename="x.png")
     storage.read(3)
