@@ -5,7 +5,7 @@ PORT ?= 5000
 REDIS_PORT ?= 6379
 export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
 
-.PHONY: setup model run test test-unit test-e2e compose-check bench config-search matrix report clean
+.PHONY: setup model run status logs test test-unit test-e2e compose-check bench config-search matrix report clean
 
 setup:            ## virtual environments, pinned packages, redis-server if none is on PATH
 	scripts/install_system.sh
@@ -14,8 +14,14 @@ setup:            ## virtual environments, pinned packages, redis-server if none
 model: setup      ## convert ResNet50 to ONNX unless MODEL_DIR already holds it for these WEIGHTS
 	scripts/ensure_model.sh
 
-run: model        ## serve on http://127.0.0.1:$(PORT): Redis, worker(s), gunicorn (WEIGHTS=imagenet|random|<path>)
+run: model        ## serve on http://127.0.0.1:$(PORT) under supervisord: Redis, model service, gunicorn, nginx (WEIGHTS=imagenet|random|<path>)
 	scripts/run.sh
+
+status:           ## state of each program of a running `make run`
+	scripts/status.sh
+
+logs:             ## tail and follow every program's log of `make run` (.run/logs/)
+	scripts/logs.sh
 
 test:             ## the whole suite: unit, worker on a real converted model, end-to-end, browser
 	scripts/test.sh

@@ -13,7 +13,8 @@ def _float_env(name: str, default: float) -> float:
     return float(os.environ.get(name) or default)
 
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
+# GUNICORN_BIND (e.g. unix:/path.sock behind nginx in `make run`) wins over HOST:PORT (direct, tests).
+bind = os.environ.get("GUNICORN_BIND") or f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("GUNICORN_WORKERS") or 2)
 threads = int(os.environ.get("GUNICORN_THREADS") or 16)
 worker_class = "gthread"

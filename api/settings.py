@@ -19,11 +19,18 @@ _SPEC: dict[str, tuple[Callable[[str], Any], Any]] = {
     "FEEDBACK_FILEPATH": (str, os.path.join(API_DIR, "feedback", "feedback.csv")),
     "UPLOAD_MAX_AGE_S": (float, 24 * 3600.0),  # stored uploads only serve /display; 0 keeps them forever
     "UPLOAD_GC_INTERVAL_S": (float, 60.0),
+    "UPLOAD_MAX_BYTES": (int, 1024 ** 3),  # size cap of the upload folder, oldest pruned first; 0: no cap
     "HEARTBEAT_TTL_S": (float, 10.0),
     "MAX_CONTENT_LENGTH": (int, 16 * 1024 * 1024),
     "REQUEST_TIMEOUT_S": (float, 30.0),
     "MAX_QUEUE_DEPTH": (int, 64),
     "RETRY_AFTER_S": (int, 1),
+    # Load shedding (README "Load shedding"): /predict requests inside the service at once; 0 = gunicorn's
+    # workers x threads. nginx enforces it; the API sheds a request that already waited MAX_QUEUE_WAIT_S.
+    "MAX_INFLIGHT": (int, 0),
+    "MAX_QUEUE_WAIT_S": (float, 5.0),
+    "PER_CLIENT_CONNECTIONS": (int, 256),  # nginx's per-address limit; >= 200 so load tests are never throttled
+    "REDIS_MAXMEMORY": (str, "256mb"),    # the Redis `make run` starts (compose sets its own)
     "MAX_IMAGE_PIXELS": (int, 40_000_000),
     "FEEDBACK_MAX_FIELD": (int, 512),
     "SECRET_KEY": (str, None),
@@ -47,6 +54,11 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(list(_SPEC) + ["API_DIR"])
+
+
+def max_inflight(gunicorn_workers: int, gunicorn_threads: int) -> int:
+    """The admission bound: MAX_INFLIGHT, or one request per gunicorn thread (nothing waits for a thread)."""
+    return __getattr__("MAX_INFLIGHT") or gunicorn_workers * gunicorn_threads
 
 
 def debug() -> bool:

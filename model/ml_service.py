@@ -72,8 +72,7 @@ def classify_process(index: int = 0, cfg: settings.Settings | None = None,
     configure_logging(cfg.LOG_LEVEL)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):  # the handler only sets the flag
-            signal.signal(signum, lambda *_: stop.set())
+        _stop_on_signals(stop)
     name = settings.worker_name(cfg, index)
     for problem in settings.problems(cfg):
         log.warning("configuration: %s", problem)
@@ -105,6 +104,24 @@ def classify_process(index: int = 0, cfg: settings.Settings | None = None,
         log.info("worker %s stopped after %.0f s: %d jobs in %d batches", name, time.monotonic() - started,
                  done, worker.batches if worker else 0)
     return 0
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT set `stop` from a watcher thread, never from the Python handler itself: a handler runs in
+    the main thread between bytecodes and deadlocks if that thread already holds the Event's own lock (seen under
+    supervisord, whose group stop and the parent's forwarding deliver SIGTERM twice). The handler does nothing;
+    Python's C-level handler writes the signal to the wakeup pipe, which the watcher reads."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
+
+    def watch() -> None:
+        os.read(read_fd, 1)
+        stop.set()
+
+    threading.Thread(target=watch, name="stop-signals", daemon=True).start()
 
 
 def configure_logging(level: str = "INFO") -> None:

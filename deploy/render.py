@@ -1,0 +1,100 @@
+"""Render the run folder's configs for `make run` from the settings the services read (one source of values).
+
+    python deploy/render.py RUN_DIR
+
+writes RUN_DIR/supervisord.conf, RUN_DIR/nginx/{nginx.conf,default.conf} and RUN_DIR/redis.conf (mode 0600: it
+may hold the Redis password). Templates use upper-case $-brace names (nginx's own $lower_case variables are left
+alone), so compose renders the same nginx template with the nginx image's envsubst.
+"""
+from __future__ import annotations
+
+import os
+import re
+import runpy
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "api"))
+import settings  # noqa: E402  (api/settings.py: the values the API itself reads)
+
+_NAME = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+
+def render(template: str, values: dict[str, object]) -> str:
+    """Replace every ${NAME}; a name without a value is an error, never an empty string in a config."""
+    def one(match: re.Match) -> str:
+        if match.group(1) not in values:
+            raise KeyError(f"template needs {match.group(1)}, which has no value")
+        return str(values[match.group(1)])
+    return _NAME.sub(one, template)
+
+
+def gunicorn_config() -> dict:
+    """Evaluate api/gunicorn.conf.py as gunicorn would (without letting it create its metrics folder)."""
+    env_had = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/nonexistent")
+    try:
+        return runpy.run_path(str(ROOT / "api" / "gunicorn.conf.py"))
+    finally:
+        if not env_had:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def values(run_dir: Path) -> dict[str, object]:
+    gconf = gunicorn_config()
+    host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
+    return {
+        "ROOT": ROOT, "RUN_DIR": run_dir,
+        "PYTHON": sys.executable, "GUNICORN": Path(sys.executable).with_name("gunicorn"),
+        "NGINX": shutil.which("nginx") or "/usr/sbin/nginx",
+        "REDIS_AUTOSTART": "true" if os.environ.get("START_REDIS", "1") == "1" else "false",
+        "NGINX_LISTEN": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "API_UPSTREAM": f"unix:{run_dir}/gunicorn.sock",
+        "STATIC_ROOT": ROOT / "api" / "static",
+        "MAX_CONTENT_LENGTH": settings.MAX_CONTENT_LENGTH,
+        "MAX_INFLIGHT": settings.max_inflight(gconf["workers"], gconf["threads"]),
+        "PER_CLIENT_CONNECTIONS": settings.PER_CLIENT_CONNECTIONS,
+        "RETRY_AFTER_S": settings.RETRY_AFTER_S,
+        "PROXY_READ_TIMEOUT_S": int(settings.REQUEST_TIMEOUT_S + settings.MAX_QUEUE_WAIT_S + 10),
+        "GUNICORN_GRACEFUL_TIMEOUT_S": gconf["graceful_timeout"],
+        "GUNICORN_STOP_WAIT_S": gconf["graceful_timeout"] + 10,
+        "MODEL_STOP_WAIT_S": 30,
+    }
+
+
+def redis_conf(run_dir: Path) -> str:
+    lines = [f"include {ROOT}/deploy/redis/redis.conf", f"port {settings.REDIS_PORT}", "bind 127.0.0.1",
+             f"dir {run_dir}/redis", f"maxmemory {settings.REDIS_MAXMEMORY}", "loglevel warning"]
+    if settings.REDIS_PASSWORD:
+        lines.append(f"requirepass {settings.REDIS_PASSWORD}")
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def main(run_dir: str) -> None:
+    run = Path(run_dir).resolve()
+    vals = values(run)
+    for sub in ("logs", "redis", "nginx", "pgid"):
+        (run / sub).mkdir(parents=True, exist_ok=True)
+    write(run / "supervisord.conf",
+          render((ROOT / "deploy/supervisor/supervisord.conf.template").read_text(), vals))
+    write(run / "nginx" / "nginx.conf", (ROOT / "deploy/nginx/nginx.conf").read_text())
+    write(run / "nginx" / "default.conf",
+          render((ROOT / "deploy/nginx/templates/default.conf.template").read_text(), vals))
+    write(run / "redis.conf", redis_conf(run), 0o600)
+    print(f"admission bound: {vals['MAX_INFLIGHT']} requests in /predict; upload limit {vals['MAX_CONTENT_LENGTH']} B")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
