@@ -4,7 +4,6 @@
 """
 
 import logging
-import secrets
 from typing import Any, Mapping
 
 from flask import Flask
@@ -12,6 +11,8 @@ from flask import Flask
 import health
 import metrics
 import responses
+import same_origin
+import secret_key
 import settings
 import views
 
@@ -30,7 +31,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` (tests) overrides values read from the environment."""
     if not logging.getLogger().handlers:  # gunicorn leaves the root logger bare; keep our INFO lines
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-    app = Flask(__name__)
+    app = Flask(__name__, instance_path=settings.INSTANCE_PATH)
     debug = settings.debug()
     app.config.from_mapping(
         SECRET_KEY=settings.SECRET_KEY,
@@ -41,11 +42,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.sort_keys = False  # keep the documented key order: success, prediction, score[, top_k]
     if not app.config.get("SECRET_KEY"):
-        if not (debug or app.config.get("TESTING")):
-            raise RuntimeError("SECRET_KEY is not set: export SECRET_KEY (or FLASK_DEBUG=1 for development)")
-        log.warning("SECRET_KEY not set; using a random key for this process (sessions will not survive restarts)")
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        app.config["SECRET_KEY"] = secret_key.load_or_create(app.instance_path)
 
+    same_origin.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(health.bp)
     metrics.init_app(app)

@@ -33,6 +33,8 @@ BATCH = Histogram("api_job_batch_size", "Size of the batch that answered a job",
                   buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64))
 
 bp = Blueprint("metrics", __name__)
+# Label values are bounded: any other method (clients can send arbitrary tokens) is counted as "other".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
 def count_error(kind: str) -> None:
@@ -58,7 +60,8 @@ def _after(response: Response) -> Response:
         IN_FLIGHT.dec()
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
         LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - start)
-        REQUESTS.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        REQUESTS.labels(endpoint=endpoint, method=method, status=str(response.status_code)).inc()
     return response
 
 

@@ -33,7 +33,8 @@ _SPEC: dict[str, tuple[Callable[[str], Any], Any]] = {
     "REDIS_MAXMEMORY": (str, "256mb"),    # the Redis `make run` starts (compose sets its own)
     "MAX_IMAGE_PIXELS": (int, 40_000_000),
     "FEEDBACK_MAX_FIELD": (int, 512),
-    "SECRET_KEY": (str, None),
+    "SECRET_KEY": (str, None),  # unset: generated once into INSTANCE_PATH/secret_key (secret_key.py)
+    "INSTANCE_PATH": (str, None),  # Flask's instance folder; unset: api/instance
     "PROMETHEUS_MULTIPROC_DIR": (str, None),
 }
 

@@ -6,6 +6,7 @@ import logging
 from flask import (Blueprint, abort, flash, redirect, render_template, request, send_from_directory,
                    url_for)
 
+import admission
 import feedback
 import images
 import metrics
@@ -30,7 +31,8 @@ def _save_upload(file) -> str:
     name = utils.hashed_name(data, file.filename)
     images.validate(data)
     utils.store_upload(settings.UPLOAD_FOLDER, name, data)
-    uploads_gc.maybe_prune(settings.UPLOAD_FOLDER, settings.UPLOAD_MAX_AGE_S, settings.UPLOAD_GC_INTERVAL_S)
+    uploads_gc.maybe_prune(settings.UPLOAD_FOLDER, settings.UPLOAD_MAX_AGE_S, settings.UPLOAD_GC_INTERVAL_S,
+                           settings.UPLOAD_MAX_BYTES, grace_s=settings.REQUEST_TIMEOUT_S + 60)
     return name
 
 
@@ -67,6 +69,8 @@ def index():
 @bp.post("/predict")
 def predict():
     """JSON API: 200 {success, prediction, score[, top_k]}; bad input 400 with exactly three keys + X-Error."""
+    if (shed := admission.check(request)) is not None:
+        return shed
     if request.mimetype != "multipart/form-data":
         return bad_request(f"expected multipart/form-data, got {request.mimetype or 'no content type'}")
     file = request.files.get("file")

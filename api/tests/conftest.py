@@ -13,8 +13,7 @@ import redis
 API_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if API_DIR not in sys.path:
     sys.path.insert(0, API_DIR)
-# `from app import app` builds an app at import time, which (rightly) needs a secret outside debug mode.
-os.environ.setdefault("SECRET_KEY", "test-secret-key")
+# No SECRET_KEY here on purpose: `from app import app` must work with nothing exported (secret_key.py).
 os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 PHOTOS = os.path.join(os.path.dirname(API_DIR), "tests", "data", "photos")

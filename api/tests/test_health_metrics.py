@@ -109,19 +109,6 @@ def test_security_headers_and_no_debug(app, client):
     assert response.headers["X-Frame-Options"] == "DENY"
 
 
-def test_secret_key_is_required_outside_debug(monkeypatch):
-    from app import create_app
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.delenv("FLASK_DEBUG", raising=False)
-    with pytest.raises(RuntimeError, match="SECRET_KEY"):
-        create_app()
-    monkeypatch.setenv("FLASK_DEBUG", "1")
-    assert create_app().config["SECRET_KEY"]  # dev: random key
-    monkeypatch.delenv("FLASK_DEBUG")
-    monkeypatch.setenv("SECRET_KEY", "from-env")
-    assert create_app().config["SECRET_KEY"] == "from-env"
-
-
 def test_from_app_import_app_works():
     from app import app
     assert {r.rule for r in app.url_map.iter_rules()} >= {"/", "/predict", "/feedback", "/display/<filename>",
