@@ -10,7 +10,7 @@ def pytest_collection_modifyitems(config, items):
     if not (MODEL_DIR / "model_card.json").exists():
         skip = pytest.mark.skip(reason=f"no converted model in {MODEL_DIR}: run `make test` (it converts first)")
         for item in items:
-            if "stack" in getattr(item, "fixturenames", ()) or "make_stack" in getattr(item, "fixturenames", ()):
+            if {"stack", "make_stack", "sup"} & set(getattr(item, "fixturenames", ())):
                 item.add_marker(skip)
 
 
