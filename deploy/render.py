@@ -42,6 +42,16 @@ def gunicorn_config() -> dict:
             del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
+def nginx_user_directive(run_dir: Path) -> str:
+    """As root, nginx would run its workers as `nobody`, who cannot open a socket in a private run folder."""
+    if os.geteuid() != 0:
+        return ""
+    import grp
+    import pwd
+    st = run_dir.stat()
+    return f"user {pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name};"
+
+
 def values(run_dir: Path) -> dict[str, object]:
     gconf = gunicorn_config()
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
@@ -49,6 +59,7 @@ def values(run_dir: Path) -> dict[str, object]:
         "ROOT": ROOT, "RUN_DIR": run_dir,
         "PYTHON": sys.executable, "GUNICORN": Path(sys.executable).with_name("gunicorn"),
         "NGINX": shutil.which("nginx") or "/usr/sbin/nginx",
+        "NGINX_USER_DIRECTIVE": nginx_user_directive(run_dir),
         "REDIS_AUTOSTART": "true" if os.environ.get("START_REDIS", "1") == "1" else "false",
         "NGINX_LISTEN": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "API_UPSTREAM": f"unix:{run_dir}/gunicorn.sock",
@@ -84,12 +95,12 @@ def write(path: Path, text: str, mode: int = 0o644) -> None:
 
 def main(run_dir: str) -> None:
     run = Path(run_dir).resolve()
-    vals = values(run)
     for sub in ("logs", "redis", "nginx", "pgid"):
         (run / sub).mkdir(parents=True, exist_ok=True)
+    vals = values(run)
     write(run / "supervisord.conf",
           render((ROOT / "deploy/supervisor/supervisord.conf.template").read_text(), vals))
-    write(run / "nginx" / "nginx.conf", (ROOT / "deploy/nginx/nginx.conf").read_text())
+    write(run / "nginx" / "nginx.conf", render((ROOT / "deploy/nginx/nginx.conf").read_text(), vals))
     write(run / "nginx" / "default.conf",
           render((ROOT / "deploy/nginx/templates/default.conf.template").read_text(), vals))
     write(run / "redis.conf", redis_conf(run), 0o600)

@@ -61,6 +61,14 @@ def recover(sup, what: str) -> float:
     return time.monotonic() - started
 
 
+def ready_pids(sup) -> set[int]:
+    try:
+        workers = requests.get(sup.url + "/ready", timeout=2).json().get("workers", [])
+    except (requests.RequestException, ValueError):
+        return set()
+    return {int(w["pid"]) for w in workers if w.get("ready") and w.get("pid")}
+
+
 def model_workers(sup) -> list[psutil.Process]:
     return [p for p in psutil.Process(sup.program_pid("model")).children() if "spawn_main" in " ".join(p.cmdline())]
 
@@ -176,11 +184,12 @@ def test_program_sigkilled_recovers_without_orphans(sup, program):
     os.kill(pgid, signal.SIGKILL)  # the master / parent process only, as a crash would
     recovery = recover(sup, f"SIGKILL of {program}")
     killed = time.monotonic() - recovery
-    if program == "model":
-        sup.wait_ready(2, RECOVERY_LIMIT_S)
     # supervisord restarted it (a new group recorded) and no process of the old group is left (orphans)
-    wait_until(lambda: sup.program_pid(program) != pgid and not sup.group_members(pgid), 15,
+    wait_until(lambda: sup.program_pid(program) != pgid and not sup.group_members(pgid), RECOVERY_LIMIT_S,
                f"a new {program} and the old one's processes gone")
+    if program == "model":  # the new service's own workers serve, not leftovers of the old one
+        wait_until(lambda: len(ready_pids(sup) & {p.pid for p in model_workers(sup)}) >= 2, RECOVERY_LIMIT_S,
+                   "two ready workers of the new model service", 0.2)
     recovery = max(recovery, recover(sup, f"restart of {program}"))
     restarted = time.monotonic() - killed
     print(f"SIGKILL {program} master (pid {pgid}, {len(members_before)} processes in its group): correct answer "
