@@ -9,6 +9,7 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)   # 
 if [ "${1:-}" = "--test-tools" ]; then   # the browser test and the offline compose check
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+  command -v envsubst >/dev/null 2>&1 || need+=(gettext-base)   # renders the nginx template as the nginx image does
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

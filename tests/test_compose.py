@@ -19,8 +19,39 @@ def services() -> dict:
 def test_model_is_scalable_and_redis_private():
     svc = services()
     assert "container_name" not in svc["model"], "a fixed name breaks --scale model=N"
-    assert "ports" not in svc["redis"] and "ports" not in svc["model"]
-    assert svc["api"]["ports"] == ["80:5000"]
+    assert "ports" not in svc["redis"] and "ports" not in svc["model"] and "ports" not in svc["api"]
+    assert svc["nginx"]["ports"] == ["${HTTP_PORT:-80}:80"]  # only nginx is published; gunicorn sits behind it
+
+
+def test_stop_grace_memory_limits_and_redis_policy():
+    svc = services()
+    graceful = int(float(svc["api"]["environment"]["REQUEST_TIMEOUT_S"].split(":-")[1].rstrip("}"))) + 5
+    assert int(svc["api"]["stop_grace_period"].rstrip("s")) > graceful  # gunicorn.conf.py: REQUEST_TIMEOUT_S + 5
+    assert all(s.get("mem_limit") for s in svc.values())
+    command = " ".join(svc["redis"]["command"])
+    assert "requirepass %s" in command and "--requirepass" not in command and "${REDIS_PASSWORD" not in command
+    assert "maxmemory-policy volatile-lru" in (ROOT / "deploy" / "redis" / "redis.conf").read_text()
+    assert svc["nginx"]["image"].startswith("${NGINX_IMAGE:-")
+
+
+@pytest.mark.skipif(shutil.which("envsubst") is None or shutil.which("nginx") is None,
+                    reason="envsubst (gettext-base) or nginx missing")
+def test_nginx_template_renders_as_the_nginx_image_does(tmp_path):
+    """The image's entrypoint runs envsubst with only the defined variables; nginx must accept the result."""
+    import os
+    import re
+    env = {k: re.sub(r"\$\{\w+:-(.*)\}", r"\1", str(v)) for k, v in services()["nginx"]["environment"].items()}
+    env["API_UPSTREAM"] = "127.0.0.1:9"  # the compose name `api` does not resolve here
+    names = " ".join(f"${{{k}}}" for k in env)
+    template = (ROOT / "deploy" / "nginx" / "templates" / "default.conf.template").read_text()
+    rendered = subprocess.run(["envsubst", names], input=template, capture_output=True, text=True, check=True,
+                              env={**os.environ, **env}).stdout
+    assert "${" not in rendered and "$binary_remote_addr" in rendered and "t=$msec" in rendered
+    (tmp_path / "default.conf").write_text(rendered)
+    (tmp_path / "nginx.conf").write_text(f"pid {tmp_path}/pid;\nevents {{}}\nhttp {{ client_body_temp_path {tmp_path}/b; "
+                                         f"include {tmp_path}/default.conf; }}\n")
+    subprocess.run([shutil.which("nginx"), "-t", "-e", "stderr", "-c", str(tmp_path / "nginx.conf")], check=True,
+                   capture_output=True)
 
 
 def test_secrets_come_from_the_environment():
