@@ -60,5 +60,5 @@ class WorkerMetrics:
     def text(self) -> str:
         return generate_latest(self.registry).decode("utf-8")
 
-    def serve(self, port: int) -> None:
-        start_http_server(port, registry=self.registry)
+    def serve(self, port: int, addr: str = "127.0.0.1") -> None:
+        start_http_server(port, addr=addr, registry=self.registry)

@@ -79,7 +79,7 @@ def classify_process(index: int = 0, cfg: settings.Settings | None = None,
     workers, threads = resolve_topology(cfg)
     metrics = WorkerMetrics(name)
     if cfg.METRICS_PORT:
-        metrics.serve(cfg.METRICS_PORT + index)
+        metrics.serve(cfg.METRICS_PORT + index, cfg.METRICS_ADDR)
     client = connect(cfg, block_ms=int(min(1000.0, cfg.CLAIM_INTERVAL_S * 1000)))
     heartbeat = Heartbeat(client, cfg, name, {"batch_size": str(cfg.BATCH_SIZE), "threads": str(threads)},
                           metrics.text)

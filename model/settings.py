@@ -38,6 +38,7 @@ class Settings:
     HEARTBEAT_TTL_S: int = 10
     METRICS_PUSH_INTERVAL_S: float = 5.0
     METRICS_PORT: int = 0              # 0: off; else worker i serves on METRICS_PORT + i
+    METRICS_ADDR: str = "127.0.0.1"    # where those ports listen: loopback only unless asked (scrape via the API)
     TOP_K: int = 5
     MAX_IMAGE_PIXELS: int = 40_000_000
     WORKER_NAME: str = ""              # empty: <host>-<pid>-<index>

@@ -1,0 +1,71 @@
+"""Load shedding under overload: 160 closed-loop clients against the stack as `make run` starts it (supervisord,
+nginx, default admission bound), unique bytes per request. Prints the p99 latency of the 200s and the shed rate
+(503 + Retry-After share); clients wait Retry-After after a 503, as the header asks.
+
+  python stress_test/shed_bench.py                      # 160 clients, 60 s measured, fresh stack, JSON saved
+  python stress_test/shed_bench.py --duration 10 --warmup 3   # short check
+  python stress_test/shed_bench.py --url http://127.0.0.1:5000   # against a running `make run` instead
+
+Uses the model in MODEL_DIR (default model/artifacts; `make test` leaves one in .run/test-model).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+import closed_loop  # noqa: E402
+from results import new_run_dir, write_json  # noqa: E402
+
+
+def measure(url: str, clients: int, duration: float, warmup: float) -> dict:
+    result = closed_loop.run(url, clients, duration, warmup=warmup, unique=True)
+    total = sum(result["statuses"].values())
+    shed = result["statuses"].get("503", 0)
+    result["shed_rate"] = round(shed / total, 4) if total else None
+    result["other_statuses"] = {k: v for k, v in result["statuses"].items() if k not in ("200", "503")}
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clients", type=int, default=160)
+    p.add_argument("--duration", type=float, default=60.0, help="measured seconds (default 60)")
+    p.add_argument("--warmup", type=float, default=5.0)
+    p.add_argument("--url", help="a running stack (default: start one like `make run`, on free ports)")
+    p.add_argument("--no-save", action="store_true")
+    args = p.parse_args()
+    stack = None
+    url = args.url
+    if url is None:
+        from stack import SupervisedStack
+        stack = SupervisedStack(Path(tempfile.mkdtemp(prefix="shed-bench-"))).start(n_ready=1)
+        url = stack.url
+    elif urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
+        raise SystemExit("load goes to 127.0.0.1 only")
+    try:
+        result = measure(url, args.clients, args.duration, args.warmup)
+        if stack is not None:
+            conf = (stack.run_dir / "nginx" / "default.conf").read_text()
+            result["max_inflight"] = int(conf.split("limit_conn predict_inflight ")[1].split(";")[0])
+    finally:
+        if stack is not None:
+            stack.stop()
+    result["clients"] = args.clients
+    print(f"{args.clients} clients, {result['duration_s']} s: {result['ok_per_s']} answers/s, "
+          f"200 latency p50 {result['p50_ms']} ms p99 {result['p99_ms']} ms max {result['max_ms']} ms; "
+          f"shed rate {result['shed_rate']:.1%} (503 + Retry-After); statuses {result['statuses']}")
+    if not args.no_save:
+        path = write_json(new_run_dir() / "shedding.json", result)
+        print(f"saved {path}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
