@@ -36,7 +36,7 @@ def server(redis_env, redis_server, tmp_path):
         try:
             requests.get(url + "/health", timeout=1)
             break
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or accepted while the workers still boot (busy machine)
             time.sleep(0.1)
     else:
         proc.kill()
