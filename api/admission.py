@@ -23,7 +23,7 @@ def queue_wait_s(request: Request, now: float | None = None) -> float:
     """Seconds since nginx handed the request over (0 without a readable X-Request-Start header)."""
     raw = request.headers.get("X-Request-Start", "")
     try:
-        started = float(raw[2:] if raw.startswith("t=") else raw)
+        started = float(raw.removeprefix("t="))
     except ValueError:
         return 0.0
     waited = (time.time() if now is None else now) - started

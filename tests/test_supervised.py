@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 import requests
-
 from stack import PHOTOS, SupervisedStack, post_photo, wait_until
 
 pytestmark = pytest.mark.timeout(300)
