@@ -268,3 +268,21 @@ def test_sigterm_to_the_process_group_stops_everything(sup):
     for port in (sup.port, sup.redis_port):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
+
+
+def test_ctrl_c_stops_everything(tmp_path):
+    """Ctrl-C in the terminal: SIGINT to the foreground process group (make's, here run.sh's)."""
+    s = SupervisedStack(tmp_path, env_overrides={"WORKERS": "1"})
+    try:
+        s.start(n_ready=1)
+    except Exception:
+        print(s.logs())
+        s.stop()
+        raise
+    groups = {name: s.program_pid(name) for name in ("redis", "model", "gunicorn", "nginx")}
+    started = time.monotonic()
+    code = s.stop(signal.SIGINT)
+    wait_until(lambda: not any(s.group_members(pgid) for pgid in groups.values()), 5, "every program's processes gone")
+    print(f"SIGINT (Ctrl-C) to make run's process group: supervisord exited {code} after "
+          f"{time.monotonic() - started:.1f} s; nothing left")
+    assert code == 0
