@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report_plots  # noqa: E402
 from report_data import Figures, load, per_core, targets  # noqa: E402
 from report_reading import reading  # noqa: E402
+from report_shedding import shedding_section  # noqa: E402
 from results import latest_run_dir, read_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -164,6 +165,7 @@ def main() -> None:
     lines += md_table(tgt, [("target", "target"), ("goal", "goal"), ("value", "measured"), ("met", "result"),
                             ("by", "margin"), ("basis", "basis")])
     lines += raw_section(f) + config_section(folder) + e2e_section(f) + int8_section(f) + ["## Reading", ""] + reading(f) + [""]
+    lines += shedding_section(folder)
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out} and plots in {args.plots}")
 

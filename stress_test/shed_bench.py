@@ -2,7 +2,8 @@
 nginx, default admission bound), unique bytes per request. Prints the p99 latency of the 200s and the shed rate
 (503 + Retry-After share); clients wait Retry-After after a 503, as the header asks.
 
-  python stress_test/shed_bench.py                      # 160 clients, 60 s measured, fresh stack, JSON saved
+  python stress_test/shed_bench.py                      # 160 clients, 60 s measured, fresh stack; JSON saved
+                                                        # beside the newest bench.json (the report reads it)
   python stress_test/shed_bench.py --duration 10 --warmup 3   # short check
   python stress_test/shed_bench.py --url http://127.0.0.1:5000   # against a running `make run` instead
 
@@ -21,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 import closed_loop  # noqa: E402
-from results import new_run_dir, write_json  # noqa: E402
+from results import latest_run_dir, new_run_dir, write_json  # noqa: E402
 
 
 def measure(url: str, clients: int, duration: float, warmup: float) -> dict:
@@ -62,7 +63,7 @@ def main() -> None:
           f"200 latency p50 {result['p50_ms']} ms p99 {result['p99_ms']} ms max {result['max_ms']} ms; "
           f"shed rate {result['shed_rate']:.1%} (503 + Retry-After); statuses {result['statuses']}")
     if not args.no_save:
-        path = write_json(new_run_dir() / "shedding.json", result)
+        path = write_json((latest_run_dir("bench.json") or new_run_dir()) / "shedding.json", result)  # beside bench
         print(f"saved {path}")
     print(json.dumps(result))
 

@@ -172,3 +172,14 @@ def test_profile_sentence_uses_measured_stages_or_falls_back():
     assert "0.24 cores spent on it" in new                     # 5 ms x 48 img/s
     assert "(1.01x)" in new                                    # 33.0 vs 32.7 ms per image raw
     assert "5.0 + 33.0 ms of the 41.7 ms" in new               # 2 workers / 48 img/s
+
+
+def test_shedding_section_reports_p99_against_the_target(tmp_path):
+    from report_shedding import shedding_section
+    assert "Not measured" in " ".join(shedding_section(tmp_path))
+    base = {"clients": 160, "duration_s": 60.0, "ok_per_s": 45.0, "p50_ms": 700.0, "max_ms": 2900.0,
+            "shed_rate": 0.8, "statuses": {"200": 2700, "503": 10800}, "max_inflight": 32}
+    (tmp_path / "shedding.json").write_text(json.dumps({**base, "p99_ms": 1200.0}))
+    assert "p99 1200.0 ms (target ≤ 3000 ms: met)" in " ".join(shedding_section(tmp_path))
+    (tmp_path / "shedding.json").write_text(json.dumps({**base, "p99_ms": 3400.0}))
+    assert "**missed**" in " ".join(shedding_section(tmp_path))
