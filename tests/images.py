@@ -7,7 +7,7 @@ import zlib
 
 from PIL import Image
 
-from stack import PHOTOS
+from testkit.stack import PHOTOS
 
 
 def png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:

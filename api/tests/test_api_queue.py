@@ -15,7 +15,7 @@ def post(client, photo, url="/predict"):
 
 
 def test_predict_200(client, redis_env, redis_server, photo):
-    with FakeWorker(redis_server, ok_result):
+    with FakeWorker(redis_server.port, ok_result):
         response = post(client, photo, "/predict?top_k=2")
     assert response.status_code == 200
     assert response.get_json() == {"success": True, "prediction": "tabby", "score": 0.7,
@@ -23,7 +23,7 @@ def test_predict_200(client, redis_env, redis_server, photo):
 
 
 def test_page_shows_top_5(client, redis_env, redis_server, photo):
-    with FakeWorker(redis_server, ok_result):
+    with FakeWorker(redis_server.port, ok_result):
         page = post(client, photo, "/").get_data(as_text=True)
     assert page.count("<meter") == 5 and "cougar" in page
 
@@ -55,9 +55,9 @@ def test_predict_503_when_redis_down(client, photo, monkeypatch):
 
 
 def test_predict_worker_errors(client, redis_env, redis_server, photo):
-    with FakeWorker(redis_server, error_result("invalid_image", "cannot identify image")):
+    with FakeWorker(redis_server.port, error_result("invalid_image", "cannot identify image")):
         bad = post(client, photo)
-    with FakeWorker(redis_server, error_result("inference_failed", "onnx exploded")):
+    with FakeWorker(redis_server.port, error_result("inference_failed", "onnx exploded")):
         failed = post(client, photo)
     assert bad.status_code == 400 and bad.get_json() == THREE_KEYS and "cannot identify" in bad.headers["X-Error"]
     assert failed.status_code == 503 and "onnx exploded" in failed.get_json()["error"]

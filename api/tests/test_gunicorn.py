@@ -11,7 +11,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import API_DIR, PHOTOS, free_port
+from helpers import API_DIR, PHOTOS
+from testkit import free_port, stop_process, wait_until
 from fakeworker import FakeWorker, ok_result
 
 GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
@@ -25,29 +26,27 @@ def server(redis_env, redis_server, tmp_path):
     multiproc.mkdir()
     (multiproc / "counter_999999.db").write_bytes(b"stale")
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "SECRET_KEY": "k", "GUNICORN_WORKERS": "2",
-           "REDIS_PORT": str(redis_server), "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+           "REDIS_PORT": str(redis_server.port), "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
            "REQUEST_TIMEOUT_S": "5", "GUNICORN_ACCESSLOG": ""}
     proc = subprocess.Popen([GUNICORN, "-c", "gunicorn.conf.py", "app:app"], cwd=API_DIR, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+
+    def healthy() -> bool:
         if proc.poll() is not None:
-            break
+            pytest.fail("gunicorn exited:\n" + proc.communicate()[0])
         try:
-            requests.get(url + "/health", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    else:
+            return requests.get(url + "/health", timeout=2).status_code == 200
+        except requests.RequestException:  # not listening yet, or a slow first answer on a busy machine
+            return False
+
+    try:
+        wait_until(healthy, 30, "gunicorn /health", 0.1)
+    except TimeoutError:
         proc.kill()
         pytest.fail("gunicorn did not start:\n" + proc.communicate()[0])
     yield url, proc, multiproc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    stop_process(proc, timeout=10)
 
 
 def test_metrics_are_summed_over_processes(server):
@@ -71,7 +70,7 @@ def test_sigterm_lets_in_flight_requests_finish(server, redis_server):
         return ok_result(fields)
 
     results = []
-    with FakeWorker(redis_server, slow):
+    with FakeWorker(redis_server.port, slow):
         with open(os.path.join(PHOTOS, "cat.jpg"), "rb") as fh:
             data = fh.read()
         thread = threading.Thread(target=lambda: results.append(

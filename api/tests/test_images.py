@@ -5,7 +5,7 @@ import os
 import pytest
 
 import images
-from conftest import PHOTOS
+from helpers import PHOTOS
 from errors import InvalidImage
 from imagedata import bomb_png, good_images
 

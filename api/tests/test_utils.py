@@ -8,7 +8,7 @@ import pytest
 from werkzeug.datastructures import FileStorage
 
 import utils
-from conftest import PHOTOS
+from helpers import PHOTOS
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -19,7 +19,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from conftest import PHOTOS, REPO, run_cli
+from helpers import PHOTOS, REPO, run_cli
 from parity import keras_photo_batch
 
 MODEL_SRC = REPO / "model"

@@ -33,7 +33,7 @@ def test_every_sample_has_the_worker_label():
 def test_metrics_port_serves_the_same_text():
     import urllib.request
 
-    from conftest import free_port
+    from testkit import free_port
 
     m = WorkerMetrics("w-port")
     m.job(Outcome.OK, 2)

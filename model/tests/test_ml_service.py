@@ -8,7 +8,7 @@ import pytest
 import ml_service
 import settings
 from classifier import Classifier
-from conftest import PHOTOS, photo
+from helpers import PHOTOS, photo
 from preprocess import InvalidImage, preprocess_bytes
 
 
