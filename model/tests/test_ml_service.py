@@ -36,7 +36,7 @@ def test_predict_reads_the_upload_folder_at_call_time(model_env, monkeypatch, tm
     expected = {name: clf.predict_batch([preprocess_bytes(photo(name))], 1)[0].top_k[0]
                 for name in ("cat.jpg", "rocket.jpg")}
     assert (label, score) == expected["cat.jpg"]
-    monkeypatch.setattr(settings, "UPLOAD_FOLDER", str(second))
+    monkeypatch.setenv("UPLOAD_FOLDER", str(second))
     assert ml_service.predict("img.jpg") == expected["rocket.jpg"]
 
 
