@@ -5,7 +5,8 @@
 
 import logging
 import secrets
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from flask import Flask
 

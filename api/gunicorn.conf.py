@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # gunicorn runs this file before the app is on sys.path
-import settings  # noqa: E402
+import settings
 
 _cfg = settings.load()  # validated once, with the variable's name in any error
 bind = f"{_cfg.HOST}:{_cfg.PORT}"

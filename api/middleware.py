@@ -7,7 +7,8 @@ Reads the upload, sends its bytes through the queue (job_client) and turns the w
 import logging
 import os
 import time
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from werkzeug.security import safe_join
 
@@ -15,7 +16,7 @@ import constants
 import job_client
 import metrics
 import settings
-from errors import (BrokerUnavailable, InvalidImage, PredictError, PredictionFailed,  # noqa: F401 (re-exported)
+from errors import (BrokerUnavailable, InvalidImage, PredictError, PredictionFailed,
                     PredictionTimeout, QueueFull)
 
 __all__ = ["model_predict", "Prediction", "PredictError", "QueueFull", "BrokerUnavailable", "PredictionTimeout",

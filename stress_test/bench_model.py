@@ -21,10 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import artifacts  # noqa: E402
-import machine  # noqa: E402
-import ort_runner  # noqa: E402
-from results import format_table, new_run_dir, progress_line, write_json  # noqa: E402
+import artifacts
+import machine
+import ort_runner
+from results import format_table, new_run_dir, progress_line, write_json
 
 HERE = Path(__file__).resolve().parent
 KERAS_PYTHON = artifacts.REPO / ".venv-convert" / "bin" / "python"

@@ -21,7 +21,7 @@ from pathlib import Path
 from locust import HttpUser, between, constant, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from photos import PHOTOS_DIR, photo_bytes  # noqa: E402
+from photos import PHOTOS_DIR, photo_bytes
 
 PHOTOS = photo_bytes(Path(os.environ.get("PHOTOS_DIR", PHOTOS_DIR)))
 WAIT_S = float(os.environ.get("LOCUST_WAIT_S", "0"))

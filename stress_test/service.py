@@ -19,12 +19,11 @@ import requests
 
 from machine import busy_seconds
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.append(str(REPO))  # the harness the test suites use; appended so stress_test's modules keep precedence
+# testkit, the harness the test suites use; appended so stress_test's own modules keep precedence
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
-from testkit.processes import wait_until  # noqa: E402
-from testkit.stack import Stack  # noqa: E402
+from testkit.processes import wait_until
+from testkit.stack import Stack
 
 POLL_S = 0.01  # benchmark harness only: how often readiness is sampled (resolution of the ready time)
 METRICS_PUSH_S = 0.5  # workers push their metrics this often, so a /metrics scrape is at most this stale

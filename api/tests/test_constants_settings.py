@@ -44,12 +44,12 @@ def test_read_at_call_time(monkeypatch):
 def test_bad_value_names_the_variable(monkeypatch):
     monkeypatch.setenv("REDIS_PORT", "six")
     with pytest.raises(ValueError, match="REDIS_PORT"):
-        settings.REDIS_PORT
+        settings.REDIS_PORT  # noqa: B018
 
 
 def test_unknown_setting_is_an_attribute_error():
     with pytest.raises(AttributeError):
-        settings.NOT_A_SETTING
+        settings.NOT_A_SETTING  # noqa: B018
 
 
 def test_debug_only_when_flask_debug_is_1(monkeypatch):

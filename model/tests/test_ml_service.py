@@ -12,7 +12,7 @@ from helpers import PHOTOS, photo
 from preprocess import InvalidImage, preprocess_bytes
 
 
-@pytest.fixture(params=["tiny", "real"])
+@pytest.fixture(params=["tiny", pytest.param("real", marks=pytest.mark.real_model)])
 def model_env(request, monkeypatch, labels_file):
     model_dir = request.getfixturevalue(f"{request.param}_model_dir")
     monkeypatch.setenv("MODEL_DIR", model_dir)
