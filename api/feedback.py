@@ -49,7 +49,7 @@ def parse(form: Mapping[str, Any], body: Any = None) -> dict[str, str] | None:
 
 
 def _decode_report(raw: str) -> dict[str, Any]:
-    """The page sends JSON; the seed's page sent a Python dict literal — accept both, nothing executable."""
+    """The page sends JSON; the original app's page sent a Python dict literal — accept both, nothing executable."""
     if len(raw) > 4 * settings.FEEDBACK_MAX_FIELD:
         raise FeedbackError("report is too long")
     for decode in (json.loads, ast.literal_eval):

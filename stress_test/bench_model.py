@@ -1,4 +1,4 @@
-"""Model benchmark: the seed's Keras baseline and raw ONNX Runtime over workers x threads x batch, in one run.
+"""Model benchmark: the original app's Keras baseline and raw ONNX Runtime over workers x threads x batch, in one run.
 
 Prints images/s, p50/p95 batch latency, the ratio to the Keras baseline and the fraction of the machine's fp32
 peak (FLOPs counted from the ONNX graph), and writes everything to stress_test/results/<timestamp>/bench.json

@@ -52,7 +52,7 @@ def raw_section(f: Figures) -> list[str]:
         return ["## Raw model benchmark", "", "Not run (no bench.json).", ""]
     lines = ["## Raw model benchmark (`make bench`)", "",
              f"- Model: {b.get('gflops_per_image')} GFLOP per image, {b.get('gflops_how')}.",
-             "- Keras baseline (the seed's way): " + (f"{base['img_s']} img/s, p50 {base['p50_ms']} ms — {base['method']}; "
+             "- Keras baseline (the original app's way): " + (f"{base['img_s']} img/s, p50 {base['p50_ms']} ms — {base['method']}; "
                                                       f"weights {base['weights']}." if base else "not measured."),
              f"- Each ONNX Runtime worker is a spawned process with its own session; {b['settings'].get('duration')} s "
              f"measured after {b['settings'].get('warmup')} s warm-up; latency is per batch.", ""]

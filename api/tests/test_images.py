@@ -17,17 +17,12 @@ def _photo(name="cat.jpg") -> bytes:
 
 @pytest.mark.parametrize("name", ["cat.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg", "grace_hopper.jpg"])
 def test_real_photos_pass(name):
-    info = images.validate(_photo(name))
-    assert info.format == "JPEG" and info.width > 100 and info.height > 100
+    assert images.validate(_photo(name)) is None
 
 
 @pytest.mark.parametrize("name", sorted(good_images()))
 def test_convertible_modes_pass(name):
-    info = images.validate(good_images()[name])
-    expected_mode = {"cmyk.jpg": "CMYK", "gray.jpg": "L", "palette.png": "P", "rgba.png": "RGBA",
-                     "gray16.png": "I;16", "rgb.jpg": "RGB", "animated.gif": "P"}[name]
-    assert info.mode == expected_mode
-    assert info.animated is (name == "animated.gif")
+    assert images.validate(good_images()[name]) is None  # modes are the worker's job, not a reason to refuse
 
 
 BAD = {
@@ -62,7 +57,7 @@ def test_bomb_between_one_and_two_times_the_limit_is_rejected_without_decoding(m
 def test_limit_comes_from_settings(monkeypatch):
     data = good_images()["rgb.jpg"]  # 64x48 = 3072 px
     monkeypatch.setenv("MAX_IMAGE_PIXELS", "3072")
-    assert images.validate(data).width == 64
+    assert images.validate(data) is None
     monkeypatch.setenv("MAX_IMAGE_PIXELS", "3071")
     with pytest.raises(InvalidImage):
         images.validate(data)

@@ -1,4 +1,4 @@
-"""ml_service.predict(image_name): the seed's in-process contract, on the tiny and the real model."""
+"""ml_service.predict(image_name): the original app's in-process contract, on the tiny and the real model."""
 from __future__ import annotations
 
 import shutil

@@ -14,7 +14,7 @@ def test_protocol_names_are_pinned():
         "ml:jobs", "ml:workers", "ml:deadletter", "ml:heartbeats")
     assert C.result_key("abc") == "ml:result:abc" and C.worker_key("w") == "ml:worker:w"
     assert [e.value for e in C.ErrorKind] == ["invalid_image", "inference_failed", "dead_letter"]
-    assert C.JOB_FIELDS == ("id", "image", "filename", "enqueued", "deadline", "top_k")
+    assert (C.TOP_K_MIN, C.TOP_K_MAX) == (1, 10)
 
 
 def test_environment_is_read_at_call_time(monkeypatch, tmp_path):
