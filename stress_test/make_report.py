@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report_plots
 from report_data import Figures, load, per_core, targets
 from report_reading import reading
-from results import latest_run_dir, read_json
+from results import latest_run_dir, read_json, repo_relative
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -164,7 +164,7 @@ def main() -> None:
     lines += md_table(tgt, [("target", "target"), ("goal", "goal"), ("value", "measured"), ("met", "result"),
                             ("by", "margin"), ("basis", "basis")])
     lines += raw_section(f) + config_section(folder) + e2e_section(f) + int8_section(f) + ["## Reading", ""] + reading(f) + [""]
-    Path(args.out).write_text("\n".join(lines))
+    Path(args.out).write_text(repo_relative("\n".join(lines)))
     print(f"wrote {args.out} and plots in {args.plots}")
 
 

@@ -151,3 +151,13 @@ def test_profile_sentence_uses_measured_stages_or_falls_back():
     assert "0.24 cores spent on it" in new                     # 5 ms x 48 img/s
     assert "(1.01x)" in new                                    # 33.0 vs 32.7 ms per image raw
     assert "5.0 + 33.0 ms of the 41.7 ms" in new               # 2 workers / 48 img/s
+
+
+def test_results_record_paths_relative_to_the_repository(tmp_path):
+    import results
+
+    inside = str(results.REPO / "model" / "artifacts" / "w.h5")
+    data = {"weights": inside, "runs": [{"note": f"weights {inside}; see /usr/bin/python3"}], "n": 3}
+    written = json.loads(results.write_json(tmp_path / "r.json", data).read_text())
+    assert written == {"weights": "model/artifacts/w.h5",
+                       "runs": [{"note": "weights model/artifacts/w.h5; see /usr/bin/python3"}], "n": 3}
