@@ -6,7 +6,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from images import bad_uploads, odd_but_valid_uploads
+from testkit.images import bad_uploads, odd_but_valid_uploads
 from testkit.stack import post_photo
 
 BAD = bad_uploads()

@@ -7,7 +7,7 @@ import pytest
 import images
 from helpers import PHOTOS
 from errors import InvalidImage
-from imagedata import bomb_png, good_images
+from testkit.images import good_images, png_bomb
 
 
 def _photo(name="cat.jpg") -> bytes:
@@ -31,7 +31,7 @@ BAD = {
     "pdf renamed .jpg": (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n", "not an image"),
     "jpeg header only": (b"\xff\xd8\xff\xe0" + b"\x00" * 10, ""),
     "truncated jpeg": (None, "truncated"),
-    "bomb png 50000x50000": (bomb_png(), "too many pixels"),
+    "bomb png 50000x50000": (png_bomb(), "too many pixels"),
 }
 
 
@@ -51,7 +51,7 @@ def test_bomb_between_one_and_two_times_the_limit_is_rejected_without_decoding(m
     """Pillow only warns in this range; the explicit check rejects before load()."""
     monkeypatch.setenv("MAX_IMAGE_PIXELS", "1000")
     with pytest.raises(InvalidImage, match="40x40"):
-        images.validate(bomb_png(40, 40))  # 1600 px: over 1x, under 2x the limit
+        images.validate(png_bomb(40, 40))  # 1600 px: over 1x, under 2x the limit
 
 
 def test_limit_comes_from_settings(monkeypatch):
@@ -65,6 +65,6 @@ def test_limit_comes_from_settings(monkeypatch):
 
 def test_bmp_is_not_an_allowed_format():
     from PIL import Image
-    from imagedata import encode
+    from testkit.images import encode
     with pytest.raises(InvalidImage, match="not an image"):
         images.validate(encode(Image.new("RGB", (8, 8)), "BMP"))

@@ -11,7 +11,7 @@ import pytest
 
 import errors
 import views
-from imagedata import bomb_png, good_images
+from testkit.images import good_images, png_bomb
 from middleware import Classification
 
 THREE_KEYS = {"success": False, "prediction": None, "score": None}
@@ -91,7 +91,7 @@ def test_page_escapes_labels(client, monkeypatch, photo):
 
 @pytest.mark.parametrize("case", ["empty", "text", "truncated", "bomb"])
 def test_index_bad_content_flashes_never_500(client, calls, photo, case):
-    data = {"empty": b"", "text": b"just text", "truncated": photo()[:5000], "bomb": bomb_png()}[case]
+    data = {"empty": b"", "text": b"just text", "truncated": photo()[:5000], "bomb": png_bomb()}[case]
     response = client.post("/", data=upload(data, "x.png"), content_type="multipart/form-data")
     assert response.status_code == 302
     assert flashes(client)[0].startswith("Could not classify this image")
@@ -179,7 +179,7 @@ def _bad_requests(photo):
         "text renamed": dict(data=upload(b"hello" * 50), content_type="multipart/form-data"),
         "pdf renamed": dict(data=upload(b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\n"), content_type="multipart/form-data"),
         "truncated jpeg": dict(data=upload(good[: len(good) // 2]), content_type="multipart/form-data"),
-        "bomb": dict(data=upload(bomb_png(), "bomb.png"), content_type="multipart/form-data"),
+        "bomb": dict(data=upload(png_bomb(), "bomb.png"), content_type="multipart/form-data"),
     }
 
 
