@@ -6,7 +6,7 @@ so the conversion suite (its own virtual environment) can use it too.
 """
 
 from testkit.paths import PHOTOS, REPO, converted_model_dir, photo
-from testkit.processes import free_port, stop_process, wait_until
+from testkit.processes import free_port, refused_port, stop_process, wait_until
 from testkit.redis_server import RedisServer
 from testkit.stack import Stack, post_photo
 
@@ -19,6 +19,7 @@ __all__ = [
     "free_port",
     "photo",
     "post_photo",
+    "refused_port",
     "stop_process",
     "wait_until",
 ]

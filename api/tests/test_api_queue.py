@@ -1,11 +1,11 @@
 """/predict through the real queue path (real redis-server + fake worker peer), status codes end to end."""
 
 import io
-import socket
 import time
 
 import constants
 from fakeworker import FakeWorker, error_result, ok_result
+from testkit import refused_port
 
 THREE_KEYS = {"success": False, "prediction": None, "score": None}
 
@@ -45,9 +45,8 @@ def test_predict_503_retry_after_when_full(client, redis_env, photo, monkeypatch
 
 
 def test_predict_503_when_redis_down(client, photo, monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        monkeypatch.setenv("REDIS_PORT", str(s.getsockname()[1]))
+    with refused_port() as port:
+        monkeypatch.setenv("REDIS_PORT", str(port))
         start = time.perf_counter()
         response = post(client, photo)
     assert response.status_code == 503 and time.perf_counter() - start < 1.0

@@ -2,8 +2,6 @@
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -11,42 +9,23 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import API_DIR, PHOTOS
-from testkit import free_port, stop_process, wait_until
+from helpers import PHOTOS
+from testkit import Stack
 from fakeworker import FakeWorker, ok_result
-
-GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
 
 
 @pytest.fixture
 def server(redis_env, redis_server, tmp_path):
     """gunicorn on a free port, 2 processes, with a stale metrics file left from a 'previous run'."""
-    port = free_port()
-    multiproc = tmp_path / "prom"
+    stack = Stack(tmp_path, redis_port=redis_server.port,
+                  defaults={"HOST": "127.0.0.1", "GUNICORN_WORKERS": "2", "REQUEST_TIMEOUT_S": "5",
+                            "GUNICORN_ACCESSLOG": ""})
+    multiproc = tmp_path / "prometheus"  # the stack's PROMETHEUS_MULTIPROC_DIR
     multiproc.mkdir()
     (multiproc / "counter_999999.db").write_bytes(b"stale")
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "SECRET_KEY": "k", "GUNICORN_WORKERS": "2",
-           "REDIS_PORT": str(redis_server.port), "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
-           "REQUEST_TIMEOUT_S": "5", "GUNICORN_ACCESSLOG": ""}
-    proc = subprocess.Popen([GUNICORN, "-c", "gunicorn.conf.py", "app:app"], cwd=API_DIR, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        if proc.poll() is not None:
-            pytest.fail("gunicorn exited:\n" + proc.communicate()[0])
-        try:
-            return requests.get(url + "/health", timeout=2).status_code == 200
-        except requests.RequestException:  # not listening yet, or a slow first answer on a busy machine
-            return False
-
-    try:
-        wait_until(healthy, 30, "gunicorn /health", 0.1)
-    except TimeoutError:
-        proc.kill()
-        pytest.fail("gunicorn did not start:\n" + proc.communicate()[0])
-    yield url, proc, multiproc
-    stop_process(proc, timeout=10)
+    stack.start_gunicorn()
+    yield stack.url, stack.gunicorn, multiproc
+    stack.stop()
 
 
 def test_metrics_are_summed_over_processes(server):

@@ -1,6 +1,5 @@
 """The queue path against a real redis-server, with a fake worker thread as the peer."""
 
-import socket
 import time
 
 import pytest
@@ -10,6 +9,7 @@ import job_client
 import middleware
 from errors import BrokerUnavailable, InvalidImage, PredictionFailed, PredictionTimeout, QueueFull
 from fakeworker import FakeWorker, error_result, ok_result
+from testkit import refused_port
 
 
 @pytest.fixture
@@ -86,9 +86,8 @@ def test_queue_full(redis_env, stored, monkeypatch):
 
 
 def test_redis_down_is_broker_unavailable_quickly(stored, monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        monkeypatch.setenv("REDIS_PORT", str(s.getsockname()[1]))  # bound, not listening: refused
+    with refused_port() as port:
+        monkeypatch.setenv("REDIS_PORT", str(port))
         start = time.perf_counter()
         with pytest.raises(BrokerUnavailable):
             middleware.model_predict(stored)
