@@ -8,18 +8,25 @@ source "$(dirname "$0")/common.sh"
 command -v redis-server >/dev/null || { log "redis-server is not on PATH: run \`make setup\` once"; exit 2; }
 LOG="$(mktemp -d)"
 trap 'rm -rf "$LOG"' EXIT
+# name:folder:test paths. The worker-process tests (the long pole, mostly waiting on child processes) get a job of
+# their own so they overlap the rest.
+JOBS=(api:api:tests model:model:"tests --ignore=tests/test_process.py" model-processes:model:tests/test_process.py
+      stress_test:stress_test:tests)
 pids=()
-for suite in api model stress_test; do
-  (cd "$ROOT/$suite" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider --timeout=120 -m "not real_model" tests) \
-    >"$LOG/$suite.txt" 2>&1 &
+for job in "${JOBS[@]}"; do
+  IFS=: read -r name folder paths <<<"$job"
+  # shellcheck disable=SC2086  # paths is a word list
+  (cd "$ROOT/$folder" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider --timeout=120 -m "not real_model" $paths) \
+    >"$LOG/$name.txt" 2>&1 &
   pids+=($!)
 done
 status=0
-for i in "${!pids[@]}"; do
-  wait "${pids[$i]}" || status=1
+for pid in "${pids[@]}"; do
+  wait "$pid" || status=1
 done
-for suite in api model stress_test; do
-  log "$suite"
-  cat "$LOG/$suite.txt"
+for job in "${JOBS[@]}"; do
+  name="${job%%:*}"
+  log "$name"
+  cat "$LOG/$name.txt"
 done
 exit $status
