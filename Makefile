@@ -5,7 +5,7 @@ PORT ?= 5000
 REDIS_PORT ?= 6379
 export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
 
-.PHONY: setup model run status logs test test-unit test-e2e compose-check bench config-search matrix report clean
+.PHONY: setup model run status logs test test-unit lint compose-check bench config-search matrix report clean
 
 setup:            ## virtual environments, pinned packages, redis-server if none is on PATH
 	scripts/install_system.sh
@@ -23,8 +23,14 @@ status:           ## state of each program of a running `make run`
 logs:             ## tail and follow every program's log of `make run` (.run/logs/)
 	scripts/logs.sh
 
-test:             ## the whole suite: unit, worker on a real converted model, end-to-end, browser
+test:             ## the whole suite (what CI runs): lint, unit, worker on a real converted model, end-to-end, browser
 	scripts/test.sh
+
+test-unit:        ## the fast loop (< 1 min): API, model and stress-tool suites on the tiny test model; needs `make setup` once
+	scripts/test_unit.sh
+
+lint:             ## ruff check + ruff format --check (pyproject.toml)
+	scripts/lint.sh
 
 compose-check:    ## validate docker-compose.yml offline
 	docker-compose --env-file .env.example -f docker-compose.yml config -q

@@ -12,7 +12,7 @@ ERROR_INVALID_IMAGE = "invalid_image"
 ERROR_INFERENCE_FAILED = "inference_failed"
 ERROR_DEAD_LETTER = "dead_letter"
 
-# Upload rules (seed contract).
+# Upload rules (the original app's contract).
 ALLOWED_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif"})
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF")  # Pillow decoders tried; JPEG also opens phone MPO files
 TOP_K_MIN, TOP_K_MAX, TOP_K_DEFAULT = 1, 10, 5

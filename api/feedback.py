@@ -11,8 +11,9 @@ import fcntl
 import io
 import json
 import os
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import datetime, UTC
+from typing import Any
+from collections.abc import Mapping
 
 import settings
 
@@ -48,7 +49,7 @@ def parse(form: Mapping[str, Any], body: Any = None) -> dict[str, str] | None:
 
 
 def _decode_report(raw: str) -> dict[str, Any]:
-    """The page sends JSON; the seed's page sent a Python dict literal — accept both, nothing executable."""
+    """The page sends JSON; the original app's page sent a Python dict literal — accept both, nothing executable."""
     if len(raw) > 4 * settings.FEEDBACK_MAX_FIELD:
         raise FeedbackError("report is too long")
     for decode in (json.loads, ast.literal_eval):
@@ -70,7 +71,7 @@ def neutralise(value: str) -> str:
 def store(values: Mapping[str, str], path: str | None = None) -> list[str]:
     """Append one row (timestamp first) under an exclusive lock; returns the row as written."""
     path = path or settings.FEEDBACK_FILEPATH
-    row = [datetime.now(timezone.utc).isoformat(timespec="seconds")] + [neutralise(values.get(f, "")) for f in FIELDS]
+    row = [datetime.now(UTC).isoformat(timespec="seconds")] + [neutralise(values.get(f, "")) for f in FIELDS]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "a", newline="", encoding="utf-8") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)

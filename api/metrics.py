@@ -6,7 +6,8 @@ process write its values to files that one scrape aggregates. Defining metrics h
 
 import os
 import time
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,

@@ -1,13 +1,13 @@
-"""`model_predict`: the one call views make to get a class for a stored upload (seed contract).
+"""`model_predict`: the one call views make to get a class for a stored upload (the original app's contract).
 
 Reads the upload, sends its bytes through the queue (job_client) and turns the worker's JSON answer into a
-`Prediction` — a (prediction, score) tuple that also carries `.top_k` — or a typed error from `errors`.
+`Classification` — the (prediction, score) pair that also carries `.top_k` — or a typed error from `errors`.
 """
 
 import logging
 import os
 import time
-from typing import Any, Iterable
+from typing import Any, NamedTuple
 
 from werkzeug.security import safe_join
 
@@ -15,37 +15,31 @@ import constants
 import job_client
 import metrics
 import settings
-from errors import (BrokerUnavailable, InvalidImage, PredictError, PredictionFailed,  # noqa: F401 (re-exported)
+from errors import (BrokerUnavailable, InvalidImage, PredictError, PredictionFailed,
                     PredictionTimeout, QueueFull)
 
-__all__ = ["model_predict", "Prediction", "PredictError", "QueueFull", "BrokerUnavailable", "PredictionTimeout",
+__all__ = ["model_predict", "Classification", "PredictError", "QueueFull", "BrokerUnavailable", "PredictionTimeout",
            "InvalidImage", "PredictionFailed"]
 
 log = logging.getLogger(__name__)
 
 
-class Prediction(tuple):
-    """(class_name, score) like the seed, plus `.top_k` = [(label, probability), …] and the worker's timings."""
+class Classification(NamedTuple):
+    """The original app's (class_name, score) pair, plus `top_k` = ((label, probability), …) best first.
 
-    top_k: list[tuple[str, float]]
-    info: dict[str, Any]
+    A plain 2-tuple (as the original app's tests patch in) becomes one with `Classification(*pair)`.
+    """
 
-    def __new__(cls, prediction: str, score: float, top_k: Iterable = (), info: dict[str, Any] | None = None):
-        self = super().__new__(cls, (prediction, score))
-        self.top_k = [(str(label), float(prob)) for label, prob in top_k]
-        self.info = info or {}
-        return self
+    prediction: str
+    score: float
+    top_k: tuple[tuple[str, float], ...] = ()
 
-    @property
-    def prediction(self) -> str:
-        return self[0]
-
-    @property
-    def score(self) -> float:
-        return self[1]
+    def ranked(self, k: int) -> list[tuple[str, float]]:
+        """The k best (label, probability) pairs; the pair itself when no list came with it."""
+        return list(self.top_k or ((self.prediction, self.score),))[:k]
 
 
-def model_predict(image_name: str, top_k: int = constants.TOP_K_DEFAULT) -> Prediction:
+def model_predict(image_name: str, top_k: int = constants.TOP_K_DEFAULT) -> Classification:
     """Classify the stored upload `image_name`; waits at most REQUEST_TIMEOUT_S."""
     deadline = time.time() + settings.REQUEST_TIMEOUT_S
     path = safe_join(settings.UPLOAD_FOLDER, image_name)
@@ -54,11 +48,11 @@ def model_predict(image_name: str, top_k: int = constants.TOP_K_DEFAULT) -> Pred
     with open(path, "rb") as fh:
         image = fh.read()
     result = job_client.submit(image, image_name, top_k, deadline)
-    return _to_prediction(result, top_k)
+    return _to_classification(result, top_k)
 
 
-def _to_prediction(result: dict[str, Any], top_k: int) -> Prediction:
-    """Map the worker's answer (queue-protocol.md, "Result") onto a Prediction or a typed error."""
+def _to_classification(result: dict[str, Any], top_k: int) -> Classification:
+    """Map the worker's answer (queue-protocol.md, "Result") onto a Classification or a typed error."""
     if not result.get("ok"):
         error, message = result.get("error"), result.get("message") or "prediction failed"
         log.warning("worker %s answered %s: %s", result.get("worker"), error, message)
@@ -66,6 +60,5 @@ def _to_prediction(result: dict[str, Any], top_k: int) -> Prediction:
             raise InvalidImage(message)
         raise PredictionFailed(f"{error}: {message}" if error else message)
     metrics.observe_job(result)
-    pairs = result.get("top_k") or [(result["prediction"], result["score"])]
-    info = {k: result.get(k) for k in ("worker", "batch_size", "queued_ms", "inference_ms")}
-    return Prediction(result["prediction"], float(result["score"]), pairs[:top_k], info)
+    pairs = tuple((str(label), float(prob)) for label, prob in result.get("top_k") or ())
+    return Classification(result["prediction"], float(result["score"]), pairs[:top_k])

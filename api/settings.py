@@ -1,60 +1,114 @@
-"""API settings, read from the environment on every access (PEP 562) so tests and processes see current values.
+"""API settings: one frozen dataclass of typed fields with defaults, read from the environment.
 
-`settings.REDIS_PORT` looks the variable up at call time; nothing here runs at import except building the table.
+`settings.REDIS_PORT` reads the environment at access time (PEP 562), so a process or a test's
+`monkeypatch.setenv` is seen at once; `load()` returns one validated snapshot and `load(NAME=value)` overrides
+values (tests pass them this way or set environment variables, never assign attributes on this module).
+A value that does not parse fails with the variable's name. gunicorn.conf.py reads its values here too;
+model/settings.py follows the same pattern.
 """
 
+import dataclasses
 import os
-from typing import Any, Callable
+import typing
+from collections.abc import Mapping
+from typing import Any
 
 API_DIR = os.path.dirname(os.path.abspath(__file__))
 
-# name -> (type converter, default)
-_SPEC: dict[str, tuple[Callable[[str], Any], Any]] = {
-    "REDIS_HOST": (str, "localhost"),
-    "REDIS_PORT": (int, 6379),
-    "REDIS_DB": (int, 0),
-    "REDIS_PASSWORD": (str, None),
-    "REDIS_SOCKET_TIMEOUT_S": (float, 2.0),
-    "UPLOAD_FOLDER": (str, os.path.join(API_DIR, "uploads")),
-    "FEEDBACK_FILEPATH": (str, os.path.join(API_DIR, "feedback", "feedback.csv")),
-    "UPLOAD_MAX_AGE_S": (float, 24 * 3600.0),  # stored uploads only serve /display; 0 keeps them forever
-    "UPLOAD_GC_INTERVAL_S": (float, 60.0),
-    "UPLOAD_MAX_BYTES": (int, 1024 ** 3),  # size cap of the upload folder, oldest pruned first; 0: no cap
-    "HEARTBEAT_TTL_S": (float, 10.0),
-    "MAX_CONTENT_LENGTH": (int, 16 * 1024 * 1024),
-    "REQUEST_TIMEOUT_S": (float, 30.0),
-    "MAX_QUEUE_DEPTH": (int, 64),
-    "RETRY_AFTER_S": (int, 1),
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    REDIS_HOST: str = "localhost"
+    REDIS_PORT: int = 6379
+    REDIS_DB: int = 0
+    REDIS_PASSWORD: str | None = None
+    REDIS_SOCKET_TIMEOUT_S: float = 2.0
+    UPLOAD_FOLDER: str = os.path.join(API_DIR, "uploads")
+    FEEDBACK_FILEPATH: str = os.path.join(API_DIR, "feedback", "feedback.csv")
+    UPLOAD_MAX_AGE_S: float = 24 * 3600.0  # stored uploads only serve /display; 0 keeps them forever
+    UPLOAD_GC_INTERVAL_S: float = 60.0
+    UPLOAD_MAX_BYTES: int = 1024**3  # size cap of the upload folder, oldest pruned first; 0: no cap
+    HEARTBEAT_TTL_S: float = 10.0
+    MAX_CONTENT_LENGTH: int = 16 * 1024 * 1024
+    REQUEST_TIMEOUT_S: float = 30.0
+    MAX_QUEUE_DEPTH: int = 64
+    RETRY_AFTER_S: int = 1
     # Load shedding (README "Load shedding"): /predict requests inside the service at once; 0 = gunicorn's
     # workers x threads. nginx enforces it; the API sheds a request that already waited MAX_QUEUE_WAIT_S.
-    "MAX_INFLIGHT": (int, 0),
-    "MAX_QUEUE_WAIT_S": (float, 5.0),
-    "PER_CLIENT_CONNECTIONS": (int, 256),  # nginx's per-address limit; >= 200 so load tests are never throttled
-    "REDIS_MAXMEMORY": (str, "256mb"),    # the Redis `make run` starts (compose sets its own)
-    "MAX_IMAGE_PIXELS": (int, 40_000_000),
-    "FEEDBACK_MAX_FIELD": (int, 512),
-    "SECRET_KEY": (str, None),  # unset: generated once into INSTANCE_PATH/secret_key (secret_key.py)
-    "INSTANCE_PATH": (str, None),  # Flask's instance folder; unset: api/instance
-    "PROMETHEUS_MULTIPROC_DIR": (str, None),
-}
+    MAX_INFLIGHT: int = 0
+    MAX_QUEUE_WAIT_S: float = 5.0
+    PER_CLIENT_CONNECTIONS: int = 256  # nginx's per-address limit; >= 200 so load tests are never throttled
+    REDIS_MAXMEMORY: str = "256mb"  # the Redis `make run` starts (compose sets its own)
+    MAX_IMAGE_PIXELS: int = 40_000_000
+    FEEDBACK_MAX_FIELD: int = 512
+    SECRET_KEY: str | None = None  # unset: generated once into INSTANCE_PATH/secret_key (secret_key.py)
+    INSTANCE_PATH: str | None = None  # Flask's instance folder; unset: api/instance
+    PROMETHEUS_MULTIPROC_DIR: str | None = None
+    # gunicorn (gunicorn.conf.py)
+    HOST: str = "0.0.0.0"
+    PORT: int = 5000
+    GUNICORN_BIND: str | None = None  # e.g. unix:/path.sock behind nginx (make run); wins over HOST:PORT
+    GUNICORN_WORKERS: int = 2
+    GUNICORN_THREADS: int = 16
+    GUNICORN_ACCESSLOG: str | None = "-"  # "-": stdout; set but empty: no access log
+    LOG_LEVEL: str = "info"
+    FORWARDED_ALLOW_IPS: str = "127.0.0.1"
 
 
-def __getattr__(name: str) -> Any:
+class SettingsError(ValueError):
+    """A variable that does not parse as its field's type; the message names the variable."""
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _field_types() -> dict[str, tuple[type, bool]]:
+    """name → (type, optional), from the resolved annotations (typing.get_type_hints, never annotation strings)."""
+    out = {}
+    for name, hint in typing.get_type_hints(Settings).items():
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        out[name] = (args[0], True) if args else (hint, False)
+    return out
+
+
+def _parse(name: str, raw: str) -> Any:
+    kind, optional = _TYPES[name]
+    if raw == "":  # set but empty: None where the field allows it, else the default
+        return None if optional else _DEFAULTS[name]
     try:
-        convert, default = _SPEC[name]
-    except KeyError:
-        raise AttributeError(f"module 'settings' has no attribute {name!r}") from None
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return convert(raw)
+        if kind is bool:
+            if raw.strip().lower() not in _TRUE | _FALSE:
+                raise ValueError(f"expected one of {sorted(_TRUE | _FALSE)}")
+            return raw.strip().lower() in _TRUE
+        return kind(raw)
     except ValueError as exc:
-        raise ValueError(f"environment variable {name}={raw!r} is not a valid {convert.__name__}") from exc
+        raise SettingsError(f"environment variable {name}={raw!r} is not a valid {kind.__name__}: {exc}") from None
+
+
+def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """One validated snapshot: explicit overrides > environment (`environ`, default os.environ) > defaults."""
+    environ = os.environ if environ is None else environ
+    unknown = set(overrides) - set(_TYPES)
+    if unknown:
+        raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values = {name: _parse(name, environ[name]) for name in _TYPES if name in environ and name not in overrides}
+    for name, value in overrides.items():
+        values[name] = _parse(name, value) if isinstance(value, str) else value
+    return Settings(**values)
+
+
+_TYPES = _field_types()
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings)}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: `settings.NAME` reads the environment at access time
+    if name in _TYPES:
+        return getattr(load(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(list(_SPEC) + ["API_DIR"])
+    return sorted(set(globals()) | set(_TYPES))
 
 
 def max_inflight(gunicorn_workers: int, gunicorn_threads: int) -> int:
@@ -63,5 +117,5 @@ def max_inflight(gunicorn_workers: int, gunicorn_threads: int) -> int:
 
 
 def debug() -> bool:
-    """Debug only when explicitly asked for: FLASK_DEBUG=1."""
+    """Debug only when explicitly asked for: FLASK_DEBUG=1 (Flask's own variable)."""
     return os.environ.get("FLASK_DEBUG", "0") == "1"

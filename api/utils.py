@@ -1,4 +1,4 @@
-"""Upload helpers from the seed contract: which names are accepted, and the content-addressed stored name."""
+"""Upload helpers from the original app's contract: which names are accepted, and the content-addressed stored name."""
 
 import hashlib
 import os

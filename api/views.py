@@ -1,4 +1,4 @@
-"""Routes of the seed contract: the upload page, the JSON `/predict`, feedback and the uploaded image."""
+"""Routes of the original app's contract: the upload page, the JSON `/predict`, feedback and the uploaded image."""
 
 import json
 import logging
@@ -14,7 +14,8 @@ import settings
 import uploads_gc
 import utils
 from errors import PredictError
-from middleware import model_predict
+from constants import TOP_K_DEFAULT, TOP_K_MAX, TOP_K_MIN
+from middleware import Classification, model_predict
 from responses import bad_request, predict_error, wants_json
 
 log = logging.getLogger(__name__)
@@ -53,14 +54,14 @@ def index():
         return redirect(url_for("views.index"))
     try:
         name = _save_upload(file)
-        result = model_predict(name)
+        result = Classification(*model_predict(name, top_k=TOP_K_DEFAULT))
     except PredictError as exc:
         metrics.count_error(exc.kind)
         log.info("page upload failed (%s): %s", exc.kind, exc)
         flash(f"Could not classify this image: {exc}", "error")
         return redirect(url_for("views.index"))
-    prediction, score = result[0], float(result[1])
-    top_k = list(getattr(result, "top_k", None) or [(prediction, score)])
+    prediction, score = result.prediction, float(result.score)
+    top_k = result.ranked(TOP_K_DEFAULT)
     report = json.dumps({"filename": name, "prediction": prediction, "score": score})
     context = {"prediction": prediction, "score": score, "top_k": top_k}
     return render_template("index.html", filename=name, context=context, report=report)
@@ -83,16 +84,15 @@ def predict():
     if raw_top_k is not None:
         top_k = _parse_top_k(raw_top_k)
         if top_k is None:
-            return bad_request("top_k must be an integer from 1 to 10")
+            return bad_request(f"top_k must be an integer from {TOP_K_MIN} to {TOP_K_MAX}")
     try:
         name = _save_upload(file)
-        result = model_predict(name, top_k=top_k) if top_k else model_predict(name)
+        result = Classification(*model_predict(name, top_k=top_k or TOP_K_DEFAULT))
     except PredictError as exc:
         return predict_error(exc)
-    body = {"success": True, "prediction": result[0], "score": float(result[1])}
+    body = {"success": True, "prediction": result.prediction, "score": float(result.score)}
     if top_k:
-        pairs = list(getattr(result, "top_k", None) or [(result[0], result[1])])
-        body["top_k"] = [[label, float(prob)] for label, prob in pairs[:top_k]]
+        body["top_k"] = [[label, float(prob)] for label, prob in result.ranked(top_k)]
     return body
 
 
@@ -101,7 +101,7 @@ def _parse_top_k(raw: str) -> int | None:
         value = int(raw.strip(), 10)
     except ValueError:
         return None
-    return value if 1 <= value <= 10 else None
+    return value if TOP_K_MIN <= value <= TOP_K_MAX else None
 
 
 @bp.route("/feedback", methods=["GET", "POST"])

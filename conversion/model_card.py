@@ -66,7 +66,7 @@ def build_card(*, serve: str, variants: dict[str, Any], weights: dict[str, Any],
         "versions": versions(opset),
         "parity": parity,
         "conversion_seconds": round(conversion_s, 1),
-        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
     }
 
 

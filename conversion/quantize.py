@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def speed(fp32_path: Path, int8_path: Path, image_dir: Path, threads: int = 2, b
     x = np.resize(photos, (batch, *photos.shape[1:])).astype(np.float32)
     sessions = {"fp32": _session(fp32_path, threads), "int8": _session(int8_path, threads)}
     times: dict[str, list[float]] = {name: [] for name in sessions}
-    for name, session in sessions.items():
+    for session in sessions.values():
         session.run(["probabilities"], {"input": x})  # warm-up: allocations, kernel selection
     for _ in range(rounds):
         for name, session in sessions.items():

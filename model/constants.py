@@ -11,8 +11,7 @@ DEADLETTER_STREAM = "ml:deadletter"
 HEARTBEATS_KEY = "ml:heartbeats"
 WORKER_KEY_PREFIX = "ml:worker:"
 
-# Job fields (stream entry) and limits
-JOB_FIELDS = ("id", "image", "filename", "enqueued", "deadline", "top_k")
+# Limits of a job's top_k field (api/constants.py holds the same)
 TOP_K_MIN, TOP_K_MAX = 1, 10
 
 

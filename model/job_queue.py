@@ -9,7 +9,8 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
 
 import redis
 from redis.backoff import NoBackoff

@@ -10,7 +10,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import settings
 from classifier import Classifier

@@ -34,9 +34,8 @@ def available_cores() -> int:
 def default_topology(cores: int) -> tuple[int, int]:
     """(processes, intra-op threads per process) for throughput: one single-threaded process per core.
 
-    Measured on 2 AVX-512 cores (hardware_report.md): raw fp32 2×1 and 1×2 both reach ≈ 58 img/s at batch 8;
-    end to end 2×1 saturates higher (46.8 vs 44.0 img/s) while 1×2 halves a lone request's latency (26 vs 42 ms
-    p50). Set WORKERS=1 THREADS=<cores> to favour latency instead.
+    End to end this saturates highest, while one process with every core as a thread answers a lone request
+    fastest (figures: see hardware_report.md). Set WORKERS=1 THREADS=<cores> to favour latency instead.
     threads × processes never exceeds cores.
     """
     return max(1, cores), 1

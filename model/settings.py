@@ -1,15 +1,16 @@
-"""Worker configuration from environment variables, read when asked for (never frozen at import).
+"""Worker settings: one frozen dataclass of typed fields with defaults, read from the environment.
 
-`load()` returns one immutable snapshot for a worker process; `settings.UPLOAD_FOLDER` and the other
-upper-case names also work as module attributes (read from the environment at access time), and a test
-may `monkeypatch.setattr(settings, "BATCH_SIZE", 2)`: values set on the module win over the environment.
+`load()` returns one validated snapshot for a worker process; `load(BATCH_SIZE=2)` overrides values (tests pass
+them this way, or set environment variables: never by assigning attributes on this module). `settings.NAME` also
+works and reads the environment at access time. A value that does not parse fails with the variable's name.
+api/settings.py follows the same pattern.
 """
-from __future__ import annotations
 
 import dataclasses
 import os
 import socket
-import sys
+import typing
+from collections.abc import Mapping
 from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,33 +47,60 @@ class Settings:
     SUMMARY_INTERVAL_S: float = 60.0
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+class SettingsError(ValueError):
+    """A variable that does not parse as its field's type; the message names the variable."""
 
 
-def _convert(name: str, raw: str) -> Any:
-    kind = _FIELDS[name].type
-    if kind == "int":
-        return int(raw)
-    if kind == "float":
-        return float(raw)
-    return raw
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
-def load(**overrides: Any) -> Settings:
-    """One snapshot: explicit overrides > values set on this module (tests) > environment > defaults."""
-    values: dict[str, Any] = {}
-    module = sys.modules[__name__].__dict__
-    for name in _FIELDS:
-        if name in overrides:
-            values[name] = overrides[name]
-        elif name in module:
-            values[name] = module[name]
-        elif os.environ.get(name, "") != "":
-            try:
-                values[name] = _convert(name, os.environ[name])
-            except ValueError as exc:
-                raise ValueError(f"environment variable {name}={os.environ[name]!r}: {exc}") from None
+def _field_types() -> dict[str, tuple[type, bool]]:
+    """name → (type, optional), from the resolved annotations (typing.get_type_hints, never annotation strings)."""
+    out = {}
+    for name, hint in typing.get_type_hints(Settings).items():
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        out[name] = (args[0], True) if args else (hint, False)
+    return out
+
+
+def _parse(name: str, raw: str) -> Any:
+    kind, optional = _TYPES[name]
+    if raw == "":  # set but empty: None where the field allows it, else the default
+        return None if optional else _DEFAULTS[name]
+    try:
+        if kind is bool:
+            if raw.strip().lower() not in _TRUE | _FALSE:
+                raise ValueError(f"expected one of {sorted(_TRUE | _FALSE)}")
+            return raw.strip().lower() in _TRUE
+        return kind(raw)
+    except ValueError as exc:
+        raise SettingsError(f"environment variable {name}={raw!r} is not a valid {kind.__name__}: {exc}") from None
+
+
+def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """One validated snapshot: explicit overrides > environment (`environ`, default os.environ) > defaults."""
+    environ = os.environ if environ is None else environ
+    unknown = set(overrides) - set(_TYPES)
+    if unknown:
+        raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values = {name: _parse(name, environ[name]) for name in _TYPES if name in environ and name not in overrides}
+    for name, value in overrides.items():
+        values[name] = _parse(name, value) if isinstance(value, str) else value
     return Settings(**values)
+
+
+_TYPES = _field_types()
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings)}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: `settings.NAME` reads the environment at access time
+    if name in _TYPES:
+        return getattr(load(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_TYPES))
 
 
 LEASE_MIN_PERIOD_S = 0.01  # the lease refresher never runs more often than this
@@ -104,9 +132,3 @@ def worker_name(cfg: Settings, index: int) -> str:
     """Consumer name in the group: unique per process so a restarted worker never inherits a dead one's name."""
     base = cfg.WORKER_NAME or f"{socket.gethostname()}-{os.getpid()}"
     return f"{base}-{index}"
-
-
-def __getattr__(name: str) -> Any:  # PEP 562: `settings.UPLOAD_FOLDER` read at access time
-    if name in _FIELDS:
-        return getattr(load(), name)
-    raise AttributeError(f"module 'settings' has no attribute {name!r}")

@@ -11,7 +11,8 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 

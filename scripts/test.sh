@@ -17,6 +17,8 @@ suite() {  # suite NAME DIR PYTHON
   log "$1: $3 ${PYTEST[*]} tests (in $2)"
   (cd "$ROOT/$2" && "$3" "${PYTEST[@]}" tests) 2>&1 | tee "$LOG/$1.txt" || status=1
 }
+log "lint: ruff check + ruff format --check"
+"$ROOT/scripts/lint.sh" || status=1
 suite conversion conversion "$VENV_CONVERT/bin/python"
 suite api api "$VENV/bin/python"
 suite model model "$VENV/bin/python"

@@ -11,7 +11,7 @@ DEFAULT_FILES = {"fp32": "resnet50.onnx", "int8": "resnet50.int8.onnx"}
 
 
 def model_dir(override: str | None = None) -> Path:
-    """--model-dir, else MODEL_DIR, else <repo>/model/artifacts (the brief's default)."""
+    """--model-dir, else MODEL_DIR, else <repo>/model/artifacts (the default)."""
     return Path(override or os.environ.get("MODEL_DIR") or REPO / "model" / "artifacts")
 
 

@@ -1,4 +1,4 @@
-"""Model benchmark: the seed's Keras baseline and raw ONNX Runtime over workers x threads x batch, in one run.
+"""Model benchmark: the original app's Keras baseline and raw ONNX Runtime over workers x threads x batch, in one run.
 
 Prints images/s, p50/p95 batch latency, the ratio to the Keras baseline and the fraction of the machine's fp32
 peak (FLOPs counted from the ONNX graph), and writes everything to stress_test/results/<timestamp>/bench.json
@@ -21,10 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import artifacts  # noqa: E402
-import machine  # noqa: E402
-import ort_runner  # noqa: E402
-from results import format_table, new_run_dir, progress_line, write_json  # noqa: E402
+import artifacts
+import machine
+import ort_runner
+from results import format_table, new_run_dir, progress_line, write_json
 
 HERE = Path(__file__).resolve().parent
 KERAS_PYTHON = artifacts.REPO / ".venv-convert" / "bin" / "python"

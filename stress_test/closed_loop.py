@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from photos import photo_bytes  # noqa: E402
+from photos import photo_bytes
 
 
 def multipart(name: str, data: bytes) -> tuple[bytes, str]:

@@ -15,10 +15,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import artifacts  # noqa: E402
-import machine  # noqa: E402
-import ort_runner  # noqa: E402
-from results import latest_run_dir, new_run_dir, progress_line, write_json  # noqa: E402
+import artifacts
+import machine
+import ort_runner
+from results import latest_run_dir, new_run_dir, progress_line, write_json
 
 COLUMNS = [("workers", "W"), ("threads", "T"), ("batch", "B"), ("img_s", "img/s"), ("p50_ms", "p50 ms"),
            ("p95_ms", "p95 ms"), ("per_image_ms", "ms/img")]

@@ -1,4 +1,4 @@
-"""The seed's way of serving, measured: Keras ResNet50 `model.predict` on one image per call, same weights.
+"""The original app's way of serving, measured: Keras ResNet50 `model.predict` on one image per call, same weights.
 
 Runs in the TensorFlow environment (.venv-convert); bench_model.py starts it as a subprocess so TensorFlow's
 threads and memory never overlap the ONNX Runtime measurements. Prints one JSON line on stdout.
@@ -29,7 +29,7 @@ def measure(weights: str | None, images: int, warmup: int) -> dict:
     load_s = time.perf_counter() - t0
     paths = photo_paths()
     inputs = []
-    for p in paths:   # the seed's preprocessing, done once: only predict is timed
+    for p in paths:   # the original app's preprocessing, done once: only predict is timed
         img = keras.utils.load_img(p, target_size=(224, 224))
         x = keras.applications.resnet50.preprocess_input(keras.utils.img_to_array(img))
         inputs.append(np.expand_dims(x, 0))

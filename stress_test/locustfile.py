@@ -8,7 +8,7 @@ the user waits the Retry-After it was given before trying again. Headless exampl
   locust -f stress_test/locustfile.py --headless -u 4 -r 4 -t 30s --host http://127.0.0.1:5000 --csv out/u4
 
 Environment: PHOTOS_DIR (default tests/data/photos), LOCUST_WAIT_S (think time per user, default 0 = closed
-loop), LOCUST_TOP_K (ask /predict for top_k, default unset = the seed's three-key answer).
+loop), LOCUST_TOP_K (ask /predict for top_k, default unset = the original three-key answer).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from locust import HttpUser, between, constant, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from photos import PHOTOS_DIR, photo_bytes  # noqa: E402
+from photos import PHOTOS_DIR, photo_bytes
 
 PHOTOS = photo_bytes(Path(os.environ.get("PHOTOS_DIR", PHOTOS_DIR)))
 WAIT_S = float(os.environ.get("LOCUST_WAIT_S", "0"))
@@ -77,7 +77,7 @@ class ServiceUser(HttpUser):
                 resp.failure(f"feedback not stored: status {resp.status_code} {resp.text[:80]}")
 
     def _check_prediction(self, resp, name: str) -> None:
-        """200 with the seed's JSON and success true, or a failure saying what was wrong."""
+        """200 with the original JSON answer and success true, or a failure saying what was wrong."""
         if resp.status_code != 200:
             resp.failure(f"predict: status {resp.status_code} {resp.text[:80]}")
             return

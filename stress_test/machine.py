@@ -75,7 +75,7 @@ def describe() -> dict[str, Any]:
             pass
     os_name = platform.platform()
     if Path("/etc/os-release").exists():
-        rel = dict(l.split("=", 1) for l in Path("/etc/os-release").read_text().splitlines() if "=" in l)
+        rel = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
         os_name = f"{rel.get('PRETTY_NAME', '').strip(chr(34))} (kernel {platform.release()})"
     return {
         "cpu_model": first.get("model name", platform.processor()), "vendor": vendor, "family": family,

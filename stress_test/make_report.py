@@ -11,11 +11,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import report_plots  # noqa: E402
-from report_data import Figures, load, per_core, targets  # noqa: E402
-from report_reading import reading  # noqa: E402
-from report_shedding import shedding_section  # noqa: E402
-from results import latest_run_dir, read_json  # noqa: E402
+import report_plots
+from report_data import Figures, load, per_core, targets
+from report_reading import reading
+from report_shedding import shedding_section
+from results import latest_run_dir, read_json, repo_relative
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -53,7 +53,7 @@ def raw_section(f: Figures) -> list[str]:
         return ["## Raw model benchmark", "", "Not run (no bench.json).", ""]
     lines = ["## Raw model benchmark (`make bench`)", "",
              f"- Model: {b.get('gflops_per_image')} GFLOP per image, {b.get('gflops_how')}.",
-             f"- Keras baseline (the seed's way): " + (f"{base['img_s']} img/s, p50 {base['p50_ms']} ms — {base['method']}; "
+             "- Keras baseline (the original app's way): " + (f"{base['img_s']} img/s, p50 {base['p50_ms']} ms — {base['method']}; "
                                                       f"weights {base['weights']}." if base else "not measured."),
              f"- Each ONNX Runtime worker is a spawned process with its own session; {b['settings'].get('duration')} s "
              f"measured after {b['settings'].get('warmup')} s warm-up; latency is per batch.", ""]
@@ -166,7 +166,7 @@ def main() -> None:
                             ("by", "margin"), ("basis", "basis")])
     lines += raw_section(f) + config_section(folder) + e2e_section(f) + int8_section(f) + ["## Reading", ""] + reading(f) + [""]
     lines += shedding_section(folder)
-    Path(args.out).write_text("\n".join(lines))
+    Path(args.out).write_text(repo_relative("\n".join(lines)))
     print(f"wrote {args.out} and plots in {args.plots}")
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from report_data import Figures, per_core  # noqa: E402
+from report_data import Figures, per_core
 
 
 def _save(fig, path: Path) -> str:

@@ -91,7 +91,7 @@ def reading(f: Figures) -> list[str]:
         lines.append(f"- Raw ONNX Runtime fp32 peaks at {raw['img_s']:.1f} img/s with {raw['workers']} worker(s) x "
                      f"{raw['threads']} thread(s), batch {raw['batch']}"
                      + (f", {raw['peak_pct']:.0f}% of the nominal fp32 peak" if raw.get("peak_pct") else "")
-                     + (f" and {raw['img_s'] / base['img_s']:.1f}x the seed's Keras baseline ({base['img_s']:.1f} img/s)"
+                     + (f" and {raw['img_s'] / base['img_s']:.1f}x the original app's Keras baseline ({base['img_s']:.1f} img/s)"
                         if base else "") + ".")
     singles = {(r["workers"], r["threads"]): r for r in f.raw() if r["batch"] == 1}
     if len(singles) > 1:

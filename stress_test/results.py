@@ -7,6 +7,19 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+REPO = RESULTS.parents[1]
+
+
+def repo_relative(value: Any) -> Any:
+    """Paths inside the repository written relative to it (also inside longer strings, dicts and lists), so
+    committed results carry no path of the machine that produced them."""
+    if isinstance(value, dict):
+        return {key: repo_relative(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [repo_relative(item) for item in value]
+    if isinstance(value, str):
+        return value.replace(f"{REPO}/", "")
+    return value
 
 
 def new_run_dir() -> Path:
@@ -25,9 +38,9 @@ def latest_run_dir(containing: str | None = None) -> Path | None:
 
 
 def write_json(path: Path, data: Any) -> Path:
-    """Pretty JSON, small enough to commit."""
+    """Pretty JSON, small enough to commit, with paths relative to the repository."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    path.write_text(json.dumps(repo_relative(data), indent=2) + "\n")
     return path
 
 

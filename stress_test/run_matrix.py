@@ -21,15 +21,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import artifacts  # noqa: E402
-import closed_loop  # noqa: E402
-import locust_run  # noqa: E402
-import machine  # noqa: E402
-import ort_runner  # noqa: E402
-import stages  # noqa: E402
-from ort_runner import grid  # noqa: E402
-from results import format_table, latest_run_dir, new_run_dir, read_json, write_json  # noqa: E402
-from service import METRICS_PUSH_S, Service  # noqa: E402
+import artifacts
+import closed_loop
+import locust_run
+import machine
+import ort_runner
+import stages
+from ort_runner import grid
+from results import format_table, latest_run_dir, new_run_dir, read_json, write_json
+from service import METRICS_PUSH_S, Service
 
 COLUMNS = [("config", "config"), ("ready_s_max", "ready s"), ("rss_mb_max", "RSS MB"), ("lat1_p50_ms", "1-user p50"),
            ("sat_ok_per_s", "sat img/s"), ("sat_p50_ms", "sat p50"), ("raw_img_s", "raw same cfg"),

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent))  # testkit
 import closed_loop  # noqa: E402
 from results import latest_run_dir, new_run_dir, write_json  # noqa: E402
 
@@ -45,7 +45,7 @@ def main() -> None:
     stack = None
     url = args.url
     if url is None:
-        from stack import SupervisedStack
+        from testkit.supervised import SupervisedStack
         stack = SupervisedStack(Path(tempfile.mkdtemp(prefix="shed-bench-"))).start(n_ready=1)
         url = stack.url
     elif urlsplit(url).hostname not in ("127.0.0.1", "localhost"):

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from stack import MODEL_DIR, Stack
+from testkit.stack import MODEL_DIR, Stack
+
+pytest_plugins = ["testkit.fixtures"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -6,8 +6,8 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from images import bad_uploads, odd_but_valid_uploads
-from stack import post_photo
+from testkit.images import bad_uploads, odd_but_valid_uploads
+from testkit.stack import post_photo
 
 BAD = bad_uploads()
 ODD = odd_but_valid_uploads()

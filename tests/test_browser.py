@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from stack import PHOTOS, post_photo
+from testkit.stack import PHOTOS, post_photo
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags that keep Chromium from reaching for Google's hosts on a machine without internet.

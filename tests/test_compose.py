@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from stack import ROOT
+from testkit.stack import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import requests
 
-from stack import post_photo, wait_until
+from testkit.stack import post_photo, wait_until
 
 PHOTOS_CYCLE = ["cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg"]
 

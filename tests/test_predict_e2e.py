@@ -9,7 +9,7 @@ import sys
 import pytest
 import requests
 
-from stack import MODEL_DIR, PHOTOS, ROOT, post_photo
+from testkit.stack import MODEL_DIR, PHOTOS, ROOT, post_photo
 
 PHOTO_NAMES = ["cat.jpg", "coffee.jpg", "rocket.jpg"]
 
@@ -85,7 +85,7 @@ def test_metrics_see_api_and_worker(stack):
         jobs = families.get("ml_worker_jobs")
         return families, [s for s in (jobs.samples if jobs else []) if s.labels.get("worker") and s.value > 0]
 
-    from stack import wait_until
+    from testkit.stack import wait_until
     wait_until(lambda: worker_samples()[1], 15, "the worker's own metrics in the API's scrape", 0.5)
     families, _ = worker_samples()
     assert "ml_queue_depth" in families and "ml_workers_ready" in families

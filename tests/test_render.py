@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from stack import ROOT
+from testkit.stack import ROOT
 
 
 def render(tmp_path, **env) -> dict[str, str]:

@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 import requests
-from stack import PHOTOS, SupervisedStack, post_photo, wait_until
+from testkit.stack import PHOTOS, post_photo, wait_until
+from testkit.supervised import SupervisedStack
 
 pytestmark = pytest.mark.timeout(300)
 RECOVERY_LIMIT_S = 30

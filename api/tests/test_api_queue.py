@@ -1,11 +1,11 @@
 """/predict through the real queue path (real redis-server + fake worker peer), status codes end to end."""
 
 import io
-import socket
 import time
 
 import constants
 from fakeworker import FakeWorker, error_result, ok_result
+from testkit import refused_port
 
 THREE_KEYS = {"success": False, "prediction": None, "score": None}
 
@@ -15,7 +15,7 @@ def post(client, photo, url="/predict"):
 
 
 def test_predict_200(client, redis_env, redis_server, photo):
-    with FakeWorker(redis_server, ok_result):
+    with FakeWorker(redis_server.port, ok_result):
         response = post(client, photo, "/predict?top_k=2")
     assert response.status_code == 200
     assert response.get_json() == {"success": True, "prediction": "tabby", "score": 0.7,
@@ -23,7 +23,7 @@ def test_predict_200(client, redis_env, redis_server, photo):
 
 
 def test_page_shows_top_5(client, redis_env, redis_server, photo):
-    with FakeWorker(redis_server, ok_result):
+    with FakeWorker(redis_server.port, ok_result):
         page = post(client, photo, "/").get_data(as_text=True)
     assert page.count("<meter") == 5 and "cougar" in page
 
@@ -45,9 +45,8 @@ def test_predict_503_retry_after_when_full(client, redis_env, photo, monkeypatch
 
 
 def test_predict_503_when_redis_down(client, photo, monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        monkeypatch.setenv("REDIS_PORT", str(s.getsockname()[1]))
+    with refused_port() as port:
+        monkeypatch.setenv("REDIS_PORT", str(port))
         start = time.perf_counter()
         response = post(client, photo)
     assert response.status_code == 503 and time.perf_counter() - start < 1.0
@@ -55,9 +54,9 @@ def test_predict_503_when_redis_down(client, photo, monkeypatch):
 
 
 def test_predict_worker_errors(client, redis_env, redis_server, photo):
-    with FakeWorker(redis_server, error_result("invalid_image", "cannot identify image")):
+    with FakeWorker(redis_server.port, error_result("invalid_image", "cannot identify image")):
         bad = post(client, photo)
-    with FakeWorker(redis_server, error_result("inference_failed", "onnx exploded")):
+    with FakeWorker(redis_server.port, error_result("inference_failed", "onnx exploded")):
         failed = post(client, photo)
     assert bad.status_code == 400 and bad.get_json() == THREE_KEYS and "cannot identify" in bad.headers["X-Error"]
     assert failed.status_code == 503 and "onnx exploded" in failed.get_json()["error"]

@@ -1,9 +1,12 @@
 """The Redis names are a contract with the model service; settings follow the environment at call time."""
 
+import os
+
 import pytest
 
 import constants
 import settings
+from helpers import API_DIR
 
 
 def test_queue_names_match_the_protocol():
@@ -41,12 +44,12 @@ def test_read_at_call_time(monkeypatch):
 def test_bad_value_names_the_variable(monkeypatch):
     monkeypatch.setenv("REDIS_PORT", "six")
     with pytest.raises(ValueError, match="REDIS_PORT"):
-        settings.REDIS_PORT
+        settings.REDIS_PORT  # noqa: B018
 
 
 def test_unknown_setting_is_an_attribute_error():
     with pytest.raises(AttributeError):
-        settings.NOT_A_SETTING
+        settings.NOT_A_SETTING  # noqa: B018
 
 
 def test_debug_only_when_flask_debug_is_1(monkeypatch):
@@ -56,3 +59,34 @@ def test_debug_only_when_flask_debug_is_1(monkeypatch):
     assert settings.debug() is False
     monkeypatch.setenv("FLASK_DEBUG", "1")
     assert settings.debug() is True
+
+
+def test_snapshot_overrides_and_explicit_environment(monkeypatch):
+    monkeypatch.setenv("MAX_QUEUE_DEPTH", "5")
+    assert settings.load().MAX_QUEUE_DEPTH == 5
+    assert settings.load(MAX_QUEUE_DEPTH=9).MAX_QUEUE_DEPTH == 9
+    assert settings.load({"REQUEST_TIMEOUT_S": "2"}).REQUEST_TIMEOUT_S == 2.0
+
+
+def test_empty_optional_value_means_none(monkeypatch):
+    monkeypatch.setenv("GUNICORN_ACCESSLOG", "")
+    assert settings.GUNICORN_ACCESSLOG is None  # gunicorn: no access log
+    monkeypatch.delenv("GUNICORN_ACCESSLOG")
+    assert settings.GUNICORN_ACCESSLOG == "-"
+    monkeypatch.setenv("REDIS_PORT", "")
+    assert settings.REDIS_PORT == 6379  # not optional: empty means the default
+
+
+def test_gunicorn_conf_reads_the_api_settings(monkeypatch):
+    import runpy
+
+    monkeypatch.setenv("REQUEST_TIMEOUT_S", "7")
+    monkeypatch.setenv("GUNICORN_THREADS", "3")
+    monkeypatch.setenv("PORT", "5123")
+    monkeypatch.setenv("HOST", "127.0.0.1")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent-not-created-at-import")
+    conf = runpy.run_path(os.path.join(API_DIR, "gunicorn.conf.py"))
+    assert (conf["bind"], conf["threads"], conf["timeout"], conf["graceful_timeout"]) == ("127.0.0.1:5123", 3, 37, 12)
+    monkeypatch.setenv("GUNICORN_WORKERS", "two")
+    with pytest.raises(settings.SettingsError, match="GUNICORN_WORKERS"):
+        runpy.run_path(os.path.join(API_DIR, "gunicorn.conf.py"))

@@ -2,8 +2,6 @@
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -11,43 +9,23 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import API_DIR, PHOTOS, free_port
+from helpers import PHOTOS
+from testkit import Stack
 from fakeworker import FakeWorker, ok_result
-
-GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
 
 
 @pytest.fixture
 def server(redis_env, redis_server, tmp_path):
     """gunicorn on a free port, 2 processes, with a stale metrics file left from a 'previous run'."""
-    port = free_port()
-    multiproc = tmp_path / "prom"
+    stack = Stack(tmp_path, redis_port=redis_server.port,
+                  defaults={"HOST": "127.0.0.1", "GUNICORN_WORKERS": "2", "REQUEST_TIMEOUT_S": "5",
+                            "GUNICORN_ACCESSLOG": ""})
+    multiproc = tmp_path / "prometheus"  # the stack's PROMETHEUS_MULTIPROC_DIR
     multiproc.mkdir()
     (multiproc / "counter_999999.db").write_bytes(b"stale")
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "SECRET_KEY": "k", "GUNICORN_WORKERS": "2",
-           "REDIS_PORT": str(redis_server), "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
-           "REQUEST_TIMEOUT_S": "5", "GUNICORN_ACCESSLOG": ""}
-    proc = subprocess.Popen([GUNICORN, "-c", "gunicorn.conf.py", "app:app"], cwd=API_DIR, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        if proc.poll() is not None:
-            break
-        try:
-            requests.get(url + "/health", timeout=1)
-            break
-        except requests.RequestException:  # refused, or accepted while the workers still boot (busy machine)
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("gunicorn did not start:\n" + proc.communicate()[0])
-    yield url, proc, multiproc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    stack.start_gunicorn()
+    yield stack.url, stack.gunicorn, multiproc
+    stack.stop()
 
 
 def test_metrics_are_summed_over_processes(server):
@@ -71,7 +49,7 @@ def test_sigterm_lets_in_flight_requests_finish(server, redis_server):
         return ok_result(fields)
 
     results = []
-    with FakeWorker(redis_server, slow):
+    with FakeWorker(redis_server.port, slow):
         with open(os.path.join(PHOTOS, "cat.jpg"), "rb") as fh:
             data = fh.read()
         thread = threading.Thread(target=lambda: results.append(

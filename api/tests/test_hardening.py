@@ -87,7 +87,8 @@ def test_queue_wait_parsing():
     from werkzeug.test import EnvironBuilder
     from flask import Request
     now = 1_000_000.0
-    make = lambda value: Request(EnvironBuilder(headers={"X-Request-Start": value} if value else {}).get_environ())
+    def make(value):
+        return Request(EnvironBuilder(headers={"X-Request-Start": value} if value else {}).get_environ())
     assert admission.queue_wait_s(make("t=999998.5"), now) == pytest.approx(1.5)
     assert admission.queue_wait_s(make("garbage"), now) == 0.0
     assert admission.queue_wait_s(make(None), now) == 0.0

@@ -2,7 +2,6 @@
 
 import io
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import constants
@@ -74,7 +73,7 @@ def test_metrics_whole_service(client, redis_env, redis_server, photo):
     heartbeat(redis_env, "w2", metrics=WORKER_METRICS % 4)
     heartbeat(redis_env, "gone", metrics=WORKER_METRICS % 100, age_s=60)
     heartbeat(redis_env, "garbled", metrics="this is { not prometheus")
-    with FakeWorker(redis_server, ok_result):
+    with FakeWorker(redis_server.port, ok_result):
         ok = client.post("/predict", data={"file": (io.BytesIO(photo()), "cat.jpg")},
                          content_type="multipart/form-data")
     assert ok.status_code == 200

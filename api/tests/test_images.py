@@ -5,9 +5,9 @@ import os
 import pytest
 
 import images
-from conftest import PHOTOS
+from helpers import PHOTOS
 from errors import InvalidImage
-from imagedata import bomb_png, good_images
+from testkit.images import good_images, png_bomb
 
 
 def _photo(name="cat.jpg") -> bytes:
@@ -17,17 +17,12 @@ def _photo(name="cat.jpg") -> bytes:
 
 @pytest.mark.parametrize("name", ["cat.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg", "grace_hopper.jpg"])
 def test_real_photos_pass(name):
-    info = images.validate(_photo(name))
-    assert info.format == "JPEG" and info.width > 100 and info.height > 100
+    assert images.validate(_photo(name)) is None
 
 
 @pytest.mark.parametrize("name", sorted(good_images()))
 def test_convertible_modes_pass(name):
-    info = images.validate(good_images()[name])
-    expected_mode = {"cmyk.jpg": "CMYK", "gray.jpg": "L", "palette.png": "P", "rgba.png": "RGBA",
-                     "gray16.png": "I;16", "rgb.jpg": "RGB", "animated.gif": "P"}[name]
-    assert info.mode == expected_mode
-    assert info.animated is (name == "animated.gif")
+    assert images.validate(good_images()[name]) is None  # modes are the worker's job, not a reason to refuse
 
 
 BAD = {
@@ -36,7 +31,7 @@ BAD = {
     "pdf renamed .jpg": (b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n", "not an image"),
     "jpeg header only": (b"\xff\xd8\xff\xe0" + b"\x00" * 10, ""),
     "truncated jpeg": (None, "truncated"),
-    "bomb png 50000x50000": (bomb_png(), "too many pixels"),
+    "bomb png 50000x50000": (png_bomb(), "too many pixels"),
 }
 
 
@@ -56,13 +51,13 @@ def test_bomb_between_one_and_two_times_the_limit_is_rejected_without_decoding(m
     """Pillow only warns in this range; the explicit check rejects before load()."""
     monkeypatch.setenv("MAX_IMAGE_PIXELS", "1000")
     with pytest.raises(InvalidImage, match="40x40"):
-        images.validate(bomb_png(40, 40))  # 1600 px: over 1x, under 2x the limit
+        images.validate(png_bomb(40, 40))  # 1600 px: over 1x, under 2x the limit
 
 
 def test_limit_comes_from_settings(monkeypatch):
     data = good_images()["rgb.jpg"]  # 64x48 = 3072 px
     monkeypatch.setenv("MAX_IMAGE_PIXELS", "3072")
-    assert images.validate(data).width == 64
+    assert images.validate(data) is None
     monkeypatch.setenv("MAX_IMAGE_PIXELS", "3071")
     with pytest.raises(InvalidImage):
         images.validate(data)
@@ -70,6 +65,6 @@ def test_limit_comes_from_settings(monkeypatch):
 
 def test_bmp_is_not_an_allowed_format():
     from PIL import Image
-    from imagedata import encode
+    from testkit.images import encode
     with pytest.raises(InvalidImage, match="not an image"):
         images.validate(encode(Image.new("RGB", (8, 8)), "BMP"))

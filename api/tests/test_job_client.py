@@ -1,6 +1,5 @@
 """The queue path against a real redis-server, with a fake worker thread as the peer."""
 
-import socket
 import time
 
 import pytest
@@ -10,6 +9,7 @@ import job_client
 import middleware
 from errors import BrokerUnavailable, InvalidImage, PredictionFailed, PredictionTimeout, QueueFull
 from fakeworker import FakeWorker, error_result, ok_result
+from testkit import refused_port
 
 
 @pytest.fixture
@@ -22,11 +22,11 @@ def stored(isolated_dirs, photo):
 
 
 def test_round_trip_carries_bytes_and_protocol_fields(redis_env, redis_server, stored, photo):
-    with FakeWorker(redis_server, ok_result) as worker:
+    with FakeWorker(redis_server.port, ok_result) as worker:
         before = time.time()
         result = middleware.model_predict(stored, top_k=3)
-    assert tuple(result) == ("tabby", 0.7) and result.prediction == "tabby" and result.score == 0.7
-    assert result.top_k == [("tabby", 0.7), ("tiger_cat", 0.2), ("lynx", 0.05)]
+    assert result[:2] == ("tabby", 0.7) and result.prediction == "tabby" and result.score == 0.7
+    assert result.top_k == (("tabby", 0.7), ("tiger_cat", 0.2), ("lynx", 0.05))
     job = worker.jobs[0]
     assert job["image"] == photo("coffee.jpg") and job["filename"] == b"abc.jpg" and job["top_k"] == b"3"
     assert len(job["id"]) == 32 and before <= float(job["enqueued"]) <= float(job["deadline"]) - 29
@@ -45,7 +45,7 @@ def test_consumer_group_exists_before_any_worker(redis_env, stored, monkeypatch)
 
 
 def test_group_is_recreated_after_redis_lost_its_data(redis_env, redis_server, stored, monkeypatch):
-    with FakeWorker(redis_server, ok_result):
+    with FakeWorker(redis_server.port, ok_result):
         assert middleware.model_predict(stored)[0] == "tabby"
     redis_env.flushall()  # like a restart without persistence
     monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.2")
@@ -66,7 +66,7 @@ def test_timeout_is_quick_and_forgets_the_job(redis_env, stored, monkeypatch):
 
 def test_silent_worker_still_bounded_by_deadline(redis_env, redis_server, stored, monkeypatch):
     monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.3")
-    with FakeWorker(redis_server, lambda fields: None) as worker:
+    with FakeWorker(redis_server.port, lambda fields: None) as worker:
         start = time.perf_counter()
         with pytest.raises(PredictionTimeout):
             middleware.model_predict(stored)
@@ -86,9 +86,8 @@ def test_queue_full(redis_env, stored, monkeypatch):
 
 
 def test_redis_down_is_broker_unavailable_quickly(stored, monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        monkeypatch.setenv("REDIS_PORT", str(s.getsockname()[1]))  # bound, not listening: refused
+    with refused_port() as port:
+        monkeypatch.setenv("REDIS_PORT", str(port))
         start = time.perf_counter()
         with pytest.raises(BrokerUnavailable):
             middleware.model_predict(stored)
@@ -97,7 +96,7 @@ def test_redis_down_is_broker_unavailable_quickly(stored, monkeypatch):
 
 def test_redis_restart_is_survived(redis_env, redis_server, stored, monkeypatch):
     """Pooled sockets killed by the server do not poison the next request."""
-    with FakeWorker(redis_server, ok_result):
+    with FakeWorker(redis_server.port, ok_result):
         assert middleware.model_predict(stored)[0] == "tabby"
         redis_env.client_kill_filter(_type="normal", skipme=True)
         assert middleware.model_predict(stored)[0] == "tabby"
@@ -121,7 +120,7 @@ def test_password_from_settings(redis_env, redis_server, stored, monkeypatch):
 @pytest.mark.parametrize("code, exc", [("invalid_image", InvalidImage), ("inference_failed", PredictionFailed),
                                        ("dead_letter", PredictionFailed)])
 def test_worker_errors_are_typed(redis_env, redis_server, stored, code, exc):
-    with FakeWorker(redis_server, error_result(code, "it broke")):
+    with FakeWorker(redis_server.port, error_result(code, "it broke")):
         with pytest.raises(exc, match="it broke"):
             middleware.model_predict(stored)
 
@@ -136,7 +135,7 @@ def test_missing_upload_is_invalid_image(isolated_dirs):
 def test_client_is_shared_and_follows_settings(redis_env, redis_server, monkeypatch):
     pool = job_client.client(False).connection_pool
     assert job_client.client(False) is job_client.client(False)  # one client per settings, not one per call
-    assert pool.connection_kwargs["port"] == redis_server
+    assert pool.connection_kwargs["port"] == redis_server.port
     assert pool.connection_kwargs["socket_timeout"] == 2.0
     monkeypatch.setenv("REDIS_SOCKET_TIMEOUT_S", "0.5")
     assert job_client.client(False).connection_pool.connection_kwargs["socket_connect_timeout"] == 0.5

@@ -5,7 +5,7 @@ import os
 import time
 
 import uploads_gc
-from imagedata import good_images
+from testkit.images import good_images
 
 
 def _touch(path, age_s: float) -> None:

@@ -1,4 +1,4 @@
-"""Seed contract of utils: allowed_file and get_file_hash; plus the atomic upload store."""
+"""The original app's contract of utils: allowed_file and get_file_hash; plus the atomic upload store."""
 
 import hashlib
 import io
@@ -8,7 +8,7 @@ import pytest
 from werkzeug.datastructures import FileStorage
 
 import utils
-from conftest import PHOTOS
+from helpers import PHOTOS
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -46,7 +46,7 @@ def test_get_file_hash_from_a_stream_read_halfway():
 
 
 def test_get_file_hash_uses_the_path_of_a_plain_file(tmp_path):
-    """FileStorage(fp) takes its name from fp.name, as in the seed's test."""
+    """FileStorage(fp) takes its name from fp.name, as in the original app's test."""
     target = tmp_path / "dog.jpeg"
     target.write_bytes(b"woof")
     with open(target, "rb") as fh:

@@ -5,12 +5,14 @@ import json
 import os
 import re
 
+from unittest.mock import patch
+
 import pytest
 
 import errors
 import views
-from imagedata import bomb_png, good_images
-from middleware import Prediction
+from testkit.images import good_images, png_bomb
+from middleware import Classification
 
 THREE_KEYS = {"success": False, "prediction": None, "score": None}
 TOP5 = [("tabby", 0.61), ("tiger_cat", 0.2), ("Egyptian_cat", 0.1), ("lynx", 0.05), ("Persian_cat", 0.01)]
@@ -23,7 +25,7 @@ def calls(monkeypatch):
 
     def fake(image_name, top_k=5):
         seen.append((image_name, top_k))
-        return Prediction("tabby", 0.61, TOP5[:top_k])
+        return Classification("tabby", 0.61, tuple(TOP5[:top_k]))
 
     monkeypatch.setattr(views, "model_predict", fake)
     return seen
@@ -89,7 +91,7 @@ def test_page_escapes_labels(client, monkeypatch, photo):
 
 @pytest.mark.parametrize("case", ["empty", "text", "truncated", "bomb"])
 def test_index_bad_content_flashes_never_500(client, calls, photo, case):
-    data = {"empty": b"", "text": b"just text", "truncated": photo()[:5000], "bomb": bomb_png()}[case]
+    data = {"empty": b"", "text": b"just text", "truncated": photo()[:5000], "bomb": png_bomb()}[case]
     response = client.post("/", data=upload(data, "x.png"), content_type="multipart/form-data")
     assert response.status_code == 302
     assert flashes(client)[0].startswith("Could not classify this image")
@@ -177,7 +179,7 @@ def _bad_requests(photo):
         "text renamed": dict(data=upload(b"hello" * 50), content_type="multipart/form-data"),
         "pdf renamed": dict(data=upload(b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\n"), content_type="multipart/form-data"),
         "truncated jpeg": dict(data=upload(good[: len(good) // 2]), content_type="multipart/form-data"),
-        "bomb": dict(data=upload(bomb_png(), "bomb.png"), content_type="multipart/form-data"),
+        "bomb": dict(data=upload(png_bomb(), "bomb.png"), content_type="multipart/form-data"),
     }
 
 
@@ -308,3 +310,14 @@ def test_get_predict_is_a_405_json_that_says_what_is_allowed(client):
     assert response.status_code == 405
     assert response.get_json()["success"] is False
     assert "POST" in response.headers["Allow"]
+
+
+@patch("views.model_predict")
+def test_predict_takes_a_patched_plain_pair(mock_predict, client, photo):
+    """The original app's tests patch model_predict to return a plain (class, score) tuple: the views take it as it is."""
+    mock_predict.return_value = ("Eskimo_dog", 0.9346)
+    response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
+    assert response.get_json() == {"success": True, "prediction": "Eskimo_dog", "score": 0.9346}
+    response = client.post("/predict?top_k=3", data=upload(photo()), content_type="multipart/form-data")
+    assert response.get_json()["top_k"] == [["Eskimo_dog", 0.9346]]  # the one pair it knows
+    assert [c.kwargs["top_k"] for c in mock_predict.call_args_list] == [5, 3]  # one way to call it

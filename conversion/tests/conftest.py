@@ -1,24 +1,14 @@
-"""Shared fixtures: conversion/ on sys.path (flat imports, as when running conversion/convert.py) and one
-converted ResNet50 with random weights (seed 0) per session, reusing <repo>/model/artifacts when its card
-already matches (`make test` converts there first)."""
+"""Shared fixtures: one converted ResNet50 with random weights (seed 0) per session, reusing the folder `make test`
+converted (MODEL_DIR) when its card already matches. conversion/ and the repository root are on sys.path (pytest.ini)."""
+
 from __future__ import annotations
 
-import subprocess
-import sys
-import os
 from pathlib import Path
 
 import pytest
 
-CONVERSION = Path(__file__).resolve().parent.parent
-REPO = CONVERSION.parent
-PHOTOS = REPO / "tests" / "data" / "photos"
-sys.path.insert(0, str(CONVERSION))
-
-
-def run_cli(script: str, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(CONVERSION / script), *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=REPO)
+from helpers import PHOTOS, run_cli
+from testkit import converted_model_dir
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +23,7 @@ def photos() -> list[Path]:
 @pytest.fixture(scope="session")
 def random0_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model folder converted from random weights, seed 0."""
-    shared = Path(os.environ.get("MODEL_DIR") or REPO / "model" / "artifacts")  # what `make test` converted
+    shared = converted_model_dir()
     if run_cli("card_status.py", "--weights", "random:0", "--model-dir", str(shared), "-q").returncode == 0:
         return shared
     out = tmp_path_factory.mktemp("random0")

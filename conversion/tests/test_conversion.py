@@ -1,11 +1,10 @@
 """Real conversions: the random seed-0 model of the session, and one from a .weights.h5 path."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from helpers import run_cli
 from weights import sha256_file
 
 

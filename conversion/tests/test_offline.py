@@ -10,14 +10,9 @@ import time
 
 import pytest
 
-from conftest import run_cli
+from helpers import run_cli
+from testkit import free_port
 from weights import IMAGENET_FILE, URL_ENV, WeightsError, fetch_imagenet_weights
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def assert_names_alternatives(message: str) -> None:
@@ -34,7 +29,7 @@ def empty_keras_home(tmp_path, monkeypatch):
 def test_refused_connection_fails_at_once(empty_keras_home):
     start = time.monotonic()
     with pytest.raises(WeightsError) as info:
-        fetch_imagenet_weights(f"http://127.0.0.1:{closed_port()}/{IMAGENET_FILE}", timeout_s=5)
+        fetch_imagenet_weights(f"http://127.0.0.1:{free_port()}/{IMAGENET_FILE}", timeout_s=5)
     assert time.monotonic() - start < 2
     assert_names_alternatives(str(info.value))
     assert not (empty_keras_home / "models" / IMAGENET_FILE).exists()
@@ -54,7 +49,7 @@ def test_silent_server_fails_after_the_timeout(empty_keras_home):
 
 
 def test_cli_exits_2_with_the_message_and_writes_nothing(tmp_path, empty_keras_home):
-    env = {**os.environ, URL_ENV: f"http://127.0.0.1:{closed_port()}/{IMAGENET_FILE}"}
+    env = {**os.environ, URL_ENV: f"http://127.0.0.1:{free_port()}/{IMAGENET_FILE}"}
     start = time.monotonic()
     done = run_cli("convert.py", "--weights", "imagenet", "--out-dir", str(tmp_path / "out"), env=env)
     assert time.monotonic() - start < 10  # no TensorFlow import before the network check

@@ -4,7 +4,7 @@ from collections import Counter
 import numpy as np
 import onnx
 
-from conftest import PHOTOS
+from helpers import PHOTOS
 from parity import compare
 from quantize import agreement, quantize
 

@@ -1,5 +1,4 @@
 """Parsing of --weights: explicit sources only, seeds and paths validated before any work starts."""
-from pathlib import Path
 
 import pytest
 

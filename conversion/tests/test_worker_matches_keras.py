@@ -14,12 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from conftest import PHOTOS, REPO, run_cli
+from helpers import PHOTOS, REPO, run_cli
 from parity import keras_photo_batch
 
 MODEL_SRC = REPO / "model"

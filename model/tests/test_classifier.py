@@ -9,7 +9,7 @@ import pytest
 
 from classifier import Classifier
 from constants import ErrorKind
-from conftest import PHOTOS, photo
+from helpers import PHOTOS, photo
 from preprocess import preprocess_bytes
 from settings import load
 

@@ -10,6 +10,7 @@ import constants as C
 from constants import Outcome
 from heartbeat import Heartbeat
 from metrics import WorkerMetrics
+from testkit import free_port, wait_until
 
 
 def test_every_sample_has_the_worker_label():
@@ -32,8 +33,6 @@ def test_every_sample_has_the_worker_label():
 
 def test_metrics_port_serves_the_same_text():
     import urllib.request
-
-    from conftest import free_port
 
     m = WorkerMetrics("w-port")
     m.job(Outcome.OK, 2)
@@ -73,15 +72,8 @@ def test_heartbeat_thread_beats_and_forgets_the_long_dead(r, make_cfg):
     hb = Heartbeat(r, make_cfg(HEARTBEAT_INTERVAL_S=0.05), "w-thread", {})
     hb.start()
     try:
-        first = None
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            score = r.zscore(C.HEARTBEATS_KEY, "w-thread")
-            first = first or score
-            if first and score and score > first:
-                break
-            time.sleep(0.02)
-        assert first and score > first  # it beat at least twice
+        first = wait_until(lambda: r.zscore(C.HEARTBEATS_KEY, "w-thread"), 5, "a first beat", 0.02)
+        wait_until(lambda: r.zscore(C.HEARTBEATS_KEY, "w-thread") > first, 5, "a second beat", 0.02)
         assert r.zscore(C.HEARTBEATS_KEY, "ancient") is None
     finally:
         hb.stop()

@@ -1,4 +1,4 @@
-"""ml_service.predict(image_name): the seed's in-process contract, on the tiny and the real model."""
+"""ml_service.predict(image_name): the original app's in-process contract, on the tiny and the real model."""
 from __future__ import annotations
 
 import shutil
@@ -8,11 +8,11 @@ import pytest
 import ml_service
 import settings
 from classifier import Classifier
-from conftest import PHOTOS, photo
+from helpers import PHOTOS, photo
 from preprocess import InvalidImage, preprocess_bytes
 
 
-@pytest.fixture(params=["tiny", "real"])
+@pytest.fixture(params=["tiny", pytest.param("real", marks=pytest.mark.real_model)])
 def model_env(request, monkeypatch, labels_file):
     model_dir = request.getfixturevalue(f"{request.param}_model_dir")
     monkeypatch.setenv("MODEL_DIR", model_dir)
@@ -36,7 +36,7 @@ def test_predict_reads_the_upload_folder_at_call_time(model_env, monkeypatch, tm
     expected = {name: clf.predict_batch([preprocess_bytes(photo(name))], 1)[0].top_k[0]
                 for name in ("cat.jpg", "rocket.jpg")}
     assert (label, score) == expected["cat.jpg"]
-    monkeypatch.setattr(settings, "UPLOAD_FOLDER", str(second))
+    monkeypatch.setenv("UPLOAD_FOLDER", str(second))
     assert ml_service.predict("img.jpg") == expected["rocket.jpg"]
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import preprocess
-from conftest import photo
+from helpers import photo
 from preprocess import CAFFE_MEAN_BGR, InvalidImage, preprocess_bytes
 
 

@@ -10,7 +10,8 @@ import time
 import pytest
 
 import constants as C
-from conftest import MODEL_SRC, enqueue, photo, result, subprocess_env
+from helpers import MODEL_SRC, enqueue, photo, result, subprocess_env
+from testkit import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -39,15 +40,14 @@ def ready_workers(client) -> dict[str, dict[str, str]]:
 
 
 def wait_for(predicate, timeout: float = 30, proc: subprocess.Popen | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
+    """wait_until, failing at once with the worker's output if it exits first."""
+
+    def check():
         if proc is not None and proc.poll() is not None:
             pytest.fail(f"worker exited early ({proc.returncode}):\n{proc.stdout.read()}")
-        time.sleep(0.01)
-    pytest.fail("timed out waiting")
+        return predicate()
+
+    return wait_until(check, timeout, "the worker", 0.01)
 
 
 def stop(proc: subprocess.Popen) -> str:
@@ -78,10 +78,10 @@ def test_sigterm_finishes_and_acks_the_current_batch(r, redis_server, real_model
     assert "stopped after" in out and f"{n} jobs in {n // 4} batches" in out
 
 
-def test_worker_recovers_from_a_redis_restart(redis_factory, fast_model_dir, labels_file):
+def test_worker_recovers_from_a_redis_restart(redis_factory, tiny_model_dir, labels_file):
     server = redis_factory()
     client = server.client()
-    proc = start_worker(env_for(server, fast_model_dir, labels_file))
+    proc = start_worker(env_for(server, tiny_model_dir, labels_file))
     try:
         wait_for(lambda: ready_workers(client), proc=proc)
         assert result(client, enqueue(client, photo()))["ok"] is True
@@ -99,9 +99,9 @@ def test_worker_recovers_from_a_redis_restart(redis_factory, fast_model_dir, lab
     assert "Redis unreachable" in out and "Redis is back" in out
 
 
-def test_supervisor_runs_workers_restarts_the_dead_and_stops_cleanly(r, redis_server, fast_model_dir,
+def test_supervisor_runs_workers_restarts_the_dead_and_stops_cleanly(r, redis_server, tiny_model_dir,
                                                                        labels_file):
-    proc = start_worker(env_for(redis_server, fast_model_dir, labels_file, WORKERS=2, HEARTBEAT_TTL_S=3),
+    proc = start_worker(env_for(redis_server, tiny_model_dir, labels_file, WORKERS=2, HEARTBEAT_TTL_S=3),
                         main=True)
     try:
         workers = wait_for(lambda: (w := ready_workers(r)) and len(w) == 2 and w, proc=proc)

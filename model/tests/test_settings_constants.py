@@ -1,6 +1,8 @@
 """Settings are read when asked for; queue names are pinned (api/constants.py must hold the same)."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import constants as C
@@ -12,7 +14,7 @@ def test_protocol_names_are_pinned():
         "ml:jobs", "ml:workers", "ml:deadletter", "ml:heartbeats")
     assert C.result_key("abc") == "ml:result:abc" and C.worker_key("w") == "ml:worker:w"
     assert [e.value for e in C.ErrorKind] == ["invalid_image", "inference_failed", "dead_letter"]
-    assert C.JOB_FIELDS == ("id", "image", "filename", "enqueued", "deadline", "top_k")
+    assert (C.TOP_K_MIN, C.TOP_K_MAX) == (1, 10)
 
 
 def test_environment_is_read_at_call_time(monkeypatch, tmp_path):
@@ -26,7 +28,7 @@ def test_environment_is_read_at_call_time(monkeypatch, tmp_path):
     assert settings.load().BATCH_SIZE == 5
 
 
-def test_defaults_match_the_brief(monkeypatch):
+def test_defaults(monkeypatch):
     for name in settings.Settings.__dataclass_fields__:
         monkeypatch.delenv(name, raising=False)
     cfg = settings.load()
@@ -35,16 +37,30 @@ def test_defaults_match_the_brief(monkeypatch):
     assert cfg.MODEL_DIR.endswith("artifacts") and cfg.REDIS_PASSWORD is None
 
 
-def test_module_attribute_set_by_a_test_wins(monkeypatch):
+def test_explicit_values_win_over_the_environment(monkeypatch):
     monkeypatch.setenv("TOP_K", "7")
-    monkeypatch.setattr(settings, "TOP_K", 2)
-    assert settings.load().TOP_K == 2 and settings.TOP_K == 2
+    assert settings.load().TOP_K == 7 and settings.TOP_K == 7
     assert settings.load(TOP_K=9).TOP_K == 9
+    assert settings.load(TOP_K="4").TOP_K == 4  # strings are parsed like the environment's
+    assert settings.load({"TOP_K": "3"}).TOP_K == 3  # an explicit environment instead of os.environ
+
+
+def test_snapshot_is_frozen_and_typed_from_resolved_annotations():
+    cfg = settings.load({"CLAIM_INTERVAL_S": "2", "REDIS_PASSWORD": "", "WORKER_NAME": ""})
+    assert type(cfg.CLAIM_INTERVAL_S) is float and cfg.CLAIM_INTERVAL_S == 2.0
+    assert cfg.REDIS_PASSWORD is None and cfg.WORKER_NAME == ""  # empty: None where allowed, else the default
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.TOP_K = 1  # type: ignore[misc]
+
+
+def test_unknown_override_is_refused():
+    with pytest.raises(TypeError, match="BATCH_SIZ"):
+        settings.load(BATCH_SIZ=2)
 
 
 def test_bad_number_names_the_variable(monkeypatch):
     monkeypatch.setenv("BATCH_SIZE", "eight")
-    with pytest.raises(ValueError, match="BATCH_SIZE"):
+    with pytest.raises(settings.SettingsError, match="BATCH_SIZE='eight' is not a valid int"):
         settings.load()
 
 

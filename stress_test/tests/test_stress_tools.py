@@ -1,7 +1,6 @@
 """Fast checks of the benchmark tooling (no Redis, no ResNet50): grids, recommendations, parsing, targets.
 
-Run: .venv/bin/python -m pytest stress_test/tests -q   (the FLOP and bench smoke tests need `onnx`, i.e.
-.venv-convert, and are skipped elsewhere).
+Run: cd stress_test && ../.venv/bin/python -m pytest tests -q   (the bench smoke tests run testkit's tiny model).
 """
 from __future__ import annotations
 
@@ -12,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(HERE))
+import config_search
+import locust_run
+import machine
+import ort_runner
+from report_data import Figures, targets
+from testkit.tiny_model import TINY_GFLOPS, write_tiny_model
 
-import config_search  # noqa: E402
-import locust_run  # noqa: E402
-import machine  # noqa: E402
-import ort_runner  # noqa: E402
-from report_data import Figures, targets  # noqa: E402
+HERE = Path(__file__).resolve().parent.parent
 
 
 def test_grid_keeps_workers_times_threads_within_cores():
@@ -68,41 +67,21 @@ def test_targets_report_margin_and_unmeasured():
     assert by["INT8 / fp32 end-to-end saturation"]["met"] is None
 
 
-def _tiny_model(path: Path) -> None:
-    onnx = pytest.importorskip("onnx")
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.ones((8, 3, 3, 3), np.float32), "W")
-    g = numpy_helper.from_array(np.ones((8, 1000), np.float32), "G")
-    nodes = [helper.make_node("Transpose", ["input"], ["t"], perm=[0, 3, 1, 2]),
-             helper.make_node("Conv", ["t", "W"], ["c"], strides=[2, 2], pads=[1, 1, 1, 1]),
-             helper.make_node("GlobalAveragePool", ["c"], ["p"]), helper.make_node("Flatten", ["p"], ["f"]),
-             helper.make_node("MatMul", ["f", "G"], ["logits"]),
-             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 224, 224, 3])],
-                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 1000]) for n in ("logits", "probabilities")],
-                              [w, g])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-
-
 def test_bench_counts_flops_of_the_served_graph(tmp_path):
-    _tiny_model(tmp_path / "resnet50.onnx")
+    write_tiny_model(tmp_path / "resnet50.onnx")
     import bench_model
 
     gflops, how = bench_model.count_gflops(tmp_path / "resnet50.onnx")
-    assert gflops == round(2 * (8 * 112 * 112 * 27 + 8 * 1000) / 1e9, 3) and "conversion/flops.py" in how
+    assert gflops == TINY_GFLOPS and "conversion/flops.py" in how
 
 
 def test_bench_quick_smoke(tmp_path):
-    _tiny_model(tmp_path / "resnet50.onnx")
+    write_tiny_model(tmp_path / "resnet50.onnx")
     out = tmp_path / "bench.json"
     subprocess.run([sys.executable, str(HERE / "bench_model.py"), "--quick", "--model-dir", str(tmp_path),
                     "--out", str(out)], check=True, timeout=120, capture_output=True)
     result = json.loads(out.read_text())
-    assert result["runs"][0]["img_s"] > 0 and result["gflops_per_image"] == round(2 * (8 * 112 * 112 * 27 + 8 * 1000) / 1e9, 3)
+    assert result["runs"][0]["img_s"] > 0 and result["gflops_per_image"] == TINY_GFLOPS
 
 
 def test_formula_peak_above_one_is_not_counted_as_met():
@@ -183,3 +162,13 @@ def test_shedding_section_reports_p99_against_the_target(tmp_path):
     assert "p99 1200.0 ms (target ≤ 3000 ms: met)" in " ".join(shedding_section(tmp_path))
     (tmp_path / "shedding.json").write_text(json.dumps({**base, "p99_ms": 3400.0}))
     assert "**missed**" in " ".join(shedding_section(tmp_path))
+
+
+def test_results_record_paths_relative_to_the_repository(tmp_path):
+    import results
+
+    inside = str(results.REPO / "model" / "artifacts" / "w.h5")
+    data = {"weights": inside, "runs": [{"note": f"weights {inside}; see /usr/bin/python3"}], "n": 3}
+    written = json.loads(results.write_json(tmp_path / "r.json", data).read_text())
+    assert written == {"weights": "model/artifacts/w.h5",
+                       "runs": [{"note": "weights model/artifacts/w.h5; see /usr/bin/python3"}], "n": 3}

@@ -1,4 +1,6 @@
-"""Bad and unusual uploads, made in memory: the cases a public endpoint meets sooner or later."""
+"""Test images made in memory: good ones in every mode Pillow converts, and the bad and odd uploads a public endpoint
+meets sooner or later (used by the API suite and the end-to-end suite)."""
+
 from __future__ import annotations
 
 import io
@@ -7,16 +9,7 @@ import zlib
 
 from PIL import Image
 
-from stack import PHOTOS
-
-
-def png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:
-    """A tiny PNG whose header declares width × height pixels (decompression-bomb shape)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 64)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+from testkit.paths import PHOTOS
 
 
 def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -25,7 +18,36 @@ def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
     return buf.getvalue()
 
 
-def photo() -> Image.Image:
+def png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:
+    """A ~100-byte PNG whose header declares width × height RGB pixels (decompression-bomb shape)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def good_images() -> dict[str, bytes]:
+    """Modes the worker must convert, not reject."""
+    rgb = Image.new("RGB", (64, 48), (200, 30, 40))
+    frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    anim = io.BytesIO()
+    frames[0].save(anim, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    return {
+        "rgb.jpg": encode(rgb, "JPEG"),
+        "cmyk.jpg": encode(rgb.convert("CMYK"), "JPEG"),
+        "gray.jpg": encode(rgb.convert("L"), "JPEG"),
+        "palette.png": encode(rgb.convert("P"), "PNG"),
+        "rgba.png": encode(rgb.convert("RGBA"), "PNG"),
+        "gray16.png": encode(Image.new("I;16", (40, 30), 40000), "PNG"),
+        "animated.gif": anim.getvalue(),
+    }
+
+
+def photo_image() -> Image.Image:
+    """The sample cat photo as an RGB image."""
     return Image.open(PHOTOS / "cat.jpg").convert("RGB")
 
 
@@ -45,7 +67,7 @@ def bad_uploads() -> dict[str, tuple[str, bytes]]:
 
 def odd_but_valid_uploads() -> dict[str, tuple[str, bytes]]:
     """name → (upload file name, content) that Pillow can convert and must be classified."""
-    img = photo()
+    img = photo_image()
     frames = [img, img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90° clockwise to display upright
