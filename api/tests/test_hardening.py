@@ -10,7 +10,7 @@ import pytest
 import admission
 import secret_key
 import uploads_gc
-from imagedata import good_images
+from testkit.images import good_images
 
 
 # --- SECRET_KEY ------------------------------------------------------------------------------------------------
