@@ -5,7 +5,7 @@ PORT ?= 5000
 REDIS_PORT ?= 6379
 export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
 
-.PHONY: setup model run status logs test test-unit lint compose-check bench config-search matrix report clean
+.PHONY: setup model run status logs test test-unit lint compose-check bench bench-explain config-search matrix report clean
 
 setup:            ## virtual environments, pinned packages, redis-server if none is on PATH
 	scripts/install_system.sh
@@ -37,6 +37,9 @@ compose-check:    ## validate docker-compose.yml offline
 
 bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime workers x threads x batch (~4 min)
 	.venv/bin/python stress_test/bench_model.py
+
+bench-explain: model  ## what class activation heatmaps cost per image, asked and not asked (~2 min; after bench)
+	.venv/bin/python stress_test/bench_explain.py
 
 config-search: model  ## recommend WORKERS / THREADS / BATCH_SIZE for this machine (~1 min)
 	.venv/bin/python stress_test/config_search.py --save

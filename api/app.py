@@ -11,6 +11,7 @@ from flask import Flask
 
 import health
 import metrics
+import overlay
 import responses
 import same_origin
 import secret_key
@@ -48,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     same_origin.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(overlay.bp)
     metrics.init_app(app)
     responses.register_error_handlers(app)
 

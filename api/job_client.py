@@ -47,8 +47,9 @@ def client(blocking: bool = False) -> redis.Redis:
         return r
 
 
-def submit(image: bytes, filename: str, top_k: int, deadline: float) -> dict[str, Any]:
-    """Enqueue one job and wait for its result dict until `deadline` (unix time); typed errors otherwise."""
+def submit(image: bytes, filename: str, top_k: int, deadline: float, explain: bool = False) -> dict[str, Any]:
+    """Enqueue one job and wait for its result dict until `deadline` (unix time); typed errors otherwise.
+    `explain` adds the job field explain="1" (the worker then answers with a heatmap too)."""
     r = client()
     try:
         depth = _prepare(r)
@@ -59,6 +60,7 @@ def submit(image: bytes, filename: str, top_k: int, deadline: float) -> dict[str
         entry_id = r.xadd(constants.JOB_STREAM, {
             "id": job_id, "image": image, "filename": filename,
             "enqueued": repr(now), "deadline": repr(deadline), "top_k": str(top_k),
+            **({"explain": "1"} if explain else {}),
         })
         raw = _wait(job_id, deadline)
     except redis.RedisError as exc:

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 
 class Classification(NamedTuple):
-    """The original app's (class_name, score) pair, plus `top_k` = ((label, probability), …) best first.
+    """The original app's (class_name, score) pair, plus `top_k` = ((label, probability), …) best first and,
+    when asked for, `heatmap` (the class activation map: rows of floats in [0, 1]; explain.py).
 
     A plain 2-tuple (as the original app's tests patch in) becomes one with `Classification(*pair)`.
     """
@@ -33,21 +34,23 @@ class Classification(NamedTuple):
     prediction: str
     score: float
     top_k: tuple[tuple[str, float], ...] = ()
+    heatmap: list[list[float]] | None = None
 
     def ranked(self, k: int) -> list[tuple[str, float]]:
         """The k best (label, probability) pairs; the pair itself when no list came with it."""
         return list(self.top_k or ((self.prediction, self.score),))[:k]
 
 
-def model_predict(image_name: str, top_k: int = constants.TOP_K_DEFAULT) -> Classification:
-    """Classify the stored upload `image_name`; waits at most REQUEST_TIMEOUT_S."""
+def model_predict(image_name: str, top_k: int = constants.TOP_K_DEFAULT, explain: bool = False) -> Classification:
+    """Classify the stored upload `image_name`; waits at most REQUEST_TIMEOUT_S. `explain` also asks the worker
+    for the heatmap of the predicted class (from the same inference)."""
     deadline = time.time() + settings.REQUEST_TIMEOUT_S
     path = safe_join(settings.UPLOAD_FOLDER, image_name)
     if path is None or not os.path.isfile(path):
         raise InvalidImage("uploaded file not found")
     with open(path, "rb") as fh:
         image = fh.read()
-    result = job_client.submit(image, image_name, top_k, deadline)
+    result = job_client.submit(image, image_name, top_k, deadline, explain=explain)
     return _to_classification(result, top_k)
 
 
@@ -61,4 +64,4 @@ def _to_classification(result: dict[str, Any], top_k: int) -> Classification:
         raise PredictionFailed(f"{error}: {message}" if error else message)
     metrics.observe_job(result)
     pairs = tuple((str(label), float(prob)) for label, prob in result.get("top_k") or ())
-    return Classification(result["prediction"], float(result["score"]), pairs[:top_k])
+    return Classification(result["prediction"], float(result["score"]), pairs[:top_k], result.get("heatmap"))

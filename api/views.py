@@ -2,14 +2,17 @@
 
 import json
 import logging
+import os
 
 from flask import (Blueprint, abort, flash, redirect, render_template, request, send_from_directory,
                    url_for)
 
 import admission
+import explain
 import feedback
 import images
 import metrics
+import overlay
 import settings
 import uploads_gc
 import utils
@@ -54,7 +57,7 @@ def index():
         return redirect(url_for("views.index"))
     try:
         name = _save_upload(file)
-        result = Classification(*model_predict(name, top_k=TOP_K_DEFAULT))
+        result = Classification(*model_predict(name, top_k=TOP_K_DEFAULT, explain=True))
     except PredictError as exc:
         metrics.count_error(exc.kind)
         log.info("page upload failed (%s): %s", exc.kind, exc)
@@ -63,7 +66,7 @@ def index():
     prediction, score = result.prediction, float(result.score)
     top_k = result.ranked(TOP_K_DEFAULT)
     report = json.dumps({"filename": name, "prediction": prediction, "score": score})
-    context = {"prediction": prediction, "score": score, "top_k": top_k}
+    context = {"prediction": prediction, "score": score, "top_k": top_k, "overlay": _overlay(name, result)}
     return render_template("index.html", filename=name, context=context, report=report)
 
 
@@ -86,14 +89,30 @@ def predict():
         if top_k is None:
             return bad_request(f"top_k must be an integer from {TOP_K_MIN} to {TOP_K_MAX}")
     try:
+        wanted = explain.parse_flag(request.args.get("explain", request.form.get("explain")))
+    except ValueError as exc:
+        return bad_request(str(exc))
+    options = {"explain": True} if wanted else {}  # without explain, model_predict is called exactly as before
+    try:
         name = _save_upload(file)
-        result = Classification(*model_predict(name, top_k=top_k or TOP_K_DEFAULT))
+        result = Classification(*model_predict(name, top_k=top_k or TOP_K_DEFAULT, **options))
+        heatmap = explain.heatmap_of(result) if wanted else None
     except PredictError as exc:
         return predict_error(exc)
     body = {"success": True, "prediction": result.prediction, "score": float(result.score)}
     if top_k:
         body["top_k"] = [[label, float(prob)] for label, prob in result.ranked(top_k)]
+    if heatmap is not None:
+        body["heatmap"] = heatmap
     return body
+
+
+def _overlay(name: str, result) -> dict | None:
+    """url_for arguments of the page's heatmap overlay, or None when the answer carries no (valid) heatmap."""
+    heatmap = getattr(result, "heatmap", None)
+    if heatmap is None or not explain.valid(heatmap):
+        return None
+    return overlay.overlay_query(heatmap, overlay.display_size(os.path.join(settings.UPLOAD_FOLDER, name)))
 
 
 def _parse_top_k(raw: str) -> int | None:

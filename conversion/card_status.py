@@ -2,7 +2,7 @@
 
     .venv-convert/bin/python conversion/card_status.py --weights random:0 --model-dir model/artifacts
 
-Up to date means: the card exists, it was made from the same weights (same source; same seed for random and
+Up to date means: the card exists, it declares the `features` output (class activation maps), it was made from the same weights (same source; same seed for random and
 the saved weights file still has the recorded sha256; same sha256 for a file; imagenet for imagenet), and
 every ONNX file it lists exists with the recorded sha256. Imports no TensorFlow, so it is quick.
 """
@@ -43,6 +43,8 @@ def stale_reason(card: dict[str, Any] | None, spec: WeightsSpec, model_dir: Path
         cached = keras_cache_file()
         if cached.is_file() and sha256_file(cached) != weights.get("sha256"):
             return f"Keras' cached ImageNet weights {cached} differ from the card's"
+    if (card.get("feature_map") or {}).get("output") != "features":
+        return "the model predates the feature map output that class activation maps need"
     variants = card.get("variants") or {}
     if "fp32" not in variants or (need_int8 and "int8" not in variants):
         return "requested variant missing from the card"

@@ -7,7 +7,7 @@ Examples (from the repository root):
   .venv-convert/bin/python conversion/convert.py --weights ~/resnet50.weights.h5 --int8
 
 Outputs in --out-dir: resnet50.onnx (input `input` float32 NHWC [N,224,224,3], already caffe-preprocessed;
-outputs `logits`, `probabilities`), optional resnet50.int8.onnx, model_card.json and, for random weights,
+outputs `logits`, `probabilities`, `features` = conv5_block3_out NCHW), optional resnet50.int8.onnx, model_card.json and, for random weights,
 resnet50.random-seed<SEED>.weights.h5 (loadable with keras.applications.ResNet50(weights=...)).
 Exit codes: 0 ok, 2 weights unavailable/bad request, 3 parity check failed (no card is left behind).
 """
@@ -80,8 +80,11 @@ def convert(args: argparse.Namespace) -> int:
                               list_images(args.photos) if args.photos.is_dir() else [])
         print(f"parity: {parity}", flush=True)
         if not parity.pop("ok"):
-            print(f"PARITY FAILED: probabilities differ by {parity['max_abs_diff_probs']:.3g} "
-                  f"> {parity['tolerance_probs']}; no model card written", file=sys.stderr)
+            f = parity["features"]
+            print(f"PARITY FAILED: probabilities differ by {parity['max_abs_diff_probs']:.3g} (tolerance "
+                  f"{parity['tolerance_probs']}), features by {f['max_rel_diff_features']:.3g} relative (tolerance "
+                  f"{f['tolerance_features_rel']}), class maps by {f['max_abs_diff_cam']:.3g} (tolerance "
+                  f"{f['tolerance_cam']}); no model card written", file=sys.stderr)
             return 3
         publish(candidate, fp32_path)
     variants = {"fp32": mc.variant_entry(fp32_path, sha256_file(fp32_path), gflops)}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from atomic import atomic_write_json
+from export import FEATURE_LAYER, FEATURE_LAYOUT, FEATURE_OUTPUT, OUTPUT_NAMES
 from weights import WeightsSpec
 
 CARD_NAME = "model_card.json"
@@ -25,6 +26,12 @@ PREPROCESSING = {
     "normalize": "keras.applications.resnet50.preprocess_input (caffe: RGB→BGR, minus ImageNet mean)",
     "mean_bgr": [103.939, 116.779, 123.68],
     "exif_transpose": True,
+}
+
+
+FEATURE_MAP = {  # what the worker's class activation maps read (model/cam.py); card_status requires it
+    "output": FEATURE_OUTPUT, "keras_layer": FEATURE_LAYER, "layout": FEATURE_LAYOUT, "shape": [None, 2048, 7, 7],
+    "dense_kernel": "read by the worker from the ONNX graph: the initializer of the MatMul that produces logits",
 }
 
 
@@ -59,7 +66,8 @@ def build_card(*, serve: str, variants: dict[str, Any], weights: dict[str, Any],
         "serve": serve,
         "variants": variants,
         "input": {"name": "input", "layout": "NHWC", "shape": [None, 224, 224, 3], "dtype": "float32"},
-        "outputs": ["logits", "probabilities"],
+        "outputs": list(OUTPUT_NAMES),
+        "feature_map": FEATURE_MAP,
         "preprocessing": PREPROCESSING,
         "labels": LABELS_NAME,
         "weights": weights,

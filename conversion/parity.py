@@ -2,7 +2,8 @@
 
 Inputs: a few seeded random images (pixels uniform in 0..255, caffe-preprocessed) and real photos loaded the
 Keras way (keras.utils.load_img + resnet50.preprocess_input). Keras logits come from the converted model,
-Keras probabilities from Keras' own ResNet50 (softmax head) built from the same weights file.
+Keras probabilities from Keras' own ResNet50 (softmax head) built from the same weights file. The `features`
+output and the class activation maps drawn from it are checked too (cam_parity.py), under `parity.features`.
 With random weights all inputs tend to get one class, so the numbers matter more than the argmax.
 """
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cam_parity import feature_parity
 
 TOLERANCE_PROBS = 1e-4
 
@@ -59,7 +62,10 @@ def check_parity(logits_model: Any, reference_model: Any, onnx_path: Path, photo
     x = np.concatenate([random_batch(n_random), keras_photo_batch(photos)]) if photos else random_batch(n_random)
     keras_logits = np.asarray(logits_model.predict(x, batch_size=len(x), verbose=0))
     keras_probs = np.asarray(reference_model.predict(x, batch_size=len(x), verbose=0))
-    result = compare(keras_logits, keras_probs, onnx_outputs(onnx_path, x))
+    outs = onnx_outputs(onnx_path, x)
+    result = compare(keras_logits, keras_probs, outs)
+    features = feature_parity(logits_model, onnx_path, x, outs, keras_logits)
+    result["ok"] = bool(result["ok"] and features.pop("ok"))
     result.update({"random_inputs": n_random, "photos": [p.name for p in photos],
-                   "keras_top1": [int(i) for i in keras_probs.argmax(1)]})
+                   "keras_top1": [int(i) for i in keras_probs.argmax(1)], "features": features})
     return result

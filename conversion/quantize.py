@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from cam_parity import int8_agreement, worker_cam
+from export import FEATURE_OUTPUT
 from imageprep import list_images, load_batch
 
 EXCLUDED_OPS = ("Softmax", "MatMul", "Gemm")  # classifier head in float: uint8 logits/probs are coarse
@@ -66,13 +68,17 @@ def agreement(fp32_path: Path, int8_path: Path, image_dir: Path) -> dict[str, An
     outs = []
     for path in (fp32_path, int8_path):
         session = _session(path, 2)
-        outs.append(dict(zip(["logits", "probabilities"], session.run(["logits", "probabilities"], {"input": x}))))
+        names = [o.name for o in session.get_outputs()]  # logits, probabilities, features
+        outs.append(dict(zip(names, session.run(names, {"input": x}))))
     a, b = outs[0]["logits"], outs[1]["logits"]
     cosine = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-    return {"images": int(len(x)), "inputs": "calibration photos + their mirror images",
-            "top1_agreement": float(np.mean(a.argmax(1) == b.argmax(1))),
-            "logit_cosine_mean": float(cosine.mean()), "logit_cosine_min": float(cosine.min()),
-            "max_abs_diff_probs": float(np.max(np.abs(outs[0]["probabilities"] - outs[1]["probabilities"])))}
+    found = {"images": int(len(x)), "inputs": "calibration photos + their mirror images",
+             "top1_agreement": float(np.mean(a.argmax(1) == b.argmax(1))),
+             "logit_cosine_mean": float(cosine.mean()), "logit_cosine_min": float(cosine.min()),
+             "max_abs_diff_probs": float(np.max(np.abs(outs[0]["probabilities"] - outs[1]["probabilities"])))}
+    if FEATURE_OUTPUT in outs[0] and FEATURE_OUTPUT in outs[1]:  # the int8 graph's own kernel draws its maps
+        found["features"] = int8_agreement(outs[0], outs[1], worker_cam().dense_kernel(int8_path))
+    return found
 
 
 def speed(fp32_path: Path, int8_path: Path, image_dir: Path, threads: int = 2, batch: int = 8,

@@ -1,7 +1,8 @@
 """The model with a fixed lifecycle: initialize (session, labels, warm-up) → predict_batch → finalize.
 
 One ONNX Runtime run per batch and exactly one result per item: a failing run is retried item by item so
-a poison input fails alone and its batch neighbours still get their answers.
+a poison input fails alone and its batch neighbours still get their answers. Items that ask to be explained get
+a class activation map (cam.py) from that same run; the feature map is fetched only when one of them asks.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cam import Explainer, as_lists
 from constants import ErrorKind
 from labels import load_labels
 from preprocess import TARGET_SIZE
@@ -28,6 +30,7 @@ class Prediction:
     top_k: list[tuple[str, float]]
     error: ErrorKind | None = None
     message: str = ""
+    heatmap: list[list[float]] | None = None  # class activation map of the top-1 class, when asked and possible
 
     @property
     def ok(self) -> bool:
@@ -45,6 +48,7 @@ class Classifier:
     def __init__(self, cfg: Settings, threads: int = 1, spin: bool = False) -> None:
         self.cfg, self.threads, self.spin = cfg, threads, spin
         self.handle: ModelHandle | None = None
+        self.explainer: Explainer | None = None  # None: the model has no feature map output
         self.labels: list[str] = []
         self.ready = False
 
@@ -53,6 +57,10 @@ class Classifier:
         started = time.perf_counter()
         self.labels = load_labels(self.cfg.LABELS_FILE)
         self.handle = create_session(self.cfg, self.threads, self.spin)
+        try:
+            self.explainer = Explainer.for_session(self.handle.session, self.handle.path)
+        except ValueError as exc:  # a `features` output without a dense head we can read: classify, do not explain
+            log.error("class activation maps disabled: %s", exc)
         dummy = np.zeros((1, *TARGET_SIZE, 3), dtype=np.float32)
         self._run(dummy)
         self.ready = True
@@ -61,12 +69,19 @@ class Classifier:
     def finalize(self) -> None:
         self.ready = False
         self.handle = None
+        self.explainer = None
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self._infer(batch, features=False)[0]
+
+    def _infer(self, batch: np.ndarray, features: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities, and the feature map only when asked (a run that does not fetch it costs nothing more)."""
         assert self.handle is not None, "initialize() first"
         h = self.handle
-        out = h.session.run([h.output_name], {h.input_name: batch})[0]
-        return _softmax(out) if h.apply_softmax else out
+        names = [h.output_name] + ([self.explainer.output] if features and self.explainer else [])
+        outs = h.session.run(names, {h.input_name: batch})
+        probs = _softmax(outs[0]) if h.apply_softmax else outs[0]
+        return probs, (outs[1] if len(outs) > 1 else None)
 
     def _top_k(self, probs: np.ndarray, k: int) -> Prediction:
         if probs.shape != (len(self.labels),) or not np.all(np.isfinite(probs)):
@@ -74,17 +89,31 @@ class Classifier:
         order = np.argsort(-probs, kind="stable")[:k]
         return Prediction([(self.labels[i], round(float(probs[i]), 4)) for i in order])
 
-    def predict_batch(self, arrays: Sequence[np.ndarray], top_k: int | Sequence[int] = 5) -> list[Prediction]:
-        """Preprocessed HWC float32 arrays → one Prediction per array, in order."""
+    def _explain(self, preds: list[Prediction], probs: np.ndarray, features: np.ndarray, asked: list[bool]) -> None:
+        """Attach the class map of its top-1 class to every successful prediction that asked for one."""
+        assert self.explainer is not None
+        rows = [i for i, (p, a) in enumerate(zip(preds, asked)) if a and p.ok]
+        if rows:
+            maps = self.explainer.maps(features[rows], np.argmax(probs[rows], axis=1))
+            for i, cam in zip(rows, maps):
+                preds[i].heatmap = as_lists(cam)
+
+    def predict_batch(self, arrays: Sequence[np.ndarray], top_k: int | Sequence[int] = 5,
+                      explain: Sequence[bool] | None = None) -> list[Prediction]:
+        """Preprocessed HWC float32 arrays → one Prediction per array, in order; `explain[i]` asks for a heatmap."""
         if not arrays:
             return []
         ks = [top_k] * len(arrays) if isinstance(top_k, int) else list(top_k)
+        asked = list(explain) if explain is not None else [False] * len(arrays)
         try:
-            probs = self._run(np.stack(arrays).astype(np.float32, copy=False))
-            return [self._top_k(p, k) for p, k in zip(probs, ks)]
+            probs, features = self._infer(np.stack(arrays).astype(np.float32, copy=False), any(asked))
+            preds = [self._top_k(p, k) for p, k in zip(probs, ks)]
+            if features is not None:
+                self._explain(preds, probs, features, asked)
+            return preds
         except Exception:
             if len(arrays) == 1:
                 log.exception("inference failed")
                 return [Prediction([], ErrorKind.INFERENCE_FAILED, "inference failed")]
             log.warning("batch of %d failed; retrying item by item to isolate the bad input", len(arrays))
-        return [self.predict_batch([a], k)[0] for a, k in zip(arrays, ks)]
+        return [self.predict_batch([a], k, [e])[0] for a, k, e in zip(arrays, ks, asked)]

@@ -18,6 +18,7 @@ class Job:
     enqueued: float
     deadline: float
     top_k: int
+    explain: bool = False  # the client asked for a class activation heatmap
     deliveries: int = 1
     picked: float = 0.0
     fields: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -45,5 +46,5 @@ def parse_job(entry_id: bytes, fields: dict[bytes, bytes], default_top_k: int, n
         entry_id=text(entry_id), id=text(fields.get(b"id")), image=fields.get(b"image") or b"",
         filename=text(fields.get(b"filename")), enqueued=_number(fields.get(b"enqueued"), now),
         deadline=_number(fields.get(b"deadline"), math.inf),
-        top_k=min(C.TOP_K_MAX, max(C.TOP_K_MIN, top_k)), picked=now,
+        top_k=min(C.TOP_K_MAX, max(C.TOP_K_MIN, top_k)), explain=fields.get(b"explain") == b"1", picked=now,
         fields={text(k): text(v) for k, v in fields.items() if k != b"image"})

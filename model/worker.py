@@ -110,7 +110,8 @@ class Worker:
             self.metrics.preprocess(time.perf_counter() - started)
         if batch_jobs:
             started = time.perf_counter()
-            predictions = self.classifier.predict_batch(arrays, [j.top_k for j in batch_jobs])
+            predictions = self.classifier.predict_batch(arrays, [j.top_k for j in batch_jobs],
+                                                        [j.explain for j in batch_jobs])
             seconds = time.perf_counter() - started
             self.metrics.batch(len(arrays), seconds)
             self.batches += 1
@@ -128,12 +129,13 @@ class Worker:
         if pred is not None and not pred.ok:
             error, message = pred.error, pred.message
         ok = pred is not None and pred.ok
+        heatmap = {"heatmap": pred.heatmap if ok else None} if job.explain else {}
         return {"id": job.id, "ok": ok,
                 "prediction": pred.top_k[0][0] if ok else None, "score": pred.top_k[0][1] if ok else None,
                 "top_k": [list(p) for p in pred.top_k] if ok else [],
                 "error": error.value if error else None, "message": message, "worker": self.name,
                 "batch_size": batch_size, "queued_ms": round((job.picked - job.enqueued) * 1000, 1),
-                "inference_ms": round(inference_s * 1000, 1)}
+                "inference_ms": round(inference_s * 1000, 1), **heatmap}
 
     def _log_progress(self, n: int) -> None:
         self.jobs += n

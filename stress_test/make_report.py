@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import report_plots
 from report_data import Figures, load, per_core, targets
+from report_explain import explain_section
 from report_reading import reading
 from report_shedding import shedding_section
 from results import latest_run_dir, read_json, repo_relative
@@ -166,6 +167,7 @@ def main() -> None:
                             ("by", "margin"), ("basis", "basis")])
     lines += raw_section(f) + config_section(folder) + e2e_section(f) + int8_section(f) + ["## Reading", ""] + reading(f) + [""]
     lines += shedding_section(folder)
+    lines += explain_section(folder)
     Path(args.out).write_text(repo_relative("\n".join(lines)))
     print(f"wrote {args.out} and plots in {args.plots}")
 

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import csv
+import io
 import shutil
 
+import numpy as np
 import pytest
 
+from testkit import REPO
 from testkit.stack import PHOTOS, post_photo
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags that keep Chromium from reaching for Google's hosts on a machine without internet.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO / ".run" / "artifacts"  # screenshots kept after the run
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs Debian's chromium)")
@@ -41,3 +45,56 @@ def test_upload_see_the_answer_and_report_it(stack, tmp_path):
             browser.close()
     rows = list(csv.DictReader((stack.tmp / "feedback" / "feedback.csv").open(newline="")))
     assert any(expected["prediction"] in (row.get("prediction") or "") for row in rows), rows
+
+
+def overlay_brightness(png: bytes, rows: int, cols: int) -> np.ndarray:
+    """Luminance of a screenshot of the overlay alone (over black), sampled at the centre of each heatmap cell."""
+    from PIL import Image
+
+    px = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
+    lum = px @ [0.2126, 0.7152, 0.0722]
+    h, w = lum.shape
+    return np.array([[lum[int((i + 0.5) * h / rows), int((j + 0.5) * w / cols)] for j in range(cols)]
+                     for i in range(rows)])
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs Debian's chromium)")
+def test_heatmap_overlay_peaks_where_the_api_heatmap_peaks(stack):
+    """The page's overlay, as Chromium renders it, is hottest where /predict?explain=1 says the map peaks."""
+    from playwright.sync_api import sync_playwright
+
+    api = np.array(post_photo(stack.url, "cat.jpg", params={"explain": "1"}).json()["heatmap"])
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 700})
+            blocked: list[str] = []
+            page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+            page.goto(stack.url + "/")
+            page.set_input_files("#file", str(PHOTOS / "cat.jpg"))
+            page.click("#submit")
+            overlay = page.locator("#heatmap-overlay")
+            overlay.wait_for()
+            page.wait_for_function("() => document.querySelector('#heatmap-overlay').complete")
+            assert overlay.evaluate("img => img.naturalWidth > 0 && new URL(img.src).origin === location.origin")
+            photo_box, overlay_box = page.locator("#uploaded-image").bounding_box(), overlay.bounding_box()
+            assert all(abs(photo_box[k] - overlay_box[k]) < 1 for k in ("x", "y", "width", "height"))
+            assert "pushed the score" in page.inner_text("#heatmap-legend")
+            page.screenshot(path=str(ARTIFACTS / "browser-heatmap.png"), full_page=True)
+            # the toggle is a checkbox styled by CSS: no script runs on the page
+            page.click("label[for=show-heatmap]")
+            assert overlay.is_hidden()
+            page.screenshot(path=str(ARTIFACTS / "browser-heatmap-hidden.png"), full_page=True)
+            page.click("label[for=show-heatmap]")
+            assert overlay.is_visible()
+            # the overlay's own pixels: photo hidden, black behind it, so brightness grows with the value
+            page.locator("#uploaded-image").evaluate("img => { img.style.visibility = 'hidden'; }")
+            page.locator("#stage").evaluate("el => { el.style.background = 'black'; }")
+            rendered = overlay_brightness(overlay.screenshot(), *api.shape)
+            assert not blocked, blocked
+        finally:
+            browser.close()
+    hottest = np.unravel_index(np.argmax(rendered), rendered.shape)
+    assert api[hottest] >= api.max() - 0.02, (hottest, api.round(2).tolist())  # the API's peak (or a near tie)
+    assert np.corrcoef(rendered.ravel(), api.ravel())[0, 1] > 0.9

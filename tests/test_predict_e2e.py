@@ -109,3 +109,19 @@ def test_int8_variant_is_served_when_asked(stack, make_stack):
         fp32_answer, int8_answer = post_photo(stack.url, name).json(), post_photo(int8.url, name).json()
         assert int8_answer["prediction"] == fp32_answer["prediction"]  # top-1 agreement recorded in the card
         assert abs(int8_answer["score"] - fp32_answer["score"]) <= 0.02
+
+
+def test_explain_adds_a_heatmap_from_the_same_inference(stack):
+    """explain=1 (query or form) adds a 7 x 7 heatmap in [0, 1]; the class and score do not change; other values 400."""
+    plain = post_photo(stack.url, "cat.jpg").json()
+    body = post_photo(stack.url, "cat.jpg", params={"explain": "1"}).json()
+    assert list(body) == ["success", "prediction", "score", "heatmap"]
+    assert (body["prediction"], body["score"]) == (plain["prediction"], plain["score"])
+    grid = body["heatmap"]
+    assert len(grid) == 7 and all(len(row) == 7 for row in grid)
+    values = [v for row in grid for v in row]
+    assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in values) and max(values) == 1.0
+    other = post_photo(stack.url, "coffee.jpg", data={"explain": "true"}).json()["heatmap"]
+    assert max(abs(a - b) for ra, rb in zip(grid, other) for a, b in zip(ra, rb)) > 0.05
+    bad = post_photo(stack.url, "cat.jpg", params={"explain": "maybe"})
+    assert bad.status_code == 400 and bad.json() == {"success": False, "prediction": None, "score": None}

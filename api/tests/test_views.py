@@ -23,7 +23,7 @@ def calls(monkeypatch):
     """Patch views.model_predict with a fake that records its arguments."""
     seen = []
 
-    def fake(image_name, top_k=5):
+    def fake(image_name, top_k=5, explain=False):
         seen.append((image_name, top_k))
         return Classification("tabby", 0.61, tuple(TOP5[:top_k]))
 
@@ -78,13 +78,13 @@ def test_index_post_valid_image_shows_result(client, calls, photo, isolated_dirs
 
 
 def test_index_copes_with_a_plain_two_tuple(client, monkeypatch, photo):
-    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5: ("Eskimo_dog", 0.9346))
+    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5, explain=False: ("Eskimo_dog", 0.9346))
     page = client.post("/", data=upload(photo()), content_type="multipart/form-data").get_data(as_text=True)
     assert "Eskimo_dog" in page and "0.9346" in page and page.count("<meter") == 1
 
 
 def test_page_escapes_labels(client, monkeypatch, photo):
-    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5: ("<script>x</script>", 0.5))
+    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5, explain=False: ("<script>x</script>", 0.5))
     page = client.post("/", data=upload(photo()), content_type="multipart/form-data").get_data(as_text=True)
     assert "<script>x" not in page and "&lt;script&gt;x" in page
 
@@ -102,7 +102,7 @@ def test_index_bad_content_flashes_never_500(client, calls, photo, case):
                                  errors.PredictionTimeout("slow"), errors.PredictionFailed("boom"),
                                  errors.InvalidImage("bad")])
 def test_index_model_errors_flash(client, monkeypatch, photo, exc):
-    def fail(name, top_k=5):
+    def fail(name, top_k=5, explain=False):
         raise exc
     monkeypatch.setattr(views, "model_predict", fail)
     response = client.post("/", data=upload(photo()), content_type="multipart/form-data")
@@ -110,7 +110,7 @@ def test_index_model_errors_flash(client, monkeypatch, photo, exc):
 
 
 def test_index_unexpected_error_is_not_a_500(client, monkeypatch, photo):
-    def crash(name, top_k=5):
+    def crash(name, top_k=5, explain=False):
         raise KeyError("bug")
     monkeypatch.setattr(views, "model_predict", crash)
     response = client.post("/", data=upload(photo()), content_type="multipart/form-data")
@@ -217,7 +217,7 @@ def test_predict_too_large_is_413_json(app, photo):
     (errors.PredictionFailed("inference_failed: x"), 503), (errors.PredictionTimeout("no worker"), 504),
 ])
 def test_predict_errors_map_to_status(client, monkeypatch, photo, exc, status):
-    def fail(name, top_k=5):
+    def fail(name, top_k=5, explain=False):
         raise exc
     monkeypatch.setattr(views, "model_predict", fail)
     monkeypatch.setenv("RETRY_AFTER_S", "2")
@@ -230,7 +230,7 @@ def test_predict_errors_map_to_status(client, monkeypatch, photo, exc, status):
 
 
 def test_predict_worker_says_invalid_image_is_400(client, monkeypatch, photo):
-    def fail(name, top_k=5):
+    def fail(name, top_k=5, explain=False):
         raise errors.InvalidImage("cannot decode")
     monkeypatch.setattr(views, "model_predict", fail)
     response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
@@ -239,7 +239,7 @@ def test_predict_worker_says_invalid_image_is_400(client, monkeypatch, photo):
 
 
 def test_predict_unexpected_error_is_json(client, monkeypatch, photo):
-    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5: 1 / 0)
+    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5, explain=False: 1 / 0)
     response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
     assert response.status_code == 500 and response.get_json()["success"] is False
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import card_status
-from model_card import CARD_NAME
+from model_card import CARD_NAME, FEATURE_MAP
 from weights import parse_weights_spec, random_weights_filename, sha256_file
 
 
@@ -22,7 +22,8 @@ def make_dir(tmp_path: Path, source: str = "random", seed: int | None = 0, weigh
         weights_file = folder / random_weights_filename(seed)
         weights_file.write_bytes(b"random weights")
     weights = {"source": source, "seed": seed, "sha256": sha256_file(weights_file) if weights_file else "abc"}
-    (folder / CARD_NAME).write_text(json.dumps({"serve": "fp32", "variants": variants, "weights": weights}))
+    (folder / CARD_NAME).write_text(json.dumps({"serve": "fp32", "variants": variants, "weights": weights,
+                                                "feature_map": FEATURE_MAP}))
     return folder
 
 
@@ -61,6 +62,16 @@ def test_missing_or_corrupt_card(tmp_path):
     assert status(folder, "random") == "no readable model_card.json"
     (folder / CARD_NAME).unlink()
     assert status(folder, "random") == "no readable model_card.json"
+
+
+def test_card_without_the_feature_map_output_needs_conversion(tmp_path):
+    """Models converted before class activation maps existed have no `features` output: convert them again."""
+    folder = make_dir(tmp_path)
+    card = json.loads((folder / CARD_NAME).read_text())
+    del card["feature_map"]
+    (folder / CARD_NAME).write_text(json.dumps(card))
+    assert "feature map" in status(folder, "random")
+    assert card_status.main(["--weights", "random", "--model-dir", str(folder), "-q"]) == 1
 
 
 def test_weights_file_is_compared_by_sha256(tmp_path):

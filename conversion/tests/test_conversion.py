@@ -23,6 +23,8 @@ def test_card_describes_the_files(random0_dir, card):
     assert w["sha256"] == sha256_file(random0_dir / w["path"])
     assert card["versions"]["tf2onnx"] == "1.17.0" and card["versions"]["opset"] == 17
     assert card["input"] == {"name": "input", "layout": "NHWC", "shape": [None, 224, 224, 3], "dtype": "float32"}
+    assert card["outputs"] == ["logits", "probabilities", "features"]
+    assert card["feature_map"]["keras_layer"] == "conv5_block3_out" and card["feature_map"]["layout"] == "NCHW"
 
 
 def test_parity_figures_in_card(card):
@@ -31,6 +33,9 @@ def test_parity_figures_in_card(card):
     assert parity["max_abs_diff_probs"] <= 1e-4 and parity["tolerance_probs"] == 1e-4
     assert parity["max_abs_diff_logits"] < 1e-3
     assert parity["top1_agreement"] == 1.0
+    features = parity["features"]  # conv5_block3_out and the class maps drawn from it, against Keras
+    assert features["max_rel_diff_features"] <= 1e-4 and features["features_max_abs"] > 0
+    assert features["max_abs_diff_cam"] <= 1e-3 and features["dense_kernel_max_abs_diff"] == 0.0
 
 
 def test_onnx_signature_and_dynamic_batch(random0_dir):
@@ -39,11 +44,28 @@ def test_onnx_signature_and_dynamic_batch(random0_dir):
     session = ort.InferenceSession(str(random0_dir / "resnet50.onnx"), providers=["CPUExecutionProvider"])
     [inp] = session.get_inputs()
     assert inp.name == "input" and inp.shape[1:] == [224, 224, 3] and inp.type == "tensor(float)"
-    assert [o.name for o in session.get_outputs()] == ["logits", "probabilities"]
+    assert [o.name for o in session.get_outputs()] == ["logits", "probabilities", "features"]
     for n in (1, 3):
-        logits, probs = session.run(None, {"input": np.zeros((n, 224, 224, 3), np.float32)})
-        assert logits.shape == probs.shape == (n, 1000)
+        logits, probs, features = session.run(None, {"input": np.zeros((n, 224, 224, 3), np.float32)})
+        assert logits.shape == probs.shape == (n, 1000) and features.shape == (n, 2048, 7, 7)
         np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["resnet50.onnx", "resnet50.int8.onnx"])
+def test_features_output_is_a_tensor_the_graph_computes_anyway(random0_dir, variant):
+    """ONNX Runtime runs every node whatever a run fetches (measured: it does not prune by outputs), so the
+    feature map must cost nothing when not fetched: it is the input of the global average pooling, and no node
+    exists only to produce it."""
+    import onnx
+
+    if not (random0_dir / variant).is_file():
+        pytest.skip(f"{variant} not converted here")
+    graph = onnx.load(str(random0_dir / variant)).graph
+    consumed = {name for node in graph.node for name in node.input}
+    pooling = [n for n in graph.node if "features" in n.input]
+    assert [n.op_type for n in pooling] == ["GlobalAveragePool"]
+    dead_ends = [n.op_type for n in graph.node if not (set(n.output) & (consumed | {"logits", "probabilities"}))]
+    assert dead_ends == []
 
 
 def test_onnx_answers_like_keras_on_photos(random0_dir, card, photos):

@@ -22,6 +22,9 @@ def test_int8_qdq_model_agrees_with_fp32(random0_dir, tmp_path):
     assert agree["images"] == 2 * settings["calibration_images"]
     assert agree["top1_agreement"] == 1.0 and agree["logit_cosine_min"] > 0.999
     assert agree["max_abs_diff_probs"] < 0.05
+    features = agree["features"]  # the int8 feature map and class maps against fp32's
+    assert features["features_cosine_min"] > 0.98 and 0 < features["features_max_abs_diff"] < features["features_max_abs"]
+    assert 0 <= features["cam_mean_abs_diff"] <= features["cam_max_abs_diff"] < 0.5
 
 
 def test_parity_compare_flags_differences():

@@ -172,3 +172,17 @@ def test_results_record_paths_relative_to_the_repository(tmp_path):
     written = json.loads(results.write_json(tmp_path / "r.json", data).read_text())
     assert written == {"weights": "model/artifacts/w.h5",
                        "runs": [{"note": "weights model/artifacts/w.h5; see /usr/bin/python3"}], "n": 3}
+
+
+def test_explain_section_reads_the_benchmark_json(tmp_path):
+    from report_explain import explain_section
+
+    assert "Not run" in "\n".join(explain_section(tmp_path))
+    row = {"variant": "fp32", "batch": 8, "threads": 1, "no_features_ms": 17.1, "not_asked_ms": 17.12,
+           "not_asked_delta_ms": 0.02, "not_asked_ci_ms": 0.05, "explain_ms": 17.3, "explain_delta_ms": 0.18,
+           "explain_ci_ms": 0.04, "cam_only_us": 12.5}
+    slow = {**row, "variant": "int8", "not_asked_delta_ms": 0.4, "not_asked_ci_ms": 0.1, "explain_delta_ms": 1.5}
+    (tmp_path / "explain.json").write_text(json.dumps({"rows": [row, slow]}))
+    text = "\n".join(explain_section(tmp_path))
+    assert "| fp32 | 8 | 17.1 | 17.12 | +0.020 ± 0.050 |" in text and "not measurable; explain met" in text
+    assert "+0.400 ms; explain **missed**" in text
