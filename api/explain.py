@@ -26,8 +26,10 @@ def heatmap_of(result: Any) -> list[list[float]]:
     """The validated heatmap carried by a prediction; PredictionFailed when the worker could not make one."""
     heatmap = getattr(result, "heatmap", None)
     if heatmap is None:
-        raise PredictionFailed("the served model cannot explain its answers (no feature map output): "
-                               "convert it again with conversion/convert.py")
+        raise PredictionFailed(
+            "the served model cannot explain its answers (no feature map output): "
+            "convert it again with conversion/convert.py"
+        )
     if not valid(heatmap):
         raise PredictionFailed("the worker answered with a malformed heatmap")
     return [[float(v) for v in row] for row in heatmap]
@@ -40,6 +42,12 @@ def valid(heatmap: Any) -> bool:
     width = len(heatmap[0]) if isinstance(heatmap[0], list) else 0
     if not 0 < width <= MAX_GRID:
         return False
-    return all(isinstance(row, list) and len(row) == width and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0.0 <= v <= 1.0
-        for v in row) for row in heatmap)
+    return all(
+        isinstance(row, list)
+        and len(row) == width
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0.0 <= v <= 1.0
+            for v in row
+        )
+        for row in heatmap
+    )

@@ -25,13 +25,29 @@ import explain
 
 bp = Blueprint("overlay", __name__)
 
-DISPLAY_SIDE = 320   # px: the page shows the upload at most 20rem (320 px) a side
-MAX_SIDE = 1024      # px: largest overlay the route renders
+DISPLAY_SIDE = 320  # px: the page shows the upload at most 20rem (320 px) a side
+MAX_SIDE = 1024  # px: largest overlay the route renders
 ALPHA_MIN, ALPHA_MAX = 0.15, 0.70  # opacity at value 0 and at value 1
 # matplotlib's `inferno` (CC0, van der Walt & Smith) at 17 evenly spaced points, 0 → 1; interpolated linearly.
-INFERNO = ((0, 0, 4), (11, 7, 36), (33, 12, 74), (61, 9, 101), (87, 16, 110), (113, 25, 110), (138, 34, 106),
-           (163, 44, 97), (188, 55, 84), (210, 70, 68), (228, 90, 49), (241, 115, 29), (249, 142, 9),
-           (252, 172, 17), (249, 203, 53), (242, 234, 105), (252, 255, 164))
+INFERNO = (
+    (0, 0, 4),
+    (11, 7, 36),
+    (33, 12, 74),
+    (61, 9, 101),
+    (87, 16, 110),
+    (113, 25, 110),
+    (138, 34, 106),
+    (163, 44, 97),
+    (188, 55, 84),
+    (210, 70, 68),
+    (228, 90, 49),
+    (241, 115, 29),
+    (249, 142, 9),
+    (252, 172, 17),
+    (249, 203, 53),
+    (242, 234, 105),
+    (252, 255, 164),
+)
 
 
 @functools.cache

@@ -4,6 +4,7 @@ checked against Keras at conversion (fp32) and against fp32 for the INT8 variant
 The worker's map code (model/cam.py) is loaded by file path, as imageprep.py loads the worker's preprocessing:
 one implementation, checked here against an independent NHWC reference written with Keras' own tensors.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -19,7 +20,7 @@ from export import FEATURE_LAYER, FEATURE_LAYOUT, FEATURE_OUTPUT
 CAM_PATH = Path(__file__).resolve().parent.parent / "model" / "cam.py"
 _MODULE_NAME = "_worker_cam"
 TOLERANCE_FEATURES_REL = 1e-4  # max |ONNX - Keras| over the largest |Keras feature|
-TOLERANCE_CAM = 1e-3           # per cell, maps normalised to [0, 1] (the issue's bar)
+TOLERANCE_CAM = 1e-3  # per cell, maps normalised to [0, 1] (the issue's bar)
 
 
 def worker_cam() -> ModuleType:
@@ -53,8 +54,9 @@ def to_nhwc(features: np.ndarray) -> np.ndarray:
     return features.transpose(0, 2, 3, 1) if FEATURE_LAYOUT == "NCHW" else features
 
 
-def feature_parity(logits_model: Any, onnx_path: Path, x: np.ndarray, onnx_outs: dict[str, np.ndarray],
-                   keras_logits: np.ndarray) -> dict[str, Any]:
+def feature_parity(
+    logits_model: Any, onnx_path: Path, x: np.ndarray, onnx_outs: dict[str, np.ndarray], keras_logits: np.ndarray
+) -> dict[str, Any]:
     """ONNX features vs Keras', and the worker's maps (kernel read from the graph) vs the Keras reference."""
     ref = keras_features(logits_model, x)
     got = to_nhwc(onnx_outs[FEATURE_OUTPUT])
@@ -65,17 +67,26 @@ def feature_parity(logits_model: Any, onnx_path: Path, x: np.ndarray, onnx_outs:
     kernel_graph = cam.dense_kernel(onnx_path)
     classes = keras_logits.argmax(1)
     expected = reference_cams(ref, kernel_keras, classes)
-    maps = cam.class_activation_maps(onnx_outs[FEATURE_OUTPUT], np.ascontiguousarray(kernel_graph.T),
-                                     onnx_outs["logits"].argmax(1))
+    maps = cam.class_activation_maps(
+        onnx_outs[FEATURE_OUTPUT], np.ascontiguousarray(kernel_graph.T), onnx_outs["logits"].argmax(1)
+    )
     cam_diff = float(np.max(np.abs(expected - maps)))
-    return {"feature_layer": FEATURE_LAYER, "max_abs_diff_features": diff, "features_max_abs": scale,
-            "max_rel_diff_features": diff / scale if scale else diff,
-            "tolerance_features_rel": TOLERANCE_FEATURES_REL,
-            "dense_kernel_max_abs_diff": float(np.max(np.abs(kernel_graph - kernel_keras))),
-            "max_abs_diff_cam": cam_diff, "tolerance_cam": TOLERANCE_CAM,
-            "cam_nonzero_cells_min": int((expected > 0).sum(axis=(1, 2)).min()),
-            "ok": bool((diff <= TOLERANCE_FEATURES_REL * max(scale, 1e-12)) and cam_diff <= TOLERANCE_CAM
-                       and np.array_equal(kernel_graph, kernel_keras))}
+    return {
+        "feature_layer": FEATURE_LAYER,
+        "max_abs_diff_features": diff,
+        "features_max_abs": scale,
+        "max_rel_diff_features": diff / scale if scale else diff,
+        "tolerance_features_rel": TOLERANCE_FEATURES_REL,
+        "dense_kernel_max_abs_diff": float(np.max(np.abs(kernel_graph - kernel_keras))),
+        "max_abs_diff_cam": cam_diff,
+        "tolerance_cam": TOLERANCE_CAM,
+        "cam_nonzero_cells_min": int((expected > 0).sum(axis=(1, 2)).min()),
+        "ok": bool(
+            (diff <= TOLERANCE_FEATURES_REL * max(scale, 1e-12))
+            and cam_diff <= TOLERANCE_CAM
+            and np.array_equal(kernel_graph, kernel_keras)
+        ),
+    }
 
 
 def int8_agreement(fp32: dict[str, np.ndarray], int8: dict[str, np.ndarray], kernel: np.ndarray) -> dict[str, Any]:
@@ -89,8 +100,11 @@ def int8_agreement(fp32: dict[str, np.ndarray], int8: dict[str, np.ndarray], ker
     maps_b = cam.class_activation_maps(b, kernel_t, int8["logits"].argmax(1))
     peak_a = maps_a.reshape(len(a), -1).argmax(1)
     peak_b = maps_b.reshape(len(b), -1).argmax(1)
-    return {"features_max_abs_diff": float(np.max(np.abs(a - b))), "features_max_abs": float(np.max(np.abs(a))),
-            "features_cosine_min": float(cosine.min()),
-            "cam_max_abs_diff": float(np.max(np.abs(maps_a - maps_b))),
-            "cam_mean_abs_diff": float(np.mean(np.abs(maps_a - maps_b))),
-            "cam_peak_cell_agreement": float(np.mean(peak_a == peak_b))}
+    return {
+        "features_max_abs_diff": float(np.max(np.abs(a - b))),
+        "features_max_abs": float(np.max(np.abs(a))),
+        "features_cosine_min": float(cosine.min()),
+        "cam_max_abs_diff": float(np.max(np.abs(maps_a - maps_b))),
+        "cam_mean_abs_diff": float(np.mean(np.abs(maps_a - maps_b))),
+        "cam_peak_cell_agreement": float(np.mean(peak_a == peak_b)),
+    }

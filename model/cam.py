@@ -10,10 +10,12 @@ the kernel of the dense layer, read from the ONNX graph itself when the session 
 MatMul/Gemm that produces `logits`), so it can never drift from the weights that computed the prediction.
 Module level imports numpy only (conversion/ loads this file by path); `onnx` only to read the kernel.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -25,7 +27,7 @@ _PASS_THROUGH = ("Identity", "Add", "Cast")  # between the dense MatMul and `log
 def class_activation_maps(features: np.ndarray, kernel_t: np.ndarray, classes: Sequence[int]) -> np.ndarray:
     """features [N, K, H, W], kernel_t [C, K] (the dense kernel transposed), classes [N] → [N, H, W] in [0, 1]."""
     n, k, h, w = features.shape
-    weights = kernel_t[np.asarray(classes, dtype=np.intp)]                      # [N, K]
+    weights = kernel_t[np.asarray(classes, dtype=np.intp)]  # [N, K]
     raw = np.matmul(weights[:, None, :], features.reshape(n, k, h * w))[:, 0]  # [N, H*W]
     np.maximum(raw, 0.0, out=raw)
     peak = raw.max(axis=1, keepdims=True)
@@ -98,7 +100,7 @@ class Explainer:
     kernel_t: np.ndarray  # [C, K], rows contiguous: one class's weights are one row
 
     @classmethod
-    def for_session(cls, session: Any, model_path: str) -> "Explainer | None":
+    def for_session(cls, session: Any, model_path: str) -> Explainer | None:
         """None when the graph has no `features` output (a model converted before class maps existed)."""
         outputs = {o.name: o.shape for o in session.get_outputs()}
         if FEATURE_OUTPUT not in outputs:
@@ -106,8 +108,10 @@ class Explainer:
         kernel = dense_kernel(model_path)
         shape = outputs[FEATURE_OUTPUT]
         if len(shape) != 4 or shape[1] != kernel.shape[0]:
-            raise ValueError(f"`{FEATURE_OUTPUT}` has shape {shape}; expected NCHW with {kernel.shape[0]} channels "
-                             "(the dense kernel's input size)")
+            raise ValueError(
+                f"`{FEATURE_OUTPUT}` has shape {shape}; expected NCHW with {kernel.shape[0]} channels "
+                "(the dense kernel's input size)"
+            )
         return cls(FEATURE_OUTPUT, np.ascontiguousarray(kernel.T))
 
     def maps(self, features: np.ndarray, classes: Sequence[int]) -> np.ndarray:

@@ -13,6 +13,7 @@ the machine, of this process's CPU time (with 1 intra-op thread ONNX Runtime com
   .venv/bin/python stress_test/bench_explain.py            # fp32 + int8, batch 1 and 8, ~2 min on 2 cores
   .venv/bin/python stress_test/bench_explain.py --quick    # smoke run, seconds; JSON to a temp folder
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,12 +37,23 @@ from photos import batch_of  # noqa: E402
 from results import format_table, latest_run_dir, new_run_dir, write_json  # noqa: E402
 
 ARMS = ("no_features", "not_asked", "explain")
-COLUMNS = [("variant", "variant"), ("batch", "B"), ("no_features_ms", "no features ms/img"),
-           ("not_asked_ms", "not asked ms/img"), ("not_asked_delta_ms", "Δ not asked"),
-           ("not_asked_ci_ms", "95% CI"), ("explain_ms", "explain ms/img"), ("explain_delta_ms", "Δ explain"),
-           ("explain_ci_ms", "95% CI"), ("not_asked_cpu_delta_ms", "Δ not asked CPU"), ("not_asked_cpu_ci_ms", "95% CI"),
-           ("explain_cpu_delta_ms", "Δ explain CPU"), ("explain_cpu_ci_ms", "95% CI"),
-           ("cam_only_us", "map alone µs/img"), ("rounds", "rounds")]
+COLUMNS = [
+    ("variant", "variant"),
+    ("batch", "B"),
+    ("no_features_ms", "no features ms/img"),
+    ("not_asked_ms", "not asked ms/img"),
+    ("not_asked_delta_ms", "Δ not asked"),
+    ("not_asked_ci_ms", "95% CI"),
+    ("explain_ms", "explain ms/img"),
+    ("explain_delta_ms", "Δ explain"),
+    ("explain_ci_ms", "95% CI"),
+    ("not_asked_cpu_delta_ms", "Δ not asked CPU"),
+    ("not_asked_cpu_ci_ms", "95% CI"),
+    ("explain_cpu_delta_ms", "Δ explain CPU"),
+    ("explain_cpu_ci_ms", "95% CI"),
+    ("cam_only_us", "map alone µs/img"),
+    ("rounds", "rounds"),
+]
 
 
 def _worker_modules():
@@ -50,6 +62,7 @@ def _worker_modules():
     import cam
     import classifier
     import settings
+
     return cam, classifier, settings
 
 
@@ -105,13 +118,22 @@ def measure(clfs: dict[str, Any], cam: Any, x: np.ndarray, rounds: int, warmup: 
     for _ in range(n):
         [cam.as_lists(m) for m in clf.explainer.maps(features, classes)]
     cam_us = (time.perf_counter() - start) / n / len(arrays) * 1e6
-    return {"rounds": rounds, **{f"{arm}_ms": round(statistics.median(v), 3) for arm, v in per_img.items()},
-            "not_asked_delta_ms": round(not_asked[0], 3), "not_asked_ci_ms": round(not_asked[1], 3),
-            "explain_delta_ms": round(explained[0], 3), "explain_ci_ms": round(explained[1], 3),
-            "not_asked_cpu_delta_ms": round(not_asked_cpu[0], 3), "not_asked_cpu_ci_ms": round(not_asked_cpu[1], 3),
-            "explain_cpu_delta_ms": round(explained_cpu[0], 3), "explain_cpu_ci_ms": round(explained_cpu[1], 3),
-            **{f"{arm}_cpu_ms": round(statistics.median(v), 3) for arm, v in per_img_cpu.items()},
-            "cam_only_us": round(cam_us, 1), "other_load_1m": round(os.getloadavg()[0], 2), "per_image_ms": per_img}
+    return {
+        "rounds": rounds,
+        **{f"{arm}_ms": round(statistics.median(v), 3) for arm, v in per_img.items()},
+        "not_asked_delta_ms": round(not_asked[0], 3),
+        "not_asked_ci_ms": round(not_asked[1], 3),
+        "explain_delta_ms": round(explained[0], 3),
+        "explain_ci_ms": round(explained[1], 3),
+        "not_asked_cpu_delta_ms": round(not_asked_cpu[0], 3),
+        "not_asked_cpu_ci_ms": round(not_asked_cpu[1], 3),
+        "explain_cpu_delta_ms": round(explained_cpu[0], 3),
+        "explain_cpu_ci_ms": round(explained_cpu[1], 3),
+        **{f"{arm}_cpu_ms": round(statistics.median(v), 3) for arm, v in per_img_cpu.items()},
+        "cam_only_us": round(cam_us, 1),
+        "other_load_1m": round(os.getloadavg()[0], 2),
+        "per_image_ms": per_img,
+    }
 
 
 def parse_args() -> argparse.Namespace:
@@ -123,7 +145,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=30, help="measured rounds per arm (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="unmeasured rounds first (default 3)")
     p.add_argument("--out", help="JSON output (default: explain.json in the newest results folder with a bench.json)")
-    p.add_argument("--quick", action="store_true", help="smoke run: first variant, batch 2, 3 rounds; JSON to a temp dir")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: first variant, batch 2, 3 rounds; JSON to a temp dir"
+    )
     return p.parse_args()
 
 
@@ -143,33 +167,51 @@ def main() -> None:
     for variant in wanted:
         with tempfile.TemporaryDirectory(prefix="bench-explain-") as tmp:
             base = settings.Settings(MODEL_DIR=str(folder), MODEL_VARIANT=variant)
-            clfs = {"no_features": classifier.Classifier(
-                        settings.Settings(MODEL_DIR=str(stripped_copy(folder, variant, Path(tmp))),
-                                          MODEL_VARIANT=variant), threads=args.threads),
-                    "not_asked": classifier.Classifier(base, threads=args.threads),
-                    "explain": classifier.Classifier(base, threads=args.threads)}
+            clfs = {
+                "no_features": classifier.Classifier(
+                    settings.Settings(MODEL_DIR=str(stripped_copy(folder, variant, Path(tmp))), MODEL_VARIANT=variant),
+                    threads=args.threads,
+                ),
+                "not_asked": classifier.Classifier(base, threads=args.threads),
+                "explain": classifier.Classifier(base, threads=args.threads),
+            }
             for clf in clfs.values():
                 clf.initialize()
             assert clfs["no_features"].explainer is None and clfs["explain"].explainer is not None
             for batch in [int(b) for b in args.batches.split(",") if b]:
-                row = {"variant": variant, "batch": batch, "threads": args.threads,
-                       **measure(clfs, cam, batch_of(batch), args.rounds, args.warmup)}
+                row = {
+                    "variant": variant,
+                    "batch": batch,
+                    "threads": args.threads,
+                    **measure(clfs, cam, batch_of(batch), args.rounds, args.warmup),
+                }
                 rows.append(row)
-                print(format_table(rows, COLUMNS).splitlines()[-1] if len(rows) > 1 else format_table(rows, COLUMNS),
-                      flush=True)
+                print(
+                    format_table(rows, COLUMNS).splitlines()[-1] if len(rows) > 1 else format_table(rows, COLUMNS),
+                    flush=True,
+                )
             for clf in clfs.values():
                 clf.finalize()
-    print("\nΔ not asked: served graph without fetching features minus the graph without the output (target: "
-          "nothing measurable, i.e. the 95% interval includes 0 or is far below 1 ms);\nΔ explain: every item "
-          "explained minus none (target <= 1 ms per image).")
+    print(
+        "\nΔ not asked: served graph without fetching features minus the graph without the output (target: "
+        "nothing measurable, i.e. the 95% interval includes 0 or is far below 1 ms);\nΔ explain: every item "
+        "explained minus none (target <= 1 ms per image)."
+    )
     if args.out:
         out = Path(args.out)
     elif args.quick:
         out = Path(tempfile.mkdtemp(prefix="bench-explain-quick-")) / "explain.json"
     else:
         out = (latest_run_dir("bench.json") or new_run_dir()) / "explain.json"
-    write_json(out, {"model_dir": str(folder), "card_parity_features": artifacts.card(folder).get("parity", {})
-                     .get("features"), "rows": rows, "settings": vars(args)})
+    write_json(
+        out,
+        {
+            "model_dir": str(folder),
+            "card_parity_features": artifacts.card(folder).get("parity", {}).get("features"),
+            "rows": rows,
+            "settings": vars(args),
+        },
+    )
     print(f"wrote {out}")
 
 

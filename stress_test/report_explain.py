@@ -1,4 +1,5 @@
 """Hardware report section: what class activation heatmaps cost (issue 12), from explain.json (bench_explain.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,19 +30,29 @@ def explain_section(folder: Path) -> list[str]:
         "fetched only), and every item asking (feature map fetched, one 7 x 7 map per image). Differences are "
         f"paired per round: mean ± 95% interval, ms per image of wall time and of the process's CPU time, {rows[0]['threads'] if rows else '?'} intra-op "
         f"thread(s). Targets: explain adds at most {TARGET_EXPLAIN_MS:g} ms per image; not asking costs nothing "
-        "measurable.", "",
+        "measurable.",
+        "",
         "| variant | batch | no features ms/img | not asked ms/img | Δ not asked | explain ms/img | Δ explain | "
-        "Δ not asked CPU | Δ explain CPU | map alone µs/img | verdict (wall) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        "Δ not asked CPU | Δ explain CPU | map alone µs/img | verdict (wall) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        cpu = [f"{r[k + '_delta_ms']:+.3f} ± {r[k + '_ci_ms']:.3f}" if k + "_delta_ms" in r else "–"
-               for k in ("not_asked_cpu", "explain_cpu")]
-        lines.append(f"| {r['variant']} | {r['batch']} | {r['no_features_ms']} | {r['not_asked_ms']} | "
-                     f"{r['not_asked_delta_ms']:+.3f} ± {r['not_asked_ci_ms']:.3f} | {r['explain_ms']} | "
-                     f"{r['explain_delta_ms']:+.3f} ± {r['explain_ci_ms']:.3f} | {cpu[0]} | {cpu[1]} | "
-                     f"{r['cam_only_us']} | {_verdict(r)} |")
+        cpu = [
+            f"{r[k + '_delta_ms']:+.3f} ± {r[k + '_ci_ms']:.3f}" if k + "_delta_ms" in r else "–"
+            for k in ("not_asked_cpu", "explain_cpu")
+        ]
+        lines.append(
+            f"| {r['variant']} | {r['batch']} | {r['no_features_ms']} | {r['not_asked_ms']} | "
+            f"{r['not_asked_delta_ms']:+.3f} ± {r['not_asked_ci_ms']:.3f} | {r['explain_ms']} | "
+            f"{r['explain_delta_ms']:+.3f} ± {r['explain_ci_ms']:.3f} | {cpu[0]} | {cpu[1]} | "
+            f"{r['cam_only_us']} | {_verdict(r)} |"
+        )
     parity = data.get("card_parity_features") or {}
     if parity:
-        lines += ["", f"Conversion parity of `{parity.get('feature_layer')}` with Keras: max abs diff "
-                      f"{parity.get('max_abs_diff_features'):.3g} (largest value {parity.get('features_max_abs'):.3g}); "
-                      f"class maps within {parity.get('max_abs_diff_cam'):.3g} per cell."]
+        lines += [
+            "",
+            f"Conversion parity of `{parity.get('feature_layer')}` with Keras: max abs diff "
+            f"{parity.get('max_abs_diff_features'):.3g} (largest value {parity.get('features_max_abs'):.3g}); "
+            f"class maps within {parity.get('max_abs_diff_cam'):.3g} per cell.",
+        ]
     return lines + [""]

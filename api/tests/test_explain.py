@@ -93,6 +93,7 @@ def test_malformed_heatmaps_are_not_passed_on(bad):
 
 def test_explain_travels_through_the_queue(client, redis_env, redis_server, photo):
     """The job carries explain=1 only when asked; the worker's heatmap comes back in the body."""
+
     def answer(fields):
         return {**ok_result(fields), **({"heatmap": GRID} if fields.get("explain") == b"1" else {})}
 
@@ -104,6 +105,7 @@ def test_explain_travels_through_the_queue(client, redis_env, redis_server, phot
 
 
 # ---- the overlay ------------------------------------------------------------------------------------------
+
 
 def test_cells_round_trip_through_the_url():
     token = overlay.encode_cells(GRID)
@@ -120,8 +122,14 @@ def test_app_import_does_not_load_numpy():
     import sys
 
     code = "import sys, app; print('numpy' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], cwd=overlay.__file__.rsplit("/", 1)[0], capture_output=True,
-                          text=True, timeout=60, env={**__import__("os").environ, "SECRET_KEY": "k"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=overlay.__file__.rsplit("/", 1)[0],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "SECRET_KEY": "k"},
+    )
     assert done.stdout.strip().splitlines()[-1] == "False", done.stderr[-2000:]
 
 
@@ -140,11 +148,11 @@ def test_heatmap_png_is_smooth_coloured_and_translucent(client):
     assert img.mode == "RGBA" and img.size == (280, 210)
     px = np.asarray(img).astype(float)
     alpha = px[..., 3] / 255
-    assert 0.1 < alpha.min() and alpha.max() < 0.75                     # partly transparent everywhere
+    assert 0.1 < alpha.min() and alpha.max() < 0.75  # partly transparent everywhere
     brightness = (px[..., :3] @ [0.2126, 0.7152, 0.0722]) * alpha
     cell = np.unravel_index(np.argmax(brightness), brightness.shape)
-    assert (int(cell[0] * 7 / 210), int(cell[1] * 7 / 280)) == (2, 5)   # brightest where the grid peaks
-    assert len(np.unique(px[..., 0])) > 100                              # smooth, not 49 flat blocks
+    assert (int(cell[0] * 7 / 210), int(cell[1] * 7 / 280)) == (2, 5)  # brightest where the grid peaks
+    assert len(np.unique(px[..., 0])) > 100  # smooth, not 49 flat blocks
 
 
 @pytest.mark.parametrize("query", ["cells=AAAA", "cells=!!&rows=1&cols=1", "w=0&cells=", "w=5000", "rows=x"])

@@ -5,6 +5,7 @@ Keras side: conv5_block3_out of the Keras model built from the card's weights fi
 (cam_parity.reference_cams). Worker side: model/classifier.py on the converted ONNX model, fed by the worker's
 preprocessing, asked to explain; its kernel is read from the ONNX graph, its features from the same run.
 """
+
 from __future__ import annotations
 
 import itertools

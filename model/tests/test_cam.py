@@ -4,6 +4,7 @@ A small stand-in model with ResNet50's head shape (features → global average p
 its features are 32×32 block means of the input, so the expected maps can be computed here by hand. The real
 ResNet50 against Keras is covered in conversion/tests/test_cam_matches_keras.py.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,10 +32,12 @@ BIAS = (RNG.standard_normal(1000) * 10).astype(np.float32)  # large on purpose: 
 def head_model(kernel_node: str = "matmul") -> onnx.ModelProto:
     """input NHWC → NCHW → 32×32 average pool = `features` [N,3,7,7] → mean → dense → logits → softmax."""
     inits = [numpy_helper.from_array(BIAS, "b"), numpy_helper.from_array(np.array([-1, 3], np.int64), "shape")]
-    nodes = [helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]),
-             helper.make_node("AveragePool", ["nchw"], ["features"], kernel_shape=[32, 32], strides=[32, 32]),
-             helper.make_node("GlobalAveragePool", ["features"], ["pooled"]),
-             helper.make_node("Reshape", ["pooled", "shape"], ["flat"])]
+    nodes = [
+        helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("AveragePool", ["nchw"], ["features"], kernel_shape=[32, 32], strides=[32, 32]),
+        helper.make_node("GlobalAveragePool", ["features"], ["pooled"]),
+        helper.make_node("Reshape", ["pooled", "shape"], ["flat"]),
+    ]
     if kernel_node == "matmul":
         inits.append(numpy_helper.from_array(KERNEL, "W"))
         nodes += [helper.make_node("MatMul", ["flat", "W"], ["mm"]), helper.make_node("Add", ["mm", "b"], ["logits"])]
@@ -44,16 +47,28 @@ def head_model(kernel_node: str = "matmul") -> onnx.ModelProto:
     elif kernel_node == "dequantized":  # a QDQ graph's kernel: int8 per output channel
         scale = (np.abs(KERNEL).max(axis=0) / 127).astype(np.float32)
         q = np.round(KERNEL / scale).astype(np.int8)
-        inits += [numpy_helper.from_array(q, "Wq"), numpy_helper.from_array(scale, "Ws"),
-                  numpy_helper.from_array(np.zeros(1000, np.int8), "Wz")]
-        nodes += [helper.make_node("DequantizeLinear", ["Wq", "Ws", "Wz"], ["W"], axis=1),
-                  helper.make_node("MatMul", ["flat", "W"], ["mm"]), helper.make_node("Add", ["mm", "b"], ["logits"])]
+        inits += [
+            numpy_helper.from_array(q, "Wq"),
+            numpy_helper.from_array(scale, "Ws"),
+            numpy_helper.from_array(np.zeros(1000, np.int8), "Wz"),
+        ]
+        nodes += [
+            helper.make_node("DequantizeLinear", ["Wq", "Ws", "Wz"], ["W"], axis=1),
+            helper.make_node("MatMul", ["flat", "W"], ["mm"]),
+            helper.make_node("Add", ["mm", "b"], ["logits"]),
+        ]
     nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1))
     graph = helper.make_graph(
-        nodes, "head", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 224, 224, 3])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 1000]),
-         helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 1000]),
-         helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 3, 7, 7])], initializer=inits)
+        nodes,
+        "head",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 224, 224, 3])],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 1000]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 1000]),
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 3, 7, 7]),
+        ],
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
     onnx.checker.check_model(model)
     return model
@@ -77,7 +92,7 @@ def clf(head_dir, labels_file):
 
 def expected_map(x: np.ndarray) -> np.ndarray:
     """By hand: block means of the NHWC input, weighted by the top-1 class's kernel column, ReLU, / max."""
-    features = x.reshape(7, 32, 7, 32, 3).mean(axis=(1, 3))          # [7, 7, 3]
+    features = x.reshape(7, 32, 7, 32, 3).mean(axis=(1, 3))  # [7, 7, 3]
     logits = features.mean(axis=(0, 1)) @ KERNEL + BIAS
     raw = np.maximum(features @ KERNEL[:, int(np.argmax(logits))], 0)
     return raw / raw.max() if raw.max() > 0 else raw
@@ -87,8 +102,10 @@ def inputs(n: int, seed: int = 3) -> list[np.ndarray]:
     """Images whose 32×32 blocks have random colours of both signs, so every class map has positive cells."""
     rng = np.random.default_rng(seed)
     blocks = [rng.uniform(-100, 100, (7, 7, 3)) for _ in range(n)]
-    return [np.repeat(np.repeat(b, 32, 0), 32, 1).astype(np.float32) + rng.uniform(-5, 5, (224, 224, 3))
-            .astype(np.float32) for b in blocks]
+    return [
+        np.repeat(np.repeat(b, 32, 0), 32, 1).astype(np.float32) + rng.uniform(-5, 5, (224, 224, 3)).astype(np.float32)
+        for b in blocks
+    ]
 
 
 @pytest.mark.parametrize("kind", ["matmul", "gemm_transposed", "dequantized"])
@@ -107,8 +124,8 @@ def test_dense_kernel_refuses_a_graph_without_a_dense_layer(tmp_path):
 
 def test_map_formula_relu_and_normalisation():
     features = np.zeros((2, 2, 1, 3), np.float32)
-    features[0, :, 0, :] = [[1, 2, 3], [1, 0, -1]]     # class 0 weights (1, -1): cells 0, 2, 4 → relu 0, 2, 4
-    features[1, :, 0, :] = [[1, 1, 1], [2, 2, 2]]     # class 1 weights (-1, 0): every cell negative → zeros
+    features[0, :, 0, :] = [[1, 2, 3], [1, 0, -1]]  # class 0 weights (1, -1): cells 0, 2, 4 → relu 0, 2, 4
+    features[1, :, 0, :] = [[1, 1, 1], [2, 2, 2]]  # class 1 weights (-1, 0): every cell negative → zeros
     kernel_t = np.array([[1, -1], [-1, 0]], np.float32)
     maps = cam.class_activation_maps(features, kernel_t, [0, 1])
     np.testing.assert_allclose(maps[0, 0], [0, 0.5, 1])
