@@ -5,7 +5,7 @@ PORT ?= 5000
 REDIS_PORT ?= 6379
 export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
 
-.PHONY: setup model run status logs test test-unit lint compose-check bench bench-explain config-search matrix report clean
+.PHONY: setup model run status logs test test-unit lint compose-check bench bench-explain config-search matrix capacity report clean
 
 setup:            ## virtual environments, pinned packages, redis-server if none is on PATH
 	scripts/install_system.sh
@@ -46,6 +46,9 @@ config-search: model  ## recommend WORKERS / THREADS / BATCH_SIZE for this machi
 
 matrix: model     ## Locust matrix users x workers x threads x variant against the real stack (~20 min; after bench)
 	.venv/bin/python stress_test/run_matrix.py
+
+capacity: setup   ## Redis throughput of the full job protocol at the real payload size, many clients (~1 min; after bench)
+	.venv/bin/python stress_test/bench_queue.py
 
 report:           ## hardware_report.md and plots from the latest bench + matrix results
 	.venv/bin/python stress_test/make_report.py

@@ -18,8 +18,9 @@ import job_client
 log = logging.getLogger(__name__)
 
 
-def collect(reserved: set[str] = frozenset()) -> list[Metric]:
-    """Service-level families; `reserved` names (the API's own) are never overwritten by a worker's."""
+def collect(reserved: set[str] = frozenset(), merge_workers: bool = True) -> list[Metric]:
+    """Service-level families; `reserved` names (the API's own) are never overwritten by a worker's; the
+    workers' own families only with `merge_workers` (off when Prometheus scrapes the workers directly)."""
     up = GaugeMetricFamily("ml_redis_up", "1 if Redis answered during this scrape")
     try:
         r = job_client.client()
@@ -27,7 +28,7 @@ def collect(reserved: set[str] = frozenset()) -> list[Metric]:
         pipe.xlen(constants.JOB_STREAM)
         pipe.xlen(constants.DEADLETTER_STREAM)
         depth, dead = pipe.execute()
-        workers = fleet.live_workers(r, with_metrics=True)
+        workers = fleet.live_workers(r, with_metrics=merge_workers)
     except redis.RedisError as exc:
         log.warning("metrics scrape without Redis: %s", exc)
         up.add_metric([], 0)
@@ -41,6 +42,8 @@ def collect(reserved: set[str] = frozenset()) -> list[Metric]:
         GaugeMetricFamily("ml_workers_ready", "Live workers with the model loaded and warmed",
                           value=sum(1 for w in workers if w["ready"])),
     ]
+    if not merge_workers:
+        return families
     taken = set(reserved) | {f.name for f in families}
     return families + merge_worker_metrics(workers, taken)
 

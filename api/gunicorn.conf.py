@@ -50,6 +50,16 @@ def on_starting(server) -> None:
             os.unlink(target)
 
 
+def when_ready(server) -> None:
+    """METRICS_PORT set: the master serves /metrics there (the cluster's scrape port), not on the public port."""
+    port = int(os.environ.get("METRICS_PORT") or 0)
+    if port:
+        import metrics_server
+
+        metrics_server.start(port)
+        server.log.info("metrics on port %d", port)
+
+
 def child_exit(server, worker) -> None:
     """Let live gauges forget a worker that exited."""
     from prometheus_client import multiprocess

@@ -1,4 +1,9 @@
-"""Liveness (`/health`: the process answers, no Redis) and readiness (`/ready`: Redis + a warmed worker)."""
+"""Liveness (`/health`: the process answers, no Redis) and two readiness views.
+
+`/ready`: the whole service can answer now (Redis + a warmed worker). `/ready/accept`: this API replica can
+accept work (Redis answers) — the cluster's readiness probe, since a scaled-to-zero worker pool is woken only by
+jobs the API accepted.
+"""
 
 from flask import Blueprint, jsonify
 
@@ -35,3 +40,13 @@ def ready():
         return jsonify(body), 200
     body["error"] = "no live worker with its model loaded"
     return jsonify(body), 503
+
+
+@bp.get("/ready/accept")
+def ready_to_accept():
+    """200 when Redis answers PING (jobs can be queued), 503 otherwise; workers are not required."""
+    try:
+        job_client.client().ping()
+    except redis.RedisError as exc:
+        return jsonify(status="not_ready", redis=False, error=f"redis unreachable: {type(exc).__name__}"), 503
+    return jsonify(status="ready", redis=True), 200

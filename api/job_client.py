@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import constants
+import redis_conn
 import settings
 from errors import BrokerUnavailable, PredictionFailed, PredictionTimeout, QueueFull
 
@@ -31,19 +32,17 @@ def client(blocking: bool = False) -> redis.Redis:
     (tests) — never at import time. Thread-safe: each command borrows a pooled connection."""
     timeout = settings.REDIS_SOCKET_TIMEOUT_S
     socket_timeout = settings.REQUEST_TIMEOUT_S + timeout if blocking else timeout
-    key = (settings.REDIS_HOST, settings.REDIS_PORT, settings.REDIS_DB, settings.REDIS_PASSWORD,
-           timeout, socket_timeout, blocking)
+    key = redis_conn.connection_key() + (timeout, socket_timeout, blocking)
     with _lock:
         r = _clients.get(key)
         if r is None:
-            pool = redis.ConnectionPool(
-                host=key[0], port=key[1], db=key[2], password=key[3],
+            r = _clients[key] = redis_conn.make_client(
                 socket_connect_timeout=timeout, socket_timeout=socket_timeout,
-                # One immediate retry heals a pooled socket Redis closed; none for BLPOP (it would outlive the deadline).
+                # One immediate retry heals a pooled socket Redis closed; none for BLPOP (it would outlive the
+                # deadline).
                 retry=Retry(NoBackoff(), 0 if blocking else 1),
                 health_check_interval=0,
             )
-            r = _clients[key] = redis.Redis(connection_pool=pool)
         return r
 
 

@@ -9,13 +9,14 @@ import time
 from typing import Any
 from collections.abc import Iterable
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, abort, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest)
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.metrics_core import Metric
 
 import collector
+import settings
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 STAGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -85,12 +86,17 @@ class _Families:
 
 @bp.get("/metrics")
 def scrape() -> Response:
-    """API metrics of all processes + queue depth, live workers and each live worker's own metrics."""
+    """API metrics of all processes + queue depth, live workers and each live worker's own metrics.
+
+    With METRICS_PORT set the metrics live only on that port (metrics_server), never on the public one."""
+    if settings.METRICS_PORT:
+        abort(404)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         base = CollectorRegistry()
         MultiProcessCollector(base)
     else:
         base = REGISTRY
     families = list(base.collect())
-    families += collector.collect(reserved={f.name for f in families})
+    families += collector.collect(reserved={f.name for f in families},
+                                  merge_workers=bool(settings.METRICS_MERGE_WORKERS))
     return Response(generate_latest(_Families(families)), mimetype=CONTENT_TYPE_LATEST)

@@ -23,6 +23,9 @@ class Settings:
     REDIS_DB: int = 0
     REDIS_PASSWORD: str | None = None
     REDIS_SOCKET_TIMEOUT_S: float = 2.0
+    REDIS_SENTINELS: str | None = None  # "h1:26379,h2:26379": find the master through Sentinel (HOST/PORT ignored)
+    REDIS_SENTINEL_MASTER: str = "mymaster"
+    REDIS_SENTINEL_PASSWORD: str | None = None
     UPLOAD_FOLDER: str = os.path.join(API_DIR, "uploads")
     FEEDBACK_FILEPATH: str = os.path.join(API_DIR, "feedback", "feedback.csv")
     UPLOAD_MAX_AGE_S: float = 24 * 3600.0  # stored uploads only serve /display; 0 keeps them forever
@@ -44,6 +47,10 @@ class Settings:
     SECRET_KEY: str | None = None  # unset: generated once into INSTANCE_PATH/secret_key (secret_key.py)
     INSTANCE_PATH: str | None = None  # Flask's instance folder; unset: api/instance
     PROMETHEUS_MULTIPROC_DIR: str | None = None
+    METRICS_PORT: int = 0  # 0: /metrics on the app's port; else only there, served by the gunicorn master
+    METRICS_MERGE_WORKERS: bool = True  # false in a cluster: Prometheus scrapes every worker itself
+    DISPLAY_TTL_S: int = 600  # page uploads also kept in Redis this long, so any replica serves /display; 0: off
+    DISPLAY_MAX_BYTES: int = 16 * 1024 * 1024  # larger page uploads are kept on local disk only
     # gunicorn (gunicorn.conf.py)
     HOST: str = "0.0.0.0"
     PORT: int = 5000

@@ -2,12 +2,15 @@
 
 import json
 import logging
+import mimetypes
 import os
 
-from flask import (Blueprint, abort, flash, redirect, render_template, request, send_from_directory,
+from flask import (Blueprint, Response, abort, flash, redirect, render_template, request, send_from_directory,
                    url_for)
+from werkzeug.security import safe_join
 
 import admission
+import display_store
 import explain
 import feedback
 import images
@@ -29,12 +32,15 @@ MSG_NO_NAME = "No image selected for uploading"
 MSG_BAD_EXT = "Allowed image types are -> png, jpg, jpeg, gif"
 
 
-def _save_upload(file) -> str:
-    """Validate the bytes, then store them under md5 + extension (the user's name is never used as a path)."""
+def _save_upload(file, for_display: bool = False) -> str:
+    """Validate the bytes, then store them under md5 + extension (the user's name is never used as a path);
+    `for_display` also keeps them in Redis for a while so any API replica can serve the page's image."""
     data = utils.read_upload(file.stream)
     name = utils.hashed_name(data, file.filename)
     images.validate(data)
     utils.store_upload(settings.UPLOAD_FOLDER, name, data)
+    if for_display:
+        display_store.keep(name, data)
     uploads_gc.maybe_prune(settings.UPLOAD_FOLDER, settings.UPLOAD_MAX_AGE_S, settings.UPLOAD_GC_INTERVAL_S,
                            settings.UPLOAD_MAX_BYTES, grace_s=settings.REQUEST_TIMEOUT_S + 60)
     return name
@@ -56,7 +62,7 @@ def index():
         flash(MSG_BAD_EXT, "error")
         return redirect(url_for("views.index"))
     try:
-        name = _save_upload(file)
+        name = _save_upload(file, for_display=True)
         result = Classification(*model_predict(name, top_k=TOP_K_DEFAULT, explain=True))
     except PredictError as exc:
         metrics.count_error(exc.kind)
@@ -152,4 +158,11 @@ def display_image(filename: str):
     """Serve a stored upload; anything outside UPLOAD_FOLDER or not an image name is a 404."""
     if "\\" in filename or filename.startswith(".") or not utils.allowed_file(filename):
         abort(404)
-    return send_from_directory(settings.UPLOAD_FOLDER, filename, max_age=3600)
+    if os.path.isfile(safe_join(settings.UPLOAD_FOLDER, filename) or ""):
+        return send_from_directory(settings.UPLOAD_FOLDER, filename, max_age=3600)
+    data = display_store.fetch(filename)  # stored by another replica
+    if data is None:
+        abort(404)
+    response = Response(data, mimetype=mimetypes.guess_type(filename)[0] or "application/octet-stream")
+    response.cache_control.max_age = 3600
+    return response

@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import constants as C
+import redis_conn
 from jobs import Job, parse_job, text
 from settings import Settings
 
@@ -53,9 +54,9 @@ def connect(cfg: Settings, block_ms: int) -> redis.Redis:
 
     RESP2 pinned: the reply shapes parsed here (XREADGROUP as [[stream, entries]]) are RESP2's.
     """
-    return redis.Redis(host=cfg.REDIS_HOST, port=cfg.REDIS_PORT, db=cfg.REDIS_DB, password=cfg.REDIS_PASSWORD,
-                       socket_timeout=max(block_ms, cfg.BATCH_WAIT_MS) / 1000 + 5, socket_connect_timeout=2,
-                       retry=Retry(NoBackoff(), 0), health_check_interval=0, protocol=2)
+    return redis_conn.make_client(cfg, socket_timeout=max(block_ms, cfg.BATCH_WAIT_MS) / 1000 + 5,
+                                  socket_connect_timeout=2, retry=Retry(NoBackoff(), 0), health_check_interval=0,
+                                  protocol=2)
 
 
 class JobQueue:

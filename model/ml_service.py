@@ -63,6 +63,7 @@ def _set_parent_death_signal() -> None:
 def classify_process(index: int = 0, cfg: settings.Settings | None = None,
                      stop: threading.Event | None = None, on_ready: Callable[[], Any] | None = None) -> int:
     """One worker process: load and warm the model, then serve the queue until SIGTERM/SIGINT (or `stop`)."""
+    import health_server
     from heartbeat import Heartbeat
     from job_queue import JobQueue, connect
     from metrics import WorkerMetrics
@@ -79,8 +80,9 @@ def classify_process(index: int = 0, cfg: settings.Settings | None = None,
         log.warning("configuration: %s", problem)
     workers, threads = resolve_topology(cfg)
     metrics = WorkerMetrics(name)
+    probe = health_server.Probe(cfg.HEALTH_STALL_S)
     if cfg.METRICS_PORT:
-        metrics.serve(cfg.METRICS_PORT + index, cfg.METRICS_ADDR)
+        health_server.serve(cfg.METRICS_PORT + index, metrics.registry, probe, cfg.METRICS_ADDR)
     client = connect(cfg, block_ms=int(min(1000.0, cfg.CLAIM_INTERVAL_S * 1000)))
     heartbeat = Heartbeat(client, cfg, name, {"batch_size": str(cfg.BATCH_SIZE), "threads": str(threads)},
                           metrics.text)
@@ -92,11 +94,13 @@ def classify_process(index: int = 0, cfg: settings.Settings | None = None,
         classifier.initialize()
         handle = classifier.handle
         heartbeat.set(model=handle.model, variant=handle.variant, ready="1")
+        probe.ready = True
         if on_ready:
             on_ready()
         log.info("worker %s ready: %s/%s, %d thread(s), batch %d", name, handle.model, handle.variant,
                  threads, cfg.BATCH_SIZE)
         worker = Worker(cfg, classifier, JobQueue(client, cfg, name), metrics)
+        probe.last_loop = lambda: worker.last_loop
         worker.run(stop)
     finally:
         heartbeat.stop(remove=True)

@@ -22,6 +22,9 @@ class Settings:
     REDIS_PORT: int = 6379
     REDIS_DB: int = 0
     REDIS_PASSWORD: str | None = None
+    REDIS_SENTINELS: str = ""          # "h1:26379,h2:26379": find the master through Sentinel (HOST/PORT ignored)
+    REDIS_SENTINEL_MASTER: str = "mymaster"
+    REDIS_SENTINEL_PASSWORD: str | None = None
     UPLOAD_FOLDER: str = os.path.join(_HERE, "..", "api", "uploads")
     MODEL_DIR: str = os.path.join(_HERE, "artifacts")
     MODEL_VARIANT: str = ""            # empty: the model card's "serve"
@@ -38,7 +41,8 @@ class Settings:
     HEARTBEAT_INTERVAL_S: float = 2.0
     HEARTBEAT_TTL_S: int = 10
     METRICS_PUSH_INTERVAL_S: float = 5.0
-    METRICS_PORT: int = 0              # 0: off; else worker i serves on METRICS_PORT + i
+    METRICS_PORT: int = 0              # 0: off; else worker i serves on METRICS_PORT + i (+ /healthz, /readyz)
+    HEALTH_STALL_S: float = 120.0      # /healthz fails when the worker loop has not come round for this long
     METRICS_ADDR: str = "127.0.0.1"    # where those ports listen: loopback only unless asked (scrape via the API)
     TOP_K: int = 5
     MAX_IMAGE_PIXELS: int = 40_000_000

@@ -35,6 +35,7 @@ class Worker:
         self._next_claim = self._next_prune = 0.0
         self._group_ready = False
         self.jobs = self.batches = 0
+        self.last_loop = time.monotonic()  # the liveness probe's clock: the loop came round (health_server)
         self._since_summary = (time.monotonic(), 0)
 
     # one iteration -------------------------------------------------------------------------------------
@@ -161,6 +162,7 @@ class Worker:
     def _run(self, stop: threading.Event) -> None:
         backoff, outage = C.BACKOFF_START_S, False
         while not stop.is_set():
+            self.last_loop = time.monotonic()
             try:
                 self.step(stop)
                 if outage:

@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import report_plots
+from report_capacity import capacity_section
 from report_data import Figures, load, per_core, targets
 from report_explain import explain_section
 from report_reading import reading
@@ -168,6 +169,7 @@ def main() -> None:
     lines += raw_section(f) + config_section(folder) + e2e_section(f) + int8_section(f) + ["## Reading", ""] + reading(f) + [""]
     lines += shedding_section(folder)
     lines += explain_section(folder)
+    lines += capacity_section(folder, f)
     Path(args.out).write_text(repo_relative("\n".join(lines)))
     print(f"wrote {args.out} and plots in {args.plots}")
 

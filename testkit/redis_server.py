@@ -20,19 +20,25 @@ def redis_server_binary() -> str:
 
 @dataclass
 class RedisServer:
+    """`args`: extra options (e.g. --replicaof); `prefix`: a command to run it under (`ip netns exec NS`);
+    `host`: the address it binds and is reached on."""
+
     workdir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    args: list = field(default_factory=list)
+    prefix: list = field(default_factory=list)
+    host: str = "127.0.0.1"
 
     def start(self) -> RedisServer:
         self.workdir = Path(self.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
-             "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+            [*self.prefix, redis_server_binary(), "--port", str(self.port), "--bind", self.host,
+             "--dir", str(self.workdir), "--save", "", "--appendonly", "no", "--loglevel", "warning", *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = self.client(socket_connect_timeout=0.2, socket_timeout=1)
-        wait_until(lambda: self._answers(client), 10, f"redis-server on port {self.port}", 0.02)
+        wait_until(lambda: self._answers(client), 10, f"redis-server on {self.host}:{self.port}", 0.02)
         return self
 
     def stop(self) -> None:
@@ -42,7 +48,7 @@ class RedisServer:
         """A redis-py client for this server (socket timeout 30 s unless given)."""
         import redis
 
-        return redis.Redis(host="127.0.0.1", port=self.port, **{"socket_timeout": 30, **kwargs})
+        return redis.Redis(host=self.host, port=self.port, **{"socket_timeout": 30, **kwargs})
 
     def _answers(self, client) -> bool:
         import redis

@@ -38,15 +38,22 @@ class Stack:
     gunicorn: subprocess.Popen | None = None
     port: int = field(default_factory=free_port)
     redis_port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"  # where gunicorn binds and is reached (a namespace's address in the multi-host test)
+    api_prefix: list = field(default_factory=list)  # run gunicorn under this command (e.g. `ip netns exec NS`)
+
+    def __post_init__(self) -> None:
+        if self.redis is not None:  # brought by the caller (a Sentinel-watched master, one in a namespace)
+            self.redis_port = self.redis.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
-            "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(self.redis_port), "PORT": str(self.port),
+            "REDIS_HOST": self.redis.host if self.redis else "127.0.0.1", "REDIS_PORT": str(self.redis_port),
+            "PORT": str(self.port),
             "MODEL_DIR": str(MODEL_DIR), "SECRET_KEY": "test-only-secret", "PYTHONUNBUFFERED": "1",
             "UPLOAD_FOLDER": str(self.tmp / "uploads"), "FEEDBACK_FILEPATH": str(self.tmp / "feedback" / "feedback.csv"),
             "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "prometheus"),
@@ -56,7 +63,11 @@ class Stack:
         return env
 
     def start(self, workers: int = 1, wait_workers: bool = True) -> Stack:
-        self.start_redis()
+        if self.redis is None:
+            self.start_redis()
+        else:
+            for sub in ("uploads", "feedback", "prometheus"):
+                (self.tmp / sub).mkdir(parents=True, exist_ok=True)
         for _ in range(workers):
             self.start_worker()
         self.start_gunicorn()
@@ -70,11 +81,13 @@ class Stack:
         self.redis = RedisServer(self.tmp / "redis", port=self.redis_port).start()
         return self.redis
 
-    def start_worker(self, **overrides) -> subprocess.Popen:
-        """One `python ml_service.py` (it runs WORKERS worker processes itself); log in worker-<n>.log."""
+    def start_worker(self, prefix: list | None = None, **overrides) -> subprocess.Popen:
+        """One `python ml_service.py` (it runs WORKERS worker processes itself); log in worker-<n>.log.
+        `prefix`: a command to run it under (`ip netns exec NS`: a worker host of its own)."""
         env = self.env() | {k: str(v) for k, v in overrides.items()}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the API's folder: a worker's files there would join its scrape
         log = open(self.tmp / f"worker-{len(self.workers)}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "ml_service.py"], cwd=REPO / "model", env=env,
+        proc = subprocess.Popen([*(prefix or []), sys.executable, "ml_service.py"], cwd=REPO / "model", env=env,
                                 start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
         self.workers.append(proc)
         return proc
@@ -82,9 +95,10 @@ class Stack:
     def start_gunicorn(self, timeout: float = 30, wait: bool = True) -> None:
         """gunicorn -c gunicorn.conf.py app:app in api/; waits for /health unless `wait` is false."""
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        self.gunicorn = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:app"], cwd=REPO / "api",
-                                         env=self.env(), stdout=open(self.tmp / "gunicorn.log", "wb"),
-                                         stderr=subprocess.STDOUT)
+        env = self.env() | ({"HOST": self.host} if self.host != "127.0.0.1" else {})
+        self.gunicorn = subprocess.Popen([*self.api_prefix, gunicorn, "-c", "gunicorn.conf.py", "app:app"],
+                                         cwd=REPO / "api", env=env,
+                                         stdout=open(self.tmp / "gunicorn.log", "wb"), stderr=subprocess.STDOUT)
 
         def healthy() -> bool:
             if self.gunicorn.poll() is not None:

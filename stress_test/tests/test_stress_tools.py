@@ -186,3 +186,24 @@ def test_explain_section_reads_the_benchmark_json(tmp_path):
     text = "\n".join(explain_section(tmp_path))
     assert "| fp32 | 8 | 17.1 | 17.12 | +0.020 ± 0.050 |" in text and "not measurable; explain met" in text
     assert "+0.400 ms; explain **missed**" in text
+
+
+def test_queue_benchmark_smoke_and_capacity_section(tmp_path):
+    """bench_queue.py end to end in a few seconds (real redis-server, the services' own protocol code), then the
+    report's capacity section computed from its JSON."""
+    out = subprocess.run([sys.executable, str(HERE / "bench_queue.py"), "--duration", "1", "--warmup", "0.5",
+                          "--clients", "4", "--client-procs", "1", "--workers", "1", "--payload-bytes", "150528",
+                          "--results-dir", str(tmp_path)], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads((tmp_path / "queue_capacity.json").read_text())
+    [run] = data["runs"]
+    assert run["jobs"] > 0 and run["errors"] == 0 and run["payload_bytes"] == 150528
+    assert run["jobs_s_per_redis_core"] >= run["jobs_s"]  # Redis used at most one core
+
+    import report_capacity
+    bench = {"runs": [{"variant": "fp32", "workers": 1, "threads": 1, "batch": 8, "img_s": 30.0},
+                      {"variant": "int8", "workers": 1, "threads": 1, "batch": 8, "img_s": 100.0}]}
+    matrix = {"configs": [{"variant": "fp32", "sat_ok_per_s": 50.0}]}
+    lines = report_capacity.capacity_section(tmp_path, Figures(tmp_path, bench, matrix))
+    text = "\n".join(lines)
+    assert "| 1000x | 50000.0 | fp32 | 1667 |" in text and "| 10x | 500.0 | int8 | 5 |" in text

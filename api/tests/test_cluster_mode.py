@@ -1,0 +1,94 @@
+"""What running several API replicas in a cluster needs: readiness that does not wait for workers, metrics on
+their own port without the workers' copies, and a page image any replica can serve (real redis-server)."""
+
+import io
+import re
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import display_store
+import metrics_server
+import views
+from fakeworker import heartbeat
+from middleware import Prediction
+
+WORKER_TEXT = "# HELP ml_worker_jobs_total Jobs\n# TYPE ml_worker_jobs_total counter\nml_worker_jobs_total 7\n"
+
+
+def test_ready_to_accept_needs_redis_only(client, redis_env):
+    assert client.get("/ready").status_code == 503  # no worker: the service as a whole cannot answer
+    response = client.get("/ready/accept")
+    assert response.status_code == 200 and response.get_json() == {"status": "ready", "redis": True}
+
+
+def test_ready_to_accept_without_redis_is_503(client):
+    response = client.get("/ready/accept")
+    assert response.status_code == 503 and response.get_json()["redis"] is False
+
+
+def names(text: str) -> set[str]:
+    return {f.name for f in text_string_to_metric_families(text)}
+
+
+def test_metrics_port_moves_metrics_off_the_public_port(client, monkeypatch):
+    assert client.get("/metrics").status_code == 200
+    monkeypatch.setenv("METRICS_PORT", "9100")
+    assert client.get("/metrics").status_code == 404
+
+
+@pytest.mark.parametrize("merge", ["0", "1"])
+def test_metrics_server_merges_workers_only_when_asked(redis_env, monkeypatch, merge):
+    monkeypatch.setenv("METRICS_MERGE_WORKERS", merge)
+    heartbeat(redis_env, "w1", metrics=WORKER_TEXT)
+    from prometheus_client import generate_latest
+
+    text = generate_latest(metrics_server.registry()).decode()
+    assert {"ml_queue_depth", "ml_workers_live", "ml_redis_up"} <= names(text)
+    assert ("ml_worker_jobs" in names(text)) == (merge == "1")
+
+
+def post_page(client, data: bytes):
+    return client.post("/", data={"file": (io.BytesIO(data), "cat.jpg")}, content_type="multipart/form-data")
+
+
+@pytest.fixture
+def predict(monkeypatch):
+    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5: Prediction("tabby", 0.5, [("tabby", 0.5)]))
+
+
+def test_another_replica_serves_the_page_image(client, redis_env, predict, photo, monkeypatch, tmp_path):
+    data = photo("cat.jpg")
+    page = post_page(client, data).get_data(as_text=True)
+    src = re.search(r'src="(/display/[^"]+)"', page).group(1)
+    # Replica B: its own (empty) local folder, the same Redis.
+    monkeypatch.setenv("UPLOAD_FOLDER", str(tmp_path / "replica-b"))
+    response = client.get(src)
+    assert response.status_code == 200 and response.data == data and response.mimetype == "image/jpeg"
+    assert 0 < redis_env.ttl(display_store.key(src.rsplit("/", 1)[1])) <= 600
+    redis_env.flushdb()  # expired from Redis and not on this replica's disk: a plain 404
+    assert client.get(src).status_code == 404
+
+
+def test_uploads_over_the_size_bound_stay_local(client, redis_env, predict, photo, monkeypatch):
+    monkeypatch.setenv("DISPLAY_MAX_BYTES", "1000")
+    post_page(client, photo("cat.jpg"))
+    assert not redis_env.keys(display_store.key("*"))
+
+
+def test_sentinel_addresses_are_parsed_and_bad_ones_named():
+    import redis_conn
+
+    assert redis_conn.sentinel_addresses(" s1:26379, 10.0.0.2:26380 ,") == [("s1", 26379), ("10.0.0.2", 26380)]
+    assert redis_conn.sentinel_addresses(None) == []
+    with pytest.raises(ValueError, match="REDIS_SENTINELS entry 's1'"):
+        redis_conn.sentinel_addresses("s1")
+
+
+def test_sentinel_mode_finds_no_master_fast(client, monkeypatch):
+    """Sentinels unreachable: readiness answers 503 at once instead of using REDIS_HOST/PORT."""
+    from conftest import free_port
+
+    monkeypatch.setenv("REDIS_SENTINELS", f"127.0.0.1:{free_port()}")
+    response = client.get("/ready/accept")
+    assert response.status_code == 503 and "MasterNotFoundError" in response.get_json()["error"]

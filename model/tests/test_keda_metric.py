@@ -1,0 +1,91 @@
+"""The KEDA trigger's metric tracks the backlog, measured against a real redis-server with the real protocol.
+
+The ScaledObject (deploy/k8s/base/model-scaledobject.yaml) is read as shipped and its metric computed the way
+KEDA's redis-streams scaler does: no consumerGroup → XLEN; consumerGroup → XPENDING count (or the group's lag
+with lagCount). N jobs queued with no worker must read N, a killed worker's unanswered jobs must still count,
+and a drained queue must read 0.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import redis
+import yaml
+
+import constants as C
+from classifier import Classifier
+from conftest import enqueue, photo
+from job_queue import JobQueue, connect
+from metrics import WorkerMetrics
+from worker import Worker
+
+SCALED_OBJECT = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "k8s", "base", "model-scaledobject.yaml")
+
+
+def trigger_metadata() -> dict:
+    with open(SCALED_OBJECT) as fh:
+        [trigger] = yaml.safe_load(fh)["spec"]["triggers"]
+    assert trigger["type"] == "redis-streams"
+    return trigger["metadata"]
+
+
+def keda_metric(r: redis.Redis, meta: dict) -> int:
+    """What KEDA's redis-streams scaler reads for this trigger metadata."""
+    stream = meta["stream"]
+    if "consumerGroup" not in meta:
+        return r.xlen(stream)
+    if "lagCount" in meta:
+        return group_lag(r, stream, meta["consumerGroup"])
+    return r.xpending(stream, meta["consumerGroup"])["pending"]
+
+
+def group_lag(r: redis.Redis, stream: str, group: str) -> int:
+    [info] = [g for g in r.xinfo_groups(stream) if g["name"].decode() == group]
+    return int(info["lag"] or 0)
+
+
+def create_group(r: redis.Redis) -> None:
+    """As the API does before its first XADD (job_client._prepare)."""
+    r.xgroup_create(C.JOB_STREAM, C.CONSUMER_GROUP, id="0", mkstream=True)
+
+
+@pytest.fixture
+def worker(make_cfg):
+    cfg = make_cfg(CLAIM_IDLE_MS=300, CLAIM_INTERVAL_S=0.05)
+    clf = Classifier(cfg, threads=1)
+    clf.initialize()
+    w = Worker(cfg, clf, JobQueue(connect(cfg, 100), cfg, "live-worker"), WorkerMetrics("live-worker"))
+    yield w
+    w.close()
+
+
+def test_stream_length_counts_queued_and_orphaned_jobs_and_reads_zero_when_drained(r, make_cfg, worker):
+    meta = trigger_metadata()
+    assert meta["stream"] == C.JOB_STREAM and "consumerGroup" not in meta and "streamLength" in meta
+    create_group(r)
+    image, n = photo(), 12
+    for _ in range(n):
+        enqueue(r, image)
+    # No worker at all: the metric sees every job. (XPENDING, the consumerGroup flavour, would read 0 here.)
+    assert keda_metric(r, meta) == n
+    assert keda_metric(r, {**meta, "consumerGroup": C.CONSUMER_GROUP}) == 0
+
+    # A worker takes 5 and is killed before answering: those stay pending and must still count.
+    dead = JobQueue(connect(make_cfg(), 100), make_cfg(), "killed-worker")
+    assert len(dead.read(5, None)) == 5
+    assert keda_metric(r, meta) == n
+    assert r.xpending(C.JOB_STREAM, C.CONSUMER_GROUP)["pending"] == 5
+    # The lag flavour leaves the killed worker's jobs out: it cannot see that backlog.
+    assert group_lag(r, C.JOB_STREAM, C.CONSUMER_GROUP) == n - 5
+
+    # A live worker drains the queue (and reclaims the orphans after CLAIM_IDLE_MS): the metric falls to 0.
+    deadline = time.monotonic() + 30
+    while keda_metric(r, meta) and time.monotonic() < deadline:
+        worker.step(block=False)
+        time.sleep(0.02)
+    assert keda_metric(r, meta) == 0
+    assert r.xpending(C.JOB_STREAM, C.CONSUMER_GROUP)["pending"] == 0
+    assert worker.jobs == n  # every job answered once, the reclaimed 5 included
