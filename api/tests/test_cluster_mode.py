@@ -11,7 +11,7 @@ import display_store
 import metrics_server
 import views
 from fakeworker import heartbeat
-from middleware import Prediction
+from middleware import Classification
 
 WORKER_TEXT = "# HELP ml_worker_jobs_total Jobs\n# TYPE ml_worker_jobs_total counter\nml_worker_jobs_total 7\n"
 
@@ -54,7 +54,7 @@ def post_page(client, data: bytes):
 
 @pytest.fixture
 def predict(monkeypatch):
-    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5: Prediction("tabby", 0.5, [("tabby", 0.5)]))
+    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5: Classification("tabby", 0.5, (("tabby", 0.5),)))
 
 
 def test_another_replica_serves_the_page_image(client, redis_env, predict, photo, monkeypatch, tmp_path):
@@ -87,8 +87,9 @@ def test_sentinel_addresses_are_parsed_and_bad_ones_named():
 
 def test_sentinel_mode_finds_no_master_fast(client, monkeypatch):
     """Sentinels unreachable: readiness answers 503 at once instead of using REDIS_HOST/PORT."""
-    from conftest import free_port
+    from testkit import refused_port
 
-    monkeypatch.setenv("REDIS_SENTINELS", f"127.0.0.1:{free_port()}")
-    response = client.get("/ready/accept")
+    with refused_port() as port:
+        monkeypatch.setenv("REDIS_SENTINELS", f"127.0.0.1:{port}")
+        response = client.get("/ready/accept")
     assert response.status_code == 503 and "MasterNotFoundError" in response.get_json()["error"]

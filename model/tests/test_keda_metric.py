@@ -11,16 +11,12 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
 import redis
 import yaml
 
 import constants as C
-from classifier import Classifier
-from conftest import enqueue, photo
+from helpers import enqueue, photo
 from job_queue import JobQueue, connect
-from metrics import WorkerMetrics
-from worker import Worker
 
 SCALED_OBJECT = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "k8s", "base", "model-scaledobject.yaml")
 
@@ -52,17 +48,7 @@ def create_group(r: redis.Redis) -> None:
     r.xgroup_create(C.JOB_STREAM, C.CONSUMER_GROUP, id="0", mkstream=True)
 
 
-@pytest.fixture
-def worker(make_cfg):
-    cfg = make_cfg(CLAIM_IDLE_MS=300, CLAIM_INTERVAL_S=0.05)
-    clf = Classifier(cfg, threads=1)
-    clf.initialize()
-    w = Worker(cfg, clf, JobQueue(connect(cfg, 100), cfg, "live-worker"), WorkerMetrics("live-worker"))
-    yield w
-    w.close()
-
-
-def test_stream_length_counts_queued_and_orphaned_jobs_and_reads_zero_when_drained(r, make_cfg, worker):
+def test_stream_length_counts_queued_and_orphaned_jobs_and_reads_zero_when_drained(r, make_cfg, make_worker):
     meta = trigger_metadata()
     assert meta["stream"] == C.JOB_STREAM and "consumerGroup" not in meta and "streamLength" in meta
     create_group(r)
@@ -81,6 +67,7 @@ def test_stream_length_counts_queued_and_orphaned_jobs_and_reads_zero_when_drain
     # The lag flavour leaves the killed worker's jobs out: it cannot see that backlog.
     assert group_lag(r, C.JOB_STREAM, C.CONSUMER_GROUP) == n - 5
 
+    worker = make_worker("live-worker", CLAIM_IDLE_MS=300, CLAIM_INTERVAL_S=0.05)
     # A live worker drains the queue (and reclaims the orphans after CLAIM_IDLE_MS): the metric falls to 0.
     deadline = time.monotonic() + 30
     while keda_metric(r, meta) and time.monotonic() < deadline:

@@ -17,12 +17,10 @@ def test_sentinel_addresses_are_parsed_and_bad_ones_named():
 
 def test_sentinel_mode_ignores_redis_host_and_port(redis_server):
     """REDIS_HOST/PORT name a live Redis, but with sentinels set (none answering) no master is found."""
-    import socket
+    from testkit import refused_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
-    cfg = settings.load(REDIS_HOST="127.0.0.1", REDIS_PORT=redis_server.port, REDIS_SENTINELS=f"127.0.0.1:{dead}")
-    with pytest.raises(redis.ConnectionError):
-        redis_conn.make_client(cfg, socket_connect_timeout=0.5).ping()
+    with refused_port() as dead:
+        cfg = settings.load(REDIS_HOST="127.0.0.1", REDIS_PORT=redis_server.port, REDIS_SENTINELS=f"127.0.0.1:{dead}")
+        with pytest.raises(redis.ConnectionError):
+            redis_conn.make_client(cfg, socket_connect_timeout=0.5).ping()
     assert redis_conn.make_client(settings.load(REDIS_HOST="127.0.0.1", REDIS_PORT=redis_server.port)).ping()
