@@ -54,7 +54,9 @@ def post_page(client, data: bytes):
 
 @pytest.fixture
 def predict(monkeypatch):
-    monkeypatch.setattr(views, "model_predict", lambda name, top_k=5: Classification("tabby", 0.5, (("tabby", 0.5),)))
+    monkeypatch.setattr(
+        views, "model_predict", lambda name, top_k=5, explain=False: Classification("tabby", 0.5, (("tabby", 0.5),))
+    )
 
 
 def test_another_replica_serves_the_page_image(client, redis_env, predict, photo, monkeypatch, tmp_path):
