@@ -5,7 +5,7 @@ PORT ?= 5000
 REDIS_PORT ?= 6379
 export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
 
-.PHONY: setup model run status logs test test-unit lint compose-check bench bench-explain config-search matrix capacity report clean
+.PHONY: setup model run status logs test test-unit lint compose-check compose-test bench bench-explain config-search matrix matrix-containers capacity report clean
 
 setup:            ## virtual environments, pinned packages, redis-server if none is on PATH
 	scripts/install_system.sh
@@ -35,6 +35,9 @@ lint:             ## ruff check + ruff format --check (pyproject.toml)
 compose-check:    ## validate docker-compose.yml offline
 	docker-compose --env-file .env.example -f docker-compose.yml config -q
 
+compose-test: setup  ## build the images offline and run the compose stack with 2 model containers (Docker engine started if needed)
+	scripts/compose_test.sh
+
 bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime workers x threads x batch (~4 min)
 	.venv/bin/python stress_test/bench_model.py
 
@@ -44,8 +47,12 @@ bench-explain: model  ## what class activation heatmaps cost per image, asked an
 config-search: model  ## recommend WORKERS / THREADS / BATCH_SIZE for this machine (~1 min)
 	.venv/bin/python stress_test/config_search.py --save
 
-matrix: model     ## Locust matrix users x workers x threads x variant against the real stack (~20 min; after bench)
+matrix: model     ## Locust matrix users x workers x threads x variant against the real stack (~20 min; after bench); CONTAINERS=1 adds matrix-containers
 	.venv/bin/python stress_test/run_matrix.py
+	$(if $(filter 1,$(CONTAINERS)),scripts/compose_matrix.sh)
+
+matrix-containers: setup  ## the same load against the compose stack with 1 and 2 model containers at cpus: 1 each (~3 min)
+	scripts/compose_matrix.sh
 
 capacity: setup   ## Redis throughput of the full job protocol at the real payload size, many clients (~1 min; after bench)
 	.venv/bin/python stress_test/bench_queue.py

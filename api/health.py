@@ -13,6 +13,7 @@ import fleet
 import job_client
 
 bp = Blueprint("health", __name__)
+READY_FIELDS = ("name", "host", "pid", "model", "variant", "threads", "ready")  # per worker in /ready
 
 
 @bp.get("/health")
@@ -33,7 +34,7 @@ def ready():
     except redis.RedisError as exc:
         body["error"] = f"redis unreachable: {type(exc).__name__}"
         return jsonify(body), 503
-    body["workers"] = [{k: w.get(k) for k in ("name", "host", "pid", "model", "variant", "ready")} for w in workers]
+    body["workers"] = [{k: w.get(k) for k in READY_FIELDS} for w in workers]
     body["workers_ready"] = sum(1 for w in workers if w["ready"])
     if body["workers_ready"]:
         body["status"] = "ready"

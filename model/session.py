@@ -9,6 +9,7 @@ import json
 import logging
 import os
 
+import cpu_quota
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -16,19 +17,12 @@ PREFERRED_OUTPUT = "probabilities"
 
 
 def available_cores() -> int:
-    """Cores this process may use: CPU affinity, further capped by a cgroup v2 CPU quota (containers)."""
+    """Cores this process may use: CPU affinity, capped by a container's CPU quota (cgroup v1 or v2)."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        visible = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    try:
-        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as fh:
-            quota, period = fh.read().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, int(int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, cores)
+        visible = os.cpu_count() or 1
+    return cpu_quota.quota_cores(visible)
 
 
 def default_topology(cores: int) -> tuple[int, int]:

@@ -24,6 +24,9 @@ suite api api "$VENV/bin/python"
 suite model model "$VENV/bin/python"
 suite stress-tools stress_test "$VENV/bin/python"
 suite end-to-end . "$VENV/bin/python"
+# The containers, really built and run (skipped, saying why, only where no Docker engine can run).
+log "containers: scripts/compose_test.sh"
+"$ROOT/scripts/compose_test.sh" 2>&1 | tee "$LOG/containers.txt" || status=1
 # One closing line for the whole run, summed over the suites' own summaries.
 cat "$LOG"/*.txt | "$VENV/bin/python" -c '
 import re, sys

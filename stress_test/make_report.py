@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report_plots
 from report_capacity import capacity_section
 from report_data import Figures, load, per_core, targets
+from report_compose import compose_section
 from report_explain import explain_section
 from report_reading import reading
 from report_shedding import shedding_section
@@ -166,7 +167,7 @@ def main() -> None:
     lines += machine_section(f) + ["## Targets (issue 3)", ""]
     lines += md_table(tgt, [("target", "target"), ("goal", "goal"), ("value", "measured"), ("met", "result"),
                             ("by", "margin"), ("basis", "basis")])
-    lines += raw_section(f) + config_section(folder) + e2e_section(f) + int8_section(f) + ["## Reading", ""] + reading(f) + [""]
+    lines += raw_section(f) + config_section(folder) + e2e_section(f) + compose_section(folder) + int8_section(f) + ["## Reading", ""] + reading(f) + [""]
     lines += shedding_section(folder)
     lines += explain_section(folder)
     lines += capacity_section(folder, f)

@@ -20,7 +20,9 @@ def test_model_is_scalable_and_redis_private():
     svc = services()
     assert "container_name" not in svc["model"], "a fixed name breaks --scale model=N"
     assert "ports" not in svc["redis"] and "ports" not in svc["model"] and "ports" not in svc["api"]
-    assert svc["nginx"]["ports"] == ["${HTTP_PORT:-80}:80"]  # only nginx is published; gunicorn sits behind it
+    assert svc["nginx"]["ports"] == ["127.0.0.1:${HTTP_PORT:-80}:80"]  # only nginx, on loopback; gunicorn behind it
+    published = [(name, p) for name, s in svc.items() for p in s.get("ports", [])]
+    assert all(str(p).startswith("127.0.0.1:") for _, p in published), "ports are published on 127.0.0.1 only"
 
 
 def test_stop_grace_memory_limits_and_redis_policy():
@@ -52,6 +54,22 @@ def test_nginx_template_renders_as_the_nginx_image_does(tmp_path):
                                          f"include {tmp_path}/default.conf; }}\n")
     subprocess.run([shutil.which("nginx"), "-t", "-e", "stderr", "-c", str(tmp_path / "nginx.conf")], check=True,
                    capture_output=True)
+
+
+@pytest.mark.parametrize("dockerfile", ["api/Dockerfile", "model/Dockerfile"])
+def test_base_image_is_a_build_arg_defaulting_to_the_official_one(dockerfile):
+    text = (ROOT / dockerfile).read_text()
+    assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
+    assert all(line == "FROM ${PYTHON_IMAGE}" or line.startswith("FROM ${PYTHON_IMAGE} AS ")
+               for line in text.splitlines() if line.startswith("FROM "))
+    assert "COPY deploy/wheelhouse/ /wheels/" in text   # offline builds install from the wheelhouse
+
+
+def test_compose_passes_base_images_through():
+    svc = services()
+    assert svc["redis"]["image"] == "${REDIS_IMAGE:-redis:7.4-alpine}"
+    for name in ("api", "model"):
+        assert svc[name]["build"]["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim}"
 
 
 def test_secrets_come_from_the_environment():
