@@ -6,6 +6,7 @@ Builds keras.applications.ResNet50 (softmax head) from the same weights request 
 (`random:SEED` is re-created from its seed, bit for bit), preprocesses with Keras itself, and prints
 {"tolerance_probs": ..., "weights": ..., "probabilities": {file name: [1000 floats]}}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,15 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_model(spec, Path(tmp))  # random weights: saved to tmp so Keras' own loader reads them back
         model = resnet50_reference(loaded.weights_path)
         probs = model.predict(keras_photo_batch(args.images), verbose=0)
-    json.dump({"tolerance_probs": TOLERANCE_PROBS, "weights": args.weights, "weights_sha256": loaded.weights_sha256,
-               "probabilities": {path.name: [float(v) for v in row] for path, row in zip(args.images, probs)}},
-              sys.stdout)
+    json.dump(
+        {
+            "tolerance_probs": TOLERANCE_PROBS,
+            "weights": args.weights,
+            "weights_sha256": loaded.weights_sha256,
+            "probabilities": {path.name: [float(v) for v in row] for path, row in zip(args.images, probs)},
+        },
+        sys.stdout,
+    )
     return 0
 
 

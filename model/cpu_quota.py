@@ -4,6 +4,7 @@
 container run only one core's worth of time; threads sized from the visible cores would fight over that quota.
 Both hierarchies are read at the cgroup mount root, which is the container's own cgroup inside a container.
 """
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ warmed (ready="1"), 1 otherwise. `python healthcheck.py` (docker-compose.yml run
 Readiness of this container only: another container's workers never make this one healthy, and a worker
 process that died (its supervisor restarts it) shows as missing until its replacement is warm.
 """
+
 from __future__ import annotations
 
 import socket
@@ -30,8 +31,14 @@ def main() -> int:
     cfg = settings.load()
     expected, _ = resolve_topology(cfg)
     try:
-        r = redis.Redis(host=cfg.REDIS_HOST, port=cfg.REDIS_PORT, db=cfg.REDIS_DB, password=cfg.REDIS_PASSWORD,
-                        socket_timeout=2, socket_connect_timeout=2)
+        r = redis.Redis(
+            host=cfg.REDIS_HOST,
+            port=cfg.REDIS_PORT,
+            db=cfg.REDIS_DB,
+            password=cfg.REDIS_PASSWORD,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+        )
         ready = ready_workers(r, socket.gethostname(), cfg.HEARTBEAT_TTL_S)
     except redis.RedisError as exc:
         print(f"unhealthy: redis unreachable ({type(exc).__name__})")

@@ -7,6 +7,7 @@ containers at `cpus: 1` each (each one 1 process x 1 thread), beside the process
 Images come from scripts/compose_images.sh (built offline, WEIGHTS=random:0, fp32). Writes compose_matrix.json
 into the results folder (default: the newest one holding bench.json, else a new one).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,16 +18,24 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent))  # testkit
 
 import closed_loop  # noqa: E402
 import machine  # noqa: E402
-from compose_stack import ComposeStack  # noqa: E402
+from testkit.compose_stack import ComposeStack  # noqa: E402
 from results import format_table, latest_run_dir, new_run_dir, write_json  # noqa: E402
 
-COLUMNS = [("models", "model containers"), ("cpus_each", "cpus each"), ("sat_ok_per_s", "sat img/s"),
-           ("per_container", "img/s per container"), ("x_one", "x 1 container"), ("sat_p50_ms", "sat p50"),
-           ("sat_p95_ms", "sat p95"), ("lat1_p50_ms", "1-user p50"), ("ready_s", "ready s")]
+COLUMNS = [
+    ("models", "model containers"),
+    ("cpus_each", "cpus each"),
+    ("sat_ok_per_s", "sat img/s"),
+    ("per_container", "img/s per container"),
+    ("x_one", "x 1 container"),
+    ("sat_p50_ms", "sat p50"),
+    ("sat_p95_ms", "sat p95"),
+    ("lat1_p50_ms", "1-user p50"),
+    ("ready_s", "ready s"),
+]
 
 
 def run_one(models: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -43,8 +52,13 @@ def run_one(models: int, args: argparse.Namespace) -> dict[str, Any]:
         row.update(lat1=one, lat1_p50_ms=one["p50_ms"])
         conc = args.concurrency or 2 * models * args.batch_size
         sat = closed_loop.run(stack.url, conc, args.duration, warmup=3)
-        row.update(saturation=sat, sat_ok_per_s=sat["ok_per_s"], sat_p50_ms=sat["p50_ms"], sat_p95_ms=sat["p95_ms"],
-                   per_container=round(sat["ok_per_s"] / models, 2))
+        row.update(
+            saturation=sat,
+            sat_ok_per_s=sat["ok_per_s"],
+            sat_p50_ms=sat["p50_ms"],
+            sat_p95_ms=sat["p95_ms"],
+            per_container=round(sat["ok_per_s"] / models, 2),
+        )
     except Exception as exc:  # one broken run must not lose the other's figures
         row["error"] = f"{type(exc).__name__}: {exc}"[:2000]
         print(f"{models} container(s) failed: {row['error']}\n{stack.logs()}", file=sys.stderr)

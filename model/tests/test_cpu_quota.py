@@ -1,4 +1,5 @@
 """CPU quota from fake cgroup v1 / v2 trees, and the worker topology it leads to (`cpus: 1` → 1 × 1)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,14 +22,25 @@ def v1(root: Path, quota: int, period: int = 100_000, folder: str = "cpu") -> Pa
     return root
 
 
-@pytest.mark.parametrize("text,expected", [("100000 100000", 1.0), ("150000 100000", 1.5), ("50000 100000", 0.5),
-                                           ("max 100000", None), ("200000 50000", 4.0), ("garbage", None)])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("100000 100000", 1.0),
+        ("150000 100000", 1.5),
+        ("50000 100000", 0.5),
+        ("max 100000", None),
+        ("200000 50000", 4.0),
+        ("garbage", None),
+    ],
+)
 def test_cgroup_v2_cpu_max(tmp_path, text, expected):
     assert cpu_quota.cpu_quota(v2(tmp_path, text)) == expected
 
 
-@pytest.mark.parametrize("quota,period,expected", [(100_000, 100_000, 1.0), (-1, 100_000, None),
-                                                   (250_000, 100_000, 2.5), (50_000, 100_000, 0.5)])
+@pytest.mark.parametrize(
+    "quota,period,expected",
+    [(100_000, 100_000, 1.0), (-1, 100_000, None), (250_000, 100_000, 2.5), (50_000, 100_000, 0.5)],
+)
 def test_cgroup_v1_cfs_quota(tmp_path, quota, period, expected):
     assert cpu_quota.cpu_quota(v1(tmp_path, quota, period)) == expected
 
@@ -47,8 +59,9 @@ def test_v2_file_wins_over_v1_leftovers(tmp_path):
     assert cpu_quota.cpu_quota(v2(tmp_path, "100000 100000")) == 1.0
 
 
-@pytest.mark.parametrize("visible,quota,expected", [(2, 100_000, 1), (2, 50_000, 1), (8, 250_000, 2),
-                                                    (2, 400_000, 2), (4, -1, 4)])
+@pytest.mark.parametrize(
+    "visible,quota,expected", [(2, 100_000, 1), (2, 50_000, 1), (8, 250_000, 2), (2, 400_000, 2), (4, -1, 4)]
+)
 def test_quota_caps_visible_cores_rounding_down(tmp_path, visible, quota, expected):
     assert cpu_quota.quota_cores(visible, v1(tmp_path, quota)) == expected
 

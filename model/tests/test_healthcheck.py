@@ -1,4 +1,5 @@
 """The model container's health check against a real Redis: healthy only when this host's workers are all warm."""
+
 from __future__ import annotations
 
 import socket
@@ -26,7 +27,7 @@ def test_counts_only_this_hosts_warm_workers(r, make_cfg):
 
 def test_stale_heartbeats_do_not_count(r, make_cfg):
     beat(r, make_cfg, "w-old", "1")
-    r.zadd("ml:heartbeats", {"w-old": 1.0})   # last beat long ago: the worker died
+    r.zadd("ml:heartbeats", {"w-old": 1.0})  # last beat long ago: the worker died
     assert healthcheck.ready_workers(r, HOST, ttl_s=10) == 0
 
 

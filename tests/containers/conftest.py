@@ -1,11 +1,12 @@
 """The compose stack for tests/containers: built by scripts/compose_test.sh, started once per module."""
+
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from compose_stack import ComposeStack
+from testkit.compose_stack import ComposeStack
 
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "resnet-compose-test")
 
@@ -16,7 +17,7 @@ def compose():
     if os.environ.get("COMPOSE_ENGINE_UNAVAILABLE"):
         pytest.skip(f"no Docker engine can run here: {os.environ['COMPOSE_ENGINE_UNAVAILABLE']}")
     stack = ComposeStack(PROJECT)
-    stack.down()   # leftovers of an interrupted run
+    stack.down()  # leftovers of an interrupted run
     try:
         stack.up(models=2)
     except Exception:

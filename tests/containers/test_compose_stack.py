@@ -1,5 +1,6 @@
 """docker-compose.yml really built and run: Redis, the API and two model containers at `cpus: 1`, checked only
 through the port published on 127.0.0.1. Runs from `make compose-test` (scripts/compose_test.sh builds first)."""
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from compose_stack import docker
-from stack import PHOTOS, ROOT, wait_until
+from testkit.compose_stack import docker
+from testkit.paths import PHOTOS
+from testkit.paths import REPO as ROOT
+from testkit.processes import wait_until
 
 DOCKER_NETS = ipaddress.ip_network("198.19.0.0/16")
 PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
@@ -32,8 +35,9 @@ def unique_jpeg(name: str) -> bytes:
 
 
 def predict(url: str, name: str, top_k: int = 5, timeout: float = 60) -> requests.Response:
-    return requests.post(f"{url}/predict?top_k={top_k}", files={"file": (name, unique_jpeg(name), "image/jpeg")},
-                         timeout=timeout)
+    return requests.post(
+        f"{url}/predict?top_k={top_k}", files={"file": (name, unique_jpeg(name), "image/jpeg")}, timeout=timeout
+    )
 
 
 def model_containers(compose) -> list[dict]:
@@ -43,9 +47,20 @@ def model_containers(compose) -> list[dict]:
 @pytest.fixture(scope="module")
 def keras_reference():
     """Keras' probabilities on the host (.venv-convert) for the same seeded weights the image was built from."""
-    out = subprocess.run([str(ROOT / ".venv-convert" / "bin" / "python"), "keras_reference.py", "--weights",
-                          "random:0", *[str(PHOTOS / n) for n in PHOTO_NAMES]], cwd=ROOT / "conversion",
-                         capture_output=True, text=True, timeout=600, check=False)
+    out = subprocess.run(
+        [
+            str(ROOT / ".venv-convert" / "bin" / "python"),
+            "keras_reference.py",
+            "--weights",
+            "random:0",
+            *[str(PHOTOS / n) for n in PHOTO_NAMES],
+        ],
+        cwd=ROOT / "conversion",
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout)
 
@@ -83,7 +98,7 @@ def test_ready_lists_two_workers_of_one_thread_each(compose):
     assert ready["status"] == "ready" and ready["workers_ready"] == 2, ready
     hosts = {c["Config"]["Hostname"] for c in model_containers(compose)}
     assert {w["host"] for w in ready["workers"]} == hosts and len(hosts) == 2, (ready, hosts)
-    assert [w["threads"] for w in ready["workers"]] == ["1", "1"], ready   # cpus: 1 → 1 process × 1 thread
+    assert [w["threads"] for w in ready["workers"]] == ["1", "1"], ready  # cpus: 1 → 1 process × 1 thread
     for c in model_containers(compose):
         assert c["HostConfig"]["NanoCpus"] == 1_000_000_000, c["HostConfig"]["NanoCpus"]
 
@@ -91,7 +106,7 @@ def test_ready_lists_two_workers_of_one_thread_each(compose):
 def test_predict_equals_keras_on_the_same_seeded_weights(compose, keras_reference):
     container = model_containers(compose)[0]
     card = json.loads(docker("exec", container["Id"], "cat", "/src/artifacts/model_card.json"))
-    assert card["weights"]["request"] == "random:0"   # the conversion's own parity record, made in the build
+    assert card["weights"]["request"] == "random:0"  # the conversion's own parity record, made in the build
     assert card["parity"]["top1_agreement"] == 1.0
     assert card["parity"]["max_abs_diff_probs"] <= card["parity"]["tolerance_probs"]
     assert card["weights"]["sha256"] == keras_reference["weights_sha256"], "image built from other weights"
@@ -109,20 +124,24 @@ def test_predict_equals_keras_on_the_same_seeded_weights(compose, keras_referenc
 
 def test_feedback_rows_land_in_the_volume(compose):
     marker = f"compose-{uuid.uuid4().hex[:8]}.jpg"
-    resp = requests.post(compose.url + "/feedback", data={"filename": marker, "prediction": "tabby", "score": "0.5"},
-                         timeout=10)
+    resp = requests.post(
+        compose.url + "/feedback", data={"filename": marker, "prediction": "tabby", "score": "0.5"}, timeout=10
+    )
     assert resp.status_code == 200
     volume = next(m["Name"] for m in compose.containers("api")[0]["Mounts"] if m["Destination"] == "/src/feedback")
     image = compose.env["PYTHON_IMAGE"]
-    text = docker("run", "--rm", "--network", "none", "-v", f"{volume}:/feedback:ro", image,
-                  "cat", "/feedback/feedback.csv")
+    text = docker(
+        "run", "--rm", "--network", "none", "-v", f"{volume}:/feedback:ro", image, "cat", "/feedback/feedback.csv"
+    )
     rows = [r for r in csv.DictReader(io.StringIO(text)) if r["filename"] == marker]
     assert [(r["prediction"], r["score"]) for r in rows] == [("tabby", "0.5")]
 
 
 def test_model_image_has_no_tensorflow(compose):
     image = model_containers(compose)[0]["Image"]
-    probe = "import importlib.util as u; print(u.find_spec('tensorflow') is None, u.find_spec('onnxruntime') is not None)"
+    probe = (
+        "import importlib.util as u; print(u.find_spec('tensorflow') is None, u.find_spec('onnxruntime') is not None)"
+    )
     assert docker("run", "--rm", "--network", "none", image, "python", "-c", probe).split() == ["True", "True"]
     sizes = {c["Config"]["Labels"]["com.docker.compose.service"]: c["Image"] for c in compose.containers()}
     for service in ("api", "model"):
@@ -137,11 +156,13 @@ def test_killed_model_container_restarts_and_loses_nothing(compose):
     with ThreadPoolExecutor(max_workers=16) as pool:
         futures = [pool.submit(predict, compose.url, n, 1, 90) for n in names]
         wait_until(lambda: any(f.done() for f in futures), 60, "the first answer")
-        os.kill(victim["State"]["Pid"], signal.SIGKILL)   # the container's init: ml_service.py and its workers
+        os.kill(victim["State"]["Pid"], signal.SIGKILL)  # the container's init: ml_service.py and its workers
         in_flight = sum(not f.done() for f in futures)
         answers = [f.result() for f in futures]
     assert in_flight >= 8, f"only {in_flight} requests were in flight when the container was killed"
-    assert [a.status_code for a in answers] == [200] * len(names), [a.text[:200] for a in answers if a.status_code != 200]
+    assert [a.status_code for a in answers] == [200] * len(names), [
+        a.text[:200] for a in answers if a.status_code != 200
+    ]
     assert all(a.json()["success"] for a in answers)
 
     def restarted() -> bool:

@@ -5,6 +5,7 @@ PYTHON_IMAGE / REDIS_IMAGE / NGINX_IMAGE (scripts/compose_test.sh points them at
 published port is found from the compose file itself (whichever service publishes one), so the stack's front
 door can move (gunicorn, or nginx in front of it) without touching the tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,10 @@ import time
 import requests
 import yaml
 
-from stack import ROOT, free_port, wait_until
+from testkit.paths import REPO
+from testkit.processes import free_port, wait_until
 
-COMPOSE_FILE = ROOT / "docker-compose.yml"
+COMPOSE_FILE = REPO / "docker-compose.yml"
 STANDINS = {"PYTHON_IMAGE": "local/python:3.11", "REDIS_IMAGE": "local/redis:7", "NGINX_IMAGE": "local/nginx:1"}
 
 
@@ -44,16 +46,25 @@ class ComposeStack:
 
     def __init__(self, project: str, **env: str) -> None:
         self.project = project
-        self.env = {**os.environ, **{k: os.environ.get(k, v) for k, v in STANDINS.items()},
-                    "COMPOSE_PROJECT_NAME": project, "SECRET_KEY": secrets.token_hex(16),
-                    "REDIS_PASSWORD": secrets.token_hex(16), "WEIGHTS": "random:0", "INT8": "0",
-                    "MODEL_CPUS": "1", "HTTP_PORT": str(free_port()), **env}
+        self.env = {
+            **os.environ,
+            **{k: os.environ.get(k, v) for k, v in STANDINS.items()},
+            "COMPOSE_PROJECT_NAME": project,
+            "SECRET_KEY": secrets.token_hex(16),
+            "REDIS_PASSWORD": secrets.token_hex(16),
+            "WEIGHTS": "random:0",
+            "INT8": "0",
+            "MODEL_CPUS": "1",
+            "HTTP_PORT": str(free_port()),
+            **env,
+        }
         self.cmd = [*compose_command(), "-p", project, "-f", str(COMPOSE_FILE)]
         self.url = ""
 
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-        out = subprocess.run([*self.cmd, *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
-                             timeout=timeout, check=False)
+        out = subprocess.run(
+            [*self.cmd, *args], cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
         if check and out.returncode != 0:
             raise RuntimeError(f"compose {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
         return out
@@ -83,8 +94,7 @@ class ComposeStack:
         service, target = self.public_service()
         host_port = self.compose("port", service, str(target)).stdout.strip()
         self.url = f"http://{host_port}"
-        wait_until(lambda: self.unhealthy() == [], timeout, f"every container of {self.project} healthy",
-                   interval=2)
+        wait_until(lambda: self.unhealthy() == [], timeout, f"every container of {self.project} healthy", interval=2)
 
     def containers(self, service: str | None = None) -> list[dict]:
         """`docker inspect` of the project's containers (optionally one service's), running or not."""
@@ -106,9 +116,11 @@ class ComposeStack:
     def leftovers(self) -> dict[str, list[str]]:
         """Containers, networks and volumes still carrying this project's label."""
         label = f"label=com.docker.compose.project={self.project}"
-        return {"containers": docker("ps", "-aq", "--filter", label).split(),
-                "networks": docker("network", "ls", "-q", "--filter", label).split(),
-                "volumes": docker("volume", "ls", "-q", "--filter", label).split()}
+        return {
+            "containers": docker("ps", "-aq", "--filter", label).split(),
+            "networks": docker("network", "ls", "-q", "--filter", label).split(),
+            "volumes": docker("volume", "ls", "-q", "--filter", label).split(),
+        }
 
     def ready(self) -> dict:
         return requests.get(self.url + "/ready", timeout=5).json()
