@@ -73,9 +73,12 @@ class ComposeStack:
         return yaml.safe_load(self.compose("config").stdout)
 
     def public_service(self) -> tuple[str, int]:
-        """(service, container port) of the one service that publishes a port."""
+        """(service, container port) of the one service of the started profiles that publishes a port."""
         published = []
+        active = set(filter(None, self.env.get("COMPOSE_PROFILES", "").split(",")))
         for name, svc in self.config()["services"].items():
+            if svc.get("profiles") and not active & set(svc["profiles"]):
+                continue  # an optional profile (e.g. observability) that this stack does not start
             for port in svc.get("ports", []):
                 target = port["target"] if isinstance(port, dict) else int(str(port).rsplit(":", 1)[-1].split("/")[0])
                 published.append((name, int(target)))
