@@ -47,7 +47,7 @@ bench-explain: model  ## what class activation heatmaps cost per image, asked an
 config-search: model  ## recommend WORKERS / THREADS / BATCH_SIZE for this machine (~1 min)
 	.venv/bin/python stress_test/config_search.py --save
 
-matrix: model     ## Locust matrix users x workers x threads x variant against the real stack (~20 min; after bench); CONTAINERS=1 adds matrix-containers
+matrix: model     ## Locust matrix (configurations using every core) + small / 12 MP workloads (~17 min; after bench); CONTAINERS=1 adds matrix-containers
 	.venv/bin/python stress_test/run_matrix.py
 	$(if $(filter 1,$(CONTAINERS)),scripts/compose_matrix.sh)
 

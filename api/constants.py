@@ -6,6 +6,10 @@ RESULT_KEY_PREFIX = "ml:result:"
 DEADLETTER_STREAM = "ml:deadletter"
 HEARTBEATS_KEY = "ml:heartbeats"
 WORKER_KEY_PREFIX = "ml:worker:"
+CACHE_KEY_PREFIX = "ml:cache:"  # + <model sha256>:<request digest>; string, EX CACHE_TTL_S (worker)
+CACHE_INDEX_KEY = "ml:cache-index"  # zset key -> time stored: the worker trims oldest first
+CACHE_SIZES_KEY = "ml:cache-sizes"  # hash key -> bytes counted
+CACHE_BYTES_KEY = "ml:cache-bytes"  # total bytes counted, kept <= CACHE_MAX_MB
 
 # Error codes a worker may put in a result's "error" field.
 ERROR_INVALID_IMAGE = "invalid_image"
@@ -26,3 +30,8 @@ def result_key(job_id: str) -> str:
 def worker_key(name: str) -> str:
     """The hash a worker refreshes with its status and metrics text."""
     return f"{WORKER_KEY_PREFIX}{name}"
+
+
+def cache_key(model_sha256: str, digest: str) -> str:
+    """A cached answer: the model file's hash and the request digest (response_cache.request_digest)."""
+    return f"{CACHE_KEY_PREFIX}{model_sha256}:{digest}"

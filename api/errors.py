@@ -22,6 +22,12 @@ class QueueFull(PredictError):
     kind = "queue_full"
 
 
+class DecodeBusy(QueueFull):
+    """The process's decode memory budget stayed full (large images in flight); retry later (Retry-After)."""
+
+    kind = "decode_busy"
+
+
 class BrokerUnavailable(PredictError):
     """Redis could not be reached or answered with an error."""
 

@@ -1,49 +1,69 @@
-"""Validate uploaded bytes before they are queued, so a worker never receives something we already know is bad.
+"""Decode each upload once, in the API: bytes → the 224×224×3 uint8 pixels the worker classifies.
 
-Checks: not empty; Pillow identifies it as an allowed format; the declared size is under MAX_IMAGE_PIXELS
-(checked from the header, before any pixel is decoded: decompression bombs); the pixels decode completely
-(`load()` fails on a truncated JPEG). Modes are not judged here: the worker converts CMYK, L, P, RGBA, 16-bit.
+Checks, in order: not empty; Pillow identifies it as an allowed format; the declared size is under
+MAX_IMAGE_PIXELS (from the header, before any pixel is decoded: decompression bombs); the decode fits the
+process's decode budget (decode_budget); the pixels decode completely (a truncated JPEG fails). The pixels are
+bit-identical to Keras' load_img in PREPROCESS=keras; PREPROCESS=fast decodes JPEGs at a reduced DCT scale.
 """
 
-import io
+import hashlib
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
 
+import decode_budget
+import preprocess
 import settings
-from constants import ALLOWED_FORMATS
-from errors import InvalidImage
+from errors import DecodeBusy, InvalidImage
+
+
+class Upload(str):
+    """The upload's content-addressed name (what the seed's model_predict takes), carrying its decoded pixels,
+    so the page and /predict hand model_predict an image that is never decoded again."""
+
+    pixels: np.ndarray
+    sha256: str
+    mode: str
+    data: bytes
+
+    def __new__(cls, name: str, pixels: np.ndarray, sha256: str, mode: str, data: bytes = b"") -> "Upload":
+        self = super().__new__(cls, name)
+        self.pixels, self.sha256, self.mode, self.data = pixels, sha256, mode, data
+        return self
+
+
+def decode(data: bytes, name: str | None, mode: str | None = None, extension: str = "") -> Upload:
+    """Decode under the budget; InvalidImage (400) with a reason a user can act on, DecodeBusy (503).
+    `name` None: named by the content's sha256 (its first 32 hex digits) + `extension`, hashing it only once."""
+    mode = mode or settings.PREPROCESS
+    if mode not in preprocess.MODES:
+        raise ValueError(f"PREPROCESS={mode!r} is not one of {preprocess.MODES}")
+    budget = decode_budget.budget(settings.DECODE_MEMORY_MB)
+    reserved = [0]
+
+    def reserve(nbytes: int) -> None:
+        budget.acquire(nbytes, settings.DECODE_WAIT_S)
+        reserved[0] = nbytes
+
+    try:
+        pixels = preprocess.decode_pixels(data, settings.MAX_IMAGE_PIXELS, mode, reserve)
+    except preprocess.InvalidImage as exc:
+        raise InvalidImage(_short(exc)) from None
+    except decode_budget.BudgetExceeded as exc:
+        raise InvalidImage(str(exc)) from None
+    except decode_budget.BudgetBusy as exc:
+        raise DecodeBusy(str(exc)) from None
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error… on garbage
+        raise InvalidImage(f"unreadable image: {_short(exc)}") from None
+    finally:
+        if reserved[0]:
+            budget.release(reserved[0])
+    sha256 = hashlib.sha256(data).hexdigest()
+    return Upload(f"{sha256[:32]}{extension}" if name is None else name, pixels, sha256, mode, data)
 
 
 def validate(data: bytes) -> None:
-    """Return if the bytes are a decodable image, else raise InvalidImage with a reason a user can act on."""
-    if not data:
-        raise InvalidImage("empty file")
-    limit = settings.MAX_IMAGE_PIXELS
-    # Pillow raises DecompressionBombError in open() above 2x this limit and only warns between 1x and 2x;
-    # the explicit check below makes the whole range an error without touching the (process-wide) warning filters.
-    Image.MAX_IMAGE_PIXELS = limit
-    try:
-        img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-    except Image.DecompressionBombError:
-        raise InvalidImage(f"image declares too many pixels (limit {limit})") from None
-    except UnidentifiedImageError:
-        raise InvalidImage("not an image (allowed: JPEG, PNG, GIF)") from None
-    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error… on garbage
-        raise InvalidImage(f"unreadable image header: {_short(exc)}") from None
-    with img:
-        width, height = img.size
-        if width <= 0 or height <= 0:
-            raise InvalidImage("image has no pixels")
-        if width * height > limit:
-            raise InvalidImage(f"image declares {width}x{height} pixels (limit {limit})")
-        if img.format == "JPEG":
-            # DCT-scaled decode: still reads the whole stream (truncation is caught) for a fraction of the CPU of a
-            # full decode (see hardware_report.md); the worker decodes at full size anyway (bit-identical to Keras).
-            img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))
-        try:
-            img.load()
-        except Exception as exc:  # truncated data, corrupt stream, bad palette…
-            raise InvalidImage(f"image data is corrupt or truncated: {_short(exc)}") from None
+    """Return if the bytes are a decodable image (decoded under the budget), else raise InvalidImage."""
+    decode(data, "")
 
 
 def _short(exc: BaseException) -> str:

@@ -1,8 +1,9 @@
-"""Talk to Redis for the API: lazily built connection pools, backpressure, XADD a job, BLPOP its result.
+"""Talk to Redis for the API: lazily built connection pools, backpressure, cache lookup, XADD a job, BLPOP its result.
 
 Two pools: commands use short socket timeouts (Redis down → fail in well under a second when refused, at most
 REDIS_SOCKET_TIMEOUT_S when unreachable); the blocking BLPOP gets a socket timeout just above the request
-timeout so a silent network partition still cannot hold a request past its deadline.
+timeout so a silent network partition still cannot hold a request past its deadline. The enqueue (XADD) uses a
+client that never retries: a retried XADD whose first attempt reached Redis would queue the job twice.
 """
 
 import json
@@ -17,7 +18,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import constants
+import metrics
 import redis_conn
+import response_cache
 import settings
 from errors import BrokerUnavailable, PredictionFailed, PredictionTimeout, QueueFull
 
@@ -27,38 +30,43 @@ _lock = threading.Lock()
 _clients: dict[tuple, redis.Redis] = {}
 
 
-def client(blocking: bool = False) -> redis.Redis:
+def client(blocking: bool = False, retry: bool = True) -> redis.Redis:
     """The shared client (and its pool) for the current settings and kind; rebuilt only if the settings change
     (tests) — never at import time. Thread-safe: each command borrows a pooled connection."""
     timeout = settings.REDIS_SOCKET_TIMEOUT_S
     socket_timeout = settings.REQUEST_TIMEOUT_S + timeout if blocking else timeout
-    key = redis_conn.connection_key() + (timeout, socket_timeout, blocking)
+    key = redis_conn.connection_key() + (timeout, socket_timeout, blocking, retry)
     with _lock:
         r = _clients.get(key)
         if r is None:
             r = _clients[key] = redis_conn.make_client(
                 socket_connect_timeout=timeout, socket_timeout=socket_timeout,
                 # One immediate retry heals a pooled socket Redis closed; none for BLPOP (it would outlive the
-                # deadline).
-                retry=Retry(NoBackoff(), 0 if blocking else 1),
+                # deadline), none for the enqueue (a retried XADD could queue the job twice).
+                retry=Retry(NoBackoff(), 1 if retry and not blocking else 0),
                 health_check_interval=0,
             )
         return r
 
 
-def submit(image: bytes, filename: str, top_k: int, deadline: float, explain: bool = False) -> dict[str, Any]:
-    """Enqueue one job and wait for its result dict until `deadline` (unix time); typed errors otherwise.
-    `explain` adds the job field explain="1" (the worker then answers with a heatmap too)."""
+def submit(pixels: bytes, filename: str, top_k: int, deadline: float, preprocess: str = "keras",
+           digest: str | None = None, explain: bool = False) -> dict[str, Any]:
+    """Answer from the response cache when `digest` (response_cache.request_digest) is given and cached, else
+    enqueue one job (the decoded 224×224×3 uint8 pixels) and wait for its result dict until `deadline` (unix
+    time); typed errors otherwise. A cached answer has "cached": true. `explain` adds the job field explain="1"
+    (the worker then answers with a heatmap too)."""
     r = client()
     try:
-        depth = _prepare(r)
+        depth, cached = _prepare(r, digest)
+        if cached is not None:
+            return _decode(cached) | {"cached": True}
         if depth >= settings.MAX_QUEUE_DEPTH:
             raise QueueFull(f"queue is full ({depth} jobs waiting); retry later")
         job_id = uuid.uuid4().hex
         now = time.time()
-        entry_id = r.xadd(constants.JOB_STREAM, {
-            "id": job_id, "image": image, "filename": filename,
-            "enqueued": repr(now), "deadline": repr(deadline), "top_k": str(top_k),
+        entry_id = client(retry=False).xadd(constants.JOB_STREAM, {
+            "id": job_id, "pixels": pixels, "filename": filename, "enqueued": repr(now),
+            "deadline": repr(deadline), "top_k": str(top_k), "preprocess": preprocess, "cache": digest or "",
             **({"explain": "1"} if explain else {}),
         })
         raw = _wait(job_id, deadline)
@@ -67,24 +75,46 @@ def submit(image: bytes, filename: str, top_k: int, deadline: float, explain: bo
     if raw is None:
         _forget(r, entry_id)
         raise PredictionTimeout("no worker answered in time")
+    return _decode(raw)
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
     try:
         return json.loads(raw)
     except ValueError as exc:
         raise PredictionFailed(f"unreadable answer from the worker: {exc}") from None
 
 
-def _prepare(r: redis.Redis) -> int:
+def _prepare(r: redis.Redis, digest: str | None = None) -> tuple[int, bytes | None]:
     """One round trip: make sure the consumer group exists (at id 0, so jobs queued before any worker starts or
-    after Redis lost its data are not skipped; BUSYGROUP is the normal case) and read the queue depth."""
+    after Redis lost its data are not skipped; BUSYGROUP is the normal case), read the queue depth and, given a
+    request digest, look the answer up in the response cache. Returns (depth, cached answer or None)."""
     pipe = r.pipeline(transaction=False)
     pipe.xgroup_create(constants.JOB_STREAM, constants.CONSUMER_GROUP, id="0", mkstream=True)
     pipe.xlen(constants.JOB_STREAM)
-    created, depth = pipe.execute(raise_on_error=False)
+    if digest:
+        _lookup_script(r)(args=[constants.HEARTBEATS_KEY, repr(time.time() - settings.HEARTBEAT_TTL_S),
+                                constants.WORKER_KEY_PREFIX, constants.CACHE_KEY_PREFIX, digest], client=pipe)
+    created, depth, *lookup = pipe.execute(raise_on_error=False)
     if isinstance(created, redis.ResponseError) and "BUSYGROUP" not in str(created):
         raise created
-    if isinstance(depth, Exception):
-        raise depth
-    return int(depth)
+    for reply in (depth, *lookup):
+        if isinstance(reply, Exception):
+            raise reply
+    cached = None
+    if lookup:
+        outcome = lookup[0][0].decode()
+        metrics.count_cache(outcome)
+        cached = lookup[0][1] if outcome == "hit" else None
+    return int(depth), cached
+
+
+def _lookup_script(r: redis.Redis):
+    """The cache lookup script, registered once per client (redis-py loads it on first use)."""
+    script = getattr(r, "_ml_cache_lookup", None)
+    if script is None:
+        script = r._ml_cache_lookup = r.register_script(response_cache.LOOKUP_LUA)
+    return script
 
 
 def _wait(job_id: str, deadline: float) -> bytes | None:

@@ -34,9 +34,18 @@ INFERENCE = Histogram("api_job_inference_seconds", "Model time of the batch that
 BATCH = Histogram("api_job_batch_size", "Size of the batch that answered a job",
                   buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64))
 
+CACHE = Counter("api_response_cache", "Response cache lookups: hit, miss, or no_model (no single live model: "
+                "not looked up)", ["result"])
+PREPROCESS = Histogram("api_preprocess_seconds", "Decoding one upload to the 224x224x3 model pixels, in the API",
+                       buckets=STAGE_BUCKETS)
+
 bp = Blueprint("metrics", __name__)
 # Label values are bounded: any other method (clients can send arbitrary tokens) is counted as "other".
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
+def count_cache(result: str) -> None:
+    CACHE.labels(result=result if result in ("hit", "miss", "no_model") else "other").inc()
 
 
 def count_error(kind: str) -> None:

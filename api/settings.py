@@ -43,6 +43,10 @@ class Settings:
     PER_CLIENT_CONNECTIONS: int = 256  # nginx's per-address limit; >= 200 so load tests are never throttled
     REDIS_MAXMEMORY: str = "256mb"  # the Redis `make run` starts (compose sets its own)
     MAX_IMAGE_PIXELS: int = 40_000_000
+    PREPROCESS: str = "keras"  # keras: bit-identical to Keras load_img; fast: JPEG decoded at a reduced DCT scale
+    DECODE_MEMORY_MB: int = 256  # per API process: what concurrent decodes may hold (decode_budget.py)
+    DECODE_WAIT_S: float = 5.0  # wait for decode budget before answering 503
+    RESPONSE_CACHE: int = 1  # 0: off; 1: identical requests answered from Redis (response_cache.py)
     FEEDBACK_MAX_FIELD: int = 512
     SECRET_KEY: str | None = None  # unset: generated once into INSTANCE_PATH/secret_key (secret_key.py)
     INSTANCE_PATH: str | None = None  # Flask's instance folder; unset: api/instance

@@ -4,6 +4,7 @@ import json
 import logging
 import mimetypes
 import os
+import time
 
 from flask import (Blueprint, Response, abort, flash, redirect, render_template, request, send_from_directory,
                    url_for)
@@ -32,18 +33,30 @@ MSG_NO_NAME = "No image selected for uploading"
 MSG_BAD_EXT = "Allowed image types are -> png, jpg, jpeg, gif"
 
 
-def _save_upload(file, for_display: bool = False) -> str:
-    """Validate the bytes, then store them under md5 + extension (the user's name is never used as a path);
-    `for_display` also keeps them in Redis for a while so any API replica can serve the page's image."""
+def _decode_upload(file, stored: bool = False) -> images.Upload:
+    """Read and decode the upload once (400 if it is not a usable image). A stored upload is named md5 +
+    extension as originally (the user's name is never used as a path); /predict's only by its sha256, which the
+    cache key needs anyway (one hash of a 12 MP photo instead of two)."""
     data = utils.read_upload(file.stream)
-    name = utils.hashed_name(data, file.filename)
-    images.validate(data)
-    utils.store_upload(settings.UPLOAD_FOLDER, name, data)
+    started = time.perf_counter()
+    if stored:
+        upload = images.decode(data, utils.hashed_name(data, file.filename))
+    else:
+        upload = images.decode(data, None, extension=os.path.splitext(file.filename or "")[1])
+    metrics.PREPROCESS.observe(time.perf_counter() - started)
+    return upload
+
+
+def _save_upload(file, for_display: bool = False) -> images.Upload:
+    """The page flow: decode, then store the bytes for display (/predict stores nothing); `for_display` also
+    keeps them in Redis for a while so any API replica can serve the page's image."""
+    upload = _decode_upload(file, stored=True)
+    utils.store_upload(settings.UPLOAD_FOLDER, upload, upload.data)
     if for_display:
-        display_store.keep(name, data)
+        display_store.keep(upload, upload.data)
     uploads_gc.maybe_prune(settings.UPLOAD_FOLDER, settings.UPLOAD_MAX_AGE_S, settings.UPLOAD_GC_INTERVAL_S,
                            settings.UPLOAD_MAX_BYTES, grace_s=settings.REQUEST_TIMEOUT_S + 60)
-    return name
+    return upload
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -100,8 +113,8 @@ def predict():
         return bad_request(str(exc))
     options = {"explain": True} if wanted else {}  # without explain, model_predict is called exactly as before
     try:
-        name = _save_upload(file)
-        result = Classification(*model_predict(name, top_k=top_k or TOP_K_DEFAULT, **options))
+        upload = _decode_upload(file)  # the pixels go to the queue; nothing is written to disk
+        result = Classification(*model_predict(upload, top_k=top_k or TOP_K_DEFAULT, **options))
         heatmap = explain.heatmap_of(result) if wanted else None
     except PredictError as exc:
         return predict_error(exc)

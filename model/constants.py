@@ -10,6 +10,10 @@ RESULT_KEY_PREFIX = "ml:result:"
 DEADLETTER_STREAM = "ml:deadletter"
 HEARTBEATS_KEY = "ml:heartbeats"
 WORKER_KEY_PREFIX = "ml:worker:"
+CACHE_KEY_PREFIX = "ml:cache:"  # + <model sha256>:<request digest>; string, EX CACHE_TTL_S
+CACHE_INDEX_KEY = "ml:cache-index"  # zset key -> time stored: trimmed oldest first
+CACHE_SIZES_KEY = "ml:cache-sizes"  # hash key -> bytes counted
+CACHE_BYTES_KEY = "ml:cache-bytes"  # total bytes counted, kept <= CACHE_MAX_MB
 
 # Limits of a job's top_k field (api/constants.py holds the same)
 TOP_K_MIN, TOP_K_MAX = 1, 10
@@ -44,3 +48,7 @@ def result_key(job_id: str) -> str:
 
 def worker_key(name: str) -> str:
     return f"{WORKER_KEY_PREFIX}{name}"
+
+
+def cache_key(model_sha256: str, digest: str) -> str:
+    return f"{CACHE_KEY_PREFIX}{model_sha256}:{digest}"

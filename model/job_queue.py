@@ -47,6 +47,36 @@ end
 return owned
 """
 
+# Response cache write, bounded: KEYS[1] the entry, [2] index zset (key -> time stored), [3] sizes hash, [4] byte
+# counter; ARGV[1] value, [2] TTL s, [3] now (unix s), [4] most bytes kept. Entries older than the TTL are
+# forgotten first, then the oldest until the new one fits; nothing but cache keys is ever deleted (the job
+# stream and results are not touched, whatever Redis' own eviction policy).
+_CACHE_STORE_LUA = """
+local key, index, sizes, total = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local ttl, now, most = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local function forget(k)
+  local n = tonumber(redis.call('HGET', sizes, k) or '0')
+  redis.call('DEL', k)
+  redis.call('HDEL', sizes, k)
+  redis.call('ZREM', index, k)
+  redis.call('DECRBY', total, n)
+end
+for _, k in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', now - ttl, 'LIMIT', 0, 64)) do forget(k) end
+if redis.call('HEXISTS', sizes, key) == 1 then forget(key) end
+local size = #ARGV[1] + #key + 96
+if size > most then return 0 end
+while tonumber(redis.call('GET', total) or '0') + size > most do
+  local oldest = redis.call('ZRANGE', index, 0, 0)
+  if #oldest == 0 then redis.call('SET', total, 0) break end
+  forget(oldest[1])
+end
+redis.call('SET', key, ARGV[1], 'EX', ttl)
+redis.call('ZADD', index, now, key)
+redis.call('HSET', sizes, key, size)
+redis.call('INCRBY', total, size)
+return 1
+"""
+
 
 def connect(cfg: Settings, block_ms: int) -> redis.Redis:
     """A client whose socket timeout outlasts the longest blocking read (BLOCK or the batch wait); retries are the
@@ -72,6 +102,7 @@ class JobQueue:
         self._held: set[str] = set()
         self._held_lock = threading.Lock()  # the worker thread adds/removes, the lease thread reads
         self._refresh = client.register_script(_REFRESH_LUA)
+        self._cache_store = client.register_script(_CACHE_STORE_LUA)
 
     # leases --------------------------------------------------------------------------------------------
     def _hold(self, jobs: list[Job]) -> list[Job]:
@@ -156,10 +187,26 @@ class JobQueue:
         entries = reply[0][1] if reply else []
         return self._hold(self._parse(entries, time.time()))
 
+    def fair_share(self, count: int) -> int:
+        """At most this worker's share of the unanswered jobs: ceil(XLEN / live workers), at least 1.
+
+        A greedy XREADGROUP COUNT BATCH_SIZE lets one worker take every job in flight while its peers idle (with
+        8 clients and 2 workers at batch 8, one core sat idle between batches); sharing keeps all of them busy.
+        One pipelined round trip; a single worker, or a queue deeper than the batch, reads `count` as before."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.xlen(C.JOB_STREAM).zcount(C.HEARTBEATS_KEY, time.time() - self.cfg.HEARTBEAT_TTL_S, "+inf")
+        unanswered, workers = pipe.execute()
+        if workers <= 1 or unanswered == 0:
+            return count
+        return max(1, min(count, -(-int(unanswered) // int(workers))))
+
     def read_batch(self, count: int, block_ms: int | None, stop: threading.Event | None = None) -> list[Job]:
-        """What is waiting, up to `count`; with BATCH_WAIT_MS > 0, keeps topping up a partial batch until it is
-        full or BATCH_WAIT_MS have passed since its first job was picked — or `stop` is set (SIGTERM): then the
-        jobs in hand are returned at once (each top-up read blocks at most STOP_POLL_MS to notice it)."""
+        """What is waiting, up to `count` (and, with BATCH_SHARE=1, to this worker's fair share of it); with
+        BATCH_WAIT_MS > 0, keeps topping up a partial batch until it is full or BATCH_WAIT_MS have passed since its
+        first job was picked — or `stop` is set (SIGTERM): then the jobs in hand are returned at once (each top-up
+        read blocks at most STOP_POLL_MS to notice it)."""
+        if self.cfg.BATCH_SHARE:
+            count = self.fair_share(count)
         jobs = self.read(count, block_ms)
         wait_ms = self.cfg.BATCH_WAIT_MS
         if not jobs or wait_ms <= 0:
@@ -199,14 +246,22 @@ class JobQueue:
             job.deliveries = delivered.get(job.entry_id, 0) + 1
         return jobs, isolate and any(job.deliveries <= limit for job in jobs)
 
-    def answer(self, answers: list[tuple[Job, dict[str, Any]]]) -> None:
-        """Per job, atomically: RPUSH the result, EXPIRE it, XACK and XDEL the entry."""
+    def answer(self, answers: list[tuple[Job, dict[str, Any]]], model_sha256: str = "") -> None:
+        """Per job, atomically: RPUSH the result, EXPIRE it, XACK and XDEL the entry; a successful answer whose
+        job asked for it is also stored in the response cache under this worker's model hash."""
         if not answers:
             return
         pipe = self.r.pipeline(transaction=True)
+        now = time.time()
         for job, result in answers:
             key = C.result_key(job.id)
-            pipe.rpush(key, json.dumps(result)).expire(key, self.cfg.RESULT_TTL_S)
+            value = json.dumps(result)
+            pipe.rpush(key, value).expire(key, self.cfg.RESULT_TTL_S)
+            if job.cache and model_sha256 and result.get("ok") and self.cfg.CACHE_TTL_S > 0:
+                self._cache_store(keys=[C.cache_key(model_sha256, job.cache), C.CACHE_INDEX_KEY, C.CACHE_SIZES_KEY,
+                                        C.CACHE_BYTES_KEY],
+                                  args=[value, self.cfg.CACHE_TTL_S, repr(now), self.cfg.CACHE_MAX_MB * 2**20],
+                                  client=pipe)
         ids = [job.entry_id for job, _ in answers]
         pipe.xack(C.JOB_STREAM, C.CONSUMER_GROUP, *ids).xdel(C.JOB_STREAM, *ids).execute()
         self.release(ids)

@@ -93,7 +93,7 @@ def classify_process(index: int = 0, cfg: settings.Settings | None = None,
     try:
         classifier.initialize()
         handle = classifier.handle
-        heartbeat.set(model=handle.model, variant=handle.variant, ready="1")
+        heartbeat.set(model=handle.model, variant=handle.variant, model_sha256=handle.sha256, ready="1")
         probe.ready = True
         if on_ready:
             on_ready()

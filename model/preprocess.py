@@ -1,5 +1,9 @@
 """Image bytes → ResNet50 input, bit-identical to Keras (pure functions; imports only numpy and Pillow).
 
+The same file lives in api/ and model/ (a test pins them byte-identical): the API decodes each upload once
+(`decode_pixels`, 224×224×3 uint8, what Keras' load_img yields) and ships those 147 KiB through Redis; the
+worker only normalises them (`normalize_pixels`). `preprocess_bytes` does both, for in-process use.
+
 Reference: `keras.utils.load_img(path, target_size=(224, 224))` (Pillow; `img.convert("RGB")` when the mode
 is not RGB; `img.resize((w, h), NEAREST)` only when the size differs) + `img_to_array` (float32) +
 `keras.applications.resnet50.preprocess_input` (caffe: RGB→BGR, then minus the ImageNet mean per channel).
@@ -22,6 +26,11 @@ from PIL import Image, ImageOps
 TARGET_SIZE = (224, 224)  # (height, width) as Keras' target_size
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 DEFAULT_MAX_PIXELS = 40_000_000
+PIXELS_SHAPE = (*TARGET_SIZE, 3)  # the uint8 array that crosses Redis
+PIXELS_BYTES = PIXELS_SHAPE[0] * PIXELS_SHAPE[1] * PIXELS_SHAPE[2]
+MODES = ("keras", "fast")  # PREPROCESS: keras = bit-identical to Keras; fast = JPEG decoded at a reduced DCT scale
+# Bytes per pixel Pillow holds in memory for a decoded image of each mode (RGB is stored 4 bytes wide).
+_MEMORY_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF")  # the API's upload formats; no other Pillow decoder is reachable
 _EXIF_ORIENTATION = 0x0112
 
@@ -30,26 +39,48 @@ class InvalidImage(ValueError):
     """The bytes are not an image this service can classify; the message says why."""
 
 
-def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode bytes to a fully loaded Pillow image (first frame), refusing bombs before decoding pixels."""
+def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "keras",
+               reserve=None) -> Image.Image:
+    """Decode bytes to a fully loaded Pillow image (first frame), refusing bombs before decoding pixels.
+
+    mode "fast" decodes a JPEG at the smallest DCT scale (1/2, 1/4, 1/8) still at least 224 on each side.
+    `reserve(nbytes)`, when given, is called with decode_memory() of the image before its pixels are decoded
+    (the API's decode budget: it may raise to refuse or wait); the caller releases it.
+    """
+    if mode not in MODES:
+        raise ValueError(f"preprocessing mode {mode!r} is not one of {MODES}")
     if not data:
         raise InvalidImage("empty file")
     try:
         img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError as exc:
-        raise InvalidImage(f"image too large: {exc}") from None
+        raise InvalidImage(f"image too large: declares too many pixels ({exc})") from None
     except Exception as exc:  # Pillow raises many types for garbage: UnidentifiedImageError, SyntaxError…
-        raise InvalidImage(f"not a readable image: {exc}") from None
+        raise InvalidImage(f"not a readable image (not an image of an allowed format: JPEG, PNG, GIF): {exc}") from None
     width, height = img.size
     if width <= 0 or height <= 0:
         raise InvalidImage(f"image has no pixels ({width}x{height})")
     if width * height > max_pixels:
-        raise InvalidImage(f"image too large: {width}x{height} pixels exceeds the limit of {max_pixels}")
+        raise InvalidImage(f"image too large: declares too many pixels, {width}x{height} pixels exceeds the "
+                           f"limit of {max_pixels}")
+    if mode == "fast" and img.format == "JPEG":
+        img.draft(img.mode, (min(width, TARGET_SIZE[1]), min(height, TARGET_SIZE[0])))
+    if reserve is not None:
+        reserve(decode_memory(img))
     try:
         img.load()
     except Exception as exc:  # truncated or corrupt data
         raise InvalidImage(f"image data is corrupt or truncated: {exc}") from None
     return img
+
+
+def decode_memory(img: Image.Image) -> int:
+    """Bytes Pillow will hold to decode `img` (at its current, possibly drafted, size) and convert it to RGB."""
+    width, height = img.size
+    per_pixel = _MEMORY_BYTES_PER_PIXEL.get(img.mode, 4)
+    if img.mode != "RGB":
+        per_pixel += 4  # convert("RGB") makes a second full-size image
+    return width * height * per_pixel
 
 
 def upright(img: Image.Image) -> Image.Image:
@@ -96,7 +127,26 @@ def to_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.float32)
 
 
-def preprocess_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_pixels(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "keras",
+                  reserve=None) -> np.ndarray:
+    """Bytes → uint8 RGB array (224, 224, 3): exactly the pixels of Keras' load_img (keras mode)."""
+    with open_image(data, max_pixels, mode, reserve) as img:
+        rgb = load_rgb(upright(img))
+        return np.asarray(rgb, dtype=np.uint8)
+
+
+def normalize_pixels(pixels: np.ndarray) -> np.ndarray:
+    """uint8 (224, 224, 3) → the float32 model input; identical to img_to_array + preprocess_input."""
+    return caffe_normalize(pixels.astype(np.float32))
+
+
+def pixels_from_bytes(raw: bytes) -> np.ndarray:
+    """The `pixels` field of a job (raw uint8, row-major HWC) → array; InvalidImage if its size is wrong."""
+    if len(raw) != PIXELS_BYTES:
+        raise InvalidImage(f"pixel payload has {len(raw)} bytes, expected {PIXELS_BYTES}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(PIXELS_SHAPE)
+
+
+def preprocess_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "keras") -> np.ndarray:
     """Bytes → float32 array (224, 224, 3), ready for the ONNX graph's `input`."""
-    img = load_rgb(upright(open_image(data, max_pixels)))
-    return caffe_normalize(to_array(img))
+    return normalize_pixels(decode_pixels(data, max_pixels, mode))

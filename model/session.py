@@ -76,6 +76,7 @@ class ModelHandle:
     variant: str
     path: str
     threads: int
+    sha256: str = ""  # of the ONNX file: part of every response-cache key, so a new model never serves old answers
 
 
 def open_session(path: str, threads: int, spin: bool):
@@ -107,6 +108,7 @@ def create_session(cfg: Settings, threads: int, spin: bool) -> ModelHandle:
         raise ValueError(f"{path} has {os.path.getsize(path)} bytes, the model card says {expected}")
 
     session = open_session(path, threads, spin)
+    sha256 = variants[variant].get("sha256") or _sha256_file(path)
 
     outputs = [o.name for o in session.get_outputs()]
     output = PREFERRED_OUTPUT if PREFERRED_OUTPUT in outputs else outputs[0]
@@ -114,4 +116,14 @@ def create_session(cfg: Settings, threads: int, spin: bool) -> ModelHandle:
              variant, path, threads, "on" if spin else "off")
     return ModelHandle(session=session, input_name=session.get_inputs()[0].name, output_name=output,
                        apply_softmax=output == "logits", model=card.get("model", "?"),
-                       variant=variant, path=path, threads=threads)
+                       variant=variant, path=path, threads=threads, sha256=sha256)
+
+
+def _sha256_file(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -46,6 +46,9 @@ class Settings:
     METRICS_ADDR: str = "127.0.0.1"    # where those ports listen: loopback only unless asked (scrape via the API)
     TOP_K: int = 5
     MAX_IMAGE_PIXELS: int = 40_000_000
+    CACHE_TTL_S: int = 3600            # response cache: how long an answer is kept (the API's RESPONSE_CACHE=0: off)
+    CACHE_MAX_MB: int = 64             # response cache: bytes of answers kept, oldest dropped first
+    BATCH_SHARE: int = 1               # 1: take at most ceil(unanswered jobs / live workers) per batch (0: greedy)
     WORKER_NAME: str = ""              # empty: <host>-<pid>-<index>
     LOG_LEVEL: str = "INFO"
     SUMMARY_INTERVAL_S: float = 60.0

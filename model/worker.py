@@ -19,7 +19,7 @@ from job_queue import JobQueue
 from jobs import Job
 from lease import LeaseKeeper
 from metrics import WorkerMetrics
-from preprocess import InvalidImage, preprocess_bytes
+from preprocess import InvalidImage, normalize_pixels, pixels_from_bytes, preprocess_bytes
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class Worker:
             self.metrics.queue_wait(job.picked - job.enqueued)
             started = time.perf_counter()
             try:
-                arrays.append(preprocess_bytes(job.image, self.cfg.MAX_IMAGE_PIXELS))
+                arrays.append(self._input(job))
                 batch_jobs.append(job)
             except Exception as exc:  # InvalidImage, or anything else Pillow throws on hostile data
                 message = str(exc) if isinstance(exc, InvalidImage) else f"could not decode image: {exc}"
@@ -122,7 +122,15 @@ class Worker:
                 self.metrics.job(Outcome.OK if pred.ok else Outcome.INFERENCE_FAILED)
                 if not pred.ok:
                     self.metrics.error(pred.error.value)
-        self.queue.answer(answers)
+        handle = self.classifier.handle
+        self.queue.answer(answers, getattr(handle, "sha256", "") if handle is not None else "")
+
+    def _input(self, job: Job):
+        """The model input of a job: the API's decoded pixels, normalised; or an old-style job's bytes, decoded."""
+        if job.pixels or not job.image:
+            return normalize_pixels(pixels_from_bytes(job.pixels))
+        mode = job.preprocess if job.preprocess in ("keras", "fast") else "keras"
+        return preprocess_bytes(job.image, self.cfg.MAX_IMAGE_PIXELS, mode)
 
     def _result(self, job: Job, pred: Prediction | None, error: ErrorKind | None = None, message: str = "",
                 batch_size: int = 0, inference_s: float = 0.0) -> dict[str, Any]:

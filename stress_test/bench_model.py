@@ -22,6 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import artifacts
+import decode_profile
 import machine
 import ort_runner
 from results import format_table, new_run_dir, progress_line, write_json
@@ -134,6 +135,7 @@ def main() -> None:
                      "card": artifacts.card(folder), "baseline": baseline, "runs": rows, "best": best,
                      "settings": {k: v for k, v in vars(args).items()}})
     print(f"wrote {out}")
+    decode_profile.save(folder, out.parent, quick=args.quick)  # issue 9: decode cost and fast-mode agreement
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """A light closed-loop /predict client: N threads, each sending the next photo as soon as its answer arrives.
 
 Used for the end-to-end saturation figure (max sustained /predict throughput) and for the exact single-user
-latency (Locust rounds its percentiles). Keep-alive connections, bodies encoded once: the client costs little
+latency (Locust rounds its percentiles). Keep-alive connections, unique bytes per request (unique.py), so no cache answers one: the client costs little
 CPU next to the service it measures on the same cores.
 
   python stress_test/closed_loop.py --url http://127.0.0.1:5000 --concurrency 16 --duration 20
@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from photos import photo_bytes
+from unique import unique as tagged
 
 
 def multipart(name: str, data: bytes) -> tuple[bytes, str]:
@@ -31,16 +32,16 @@ def multipart(name: str, data: bytes) -> tuple[bytes, str]:
     return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def _client(url: str, bodies: list, start: float, stop: float, offset: int, out: list, timeout: float,
-            unique: bool = False) -> None:
+def _client(url: str, photos: list, start: float, stop: float, offset: int, out: list, timeout: float,
+            out_all: list) -> None:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     i = offset
+    run_id = uuid.uuid4().hex[:8]
     while (t0 := time.monotonic()) < stop:
-        body, ctype = bodies[i % len(bodies)][:2]
-        if unique:  # bytes after the JPEG end marker: same image, never the same upload (no cache hit)
-            name, data = bodies[i % len(bodies)][2]
-            body, ctype = multipart(name, data + f"unique-{offset}-{i}-{time.time_ns()}".encode())
+        # Unique bytes per request (unique.py: a JPEG comment segment): same image, never a cache hit.
+        name, data = photos[i % len(photos)]
+        body, ctype = multipart(name, tagged(data, f"{run_id}-{offset}-{i}"))
         i += 1
         try:
             conn.request("POST", "/predict", body=body, headers={"Content-Type": ctype})
@@ -53,6 +54,7 @@ def _client(url: str, bodies: list, start: float, stop: float, offset: int, out:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
             ok, status = False, 0
         t1 = time.monotonic()
+        out_all.append(status)
         if start <= t1 <= stop:              # steady state: completions inside the measured window
             out.append((t1, t1 - t0, status, ok))
         if status == 503:                    # backpressure: wait as told, like a polite client
@@ -61,14 +63,16 @@ def _client(url: str, bodies: list, start: float, stop: float, offset: int, out:
 
 
 def run(url: str, concurrency: int, duration: float, warmup: float = 3.0, timeout: float = 60,
-        unique: bool = False) -> dict:
+        unique: bool = True, photos: list[tuple[str, bytes]] | None = None) -> dict:
     """Successful predictions completed per second inside the window, their p50/p95/p99 latency, counts per status.
-    `unique`: every request sends different bytes."""
-    bodies = [multipart(n, d) + ((n, d),) for n, d in photo_bytes()]
+    Every request sends different bytes (`unique` is kept for callers; it is always on). `photos` (name, bytes)
+    default to the small test photos."""
+    bodies = photos or photo_bytes()
     start = time.monotonic() + warmup
     stop = start + duration
     out: list = []
-    threads = [threading.Thread(target=_client, args=(url, bodies, start, stop, i, out, timeout, unique), daemon=True)
+    out_all: list = []   # every completion, warm-up included (to divide whole-run counters by)
+    threads = [threading.Thread(target=_client, args=(url, bodies, start, stop, i, out, timeout, out_all), daemon=True)
                for i in range(concurrency)]
     for t in threads:
         t.start()
@@ -79,7 +83,7 @@ def run(url: str, concurrency: int, duration: float, warmup: float = 3.0, timeou
     statuses: dict[str, int] = {}
     for r in out:
         statuses[str(r[2])] = statuses.get(str(r[2]), 0) + 1
-    return {"concurrency": concurrency, "duration_s": round(window, 2), "ok": int(ok_lat.size),
+    return {"concurrency": concurrency, "duration_s": round(window, 2), "ok": int(ok_lat.size), "sent": len(out_all),
             "ok_per_s": round(ok_lat.size / window, 3), "statuses": statuses,
             "p50_ms": round(float(np.percentile(ok_lat, 50)), 1) if ok_lat.size else None,
             "p95_ms": round(float(np.percentile(ok_lat, 95)), 1) if ok_lat.size else None,

@@ -16,16 +16,19 @@ import itertools
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 
 from locust import HttpUser, between, constant, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from photos import PHOTOS_DIR, photo_bytes
+from unique import unique
 
 PHOTOS = photo_bytes(Path(os.environ.get("PHOTOS_DIR", PHOTOS_DIR)))
 WAIT_S = float(os.environ.get("LOCUST_WAIT_S", "0"))
 TOP_K = os.environ.get("LOCUST_TOP_K", "")
+RUN = uuid.uuid4().hex  # with id(user) and a counter: unique across users, runs and processes
 BACKPRESSURE_NAME = "/predict [503 backpressure]"
 MAX_RETRY_AFTER_S = 5.0
 SEED_KEYS = {"success", "prediction", "score"}
@@ -49,6 +52,8 @@ class ServiceUser(HttpUser):
     @task(20)
     def predict(self) -> None:
         name, data = next(self.photos)
+        self.sent = getattr(self, "sent", 0) + 1
+        data = unique(data, f"{RUN}-{id(self)}-{self.sent}")  # unique bytes per request: the cache never answers
         url = f"/predict?top_k={TOP_K}" if TOP_K else "/predict"
         with self.client.post(url, files={"file": (name, data, "image/jpeg")}, name="/predict",
                               catch_response=True) as resp:

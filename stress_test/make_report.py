@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import report_plots
+import report_workloads
 from report_capacity import capacity_section
 from report_data import Figures, load, per_core, targets
 from report_compose import compose_section
@@ -171,6 +172,7 @@ def main() -> None:
     lines += shedding_section(folder)
     lines += explain_section(folder)
     lines += capacity_section(folder, f)
+    lines += report_workloads.section(folder)
     Path(args.out).write_text(repo_relative("\n".join(lines)))
     print(f"wrote {args.out} and plots in {args.plots}")
 

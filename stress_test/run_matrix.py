@@ -6,7 +6,10 @@ worker(s) and gunicorn on free 127.0.0.1 ports, records each worker's time to re
 maximum sustained /predict throughput with a closed-loop client, and prints its ratio to the best raw ONNX
 Runtime figure of bench.json in the same results folder.
 
-  python stress_test/run_matrix.py                       # full matrix (~15 min on 2 cores)
+Then the two workloads of issue 9 (workloads.py: small and 12 MP photos, keras and fast preprocessing, 8 clients)
+into workloads.json of the same folder.
+
+  python stress_test/run_matrix.py                       # full matrix + workloads (~17 min on 2 cores)
   python stress_test/run_matrix.py --quick               # smoke: one configuration, a few seconds each
 """
 from __future__ import annotations
@@ -27,6 +30,7 @@ import locust_run
 import machine
 import ort_runner
 import stages
+import workloads
 from ort_runner import grid
 from results import format_table, latest_run_dir, new_run_dir, read_json, write_json
 from service import METRICS_PUSH_S, Service
@@ -93,7 +97,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", default="1,2", help="worker processes (default 1,2)")
     p.add_argument("--threads", default="", help="intra-op threads (default: every count with workers x threads <= cores)")
     p.add_argument("--batch-size", type=int, default=8, help="BATCH_SIZE for the workers (default 8)")
-    p.add_argument("--users", default="1,4,16,32", help="Locust user counts (default 1,4,16,32)")
+    p.add_argument("--users", default="1,8,32", help="Locust user counts (default 1,8,32)")
+    p.add_argument("--all-configs", action="store_true", help="also configurations that leave cores idle "
+                   "(workers x threads < cores: the raw bench already shows their scaling)")
+    p.add_argument("--no-workloads", action="store_true", help="skip the small / 12 MP workload runs")
+    workloads.add_arguments(p)
     p.add_argument("--duration", type=int, default=30, help="seconds of Locust per user count (default 30)")
     p.add_argument("--latency-duration", type=float, default=15, help="seconds of the exact 1-user latency run (default 15)")
     p.add_argument("--saturation-duration", type=float, default=30, help="seconds of the saturation run (default 30)")
@@ -108,6 +116,7 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.workers, args.threads, args.users = "1", "1", [1, 4]
         args.duration, args.latency_duration, args.saturation_duration, args.raw_duration = 5, 3, 5, 3
+        args.all_configs, args.no_workloads = True, True
     return args
 
 
@@ -127,6 +136,8 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for variant in variants:
         for w, t, b in grid(machine.cores(), ints(args.workers), ints(args.threads) or None, [args.batch_size]):
+            if w * t < machine.cores() and not args.all_configs:
+                continue
             row = run_config(variant, w, t, b, args, out)
             if row.get("sat_ok_per_s") and raw_best.get(variant):
                 row["vs_raw_best"] = round(row["sat_ok_per_s"] / raw_best[variant], 3)
@@ -144,6 +155,8 @@ def main() -> None:
             print(f"{variant}: end-to-end saturation {best['sat_ok_per_s']} img/s ({best['config']}) = {ratio}; "
                   f"{best.get('vs_raw_same')} x raw ORT of the same configuration measured just before")
     print(f"wrote {out / 'matrix.json'} and Locust CSVs under {out / 'matrix'}")
+    if not args.no_workloads:
+        workloads.run(args, out)
 
 
 if __name__ == "__main__":

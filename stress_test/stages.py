@@ -16,13 +16,14 @@ Totals = dict[str, tuple[float, float]]   # family name -> (sum, count)
 WORKER = {"preprocess": "ml_worker_preprocess_seconds", "inference": "ml_worker_inference_seconds",
           "queue_wait": "ml_worker_queue_wait_seconds", "batch": "ml_worker_batch_size"}
 API_LATENCY = "api_request_latency_seconds"
+API_DECODE = "api_preprocess_seconds"   # decoding each upload to the model's pixels, in the API
 API_ENDPOINT = "/predict"
 
 
 def parse(text: str) -> Totals:
     """Histogram (sum, count) per family, added up over workers; the API latency only for /predict."""
     out: Totals = {}
-    wanted = set(WORKER.values()) | {API_LATENCY}
+    wanted = set(WORKER.values()) | {API_LATENCY, API_DECODE}
     for family in text_string_to_metric_families(text):
         if family.name not in wanted:
             continue
@@ -70,8 +71,9 @@ def stage_ms(before: Totals | str, after: Totals | str) -> dict[str, float | str
     images, _ = _delta(before, after, WORKER["batch"])
     wait_s, wait_n = _delta(before, after, WORKER["queue_wait"])
     api_s, api_n = _delta(before, after, API_LATENCY)
+    dec_s, dec_n = _delta(before, after, API_DECODE)
     return {"images": int(images), "batches": int(batches),
             "mean_batch": round(images / batches, 2) if batches > 0 else None,
-            "preprocess_per_image": _ms(pre_s, pre_n), "inference_per_image": _ms(inf_s, images),
+            "api_decode_per_image": _ms(dec_s, dec_n), "preprocess_per_image": _ms(pre_s, pre_n), "inference_per_image": _ms(inf_s, images),
             "inference_per_batch": _ms(inf_s, batches), "queue_wait": _ms(wait_s, wait_n),
             "api_request": _ms(api_s, api_n), "api_requests": int(api_n)}

@@ -44,7 +44,8 @@ def fire(stack, n: int, concurrency: int, timeout: float = 120) -> tuple[ThreadP
 
 
 def test_sigkill_mid_batch_loses_no_request(make_stack):
-    stack = make_stack(workers=2, REQUEST_TIMEOUT_S=90, CLAIM_IDLE_MS=2000)
+    # RESPONSE_CACHE=0: the same five photos repeat, and cached answers would never put a batch in the victim's hands
+    stack = make_stack(workers=2, REQUEST_TIMEOUT_S=90, CLAIM_IDLE_MS=2000, RESPONSE_CACHE=0)
     expected = expected_answers(stack)
     r = stack.redis.client()
     pool, futures = fire(stack, 200, concurrency=200)

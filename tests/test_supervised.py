@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import itertools
 import socket
 import threading
 import time
@@ -43,7 +44,12 @@ def unique_jpeg(i: int) -> bytes:
     return CAT + f"unique-{i}-{time.time_ns()}".encode()
 
 
-def predict(url: str, data: bytes = CAT, timeout: float = 60) -> requests.Response:
+_sent = itertools.count()
+
+
+def predict(url: str, data: bytes | None = None, timeout: float = 60) -> requests.Response:
+    """Unique bytes by default: a response-cache hit would answer without the model and hide the fault."""
+    data = data if data is not None else unique_jpeg(next(_sent))
     return requests.post(url + "/predict", files={"file": ("cat.jpg", data, "image/jpeg")}, timeout=timeout)
 
 
@@ -70,7 +76,14 @@ def ready_pids(sup) -> set[int]:
 
 
 def model_workers(sup) -> list[psutil.Process]:
-    return [p for p in psutil.Process(sup.program_pid("model")).children() if "spawn_main" in " ".join(p.cmdline())]
+    workers = []
+    for p in psutil.Process(sup.program_pid("model")).children():
+        try:
+            if "spawn_main" in " ".join(p.cmdline()):
+                workers.append(p)
+        except psutil.Error:  # a killed worker not reaped yet (zombie), or gone
+            pass
+    return workers
 
 
 # --- abuse ---------------------------------------------------------------------------------------------------------

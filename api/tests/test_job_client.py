@@ -28,7 +28,10 @@ def test_round_trip_carries_bytes_and_protocol_fields(redis_env, redis_server, s
     assert result[:2] == ("tabby", 0.7) and result.prediction == "tabby" and result.score == 0.7
     assert result.top_k == (("tabby", 0.7), ("tiger_cat", 0.2), ("lynx", 0.05))
     job = worker.jobs[0]
-    assert job["image"] == photo("coffee.jpg") and job["filename"] == b"abc.jpg" and job["top_k"] == b"3"
+    import preprocess
+    assert job["pixels"] == preprocess.decode_pixels(photo("coffee.jpg")).tobytes()  # decoded once, here
+    assert len(job["pixels"]) == 224 * 224 * 3 and "image" not in job  # 147 KiB, whatever the upload's size
+    assert job["filename"] == b"abc.jpg" and job["top_k"] == b"3" and job["preprocess"] == b"keras"
     assert len(job["id"]) == 32 and before <= float(job["enqueued"]) <= float(job["deadline"]) - 29
     assert redis_env.xlen(constants.JOB_STREAM) == 0  # answered jobs leave the stream
     assert redis_env.keys(constants.RESULT_KEY_PREFIX + "*") == []  # BLPOP consumed the result

@@ -51,7 +51,7 @@ def test_upload_path_prunes_old_files(client, monkeypatch, tmp_path):
     os.utime(stale, (time.time() - 10 ** 6, time.time() - 10 ** 6))
     monkeypatch.setattr(uploads_gc, "_last_run", 0.0)
     monkeypatch.setattr("views.model_predict", lambda name, top_k=5, explain=False: ("tabby", 0.5))
-    response = client.post("/predict", data={"file": (io.BytesIO(good_images()["rgb.jpg"]), "cat.jpg")},
+    response = client.post("/", data={"file": (io.BytesIO(good_images()["rgb.jpg"]), "cat.jpg")},  # the page stores
                            content_type="multipart/form-data")
     assert response.status_code == 200
     assert not os.path.exists(stale)

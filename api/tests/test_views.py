@@ -321,3 +321,23 @@ def test_predict_takes_a_patched_plain_pair(mock_predict, client, photo):
     response = client.post("/predict?top_k=3", data=upload(photo()), content_type="multipart/form-data")
     assert response.get_json()["top_k"] == [["Eskimo_dog", 0.9346]]  # the one pair it knows
     assert [c.kwargs["top_k"] for c in mock_predict.call_args_list] == [5, 3]  # one way to call it
+
+
+def test_predict_writes_nothing_to_disk_and_hands_over_decoded_pixels(client, calls, photo, isolated_dirs):
+    response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
+    assert response.status_code == 200
+    assert not (isolated_dirs / "uploads").exists()
+    assert calls[0][0].pixels.shape == (224, 224, 3) and re.fullmatch(r"[0-9a-f]{32}\.jpg", calls[0][0])
+
+
+def test_predict_decode_budget_busy_is_503_with_retry_after(client, calls, photo, monkeypatch):
+    import decode_budget
+    monkeypatch.setenv("DECODE_MEMORY_MB", "3")
+    monkeypatch.setenv("DECODE_WAIT_S", "0.05")
+    held = decode_budget.budget(3)
+    held.acquire(3 * 2**20, timeout=0)
+    try:
+        response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
+    finally:
+        held.release(3 * 2**20)
+    assert response.status_code == 503 and response.headers["Retry-After"] and calls == []

@@ -43,6 +43,19 @@ def test_photos_match_keras_bit_for_bit(photos):
         np.testing.assert_array_equal(ours, keras_reference(path), err_msg=path.name)
 
 
+def test_shipped_pixels_are_keras_load_img_bit_for_bit(photos):
+    """What the API sends through Redis (uint8 224x224x3) is exactly the image Keras' load_img yields; the worker's
+    normalisation of it is exactly preprocess_input. api/preprocess.py is a byte-identical copy (api tests)."""
+    import keras
+
+    pre = imageprep.preprocess
+    for path in photos:
+        pixels = pre.decode_pixels(path.read_bytes())
+        assert pixels.dtype == np.uint8 and pixels.nbytes == pre.PIXELS_BYTES == 150528
+        np.testing.assert_array_equal(pixels, np.asarray(keras.utils.load_img(str(path), target_size=(224, 224))))
+        np.testing.assert_array_equal(pre.normalize_pixels(pixels), keras_reference(path), err_msg=path.name)
+
+
 def _cmyk_jpeg(path: Path) -> None:
     noise(300, 200).convert("CMYK").save(path, "JPEG", quality=90)
 

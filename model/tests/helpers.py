@@ -21,10 +21,18 @@ __all__ = ["MODEL_SRC", "PHOTOS", "deliver", "enqueue", "pending", "pending_entr
 
 def enqueue(client: redis.Redis, image: bytes, top_k: int = 5, ttl_s: float = 30.0,
             job_id: str | None = None, **extra) -> str:
-    """XADD a job exactly as the API does (docs/queue-protocol.md); returns its id."""
+    """XADD a job exactly as the API does (docs/queue-protocol.md): the image decoded to its 224×224×3 pixels;
+    bytes that do not decode go as an old-style `image` field, which the worker decodes (and rejects). Returns
+    its id."""
+    from preprocess import InvalidImage, decode_pixels
+
     job_id = job_id or uuid.uuid4().hex
     now = time.time()
-    fields = {"id": job_id, "image": image, "filename": f"{job_id}.jpg", "enqueued": repr(now),
+    try:
+        payload = {"pixels": decode_pixels(image).tobytes(), "preprocess": "keras"}
+    except InvalidImage:
+        payload = {"image": image}
+    fields = {"id": job_id, **payload, "filename": f"{job_id}.jpg", "enqueued": repr(now),
               "deadline": repr(now + ttl_s), "top_k": str(top_k), **extra}
     client.xadd(C.JOB_STREAM, fields)
     return job_id

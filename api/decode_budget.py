@@ -1,0 +1,74 @@
+"""A per-process memory budget for image decoding: concurrent decodes share DECODE_MEMORY_MB.
+
+Each decode reserves what Pillow will hold for it (preprocess.decode_memory: size × bytes per pixel of its mode,
+plus the RGB copy) before any pixel is decoded. An image that alone exceeds the budget is refused (400); one
+that does not fit next to the decodes in progress waits up to DECODE_WAIT_S, then gets 503 + Retry-After. With
+G gunicorn processes, decoding adds at most G × DECODE_MEMORY_MB to the API's memory, whatever arrives.
+"""
+
+import ctypes
+import logging
+import threading
+import time
+
+log = logging.getLogger(__name__)
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+
+
+class BudgetExceeded(Exception):
+    """The image alone needs more than the whole budget."""
+
+
+class BudgetBusy(Exception):
+    """Other decodes hold the budget and did not free enough of it in time."""
+
+
+class DecodeBudget:
+    """A weighted semaphore in bytes (threads of one process)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, nbytes: int, timeout: float) -> None:
+        if nbytes > self.capacity:
+            raise BudgetExceeded(f"decoding needs {nbytes / 2**20:.0f} MiB, over the "
+                                 f"{self.capacity / 2**20:.0f} MiB decode budget")
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.used + nbytes > self.capacity:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._cond.wait(left):
+                    if self.used + nbytes > self.capacity:
+                        raise BudgetBusy("too many large images are being decoded; retry later")
+            self.used += nbytes
+
+    def release(self, nbytes: int) -> None:
+        with self._cond:
+            self.used = max(0, self.used - nbytes)
+            self._cond.notify_all()
+
+
+_budgets: dict[int, DecodeBudget] = {}
+_lock = threading.Lock()
+
+
+def budget(capacity_mb: int) -> DecodeBudget:
+    """The process's budget for this capacity (one per value, so a changed setting in tests gets a fresh one)."""
+    with _lock:
+        found = _budgets.get(capacity_mb)
+        if found is None:
+            found = _budgets[capacity_mb] = DecodeBudget(capacity_mb * 2**20)
+            _return_large_blocks_to_the_os()
+        return found
+
+
+def _return_large_blocks_to_the_os() -> None:
+    """Fix glibc's mmap threshold at 1 MiB: without it, the first freed image raises the threshold to that
+    image's block size, and later decode blocks come from per-thread heaps that are never given back (the stack
+    grew by 2.1 GB under 16 concurrent 6000×6000 PNGs)."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    except (OSError, AttributeError):
+        log.debug("not glibc: mmap threshold left as is")

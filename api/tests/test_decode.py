@@ -1,0 +1,112 @@
+"""Decode once in the API: the pixels, the fast mode, the decode memory budget, the shared preprocessing file."""
+
+import io
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import decode_budget
+import images
+import preprocess
+from helpers import API_DIR
+from errors import DecodeBusy, InvalidImage
+from testkit.images import encode
+
+
+def big_jpeg(width: int = 4000, height: int = 3000) -> bytes:
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (height // 100, width // 100, 3), dtype=np.uint8)
+    return encode(Image.fromarray(small).resize((width, height), Image.Resampling.BILINEAR), "JPEG", quality=90)
+
+
+def test_the_api_and_the_worker_share_one_preprocessing_file():
+    """api/preprocess.py is a copy of model/preprocess.py (the API image is built from api/ alone)."""
+    with open(os.path.join(API_DIR, "preprocess.py"), "rb") as a, \
+            open(os.path.join(os.path.dirname(API_DIR), "model", "preprocess.py"), "rb") as m:
+        assert a.read() == m.read(), "copy model/preprocess.py to api/preprocess.py"
+
+
+def test_upload_carries_keras_pixels_and_its_hash(photo):
+    import hashlib
+    data = photo("cat.jpg")
+    upload = images.decode(data, "n.jpg")
+    assert upload == "n.jpg" and upload.sha256 == hashlib.sha256(data).hexdigest() and upload.mode == "keras"
+    assert upload.pixels.dtype == np.uint8 and upload.pixels.shape == (224, 224, 3)
+    keras_like = Image.open(io.BytesIO(data)).convert("RGB").resize((224, 224), Image.Resampling.NEAREST)
+    np.testing.assert_array_equal(upload.pixels, np.asarray(keras_like))
+
+
+def test_fast_mode_decodes_a_jpeg_at_the_smallest_dct_scale_still_224(monkeypatch):
+    data = big_jpeg()
+    sizes = []
+    real_load = preprocess.load_rgb
+
+    def spy(img, *a, **kw):
+        sizes.append(img.size)
+        return real_load(img, *a, **kw)
+    monkeypatch.setattr(preprocess, "load_rgb", spy)
+    monkeypatch.setenv("PREPROCESS", "fast")
+    upload = images.decode(data, "big.jpg")
+    assert upload.mode == "fast" and sizes == [(500, 375)]  # 4000x3000 at 1/8 (1/16 would be under 224)
+    assert images.decode(big_jpeg(1000, 600), "x.jpg", mode="fast") is not None and sizes[-1] == (500, 300)
+    monkeypatch.setenv("PREPROCESS", "keras")
+    images.decode(data, "big.jpg")
+    assert sizes[-1] == (4000, 3000)
+
+
+def test_fast_mode_leaves_png_alone_and_still_rejects_truncation(photo):
+    png = encode(Image.new("RGB", (600, 400), (1, 2, 3)), "PNG")
+    np.testing.assert_array_equal(images.decode(png, "a.png", "fast").pixels, images.decode(png, "a.png").pixels)
+    data = photo("coffee.jpg")
+    with pytest.raises(InvalidImage, match="truncated"):
+        images.decode(data[: len(data) // 2], "t.jpg", mode="fast")
+
+
+def test_unknown_mode_is_a_configuration_error(photo, monkeypatch):
+    monkeypatch.setenv("PREPROCESS", "turbo")
+    with pytest.raises(ValueError, match="PREPROCESS"):
+        images.decode(photo(), "x.jpg")
+
+
+@pytest.mark.parametrize("mode, per_pixel", [("RGB", 4), ("L", 5), ("P", 5), ("RGBA", 8), ("I;16", 6)])
+def test_decode_memory_is_counted_by_mode(mode, per_pixel):
+    img = Image.new(mode, (100, 50))
+    assert preprocess.decode_memory(img) == 100 * 50 * per_pixel
+
+
+def test_an_image_over_the_whole_budget_is_a_400(monkeypatch):
+    monkeypatch.setenv("DECODE_MEMORY_MB", "1")
+    with pytest.raises(InvalidImage, match="decode budget"):
+        images.decode(encode(Image.new("RGB", (1000, 1000)), "PNG"), "x.png")  # 4 MB to decode
+
+
+def test_budget_waits_then_sheds():
+    budget = decode_budget.DecodeBudget(100)
+    budget.acquire(80, timeout=0)
+    started = time.monotonic()
+    with pytest.raises(decode_budget.BudgetBusy):
+        budget.acquire(30, timeout=0.2)
+    assert 0.15 < time.monotonic() - started < 2
+    threading.Timer(0.1, budget.release, args=(80,)).start()
+    budget.acquire(30, timeout=5)  # released meanwhile: admitted
+    assert budget.used == 30
+
+
+def test_busy_budget_is_a_503_with_retry_after(monkeypatch):
+    monkeypatch.setenv("DECODE_MEMORY_MB", "7")
+    monkeypatch.setenv("DECODE_WAIT_S", "0.1")
+    held = decode_budget.budget(7)
+    held.acquire(5 * 2**20, timeout=0)
+    try:
+        with pytest.raises(DecodeBusy) as info:
+            images.decode(encode(Image.new("RGB", (1000, 1000)), "PNG"), "x.png")
+        assert info.value.status == 503
+    finally:
+        held.release(5 * 2**20)
+    assert held.used == 0
+    images.decode(encode(Image.new("RGB", (1000, 1000)), "PNG"), "x.png")  # fits again
+    assert held.used == 0  # released after the decode

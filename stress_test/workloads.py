@@ -1,0 +1,155 @@
+"""The two workloads side by side (issue 9): small photos and 12 MP phone photos, end to end against raw.
+
+One stack per (variant, PREPROCESS) at 2 workers × 1 thread, batch 8: raw ONNX Runtime of the same configuration is
+measured right before it starts (batch 8, and one process at batch 1 for the lone-request latency); then closed-loop
+runs of 8 clients sending unique bytes per request. Each run records img/s, p50, its ratio to raw, the CPU cores
+each part used (the load generator shares the cores: its share is printed beside the figure), the Redis bytes per
+request (INFO total_net_input/output_bytes) and the per-stage profile from /metrics. Writes workloads.json.
+
+  python stress_test/workloads.py --quick          # a few seconds per run, results in a temp folder
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import artifacts
+import closed_loop
+import machine
+import ort_runner
+import pyspy_profile
+import stages
+from phone_photos import phone_photos
+from photos import photo_bytes
+from results import format_table, latest_run_dir, write_json
+from service import METRICS_PUSH_S, Service
+
+# (variant, PREPROCESS, [(workload, clients)], extra settings): what a target needs (issue 9's targets table),
+# plus the same fp32 small-photo run with BATCH_SHARE=0 (greedy batches), to show what the fair share is worth.
+PLAN = [("fp32", "keras", [("small", 1), ("small", 8), ("12mp", 8)], {}),
+        ("fp32", "fast", [("12mp", 8)], {}),
+        ("int8", "keras", [("small", 8)], {}),
+        ("fp32", "keras", [("small", 8)], {"BATCH_SHARE": "0"})]
+COLUMNS = [("name", "run"), ("ok_per_s", "img/s"), ("p50_ms", "p50 ms"), ("raw_img_s", "raw img/s"),
+           ("vs_raw", "x raw"), ("load_client_share", "load gen CPU share"), ("redis_kib_per_request", "Redis KiB/req")]
+
+
+def redis_bytes(port: int) -> int:
+    info = redis.Redis(port=port, socket_timeout=2).info("stats")
+    return int(info["total_net_input_bytes"]) + int(info["total_net_output_bytes"])
+
+
+def service_pids(svc: Service) -> dict[str, list[int]]:
+    """The processes doing the work: gunicorn's and the model service's children."""
+    out, parts = {}, svc.parts()
+    for group in ("api", "model"):
+        try:
+            out[group] = [c.pid for c in psutil.Process(parts[group].pid).children(recursive=True)]
+        except (KeyError, psutil.Error):
+            out[group] = []
+    return out
+
+
+def measure(svc: Service, name: str, photos: list[tuple[str, bytes]], clients: int, seconds: float,
+            profile: Path | None = None) -> dict[str, Any]:
+    """One closed-loop run with its CPU split, Redis traffic and stage profile (and py-spy's, into `profile`)."""
+    metrics0 = stages.scrape(svc.url, settle_s=2 * METRICS_PUSH_S)
+    cpu0, net0, t0 = svc.cpu_seconds(), redis_bytes(svc.redis_port), time.monotonic()
+    spy = pyspy_profile.Recorder(service_pids(svc), seconds, profile).start() if profile else None
+    run = closed_loop.run(svc.url, clients, seconds, warmup=3, photos=photos)
+    cpu1, net1, wall = svc.cpu_seconds(), redis_bytes(svc.redis_port), time.monotonic() - t0
+    cores = {k: round((cpu1[k] - cpu0.get(k, 0.0)) / wall, 3) for k in cpu1}
+    busy = sum(v for k, v in cores.items() if k != "other") or 1.0
+    requests_sent = run["sent"]  # warm-up included, like the Redis counters
+    run.update(name=name, cpu_cores_used=cores, load_client_share=round(cores.get("load_client", 0.0) / busy, 3),
+               redis_kib_per_request=round((net1 - net0) / 1024 / max(requests_sent, 1), 1),
+               stages_ms=stages.stage_ms(metrics0, stages.scrape(svc.url, settle_s=2 * METRICS_PUSH_S)))
+    if spy:
+        run["pyspy_top"] = spy.summary()
+    return run
+
+
+def run_stack(variant: str, mode: str, plan: list[tuple[str, int]], args: argparse.Namespace,
+              workloads: dict[str, list], extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    model_dir = artifacts.model_dir(args.model_dir)
+    model = artifacts.variants(model_dir)[variant]
+    raw = ort_runner.run(ort_runner.Config(str(model), 2, 1, 8, args.workload_raw_duration, 2.0))
+    raw_b1 = ort_runner.run(ort_runner.Config(str(model), 1, 1, 1, args.workload_raw_duration / 2, 1.0))
+    work = Path(tempfile.mkdtemp(prefix=f"workloads-{variant}-{mode}-"))
+    svc = Service(work, {"WORKERS": "2", "THREADS": "1", "BATCH_SIZE": "8", "MODEL_VARIANT": variant,
+                         "MODEL_DIR": str(model_dir), "PREPROCESS": mode, **(extra or {})})
+    suffix = "".join(f"-{k.lower()}{v}" for k, v in (extra or {}).items())
+    rows = []
+    try:
+        svc.start()
+        for workload, clients in plan:
+            name = f"{workload}-{variant}-{mode}-c{clients}{suffix}"
+            profile = args.out / "pyspy" / name if clients >= 8 and getattr(args, "out", None) else None
+            row = measure(svc, name, workloads[workload], clients, args.workload_duration, profile)
+            row.update(workload=workload, variant=variant, preprocess=mode, clients=clients, settings=extra or {},
+                       raw_img_s=raw["img_s"], raw_b1_p50_ms=raw_b1["p50_ms"],
+                       vs_raw=round(row["ok_per_s"] / raw["img_s"], 3) if raw["img_s"] else None)
+            rows.append(row)
+            print(format_table([row], COLUMNS), flush=True)
+    except Exception as exc:  # one broken stack must not lose the others' results
+        rows.append({"name": f"{variant}-{mode}{suffix}", "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        print(f"{variant}-{mode} failed: {exc}", file=sys.stderr)
+    finally:
+        svc.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """Every stack of PLAN whose variant is present; writes <out>/workloads.json."""
+    args.out = out  # py-spy's collapsed stacks go to <out>/pyspy/<run>/
+    present = artifacts.variants(artifacts.model_dir(args.model_dir))
+    workloads = {"small": photo_bytes(), "12mp": phone_photos()}
+    rows: list[dict[str, Any]] = []
+    for variant, mode, plan, extra in PLAN:
+        if variant in present:
+            rows += run_stack(variant, mode, plan, args, workloads, extra)
+    data = {"machine": machine.describe(), "settings": {"duration": args.workload_duration, "raw_duration": args.workload_raw_duration},
+            "photos_mib": {k: round(sum(len(d) for _, d in v) / len(v) / 2**20, 2) for k, v in workloads.items()},
+            "runs": rows}
+    write_json(out / "workloads.json", data)
+    print(format_table([r for r in rows if "error" not in r], COLUMNS))
+    print(f"wrote {out / 'workloads.json'}")
+    return data
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workload-duration", dest="workload_duration", type=float, default=30,
+                   help="seconds of each workload run (default 30)")
+    p.add_argument("--workload-raw-duration", dest="workload_raw_duration", type=float, default=10,
+                   help="seconds of raw ORT before each workload stack (default 10)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results-dir", help="folder for workloads.json (default: newest with bench.json)")
+    p.add_argument("--model-dir", help="MODEL_DIR (default MODEL_DIR or model/artifacts)")
+    p.add_argument("--quick", action="store_true", help="3 s runs, 2 s raw; results in a temp folder")
+    add_arguments(p)
+    args = p.parse_args()
+    if args.quick:
+        args.workload_duration, args.workload_raw_duration = 3, 2
+    out = Path(args.results_dir) if args.results_dir else (
+        Path(tempfile.mkdtemp(prefix="workloads-quick-")) if args.quick else latest_run_dir("bench.json"))
+    if out is None:
+        raise SystemExit("no results folder with bench.json: run `make bench` first, or pass --results-dir")
+    run(args, out)
+
+
+if __name__ == "__main__":
+    main()
