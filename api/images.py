@@ -7,25 +7,26 @@ bit-identical to Keras' load_img in PREPROCESS=keras; PREPROCESS=fast decodes JP
 """
 
 import hashlib
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 import decode_budget
-import preprocess
 import settings
 from errors import DecodeBusy, InvalidImage
+
+if TYPE_CHECKING:  # numpy and the decoder load on the first decode, not when a gunicorn worker boots
+    import numpy as np
 
 
 class Upload(str):
     """The upload's content-addressed name (what the seed's model_predict takes), carrying its decoded pixels,
     so the page and /predict hand model_predict an image that is never decoded again."""
 
-    pixels: np.ndarray
+    pixels: "np.ndarray"
     sha256: str
     mode: str
     data: bytes
 
-    def __new__(cls, name: str, pixels: np.ndarray, sha256: str, mode: str, data: bytes = b"") -> "Upload":
+    def __new__(cls, name: str, pixels: "np.ndarray", sha256: str, mode: str, data: bytes = b"") -> "Upload":
         self = super().__new__(cls, name)
         self.pixels, self.sha256, self.mode, self.data = pixels, sha256, mode, data
         return self
@@ -34,6 +35,8 @@ class Upload(str):
 def decode(data: bytes, name: str | None, mode: str | None = None, extension: str = "") -> Upload:
     """Decode under the budget; InvalidImage (400) with a reason a user can act on, DecodeBusy (503).
     `name` None: named by the content's sha256 (its first 32 hex digits) + `extension`, hashing it only once."""
+    import preprocess
+
     mode = mode or settings.PREPROCESS
     if mode not in preprocess.MODES:
         raise ValueError(f"PREPROCESS={mode!r} is not one of {preprocess.MODES}")
