@@ -33,8 +33,9 @@ class DecodeBudget:
 
     def acquire(self, nbytes: int, timeout: float) -> None:
         if nbytes > self.capacity:
-            raise BudgetExceeded(f"decoding needs {nbytes / 2**20:.0f} MiB, over the "
-                                 f"{self.capacity / 2**20:.0f} MiB decode budget")
+            raise BudgetExceeded(
+                f"decoding needs {nbytes / 2**20:.0f} MiB, over the {self.capacity / 2**20:.0f} MiB decode budget"
+            )
         deadline = time.monotonic() + timeout
         with self._cond:
             while self.used + nbytes > self.capacity:

@@ -16,6 +16,7 @@ Everything else follows Keras on purpose, including its conversions: 16-bit gray
 Pillow's `convert("RGB")`, which clips values above 255 rather than rescaling; animated files give their
 first frame; palette and alpha images are converted as Pillow does (alpha dropped, no compositing).
 """
+
 from __future__ import annotations
 
 import io
@@ -39,8 +40,7 @@ class InvalidImage(ValueError):
     """The bytes are not an image this service can classify; the message says why."""
 
 
-def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "keras",
-               reserve=None) -> Image.Image:
+def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "keras", reserve=None) -> Image.Image:
     """Decode bytes to a fully loaded Pillow image (first frame), refusing bombs before decoding pixels.
 
     mode "fast" decodes a JPEG at the smallest DCT scale (1/2, 1/4, 1/8) still at least 224 on each side.
@@ -61,8 +61,9 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "k
     if width <= 0 or height <= 0:
         raise InvalidImage(f"image has no pixels ({width}x{height})")
     if width * height > max_pixels:
-        raise InvalidImage(f"image too large: declares too many pixels, {width}x{height} pixels exceeds the "
-                           f"limit of {max_pixels}")
+        raise InvalidImage(
+            f"image too large: declares too many pixels, {width}x{height} pixels exceeds the limit of {max_pixels}"
+        )
     if mode == "fast" and img.format == "JPEG":
         img.draft(img.mode, (min(width, TARGET_SIZE[1]), min(height, TARGET_SIZE[0])))
     if reserve is not None:
@@ -127,8 +128,7 @@ def to_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.float32)
 
 
-def decode_pixels(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "keras",
-                  reserve=None) -> np.ndarray:
+def decode_pixels(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "keras", reserve=None) -> np.ndarray:
     """Bytes → uint8 RGB array (224, 224, 3): exactly the pixels of Keras' load_img (keras mode)."""
     with open_image(data, max_pixels, mode, reserve) as img:
         rgb = load_rgb(upright(img))

@@ -6,6 +6,7 @@ logits (mean, min), largest absolute difference of any class probability. Decode
 
   python stress_test/decode_profile.py --out /tmp/decode_profile.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,11 +46,15 @@ def agreement(model: Path, photos: list[tuple[str, bytes]]) -> dict[str, Any]:
     (lk, pk), (lf, pf) = runs["keras"], runs["fast"]
     cosine = (lk * lf).sum(1) / (np.linalg.norm(lk, axis=1) * np.linalg.norm(lf, axis=1))
     pixel_diff = [float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(inputs["keras"], inputs["fast"])]
-    return {"images": int(lk.shape[0]), "inputs": "12 MP phone photos + their mirror images",
-            "top1_agreement": float((lk.argmax(1) == lf.argmax(1)).mean()),
-            "logit_cosine_mean": round(float(cosine.mean()), 6), "logit_cosine_min": round(float(cosine.min()), 6),
-            "max_abs_diff_probs": round(float(np.abs(pk - pf).max()), 6),
-            "mean_abs_pixel_diff": round(statistics.mean(pixel_diff), 3)}
+    return {
+        "images": int(lk.shape[0]),
+        "inputs": "12 MP phone photos + their mirror images",
+        "top1_agreement": float((lk.argmax(1) == lf.argmax(1)).mean()),
+        "logit_cosine_mean": round(float(cosine.mean()), 6),
+        "logit_cosine_min": round(float(cosine.min()), 6),
+        "max_abs_diff_probs": round(float(np.abs(pk - pf).max()), 6),
+        "mean_abs_pixel_diff": round(statistics.mean(pixel_diff), 3),
+    }
 
 
 def decode_ms(photos: list[tuple[str, bytes]], rounds: int = 3) -> dict[str, float]:
@@ -69,10 +74,12 @@ def decode_ms(photos: list[tuple[str, bytes]], rounds: int = 3) -> dict[str, flo
 def run(model_dir: Path, quick: bool = False) -> dict[str, Any]:
     phone, small = phone_photos(), photo_bytes()
     model = artifacts.variants(model_dir).get("fp32")
-    return {"agreement_12mp": agreement(model, phone[:2] if quick else phone) if model else None,
-            "decode_ms_12mp": decode_ms(phone[:1] if quick else phone, 1 if quick else 3),
-            "decode_ms_small": decode_ms(small, 1 if quick else 5),
-            "photo_mib_12mp": round(sum(len(d) for _, d in phone) / len(phone) / 2**20, 2)}
+    return {
+        "agreement_12mp": agreement(model, phone[:2] if quick else phone) if model else None,
+        "decode_ms_12mp": decode_ms(phone[:1] if quick else phone, 1 if quick else 3),
+        "decode_ms_small": decode_ms(small, 1 if quick else 5),
+        "photo_mib_12mp": round(sum(len(d) for _, d in phone) / len(phone) / 2**20, 2),
+    }
 
 
 def save(model_dir: Path, folder: Path, quick: bool = False) -> dict[str, Any]:

@@ -5,6 +5,7 @@ Made once and cached in .run/phone-photos (a few seconds); `python stress_test/p
 Noise: per-pixel Gaussian, luminance-dependent like shot noise (σ ≈ 2 + 0.03 × level), shared by the three
 channels at 70% (sensor noise is mostly luma after demosaicing) — so the JPEG carries real high-frequency detail.
 """
+
 from __future__ import annotations
 
 import io

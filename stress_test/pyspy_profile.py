@@ -4,6 +4,7 @@
 background; `.summary()` waits and returns the functions holding the most samples (leaf frames, top 12), per
 process group. Without py-spy (or ptrace permission) the summary says so; the load figures are unaffected.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -28,10 +29,24 @@ class Recorder:
         for group, pids in self.pids.items():
             for pid in pids:
                 out = self.out_dir / f"{group}-{pid}.txt"
-                cmd = [binary, "record", "--pid", str(pid), "--duration", str(int(self.seconds)), "--rate",
-                       str(self.rate), "--format", "raw", "--nonblocking", "--output", str(out)]
-                self.procs.append((group, out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                                                 stderr=subprocess.DEVNULL)))
+                cmd = [
+                    binary,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    str(int(self.seconds)),
+                    "--rate",
+                    str(self.rate),
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    "--output",
+                    str(out),
+                ]
+                self.procs.append(
+                    (group, out, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                )
         return self
 
     def summary(self, top: int = 12) -> dict[str, list[tuple[str, float]]] | str:

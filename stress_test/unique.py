@@ -3,6 +3,7 @@
 JPEG: a comment segment (COM, 0xFFFE) right after the start-of-image marker; PNG: a tEXt chunk before IEND.
 Decoders skip both, so the pixels (and the work) are unchanged; the bytes, and any hash of them, differ.
 """
+
 from __future__ import annotations
 
 import struct

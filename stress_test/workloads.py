@@ -8,6 +8,7 @@ request (INFO total_net_input/output_bytes) and the per-stage profile from /metr
 
   python stress_test/workloads.py --quick          # a few seconds per run, results in a temp folder
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,12 +37,21 @@ from service import METRICS_PUSH_S, Service
 
 # (variant, PREPROCESS, [(workload, clients)], extra settings): what a target needs (issue 9's targets table),
 # plus the same fp32 small-photo run with BATCH_SHARE=0 (greedy batches), to show what the fair share is worth.
-PLAN = [("fp32", "keras", [("small", 1), ("small", 8), ("12mp", 8)], {}),
-        ("fp32", "fast", [("12mp", 8)], {}),
-        ("int8", "keras", [("small", 8)], {}),
-        ("fp32", "keras", [("small", 8)], {"BATCH_SHARE": "0"})]
-COLUMNS = [("name", "run"), ("ok_per_s", "img/s"), ("p50_ms", "p50 ms"), ("raw_img_s", "raw img/s"),
-           ("vs_raw", "x raw"), ("load_client_share", "load gen CPU share"), ("redis_kib_per_request", "Redis KiB/req")]
+PLAN = [
+    ("fp32", "keras", [("small", 1), ("small", 8), ("12mp", 8)], {}),
+    ("fp32", "fast", [("12mp", 8)], {}),
+    ("int8", "keras", [("small", 8)], {}),
+    ("fp32", "keras", [("small", 8)], {"BATCH_SHARE": "0"}),
+]
+COLUMNS = [
+    ("name", "run"),
+    ("ok_per_s", "img/s"),
+    ("p50_ms", "p50 ms"),
+    ("raw_img_s", "raw img/s"),
+    ("vs_raw", "x raw"),
+    ("load_client_share", "load gen CPU share"),
+    ("redis_kib_per_request", "Redis KiB/req"),
+]
 
 
 def redis_bytes(port: int) -> int:
@@ -60,8 +70,9 @@ def service_pids(svc: Service) -> dict[str, list[int]]:
     return out
 
 
-def measure(svc: Service, name: str, photos: list[tuple[str, bytes]], clients: int, seconds: float,
-            profile: Path | None = None) -> dict[str, Any]:
+def measure(
+    svc: Service, name: str, photos: list[tuple[str, bytes]], clients: int, seconds: float, profile: Path | None = None
+) -> dict[str, Any]:
     """One closed-loop run with its CPU split, Redis traffic and stage profile (and py-spy's, into `profile`)."""
     metrics0 = stages.scrape(svc.url, settle_s=2 * METRICS_PUSH_S)
     cpu0, net0, t0 = svc.cpu_seconds(), redis_bytes(svc.redis_port), time.monotonic()
@@ -71,23 +82,43 @@ def measure(svc: Service, name: str, photos: list[tuple[str, bytes]], clients: i
     cores = {k: round((cpu1[k] - cpu0.get(k, 0.0)) / wall, 3) for k in cpu1}
     busy = sum(v for k, v in cores.items() if k != "other") or 1.0
     requests_sent = run["sent"]  # warm-up included, like the Redis counters
-    run.update(name=name, cpu_cores_used=cores, load_client_share=round(cores.get("load_client", 0.0) / busy, 3),
-               redis_kib_per_request=round((net1 - net0) / 1024 / max(requests_sent, 1), 1),
-               stages_ms=stages.stage_ms(metrics0, stages.scrape(svc.url, settle_s=2 * METRICS_PUSH_S)))
+    run.update(
+        name=name,
+        cpu_cores_used=cores,
+        load_client_share=round(cores.get("load_client", 0.0) / busy, 3),
+        redis_kib_per_request=round((net1 - net0) / 1024 / max(requests_sent, 1), 1),
+        stages_ms=stages.stage_ms(metrics0, stages.scrape(svc.url, settle_s=2 * METRICS_PUSH_S)),
+    )
     if spy:
         run["pyspy_top"] = spy.summary()
     return run
 
 
-def run_stack(variant: str, mode: str, plan: list[tuple[str, int]], args: argparse.Namespace,
-              workloads: dict[str, list], extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def run_stack(
+    variant: str,
+    mode: str,
+    plan: list[tuple[str, int]],
+    args: argparse.Namespace,
+    workloads: dict[str, list],
+    extra: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     model_dir = artifacts.model_dir(args.model_dir)
     model = artifacts.variants(model_dir)[variant]
     raw = ort_runner.run(ort_runner.Config(str(model), 2, 1, 8, args.workload_raw_duration, 2.0))
     raw_b1 = ort_runner.run(ort_runner.Config(str(model), 1, 1, 1, args.workload_raw_duration / 2, 1.0))
     work = Path(tempfile.mkdtemp(prefix=f"workloads-{variant}-{mode}-"))
-    svc = Service(work, {"WORKERS": "2", "THREADS": "1", "BATCH_SIZE": "8", "MODEL_VARIANT": variant,
-                         "MODEL_DIR": str(model_dir), "PREPROCESS": mode, **(extra or {})})
+    svc = Service(
+        work,
+        {
+            "WORKERS": "2",
+            "THREADS": "1",
+            "BATCH_SIZE": "8",
+            "MODEL_VARIANT": variant,
+            "MODEL_DIR": str(model_dir),
+            "PREPROCESS": mode,
+            **(extra or {}),
+        },
+    )
     suffix = "".join(f"-{k.lower()}{v}" for k, v in (extra or {}).items())
     rows = []
     try:
@@ -96,9 +127,16 @@ def run_stack(variant: str, mode: str, plan: list[tuple[str, int]], args: argpar
             name = f"{workload}-{variant}-{mode}-c{clients}{suffix}"
             profile = args.out / "pyspy" / name if clients >= 8 and getattr(args, "out", None) else None
             row = measure(svc, name, workloads[workload], clients, args.workload_duration, profile)
-            row.update(workload=workload, variant=variant, preprocess=mode, clients=clients, settings=extra or {},
-                       raw_img_s=raw["img_s"], raw_b1_p50_ms=raw_b1["p50_ms"],
-                       vs_raw=round(row["ok_per_s"] / raw["img_s"], 3) if raw["img_s"] else None)
+            row.update(
+                workload=workload,
+                variant=variant,
+                preprocess=mode,
+                clients=clients,
+                settings=extra or {},
+                raw_img_s=raw["img_s"],
+                raw_b1_p50_ms=raw_b1["p50_ms"],
+                vs_raw=round(row["ok_per_s"] / raw["img_s"], 3) if raw["img_s"] else None,
+            )
             rows.append(row)
             print(format_table([row], COLUMNS), flush=True)
     except Exception as exc:  # one broken stack must not lose the others' results
@@ -119,9 +157,12 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     for variant, mode, plan, extra in PLAN:
         if variant in present:
             rows += run_stack(variant, mode, plan, args, workloads, extra)
-    data = {"machine": machine.describe(), "settings": {"duration": args.workload_duration, "raw_duration": args.workload_raw_duration},
-            "photos_mib": {k: round(sum(len(d) for _, d in v) / len(v) / 2**20, 2) for k, v in workloads.items()},
-            "runs": rows}
+    data = {
+        "machine": machine.describe(),
+        "settings": {"duration": args.workload_duration, "raw_duration": args.workload_raw_duration},
+        "photos_mib": {k: round(sum(len(d) for _, d in v) / len(v) / 2**20, 2) for k, v in workloads.items()},
+        "runs": rows,
+    }
     write_json(out / "workloads.json", data)
     print(format_table([r for r in rows if "error" not in r], COLUMNS))
     print(f"wrote {out / 'workloads.json'}")
@@ -129,10 +170,20 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workload-duration", dest="workload_duration", type=float, default=30,
-                   help="seconds of each workload run (default 30)")
-    p.add_argument("--workload-raw-duration", dest="workload_raw_duration", type=float, default=10,
-                   help="seconds of raw ORT before each workload stack (default 10)")
+    p.add_argument(
+        "--workload-duration",
+        dest="workload_duration",
+        type=float,
+        default=30,
+        help="seconds of each workload run (default 30)",
+    )
+    p.add_argument(
+        "--workload-raw-duration",
+        dest="workload_raw_duration",
+        type=float,
+        default=10,
+        help="seconds of raw ORT before each workload stack (default 10)",
+    )
 
 
 def main() -> None:
@@ -144,8 +195,11 @@ def main() -> None:
     args = p.parse_args()
     if args.quick:
         args.workload_duration, args.workload_raw_duration = 3, 2
-    out = Path(args.results_dir) if args.results_dir else (
-        Path(tempfile.mkdtemp(prefix="workloads-quick-")) if args.quick else latest_run_dir("bench.json"))
+    out = (
+        Path(args.results_dir)
+        if args.results_dir
+        else (Path(tempfile.mkdtemp(prefix="workloads-quick-")) if args.quick else latest_run_dir("bench.json"))
+    )
     if out is None:
         raise SystemExit("no results folder with bench.json: run `make bench` first, or pass --results-dir")
     run(args, out)

@@ -1,4 +1,5 @@
 """The response cache through the real stack: identical bytes are answered from Redis, the same way."""
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,9 @@ def test_identical_request_is_a_hit_with_the_same_answer(stack):
     hits = cache_count(stack.url, "hit")
 
     def post() -> dict:
-        response = requests.post(stack.url + "/predict?top_k=3", files={"file": ("r.jpg", data, "image/jpeg")},
-                                 timeout=30)
+        response = requests.post(
+            stack.url + "/predict?top_k=3", files={"file": ("r.jpg", data, "image/jpeg")}, timeout=30
+        )
         assert response.status_code == 200, response.text
         return response.json()
 

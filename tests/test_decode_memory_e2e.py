@@ -1,4 +1,5 @@
 """Bounded decode memory against the real stack: a burst of small PNGs that each decode to 6000 × 6000 pixels."""
+
 from __future__ import annotations
 
 import struct
@@ -19,8 +20,10 @@ GROWTH_LIMIT_MB = 800
 
 def big_flat_png(side: int = SIDE) -> bytes:
     """A valid RGB PNG of side × side grey pixels: ~136 KiB on the wire, 108 MB of pixels once decoded."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
     comp = zlib.compressobj(9)
     row = b"\x00" + b"\x80" * (3 * side)
     idat = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
@@ -57,8 +60,7 @@ def test_burst_of_huge_pngs_stays_within_the_memory_bound(make_stack):
             time.sleep(0.02)
 
     def send(i: int) -> int:
-        response = requests.post(stack.url + "/predict", files={"file": (f"big{i}.png", png, "image/png")},
-                                 timeout=60)
+        response = requests.post(stack.url + "/predict", files={"file": (f"big{i}.png", png, "image/png")}, timeout=60)
         return response.status_code
 
     sampler = threading.Thread(target=sample, daemon=True)

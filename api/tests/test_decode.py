@@ -25,13 +25,16 @@ def big_jpeg(width: int = 4000, height: int = 3000) -> bytes:
 
 def test_the_api_and_the_worker_share_one_preprocessing_file():
     """api/preprocess.py is a copy of model/preprocess.py (the API image is built from api/ alone)."""
-    with open(os.path.join(API_DIR, "preprocess.py"), "rb") as a, \
-            open(os.path.join(os.path.dirname(API_DIR), "model", "preprocess.py"), "rb") as m:
+    with (
+        open(os.path.join(API_DIR, "preprocess.py"), "rb") as a,
+        open(os.path.join(os.path.dirname(API_DIR), "model", "preprocess.py"), "rb") as m,
+    ):
         assert a.read() == m.read(), "copy model/preprocess.py to api/preprocess.py"
 
 
 def test_upload_carries_keras_pixels_and_its_hash(photo):
     import hashlib
+
     data = photo("cat.jpg")
     upload = images.decode(data, "n.jpg")
     assert upload == "n.jpg" and upload.sha256 == hashlib.sha256(data).hexdigest() and upload.mode == "keras"
@@ -48,6 +51,7 @@ def test_fast_mode_decodes_a_jpeg_at_the_smallest_dct_scale_still_224(monkeypatc
     def spy(img, *a, **kw):
         sizes.append(img.size)
         return real_load(img, *a, **kw)
+
     monkeypatch.setattr(preprocess, "load_rgb", spy)
     monkeypatch.setenv("PREPROCESS", "fast")
     upload = images.decode(data, "big.jpg")

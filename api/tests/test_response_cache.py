@@ -14,9 +14,19 @@ from errors import PredictionTimeout
 from fakeworker import FakeWorker, ok_result
 
 MODEL_A, MODEL_B = "a" * 64, "b" * 64
-CACHED = {"id": "x", "ok": True, "prediction": "from_cache", "score": 0.5,
-          "top_k": [["from_cache", 0.5], ["b", 0.3], ["c", 0.1], ["d", 0.05], ["e", 0.01]], "error": None,
-          "message": "", "worker": "w", "batch_size": 1, "queued_ms": 1.0, "inference_ms": 30.0}
+CACHED = {
+    "id": "x",
+    "ok": True,
+    "prediction": "from_cache",
+    "score": 0.5,
+    "top_k": [["from_cache", 0.5], ["b", 0.3], ["c", 0.1], ["d", 0.05], ["e", 0.01]],
+    "error": None,
+    "message": "",
+    "worker": "w",
+    "batch_size": 1,
+    "queued_ms": 1.0,
+    "inference_ms": 30.0,
+}
 
 
 def live_worker(r, name: str, model_sha256: str | None) -> None:
@@ -48,12 +58,14 @@ def short(monkeypatch):
 
 def test_key_covers_every_input():
     base = dict(image_sha256="1" * 64, model_sha256=MODEL_A, preprocess="keras", top_k=5)
-    keys = {response_cache.cache_key(**base),
-            response_cache.cache_key(**base | {"image_sha256": "2" * 64}),
-            response_cache.cache_key(**base | {"model_sha256": MODEL_B}),
-            response_cache.cache_key(**base | {"preprocess": "fast"}),
-            response_cache.cache_key(**base | {"top_k": 3}),
-            response_cache.cache_key(**base, explain=True)}
+    keys = {
+        response_cache.cache_key(**base),
+        response_cache.cache_key(**base | {"image_sha256": "2" * 64}),
+        response_cache.cache_key(**base | {"model_sha256": MODEL_B}),
+        response_cache.cache_key(**base | {"preprocess": "fast"}),
+        response_cache.cache_key(**base | {"top_k": 3}),
+        response_cache.cache_key(**base, explain=True),
+    }
     assert len(keys) == 6 and all(k.startswith(constants.CACHE_KEY_PREFIX + MODEL_A) or MODEL_B in k for k in keys)
     assert response_cache.cache_key(**base) == response_cache.cache_key(**base, explain=False)
 

@@ -1,4 +1,5 @@
 """PREPROCESS=fast against keras mode on 12 MP photos, through the real converted model."""
+
 from __future__ import annotations
 
 import io
@@ -15,7 +16,9 @@ from preprocess import decode_pixels, normalize_pixels
 def twelve_mp(name: str, seed: int) -> bytes:
     """A test photo upscaled to 4000 x 3000 with sensor-like noise, JPEG quality 90 (like a phone's)."""
     img = Image.open(io.BytesIO(photo(name))).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC)
-    noisy = np.asarray(img, dtype=np.int16) + np.random.default_rng(seed).integers(-6, 7, (3000, 4000, 1), dtype=np.int16)
+    noisy = np.asarray(img, dtype=np.int16) + np.random.default_rng(seed).integers(
+        -6, 7, (3000, 4000, 1), dtype=np.int16
+    )
     out = io.BytesIO()
     Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=90)
     return out.getvalue()

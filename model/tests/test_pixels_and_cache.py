@@ -1,4 +1,5 @@
 """The worker's side of decode-once and of the response cache, against a real redis-server (tiny model)."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def test_old_style_image_job_is_still_served(r, make_worker):
     job_id = enqueue(r, b"placeholder")  # not decodable → sent as an `image` field
     r.delete(C.JOB_STREAM)
     now = time.time()
-    r.xadd(C.JOB_STREAM, {"id": job_id, "image": photo(), "enqueued": repr(now), "deadline": repr(now + 30),
-                          "top_k": "5"})
+    r.xadd(
+        C.JOB_STREAM, {"id": job_id, "image": photo(), "enqueued": repr(now), "deadline": repr(now + 30), "top_k": "5"}
+    )
     worker.step(block=False)
     assert result(r, job_id, timeout=1)["ok"] is True
 
@@ -65,7 +67,7 @@ def test_ok_answer_is_cached_under_the_model_hash_with_a_ttl(r, make_worker):
 
 def test_nothing_is_cached_without_a_digest_or_for_errors_or_with_ttl_0(r, make_worker):
     worker = make_worker()
-    enqueue(r, photo())                              # the API's cache is off: no digest
+    enqueue(r, photo())  # the API's cache is off: no digest
     enqueue(r, b"%PDF-1.4 not an image", cache=DIGEST)  # invalid image
     worker.step(block=False)
     off = make_worker("w-2", CACHE_TTL_S=0)
@@ -77,15 +79,17 @@ def test_nothing_is_cached_without_a_digest_or_for_errors_or_with_ttl_0(r, make_
 
 def test_cache_is_bounded_in_bytes_oldest_first_and_never_touches_jobs(r, make_worker):
     worker = make_worker()
-    enqueue(r, photo())   # a queued job must survive any trimming
+    enqueue(r, photo())  # a queued job must survive any trimming
     store = worker.queue._cache_store
     value = "x" * 300
     keys = [C.cache_key("m" * 64, f"{i:064d}") for i in range(10)]
     for i, key in enumerate(keys):
-        store(keys=[key, C.CACHE_INDEX_KEY, C.CACHE_SIZES_KEY, C.CACHE_BYTES_KEY],
-              args=[value, 60, repr(1000.0 + i), 2000])
+        store(
+            keys=[key, C.CACHE_INDEX_KEY, C.CACHE_SIZES_KEY, C.CACHE_BYTES_KEY],
+            args=[value, 60, repr(1000.0 + i), 2000],
+        )
     kept = [k for k in keys if r.exists(k)]
-    assert kept == keys[-len(kept):] and 3 <= len(kept) < 10       # newest kept, oldest dropped
+    assert kept == keys[-len(kept) :] and 3 <= len(kept) < 10  # newest kept, oldest dropped
     assert int(r.get(C.CACHE_BYTES_KEY)) <= 2000
     assert r.zcard(C.CACHE_INDEX_KEY) == r.hlen(C.CACHE_SIZES_KEY) == len(kept)
     assert r.xlen(C.JOB_STREAM) == 1
@@ -101,7 +105,7 @@ def test_a_worker_takes_only_its_share_when_peers_are_alive(r, make_worker):
     ids = [enqueue(r, photo()) for _ in range(8)]
     assert worker.step(block=False) == 4
     assert [result(r, i, timeout=1)["batch_size"] for i in ids[:4]] == [4] * 4
-    r.zrem(C.HEARTBEATS_KEY, "peer")     # alone again: takes everything waiting
+    r.zrem(C.HEARTBEATS_KEY, "peer")  # alone again: takes everything waiting
     assert worker.step(block=False) == 4
 
 

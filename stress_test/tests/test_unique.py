@@ -1,4 +1,5 @@
 """Unique bytes per request decode to the same pixels."""
+
 from __future__ import annotations
 
 import io
