@@ -5,6 +5,7 @@ every request wherever it waits (nginx, gunicorn's accept queue and threads, the
 API's half: nginx stamps `X-Request-Start: t=<unix seconds>` when it hands a request over, and a request that
 already waited MAX_QUEUE_WAIT_S for a gunicorn thread gets 503 + Retry-After before any work is done for it.
 """
+
 from __future__ import annotations
 
 import logging

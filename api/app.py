@@ -25,7 +25,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
     "Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'none'; "
-                               "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
 }
 
 

@@ -39,8 +39,11 @@ def collect(reserved: set[str] = frozenset(), merge_workers: bool = True) -> lis
         GaugeMetricFamily("ml_queue_depth", "Jobs in the stream not yet answered", value=depth),
         GaugeMetricFamily("ml_deadletter_depth", "Jobs moved to the dead-letter stream", value=dead),
         GaugeMetricFamily("ml_workers_live", "Workers with a fresh heartbeat", value=len(workers)),
-        GaugeMetricFamily("ml_workers_ready", "Live workers with the model loaded and warmed",
-                          value=sum(1 for w in workers if w["ready"])),
+        GaugeMetricFamily(
+            "ml_workers_ready",
+            "Live workers with the model loaded and warmed",
+            value=sum(1 for w in workers if w["ready"]),
+        ),
     ]
     if not merge_workers:
         return families
@@ -67,8 +70,13 @@ def merge_worker_metrics(workers: list[dict], taken: set[str]) -> list[Metric]:
             if target is None:
                 target = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
             elif target.type != family.type:
-                log.warning("worker %s: metric %s has type %s, expected %s", worker["name"], family.name,
-                            family.type, target.type)
+                log.warning(
+                    "worker %s: metric %s has type %s, expected %s",
+                    worker["name"],
+                    family.name,
+                    family.type,
+                    target.type,
+                )
                 continue
             for sample in family.samples:
                 labels = dict(sample.labels)

@@ -40,7 +40,8 @@ def client(blocking: bool = False, retry: bool = True) -> redis.Redis:
         r = _clients.get(key)
         if r is None:
             r = _clients[key] = redis_conn.make_client(
-                socket_connect_timeout=timeout, socket_timeout=socket_timeout,
+                socket_connect_timeout=timeout,
+                socket_timeout=socket_timeout,
                 # One immediate retry heals a pooled socket Redis closed; none for BLPOP (it would outlive the
                 # deadline), none for the enqueue (a retried XADD could queue the job twice).
                 retry=Retry(NoBackoff(), 1 if retry and not blocking else 0),
@@ -49,8 +50,15 @@ def client(blocking: bool = False, retry: bool = True) -> redis.Redis:
         return r
 
 
-def submit(pixels: bytes, filename: str, top_k: int, deadline: float, preprocess: str = "keras",
-           digest: str | None = None, explain: bool = False) -> dict[str, Any]:
+def submit(
+    pixels: bytes,
+    filename: str,
+    top_k: int,
+    deadline: float,
+    preprocess: str = "keras",
+    digest: str | None = None,
+    explain: bool = False,
+) -> dict[str, Any]:
     """Answer from the response cache when `digest` (response_cache.request_digest) is given and cached, else
     enqueue one job (the decoded 224×224×3 uint8 pixels) and wait for its result dict until `deadline` (unix
     time); typed errors otherwise. A cached answer has "cached": true. `explain` adds the job field explain="1"
@@ -64,11 +72,20 @@ def submit(pixels: bytes, filename: str, top_k: int, deadline: float, preprocess
             raise QueueFull(f"queue is full ({depth} jobs waiting); retry later")
         job_id = uuid.uuid4().hex
         now = time.time()
-        entry_id = client(retry=False).xadd(constants.JOB_STREAM, {
-            "id": job_id, "pixels": pixels, "filename": filename, "enqueued": repr(now),
-            "deadline": repr(deadline), "top_k": str(top_k), "preprocess": preprocess, "cache": digest or "",
-            **({"explain": "1"} if explain else {}),
-        })
+        entry_id = client(retry=False).xadd(
+            constants.JOB_STREAM,
+            {
+                "id": job_id,
+                "pixels": pixels,
+                "filename": filename,
+                "enqueued": repr(now),
+                "deadline": repr(deadline),
+                "top_k": str(top_k),
+                "preprocess": preprocess,
+                "cache": digest or "",
+                **({"explain": "1"} if explain else {}),
+            },
+        )
         raw = _wait(job_id, deadline)
     except redis.RedisError as exc:
         raise BrokerUnavailable(f"queue unavailable: {type(exc).__name__}") from exc
@@ -93,8 +110,16 @@ def _prepare(r: redis.Redis, digest: str | None = None) -> tuple[int, bytes | No
     pipe.xgroup_create(constants.JOB_STREAM, constants.CONSUMER_GROUP, id="0", mkstream=True)
     pipe.xlen(constants.JOB_STREAM)
     if digest:
-        _lookup_script(r)(args=[constants.HEARTBEATS_KEY, repr(time.time() - settings.HEARTBEAT_TTL_S),
-                                constants.WORKER_KEY_PREFIX, constants.CACHE_KEY_PREFIX, digest], client=pipe)
+        _lookup_script(r)(
+            args=[
+                constants.HEARTBEATS_KEY,
+                repr(time.time() - settings.HEARTBEAT_TTL_S),
+                constants.WORKER_KEY_PREFIX,
+                constants.CACHE_KEY_PREFIX,
+                digest,
+            ],
+            client=pipe,
+        )
     created, depth, *lookup = pipe.execute(raise_on_error=False)
     if isinstance(created, redis.ResponseError) and "BUSYGROUP" not in str(created):
         raise created

@@ -10,8 +10,15 @@ from typing import Any
 from collections.abc import Iterable
 
 from flask import Blueprint, Flask, Response, abort, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
-                               generate_latest)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.metrics_core import Metric
 
@@ -21,23 +28,32 @@ import settings
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 STAGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-REQUESTS = Counter("api_requests", "HTTP requests answered, by endpoint, method and status",
-                   ["endpoint", "method", "status"])
-LATENCY = Histogram("api_request_latency_seconds", "End-to-end request latency seen by the API",
-                    ["endpoint"], buckets=LATENCY_BUCKETS)
+REQUESTS = Counter(
+    "api_requests", "HTTP requests answered, by endpoint, method and status", ["endpoint", "method", "status"]
+)
+LATENCY = Histogram(
+    "api_request_latency_seconds", "End-to-end request latency seen by the API", ["endpoint"], buckets=LATENCY_BUCKETS
+)
 ERRORS = Counter("api_errors", "Requests that ended in an error, by kind", ["kind"])
 IN_FLIGHT = Gauge("api_requests_in_flight", "Requests being handled now", multiprocess_mode="livesum")
-QUEUED = Histogram("api_job_queued_seconds", "Time a job waited in the queue (reported by the worker)",
-                   buckets=STAGE_BUCKETS)
-INFERENCE = Histogram("api_job_inference_seconds", "Model time of the batch that answered a job (worker)",
-                      buckets=STAGE_BUCKETS)
-BATCH = Histogram("api_job_batch_size", "Size of the batch that answered a job",
-                  buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64))
+QUEUED = Histogram(
+    "api_job_queued_seconds", "Time a job waited in the queue (reported by the worker)", buckets=STAGE_BUCKETS
+)
+INFERENCE = Histogram(
+    "api_job_inference_seconds", "Model time of the batch that answered a job (worker)", buckets=STAGE_BUCKETS
+)
+BATCH = Histogram(
+    "api_job_batch_size", "Size of the batch that answered a job", buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
+)
 
-CACHE = Counter("api_response_cache", "Response cache lookups: hit, miss, or no_model (no single live model: "
-                "not looked up)", ["result"])
-PREPROCESS = Histogram("api_preprocess_seconds", "Decoding one upload to the 224x224x3 model pixels, in the API",
-                       buckets=STAGE_BUCKETS)
+CACHE = Counter(
+    "api_response_cache",
+    "Response cache lookups: hit, miss, or no_model (no single live model: not looked up)",
+    ["result"],
+)
+PREPROCESS = Histogram(
+    "api_preprocess_seconds", "Decoding one upload to the 224x224x3 model pixels, in the API", buckets=STAGE_BUCKETS
+)
 
 bp = Blueprint("metrics", __name__)
 # Label values are bounded: any other method (clients can send arbitrary tokens) is counted as "other".
@@ -106,6 +122,7 @@ def scrape() -> Response:
     else:
         base = REGISTRY
     families = list(base.collect())
-    families += collector.collect(reserved={f.name for f in families},
-                                  merge_workers=bool(settings.METRICS_MERGE_WORKERS))
+    families += collector.collect(
+        reserved={f.name for f in families}, merge_workers=bool(settings.METRICS_MERGE_WORKERS)
+    )
     return Response(generate_latest(_Families(families)), mimetype=CONTENT_TYPE_LATEST)

@@ -19,11 +19,18 @@ import job_client
 import metrics
 import response_cache
 import settings
-from errors import (BrokerUnavailable, InvalidImage, PredictError, PredictionFailed,
-                    PredictionTimeout, QueueFull)
+from errors import BrokerUnavailable, InvalidImage, PredictError, PredictionFailed, PredictionTimeout, QueueFull
 
-__all__ = ["model_predict", "Classification", "PredictError", "QueueFull", "BrokerUnavailable", "PredictionTimeout",
-           "InvalidImage", "PredictionFailed"]
+__all__ = [
+    "model_predict",
+    "Classification",
+    "PredictError",
+    "QueueFull",
+    "BrokerUnavailable",
+    "PredictionTimeout",
+    "InvalidImage",
+    "PredictionFailed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +57,12 @@ def model_predict(image_name: str, top_k: int = constants.TOP_K_DEFAULT, explain
     `explain` also asks the worker for the heatmap of the predicted class (from the same inference)."""
     deadline = time.time() + settings.REQUEST_TIMEOUT_S
     upload = image_name if isinstance(image_name, images.Upload) else _read_stored(image_name)
-    digest = (response_cache.request_digest(upload.sha256, upload.mode, top_k, explain)
-              if settings.RESPONSE_CACHE else None)
-    result = job_client.submit(upload.pixels.tobytes(), str(upload), top_k, deadline, upload.mode, digest,
-                               explain=explain)
+    digest = (
+        response_cache.request_digest(upload.sha256, upload.mode, top_k, explain) if settings.RESPONSE_CACHE else None
+    )
+    result = job_client.submit(
+        upload.pixels.tobytes(), str(upload), top_k, deadline, upload.mode, digest, explain=explain
+    )
     return _to_classification(result, top_k)
 
 

@@ -2,6 +2,7 @@
 host gets 403. Requests with neither header (API clients, curl, the course's tests) are accepted; the session
 cookie is SameSite=Lax as a second line. nginx forwards the client's Host, so the comparison uses the public name.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,6 +1,7 @@
 """SECRET_KEY when none is exported: generated once into the app's instance folder (mode 0600) and shared by every
 gunicorn worker, so sessions and flash messages work across workers and restarts. Compose and Kubernetes still
 require SECRET_KEY explicitly (docker-compose.yml fails without it)."""
+
 from __future__ import annotations
 
 import logging

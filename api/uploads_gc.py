@@ -66,6 +66,11 @@ def prune(folder: str, older_than: float, max_bytes: int = 0, protect_after: flo
                 pass
             total -= size
     if removed:
-        log.info("pruned %d upload(s) from %s (age limit %.0f s, size cap %d B)", removed, folder,
-                 time.time() - older_than if older_than else 0, max_bytes)
+        log.info(
+            "pruned %d upload(s) from %s (age limit %.0f s, size cap %d B)",
+            removed,
+            folder,
+            time.time() - older_than if older_than else 0,
+            max_bytes,
+        )
     return removed

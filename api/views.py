@@ -6,8 +6,7 @@ import mimetypes
 import os
 import time
 
-from flask import (Blueprint, Response, abort, flash, redirect, render_template, request, send_from_directory,
-                   url_for)
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_from_directory, url_for
 from werkzeug.security import safe_join
 
 import admission
@@ -54,8 +53,13 @@ def _save_upload(file, for_display: bool = False) -> images.Upload:
     utils.store_upload(settings.UPLOAD_FOLDER, upload, upload.data)
     if for_display:
         display_store.keep(upload, upload.data)
-    uploads_gc.maybe_prune(settings.UPLOAD_FOLDER, settings.UPLOAD_MAX_AGE_S, settings.UPLOAD_GC_INTERVAL_S,
-                           settings.UPLOAD_MAX_BYTES, grace_s=settings.REQUEST_TIMEOUT_S + 60)
+    uploads_gc.maybe_prune(
+        settings.UPLOAD_FOLDER,
+        settings.UPLOAD_MAX_AGE_S,
+        settings.UPLOAD_GC_INTERVAL_S,
+        settings.UPLOAD_MAX_BYTES,
+        grace_s=settings.REQUEST_TIMEOUT_S + 60,
+    )
     return upload
 
 

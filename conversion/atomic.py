@@ -1,4 +1,5 @@
 """Atomic file writes (temp file in the same folder, then rename) so readers never see half a file."""
+
 from __future__ import annotations
 
 import contextlib

@@ -6,6 +6,7 @@ Up to date means: the card exists, it declares the `features` output (class acti
 the saved weights file still has the recorded sha256; same sha256 for a file; imagenet for imagenet), and
 every ONNX file it lists exists with the recorded sha256. Imports no TensorFlow, so it is quick.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,15 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from model_card import read_card
-from weights import (WeightsError, WeightsSpec, keras_cache_file, parse_weights_spec, random_weights_filename,
-                     sha256_file)
+from weights import (
+    WeightsError,
+    WeightsSpec,
+    keras_cache_file,
+    parse_weights_spec,
+    random_weights_filename,
+    sha256_file,
+)
 
 
 def _file_matches(path: Path, sha256: str | None) -> bool:
     return path.is_file() and sha256 is not None and sha256_file(path) == sha256
 
 
-def stale_reason(card: dict[str, Any] | None, spec: WeightsSpec, model_dir: Path, need_int8: bool = False) -> str | None:
+def stale_reason(
+    card: dict[str, Any] | None, spec: WeightsSpec, model_dir: Path, need_int8: bool = False
+) -> str | None:
     """None when the card matches the request, else a short human reason."""
     if card is None:
         return "no readable model_card.json"

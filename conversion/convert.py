@@ -11,6 +11,7 @@ outputs `logits`, `probabilities`, `features` = conv5_block3_out NCHW), optional
 resnet50.random-seed<SEED>.weights.h5 (loadable with keras.applications.ResNet50(weights=...)).
 Exit codes: 0 ok, 2 weights unavailable/bad request, 3 parity check failed (no card is left behind).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,21 +28,33 @@ DEFAULT_PHOTOS = REPO / "tests" / "data" / "photos"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", default="imagenet",
-                   help="imagenet (Keras download, cached in $KERAS_HOME/models; fails fast offline) | "
-                        "random | random:SEED (seeded initialisers, saved beside the model) | "
-                        "<path> to a Keras ResNet50 weights file (*.weights.h5 or legacy .h5). Default: imagenet")
+    p.add_argument(
+        "--weights",
+        default="imagenet",
+        help="imagenet (Keras download, cached in $KERAS_HOME/models; fails fast offline) | "
+        "random | random:SEED (seeded initialisers, saved beside the model) | "
+        "<path> to a Keras ResNet50 weights file (*.weights.h5 or legacy .h5). Default: imagenet",
+    )
     p.add_argument("--seed", type=int, default=None, help="seed for --weights random (default 0)")
     p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help="model folder (MODEL_DIR), default %(default)s")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default %(default)s)")
-    p.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS,
-                   help="real photos used by the parity check (default %(default)s)")
+    p.add_argument(
+        "--photos", type=Path, default=DEFAULT_PHOTOS, help="real photos used by the parity check (default %(default)s)"
+    )
     p.add_argument("--int8", action="store_true", help="also write resnet50.int8.onnx (static QDQ, U8/S8 per-channel)")
-    p.add_argument("--calibration-dir", type=Path, default=DEFAULT_PHOTOS,
-                   help="images for INT8 calibration and agreement (default %(default)s)")
+    p.add_argument(
+        "--calibration-dir",
+        type=Path,
+        default=DEFAULT_PHOTOS,
+        help="images for INT8 calibration and agreement (default %(default)s)",
+    )
     p.add_argument("--reduce-range", action="store_true", help="INT8: 7-bit weights (for CPUs without VNNI)")
-    p.add_argument("--serve", choices=["fp32", "int8"], default="fp32",
-                   help="variant the card's `serve` points to (default fp32; int8 needs --int8)")
+    p.add_argument(
+        "--serve",
+        choices=["fp32", "int8"],
+        default="fp32",
+        help="variant the card's `serve` points to (default fp32; int8 needs --int8)",
+    )
     args = p.parse_args(argv)
     if args.serve == "int8" and not args.int8:
         p.error("--serve int8 needs --int8")
@@ -54,6 +67,7 @@ def convert(args: argparse.Namespace) -> int:
     spec = parse_weights_spec(args.weights, args.seed)
     if spec.source == "imagenet":  # fail before TensorFlow spends seconds importing, and before touching out_dir
         from weights import fetch_imagenet_weights
+
         fetch_imagenet_weights()
     out_dir: Path = args.out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,15 +90,22 @@ def convert(args: argparse.Namespace) -> int:
     with scratch_path(fp32_path, suffix=".onnx") as candidate:
         save_onnx(proto, candidate)
         del proto
-        parity = check_parity(loaded.model, resnet50_reference(loaded.weights_path), candidate,
-                              list_images(args.photos) if args.photos.is_dir() else [])
+        parity = check_parity(
+            loaded.model,
+            resnet50_reference(loaded.weights_path),
+            candidate,
+            list_images(args.photos) if args.photos.is_dir() else [],
+        )
         print(f"parity: {parity}", flush=True)
         if not parity.pop("ok"):
             f = parity["features"]
-            print(f"PARITY FAILED: probabilities differ by {parity['max_abs_diff_probs']:.3g} (tolerance "
-                  f"{parity['tolerance_probs']}), features by {f['max_rel_diff_features']:.3g} relative (tolerance "
-                  f"{f['tolerance_features_rel']}), class maps by {f['max_abs_diff_cam']:.3g} (tolerance "
-                  f"{f['tolerance_cam']}); no model card written", file=sys.stderr)
+            print(
+                f"PARITY FAILED: probabilities differ by {parity['max_abs_diff_probs']:.3g} (tolerance "
+                f"{parity['tolerance_probs']}), features by {f['max_rel_diff_features']:.3g} relative (tolerance "
+                f"{f['tolerance_features_rel']}), class maps by {f['max_abs_diff_cam']:.3g} (tolerance "
+                f"{f['tolerance_cam']}); no model card written",
+                file=sys.stderr,
+            )
             return 3
         publish(candidate, fp32_path)
     variants = {"fp32": mc.variant_entry(fp32_path, sha256_file(fp32_path), gflops)}
@@ -92,9 +113,14 @@ def convert(args: argparse.Namespace) -> int:
         variants["int8"] = int8_variant(fp32_path, out_dir, args, spec.source, gflops)
     else:
         (out_dir / mc.INT8_NAME).unlink(missing_ok=True)  # an old int8 file would not match these weights
-    card = mc.build_card(serve=args.serve, variants=variants,
-                         weights=mc.weights_entry(spec, loaded.weights_path, loaded.weights_sha256, out_dir),
-                         opset=args.opset, parity=parity, conversion_s=time.perf_counter() - started)
+    card = mc.build_card(
+        serve=args.serve,
+        variants=variants,
+        weights=mc.weights_entry(spec, loaded.weights_path, loaded.weights_sha256, out_dir),
+        opset=args.opset,
+        parity=parity,
+        conversion_s=time.perf_counter() - started,
+    )
     print(f"wrote {mc.write_card(out_dir, card)} in {card['conversion_seconds']} s")
     return 0
 
@@ -111,11 +137,15 @@ def int8_variant(fp32_path: Path, out_dir: Path, args: argparse.Namespace, sourc
         agree = agreement(fp32_path, tmp, args.calibration_dir)
         fast = speed(fp32_path, tmp, args.calibration_dir)
     print(f"int8: {agree} {fast}", flush=True)
-    note = ("random weights: all inputs land on nearly the same class, so agreement says little about accuracy "
-            "on real images; re-check with imagenet weights" if source == "random" else
-            "agreement measured on the calibration photos and their mirror images only")
-    return mc.variant_entry(int8_path, sha256_file(int8_path), gflops, quantization=settings,
-                            agreement=agree, speed=fast, weights_note=note)
+    note = (
+        "random weights: all inputs land on nearly the same class, so agreement says little about accuracy "
+        "on real images; re-check with imagenet weights"
+        if source == "random"
+        else "agreement measured on the calibration photos and their mirror images only"
+    )
+    return mc.variant_entry(
+        int8_path, sha256_file(int8_path), gflops, quantization=settings, agreement=agree, speed=fast, weights_note=note
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ NCHW, [N, 2048, 7, 7]: the layout the converted graph computes it in, so the out
 graph and costs nothing when a run does not fetch it (ONNX Runtime runs every node whatever the fetches: an
 NHWC output would add a Transpose to every run). The worker's class activation map (model/cam.py) reads it.
 """
+
 from __future__ import annotations
 
 import gc
@@ -58,8 +59,11 @@ def to_onnx(model: Any, opset: int = DEFAULT_OPSET) -> Any:
     @tf.function(input_signature=signature)
     def resnet50(x: Any) -> dict[str, Any]:
         logits, features = with_features(x, training=False)
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1),
-                FEATURE_OUTPUT: tf.transpose(features, [0, 3, 1, 2])}  # cancels tf2onnx's own NCHW transpose
+        return {
+            "logits": logits,
+            "probabilities": tf.nn.softmax(logits, axis=-1),
+            FEATURE_OUTPUT: tf.transpose(features, [0, 3, 1, 2]),
+        }  # cancels tf2onnx's own NCHW transpose
 
     proto, _ = tf2onnx.convert.from_function(resnet50, input_signature=signature, opset=opset)
     proto.graph.doc_string = "keras.applications.ResNet50 converted by conversion/convert.py"  # deterministic bytes

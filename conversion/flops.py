@@ -4,6 +4,7 @@ Import by path from other folders:  spec_from_file_location("flops", "<repo>/con
 Works on fp32 and QDQ graphs (weights behind DequantizeLinear get their shape from shape inference).
 Only the big ops are counted; BatchNorm/Add/Relu/pooling add well under 1 %.
 """
+
 from __future__ import annotations
 
 import math

@@ -5,6 +5,7 @@ model/preprocess.py by file path (it imports only numpy and Pillow) instead of k
 private module name and without touching sys.path, so nothing in model/ can shadow conversion's modules.
 The Docker convert stage copies model/ next to conversion/, so the relative path holds there too.
 """
+
 from __future__ import annotations
 
 import importlib.util

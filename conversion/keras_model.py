@@ -1,4 +1,5 @@
 """Build keras.applications.ResNet50 with the requested weights (TensorFlow is imported only here and below)."""
+
 from __future__ import annotations
 
 import os

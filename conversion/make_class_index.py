@@ -6,6 +6,7 @@ Keras' name for a class is the first WordNet lemma of its synset with spaces tur
 
     .venv-convert/bin/python conversion/make_class_index.py [--out model/imagenet_class_index.json]
 """
+
 from __future__ import annotations
 
 import argparse

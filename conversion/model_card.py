@@ -3,6 +3,7 @@
 The card is written last (atomically) and removed first, so a card on disk always describes the ONNX files
 beside it; card_status.py relies on that to decide whether `make run` must convert again.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,15 +31,26 @@ PREPROCESSING = {
 
 
 FEATURE_MAP = {  # what the worker's class activation maps read (model/cam.py); card_status requires it
-    "output": FEATURE_OUTPUT, "keras_layer": FEATURE_LAYER, "layout": FEATURE_LAYOUT, "shape": [None, 2048, 7, 7],
+    "output": FEATURE_OUTPUT,
+    "keras_layer": FEATURE_LAYER,
+    "layout": FEATURE_LAYOUT,
+    "shape": [None, 2048, 7, 7],
     "dense_kernel": "read by the worker from the ONNX graph: the initializer of the MatMul that produces logits",
 }
 
 
 def versions(opset: int) -> dict[str, Any]:
-    found = {name: metadata.version(dist) for name, dist in
-             [("keras", "keras"), ("tensorflow", "tensorflow-cpu"), ("tf2onnx", "tf2onnx"), ("onnx", "onnx"),
-              ("onnxruntime", "onnxruntime"), ("numpy", "numpy")]}
+    found = {
+        name: metadata.version(dist)
+        for name, dist in [
+            ("keras", "keras"),
+            ("tensorflow", "tensorflow-cpu"),
+            ("tf2onnx", "tf2onnx"),
+            ("onnx", "onnx"),
+            ("onnxruntime", "onnxruntime"),
+            ("numpy", "numpy"),
+        ]
+    }
     return {**found, "python": platform.python_version(), "opset": opset}
 
 
@@ -59,8 +71,15 @@ def variant_entry(path: Path, sha256: str, gflops: float | None = None, **extra:
     return entry
 
 
-def build_card(*, serve: str, variants: dict[str, Any], weights: dict[str, Any], opset: int,
-               parity: dict[str, Any], conversion_s: float) -> dict[str, Any]:
+def build_card(
+    *,
+    serve: str,
+    variants: dict[str, Any],
+    weights: dict[str, Any],
+    opset: int,
+    parity: dict[str, Any],
+    conversion_s: float,
+) -> dict[str, Any]:
     return {
         "model": "ResNet50",
         "serve": serve,

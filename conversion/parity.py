@@ -6,6 +6,7 @@ Keras probabilities from Keras' own ResNet50 (softmax head) built from the same 
 output and the class activation maps drawn from it are checked too (cam_parity.py), under `parity.features`.
 With random weights all inputs tend to get one class, so the numbers matter more than the argmax.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -56,8 +57,9 @@ def compare(keras_logits: np.ndarray, keras_probs: np.ndarray, onnx: dict[str, n
     }
 
 
-def check_parity(logits_model: Any, reference_model: Any, onnx_path: Path, photos: list[Path],
-                 n_random: int = 2) -> dict[str, Any]:
+def check_parity(
+    logits_model: Any, reference_model: Any, onnx_path: Path, photos: list[Path], n_random: int = 2
+) -> dict[str, Any]:
     """Run both runtimes on random + photo inputs (one batch, which also exercises the dynamic batch axis)."""
     x = np.concatenate([random_batch(n_random), keras_photo_batch(photos)]) if photos else random_batch(n_random)
     keras_logits = np.asarray(logits_model.predict(x, batch_size=len(x), verbose=0))
@@ -66,6 +68,12 @@ def check_parity(logits_model: Any, reference_model: Any, onnx_path: Path, photo
     result = compare(keras_logits, keras_probs, outs)
     features = feature_parity(logits_model, onnx_path, x, outs, keras_logits)
     result["ok"] = bool(result["ok"] and features.pop("ok"))
-    result.update({"random_inputs": n_random, "photos": [p.name for p in photos],
-                   "keras_top1": [int(i) for i in keras_probs.argmax(1)], "features": features})
+    result.update(
+        {
+            "random_inputs": n_random,
+            "photos": [p.name for p in photos],
+            "keras_top1": [int(i) for i in keras_probs.argmax(1)],
+            "features": features,
+        }
+    )
     return result

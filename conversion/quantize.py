@@ -4,6 +4,7 @@ Calibration images go through the worker's own preprocessing (model/preprocess.p
 Agreement is measured on the calibration photos and on their mirror images (inputs the calibration did not
 see); speed is fp32 vs int8 side by side in the same process, interleaved so both see the same machine load.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,13 +45,29 @@ def quantize(fp32_path: Path, int8_path: Path, calibration_dir: Path, reduce_ran
         raise ValueError(f"no images in calibration folder {calibration_dir}")
     model = onnx.load(str(fp32_path))
     excluded = [n.name for n in model.graph.node if n.op_type in EXCLUDED_OPS]
-    quantize_static(str(fp32_path), str(int8_path), _reader(load_batch(images), model.graph.input[0].name),
-                    quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    per_channel=True, reduce_range=reduce_range, calibrate_method=CalibrationMethod.MinMax,
-                    nodes_to_exclude=excluded)
-    return {"format": "QDQ", "activations": "uint8", "weights": "int8", "per_channel": True,
-            "reduce_range": reduce_range, "calibration": "MinMax", "calibration_images": len(images),
-            "calibration_dir": str(calibration_dir), "excluded_ops": list(EXCLUDED_OPS)}
+    quantize_static(
+        str(fp32_path),
+        str(int8_path),
+        _reader(load_batch(images), model.graph.input[0].name),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        reduce_range=reduce_range,
+        calibrate_method=CalibrationMethod.MinMax,
+        nodes_to_exclude=excluded,
+    )
+    return {
+        "format": "QDQ",
+        "activations": "uint8",
+        "weights": "int8",
+        "per_channel": True,
+        "reduce_range": reduce_range,
+        "calibration": "MinMax",
+        "calibration_images": len(images),
+        "calibration_dir": str(calibration_dir),
+        "excluded_ops": list(EXCLUDED_OPS),
+    }
 
 
 def _session(path: Path, threads: int) -> Any:
@@ -72,17 +89,22 @@ def agreement(fp32_path: Path, int8_path: Path, image_dir: Path) -> dict[str, An
         outs.append(dict(zip(names, session.run(names, {"input": x}))))
     a, b = outs[0]["logits"], outs[1]["logits"]
     cosine = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-    found = {"images": int(len(x)), "inputs": "calibration photos + their mirror images",
-             "top1_agreement": float(np.mean(a.argmax(1) == b.argmax(1))),
-             "logit_cosine_mean": float(cosine.mean()), "logit_cosine_min": float(cosine.min()),
-             "max_abs_diff_probs": float(np.max(np.abs(outs[0]["probabilities"] - outs[1]["probabilities"])))}
+    found = {
+        "images": int(len(x)),
+        "inputs": "calibration photos + their mirror images",
+        "top1_agreement": float(np.mean(a.argmax(1) == b.argmax(1))),
+        "logit_cosine_mean": float(cosine.mean()),
+        "logit_cosine_min": float(cosine.min()),
+        "max_abs_diff_probs": float(np.max(np.abs(outs[0]["probabilities"] - outs[1]["probabilities"]))),
+    }
     if FEATURE_OUTPUT in outs[0] and FEATURE_OUTPUT in outs[1]:  # the int8 graph's own kernel draws its maps
         found["features"] = int8_agreement(outs[0], outs[1], worker_cam().dense_kernel(int8_path))
     return found
 
 
-def speed(fp32_path: Path, int8_path: Path, image_dir: Path, threads: int = 2, batch: int = 8,
-          rounds: int = 5) -> dict[str, Any]:
+def speed(
+    fp32_path: Path, int8_path: Path, image_dir: Path, threads: int = 2, batch: int = 8, rounds: int = 5
+) -> dict[str, Any]:
     """Images/s of both variants, measured alternately (median of `rounds` runs each, after a warm-up)."""
     photos = load_batch(list_images(image_dir))
     x = np.resize(photos, (batch, *photos.shape[1:])).astype(np.float32)
@@ -97,6 +119,13 @@ def speed(fp32_path: Path, int8_path: Path, image_dir: Path, threads: int = 2, b
             times[name].append(time.perf_counter() - start)
     fp32 = batch / float(np.median(times["fp32"]))
     int8 = batch / float(np.median(times["int8"]))
-    return {"fp32_img_s": round(fp32, 2), "int8_img_s": round(int8, 2), "ratio": round(int8 / fp32, 3),
-            "threads": threads, "batch": batch, "rounds": rounds, "statistic": "median",
-            "load_avg_1m": round(os.getloadavg()[0], 2)}  # other work on the machine lowers both figures
+    return {
+        "fp32_img_s": round(fp32, 2),
+        "int8_img_s": round(int8, 2),
+        "ratio": round(int8 / fp32, 3),
+        "threads": threads,
+        "batch": batch,
+        "rounds": rounds,
+        "statistic": "median",
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }  # other work on the machine lowers both figures

@@ -5,6 +5,7 @@ Three sources, always explicit (never a silent fallback):
   random[:SEED]   keras.utils.set_random_seed(SEED) then default initialisers (offline machines, tests, benchmarks)
   <path>          a Keras weights file for ResNet50: *.weights.h5 (model.save_weights) or legacy .h5 (the ImageNet file)
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -6,6 +6,7 @@ writes RUN_DIR/supervisord.conf, RUN_DIR/nginx/{nginx.conf,default.conf} and RUN
 may hold the Redis password). Templates use upper-case $-brace names (nginx's own $lower_case variables are left
 alone), so compose renders the same nginx template with the nginx image's envsubst.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,10 +25,12 @@ _NAME = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 def render(template: str, values: dict[str, object]) -> str:
     """Replace every ${NAME}; a name without a value is an error, never an empty string in a config."""
+
     def one(match: re.Match) -> str:
         if match.group(1) not in values:
             raise KeyError(f"template needs {match.group(1)}, which has no value")
         return str(values[match.group(1)])
+
     return _NAME.sub(one, template)
 
 
@@ -48,6 +51,7 @@ def nginx_user_directive(run_dir: Path) -> str:
         return ""
     import grp
     import pwd
+
     st = run_dir.stat()
     return f"user {pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name};"
 
@@ -56,8 +60,10 @@ def values(run_dir: Path) -> dict[str, object]:
     gconf = gunicorn_config()
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
     return {
-        "ROOT": ROOT, "RUN_DIR": run_dir,
-        "PYTHON": sys.executable, "GUNICORN": Path(sys.executable).with_name("gunicorn"),
+        "ROOT": ROOT,
+        "RUN_DIR": run_dir,
+        "PYTHON": sys.executable,
+        "GUNICORN": Path(sys.executable).with_name("gunicorn"),
         "NGINX": shutil.which("nginx") or "/usr/sbin/nginx",
         "NGINX_USER_DIRECTIVE": nginx_user_directive(run_dir),
         "REDIS_AUTOSTART": "true" if os.environ.get("START_REDIS", "1") == "1" else "false",
@@ -76,8 +82,14 @@ def values(run_dir: Path) -> dict[str, object]:
 
 
 def redis_conf(run_dir: Path) -> str:
-    lines = [f"include {ROOT}/deploy/redis/redis.conf", f"port {settings.REDIS_PORT}", "bind 127.0.0.1",
-             f"dir {run_dir}/redis", f"maxmemory {settings.REDIS_MAXMEMORY}", "loglevel warning"]
+    lines = [
+        f"include {ROOT}/deploy/redis/redis.conf",
+        f"port {settings.REDIS_PORT}",
+        "bind 127.0.0.1",
+        f"dir {run_dir}/redis",
+        f"maxmemory {settings.REDIS_MAXMEMORY}",
+        "loglevel warning",
+    ]
     if settings.REDIS_PASSWORD:
         lines.append(f"requirepass {settings.REDIS_PASSWORD}")
     return "\n".join(lines) + "\n"
@@ -98,11 +110,12 @@ def main(run_dir: str) -> None:
     for sub in ("logs", "redis", "nginx", "pgid"):
         (run / sub).mkdir(parents=True, exist_ok=True)
     vals = values(run)
-    write(run / "supervisord.conf",
-          render((ROOT / "deploy/supervisor/supervisord.conf.template").read_text(), vals))
+    write(run / "supervisord.conf", render((ROOT / "deploy/supervisor/supervisord.conf.template").read_text(), vals))
     write(run / "nginx" / "nginx.conf", render((ROOT / "deploy/nginx/nginx.conf").read_text(), vals))
-    write(run / "nginx" / "default.conf",
-          render((ROOT / "deploy/nginx/templates/default.conf.template").read_text(), vals))
+    write(
+        run / "nginx" / "default.conf",
+        render((ROOT / "deploy/nginx/templates/default.conf.template").read_text(), vals),
+    )
     write(run / "redis.conf", redis_conf(run), 0o600)
     print(f"admission bound: {vals['MAX_INFLIGHT']} requests in /predict; upload limit {vals['MAX_CONTENT_LENGTH']} B")
 

@@ -4,6 +4,7 @@ One ONNX Runtime run per batch and exactly one result per item: a failing run is
 a poison input fails alone and its batch neighbours still get their answers. Items that ask to be explained get
 a class activation map (cam.py) from that same run; the feature map is fetched only when one of them asks.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -98,8 +99,9 @@ class Classifier:
             for i, cam in zip(rows, maps):
                 preds[i].heatmap = as_lists(cam)
 
-    def predict_batch(self, arrays: Sequence[np.ndarray], top_k: int | Sequence[int] = 5,
-                      explain: Sequence[bool] | None = None) -> list[Prediction]:
+    def predict_batch(
+        self, arrays: Sequence[np.ndarray], top_k: int | Sequence[int] = 5, explain: Sequence[bool] | None = None
+    ) -> list[Prediction]:
         """Preprocessed HWC float32 arrays → one Prediction per array, in order; `explain[i]` asks for a heatmap."""
         if not arrays:
             return []

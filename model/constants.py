@@ -1,4 +1,5 @@
 """Names shared with the API through Redis (docs/queue-protocol.md). Kept identical to api/constants.py."""
+
 from __future__ import annotations
 
 from enum import Enum

@@ -2,6 +2,7 @@
 
 A thread, so that a long batch never lets the heartbeat lapse; it also pushes the worker's metrics text.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,14 @@ FORGET_AFTER_S = 3600  # members of ml:heartbeats silent this long (dead workers
 class Heartbeat:
     """`beat()` once, or `start()` a daemon thread beating every HEARTBEAT_INTERVAL_S until `stop()`."""
 
-    def __init__(self, client: redis.Redis, cfg: Settings, name: str, info: dict[str, str],
-                 metrics_text: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        cfg: Settings,
+        name: str,
+        info: dict[str, str],
+        metrics_text: Callable[[], str] | None = None,
+    ) -> None:
         self.r, self.cfg, self.name = client, cfg, name
         self.info = {"pid": str(os.getpid()), "host": socket.gethostname(), "ready": "0", **info}
         self.metrics_text = metrics_text
@@ -46,10 +53,14 @@ class Heartbeat:
             fields["metrics"] = self.metrics_text()
             self._last_metrics = now
         key = C.worker_key(self.name)
-        (self.r.pipeline(transaction=True)
-         .zadd(C.HEARTBEATS_KEY, {self.name: now})
-         .zremrangebyscore(C.HEARTBEATS_KEY, "-inf", now - FORGET_AFTER_S)
-         .hset(key, mapping=fields).expire(key, self.cfg.HEARTBEAT_TTL_S).execute())
+        (
+            self.r.pipeline(transaction=True)
+            .zadd(C.HEARTBEATS_KEY, {self.name: now})
+            .zremrangebyscore(C.HEARTBEATS_KEY, "-inf", now - FORGET_AFTER_S)
+            .hset(key, mapping=fields)
+            .expire(key, self.cfg.HEARTBEAT_TTL_S)
+            .execute()
+        )
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -79,6 +90,7 @@ class Heartbeat:
         if remove:
             try:
                 self.r.pipeline(transaction=True).zrem(C.HEARTBEATS_KEY, self.name).delete(
-                    C.worker_key(self.name)).execute()
+                    C.worker_key(self.name)
+                ).execute()
             except redis.RedisError as exc:
                 log.warning("could not remove heartbeat: %s", exc)

@@ -3,6 +3,7 @@
 Delivery is at-least-once: an entry stays in the group's pending list until its answer is written in the
 same MULTI transaction that acknowledges and deletes it, so a worker dying mid-batch loses nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -84,9 +85,14 @@ def connect(cfg: Settings, block_ms: int) -> redis.Redis:
 
     RESP2 pinned: the reply shapes parsed here (XREADGROUP as [[stream, entries]]) are RESP2's.
     """
-    return redis_conn.make_client(cfg, socket_timeout=max(block_ms, cfg.BATCH_WAIT_MS) / 1000 + 5,
-                                  socket_connect_timeout=2, retry=Retry(NoBackoff(), 0), health_check_interval=0,
-                                  protocol=2)
+    return redis_conn.make_client(
+        cfg,
+        socket_timeout=max(block_ms, cfg.BATCH_WAIT_MS) / 1000 + 5,
+        socket_connect_timeout=2,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+        protocol=2,
+    )
 
 
 class JobQueue:
@@ -136,8 +142,7 @@ class JobQueue:
             lost = [i for i in ids if i not in kept and i in self._held]  # not just answered meanwhile
             self._held.difference_update(lost)
         if lost:
-            log.warning("lost the lease on %d job(s) (taken over by another worker after a stall): %s",
-                        len(lost), lost)
+            log.warning("lost the lease on %d job(s) (taken over by another worker after a stall): %s", len(lost), lost)
         return len(kept)
 
     def ensure_group(self) -> None:
@@ -174,16 +179,23 @@ class JobQueue:
                 orphans.append(entry_id)
         if orphans:
             self.r.pipeline(transaction=True).xack(C.JOB_STREAM, C.CONSUMER_GROUP, *orphans).xdel(
-                C.JOB_STREAM, *orphans).execute()
+                C.JOB_STREAM, *orphans
+            ).execute()
         return jobs
 
     def read(self, count: int, block_ms: int | None) -> list[Job]:
         """New entries for this consumer, up to `count`; blocks up to `block_ms` (None: do not block)."""
         if count <= 0:
             return []
-        reply = self._grouped(lambda: self.r.xreadgroup(
-            C.CONSUMER_GROUP, self.name, {C.JOB_STREAM: ">"}, count=count,
-            block=max(1, block_ms) if block_ms is not None else None))
+        reply = self._grouped(
+            lambda: self.r.xreadgroup(
+                C.CONSUMER_GROUP,
+                self.name,
+                {C.JOB_STREAM: ">"},
+                count=count,
+                block=max(1, block_ms) if block_ms is not None else None,
+            )
+        )
         entries = reply[0][1] if reply else []
         return self._hold(self._parse(entries, time.time()))
 
@@ -228,9 +240,11 @@ class JobQueue:
         batched; jobs at MAX_DELIVERIES are claimed too and come back with deliveries > MAX (dead letter).
         XCLAIM with the idle threshold makes concurrent claimers take each job at most once.
         """
-        stale = self._grouped(lambda: self.r.xpending_range(
-            C.JOB_STREAM, C.CONSUMER_GROUP, min="-", max="+", count=max(100, 4 * count),
-            idle=self.cfg.CLAIM_IDLE_MS))
+        stale = self._grouped(
+            lambda: self.r.xpending_range(
+                C.JOB_STREAM, C.CONSUMER_GROUP, min="-", max="+", count=max(100, 4 * count), idle=self.cfg.CLAIM_IDLE_MS
+            )
+        )
         delivered = {text(p["message_id"]): int(p["times_delivered"]) for p in stale}
         limit = self.cfg.MAX_DELIVERIES
         dead = [i for i, n in delivered.items() if n >= limit]
@@ -258,10 +272,16 @@ class JobQueue:
             value = json.dumps(result)
             pipe.rpush(key, value).expire(key, self.cfg.RESULT_TTL_S)
             if job.cache and model_sha256 and result.get("ok") and self.cfg.CACHE_TTL_S > 0:
-                self._cache_store(keys=[C.cache_key(model_sha256, job.cache), C.CACHE_INDEX_KEY, C.CACHE_SIZES_KEY,
-                                        C.CACHE_BYTES_KEY],
-                                  args=[value, self.cfg.CACHE_TTL_S, repr(now), self.cfg.CACHE_MAX_MB * 2**20],
-                                  client=pipe)
+                self._cache_store(
+                    keys=[
+                        C.cache_key(model_sha256, job.cache),
+                        C.CACHE_INDEX_KEY,
+                        C.CACHE_SIZES_KEY,
+                        C.CACHE_BYTES_KEY,
+                    ],
+                    args=[value, self.cfg.CACHE_TTL_S, repr(now), self.cfg.CACHE_MAX_MB * 2**20],
+                    client=pipe,
+                )
         ids = [job.entry_id for job, _ in answers]
         pipe.xack(C.JOB_STREAM, C.CONSUMER_GROUP, *ids).xdel(C.JOB_STREAM, *ids).execute()
         self.release(ids)
@@ -271,17 +291,23 @@ class JobQueue:
         if jobs:
             ids = [job.entry_id for job in jobs]
             self.r.pipeline(transaction=True).xack(C.JOB_STREAM, C.CONSUMER_GROUP, *ids).xdel(
-                C.JOB_STREAM, *ids).execute()
+                C.JOB_STREAM, *ids
+            ).execute()
             self.release(ids)
 
     def dead_letter(self, job: Job, reason: str, result: dict[str, Any]) -> None:
         """Move a job aside (its fields minus the image, plus the reason) and answer it, in one transaction."""
         fields = {**job.fields, "reason": reason, "deliveries": str(job.deliveries), "worker": self.name}
         key = C.result_key(job.id)
-        (self.r.pipeline(transaction=True)
-         .xadd(C.DEADLETTER_STREAM, fields, maxlen=DEADLETTER_MAXLEN, approximate=True)
-         .rpush(key, json.dumps(result)).expire(key, self.cfg.RESULT_TTL_S)
-         .xack(C.JOB_STREAM, C.CONSUMER_GROUP, job.entry_id).xdel(C.JOB_STREAM, job.entry_id).execute())
+        (
+            self.r.pipeline(transaction=True)
+            .xadd(C.DEADLETTER_STREAM, fields, maxlen=DEADLETTER_MAXLEN, approximate=True)
+            .rpush(key, json.dumps(result))
+            .expire(key, self.cfg.RESULT_TTL_S)
+            .xack(C.JOB_STREAM, C.CONSUMER_GROUP, job.entry_id)
+            .xdel(C.JOB_STREAM, job.entry_id)
+            .execute()
+        )
         self.release([job.entry_id])
 
     def prune_consumers(self) -> int:

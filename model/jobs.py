@@ -1,4 +1,5 @@
 """A job as the worker sees it: one stream entry of ml:jobs, parsed leniently (docs/queue-protocol.md)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,7 +14,7 @@ class Job:
 
     entry_id: str
     id: str
-    pixels: bytes   # the API's decoded 224×224×3 uint8 image (docs/queue-protocol.md)
+    pixels: bytes  # the API's decoded 224×224×3 uint8 image (docs/queue-protocol.md)
     filename: str
     enqueued: float
     deadline: float
@@ -23,7 +24,7 @@ class Job:
     picked: float = 0.0
     image: bytes = b""  # an encoded upload (jobs queued by an API before pixels were shipped): decoded here
     preprocess: str = "keras"
-    cache: str = ""     # request digest: store the answer in the response cache under it ("" = do not)
+    cache: str = ""  # request digest: store the answer in the response cache under it ("" = do not)
     fields: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def expired(self, now: float) -> bool:
@@ -46,10 +47,17 @@ def parse_job(entry_id: bytes, fields: dict[bytes, bytes], default_top_k: int, n
     """Lenient parsing: a malformed field gets a safe default rather than losing the job."""
     top_k = int(_number(fields.get(b"top_k"), default_top_k))
     return Job(
-        entry_id=text(entry_id), id=text(fields.get(b"id")), pixels=fields.get(b"pixels") or b"",
-        image=fields.get(b"image") or b"", preprocess=text(fields.get(b"preprocess"), "keras"),
+        entry_id=text(entry_id),
+        id=text(fields.get(b"id")),
+        pixels=fields.get(b"pixels") or b"",
+        image=fields.get(b"image") or b"",
+        preprocess=text(fields.get(b"preprocess"), "keras"),
         cache=text(fields.get(b"cache")),
-        filename=text(fields.get(b"filename")), enqueued=_number(fields.get(b"enqueued"), now),
+        filename=text(fields.get(b"filename")),
+        enqueued=_number(fields.get(b"enqueued"), now),
         deadline=_number(fields.get(b"deadline"), math.inf),
-        top_k=min(C.TOP_K_MAX, max(C.TOP_K_MIN, top_k)), explain=fields.get(b"explain") == b"1", picked=now,
-        fields={text(k): text(v) for k, v in fields.items() if k not in (b"image", b"pixels")})
+        top_k=min(C.TOP_K_MAX, max(C.TOP_K_MIN, top_k)),
+        explain=fields.get(b"explain") == b"1",
+        picked=now,
+        fields={text(k): text(v) for k, v in fields.items() if k not in (b"image", b"pixels")},
+    )

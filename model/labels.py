@@ -1,4 +1,5 @@
 """ImageNet class names in Keras' naming, from the Keras-format index shipped with the service."""
+
 from __future__ import annotations
 
 import json

@@ -6,6 +6,7 @@ workers compute it, both answer, and the delivery count rises until an innocent 
 A dedicated thread rather than the heartbeat's: its period follows CLAIM_IDLE_MS, and a worker driven step
 by step (tests) has no heartbeat.
 """
+
 from __future__ import annotations
 
 import logging

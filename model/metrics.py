@@ -3,10 +3,17 @@
 The text exposition goes into the heartbeat hash (field `metrics`) so the API's /metrics shows all workers;
 with METRICS_PORT set a worker also serves it directly.
 """
+
 from __future__ import annotations
 
-from prometheus_client import (CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest,
-                               start_http_server)
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    start_http_server,
+)
 
 from constants import Outcome
 
@@ -22,14 +29,30 @@ class WorkerMetrics:
         r, w = self.registry, ["worker"]
         self._jobs = Counter("ml_worker_jobs", "Jobs finished, by outcome", ["worker", "outcome"], registry=r)
         self._errors = Counter("ml_worker_errors", "Errors, by kind", ["worker", "kind"], registry=r)
-        self._batch = Histogram("ml_worker_batch_size", "Images per ONNX Runtime run", w,
-                                buckets=BATCH_BUCKETS, registry=r)
-        self._inference = Histogram("ml_worker_inference_seconds", "Time of one ONNX Runtime run (a batch)",
-                                    w, buckets=SECONDS_BUCKETS, registry=r)
-        self._queue_wait = Histogram("ml_worker_queue_wait_seconds", "Time from enqueue to pick-up by a worker",
-                                     w, buckets=SECONDS_BUCKETS, registry=r)
-        self._preprocess = Histogram("ml_worker_preprocess_seconds", "Decode and preprocess time per image",
-                                     w, buckets=SECONDS_BUCKETS, registry=r)
+        self._batch = Histogram(
+            "ml_worker_batch_size", "Images per ONNX Runtime run", w, buckets=BATCH_BUCKETS, registry=r
+        )
+        self._inference = Histogram(
+            "ml_worker_inference_seconds",
+            "Time of one ONNX Runtime run (a batch)",
+            w,
+            buckets=SECONDS_BUCKETS,
+            registry=r,
+        )
+        self._queue_wait = Histogram(
+            "ml_worker_queue_wait_seconds",
+            "Time from enqueue to pick-up by a worker",
+            w,
+            buckets=SECONDS_BUCKETS,
+            registry=r,
+        )
+        self._preprocess = Histogram(
+            "ml_worker_preprocess_seconds",
+            "Decode and preprocess time per image",
+            w,
+            buckets=SECONDS_BUCKETS,
+            registry=r,
+        )
         self._reclaimed = Counter("ml_worker_reclaimed", "Jobs taken over from a dead consumer", w, registry=r)
         for outcome in Outcome:  # export zeros, so rates exist before the first event
             self._jobs.labels(worker, outcome.value)
@@ -54,8 +77,10 @@ class WorkerMetrics:
         self._reclaimed.labels(self.worker).inc(n)
 
     def count(self, outcome: Outcome) -> float:
-        return self.registry.get_sample_value(
-            "ml_worker_jobs_total", {"worker": self.worker, "outcome": outcome.value}) or 0.0
+        return (
+            self.registry.get_sample_value("ml_worker_jobs_total", {"worker": self.worker, "outcome": outcome.value})
+            or 0.0
+        )
 
     def text(self) -> str:
         return generate_latest(self.registry).decode("utf-8")

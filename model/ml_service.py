@@ -2,6 +2,7 @@
 
 `python ml_service.py` starts WORKERS worker processes (see session.default_topology for the defaults).
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,8 +61,12 @@ def _set_parent_death_signal() -> None:
         pass
 
 
-def classify_process(index: int = 0, cfg: settings.Settings | None = None,
-                     stop: threading.Event | None = None, on_ready: Callable[[], Any] | None = None) -> int:
+def classify_process(
+    index: int = 0,
+    cfg: settings.Settings | None = None,
+    stop: threading.Event | None = None,
+    on_ready: Callable[[], Any] | None = None,
+) -> int:
     """One worker process: load and warm the model, then serve the queue until SIGTERM/SIGINT (or `stop`)."""
     import health_server
     from heartbeat import Heartbeat
@@ -84,8 +89,7 @@ def classify_process(index: int = 0, cfg: settings.Settings | None = None,
     if cfg.METRICS_PORT:
         health_server.serve(cfg.METRICS_PORT + index, metrics.registry, probe, cfg.METRICS_ADDR)
     client = connect(cfg, block_ms=int(min(1000.0, cfg.CLAIM_INTERVAL_S * 1000)))
-    heartbeat = Heartbeat(client, cfg, name, {"batch_size": str(cfg.BATCH_SIZE), "threads": str(threads)},
-                          metrics.text)
+    heartbeat = Heartbeat(client, cfg, name, {"batch_size": str(cfg.BATCH_SIZE), "threads": str(threads)}, metrics.text)
     heartbeat.start()
     started = time.monotonic()
     classifier = Classifier(cfg, threads=threads, spin=spinning(cfg, workers))
@@ -97,8 +101,14 @@ def classify_process(index: int = 0, cfg: settings.Settings | None = None,
         probe.ready = True
         if on_ready:
             on_ready()
-        log.info("worker %s ready: %s/%s, %d thread(s), batch %d", name, handle.model, handle.variant,
-                 threads, cfg.BATCH_SIZE)
+        log.info(
+            "worker %s ready: %s/%s, %d thread(s), batch %d",
+            name,
+            handle.model,
+            handle.variant,
+            threads,
+            cfg.BATCH_SIZE,
+        )
         worker = Worker(cfg, classifier, JobQueue(client, cfg, name), metrics)
         probe.last_loop = lambda: worker.last_loop
         worker.run(stop)
@@ -106,8 +116,13 @@ def classify_process(index: int = 0, cfg: settings.Settings | None = None,
         heartbeat.stop(remove=True)
         classifier.finalize()
         done = worker.jobs if worker else 0
-        log.info("worker %s stopped after %.0f s: %d jobs in %d batches", name, time.monotonic() - started,
-                 done, worker.batches if worker else 0)
+        log.info(
+            "worker %s stopped after %.0f s: %d jobs in %d batches",
+            name,
+            time.monotonic() - started,
+            done,
+            worker.batches if worker else 0,
+        )
     return 0
 
 
@@ -130,8 +145,11 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s [%(processName)s %(process)d] %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s [%(processName)s %(process)d] %(name)s: %(message)s",
+    )
     logging.getLogger("redis").setLevel(max(logging.INFO, logging.getLogger().level))
 
 
@@ -147,8 +165,7 @@ def main() -> int:
     cfg = settings.load()
     configure_logging(cfg.LOG_LEVEL)
     workers, threads = resolve_topology(cfg)
-    log.info("starting %d worker process(es) × %d intra-op thread(s), batch size %d", workers, threads,
-             cfg.BATCH_SIZE)
+    log.info("starting %d worker process(es) × %d intra-op thread(s), batch size %d", workers, threads, cfg.BATCH_SIZE)
     return supervise(workers, _child)
 
 

@@ -2,6 +2,7 @@
 
 Create it inside the worker process that uses it (never before a fork): ORT thread pools do not survive one.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -112,11 +113,25 @@ def create_session(cfg: Settings, threads: int, spin: bool) -> ModelHandle:
 
     outputs = [o.name for o in session.get_outputs()]
     output = PREFERRED_OUTPUT if PREFERRED_OUTPUT in outputs else outputs[0]
-    log.info("loaded %s (%s) from %s: %d intra-op threads, spinning %s", card.get("model", "?"),
-             variant, path, threads, "on" if spin else "off")
-    return ModelHandle(session=session, input_name=session.get_inputs()[0].name, output_name=output,
-                       apply_softmax=output == "logits", model=card.get("model", "?"),
-                       variant=variant, path=path, threads=threads, sha256=sha256)
+    log.info(
+        "loaded %s (%s) from %s: %d intra-op threads, spinning %s",
+        card.get("model", "?"),
+        variant,
+        path,
+        threads,
+        "on" if spin else "off",
+    )
+    return ModelHandle(
+        session=session,
+        input_name=session.get_inputs()[0].name,
+        output_name=output,
+        apply_softmax=output == "logits",
+        model=card.get("model", "?"),
+        variant=variant,
+        path=path,
+        threads=threads,
+        sha256=sha256,
+    )
 
 
 def _sha256_file(path: str) -> str:

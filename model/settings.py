@@ -22,16 +22,16 @@ class Settings:
     REDIS_PORT: int = 6379
     REDIS_DB: int = 0
     REDIS_PASSWORD: str | None = None
-    REDIS_SENTINELS: str = ""          # "h1:26379,h2:26379": find the master through Sentinel (HOST/PORT ignored)
+    REDIS_SENTINELS: str = ""  # "h1:26379,h2:26379": find the master through Sentinel (HOST/PORT ignored)
     REDIS_SENTINEL_MASTER: str = "mymaster"
     REDIS_SENTINEL_PASSWORD: str | None = None
     UPLOAD_FOLDER: str = os.path.join(_HERE, "..", "api", "uploads")
     MODEL_DIR: str = os.path.join(_HERE, "artifacts")
-    MODEL_VARIANT: str = ""            # empty: the model card's "serve"
+    MODEL_VARIANT: str = ""  # empty: the model card's "serve"
     LABELS_FILE: str = os.path.join(_HERE, "imagenet_class_index.json")
-    WORKERS: int = 0                   # 0: derived from the cores (session.default_topology)
-    THREADS: int = 0                   # 0: derived from the cores
-    ORT_SPIN: str = "auto"             # auto (off when WORKERS > 1) | 0 | 1
+    WORKERS: int = 0  # 0: derived from the cores (session.default_topology)
+    THREADS: int = 0  # 0: derived from the cores
+    ORT_SPIN: str = "auto"  # auto (off when WORKERS > 1) | 0 | 1
     BATCH_SIZE: int = 8
     BATCH_WAIT_MS: int = 0
     CLAIM_IDLE_MS: int = 5000
@@ -41,15 +41,15 @@ class Settings:
     HEARTBEAT_INTERVAL_S: float = 2.0
     HEARTBEAT_TTL_S: int = 10
     METRICS_PUSH_INTERVAL_S: float = 5.0
-    METRICS_PORT: int = 0              # 0: off; else worker i serves on METRICS_PORT + i (+ /healthz, /readyz)
-    HEALTH_STALL_S: float = 120.0      # /healthz fails when the worker loop has not come round for this long
-    METRICS_ADDR: str = "127.0.0.1"    # where those ports listen: loopback only unless asked (scrape via the API)
+    METRICS_PORT: int = 0  # 0: off; else worker i serves on METRICS_PORT + i (+ /healthz, /readyz)
+    HEALTH_STALL_S: float = 120.0  # /healthz fails when the worker loop has not come round for this long
+    METRICS_ADDR: str = "127.0.0.1"  # where those ports listen: loopback only unless asked (scrape via the API)
     TOP_K: int = 5
     MAX_IMAGE_PIXELS: int = 40_000_000
-    CACHE_TTL_S: int = 3600            # response cache: how long an answer is kept (the API's RESPONSE_CACHE=0: off)
-    CACHE_MAX_MB: int = 64             # response cache: bytes of answers kept, oldest dropped first
-    BATCH_SHARE: int = 1               # 1: take at most ceil(unanswered jobs / live workers) per batch (0: greedy)
-    WORKER_NAME: str = ""              # empty: <host>-<pid>-<index>
+    CACHE_TTL_S: int = 3600  # response cache: how long an answer is kept (the API's RESPONSE_CACHE=0: off)
+    CACHE_MAX_MB: int = 64  # response cache: bytes of answers kept, oldest dropped first
+    BATCH_SHARE: int = 1  # 1: take at most ceil(unanswered jobs / live workers) per batch (0: greedy)
+    WORKER_NAME: str = ""  # empty: <host>-<pid>-<index>
     LOG_LEVEL: str = "INFO"
     SUMMARY_INTERVAL_S: float = 60.0
 
@@ -125,13 +125,17 @@ def problems(cfg: Settings) -> list[str]:
     if cfg.CLAIM_IDLE_MS <= 0:
         found.append(f"CLAIM_IDLE_MS={cfg.CLAIM_IDLE_MS} must be positive: every pending job would count as abandoned")
     elif lease_period_s(cfg) * 1000 * 3 > cfg.CLAIM_IDLE_MS:
-        found.append(f"CLAIM_IDLE_MS={cfg.CLAIM_IDLE_MS} is shorter than three lease refresh periods "
-                     f"({lease_period_s(cfg) * 1000:.0f} ms each): a live worker's batch may be reclaimed by another")
+        found.append(
+            f"CLAIM_IDLE_MS={cfg.CLAIM_IDLE_MS} is shorter than three lease refresh periods "
+            f"({lease_period_s(cfg) * 1000:.0f} ms each): a live worker's batch may be reclaimed by another"
+        )
     if cfg.HEARTBEAT_INTERVAL_S <= 0:
         found.append(f"HEARTBEAT_INTERVAL_S={cfg.HEARTBEAT_INTERVAL_S} must be positive")
     elif cfg.HEARTBEAT_INTERVAL_S >= cfg.HEARTBEAT_TTL_S:
-        found.append(f"HEARTBEAT_INTERVAL_S={cfg.HEARTBEAT_INTERVAL_S} is not below HEARTBEAT_TTL_S="
-                     f"{cfg.HEARTBEAT_TTL_S}: the API would see live workers as dead between beats")
+        found.append(
+            f"HEARTBEAT_INTERVAL_S={cfg.HEARTBEAT_INTERVAL_S} is not below HEARTBEAT_TTL_S="
+            f"{cfg.HEARTBEAT_TTL_S}: the API would see live workers as dead between beats"
+        )
     return found
 
 

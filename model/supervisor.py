@@ -4,6 +4,7 @@ A worker that crashes after it became ready (non-zero exit, killed by a signal) 
 before it is ready (no model, bad settings) is a configuration error and stops the whole group instead of
 looping.
 """
+
 from __future__ import annotations
 
 import logging

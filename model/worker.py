@@ -3,6 +3,7 @@
 `step()` does one iteration (tests drive it directly, like arq's burst mode); `run()` repeats it until the
 stop event is set, surviving Redis outages with a bounded exponential back-off.
 """
+
 from __future__ import annotations
 
 import logging
@@ -61,8 +62,12 @@ class Worker:
             jobs, isolate = self.queue.claim_stale(size)
             if jobs:
                 self.metrics.reclaimed(len(jobs))
-                log.info("reclaimed %d stale job(s)%s: %s", len(jobs), " (a suspect, run alone)" if isolate
-                         else "", [(j.id, j.deliveries) for j in jobs])
+                log.info(
+                    "reclaimed %d stale job(s)%s: %s",
+                    len(jobs),
+                    " (a suspect, run alone)" if isolate else "",
+                    [(j.id, j.deliveries) for j in jobs],
+                )
             if isolate:
                 self._next_claim = 0.0  # more suspects may wait: look again on the next step
         if now >= self._next_prune:
@@ -111,8 +116,9 @@ class Worker:
             self.metrics.preprocess(time.perf_counter() - started)
         if batch_jobs:
             started = time.perf_counter()
-            predictions = self.classifier.predict_batch(arrays, [j.top_k for j in batch_jobs],
-                                                        [j.explain for j in batch_jobs])
+            predictions = self.classifier.predict_batch(
+                arrays, [j.top_k for j in batch_jobs], [j.explain for j in batch_jobs]
+            )
             seconds = time.perf_counter() - started
             self.metrics.batch(len(arrays), seconds)
             self.batches += 1
@@ -132,27 +138,48 @@ class Worker:
         mode = job.preprocess if job.preprocess in ("keras", "fast") else "keras"
         return preprocess_bytes(job.image, self.cfg.MAX_IMAGE_PIXELS, mode)
 
-    def _result(self, job: Job, pred: Prediction | None, error: ErrorKind | None = None, message: str = "",
-                batch_size: int = 0, inference_s: float = 0.0) -> dict[str, Any]:
+    def _result(
+        self,
+        job: Job,
+        pred: Prediction | None,
+        error: ErrorKind | None = None,
+        message: str = "",
+        batch_size: int = 0,
+        inference_s: float = 0.0,
+    ) -> dict[str, Any]:
         """The result JSON of the protocol: ok with prediction/score/top_k, or an error kind and message."""
         if pred is not None and not pred.ok:
             error, message = pred.error, pred.message
         ok = pred is not None and pred.ok
         heatmap = {"heatmap": pred.heatmap if ok else None} if job.explain else {}
-        return {"id": job.id, "ok": ok,
-                "prediction": pred.top_k[0][0] if ok else None, "score": pred.top_k[0][1] if ok else None,
-                "top_k": [list(p) for p in pred.top_k] if ok else [],
-                "error": error.value if error else None, "message": message, "worker": self.name,
-                "batch_size": batch_size, "queued_ms": round((job.picked - job.enqueued) * 1000, 1),
-                "inference_ms": round(inference_s * 1000, 1), **heatmap}
+        return {
+            "id": job.id,
+            "ok": ok,
+            "prediction": pred.top_k[0][0] if ok else None,
+            "score": pred.top_k[0][1] if ok else None,
+            "top_k": [list(p) for p in pred.top_k] if ok else [],
+            "error": error.value if error else None,
+            "message": message,
+            "worker": self.name,
+            "batch_size": batch_size,
+            "queued_ms": round((job.picked - job.enqueued) * 1000, 1),
+            "inference_ms": round(inference_s * 1000, 1),
+            **heatmap,
+        }
 
     def _log_progress(self, n: int) -> None:
         self.jobs += n
         since, jobs_then = self._since_summary
         elapsed = time.monotonic() - since
         if elapsed >= self.cfg.SUMMARY_INTERVAL_S:
-            log.info("%d jobs in the last %.0f s (%.2f/s); %d jobs, %d batches in total",
-                     self.jobs - jobs_then, elapsed, (self.jobs - jobs_then) / elapsed, self.jobs, self.batches)
+            log.info(
+                "%d jobs in the last %.0f s (%.2f/s); %d jobs, %d batches in total",
+                self.jobs - jobs_then,
+                elapsed,
+                (self.jobs - jobs_then) / elapsed,
+                self.jobs,
+                self.batches,
+            )
             self._since_summary = (time.monotonic(), self.jobs)
 
     # the loop ------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 """Find the converted models, the model card and the Keras weights they were made from."""
+
 from __future__ import annotations
 
 import json

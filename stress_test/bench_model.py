@@ -8,6 +8,7 @@ Keras baseline always runs as a subprocess of the TensorFlow environment.
   python stress_test/bench_model.py                 # full run (~3-5 min on 2 cores)
   python stress_test/bench_model.py --quick         # smoke run, a few seconds, no Keras
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,10 +30,22 @@ from results import format_table, new_run_dir, progress_line, write_json
 
 HERE = Path(__file__).resolve().parent
 KERAS_PYTHON = artifacts.REPO / ".venv-convert" / "bin" / "python"
-COLUMNS = [("variant", "variant"), ("workers", "W"), ("threads", "T"), ("batch", "B"), ("img_s", "img/s"),
-           ("p50_ms", "p50 ms"), ("p95_ms", "p95 ms"), ("per_image_ms", "ms/img"), ("x_baseline", "x keras"),
-           ("peak_pct", "% peak"), ("peak_pct_measured", "% meas."), ("rss_mb_max", "RSS MB"), ("load_s_max", "load s"),
-           ("other_load_cores", "other load")]
+COLUMNS = [
+    ("variant", "variant"),
+    ("workers", "W"),
+    ("threads", "T"),
+    ("batch", "B"),
+    ("img_s", "img/s"),
+    ("p50_ms", "p50 ms"),
+    ("p95_ms", "p95 ms"),
+    ("per_image_ms", "ms/img"),
+    ("x_baseline", "x keras"),
+    ("peak_pct", "% peak"),
+    ("peak_pct_measured", "% meas."),
+    ("rss_mb_max", "RSS MB"),
+    ("load_s_max", "load s"),
+    ("other_load_cores", "other load"),
+]
 
 
 def csv_ints(text: str) -> list[int]:
@@ -44,7 +57,9 @@ def count_gflops(model: Path) -> tuple[float, str]:
     spec = importlib.util.spec_from_file_location("conversion_flops", HERE.parent / "conversion" / "flops.py")
     flops = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(flops)
-    return flops.gflops_per_image(model), "counted from the ONNX graph by conversion/flops.py (Conv/Gemm/MatMul MACs x 2)"
+    return flops.gflops_per_image(
+        model
+    ), "counted from the ONNX graph by conversion/flops.py (Conv/Gemm/MatMul MACs x 2)"
 
 
 def keras_baseline(folder: Path, keras_python: Path, images: int) -> dict[str, Any] | None:
@@ -63,19 +78,29 @@ def keras_baseline(folder: Path, keras_python: Path, images: int) -> dict[str, A
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model-dir", help="folder with model_card.json and the .onnx files (default MODEL_DIR or model/artifacts)")
+    p.add_argument(
+        "--model-dir", help="folder with model_card.json and the .onnx files (default MODEL_DIR or model/artifacts)"
+    )
     p.add_argument("--variants", default="", help="comma list among fp32,int8 (default: every variant present)")
     p.add_argument("--workers", default="1,2", help="process counts (default 1,2)")
-    p.add_argument("--threads", default="", help="intra-op threads per process (default: all with workers x threads <= cores)")
+    p.add_argument(
+        "--threads", default="", help="intra-op threads per process (default: all with workers x threads <= cores)"
+    )
     p.add_argument("--batches", default="1,4,8", help="batch sizes (default 1,4,8)")
     p.add_argument("--duration", type=float, default=8.0, help="measured seconds per configuration (default 8)")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per configuration (default 2)")
-    p.add_argument("--spin", choices=["auto", "on", "off"], default="auto", help="ORT thread spinning (auto: off when workers > 1)")
+    p.add_argument(
+        "--spin", choices=["auto", "on", "off"], default="auto", help="ORT thread spinning (auto: off when workers > 1)"
+    )
     p.add_argument("--baseline-images", type=int, default=40, help="timed Keras predict calls (default 40)")
     p.add_argument("--skip-baseline", action="store_true", help="do not run the Keras baseline")
     p.add_argument("--keras-python", default=str(KERAS_PYTHON), help="python of the TensorFlow venv")
     p.add_argument("--out", help="JSON output (default stress_test/results/<timestamp>/bench.json)")
-    p.add_argument("--quick", action="store_true", help="smoke run: first variant, 1x1 batch 1, 1 s, no baseline; JSON to a temp dir unless --out")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: first variant, 1x1 batch 1, 1 s, no baseline; JSON to a temp dir unless --out",
+    )
     return p.parse_args()
 
 
@@ -88,7 +113,9 @@ def main() -> None:
         wanted, args.workers, args.threads, args.batches = wanted[:1], "1", "1", "1"
         args.duration, args.warmup, args.skip_baseline = 1.0, 0.3, True
     if not models or any(v not in models for v in wanted):
-        raise SystemExit(f"missing model variant(s) {wanted} in {folder}: found {sorted(models)}; run the conversion first")
+        raise SystemExit(
+            f"missing model variant(s) {wanted} in {folder}: found {sorted(models)}; run the conversion first"
+        )
     info = machine.describe()
     info["fma_probe"] = None if args.quick else machine.fma_probe()
     measured_peak = (info["fma_probe"] or {}).get("gflops_all_cores")
@@ -96,44 +123,70 @@ def main() -> None:
     print(f"machine: {info['cpu_model']}, {info['cores']} cores, {info['isa']}\npeak: {info['peak_formula']}")
     if measured_peak:
         p = info["fma_probe"]
-        print(f"measured FMA peak: {p['gflops_1_core']} GFLOP/s on 1 core (effective {p['effective_ghz_1_core']} GHz), "
-              f"{measured_peak} on all cores ({p['how']})")
-    print(f"model: {gflops} GFLOP/image, {gflops_how}; card says {artifacts.card_gflops(folder)}"
-          "\n(% peak of int8 rows is fp32-equivalent: the same FLOPs against the fp32 peak)")
+        print(
+            f"measured FMA peak: {p['gflops_1_core']} GFLOP/s on 1 core (effective {p['effective_ghz_1_core']} GHz), "
+            f"{measured_peak} on all cores ({p['how']})"
+        )
+    print(
+        f"model: {gflops} GFLOP/image, {gflops_how}; card says {artifacts.card_gflops(folder)}"
+        "\n(% peak of int8 rows is fp32-equivalent: the same FLOPs against the fp32 peak)"
+    )
     baseline = None if args.skip_baseline else keras_baseline(folder, Path(args.keras_python), args.baseline_images)
     if baseline:
         print(f"keras baseline: {baseline['img_s']} img/s, p50 {baseline['p50_ms']} ms ({baseline['method']})")
     spin = {"auto": None, "on": True, "off": False}[args.spin]
     rows = []
     for variant in wanted:
-        for w, t, b in ort_runner.grid(info["cores"], csv_ints(args.workers), csv_ints(args.threads) or None,
-                                       csv_ints(args.batches)):
+        for w, t, b in ort_runner.grid(
+            info["cores"], csv_ints(args.workers), csv_ints(args.threads) or None, csv_ints(args.batches)
+        ):
             cfg = ort_runner.Config(str(models[variant]), w, t, b, args.duration, args.warmup, spin)
             row = {"variant": variant, **ort_runner.run(cfg)}
             row["x_baseline"] = round(row["img_s"] / baseline["img_s"], 2) if baseline else None
             row["gflop_s"] = round(row["img_s"] * gflops, 1) if gflops else None
-            row["peak_pct"] = round(100 * row["gflop_s"] / info["peak_gflops"], 1) if gflops and info["peak_gflops"] else None
-            row["peak_pct_measured"] = round(100 * row["gflop_s"] / measured_peak, 1) if gflops and measured_peak else None
+            row["peak_pct"] = (
+                round(100 * row["gflop_s"] / info["peak_gflops"], 1) if gflops and info["peak_gflops"] else None
+            )
+            row["peak_pct_measured"] = (
+                round(100 * row["gflop_s"] / measured_peak, 1) if gflops and measured_peak else None
+            )
             rows.append(row)
             print(progress_line(rows, COLUMNS), flush=True)
     noisy = [r for r in rows if r["other_load_cores"] > 0.2]
     if noisy:
-        print(f"WARNING: other processes used >0.2 cores during {len(noisy)} configuration(s) (column 'other load');"
-              " those figures are low. Re-run on a quiet machine.", file=sys.stderr)
+        print(
+            f"WARNING: other processes used >0.2 cores during {len(noisy)} configuration(s) (column 'other load');"
+            " those figures are low. Re-run on a quiet machine.",
+            file=sys.stderr,
+        )
     best = {v: max((r for r in rows if r["variant"] == v), key=lambda r: r["img_s"]) for v in wanted}
     if len(rows) > 1:
         print("\n" + format_table(rows, COLUMNS))
     for v, r in best.items():
-        print(f"best {v}: {r['img_s']} img/s with WORKERS={r['workers']} THREADS={r['threads']} BATCH_SIZE={r['batch']}"
-              f" ({r['peak_pct']}% of the formula fp32 peak"
-              + (f", {r['peak_pct_measured']}% of the measured FMA peak)" if r["peak_pct_measured"] else ")"))
+        print(
+            f"best {v}: {r['img_s']} img/s with WORKERS={r['workers']} THREADS={r['threads']} BATCH_SIZE={r['batch']}"
+            f" ({r['peak_pct']}% of the formula fp32 peak"
+            + (f", {r['peak_pct_measured']}% of the measured FMA peak)" if r["peak_pct_measured"] else ")")
+        )
     if args.out:
         out = Path(args.out)
-    else:   # a smoke run must not become the newest results folder that matrix and report pick up
-        out = Path(tempfile.mkdtemp(prefix="bench-quick-")) / "bench.json" if args.quick else new_run_dir() / "bench.json"
-    write_json(out, {"machine": info, "gflops_per_image": gflops, "gflops_how": gflops_how,
-                     "card": artifacts.card(folder), "baseline": baseline, "runs": rows, "best": best,
-                     "settings": {k: v for k, v in vars(args).items()}})
+    else:  # a smoke run must not become the newest results folder that matrix and report pick up
+        out = (
+            Path(tempfile.mkdtemp(prefix="bench-quick-")) / "bench.json" if args.quick else new_run_dir() / "bench.json"
+        )
+    write_json(
+        out,
+        {
+            "machine": info,
+            "gflops_per_image": gflops,
+            "gflops_how": gflops_how,
+            "card": artifacts.card(folder),
+            "baseline": baseline,
+            "runs": rows,
+            "best": best,
+            "settings": {k: v for k, v in vars(args).items()},
+        },
+    )
     print(f"wrote {out}")
     decode_profile.save(folder, out.parent, quick=args.quick)  # issue 9: decode cost and fast-mode agreement
 

@@ -6,6 +6,7 @@ CPU next to the service it measures on the same cores.
 
   python stress_test/closed_loop.py --url http://127.0.0.1:5000 --concurrency 16 --duration 20
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,13 +28,16 @@ from unique import unique as tagged
 
 def multipart(name: str, data: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            f"Content-Type: image/jpeg\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
     return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def _client(url: str, photos: list, start: float, stop: float, offset: int, out: list, timeout: float,
-            out_all: list) -> None:
+def _client(
+    url: str, photos: list, start: float, stop: float, offset: int, out: list, timeout: float, out_all: list
+) -> None:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     i = offset
@@ -55,15 +59,22 @@ def _client(url: str, photos: list, start: float, stop: float, offset: int, out:
             ok, status = False, 0
         t1 = time.monotonic()
         out_all.append(status)
-        if start <= t1 <= stop:              # steady state: completions inside the measured window
+        if start <= t1 <= stop:  # steady state: completions inside the measured window
             out.append((t1, t1 - t0, status, ok))
-        if status == 503:                    # backpressure: wait as told, like a polite client
+        if status == 503:  # backpressure: wait as told, like a polite client
             time.sleep(min(float(resp.getheader("Retry-After") or 1), 5.0))
     conn.close()
 
 
-def run(url: str, concurrency: int, duration: float, warmup: float = 3.0, timeout: float = 60,
-        unique: bool = True, photos: list[tuple[str, bytes]] | None = None) -> dict:
+def run(
+    url: str,
+    concurrency: int,
+    duration: float,
+    warmup: float = 3.0,
+    timeout: float = 60,
+    unique: bool = True,
+    photos: list[tuple[str, bytes]] | None = None,
+) -> dict:
     """Successful predictions completed per second inside the window, their p50/p95/p99 latency, counts per status.
     Every request sends different bytes (`unique` is kept for callers; it is always on). `photos` (name, bytes)
     default to the small test photos."""
@@ -71,9 +82,11 @@ def run(url: str, concurrency: int, duration: float, warmup: float = 3.0, timeou
     start = time.monotonic() + warmup
     stop = start + duration
     out: list = []
-    out_all: list = []   # every completion, warm-up included (to divide whole-run counters by)
-    threads = [threading.Thread(target=_client, args=(url, bodies, start, stop, i, out, timeout, out_all), daemon=True)
-               for i in range(concurrency)]
+    out_all: list = []  # every completion, warm-up included (to divide whole-run counters by)
+    threads = [
+        threading.Thread(target=_client, args=(url, bodies, start, stop, i, out, timeout, out_all), daemon=True)
+        for i in range(concurrency)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -83,12 +96,18 @@ def run(url: str, concurrency: int, duration: float, warmup: float = 3.0, timeou
     statuses: dict[str, int] = {}
     for r in out:
         statuses[str(r[2])] = statuses.get(str(r[2]), 0) + 1
-    return {"concurrency": concurrency, "duration_s": round(window, 2), "ok": int(ok_lat.size), "sent": len(out_all),
-            "ok_per_s": round(ok_lat.size / window, 3), "statuses": statuses,
-            "p50_ms": round(float(np.percentile(ok_lat, 50)), 1) if ok_lat.size else None,
-            "p95_ms": round(float(np.percentile(ok_lat, 95)), 1) if ok_lat.size else None,
-            "p99_ms": round(float(np.percentile(ok_lat, 99)), 1) if ok_lat.size else None,
-            "max_ms": round(float(ok_lat.max()), 1) if ok_lat.size else None}
+    return {
+        "concurrency": concurrency,
+        "duration_s": round(window, 2),
+        "ok": int(ok_lat.size),
+        "sent": len(out_all),
+        "ok_per_s": round(ok_lat.size / window, 3),
+        "statuses": statuses,
+        "p50_ms": round(float(np.percentile(ok_lat, 50)), 1) if ok_lat.size else None,
+        "p95_ms": round(float(np.percentile(ok_lat, 95)), 1) if ok_lat.size else None,
+        "p99_ms": round(float(np.percentile(ok_lat, 99)), 1) if ok_lat.size else None,
+        "max_ms": round(float(ok_lat.max()), 1) if ok_lat.size else None,
+    }
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ environment variables the worker reads (WORKERS, THREADS, BATCH_SIZE), e.g.
   python stress_test/config_search.py                      # fp32, ~1 min on 2 cores
   python stress_test/config_search.py --variant int8 --duration 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,15 @@ import machine
 import ort_runner
 from results import latest_run_dir, new_run_dir, progress_line, write_json
 
-COLUMNS = [("workers", "W"), ("threads", "T"), ("batch", "B"), ("img_s", "img/s"), ("p50_ms", "p50 ms"),
-           ("p95_ms", "p95 ms"), ("per_image_ms", "ms/img")]
+COLUMNS = [
+    ("workers", "W"),
+    ("threads", "T"),
+    ("batch", "B"),
+    ("img_s", "img/s"),
+    ("p50_ms", "p50 ms"),
+    ("p95_ms", "p95 ms"),
+    ("per_image_ms", "ms/img"),
+]
 THROUGHPUT_TOLERANCE = 0.03  # configurations within 3% of the best count as equal; prefer the smaller batch
 
 
@@ -48,8 +56,11 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=3.0, help="measured seconds per configuration (default 3)")
     p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per configuration (default 1)")
     p.add_argument("--out", help="also write the measurements and the recommendation as JSON here")
-    p.add_argument("--save", action="store_true", help="write config_search.json into the newest results folder "
-                   "holding a bench.json (for make_report.py)")
+    p.add_argument(
+        "--save",
+        action="store_true",
+        help="write config_search.json into the newest results folder holding a bench.json (for make_report.py)",
+    )
     args = p.parse_args()
     models = artifacts.variants(artifacts.model_dir(args.model_dir))
     if args.variant not in models:

@@ -3,6 +3,7 @@
 Runs in the TensorFlow environment (.venv-convert); bench_model.py starts it as a subprocess so TensorFlow's
 threads and memory never overlap the ONNX Runtime measurements. Prints one JSON line on stdout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ def measure(weights: str | None, images: int, warmup: int) -> dict:
     load_s = time.perf_counter() - t0
     paths = photo_paths()
     inputs = []
-    for p in paths:   # the original app's preprocessing, done once: only predict is timed
+    for p in paths:  # the original app's preprocessing, done once: only predict is timed
         img = keras.utils.load_img(p, target_size=(224, 224))
         x = keras.applications.resnet50.preprocess_input(keras.utils.img_to_array(img))
         inputs.append(np.expand_dims(x, 0))
@@ -43,17 +44,23 @@ def measure(weights: str | None, images: int, warmup: int) -> dict:
         latencies.append(time.perf_counter() - t)
     elapsed = time.perf_counter() - start
     lat_ms = np.array(latencies) * 1000
-    return {"method": "keras model.predict, batch 1, one call per image (TensorFlow default threads)",
-            "weights": weights or "random init (no weights file found; speed does not depend on the values)",
-            "images": images, "img_s": round(images / elapsed, 3),
-            "p50_ms": round(float(np.percentile(lat_ms, 50)), 2),
-            "p95_ms": round(float(np.percentile(lat_ms, 95)), 2), "load_s": round(load_s, 2),
-            "keras": keras.__version__}
+    return {
+        "method": "keras model.predict, batch 1, one call per image (TensorFlow default threads)",
+        "weights": weights or "random init (no weights file found; speed does not depend on the values)",
+        "images": images,
+        "img_s": round(images / elapsed, 3),
+        "p50_ms": round(float(np.percentile(lat_ms, 50)), 2),
+        "p95_ms": round(float(np.percentile(lat_ms, 95)), 2),
+        "load_s": round(load_s, 2),
+        "keras": keras.__version__,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", default="", help="Keras weights file (*.weights.h5 or legacy .h5); empty = random init")
+    parser.add_argument(
+        "--weights", default="", help="Keras weights file (*.weights.h5 or legacy .h5); empty = random init"
+    )
     parser.add_argument("--images", type=int, default=40, help="timed predict calls (default 40)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed predict calls first (default 3)")
     args = parser.parse_args()

@@ -10,6 +10,7 @@ the user waits the Retry-After it was given before trying again. Headless exampl
 Environment: PHOTOS_DIR (default tests/data/photos), LOCUST_WAIT_S (think time per user, default 0 = closed
 loop), LOCUST_TOP_K (ask /predict for top_k, default unset = the original three-key answer).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -40,7 +41,7 @@ class ServiceUser(HttpUser):
     wait_time = between(0.5 * WAIT_S, 1.5 * WAIT_S) if WAIT_S > 0 else constant(0)
 
     def on_start(self) -> None:
-        self.photos = itertools.cycle(PHOTOS[id(self) % len(PHOTOS):] + PHOTOS[:id(self) % len(PHOTOS)])
+        self.photos = itertools.cycle(PHOTOS[id(self) % len(PHOTOS) :] + PHOTOS[: id(self) % len(PHOTOS)])
         self.last: tuple[str, str, float] | None = None
 
     @task(2)
@@ -55,8 +56,9 @@ class ServiceUser(HttpUser):
         self.sent = getattr(self, "sent", 0) + 1
         data = unique(data, f"{RUN}-{id(self)}-{self.sent}")  # unique bytes per request: the cache never answers
         url = f"/predict?top_k={TOP_K}" if TOP_K else "/predict"
-        with self.client.post(url, files={"file": (name, data, "image/jpeg")}, name="/predict",
-                              catch_response=True) as resp:
+        with self.client.post(
+            url, files={"file": (name, data, "image/jpeg")}, name="/predict", catch_response=True
+        ) as resp:
             if resp.status_code == 503:
                 resp.request_meta["name"] = BACKPRESSURE_NAME
                 resp.failure(f"503: {resp.headers.get('X-Error') or resp.text[:80]}")
@@ -68,12 +70,17 @@ class ServiceUser(HttpUser):
     @task(1)
     def feedback(self) -> None:
         """Report the previous answer the way the page does (JSON in `report`), asking for the API's JSON reply."""
-        if self.last is None:   # nothing answered yet: there is no prediction to report
+        if self.last is None:  # nothing answered yet: there is no prediction to report
             return
         filename, prediction, score = self.last
         report = json.dumps({"filename": filename, "prediction": prediction, "score": score})
-        with self.client.post("/feedback", data={"report": report}, headers={"Accept": "application/json"},
-                              name="/feedback", catch_response=True) as resp:
+        with self.client.post(
+            "/feedback",
+            data={"report": report},
+            headers={"Accept": "application/json"},
+            name="/feedback",
+            catch_response=True,
+        ) as resp:
             try:
                 stored = resp.status_code == 200 and resp.json() == {"success": True, "stored": True}
             except ValueError:

@@ -1,4 +1,5 @@
 """What machine a benchmark ran on, and its fp32 peak, read from /proc so every figure can be put in context."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,10 +13,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-FMA_UNITS = 2          # FMA pipes per core on current x86 server cores (Zen 3-5, Skylake-SP gold+ and later)
+FMA_UNITS = 2  # FMA pipes per core on current x86 server cores (Zen 3-5, Skylake-SP gold+ and later)
 FLOP_PER_FMA = 2
-LIBRARIES = ("onnxruntime", "numpy", "pillow", "tensorflow-cpu", "keras", "onnx", "tf2onnx",
-             "flask", "gunicorn", "redis", "locust", "matplotlib", "psutil")
+LIBRARIES = (
+    "onnxruntime",
+    "numpy",
+    "pillow",
+    "tensorflow-cpu",
+    "keras",
+    "onnx",
+    "tf2onnx",
+    "flask",
+    "gunicorn",
+    "redis",
+    "locust",
+    "matplotlib",
+    "psutil",
+)
 
 
 def _cpuinfo() -> list[dict[str, str]]:
@@ -78,18 +92,31 @@ def describe() -> dict[str, Any]:
         rel = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
         os_name = f"{rel.get('PRETTY_NAME', '').strip(chr(34))} (kernel {platform.release()})"
     return {
-        "cpu_model": first.get("model name", platform.processor()), "vendor": vendor, "family": family,
-        "model": first.get("model", ""), "cores": n, "logical_cpus": len(cpus) or n,
+        "cpu_model": first.get("model name", platform.processor()),
+        "vendor": vendor,
+        "family": family,
+        "model": first.get("model", ""),
+        "cores": n,
+        "logical_cpus": len(cpus) or n,
         "hypervisor": "hypervisor" in flags,
-        "flags": {f: f in flags for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")},
-        "clock_ghz": round(clock_ghz, 3), "simd_fp32_lanes": lanes, "isa": isa, "fma_units": FMA_UNITS,
+        "flags": {
+            f: f in flags for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
+        },
+        "clock_ghz": round(clock_ghz, 3),
+        "simd_fp32_lanes": lanes,
+        "isa": isa,
+        "fma_units": FMA_UNITS,
         "peak_gflops": round(peak, 1),
-        "peak_formula": (f"{n} cores x {FMA_UNITS} FMA units x {lanes} fp32 lanes ({isa}) x {FLOP_PER_FMA} FLOP/FMA"
-                         f" x {clock_ghz:.3f} GHz ('cpu MHz' in /proc/cpuinfo) = {peak:.1f} GFLOP/s;"
-                         " under AVX-512 load the real clock may differ (boost, or AVX-512 downclocking) and in a VM 'cpu MHz'"
-                         " is the nominal clock: see the measured FMA peak"),
-        "memory_gib": round(mem_kb / 1024 / 1024, 1), "os": os_name,
-        "python": platform.python_version(), "versions": versions,
+        "peak_formula": (
+            f"{n} cores x {FMA_UNITS} FMA units x {lanes} fp32 lanes ({isa}) x {FLOP_PER_FMA} FLOP/FMA"
+            f" x {clock_ghz:.3f} GHz ('cpu MHz' in /proc/cpuinfo) = {peak:.1f} GFLOP/s;"
+            " under AVX-512 load the real clock may differ (boost, or AVX-512 downclocking) and in a VM 'cpu MHz'"
+            " is the nominal clock: see the measured FMA peak"
+        ),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "os": os_name,
+        "python": platform.python_version(),
+        "versions": versions,
     }
 
 
@@ -103,20 +130,34 @@ def fma_probe(seconds: float = 0.5, repeats: int = 3) -> dict[str, Any] | None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         exe = Path(tmp) / "fma_probe"
-        build = subprocess.run([gcc, "-O2", "-march=native", "-pthread", str(Path(__file__).with_name("fma_probe.c")),
-                                "-o", str(exe)], capture_output=True, text=True, timeout=60)
+        build = subprocess.run(
+            [gcc, "-O2", "-march=native", "-pthread", str(Path(__file__).with_name("fma_probe.c")), "-o", str(exe)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if build.returncode != 0:
             return None
         runs = {}
-        for n in sorted({1, cores()}):     # best of a few: foreign load only ever lowers the figure
-            outs = [json.loads(subprocess.run([str(exe), str(n), str(seconds)], capture_output=True, text=True,
-                                              timeout=60 + seconds).stdout) for _ in range(repeats)]
+        for n in sorted({1, cores()}):  # best of a few: foreign load only ever lowers the figure
+            outs = [
+                json.loads(
+                    subprocess.run(
+                        [str(exe), str(n), str(seconds)], capture_output=True, text=True, timeout=60 + seconds
+                    ).stdout
+                )
+                for _ in range(repeats)
+            ]
             runs[n] = max(outs, key=lambda o: o["gflops"])
     lanes, one, alln = runs[1]["lanes"], runs[1]["gflops"], runs[cores()]["gflops"]
-    return {"gflops_1_core": one, "gflops_all_cores": alln, "lanes": lanes,
-            "effective_ghz_1_core": round(one / (FMA_UNITS * lanes * FLOP_PER_FMA), 2),
-            "how": f"fma_probe.c: 12 independent {lanes}-lane FMA chains per thread, {seconds} s, 1 and {cores()} "
-                   f"threads, best of {repeats}"}
+    return {
+        "gflops_1_core": one,
+        "gflops_all_cores": alln,
+        "lanes": lanes,
+        "effective_ghz_1_core": round(one / (FMA_UNITS * lanes * FLOP_PER_FMA), 2),
+        "how": f"fma_probe.c: 12 independent {lanes}-lane FMA chains per thread, {seconds} s, 1 and {cores()} "
+        f"threads, best of {repeats}",
+    }
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ Each worker is a process started with multiprocessing "spawn" that builds its ow
 never carry a session across a fork), warms up, waits at a barrier so all workers measure the same window, then
 runs batches for a fixed duration and reports its images, elapsed time, per-batch latencies, load time and RSS.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -26,6 +27,7 @@ BARRIER_TIMEOUT_S = 120.0
 @dataclass(frozen=True)
 class Config:
     """One point of the grid; spin None means the worker's own rule (spinning off when processes share cores)."""
+
     model: str
     workers: int
     threads: int
@@ -81,8 +83,16 @@ def _worker(cfg: Config, spin: bool, barrier: Any, results: Any) -> None:
             session.run(output, feed)
             latencies.append(time.perf_counter() - now)
         elapsed = time.perf_counter() - start
-        results.put({"ok": True, "images": len(latencies) * cfg.batch, "elapsed_s": elapsed,
-                     "latencies_s": latencies, "load_s": load_s, "rss_mb": _rss_mb()})
+        results.put(
+            {
+                "ok": True,
+                "images": len(latencies) * cfg.batch,
+                "elapsed_s": elapsed,
+                "latencies_s": latencies,
+                "load_s": load_s,
+                "rss_mb": _rss_mb(),
+            }
+        )
     except Exception as exc:  # reported to the parent, which fails the configuration with the message
         barrier.abort()
         results.put({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
@@ -93,8 +103,7 @@ def run(cfg: Config) -> dict[str, Any]:
     spin = cfg.spin if cfg.spin is not None else cfg.workers == 1
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(cfg.workers), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(cfg, spin, barrier, results), daemon=True)
-             for _ in range(cfg.workers)]
+    procs = [ctx.Process(target=_worker, args=(cfg, spin, barrier, results), daemon=True) for _ in range(cfg.workers)]
     busy0, own0, wall0 = busy_seconds(), _own_seconds(), time.monotonic()
     for p in procs:
         p.start()
@@ -111,22 +120,30 @@ def run(cfg: Config) -> dict[str, Any]:
         raise RuntimeError(f"{cfg}: {failed[0]}")
     lat_ms = np.array([x for r in reports for x in r["latencies_s"]]) * 1000
     img_s = sum(r["images"] / r["elapsed_s"] for r in reports)
-    return {"model": Path(cfg.model).name, "workers": cfg.workers, "threads": cfg.threads, "batch": cfg.batch,
-            "spin": spin, "duration_s": cfg.duration_s, "images": sum(r["images"] for r in reports),
-            "img_s": round(img_s, 3), "batches": int(lat_ms.size),
-            "p50_ms": round(float(np.percentile(lat_ms, 50)), 2) if lat_ms.size else None,
-            "p95_ms": round(float(np.percentile(lat_ms, 95)), 2) if lat_ms.size else None,
-            "per_image_ms": round(float(np.median(lat_ms)) / cfg.batch, 2) if lat_ms.size else None,
-            "load_s_max": round(max(r["load_s"] for r in reports), 3),
-            "rss_mb_max": round(max(r["rss_mb"] for r in reports), 1),
-            "other_load_cores": round(other_cores, 2)}
+    return {
+        "model": Path(cfg.model).name,
+        "workers": cfg.workers,
+        "threads": cfg.threads,
+        "batch": cfg.batch,
+        "spin": spin,
+        "duration_s": cfg.duration_s,
+        "images": sum(r["images"] for r in reports),
+        "img_s": round(img_s, 3),
+        "batches": int(lat_ms.size),
+        "p50_ms": round(float(np.percentile(lat_ms, 50)), 2) if lat_ms.size else None,
+        "p95_ms": round(float(np.percentile(lat_ms, 95)), 2) if lat_ms.size else None,
+        "per_image_ms": round(float(np.median(lat_ms)) / cfg.batch, 2) if lat_ms.size else None,
+        "load_s_max": round(max(r["load_s"] for r in reports), 3),
+        "rss_mb_max": round(max(r["rss_mb"] for r in reports), 1),
+        "other_load_cores": round(other_cores, 2),
+    }
 
 
 def grid(cores: int, workers: list[int], threads: list[int] | None, batches: list[int]) -> list[tuple[int, int, int]]:
     """(workers, threads, batch) with workers x threads <= cores; threads default to every count that fits."""
     out = []
     for w in workers:
-        for t in (threads or range(1, cores + 1)):
+        for t in threads or range(1, cores + 1):
             if w * t <= cores:
                 out.extend((w, t, b) for b in batches)
     return out

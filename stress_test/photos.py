@@ -1,4 +1,5 @@
 """The shared test photos as raw bytes (for HTTP load) and as preprocessed model input (for raw benchmarks)."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """PNG plots for the hardware report (matplotlib, Agg backend: no display needed)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,10 +28,18 @@ def e2e_vs_users(f: Figures, out: Path) -> list[str]:
     fig2, ax2 = plt.subplots(figsize=(7, 4))
     for c in configs:
         users = [r["users"] for r in c["locust"]]
-        line, = ax1.plot(users, [r["predict_ok_per_s"] for r in c["locust"]], marker="o", label=c["config"])
-        ax2.plot(users, [r["p50_ms"] for r in c["locust"]], marker="o", color=line.get_color(), label=f"{c['config']} p50")
-        ax2.plot(users, [r["p95_ms"] for r in c["locust"]], marker="x", ls="--", color=line.get_color(),
-                 label=f"{c['config']} p95")
+        (line,) = ax1.plot(users, [r["predict_ok_per_s"] for r in c["locust"]], marker="o", label=c["config"])
+        ax2.plot(
+            users, [r["p50_ms"] for r in c["locust"]], marker="o", color=line.get_color(), label=f"{c['config']} p50"
+        )
+        ax2.plot(
+            users,
+            [r["p95_ms"] for r in c["locust"]],
+            marker="x",
+            ls="--",
+            color=line.get_color(),
+            label=f"{c['config']} p95",
+        )
     raw = f.raw_best()
     if raw:
         ax1.axhline(raw["img_s"], color="grey", ls=":", label=f"raw ORT best fp32 ({raw['img_s']:.1f})")
@@ -62,9 +71,16 @@ def raw_configs(f: Figures, out: Path) -> list[str]:
     gflops, peak = f.bench.get("gflops_per_image"), f.machine.get("peak_gflops")
     measured = (f.machine.get("fma_probe") or {}).get("gflops_all_cores")
     if gflops and peak:
-        ax.axhline(peak / gflops, color="black", ls=":", label=f"fp32 peak, formula at nominal clock ({peak / gflops:.1f} img/s)")
+        ax.axhline(
+            peak / gflops,
+            color="black",
+            ls=":",
+            label=f"fp32 peak, formula at nominal clock ({peak / gflops:.1f} img/s)",
+        )
     if gflops and measured:
-        ax.axhline(measured / gflops, color="green", ls="-.", label=f"fp32 peak, measured FMA ({measured / gflops:.1f} img/s)")
+        ax.axhline(
+            measured / gflops, color="green", ls="-.", label=f"fp32 peak, measured FMA ({measured / gflops:.1f} img/s)"
+        )
     ax.set_ylabel("images/s (all workers)")
     ax.set_title("Raw ONNX Runtime: workers x threads, batch size")
     ax.legend(fontsize=8)
@@ -84,9 +100,12 @@ def scaling(f: Figures, out: Path) -> list[str]:
             ax.plot([p["cores"] for p in pts], [p["img_s_per_core"] for p in pts], marker="o", label=f"raw {variant}")
         e2e = [c for c in f.e2e(variant) if c.get("sat_ok_per_s")]
         if e2e:
-            ax.scatter([c["workers"] * c["threads"] for c in e2e],
-                       [c["sat_ok_per_s"] / (c["workers"] * c["threads"]) for c in e2e], marker="x",
-                       label=f"end-to-end {variant} (saturation)")
+            ax.scatter(
+                [c["workers"] * c["threads"] for c in e2e],
+                [c["sat_ok_per_s"] / (c["workers"] * c["threads"]) for c in e2e],
+                marker="x",
+                label=f"end-to-end {variant} (saturation)",
+            )
     ax.set_xlabel("cores used by the model (workers x threads)")
     ax.set_ylabel("images/s per core")
     ax.set_xticks(sorted({p["cores"] for p in points}))

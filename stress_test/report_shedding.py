@@ -1,4 +1,5 @@
 """Hardware report section "Load shedding": stress_test/shed_bench.py's shedding.json from the results folder."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,9 +15,13 @@ def shedding_section(folder: Path) -> list[str]:
         return ["## Load shedding", "", "Not measured in this run (`python stress_test/shed_bench.py`).", ""]
     p99 = data.get("p99_ms")
     met = "met" if p99 is not None and p99 <= P99_TARGET_MS else "**missed**"
-    return ["## Load shedding", "",
-            f"{data['clients']} closed-loop clients for {data['duration_s']} s against the stack as `make run` starts "
-            f"it (admission bound {data.get('max_inflight', '?')} requests, unique bytes per request, clients wait "
-            f"`Retry-After` after a 503): {data['ok_per_s']} answers/s; 200 latency p50 {data['p50_ms']} ms, "
-            f"p99 {p99} ms (target ≤ {P99_TARGET_MS} ms: {met}), max {data['max_ms']} ms; "
-            f"shed rate {data['shed_rate']:.1%}; statuses {data['statuses']}.", ""]
+    return [
+        "## Load shedding",
+        "",
+        f"{data['clients']} closed-loop clients for {data['duration_s']} s against the stack as `make run` starts "
+        f"it (admission bound {data.get('max_inflight', '?')} requests, unique bytes per request, clients wait "
+        f"`Retry-After` after a 503): {data['ok_per_s']} answers/s; 200 latency p50 {data['p50_ms']} ms, "
+        f"p99 {p99} ms (target ≤ {P99_TARGET_MS} ms: {met}), max {data['max_ms']} ms; "
+        f"shed rate {data['shed_rate']:.1%}; statuses {data['statuses']}.",
+        "",
+    ]

@@ -1,4 +1,5 @@
 """Where benchmark and matrix results live: stress_test/results/<UTC timestamp>/, newest last."""
+
 from __future__ import annotations
 
 import json

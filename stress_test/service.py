@@ -86,8 +86,11 @@ class Service:
 
     def parts(self) -> dict[str, Any]:
         """The processes under the names the report uses: redis, model (ml_service.py), api (gunicorn)."""
-        procs = {"redis": self.stack.redis.proc if self.stack.redis else None,
-                 "model": self.stack.workers[0] if self.stack.workers else None, "api": self.stack.gunicorn}
+        procs = {
+            "redis": self.stack.redis.proc if self.stack.redis else None,
+            "model": self.stack.workers[0] if self.stack.workers else None,
+            "api": self.stack.gunicorn,
+        }
         return {name: proc for name, proc in procs.items() if proc is not None}
 
     def cpu_seconds(self) -> dict[str, float]:

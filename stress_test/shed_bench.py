@@ -9,6 +9,7 @@ nginx, default admission bound), unique bytes per request. Prints the p99 latenc
 
 Uses the model in MODEL_DIR (default model/artifacts; `make test` leaves one in .run/test-model).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,6 +47,7 @@ def main() -> None:
     url = args.url
     if url is None:
         from testkit.supervised import SupervisedStack
+
         stack = SupervisedStack(Path(tempfile.mkdtemp(prefix="shed-bench-"))).start(n_ready=1)
         url = stack.url
     elif urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
@@ -59,9 +61,11 @@ def main() -> None:
         if stack is not None:
             stack.stop()
     result["clients"] = args.clients
-    print(f"{args.clients} clients, {result['duration_s']} s: {result['ok_per_s']} answers/s, "
-          f"200 latency p50 {result['p50_ms']} ms p99 {result['p99_ms']} ms max {result['max_ms']} ms; "
-          f"shed rate {result['shed_rate']:.1%} (503 + Retry-After); statuses {result['statuses']}")
+    print(
+        f"{args.clients} clients, {result['duration_s']} s: {result['ok_per_s']} answers/s, "
+        f"200 latency p50 {result['p50_ms']} ms p99 {result['p99_ms']} ms max {result['max_ms']} ms; "
+        f"shed rate {result['shed_rate']:.1%} (503 + Retry-After); statuses {result['statuses']}"
+    )
     if not args.no_save:
         path = write_json((latest_run_dir("bench.json") or new_run_dir()) / "shedding.json", result)  # beside bench
         print(f"saved {path}")

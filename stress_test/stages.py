@@ -4,6 +4,7 @@ The mean of a stage over the phase is (sum_after - sum_before) / (count_after - 
 histogram, summed over the `worker` label. Inference is timed per batch, so it is also divided by the images
 of those batches (the batch-size histogram's sum) to give milliseconds per image.
 """
+
 from __future__ import annotations
 
 import time
@@ -11,12 +12,16 @@ import time
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-Totals = dict[str, tuple[float, float]]   # family name -> (sum, count)
+Totals = dict[str, tuple[float, float]]  # family name -> (sum, count)
 
-WORKER = {"preprocess": "ml_worker_preprocess_seconds", "inference": "ml_worker_inference_seconds",
-          "queue_wait": "ml_worker_queue_wait_seconds", "batch": "ml_worker_batch_size"}
+WORKER = {
+    "preprocess": "ml_worker_preprocess_seconds",
+    "inference": "ml_worker_inference_seconds",
+    "queue_wait": "ml_worker_queue_wait_seconds",
+    "batch": "ml_worker_batch_size",
+}
 API_LATENCY = "api_request_latency_seconds"
-API_DECODE = "api_preprocess_seconds"   # decoding each upload to the model's pixels, in the API
+API_DECODE = "api_preprocess_seconds"  # decoding each upload to the model's pixels, in the API
 API_ENDPOINT = "/predict"
 
 
@@ -43,7 +48,7 @@ def scrape(url: str, settle_s: float = 0.0, timeout: float = 10) -> Totals | str
     """GET /metrics after `settle_s` (workers push their metrics every METRICS_PUSH_INTERVAL_S: let it land).
 
     A failed scrape returns its error text instead: the profile is lost, not the saturation figures."""
-    time.sleep(settle_s)   # benchmark harness only: wait for a push so the scrape is not stale
+    time.sleep(settle_s)  # benchmark harness only: wait for a push so the scrape is not stale
     try:
         resp = requests.get(url.rstrip("/") + "/metrics", timeout=timeout)
         resp.raise_for_status()
@@ -72,8 +77,15 @@ def stage_ms(before: Totals | str, after: Totals | str) -> dict[str, float | str
     wait_s, wait_n = _delta(before, after, WORKER["queue_wait"])
     api_s, api_n = _delta(before, after, API_LATENCY)
     dec_s, dec_n = _delta(before, after, API_DECODE)
-    return {"images": int(images), "batches": int(batches),
-            "mean_batch": round(images / batches, 2) if batches > 0 else None,
-            "api_decode_per_image": _ms(dec_s, dec_n), "preprocess_per_image": _ms(pre_s, pre_n), "inference_per_image": _ms(inf_s, images),
-            "inference_per_batch": _ms(inf_s, batches), "queue_wait": _ms(wait_s, wait_n),
-            "api_request": _ms(api_s, api_n), "api_requests": int(api_n)}
+    return {
+        "images": int(images),
+        "batches": int(batches),
+        "mean_batch": round(images / batches, 2) if batches > 0 else None,
+        "api_decode_per_image": _ms(dec_s, dec_n),
+        "preprocess_per_image": _ms(pre_s, pre_n),
+        "inference_per_image": _ms(inf_s, images),
+        "inference_per_batch": _ms(inf_s, batches),
+        "queue_wait": _ms(wait_s, wait_n),
+        "api_request": _ms(api_s, api_n),
+        "api_requests": int(api_n),
+    }

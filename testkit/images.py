@@ -77,7 +77,10 @@ def odd_but_valid_uploads() -> dict[str, tuple[str, bytes]]:
         "palette": ("palette.png", encode(img.convert("P"), "PNG")),
         "rgba": ("rgba.png", encode(img.convert("RGBA"), "PNG")),
         "png_16_bit": ("deep.png", encode(img.convert("L").convert("I;16"), "PNG")),
-        "animated_gif": ("anim.gif", encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)),
+        "animated_gif": (
+            "anim.gif",
+            encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0),
+        ),
         "exif_rotated": ("phone.jpg", encode(img.rotate(90, expand=True), "JPEG", exif=exif)),
         "unicode_name": ("chát ☕ фото.jpg", encode(img, "JPEG")),
         "traversal_name": ("../../etc/passwd.jpg", encode(img, "JPEG")),

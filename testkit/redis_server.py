@@ -34,9 +34,26 @@ class RedisServer:
         self.workdir = Path(self.workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [*self.prefix, redis_server_binary(), "--port", str(self.port), "--bind", self.host,
-             "--dir", str(self.workdir), "--save", "", "--appendonly", "no", "--loglevel", "warning", *self.args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                *self.prefix,
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                self.host,
+                "--dir",
+                str(self.workdir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--loglevel",
+                "warning",
+                *self.args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         client = self.client(socket_connect_timeout=0.2, socket_timeout=1)
         wait_until(lambda: self._answers(client), 10, f"redis-server on {self.host}:{self.port}", 0.02)
         return self

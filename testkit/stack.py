@@ -20,9 +20,18 @@ __all__ = ["MODEL_DIR", "PHOTOS", "ROOT", "RedisServer", "Stack", "TEST_ENV", "f
 
 # Short timings so faults are detected within a test's patience; the load tools pass their own `defaults`.
 TEST_ENV = {
-    "WORKERS": "1", "THREADS": "1", "BATCH_SIZE": "8", "HEARTBEAT_INTERVAL_S": "0.5", "HEARTBEAT_TTL_S": "3",
-    "METRICS_PUSH_INTERVAL_S": "1", "CLAIM_IDLE_MS": "2000", "CLAIM_INTERVAL_S": "0.5", "REQUEST_TIMEOUT_S": "20",
-    "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "16", "MAX_QUEUE_DEPTH": "256",
+    "WORKERS": "1",
+    "THREADS": "1",
+    "BATCH_SIZE": "8",
+    "HEARTBEAT_INTERVAL_S": "0.5",
+    "HEARTBEAT_TTL_S": "3",
+    "METRICS_PUSH_INTERVAL_S": "1",
+    "CLAIM_IDLE_MS": "2000",
+    "CLAIM_INTERVAL_S": "0.5",
+    "REQUEST_TIMEOUT_S": "20",
+    "GUNICORN_WORKERS": "2",
+    "GUNICORN_THREADS": "16",
+    "MAX_QUEUE_DEPTH": "256",
 }
 
 
@@ -51,13 +60,19 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "REDIS_HOST": self.redis.host if self.redis else "127.0.0.1", "REDIS_PORT": str(self.redis_port),
-            "PORT": str(self.port),
-            "MODEL_DIR": str(MODEL_DIR), "SECRET_KEY": "test-only-secret", "PYTHONUNBUFFERED": "1",
-            "UPLOAD_FOLDER": str(self.tmp / "uploads"), "FEEDBACK_FILEPATH": str(self.tmp / "feedback" / "feedback.csv"),
-            "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "prometheus"),
-        })
+        env.update(
+            {
+                "REDIS_HOST": self.redis.host if self.redis else "127.0.0.1",
+                "REDIS_PORT": str(self.redis_port),
+                "PORT": str(self.port),
+                "MODEL_DIR": str(MODEL_DIR),
+                "SECRET_KEY": "test-only-secret",
+                "PYTHONUNBUFFERED": "1",
+                "UPLOAD_FOLDER": str(self.tmp / "uploads"),
+                "FEEDBACK_FILEPATH": str(self.tmp / "feedback" / "feedback.csv"),
+                "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "prometheus"),
+            }
+        )
         env.update({k: str(v) for k, v in self.defaults.items()})
         env.update({k: str(v) for k, v in self.env_overrides.items()})
         return env
@@ -87,8 +102,14 @@ class Stack:
         env = self.env() | {k: str(v) for k, v in overrides.items()}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the API's folder: a worker's files there would join its scrape
         log = open(self.tmp / f"worker-{len(self.workers)}.log", "wb")
-        proc = subprocess.Popen([*(prefix or []), sys.executable, "ml_service.py"], cwd=REPO / "model", env=env,
-                                start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*(prefix or []), sys.executable, "ml_service.py"],
+            cwd=REPO / "model",
+            env=env,
+            start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.workers.append(proc)
         return proc
 
@@ -96,9 +117,13 @@ class Stack:
         """gunicorn -c gunicorn.conf.py app:app in api/; waits for /health unless `wait` is false."""
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         env = self.env() | ({"HOST": self.host} if self.host != "127.0.0.1" else {})
-        self.gunicorn = subprocess.Popen([*self.api_prefix, gunicorn, "-c", "gunicorn.conf.py", "app:app"],
-                                         cwd=REPO / "api", env=env,
-                                         stdout=open(self.tmp / "gunicorn.log", "wb"), stderr=subprocess.STDOUT)
+        self.gunicorn = subprocess.Popen(
+            [*self.api_prefix, gunicorn, "-c", "gunicorn.conf.py", "app:app"],
+            cwd=REPO / "api",
+            env=env,
+            stdout=open(self.tmp / "gunicorn.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
 
         def healthy() -> bool:
             if self.gunicorn.poll() is not None:
@@ -133,7 +158,9 @@ class Stack:
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.logs()}")
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.tmp.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.tmp.glob("*.log"))
+        )
 
     def stop(self) -> None:
         """API first (in-flight requests finish), then the workers, then Redis."""

@@ -17,6 +17,7 @@ from testkit.stack import MODEL_DIR, ROOT, Stack, _get_ok
 class SupervisedStack:
     """The stack exactly as `make run` starts it (scripts/run.sh: supervisord, Redis, model service, gunicorn on a
     unix socket, nginx on PORT), on free ports with its own run folder."""
+
     tmp: Path
     env_overrides: dict = field(default_factory=dict)
     port: int = field(default_factory=free_port)
@@ -33,18 +34,32 @@ class SupervisedStack:
 
     def env(self) -> dict:
         env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "MAX_QUEUE_DEPTH", "GUNICORN_THREADS")}
-        env.update({
-            "RUN_DIR": str(self.run_dir), "PORT": str(self.port), "HOST": "127.0.0.1", "REDIS_PORT": str(self.redis_port),
-            "MODEL_DIR": str(MODEL_DIR), "INSTANCE_PATH": str(self.tmp / "instance"),
-            "UPLOAD_FOLDER": str(self.tmp / "uploads"), "FEEDBACK_FILEPATH": str(self.tmp / "feedback" / "feedback.csv"),
-            "HEARTBEAT_INTERVAL_S": "0.5", "HEARTBEAT_TTL_S": "3", "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "RUN_DIR": str(self.run_dir),
+                "PORT": str(self.port),
+                "HOST": "127.0.0.1",
+                "REDIS_PORT": str(self.redis_port),
+                "MODEL_DIR": str(MODEL_DIR),
+                "INSTANCE_PATH": str(self.tmp / "instance"),
+                "UPLOAD_FOLDER": str(self.tmp / "uploads"),
+                "FEEDBACK_FILEPATH": str(self.tmp / "feedback" / "feedback.csv"),
+                "HEARTBEAT_INTERVAL_S": "0.5",
+                "HEARTBEAT_TTL_S": "3",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update({k: str(v) for k, v in self.env_overrides.items()})
         return env
 
     def start(self, n_ready: int = 2, timeout: float = 90) -> SupervisedStack:
-        self.proc = subprocess.Popen([str(ROOT / "scripts" / "run.sh")], env=self.env(), start_new_session=True,
-                                     stdout=open(self.tmp / "run.sh.log", "wb"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [str(ROOT / "scripts" / "run.sh")],
+            env=self.env(),
+            start_new_session=True,
+            stdout=open(self.tmp / "run.sh.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
         wait_until(lambda: _get_ok(self.url + "/health"), timeout, "nginx + gunicorn /health")
         self.wait_ready(n_ready, timeout)
         return self
@@ -61,6 +76,7 @@ class SupervisedStack:
 
     def group_members(self, pgid: int) -> list[int]:
         import psutil
+
         members = []
         for p in psutil.process_iter(["pid"]):
             try:
@@ -72,6 +88,7 @@ class SupervisedStack:
 
     def redis_client(self):
         import redis
+
         return redis.Redis(port=self.redis_port, socket_timeout=2)
 
     def logs(self) -> str:

@@ -32,9 +32,12 @@ def write_tiny_model(path: str | os.PathLike) -> None:
         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
     ]
     graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 224, 224, 3])],
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 224, 224, 3])],
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", 1000]) for name in ("logits", "probabilities")],
-        [conv, dense])
+        [conv, dense],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
@@ -43,10 +46,14 @@ def write_tiny_model(path: str | os.PathLike) -> None:
 def write_card(model_dir: str | os.PathLike, file: str, model: str) -> None:
     """A model card serving `file` as the fp32 variant, in the shape conversion/model_card.py writes."""
     model_dir = Path(model_dir)
-    card = {"model": model, "serve": "fp32",
-            "variants": {"fp32": {"file": file, "bytes": (model_dir / file).stat().st_size}},
-            "input": {"name": "input", "layout": "NHWC", "shape": [None, 224, 224, 3], "dtype": "float32"},
-            "outputs": ["logits", "probabilities"], "labels": "imagenet_class_index.json"}
+    card = {
+        "model": model,
+        "serve": "fp32",
+        "variants": {"fp32": {"file": file, "bytes": (model_dir / file).stat().st_size}},
+        "input": {"name": "input", "layout": "NHWC", "shape": [None, 224, 224, 3], "dtype": "float32"},
+        "outputs": ["logits", "probabilities"],
+        "labels": "imagenet_class_index.json",
+    }
     (model_dir / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
 
 

@@ -1,4 +1,5 @@
 """Fixtures for the end-to-end suite: the real stack on free ports, built from the converted model in MODEL_DIR."""
+
 from __future__ import annotations
 
 import os

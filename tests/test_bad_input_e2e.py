@@ -1,4 +1,5 @@
 """Whatever a client uploads, the stack answers 4xx or a prediction — never 5xx — and the worker survives."""
+
 from __future__ import annotations
 
 from urllib.parse import urljoin
@@ -18,8 +19,11 @@ def test_bad_upload_is_a_400_with_the_seed_body(stack, case):
     name, content = BAD[case]
     response = requests.post(stack.url + "/predict", files={"file": (name, content)}, timeout=30)
     assert response.status_code == 400, response.text
-    assert {k: response.json()[k] for k in ("success", "prediction", "score")} == \
-        {"success": False, "prediction": None, "score": None}
+    assert {k: response.json()[k] for k in ("success", "prediction", "score")} == {
+        "success": False,
+        "prediction": None,
+        "score": None,
+    }
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
@@ -48,12 +52,15 @@ def test_exif_rotated_photo_is_classified_upright(stack):
     assert abs(rotated["score"] - upright["score"]) < 0.05
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"data": {"file": "not a file"}},                                  # a field, not a file part
-    {"files": {"picture": ("cat.jpg", b"\xff\xd8")}},                 # misnamed field
-    {"json": {"file": "cat.jpg"}},                                     # JSON body
-    {"data": b"raw bytes", "headers": {"Content-Type": "application/octet-stream"}},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"data": {"file": "not a file"}},  # a field, not a file part
+        {"files": {"picture": ("cat.jpg", b"\xff\xd8")}},  # misnamed field
+        {"json": {"file": "cat.jpg"}},  # JSON body
+        {"data": b"raw bytes", "headers": {"Content-Type": "application/octet-stream"}},
+    ],
+)
 def test_malformed_requests_are_400(stack, kwargs):
     response = requests.post(stack.url + "/predict", timeout=10, **kwargs)
     assert response.status_code == 400
@@ -61,13 +68,16 @@ def test_malformed_requests_are_400(stack, kwargs):
 
 
 def test_upload_over_the_size_limit_is_413_json(stack):
-    response = requests.post(stack.url + "/predict", files={"file": ("big.jpg", b"\xff" * (17 * 1024 * 1024))}, timeout=30)
+    response = requests.post(
+        stack.url + "/predict", files={"file": ("big.jpg", b"\xff" * (17 * 1024 * 1024))}, timeout=30
+    )
     assert response.status_code == 413
     assert response.json()["success"] is False
 
 
-@pytest.mark.parametrize("path", ["/display/../app.py", "/display/..%2Fapp.py", "/display/%2Fetc%2Fpasswd",
-                                  "/display/nothing-here.jpg"])
+@pytest.mark.parametrize(
+    "path", ["/display/../app.py", "/display/..%2Fapp.py", "/display/%2Fetc%2Fpasswd", "/display/nothing-here.jpg"]
+)
 def test_display_serves_only_uploads(stack, path):
     response = requests.get(stack.url + path, timeout=5)
     assert response.status_code == 404

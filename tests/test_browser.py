@@ -1,4 +1,5 @@
 """A person's path through the page, in headless Chromium driven by Playwright."""
+
 from __future__ import annotations
 
 import csv
@@ -13,8 +14,15 @@ from testkit.stack import PHOTOS, post_photo
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags that keep Chromium from reaching for Google's hosts on a machine without internet.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = REPO / ".run" / "artifacts"  # screenshots kept after the run
 
 
@@ -54,8 +62,9 @@ def overlay_brightness(png: bytes, rows: int, cols: int) -> np.ndarray:
     px = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
     lum = px @ [0.2126, 0.7152, 0.0722]
     h, w = lum.shape
-    return np.array([[lum[int((i + 0.5) * h / rows), int((j + 0.5) * w / cols)] for j in range(cols)]
-                     for i in range(rows)])
+    return np.array(
+        [[lum[int((i + 0.5) * h / rows), int((j + 0.5) * w / cols)] for j in range(cols)] for i in range(rows)]
+    )
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs Debian's chromium)")

@@ -1,4 +1,5 @@
 """What can be checked of the container setup without a Docker engine."""
+
 from __future__ import annotations
 
 import shutil
@@ -36,33 +37,44 @@ def test_stop_grace_memory_limits_and_redis_policy():
     assert svc["nginx"]["image"].startswith("${NGINX_IMAGE:-")
 
 
-@pytest.mark.skipif(shutil.which("envsubst") is None or shutil.which("nginx") is None,
-                    reason="envsubst (gettext-base) or nginx missing")
+@pytest.mark.skipif(
+    shutil.which("envsubst") is None or shutil.which("nginx") is None, reason="envsubst (gettext-base) or nginx missing"
+)
 def test_nginx_template_renders_as_the_nginx_image_does(tmp_path):
     """The image's entrypoint runs envsubst with only the defined variables; nginx must accept the result."""
     import os
     import re
+
     env = {k: re.sub(r"\$\{\w+:-(.*)\}", r"\1", str(v)) for k, v in services()["nginx"]["environment"].items()}
     env["API_UPSTREAM"] = "127.0.0.1:9"  # the compose name `api` does not resolve here
     names = " ".join(f"${{{k}}}" for k in env)
     template = (ROOT / "deploy" / "nginx" / "templates" / "default.conf.template").read_text()
-    rendered = subprocess.run(["envsubst", names], input=template, capture_output=True, text=True, check=True,
-                              env={**os.environ, **env}).stdout
+    rendered = subprocess.run(
+        ["envsubst", names], input=template, capture_output=True, text=True, check=True, env={**os.environ, **env}
+    ).stdout
     assert "${" not in rendered and "$binary_remote_addr" in rendered and "t=$msec" in rendered
     (tmp_path / "default.conf").write_text(rendered)
-    (tmp_path / "nginx.conf").write_text(f"pid {tmp_path}/pid;\nevents {{}}\nhttp {{ client_body_temp_path {tmp_path}/b; "
-                                         f"include {tmp_path}/default.conf; }}\n")
-    subprocess.run([shutil.which("nginx"), "-t", "-e", "stderr", "-c", str(tmp_path / "nginx.conf")], check=True,
-                   capture_output=True)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/pid;\nevents {{}}\nhttp {{ client_body_temp_path {tmp_path}/b; "
+        f"include {tmp_path}/default.conf; }}\n"
+    )
+    subprocess.run(
+        [shutil.which("nginx"), "-t", "-e", "stderr", "-c", str(tmp_path / "nginx.conf")],
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.mark.parametrize("dockerfile", ["api/Dockerfile", "model/Dockerfile"])
 def test_base_image_is_a_build_arg_defaulting_to_the_official_one(dockerfile):
     text = (ROOT / dockerfile).read_text()
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
-    assert all(line == "FROM ${PYTHON_IMAGE}" or line.startswith("FROM ${PYTHON_IMAGE} AS ")
-               for line in text.splitlines() if line.startswith("FROM "))
-    assert "COPY deploy/wheelhouse/ /wheels/" in text   # offline builds install from the wheelhouse
+    assert all(
+        line == "FROM ${PYTHON_IMAGE}" or line.startswith("FROM ${PYTHON_IMAGE} AS ")
+        for line in text.splitlines()
+        if line.startswith("FROM ")
+    )
+    assert "COPY deploy/wheelhouse/ /wheels/" in text  # offline builds install from the wheelhouse
 
 
 def test_compose_passes_base_images_through():
@@ -93,5 +105,8 @@ def test_containers_run_as_non_root(dockerfile):
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
 def test_compose_file_validates():
-    subprocess.run(["docker-compose", "--env-file", str(ROOT / ".env.example"), "-f", str(COMPOSE), "config", "-q"],
-                   check=True, cwd=ROOT)
+    subprocess.run(
+        ["docker-compose", "--env-file", str(ROOT / ".env.example"), "-f", str(COMPOSE), "config", "-q"],
+        check=True,
+        cwd=ROOT,
+    )

@@ -1,6 +1,7 @@
 """Faults against the real stack: killed workers, Redis outages, no workers, graceful stops, backpressure.
 
 Each test prints what it sent and what came back, so a CI log carries the figures."""
+
 from __future__ import annotations
 
 import os
@@ -56,14 +57,19 @@ def test_sigkill_mid_batch_loses_no_request(make_stack):
     def victim_holds_a_batch() -> bool:
         consumers = r.xpending("ml:jobs", "ml:workers")["consumers"]
         return sum(f.done() for f in futures) >= 10 and any(
-            c["pending"] > 1 and set(c["name"].decode().split("-")) & victim_pids for c in consumers)
+            c["pending"] > 1 and set(c["name"].decode().split("-")) & victim_pids for c in consumers
+        )
 
     wait_until(victim_holds_a_batch, 60, "worker 0 to hold a batch of unacknowledged jobs", 0.002)
     os.killpg(victim.pid, signal.SIGKILL)
     killed_at = time.monotonic()
-    outcomes = Counter(classify(f.result(), expected[PHOTOS_CYCLE[i % len(PHOTOS_CYCLE)]]) for i, f in enumerate(futures))
+    outcomes = Counter(
+        classify(f.result(), expected[PHOTOS_CYCLE[i % len(PHOTOS_CYCLE)]]) for i, f in enumerate(futures)
+    )
     pool.shutdown()
-    print(f"SIGKILL test: sent 200, outcomes {dict(outcomes)}, finished {time.monotonic() - killed_at:.1f}s after the kill")
+    print(
+        f"SIGKILL test: sent 200, outcomes {dict(outcomes)}, finished {time.monotonic() - killed_at:.1f}s after the kill"
+    )
     # Deadlines (90 s) cannot pass and the queue (256) cannot fill here, so every request must get its answer.
     assert outcomes == {"correct": 200}, outcomes
     assert r.xlen("ml:jobs") == 0
@@ -84,8 +90,10 @@ def test_redis_outage_answers_503_fast_and_recovers(make_stack):
     stack.redis.start()  # same port, empty data: the worker must re-create its group
     started = time.monotonic()
     wait_until(lambda: post_photo(stack.url, timeout=10).status_code == 200, 40, "recovery after Redis restart", 0.5)
-    print(f"Redis outage test: 503 in {elapsed * 1000:.0f} ms during the outage; recovered "
-          f"{time.monotonic() - started:.1f}s after Redis came back")
+    print(
+        f"Redis outage test: 503 in {elapsed * 1000:.0f} ms during the outage; recovered "
+        f"{time.monotonic() - started:.1f}s after Redis came back"
+    )
 
 
 def test_no_worker_ends_in_504(make_stack):
@@ -115,8 +123,10 @@ def test_sigterm_worker_finishes_and_acks_its_batch(make_stack):
         if f.done():
             codes[f.result().status_code] += 1
     queued = r.xlen("ml:jobs")
-    print(f"SIGTERM worker test: 8 sent, {taken}+ taken in the batch, {codes[200]} answered before exit, "
-          f"{queued} still queued")
+    print(
+        f"SIGTERM worker test: 8 sent, {taken}+ taken in the batch, {codes[200]} answered before exit, "
+        f"{queued} still queued"
+    )
     assert r.xpending("ml:jobs", "ml:workers")["pending"] == 0
     assert codes[200] >= taken
     stack.start_worker()  # the rest are served by a new worker
@@ -129,8 +139,12 @@ def test_sigterm_gunicorn_lets_in_flight_requests_finish(make_stack):
     stack = make_stack(workers=1, BATCH_WAIT_MS=1500, BATCH_SIZE=8)
     r = stack.redis.client()
     pool, futures = fire(stack, 6, concurrency=6)
-    wait_until(lambda: r.xinfo_stream("ml:jobs")["entries-added"] >= 6 and not any(f.done() for f in futures), 20,
-               "six requests queued and waiting in gunicorn", 0.01)
+    wait_until(
+        lambda: r.xinfo_stream("ml:jobs")["entries-added"] >= 6 and not any(f.done() for f in futures),
+        20,
+        "six requests queued and waiting in gunicorn",
+        0.01,
+    )
     stack.gunicorn.send_signal(signal.SIGTERM)
     codes = Counter(f.result().status_code if f.result() is not None else "lost" for f in futures)
     pool.shutdown()

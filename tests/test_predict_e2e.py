@@ -1,4 +1,5 @@
 """The happy path through HTTP: page, /predict, feedback, metrics, against real Redis, worker and gunicorn."""
+
 from __future__ import annotations
 
 import csv
@@ -16,10 +17,15 @@ PHOTO_NAMES = ["cat.jpg", "coffee.jpg", "rocket.jpg"]
 
 def local_predictions(upload_dir, names) -> dict:
     """What ml_service.predict gives for the same files in a separate process (the worker's own code path)."""
-    code = ("import json, sys, ml_service; "
-            "print(json.dumps({n: ml_service.predict(n) for n in sys.argv[1:]}))")
-    out = subprocess.run([sys.executable, "-c", code, *names], cwd=ROOT / "model", check=True,
-                         capture_output=True, text=True, env={**__import__("os").environ, "UPLOAD_FOLDER": str(upload_dir)})
+    code = "import json, sys, ml_service; print(json.dumps({n: ml_service.predict(n) for n in sys.argv[1:]}))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, *names],
+        cwd=ROOT / "model",
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "UPLOAD_FOLDER": str(upload_dir)},
+    )
     return {k: tuple(v) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
@@ -45,7 +51,9 @@ def test_top_k_lists_sorted_probabilities(stack):
         body = requests.post(stack.url + "/predict?top_k=5", files={"file": ("coffee.jpg", fh)}, timeout=30).json()
     top = body["top_k"]
     assert len(top) == 5
-    probs = [p for _, p in (item if isinstance(item, (list, tuple)) else (item["label"], item["score"]) for item in top)]
+    probs = [
+        p for _, p in (item if isinstance(item, (list, tuple)) else (item["label"], item["score"]) for item in top)
+    ]
     assert probs == sorted(probs, reverse=True)
     assert probs[0] == body["score"]
 
@@ -86,6 +94,7 @@ def test_metrics_see_api_and_worker(stack):
         return families, [s for s in (jobs.samples if jobs else []) if s.labels.get("worker") and s.value > 0]
 
     from testkit.stack import wait_until
+
     wait_until(lambda: worker_samples()[1], 15, "the worker's own metrics in the API's scrape", 0.5)
     families, _ = worker_samples()
     assert "ml_queue_depth" in families and "ml_workers_ready" in families

@@ -1,4 +1,5 @@
 """`make run`'s configs come from the settings the services read (deploy/render.py), never a second copy."""
+
 from __future__ import annotations
 
 import os
@@ -15,10 +16,16 @@ from testkit.stack import ROOT
 def render(tmp_path, **env) -> dict[str, str]:
     run = tmp_path / "run"
     full = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "MAX_", "REQUEST_", "REDIS_"))}
-    subprocess.run([sys.executable, str(ROOT / "deploy" / "render.py"), str(run)], check=True, capture_output=True,
-                   env={**full, **{k: str(v) for k, v in env.items()}})
-    return {name: (run / name).read_text() for name in ("supervisord.conf", "nginx/nginx.conf", "nginx/default.conf",
-                                                       "redis.conf")}
+    subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "render.py"), str(run)],
+        check=True,
+        capture_output=True,
+        env={**full, **{k: str(v) for k, v in env.items()}},
+    )
+    return {
+        name: (run / name).read_text()
+        for name in ("supervisord.conf", "nginx/nginx.conf", "nginx/default.conf", "redis.conf")
+    }
 
 
 def setting(text: str, pattern: str) -> str:
@@ -26,8 +33,16 @@ def setting(text: str, pattern: str) -> str:
 
 
 def test_values_follow_the_services_settings(tmp_path):
-    conf = render(tmp_path, REQUEST_TIMEOUT_S=50, MAX_CONTENT_LENGTH=12345, GUNICORN_WORKERS=3, GUNICORN_THREADS=4,
-                  PORT=8123, REDIS_PORT=7001, REDIS_PASSWORD="s3cret")
+    conf = render(
+        tmp_path,
+        REQUEST_TIMEOUT_S=50,
+        MAX_CONTENT_LENGTH=12345,
+        GUNICORN_WORKERS=3,
+        GUNICORN_THREADS=4,
+        PORT=8123,
+        REDIS_PORT=7001,
+        REDIS_PASSWORD="s3cret",
+    )
     nginx, sup = conf["nginx/default.conf"], conf["supervisord.conf"]
     assert setting(nginx, r"client_max_body_size (\d+);") == "12345"
     assert setting(nginx, r"limit_conn predict_inflight (\d+);") == "12"  # 3 workers x 4 threads
@@ -52,5 +67,6 @@ def test_rendered_nginx_config_is_valid(tmp_path):
     render(tmp_path)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     run = tmp_path / "run" / "nginx"
-    subprocess.run([nginx, "-t", "-e", "stderr", "-p", f"{run}/", "-c", str(run / "nginx.conf")], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [nginx, "-t", "-e", "stderr", "-p", f"{run}/", "-c", str(run / "nginx.conf")], check=True, capture_output=True
+    )

@@ -3,6 +3,7 @@
 One stack for the module, default settings (the admission bound, gunicorn threads, timeouts), two model workers.
 Every test prints what it sent, what came back and how long recovery took, so a CI log carries the figures.
 """
+
 from __future__ import annotations
 
 import os
@@ -88,6 +89,7 @@ def model_workers(sup) -> list[psutil.Process]:
 
 # --- abuse ---------------------------------------------------------------------------------------------------------
 
+
 def test_300_half_sent_requests_do_not_delay_health_or_predict(sup):
     held = []
     try:
@@ -104,8 +106,10 @@ def test_300_half_sent_requests_do_not_delay_health_or_predict(sup):
     finally:
         for s in held:
             s.close()
-    print(f"slow clients: held 300 half-sent requests open (150 half a request line, 150 cut in the headers); /health {health.status_code} in {health_s * 1000:.0f} ms, "
-          f"/predict {answer.status_code} in {predict_s * 1000:.0f} ms")
+    print(
+        f"slow clients: held 300 half-sent requests open (150 half a request line, 150 cut in the headers); /health {health.status_code} in {health_s * 1000:.0f} ms, "
+        f"/predict {answer.status_code} in {predict_s * 1000:.0f} ms"
+    )
     assert health.status_code == 200 and health_s < 1.0
     assert answer.status_code == 200 and answer.json()["prediction"] == sup.expected and predict_s < 5.0
 
@@ -113,7 +117,9 @@ def test_300_half_sent_requests_do_not_delay_health_or_predict(sup):
 def test_load_beyond_the_bound_is_shed_with_retry_after(sup):
     """160 clients for 10 s against the defaults: only 200 and 503 (+ Retry-After); admitted requests stay fast."""
     clients, duration = 160, 10.0
-    bound = int((sup.run_dir / "nginx" / "default.conf").read_text().split("limit_conn predict_inflight ")[1].split(";")[0])
+    bound = int(
+        (sup.run_dir / "nginx" / "default.conf").read_text().split("limit_conn predict_inflight ")[1].split(";")[0]
+    )
     results: list[tuple[int, float, str | None]] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + duration
@@ -124,8 +130,9 @@ def test_load_beyond_the_bound_is_shed_with_retry_after(sup):
             i += 1
             started = time.monotonic()
             try:
-                r = session.post(sup.url + "/predict", files={"file": ("c.jpg", unique_jpeg(n * 1000 + i), "image/jpeg")},
-                                 timeout=40)
+                r = session.post(
+                    sup.url + "/predict", files={"file": ("c.jpg", unique_jpeg(n * 1000 + i), "image/jpeg")}, timeout=40
+                )
                 status, retry_after = r.status_code, r.headers.get("Retry-After")
             except requests.RequestException as exc:
                 status, retry_after = type(exc).__name__, None
@@ -147,9 +154,11 @@ def test_load_beyond_the_bound_is_shed_with_retry_after(sup):
     # README "Load shedding": an admitted request waits about MAX_INFLIGHT / throughput; twice that + 1 s is generous.
     documented = 2 * bound / max(throughput, 1e-9) + 1.0
     p99 = ok[int(0.99 * (len(ok) - 1))] if ok else float("nan")
-    print(f"shedding: {clients} clients x {duration:.0f} s, bound {bound}: codes {dict(codes)}, {throughput:.1f} answers/s, "
-          f"200 latency p50 {ok[len(ok) // 2] if ok else float('nan'):.2f} s p99 {p99:.2f} s max {ok[-1] if ok else float('nan'):.2f} s "
-          f"(documented bound {documented:.2f} s)")
+    print(
+        f"shedding: {clients} clients x {duration:.0f} s, bound {bound}: codes {dict(codes)}, {throughput:.1f} answers/s, "
+        f"200 latency p50 {ok[len(ok) // 2] if ok else float('nan'):.2f} s p99 {p99:.2f} s max {ok[-1] if ok else float('nan'):.2f} s "
+        f"(documented bound {documented:.2f} s)"
+    )
     assert set(codes) <= {200, 503}, codes
     assert codes[200] > 0 and codes[503] > 0, codes
     assert all(ra is not None and int(ra) >= 1 for status, _, ra in results if status == 503)
@@ -169,8 +178,9 @@ def test_metrics_only_for_local_scrapers(sup):
 
 
 def test_cross_site_form_post_refused_same_site_accepted_through_nginx(sup):
-    foreign = requests.post(sup.url + "/feedback", data={"report": "{}"}, headers={"Origin": "http://evil.example"},
-                            timeout=5)
+    foreign = requests.post(
+        sup.url + "/feedback", data={"report": "{}"}, headers={"Origin": "http://evil.example"}, timeout=5
+    )
     same = requests.post(sup.url + "/feedback", data={"report": "{}"}, headers={"Origin": sup.url}, timeout=5)
     print(f"POST /feedback Origin evil.example -> {foreign.status_code}; Origin {sup.url} -> {same.status_code}")
     assert foreign.status_code == 403 and same.status_code == 200  # nginx forwarded Host with its port
@@ -178,7 +188,9 @@ def test_cross_site_form_post_refused_same_site_accepted_through_nginx(sup):
 
 def test_oversized_upload_gets_json_413_from_nginx(sup):
     limit = int((sup.run_dir / "nginx" / "default.conf").read_text().split("client_max_body_size ")[1].split(";")[0])
-    r = requests.post(sup.url + "/predict", files={"file": ("big.jpg", b"\xff" * (limit + 1), "image/jpeg")}, timeout=30)
+    r = requests.post(
+        sup.url + "/predict", files={"file": ("big.jpg", b"\xff" * (limit + 1), "image/jpeg")}, timeout=30
+    )
     print(f"upload of {limit + 1} B -> {r.status_code} {r.text.strip()[:80]}")
     assert r.status_code == 413 and r.json()["success"] is False
 
@@ -189,6 +201,7 @@ def test_static_files_served_by_nginx(sup):
 
 
 # --- faults: each process SIGKILLed ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("program", ["nginx", "gunicorn", "model"])
 def test_program_sigkilled_recovers_without_orphans(sup, program):
@@ -202,17 +215,26 @@ def test_program_sigkilled_recovers_without_orphans(sup, program):
     recover(sup, f"SIGKILL of {program}")
     recovery = time.monotonic() - killed
     # supervisord restarted it (a new group recorded) and no process of the old group is left (orphans)
-    wait_until(lambda: sup.program_pid(program) != pgid and not sup.group_members(pgid), RECOVERY_LIMIT_S,
-               f"a new {program} and the old one's processes gone")
+    wait_until(
+        lambda: sup.program_pid(program) != pgid and not sup.group_members(pgid),
+        RECOVERY_LIMIT_S,
+        f"a new {program} and the old one's processes gone",
+    )
     if program == "model":  # the new service's own workers serve, not leftovers of the old one
-        wait_until(lambda: len(ready_pids(sup) & {p.pid for p in model_workers(sup)}) >= 2, RECOVERY_LIMIT_S,
-                   "two ready workers of the new model service", 0.2)
+        wait_until(
+            lambda: len(ready_pids(sup) & {p.pid for p in model_workers(sup)}) >= 2,
+            RECOVERY_LIMIT_S,
+            "two ready workers of the new model service",
+            0.2,
+        )
     recover(sup, f"restart of {program}")
     restarted = time.monotonic() - killed
-    print(f"SIGKILL {program} master (pid {pgid}, {len(members_before)} processes in its group): /predict right after "
-          f"-> {meanwhile}; correct answer "
-          f"{recovery:.1f} s after the kill; restarted by supervisord (all workers ready, old group empty) after "
-          f"{restarted:.1f} s")
+    print(
+        f"SIGKILL {program} master (pid {pgid}, {len(members_before)} processes in its group): /predict right after "
+        f"-> {meanwhile}; correct answer "
+        f"{recovery:.1f} s after the kill; restarted by supervisord (all workers ready, old group empty) after "
+        f"{restarted:.1f} s"
+    )
     assert restarted < RECOVERY_LIMIT_S
     assert recovery < RECOVERY_LIMIT_S
 
@@ -222,10 +244,16 @@ def test_one_model_worker_sigkilled_is_replaced(sup):
     victim.kill()
     started = time.monotonic()
     answered = predict(sup.url, timeout=30)
-    wait_until(lambda: victim.pid not in (live := {p.pid for p in model_workers(sup)}) and len(ready_pids(sup) & live) >= 2,
-               RECOVERY_LIMIT_S, "a replacement worker, ready", 0.2)
-    print(f"SIGKILL one worker (pid {victim.pid}): /predict meanwhile -> {answered.status_code}; two ready workers "
-          f"again after {time.monotonic() - started:.1f} s")
+    wait_until(
+        lambda: victim.pid not in (live := {p.pid for p in model_workers(sup)}) and len(ready_pids(sup) & live) >= 2,
+        RECOVERY_LIMIT_S,
+        "a replacement worker, ready",
+        0.2,
+    )
+    print(
+        f"SIGKILL one worker (pid {victim.pid}): /predict meanwhile -> {answered.status_code}; two ready workers "
+        f"again after {time.monotonic() - started:.1f} s"
+    )
     assert answered.status_code == 200
 
 
@@ -233,8 +261,10 @@ def test_redis_sigkilled_in_flight_get_answer_or_explicit_error_then_recovers(su
     redis_pid = sup.program_pid("redis")
     deadline_s = 30 + 5 + 5  # REQUEST_TIMEOUT_S + MAX_QUEUE_WAIT_S + slack: never a hang past the deadline
     with ThreadPoolExecutor(20) as pool:
-        futures = [pool.submit(lambda i: (time.monotonic(), predict(sup.url, unique_jpeg(i), timeout=deadline_s)), i)
-                   for i in range(20)]
+        futures = [
+            pool.submit(lambda i: (time.monotonic(), predict(sup.url, unique_jpeg(i), timeout=deadline_s)), i)
+            for i in range(20)
+        ]
         time.sleep(0.3)
         os.kill(redis_pid, signal.SIGKILL)
         killed = time.monotonic()
@@ -253,14 +283,17 @@ def test_redis_sigkilled_in_flight_get_answer_or_explicit_error_then_recovers(su
             except requests.RequestException as exc:
                 in_flight[type(exc).__name__] += 1
     recovery = recover(sup, "SIGKILL of redis")
-    print(f"SIGKILL redis: 20 in flight -> {dict(in_flight)}; during the outage {[(c, round(t, 3)) for c, t in outage]}; "
-          f"correct answers again {time.monotonic() - killed:.1f} s after the kill")
+    print(
+        f"SIGKILL redis: 20 in flight -> {dict(in_flight)}; during the outage {[(c, round(t, 3)) for c, t in outage]}; "
+        f"correct answers again {time.monotonic() - killed:.1f} s after the kill"
+    )
     assert set(in_flight) <= {200, 503, 504}, in_flight
     assert all(code in (200, 503) and t < 3 for code, t in outage), outage
     assert recovery < RECOVERY_LIMIT_S
 
 
 # --- stop ------------------------------------------------------------------------------------------------------
+
 
 def test_sigterm_to_the_process_group_stops_everything(sup):
     groups = {name: sup.program_pid(name) for name in ("redis", "model", "gunicorn", "nginx")}
@@ -275,8 +308,9 @@ def test_sigterm_to_the_process_group_stops_everything(sup):
         if not left:
             break
         time.sleep(0.1)
-    print(f"SIGTERM to make run's process group: supervisord exited {code} after {stopped:.1f} s; "
-          f"processes left {left}")
+    print(
+        f"SIGTERM to make run's process group: supervisord exited {code} after {stopped:.1f} s; processes left {left}"
+    )
     assert code == 0
     assert not any(left.values()), left
     for port in (sup.port, sup.redis_port):
@@ -297,6 +331,8 @@ def test_ctrl_c_stops_everything(tmp_path):
     started = time.monotonic()
     code = s.stop(signal.SIGINT)
     wait_until(lambda: not any(s.group_members(pgid) for pgid in groups.values()), 5, "every program's processes gone")
-    print(f"SIGINT (Ctrl-C) to make run's process group: supervisord exited {code} after "
-          f"{time.monotonic() - started:.1f} s; nothing left")
+    print(
+        f"SIGINT (Ctrl-C) to make run's process group: supervisord exited {code} after "
+        f"{time.monotonic() - started:.1f} s; nothing left"
+    )
     assert code == 0

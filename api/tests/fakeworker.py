@@ -26,8 +26,9 @@ class FakeWorker(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            reply = self.r.xreadgroup(constants.CONSUMER_GROUP, self.name_, {constants.JOB_STREAM: ">"},
-                                      count=8, block=50)
+            reply = self.r.xreadgroup(
+                constants.CONSUMER_GROUP, self.name_, {constants.JOB_STREAM: ">"}, count=8, block=50
+            )
             for _stream, entries in reply or []:
                 for entry_id, raw in entries:
                     fields = {k.decode(): v for k, v in raw.items()}
@@ -54,24 +55,72 @@ class FakeWorker(threading.Thread):
 
 def ok_result(fields: dict) -> dict:
     top_k = int(fields["top_k"])
-    pairs = [["tabby", 0.7], ["tiger_cat", 0.2], ["lynx", 0.05], ["Persian_cat", 0.03], ["cougar", 0.01],
-             ["a", 0.005], ["b", 0.003], ["c", 0.001], ["d", 0.0005], ["e", 0.0001]][:top_k]
-    return {"ok": True, "prediction": "tabby", "score": 0.7, "top_k": pairs, "error": None, "message": "",
-            "worker": "fake-0", "batch_size": 1, "queued_ms": 1.5, "inference_ms": 20.0}
+    pairs = [
+        ["tabby", 0.7],
+        ["tiger_cat", 0.2],
+        ["lynx", 0.05],
+        ["Persian_cat", 0.03],
+        ["cougar", 0.01],
+        ["a", 0.005],
+        ["b", 0.003],
+        ["c", 0.001],
+        ["d", 0.0005],
+        ["e", 0.0001],
+    ][:top_k]
+    return {
+        "ok": True,
+        "prediction": "tabby",
+        "score": 0.7,
+        "top_k": pairs,
+        "error": None,
+        "message": "",
+        "worker": "fake-0",
+        "batch_size": 1,
+        "queued_ms": 1.5,
+        "inference_ms": 20.0,
+    }
 
 
 def error_result(code: str, message: str) -> Callable[[dict], dict]:
     def answer(fields: dict) -> dict:
-        return {"ok": False, "prediction": None, "score": None, "top_k": [], "error": code, "message": message,
-                "worker": "fake-0", "batch_size": 1, "queued_ms": 0.0, "inference_ms": 0.0}
+        return {
+            "ok": False,
+            "prediction": None,
+            "score": None,
+            "top_k": [],
+            "error": code,
+            "message": message,
+            "worker": "fake-0",
+            "batch_size": 1,
+            "queued_ms": 0.0,
+            "inference_ms": 0.0,
+        }
+
     return answer
 
 
-def heartbeat(r: redis.Redis, name: str, ready: bool = True, age_s: float = 0.0, metrics: str = "",
-              model: str = "ResNet50", variant: str = "fp32") -> None:
+def heartbeat(
+    r: redis.Redis,
+    name: str,
+    ready: bool = True,
+    age_s: float = 0.0,
+    metrics: str = "",
+    model: str = "ResNet50",
+    variant: str = "fp32",
+) -> None:
     """Publish a worker's heartbeat and status hash the way the model service does."""
     r.zadd(constants.HEARTBEATS_KEY, {name: time.time() - age_s})
-    r.hset(constants.worker_key(name), mapping={"pid": "123", "host": "h", "model": model, "variant": variant,
-                                                  "ready": "1" if ready else "0", "batch_size": "8",
-                                                  "threads": "1", "metrics": metrics})
+    r.hset(
+        constants.worker_key(name),
+        mapping={
+            "pid": "123",
+            "host": "h",
+            "model": model,
+            "variant": variant,
+            "ready": "1" if ready else "0",
+            "batch_size": "8",
+            "threads": "1",
+            "metrics": metrics,
+        },
+    )
     r.expire(constants.worker_key(name), 10)

@@ -18,8 +18,12 @@ def test_predict_200(client, redis_env, redis_server, photo):
     with FakeWorker(redis_server.port, ok_result):
         response = post(client, photo, "/predict?top_k=2")
     assert response.status_code == 200
-    assert response.get_json() == {"success": True, "prediction": "tabby", "score": 0.7,
-                                   "top_k": [["tabby", 0.7], ["tiger_cat", 0.2]]}
+    assert response.get_json() == {
+        "success": True,
+        "prediction": "tabby",
+        "score": 0.7,
+        "top_k": [["tabby", 0.7], ["tiger_cat", 0.2]],
+    }
 
 
 def test_page_shows_top_5(client, redis_env, redis_server, photo):

@@ -17,12 +17,22 @@ def test_queue_names_match_the_protocol():
     assert constants.HEARTBEATS_KEY == "ml:heartbeats"
     assert constants.worker_key("host-1-0") == "ml:worker:host-1-0"
     assert (constants.ERROR_INVALID_IMAGE, constants.ERROR_INFERENCE_FAILED, constants.ERROR_DEAD_LETTER) == (
-        "invalid_image", "inference_failed", "dead_letter")
+        "invalid_image",
+        "inference_failed",
+        "dead_letter",
+    )
 
 
 def test_defaults(monkeypatch):
-    for name in ("REDIS_HOST", "REDIS_PORT", "MAX_QUEUE_DEPTH", "REQUEST_TIMEOUT_S", "MAX_IMAGE_PIXELS",
-                 "FEEDBACK_FILEPATH", "REDIS_PASSWORD"):
+    for name in (
+        "REDIS_HOST",
+        "REDIS_PORT",
+        "MAX_QUEUE_DEPTH",
+        "REQUEST_TIMEOUT_S",
+        "MAX_IMAGE_PIXELS",
+        "FEEDBACK_FILEPATH",
+        "REDIS_PASSWORD",
+    ):
         monkeypatch.delenv(name, raising=False)
     assert settings.REDIS_HOST == "localhost"
     assert settings.REDIS_PORT == 6379

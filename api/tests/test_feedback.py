@@ -21,14 +21,16 @@ def test_parse_page_report_json():
 
 
 def test_parse_seed_style_dict_literal_and_explicit_fields_override():
-    values = feedback.parse({"report": "{'filename': 'a.png', 'prediction': 'cat', 'score': 0.5}",
-                             "prediction": "dog"})
+    values = feedback.parse({"report": "{'filename': 'a.png', 'prediction': 'cat', 'score': 0.5}", "prediction": "dog"})
     assert values == {"filename": "a.png", "prediction": "dog", "score": "0.5"}
 
 
 def test_parse_json_body():
-    assert feedback.parse({}, {"filename": "b.gif", "score": 1}) == {"filename": "b.gif", "prediction": "",
-                                                                     "score": "1"}
+    assert feedback.parse({}, {"filename": "b.gif", "score": 1}) == {
+        "filename": "b.gif",
+        "prediction": "",
+        "score": "1",
+    }
 
 
 def test_parse_rejects_unreadable_report_and_code():
@@ -47,28 +49,39 @@ def test_parse_rejects_over_long_fields(monkeypatch):
         feedback.parse({"filename": "abcde"})
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("=1+1", "'=1+1"), ("+SUM(A1)", "'+SUM(A1)"), ("-2", "'-2"), ("@cmd", "'@cmd"), ("\tx", "'\tx"),
-    ("\r=x", "'\r=x"), ("tabby", "tabby"), ("0.91", "0.91"), ("a=b", "a=b"), ("nul\x00byte", "nulbyte"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("=1+1", "'=1+1"),
+        ("+SUM(A1)", "'+SUM(A1)"),
+        ("-2", "'-2"),
+        ("@cmd", "'@cmd"),
+        ("\tx", "'\tx"),
+        ("\r=x", "'\r=x"),
+        ("tabby", "tabby"),
+        ("0.91", "0.91"),
+        ("a=b", "a=b"),
+        ("nul\x00byte", "nulbyte"),
+    ],
+)
 def test_neutralise(value, expected):
     assert feedback.neutralise(value) == expected
 
 
 def test_store_creates_folder_and_header(tmp_path):
     path = tmp_path / "feedback" / "feedback.csv"
-    feedback.store({"filename": "a.jpg", "prediction": "=HYPERLINK(\"http://x\")", "score": "0.5"}, str(path))
-    feedback.store({"filename": "b.jpg", "prediction": "line\nbreak, \"quoted\"", "score": "0.25"}, str(path))
+    feedback.store({"filename": "a.jpg", "prediction": '=HYPERLINK("http://x")', "score": "0.5"}, str(path))
+    feedback.store({"filename": "b.jpg", "prediction": 'line\nbreak, "quoted"', "score": "0.25"}, str(path))
     rows = list(csv.reader(open(path, newline="", encoding="utf-8")))
     assert rows[0] == ["timestamp", "filename", "prediction", "score"]
-    assert rows[1][1:] == ["a.jpg", "'=HYPERLINK(\"http://x\")", "0.5"]
-    assert rows[2][1:] == ["b.jpg", "line\nbreak, \"quoted\"", "0.25"]
+    assert rows[1][1:] == ["a.jpg", '\'=HYPERLINK("http://x")', "0.5"]
+    assert rows[2][1:] == ["b.jpg", 'line\nbreak, "quoted"', "0.25"]
     assert len(rows) == 3 and rows[1][0].endswith("+00:00")
 
 
 def _writer(path: str, worker: int, count: int) -> None:
     for i in range(count):
-        feedback.store({"filename": f"w{worker}-{i}.jpg", "prediction": "p" * 400 + "\n,\"", "score": str(i)}, path)
+        feedback.store({"filename": f"w{worker}-{i}.jpg", "prediction": "p" * 400 + '\n,"', "score": str(i)}, path)
 
 
 def test_concurrent_appends_from_processes_keep_every_row(tmp_path):
@@ -87,7 +100,7 @@ def test_concurrent_appends_from_processes_keep_every_row(tmp_path):
     body = rows[1:]
     assert len(body) == workers * count
     assert {r[1] for r in body} == {f"w{w}-{i}.jpg" for w in range(workers) for i in range(count)}
-    assert all(len(r) == 4 and r[2] == "p" * 400 + "\n,\"" for r in body)
+    assert all(len(r) == 4 and r[2] == "p" * 400 + '\n,"' for r in body)
 
 
 def test_store_waits_for_the_lock_held_by_another_writer(tmp_path):

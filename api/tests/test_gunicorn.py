@@ -17,9 +17,11 @@ from fakeworker import FakeWorker, ok_result
 @pytest.fixture
 def server(redis_env, redis_server, tmp_path):
     """gunicorn on a free port, 2 processes, with a stale metrics file left from a 'previous run'."""
-    stack = Stack(tmp_path, redis_port=redis_server.port,
-                  defaults={"HOST": "127.0.0.1", "GUNICORN_WORKERS": "2", "REQUEST_TIMEOUT_S": "5",
-                            "GUNICORN_ACCESSLOG": ""})
+    stack = Stack(
+        tmp_path,
+        redis_port=redis_server.port,
+        defaults={"HOST": "127.0.0.1", "GUNICORN_WORKERS": "2", "REQUEST_TIMEOUT_S": "5", "GUNICORN_ACCESSLOG": ""},
+    )
     multiproc = tmp_path / "prometheus"  # the stack's PROMETHEUS_MULTIPROC_DIR
     multiproc.mkdir()
     (multiproc / "counter_999999.db").write_bytes(b"stale")
@@ -35,8 +37,9 @@ def test_metrics_are_summed_over_processes(server):
     for _ in range(session_count):
         assert requests.get(url + "/health", timeout=5).status_code == 200  # new connection each: both processes
     fams = {f.name: f for f in text_string_to_metric_families(requests.get(url + "/metrics", timeout=5).text)}
-    health = [s for s in fams["api_requests"].samples
-              if s.name == "api_requests_total" and s.labels["endpoint"] == "/health"]
+    health = [
+        s for s in fams["api_requests"].samples if s.name == "api_requests_total" and s.labels["endpoint"] == "/health"
+    ]
     assert sum(s.value for s in health) >= session_count
     assert fams["ml_redis_up"].samples[0].value == 1
 
@@ -52,8 +55,11 @@ def test_sigterm_lets_in_flight_requests_finish(server, redis_server):
     with FakeWorker(redis_server.port, slow):
         with open(os.path.join(PHOTOS, "cat.jpg"), "rb") as fh:
             data = fh.read()
-        thread = threading.Thread(target=lambda: results.append(
-            requests.post(url + "/predict", files={"file": ("cat.jpg", data)}, timeout=10)))
+        thread = threading.Thread(
+            target=lambda: results.append(
+                requests.post(url + "/predict", files={"file": ("cat.jpg", data)}, timeout=10)
+            )
+        )
         thread.start()
         time.sleep(0.4)  # the request is now waiting on its result
         proc.send_signal(signal.SIGTERM)

@@ -15,8 +15,10 @@ from testkit.images import good_images
 
 # --- SECRET_KEY ------------------------------------------------------------------------------------------------
 
+
 def test_missing_secret_key_is_generated_once_0600_and_shared(monkeypatch, tmp_path, caplog):
     from app import create_app
+
     monkeypatch.delenv("SECRET_KEY", raising=False)
     monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
     first = create_app().config["SECRET_KEY"]
@@ -32,6 +34,7 @@ def test_missing_secret_key_is_generated_once_0600_and_shared(monkeypatch, tmp_p
 
 def test_concurrent_workers_agree_on_one_key(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(8) as pool:
         keys = set(pool.map(lambda _: secret_key.load_or_create(str(tmp_path)), range(16)))
     assert len(keys) == 1 and [p.name for p in tmp_path.iterdir()] == ["secret_key"]
@@ -39,13 +42,17 @@ def test_concurrent_workers_agree_on_one_key(tmp_path):
 
 # --- cross-site form posts -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ["/", "/feedback"])
-@pytest.mark.parametrize("headers", [
-    {"Origin": "http://evil.example"},
-    {"Origin": "null"},
-    {"Referer": "http://evil.example/page"},
-    {"Origin": "http://localhost:5001"},  # another port is another origin
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Referer": "http://evil.example/page"},
+        {"Origin": "http://localhost:5001"},  # another port is another origin
+    ],
+)
 def test_cross_site_form_post_is_refused(client, path, headers):
     response = client.post(path, data={"report": "{}"}, headers=headers)
     assert response.status_code == 403, (path, headers)
@@ -63,6 +70,7 @@ def test_session_cookie_is_samesite_lax(app):
 
 # --- metrics labels --------------------------------------------------------------------------------------------
 
+
 def test_unknown_http_method_is_counted_as_other(client):
     client.open("/health", method="BREW")
     text = client.get("/metrics").get_data(as_text=True)
@@ -71,24 +79,29 @@ def test_unknown_http_method_is_counted_as_other(client):
 
 # --- admission ---------------------------------------------------------------------------------------------------
 
+
 def test_request_that_waited_too_long_for_a_thread_is_shed(client, monkeypatch):
     monkeypatch.setenv("MAX_QUEUE_WAIT_S", "2")
     data = good_images()["rgba.png"]
     import io
-    response = client.post("/predict", data={"file": (io.BytesIO(data), "x.png")},
-                           headers={"X-Request-Start": f"t={time.time() - 3:.3f}"})
+
+    response = client.post(
+        "/predict", data={"file": (io.BytesIO(data), "x.png")}, headers={"X-Request-Start": f"t={time.time() - 3:.3f}"}
+    )
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
-    assert response.get_json() == {"success": False, "prediction": None, "score": None,
-                                   "error": admission.SHED_MESSAGE}
+    assert response.get_json() == {"success": False, "prediction": None, "score": None, "error": admission.SHED_MESSAGE}
 
 
 def test_queue_wait_parsing():
     from werkzeug.test import EnvironBuilder
     from flask import Request
+
     now = 1_000_000.0
+
     def make(value):
         return Request(EnvironBuilder(headers={"X-Request-Start": value} if value else {}).get_environ())
+
     assert admission.queue_wait_s(make("t=999998.5"), now) == pytest.approx(1.5)
     assert admission.queue_wait_s(make("garbage"), now) == 0.0
     assert admission.queue_wait_s(make(None), now) == 0.0
@@ -96,6 +109,7 @@ def test_queue_wait_parsing():
 
 
 # --- upload folder size cap ----------------------------------------------------------------------------------------
+
 
 def _file(path, size: int, age_s: float) -> None:
     path.write_bytes(b"x" * size)

@@ -58,7 +58,9 @@ def test_ready_needs_a_live_warmed_worker(client, redis_env):
     body = response.get_json()
     assert response.status_code == 200 and body["status"] == "ready" and body["workers_ready"] == 1
     assert {w["name"]: (w["ready"], w["variant"]) for w in body["workers"]} == {
-        "loading": (False, "fp32"), "w1": (True, "int8")}  # the stale heartbeat is not listed
+        "loading": (False, "fp32"),
+        "w1": (True, "int8"),
+    }  # the stale heartbeat is not listed
 
 
 def test_metrics_without_redis_still_answers(client):
@@ -74,8 +76,9 @@ def test_metrics_whole_service(client, redis_env, redis_server, photo):
     heartbeat(redis_env, "gone", metrics=WORKER_METRICS % 100, age_s=60)
     heartbeat(redis_env, "garbled", metrics="this is { not prometheus")
     with FakeWorker(redis_server.port, ok_result):
-        ok = client.post("/predict", data={"file": (io.BytesIO(photo()), "cat.jpg")},
-                         content_type="multipart/form-data")
+        ok = client.post(
+            "/predict", data={"file": (io.BytesIO(photo()), "cat.jpg")}, content_type="multipart/form-data"
+        )
     assert ok.status_code == 200
     redis_env.xadd(constants.JOB_STREAM, {"id": "waiting"})
     client.post("/predict", json={})  # one 400
@@ -88,8 +91,11 @@ def test_metrics_whole_service(client, redis_env, redis_server, photo):
     assert value(fams, "api_requests", endpoint="/predict", status="400") >= 1
     assert value(fams, "api_errors", kind="bad_request") >= 1
     assert fams["api_request_latency_seconds"].type == "histogram"
-    latency = [s for s in fams["api_request_latency_seconds"].samples
-               if s.name.endswith("_count") and s.labels["endpoint"] == "/predict"]
+    latency = [
+        s
+        for s in fams["api_request_latency_seconds"].samples
+        if s.name.endswith("_count") and s.labels["endpoint"] == "/predict"
+    ]
     assert latency and latency[0].value >= 2
     assert value(fams, "api_job_inference_seconds") >= 0 and fams["api_job_queued_seconds"].type == "histogram"
     # worker families merged into one, with a worker label; stale and garbled workers left out
@@ -110,5 +116,13 @@ def test_security_headers_and_no_debug(app, client):
 
 def test_from_app_import_app_works():
     from app import app
-    assert {r.rule for r in app.url_map.iter_rules()} >= {"/", "/predict", "/feedback", "/display/<filename>",
-                                                          "/health", "/ready", "/metrics"}
+
+    assert {r.rule for r in app.url_map.iter_rules()} >= {
+        "/",
+        "/predict",
+        "/feedback",
+        "/display/<filename>",
+        "/health",
+        "/ready",
+        "/metrics",
+    }

@@ -66,5 +66,6 @@ def test_limit_comes_from_settings(monkeypatch):
 def test_bmp_is_not_an_allowed_format():
     from PIL import Image
     from testkit.images import encode
+
     with pytest.raises(InvalidImage, match="not an image"):
         images.validate(encode(Image.new("RGB", (8, 8)), "BMP"))

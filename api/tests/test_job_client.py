@@ -29,6 +29,7 @@ def test_round_trip_carries_bytes_and_protocol_fields(redis_env, redis_server, s
     assert result.top_k == (("tabby", 0.7), ("tiger_cat", 0.2), ("lynx", 0.05))
     job = worker.jobs[0]
     import preprocess
+
     assert job["pixels"] == preprocess.decode_pixels(photo("coffee.jpg")).tobytes()  # decoded once, here
     assert len(job["pixels"]) == 224 * 224 * 3 and "image" not in job  # 147 KiB, whatever the upload's size
     assert job["filename"] == b"abc.jpg" and job["top_k"] == b"3" and job["preprocess"] == b"keras"
@@ -120,8 +121,10 @@ def test_password_from_settings(redis_env, redis_server, stored, monkeypatch):
         redis_env.config_set("requirepass", "")
 
 
-@pytest.mark.parametrize("code, exc", [("invalid_image", InvalidImage), ("inference_failed", PredictionFailed),
-                                       ("dead_letter", PredictionFailed)])
+@pytest.mark.parametrize(
+    "code, exc",
+    [("invalid_image", InvalidImage), ("inference_failed", PredictionFailed), ("dead_letter", PredictionFailed)],
+)
 def test_worker_errors_are_typed(redis_env, redis_server, stored, code, exc):
     with FakeWorker(redis_server.port, error_result(code, "it broke")):
         with pytest.raises(exc, match="it broke"):

@@ -37,21 +37,25 @@ def test_maybe_prune_runs_at_most_once_per_interval(tmp_path, monkeypatch):
 
 def test_zero_max_age_keeps_everything(tmp_path, monkeypatch):
     monkeypatch.setattr(uploads_gc, "_last_run", 0.0)
-    _touch(tmp_path / "a.jpg", 10 ** 6)
+    _touch(tmp_path / "a.jpg", 10**6)
     assert uploads_gc.maybe_prune(str(tmp_path), 0, 0) == 0
 
 
 def test_upload_path_prunes_old_files(client, monkeypatch, tmp_path):
     import settings
+
     folder = settings.UPLOAD_FOLDER
     os.makedirs(folder, exist_ok=True)
     stale = os.path.join(folder, "0" * 32 + ".jpg")
     with open(stale, "wb") as fh:
         fh.write(b"old")
-    os.utime(stale, (time.time() - 10 ** 6, time.time() - 10 ** 6))
+    os.utime(stale, (time.time() - 10**6, time.time() - 10**6))
     monkeypatch.setattr(uploads_gc, "_last_run", 0.0)
     monkeypatch.setattr("views.model_predict", lambda name, top_k=5, explain=False: ("tabby", 0.5))
-    response = client.post("/", data={"file": (io.BytesIO(good_images()["rgb.jpg"]), "cat.jpg")},  # the page stores
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/",
+        data={"file": (io.BytesIO(good_images()["rgb.jpg"]), "cat.jpg")},  # the page stores
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 200
     assert not os.path.exists(stale)

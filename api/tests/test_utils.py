@@ -11,12 +11,28 @@ import utils
 from helpers import PHOTOS
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("cat.jpg", True), ("cat.JPG", True), ("cat.jpeg", True), ("cat.Png", True), ("cat.gif", True),
-    ("../../car.PNG", True), ("/usr/var/src/car.gif", True), ("фото.jpg", True),
-    ("cat", False), ("cat.", False), ("cat.gif/", False), ("cat.bmp", False), ("cat.jpg.exe", False),
-    ("cat.pdf", False), (".jpg", False), ("", False), ("cat.jpg ", False),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("cat.jpg", True),
+        ("cat.JPG", True),
+        ("cat.jpeg", True),
+        ("cat.Png", True),
+        ("cat.gif", True),
+        ("../../car.PNG", True),
+        ("/usr/var/src/car.gif", True),
+        ("фото.jpg", True),
+        ("cat", False),
+        ("cat.", False),
+        ("cat.gif/", False),
+        ("cat.bmp", False),
+        ("cat.jpg.exe", False),
+        ("cat.pdf", False),
+        (".jpg", False),
+        ("", False),
+        ("cat.jpg ", False),
+    ],
+)
 def test_allowed_file(name, expected):
     assert utils.allowed_file(name) is expected
 
@@ -34,8 +50,11 @@ def test_get_file_hash_is_md5_plus_original_extension_and_rewinds():
 
 def test_hashed_name_of_bytes_matches_get_file_hash():
     storage = FileStorage(io.BytesIO(b"abcdef"), filename="dir/x.PNG")
-    assert utils.hashed_name(b"abcdef", "dir/x.PNG") == utils.get_file_hash(storage) == \
-        hashlib.md5(b"abcdef").hexdigest() + ".PNG"
+    assert (
+        utils.hashed_name(b"abcdef", "dir/x.PNG")
+        == utils.get_file_hash(storage)
+        == hashlib.md5(b"abcdef").hexdigest() + ".PNG"
+    )
 
 
 def test_get_file_hash_from_a_stream_read_halfway():

@@ -42,18 +42,22 @@ def flashes(client) -> list[str]:
 
 # ---- the page ----------------------------------------------------------------------------------------------
 
+
 def test_index_get(client):
     response = client.get("/")
     assert response.status_code == 200
     assert b'enctype="multipart/form-data"' in response.data and b'name="file"' in response.data
 
 
-@pytest.mark.parametrize("data, message", [
-    ({}, "No file part"),
-    ({"file": (io.BytesIO(b""), "")}, "No image selected for uploading"),
-    ({"file": (io.BytesIO(b"x"), "cat.bmp")}, "Allowed image types are -> png, jpg, jpeg, gif"),
-    ({"image": (io.BytesIO(b"x"), "cat.jpg")}, "No file part"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({}, "No file part"),
+        ({"file": (io.BytesIO(b""), "")}, "No image selected for uploading"),
+        ({"file": (io.BytesIO(b"x"), "cat.bmp")}, "Allowed image types are -> png, jpg, jpeg, gif"),
+        ({"image": (io.BytesIO(b"x"), "cat.jpg")}, "No file part"),
+    ],
+)
 def test_index_post_rejections_redirect_with_flash(client, calls, data, message):
     response = client.post("/", data=data, content_type="multipart/form-data")
     assert response.status_code == 302 and response.headers["Location"].endswith("/")
@@ -98,12 +102,20 @@ def test_index_bad_content_flashes_never_500(client, calls, photo, case):
     assert calls == []
 
 
-@pytest.mark.parametrize("exc", [errors.QueueFull("queue is full"), errors.BrokerUnavailable("down"),
-                                 errors.PredictionTimeout("slow"), errors.PredictionFailed("boom"),
-                                 errors.InvalidImage("bad")])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        errors.QueueFull("queue is full"),
+        errors.BrokerUnavailable("down"),
+        errors.PredictionTimeout("slow"),
+        errors.PredictionFailed("boom"),
+        errors.InvalidImage("bad"),
+    ],
+)
 def test_index_model_errors_flash(client, monkeypatch, photo, exc):
     def fail(name, top_k=5, explain=False):
         raise exc
+
     monkeypatch.setattr(views, "model_predict", fail)
     response = client.post("/", data=upload(photo()), content_type="multipart/form-data")
     assert response.status_code == 302 and str(exc) in flashes(client)[0]
@@ -112,6 +124,7 @@ def test_index_model_errors_flash(client, monkeypatch, photo, exc):
 def test_index_unexpected_error_is_not_a_500(client, monkeypatch, photo):
     def crash(name, top_k=5, explain=False):
         raise KeyError("bug")
+
     monkeypatch.setattr(views, "model_predict", crash)
     response = client.post("/", data=upload(photo()), content_type="multipart/form-data")
     assert response.status_code == 302 and flashes(client) == ["Something went wrong; please try again."]
@@ -124,8 +137,10 @@ def test_index_too_large_flashes(app, photo):
     assert response.status_code == 302 and flashes(client)[0].startswith("File too large")
 
 
-@pytest.mark.parametrize("name", ["../../etc/passwd.jpg", "/abs/path/x.jpg", "фото 猫.jpg", "a" * 5000 + ".jpg",
-                                  "..\\..\\win.jpg", "x.jpg\x00.php"])
+@pytest.mark.parametrize(
+    "name",
+    ["../../etc/passwd.jpg", "/abs/path/x.jpg", "фото 猫.jpg", "a" * 5000 + ".jpg", "..\\..\\win.jpg", "x.jpg\x00.php"],
+)
 def test_hostile_names_are_stored_as_hash(client, calls, photo, isolated_dirs, name):
     response = client.post("/", data=upload(photo(), name), content_type="multipart/form-data")
     if name.endswith(".php"):
@@ -138,6 +153,7 @@ def test_hostile_names_are_stored_as_hash(client, calls, photo, isolated_dirs, n
 
 
 # ---- /predict -----------------------------------------------------------------------------------------------
+
 
 def test_predict_ok_exactly_three_keys(client, calls, photo):
     response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
@@ -177,15 +193,32 @@ def _bad_requests(photo):
         "broken multipart": dict(data=b"--xx\r\ngarbage", content_type="multipart/form-data; boundary=xx"),
         "zero bytes": dict(data=upload(b""), content_type="multipart/form-data"),
         "text renamed": dict(data=upload(b"hello" * 50), content_type="multipart/form-data"),
-        "pdf renamed": dict(data=upload(b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\n"), content_type="multipart/form-data"),
+        "pdf renamed": dict(
+            data=upload(b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\n"), content_type="multipart/form-data"
+        ),
         "truncated jpeg": dict(data=upload(good[: len(good) // 2]), content_type="multipart/form-data"),
         "bomb": dict(data=upload(png_bomb(), "bomb.png"), content_type="multipart/form-data"),
     }
 
 
-@pytest.mark.parametrize("case", ["no file part", "misnamed field", "empty filename", "bad extension", "json body",
-                                  "urlencoded body", "raw body", "broken multipart", "zero bytes", "text renamed",
-                                  "pdf renamed", "truncated jpeg", "bomb"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no file part",
+        "misnamed field",
+        "empty filename",
+        "bad extension",
+        "json body",
+        "urlencoded body",
+        "raw body",
+        "broken multipart",
+        "zero bytes",
+        "text renamed",
+        "pdf renamed",
+        "truncated jpeg",
+        "bomb",
+    ],
+)
 def test_predict_bad_input_400_three_keys(client, calls, photo, isolated_dirs, case):
     response = client.post("/predict", **_bad_requests(photo)[case])
     assert response.status_code == 400, response.data
@@ -212,13 +245,19 @@ def test_predict_too_large_is_413_json(app, photo):
     assert {k: body[k] for k in THREE_KEYS} == THREE_KEYS and "limit" in body["error"]
 
 
-@pytest.mark.parametrize("exc, status", [
-    (errors.QueueFull("queue is full"), 503), (errors.BrokerUnavailable("redis down"), 503),
-    (errors.PredictionFailed("inference_failed: x"), 503), (errors.PredictionTimeout("no worker"), 504),
-])
+@pytest.mark.parametrize(
+    "exc, status",
+    [
+        (errors.QueueFull("queue is full"), 503),
+        (errors.BrokerUnavailable("redis down"), 503),
+        (errors.PredictionFailed("inference_failed: x"), 503),
+        (errors.PredictionTimeout("no worker"), 504),
+    ],
+)
 def test_predict_errors_map_to_status(client, monkeypatch, photo, exc, status):
     def fail(name, top_k=5, explain=False):
         raise exc
+
     monkeypatch.setattr(views, "model_predict", fail)
     monkeypatch.setenv("RETRY_AFTER_S", "2")
     response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
@@ -232,6 +271,7 @@ def test_predict_errors_map_to_status(client, monkeypatch, photo, exc, status):
 def test_predict_worker_says_invalid_image_is_400(client, monkeypatch, photo):
     def fail(name, top_k=5, explain=False):
         raise errors.InvalidImage("cannot decode")
+
     monkeypatch.setattr(views, "model_predict", fail)
     response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
     assert response.status_code == 400 and response.get_json() == THREE_KEYS
@@ -246,6 +286,7 @@ def test_predict_unexpected_error_is_json(client, monkeypatch, photo):
 
 # ---- /display -----------------------------------------------------------------------------------------------
 
+
 def test_display_serves_the_stored_upload(client, calls, photo):
     client.post("/", data=upload(photo()), content_type="multipart/form-data")
     response = client.get(f"/display/{calls[0][0]}")
@@ -253,9 +294,20 @@ def test_display_serves_the_stored_upload(client, calls, photo):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.parametrize("path", ["/display/../app.py", "/display/..%2Fapp.py", "/display/%2Fetc%2Fpasswd",
-                                  "/display/..%2F..%2Fetc%2Fpasswd.jpg", "/display/missing.jpg",
-                                  "/display/app.py", "/display/.upload-x", "/display/..", "/display/%2e%2e%2fx.jpg"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/display/../app.py",
+        "/display/..%2Fapp.py",
+        "/display/%2Fetc%2Fpasswd",
+        "/display/..%2F..%2Fetc%2Fpasswd.jpg",
+        "/display/missing.jpg",
+        "/display/app.py",
+        "/display/.upload-x",
+        "/display/..",
+        "/display/%2e%2e%2fx.jpg",
+    ],
+)
 def test_display_traversal_is_404(client, path, isolated_dirs):
     (isolated_dirs / "uploads").mkdir(exist_ok=True)
     (isolated_dirs / "uploads" / ".upload-x").write_bytes(b"partial")
@@ -266,8 +318,10 @@ def test_display_traversal_is_404(client, path, isolated_dirs):
 
 # ---- /feedback ----------------------------------------------------------------------------------------------
 
+
 def _rows(isolated_dirs):
     import csv
+
     path = isolated_dirs / "feedback" / "feedback.csv"
     return list(csv.reader(open(path, newline="", encoding="utf-8"))) if path.exists() else []
 
@@ -332,6 +386,7 @@ def test_predict_writes_nothing_to_disk_and_hands_over_decoded_pixels(client, ca
 
 def test_predict_decode_budget_busy_is_503_with_retry_after(client, calls, photo, monkeypatch):
     import decode_budget
+
     monkeypatch.setenv("DECODE_MEMORY_MB", "3")
     monkeypatch.setenv("DECODE_WAIT_S", "0.05")
     held = decode_budget.budget(3)

@@ -13,5 +13,11 @@ __all__ = ["CONVERSION", "PHOTOS", "REPO", "run_cli"]
 
 def run_cli(script: str, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run conversion/<script> as a user would, from the repository root."""
-    return subprocess.run([sys.executable, str(CONVERSION / script), *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(CONVERSION / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=REPO,
+    )

@@ -1,4 +1,5 @@
 """card_status decides whether `make run` converts again: any mismatch in weights or files means yes."""
+
 import json
 from pathlib import Path
 
@@ -9,8 +10,9 @@ from model_card import CARD_NAME, FEATURE_MAP
 from weights import parse_weights_spec, random_weights_filename, sha256_file
 
 
-def make_dir(tmp_path: Path, source: str = "random", seed: int | None = 0, weights_file: Path | None = None,
-             int8: bool = False) -> Path:
+def make_dir(
+    tmp_path: Path, source: str = "random", seed: int | None = 0, weights_file: Path | None = None, int8: bool = False
+) -> Path:
     """A fake model folder whose card is consistent with its (tiny) files."""
     folder = tmp_path / "model"
     folder.mkdir()
@@ -22,8 +24,9 @@ def make_dir(tmp_path: Path, source: str = "random", seed: int | None = 0, weigh
         weights_file = folder / random_weights_filename(seed)
         weights_file.write_bytes(b"random weights")
     weights = {"source": source, "seed": seed, "sha256": sha256_file(weights_file) if weights_file else "abc"}
-    (folder / CARD_NAME).write_text(json.dumps({"serve": "fp32", "variants": variants, "weights": weights,
-                                                "feature_map": FEATURE_MAP}))
+    (folder / CARD_NAME).write_text(
+        json.dumps({"serve": "fp32", "variants": variants, "weights": weights, "feature_map": FEATURE_MAP})
+    )
     return folder
 
 

@@ -1,4 +1,5 @@
 """The committed Keras-style class index is what make_class_index.py generates, with Keras' known names."""
+
 import json
 import re
 
@@ -17,11 +18,20 @@ def test_committed_file_is_up_to_date(committed):
     assert DEFAULT_OUT.read_text(encoding="utf-8") == render(build_class_index())
 
 
-@pytest.mark.parametrize("index, wnid, name", [
-    (0, "n01440764", "tench"), (248, "n02109961", "Eskimo_dog"), (264, "n02113186", "Cardigan"),
-    (474, "n02963159", "cardigan"), (134, "n02012849", "crane"), (517, "n03126707", "crane"),
-    (638, "n03710637", "maillot"), (639, "n03710721", "maillot"), (999, "n15075141", "toilet_tissue"),
-])
+@pytest.mark.parametrize(
+    "index, wnid, name",
+    [
+        (0, "n01440764", "tench"),
+        (248, "n02109961", "Eskimo_dog"),
+        (264, "n02113186", "Cardigan"),
+        (474, "n02963159", "cardigan"),
+        (134, "n02012849", "crane"),
+        (517, "n03126707", "crane"),
+        (638, "n03710637", "maillot"),
+        (639, "n03710721", "maillot"),
+        (999, "n15075141", "toilet_tissue"),
+    ],
+)
 def test_known_entries(committed, index, wnid, name):
     assert committed[str(index)] == [wnid, name]
 

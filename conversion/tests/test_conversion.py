@@ -1,4 +1,5 @@
 """Real conversions: the random seed-0 model of the session, and one from a .weights.h5 path."""
+
 import json
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Weights files in both Keras formats load into the same ResNet50; the wrong architecture is refused."""
+
 import numpy as np
 import pytest
 

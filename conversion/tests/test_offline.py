@@ -4,6 +4,7 @@ No network is simulated with real sockets: a closed local port (refused at once)
 connections but never answers (only the timeout can end the wait). KERAS_HOME points at an empty folder so
 no cached file short-circuits the download.
 """
+
 import os
 import socket
 import time

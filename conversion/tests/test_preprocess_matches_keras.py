@@ -3,6 +3,7 @@ keras.utils.load_img(path, target_size=(224, 224)) + img_to_array + resnet50.pre
 
 The one documented difference: the worker applies EXIF orientation, Keras ignores it.
 """
+
 from __future__ import annotations
 
 import sys
@@ -92,11 +93,19 @@ def _animated_gif(path: Path) -> None:
     frames[0].save(path, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
 
 
-@pytest.mark.parametrize("make, name, mode", [
-    (_cmyk_jpeg, "cmyk.jpg", "CMYK"), (_l_png, "l.png", "L"), (_p_gif, "p.gif", "P"),
-    (_rgba_png, "rgba.png", "RGBA"), (_la_png, "la.png", "LA"), (_i16_png, "i16.png", "I;16"),
-    (_exact_224_jpeg, "exact224.jpg", "RGB"), (_animated_gif, "animated.gif", "P"),
-])
+@pytest.mark.parametrize(
+    "make, name, mode",
+    [
+        (_cmyk_jpeg, "cmyk.jpg", "CMYK"),
+        (_l_png, "l.png", "L"),
+        (_p_gif, "p.gif", "P"),
+        (_rgba_png, "rgba.png", "RGBA"),
+        (_la_png, "la.png", "LA"),
+        (_i16_png, "i16.png", "I;16"),
+        (_exact_224_jpeg, "exact224.jpg", "RGB"),
+        (_animated_gif, "animated.gif", "P"),
+    ],
+)
 def test_other_modes_and_sizes_match_keras(tmp_path, make, name, mode):
     path = tmp_path / name
     make(path)

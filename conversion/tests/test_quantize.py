@@ -1,4 +1,5 @@
 """INT8 static QDQ quantization of the session's fp32 model and its agreement figures."""
+
 from collections import Counter
 
 import numpy as np
@@ -23,7 +24,9 @@ def test_int8_qdq_model_agrees_with_fp32(random0_dir, tmp_path):
     assert agree["top1_agreement"] == 1.0 and agree["logit_cosine_min"] > 0.999
     assert agree["max_abs_diff_probs"] < 0.05
     features = agree["features"]  # the int8 feature map and class maps against fp32's
-    assert features["features_cosine_min"] > 0.98 and 0 < features["features_max_abs_diff"] < features["features_max_abs"]
+    assert (
+        features["features_cosine_min"] > 0.98 and 0 < features["features_max_abs_diff"] < features["features_max_abs"]
+    )
     assert 0 <= features["cam_mean_abs_diff"] <= features["cam_max_abs_diff"] < 0.5
 
 

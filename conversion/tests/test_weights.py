@@ -5,9 +5,16 @@ import pytest
 from weights import WeightsError, parse_weights_spec, random_weights_filename
 
 
-@pytest.mark.parametrize("request_, seed, expected", [
-    ("random", None, 0), ("random", 4, 4), ("random:7", None, 7), ("random:7", 7, 7), (" random:0 ", None, 0),
-])
+@pytest.mark.parametrize(
+    "request_, seed, expected",
+    [
+        ("random", None, 0),
+        ("random", 4, 4),
+        ("random:7", None, 7),
+        ("random:7", 7, 7),
+        (" random:0 ", None, 0),
+    ],
+)
 def test_random_seeds(request_, seed, expected):
     spec = parse_weights_spec(request_, seed)
     assert (spec.source, spec.seed, spec.path) == ("random", expected, None)

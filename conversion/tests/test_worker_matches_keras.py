@@ -4,6 +4,7 @@ Keras side: keras.applications.ResNet50(weights=<the card's weights file>) with 
 keras.utils.load_img + img_to_array + preprocess_input. Worker side: model/classifier.py on the ONNX model in
 model/artifacts, fed by model/preprocess.py; and ml_service.predict(), run with the service's own venv.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,16 +45,21 @@ def model_modules_on_path() -> Iterator[None]:
 
 def load_worker_modules() -> tuple[ModuleType, ModuleType, ModuleType]:
     with model_modules_on_path():
-        return (importlib.import_module("classifier"), importlib.import_module("settings"),
-                importlib.import_module("labels"))
+        return (
+            importlib.import_module("classifier"),
+            importlib.import_module("settings"),
+            importlib.import_module("labels"),
+        )
 
 
 @pytest.fixture(scope="module")
 def weights_file() -> Path:
     """The Keras weights file the served model was converted from (random:0 only, so no download is needed)."""
     if run_cli("card_status.py", "--weights", "random:0", "--model-dir", str(ARTIFACTS), "-q").returncode != 0:
-        pytest.skip(f"{ARTIFACTS} does not hold an up-to-date random-seed-0 model (make test converts it first: "
-                    "conversion/convert.py --weights random --seed 0)")
+        pytest.skip(
+            f"{ARTIFACTS} does not hold an up-to-date random-seed-0 model (make test converts it first: "
+            "conversion/convert.py --weights random --seed 0)"
+        )
     card = json.loads((ARTIFACTS / "model_card.json").read_text())
     path = ARTIFACTS / Path(card["weights"]["path"]).name
     assert path.is_file(), f"the card names {path}, which is missing"
@@ -108,12 +114,18 @@ def test_ml_service_predict_matches_keras(weights_file, keras_probs, photos, wor
     if not SERVICE_PYTHON.is_file():
         pytest.skip(f"the service venv is missing ({SERVICE_PYTHON}); create it to run this check")
     names = [p.name for p in photos]
-    script = ("import json, sys, ml_service\n"
-              "print(json.dumps({n: ml_service.predict(n) for n in sys.argv[1:]}))\n")
-    env = {**os.environ, "UPLOAD_FOLDER": str(PHOTOS), "MODEL_DIR": str(ARTIFACTS), "MODEL_VARIANT": "fp32",
-           "THREADS": "2", "PYTHONPATH": ""}
-    done = subprocess.run([str(SERVICE_PYTHON), "-c", script, *names], cwd=MODEL_SRC, env=env,
-                          capture_output=True, text=True, timeout=300)
+    script = "import json, sys, ml_service\nprint(json.dumps({n: ml_service.predict(n) for n in sys.argv[1:]}))\n"
+    env = {
+        **os.environ,
+        "UPLOAD_FOLDER": str(PHOTOS),
+        "MODEL_DIR": str(ARTIFACTS),
+        "MODEL_VARIANT": "fp32",
+        "THREADS": "2",
+        "PYTHONPATH": "",
+    }
+    done = subprocess.run(
+        [str(SERVICE_PYTHON), "-c", script, *names], cwd=MODEL_SRC, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     answers = json.loads(done.stdout.strip().splitlines()[-1])
     for name, ref in zip(names, keras_probs):

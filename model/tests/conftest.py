@@ -33,10 +33,20 @@ def make_cfg(redis_server, labels_file, tiny_model_dir):
     """settings.load() with test defaults: short claim/idle times, this test's Redis, the tiny model."""
 
     def make(**overrides) -> settings.Settings:
-        base = dict(REDIS_HOST="127.0.0.1", REDIS_PORT=redis_server.port, MODEL_DIR=tiny_model_dir,
-                    LABELS_FILE=labels_file, THREADS=1, WORKERS=1, BATCH_SIZE=8, CLAIM_IDLE_MS=5000,
-                    CLAIM_INTERVAL_S=0.05, HEARTBEAT_INTERVAL_S=0.1, METRICS_PUSH_INTERVAL_S=0,
-                    SUMMARY_INTERVAL_S=3600)
+        base = dict(
+            REDIS_HOST="127.0.0.1",
+            REDIS_PORT=redis_server.port,
+            MODEL_DIR=tiny_model_dir,
+            LABELS_FILE=labels_file,
+            THREADS=1,
+            WORKERS=1,
+            BATCH_SIZE=8,
+            CLAIM_IDLE_MS=5000,
+            CLAIM_INTERVAL_S=0.05,
+            HEARTBEAT_INTERVAL_S=0.1,
+            METRICS_PUSH_INTERVAL_S=0,
+            SUMMARY_INTERVAL_S=3600,
+        )
         base.update(overrides)
         return settings.load(**base)
 

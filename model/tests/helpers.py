@@ -16,11 +16,22 @@ from testkit import paths, photo
 
 MODEL_SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTOS = str(paths.PHOTOS)
-__all__ = ["MODEL_SRC", "PHOTOS", "deliver", "enqueue", "pending", "pending_entries", "photo", "result", "subprocess_env"]
+__all__ = [
+    "MODEL_SRC",
+    "PHOTOS",
+    "deliver",
+    "enqueue",
+    "pending",
+    "pending_entries",
+    "photo",
+    "result",
+    "subprocess_env",
+]
 
 
-def enqueue(client: redis.Redis, image: bytes, top_k: int = 5, ttl_s: float = 30.0,
-            job_id: str | None = None, **extra) -> str:
+def enqueue(
+    client: redis.Redis, image: bytes, top_k: int = 5, ttl_s: float = 30.0, job_id: str | None = None, **extra
+) -> str:
     """XADD a job exactly as the API does (docs/queue-protocol.md): the image decoded to its 224×224×3 pixels;
     bytes that do not decode go as an old-style `image` field, which the worker decodes (and rejects). Returns
     its id."""
@@ -32,8 +43,15 @@ def enqueue(client: redis.Redis, image: bytes, top_k: int = 5, ttl_s: float = 30
         payload = {"pixels": decode_pixels(image).tobytes(), "preprocess": "keras"}
     except InvalidImage:
         payload = {"image": image}
-    fields = {"id": job_id, **payload, "filename": f"{job_id}.jpg", "enqueued": repr(now),
-              "deadline": repr(now + ttl_s), "top_k": str(top_k), **extra}
+    fields = {
+        "id": job_id,
+        **payload,
+        "filename": f"{job_id}.jpg",
+        "enqueued": repr(now),
+        "deadline": repr(now + ttl_s),
+        "top_k": str(top_k),
+        **extra,
+    }
     client.xadd(C.JOB_STREAM, fields)
     return job_id
 
@@ -50,8 +68,10 @@ def pending(client: redis.Redis) -> int:
 
 def pending_entries(client: redis.Redis) -> dict[str, tuple[str, int, int]]:
     """entry id → (consumer, idle ms, deliveries)."""
-    return {p["message_id"].decode(): (p["consumer"].decode(), p["time_since_delivered"], p["times_delivered"])
-            for p in client.xpending_range(C.JOB_STREAM, C.CONSUMER_GROUP, "-", "+", 100)}
+    return {
+        p["message_id"].decode(): (p["consumer"].decode(), p["time_since_delivered"], p["times_delivered"])
+        for p in client.xpending_range(C.JOB_STREAM, C.CONSUMER_GROUP, "-", "+", 100)
+    }
 
 
 def deliver(client: redis.Redis, n: int) -> None:

@@ -1,4 +1,5 @@
 """Classifier lifecycle and per-item results, on the tiny stand-in and on the real converted ResNet50."""
+
 from __future__ import annotations
 
 import glob

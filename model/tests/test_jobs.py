@@ -1,4 +1,5 @@
 """Parsing stream entries: defaults for what is missing or malformed, never a lost job."""
+
 from __future__ import annotations
 
 import math
@@ -9,8 +10,14 @@ from jobs import parse_job
 
 
 def entry(**fields) -> dict[bytes, bytes]:
-    base = {b"id": b"abc", b"image": b"\xff\xd8", b"filename": b"x.jpg", b"enqueued": b"100.5",
-            b"deadline": b"130.5", b"top_k": b"3"}
+    base = {
+        b"id": b"abc",
+        b"image": b"\xff\xd8",
+        b"filename": b"x.jpg",
+        b"enqueued": b"100.5",
+        b"deadline": b"130.5",
+        b"top_k": b"3",
+    }
     base.update({k.encode(): v for k, v in fields.items()})
     return {k: v for k, v in base.items() if v is not None}
 
@@ -23,8 +30,9 @@ def test_well_formed():
     assert not job.expired(130.5) and job.expired(130.6)
 
 
-@pytest.mark.parametrize("raw,expected", [(b"0", 1), (b"-4", 1), (b"11", 10), (b"2.9", 2), (b"many", 5),
-                                          (b"nan", 5), (None, 5)])
+@pytest.mark.parametrize(
+    "raw,expected", [(b"0", 1), (b"-4", 1), (b"11", 10), (b"2.9", 2), (b"many", 5), (b"nan", 5), (None, 5)]
+)
 def test_top_k_is_clamped_or_defaulted(raw, expected):
     assert parse_job(b"1-0", entry(top_k=raw), 5, 0.0).top_k == expected
 

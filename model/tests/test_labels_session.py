@@ -1,4 +1,5 @@
 """Labels file checks, worker topology defaults and the ONNX Runtime session options."""
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,17 @@ def test_default_topology_fills_the_cores(cores, expected):
     assert (workers, threads) == expected and workers * threads <= cores
 
 
-@pytest.mark.parametrize("workers,threads,cores,expected", [
-    (0, 0, 4, (4, 1)), (1, 0, 4, (1, 4)), (0, 2, 4, (2, 2)), (3, 0, 4, (3, 1)), (2, 2, 2, (2, 2)), (0, 8, 2, (1, 8)),
-])
+@pytest.mark.parametrize(
+    "workers,threads,cores,expected",
+    [
+        (0, 0, 4, (4, 1)),
+        (1, 0, 4, (1, 4)),
+        (0, 2, 4, (2, 2)),
+        (3, 0, 4, (3, 1)),
+        (2, 2, 2, (2, 2)),
+        (0, 8, 2, (1, 8)),
+    ],
+)
 def test_resolve_topology_derives_what_is_unset(workers, threads, cores, expected):
     assert session.resolve_topology(load(WORKERS=workers, THREADS=threads), cores) == expected
 
@@ -45,8 +54,9 @@ def test_available_cores_respects_affinity():
     assert 1 <= session.available_cores() <= len(os.sched_getaffinity(0))
 
 
-@pytest.mark.parametrize("spin,workers,expected", [("auto", 1, True), ("auto", 2, False), ("1", 4, True),
-                                                   ("0", 1, False)])
+@pytest.mark.parametrize(
+    "spin,workers,expected", [("auto", 1, True), ("auto", 2, False), ("1", 4, True), ("0", 1, False)]
+)
 def test_spinning_off_when_processes_share_cores(spin, workers, expected):
     assert session.spinning(load(ORT_SPIN=spin), workers) is expected
 

@@ -92,6 +92,7 @@ def test_a_failed_batch_is_released_for_reclaiming(r, make_worker):
 
     def boom(*_a, **_kw):
         raise RuntimeError("boom")
+
     worker.classifier.predict_batch = boom
     with pytest.raises(RuntimeError):
         worker.step(block=False)

@@ -1,4 +1,5 @@
 """Worker metrics (own registry, worker label) and the heartbeat entries in Redis."""
+
 from __future__ import annotations
 
 import os
@@ -22,9 +23,15 @@ def test_every_sample_has_the_worker_label():
     m.error("redis")
     m.reclaimed(2)
     families = {f.name: f for f in text_string_to_metric_families(m.text())}
-    for name in ("ml_worker_jobs", "ml_worker_batch_size", "ml_worker_inference_seconds",
-                 "ml_worker_queue_wait_seconds", "ml_worker_preprocess_seconds", "ml_worker_errors",
-                 "ml_worker_reclaimed"):
+    for name in (
+        "ml_worker_jobs",
+        "ml_worker_batch_size",
+        "ml_worker_inference_seconds",
+        "ml_worker_queue_wait_seconds",
+        "ml_worker_preprocess_seconds",
+        "ml_worker_errors",
+        "ml_worker_reclaimed",
+    ):
         samples = families[name].samples
         assert samples and all(s.labels["worker"] == "w-1" for s in samples), name
     assert m.count(Outcome.OK) == 3 and m.count(Outcome.EXPIRED) == 0

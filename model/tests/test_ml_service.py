@@ -1,4 +1,5 @@
 """ml_service.predict(image_name): the original app's in-process contract, on the tiny and the real model."""
+
 from __future__ import annotations
 
 import shutil
@@ -33,8 +34,9 @@ def test_predict_reads_the_upload_folder_at_call_time(model_env, monkeypatch, tm
 
     clf = Classifier(settings.load(), threads=1)
     clf.initialize()
-    expected = {name: clf.predict_batch([preprocess_bytes(photo(name))], 1)[0].top_k[0]
-                for name in ("cat.jpg", "rocket.jpg")}
+    expected = {
+        name: clf.predict_batch([preprocess_bytes(photo(name))], 1)[0].top_k[0] for name in ("cat.jpg", "rocket.jpg")
+    }
     assert (label, score) == expected["cat.jpg"]
     monkeypatch.setenv("UPLOAD_FOLDER", str(second))
     assert ml_service.predict("img.jpg") == expected["rocket.jpg"]

@@ -1,4 +1,5 @@
 """Preprocessing: every mode Pillow can convert, Keras' exact arithmetic, and clean rejections."""
+
 from __future__ import annotations
 
 import io
@@ -58,10 +59,17 @@ def test_nearest_resize_keeps_hard_edges():
     assert set(np.unique(np.round(x)).tolist()) == {0.0, 255.0}
 
 
-@pytest.mark.parametrize("mode,colour,fmt", [
-    ("L", 128, "PNG"), ("P", 3, "PNG"), ("RGBA", (200, 100, 50, 128), "PNG"), ("CMYK", (0, 255, 255, 0), "JPEG"),
-    ("1", 1, "PNG"), ("LA", (90, 255), "PNG"),
-])
+@pytest.mark.parametrize(
+    "mode,colour,fmt",
+    [
+        ("L", 128, "PNG"),
+        ("P", 3, "PNG"),
+        ("RGBA", (200, 100, 50, 128), "PNG"),
+        ("CMYK", (0, 255, 255, 0), "JPEG"),
+        ("1", 1, "PNG"),
+        ("LA", (90, 255), "PNG"),
+    ],
+)
 def test_modes_are_converted_like_keras(mode, colour, fmt):
     img = Image.new(mode, (64, 48), colour)
     data = encode(img, fmt)
@@ -105,8 +113,8 @@ def test_exif_orientation_turns_the_photo_upright():
     exif[0x0112] = 6
     rotated = preprocess_bytes(encode(img, "JPEG", exif=exif, quality=95)) + np.array(CAFFE_MEAN_BGR, np.float32)
     plain = preprocess_bytes(encode(img, "JPEG", quality=95)) + np.array(CAFFE_MEAN_BGR, np.float32)
-    assert rotated[20, 112, 2] > 200 and rotated[200, 112, 0] > 200   # red top, blue bottom
-    assert plain[112, 20, 2] > 200 and plain[112, 200, 0] > 200       # untagged: red left, blue right
+    assert rotated[20, 112, 2] > 200 and rotated[200, 112, 0] > 200  # red top, blue bottom
+    assert plain[112, 20, 2] > 200 and plain[112, 200, 0] > 200  # untagged: red left, blue right
 
 
 def test_orientation_1_is_left_alone():
@@ -140,11 +148,14 @@ def test_pixel_limit_is_configurable():
     assert preprocess_bytes(data, max_pixels=10_000).shape == (224, 224, 3)
 
 
-@pytest.mark.parametrize("data,match", [
-    (b"", "empty"),
-    (b"this is not an image, just text renamed .jpg", "not a readable image"),
-    (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n", "not a readable image"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        (b"", "empty"),
+        (b"this is not an image, just text renamed .jpg", "not a readable image"),
+        (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n", "not a readable image"),
+    ],
+)
 def test_garbage_is_rejected(data, match):
     with pytest.raises(InvalidImage, match=match):
         preprocess_bytes(data)

@@ -1,4 +1,5 @@
 """Worker processes end to end: SIGTERM mid-batch, Redis restart, the supervisor of `python ml_service.py`."""
+
 from __future__ import annotations
 
 import os
@@ -17,17 +18,28 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def env_for(server, model_dir: str, labels_file: str, **extra) -> dict[str, str]:
-    base = dict(REDIS_HOST="127.0.0.1", REDIS_PORT=server.port, MODEL_DIR=model_dir, LABELS_FILE=labels_file,
-                WORKERS=1, THREADS=1, CLAIM_INTERVAL_S=0.2, HEARTBEAT_INTERVAL_S=0.2, LOG_LEVEL="DEBUG")
+    base = dict(
+        REDIS_HOST="127.0.0.1",
+        REDIS_PORT=server.port,
+        MODEL_DIR=model_dir,
+        LABELS_FILE=labels_file,
+        WORKERS=1,
+        THREADS=1,
+        CLAIM_INTERVAL_S=0.2,
+        HEARTBEAT_INTERVAL_S=0.2,
+        LOG_LEVEL="DEBUG",
+    )
     base.update(extra)
     return subprocess_env(base)
 
 
 def start_worker(env: dict[str, str], main: bool = False) -> subprocess.Popen:
-    cmd = [sys.executable, "ml_service.py"] if main else [
-        sys.executable, "-c", "import sys, ml_service; sys.exit(ml_service.classify_process())"]
-    return subprocess.Popen(cmd, cwd=MODEL_SRC, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    cmd = (
+        [sys.executable, "ml_service.py"]
+        if main
+        else [sys.executable, "-c", "import sys, ml_service; sys.exit(ml_service.classify_process())"]
+    )
+    return subprocess.Popen(cmd, cwd=MODEL_SRC, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def ready_workers(client) -> dict[str, dict[str, str]]:
@@ -99,10 +111,8 @@ def test_worker_recovers_from_a_redis_restart(redis_factory, tiny_model_dir, lab
     assert "Redis unreachable" in out and "Redis is back" in out
 
 
-def test_supervisor_runs_workers_restarts_the_dead_and_stops_cleanly(r, redis_server, tiny_model_dir,
-                                                                       labels_file):
-    proc = start_worker(env_for(redis_server, tiny_model_dir, labels_file, WORKERS=2, HEARTBEAT_TTL_S=3),
-                        main=True)
+def test_supervisor_runs_workers_restarts_the_dead_and_stops_cleanly(r, redis_server, tiny_model_dir, labels_file):
+    proc = start_worker(env_for(redis_server, tiny_model_dir, labels_file, WORKERS=2, HEARTBEAT_TTL_S=3), main=True)
     try:
         workers = wait_for(lambda: (w := ready_workers(r)) and len(w) == 2 and w, proc=proc)
         assert {f["threads"] for f in workers.values()} == {"1"}

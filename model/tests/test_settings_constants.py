@@ -1,4 +1,5 @@
 """Settings are read when asked for; queue names are pinned (api/constants.py must hold the same)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +12,11 @@ import settings
 
 def test_protocol_names_are_pinned():
     assert (C.JOB_STREAM, C.CONSUMER_GROUP, C.DEADLETTER_STREAM, C.HEARTBEATS_KEY) == (
-        "ml:jobs", "ml:workers", "ml:deadletter", "ml:heartbeats")
+        "ml:jobs",
+        "ml:workers",
+        "ml:deadletter",
+        "ml:heartbeats",
+    )
     assert C.result_key("abc") == "ml:result:abc" and C.worker_key("w") == "ml:worker:w"
     assert [e.value for e in C.ErrorKind] == ["invalid_image", "inference_failed", "dead_letter"]
     assert (C.TOP_K_MIN, C.TOP_K_MAX) == (1, 10)
@@ -32,8 +37,17 @@ def test_defaults(monkeypatch):
     for name in settings.Settings.__dataclass_fields__:
         monkeypatch.delenv(name, raising=False)
     cfg = settings.load()
-    assert (cfg.BATCH_SIZE, cfg.BATCH_WAIT_MS, cfg.CLAIM_IDLE_MS, cfg.MAX_DELIVERIES, cfg.RESULT_TTL_S,
-            cfg.HEARTBEAT_TTL_S, cfg.TOP_K, cfg.ORT_SPIN, cfg.REDIS_PORT) == (8, 0, 5000, 3, 60, 10, 5, "auto", 6379)
+    assert (
+        cfg.BATCH_SIZE,
+        cfg.BATCH_WAIT_MS,
+        cfg.CLAIM_IDLE_MS,
+        cfg.MAX_DELIVERIES,
+        cfg.RESULT_TTL_S,
+        cfg.HEARTBEAT_TTL_S,
+        cfg.TOP_K,
+        cfg.ORT_SPIN,
+        cfg.REDIS_PORT,
+    ) == (8, 0, 5000, 3, 60, 10, 5, "auto", 6379)
     assert cfg.MODEL_DIR.endswith("artifacts") and cfg.REDIS_PASSWORD is None
 
 
@@ -81,11 +95,14 @@ def test_lease_period_stays_well_inside_the_claim_idle_time():
     assert settings.problems(settings.load(HEARTBEAT_INTERVAL_S=2.0, CLAIM_IDLE_MS=5000, HEARTBEAT_TTL_S=10)) == []
 
 
-@pytest.mark.parametrize("overrides, match", [
-    ({"CLAIM_IDLE_MS": 0}, "CLAIM_IDLE_MS=0 must be positive"),
-    ({"CLAIM_IDLE_MS": 20}, "shorter than three lease refresh periods"),
-    ({"HEARTBEAT_INTERVAL_S": 10, "HEARTBEAT_TTL_S": 10}, "not below HEARTBEAT_TTL_S"),
-    ({"HEARTBEAT_INTERVAL_S": 0}, "HEARTBEAT_INTERVAL_S=0 must be positive"),
-])
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        ({"CLAIM_IDLE_MS": 0}, "CLAIM_IDLE_MS=0 must be positive"),
+        ({"CLAIM_IDLE_MS": 20}, "shorter than three lease refresh periods"),
+        ({"HEARTBEAT_INTERVAL_S": 10, "HEARTBEAT_TTL_S": 10}, "not below HEARTBEAT_TTL_S"),
+        ({"HEARTBEAT_INTERVAL_S": 0}, "HEARTBEAT_INTERVAL_S=0 must be positive"),
+    ],
+)
 def test_timing_problems_are_reported(overrides, match):
     assert any(match in p for p in settings.problems(settings.load(**{"HEARTBEAT_TTL_S": 10, **overrides})))

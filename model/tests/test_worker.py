@@ -14,8 +14,19 @@ from metrics import WorkerMetrics
 from testkit import free_port
 from worker import Worker
 
-RESULT_KEYS = {"id", "ok", "prediction", "score", "top_k", "error", "message", "worker", "batch_size",
-               "queued_ms", "inference_ms"}
+RESULT_KEYS = {
+    "id",
+    "ok",
+    "prediction",
+    "score",
+    "top_k",
+    "error",
+    "message",
+    "worker",
+    "batch_size",
+    "queued_ms",
+    "inference_ms",
+}
 
 
 def test_waiting_jobs_run_as_one_batch(r, make_worker):
@@ -25,8 +36,7 @@ def test_waiting_jobs_run_as_one_batch(r, make_worker):
     results = [result(r, i, timeout=1) for i in ids]
     assert [res["batch_size"] for res in results] == [5] * 5
     assert [len(res["top_k"]) for res in results] == [1, 2, 3, 4, 5]
-    assert worker.metrics.registry.get_sample_value(
-        "ml_worker_batch_size_count", {"worker": "w-test"}) == 1
+    assert worker.metrics.registry.get_sample_value("ml_worker_batch_size_count", {"worker": "w-test"}) == 1
     assert r.xlen(C.JOB_STREAM) == 0 and pending(r) == 0
 
 
@@ -68,7 +78,12 @@ def test_invalid_image_fails_alone(r, make_worker):
     worker.step(block=False)
     res = result(r, bad, timeout=1)
     assert (res["ok"], res["error"], res["prediction"], res["score"], res["top_k"]) == (
-        False, "invalid_image", None, None, [])
+        False,
+        "invalid_image",
+        None,
+        None,
+        [],
+    )
     assert "not a readable image" in res["message"]
     assert [result(r, i, timeout=1)["batch_size"] for i in (good1, good2)] == [2, 2]
     assert r.xlen(C.JOB_STREAM) == 0
@@ -149,5 +164,6 @@ def test_run_survives_redis_being_unreachable(make_cfg, labels_file):
     stop.set()
     thread.join(5)
     assert not thread.is_alive()
-    assert worker.metrics.registry.get_sample_value(
-        "ml_worker_errors_total", {"worker": "w-down", "kind": "redis"}) >= 2
+    assert (
+        worker.metrics.registry.get_sample_value("ml_worker_errors_total", {"worker": "w-down", "kind": "redis"}) >= 2
+    )

@@ -2,6 +2,7 @@
 
 Run: cd stress_test && ../.venv/bin/python -m pytest tests -q   (the bench smoke tests run testkit's tiny model).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,42 +29,72 @@ def test_grid_keeps_workers_times_threads_within_cores():
 
 def test_simd_lanes_by_isa():
     assert machine.simd_lanes({"avx512f", "avx2", "fma"}, "AuthenticAMD", 26)[0] == 16
-    assert machine.simd_lanes({"avx512f"}, "AuthenticAMD", 25)[0] == 8      # Zen 4 double-pumps AVX-512
+    assert machine.simd_lanes({"avx512f"}, "AuthenticAMD", 25)[0] == 8  # Zen 4 double-pumps AVX-512
     assert machine.simd_lanes({"avx2", "fma"}, "GenuineIntel", 6)[0] == 8
 
 
 def test_recommend_prefers_throughput_and_lowest_single_latency():
-    rows = [{"workers": 2, "threads": 1, "batch": 8, "img_s": 20.0, "p50_ms": 800, "p95_ms": 820},
-            {"workers": 2, "threads": 1, "batch": 1, "img_s": 19.9, "p50_ms": 100, "p95_ms": 110},
-            {"workers": 1, "threads": 2, "batch": 1, "img_s": 16.0, "p50_ms": 60, "p95_ms": 65}]
+    rows = [
+        {"workers": 2, "threads": 1, "batch": 8, "img_s": 20.0, "p50_ms": 800, "p95_ms": 820},
+        {"workers": 2, "threads": 1, "batch": 1, "img_s": 19.9, "p50_ms": 100, "p95_ms": 110},
+        {"workers": 1, "threads": 2, "batch": 1, "img_s": 16.0, "p50_ms": 60, "p95_ms": 65},
+    ]
     best = config_search.recommend(rows)
-    assert (best["throughput"]["workers"], best["throughput"]["batch"]) == (2, 1)   # within 3%, lower p95
+    assert (best["throughput"]["workers"], best["throughput"]["batch"]) == (2, 1)  # within 3%, lower p95
     assert (best["latency"]["workers"], best["latency"]["threads"]) == (1, 2)
 
 
 def test_locust_summary_separates_backpressure(tmp_path):
     csv = tmp_path / "u4_stats.csv"
     csv.write_text(
-        'Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Requests/s,50%,95%,99%\n'
-        'POST,/predict,100,10,50,55,10.0,50,90,120\n'
-        f'POST,{locust_run.BACKPRESSURE_NAME},7,7,2,2,0.7,2,3,3\n'
-        'GET,GET /,5,0,3,3,0.5,3,4,4\n'
-        ',Aggregated,112,17,40,45,11.2,40,90,120\n')
+        "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Requests/s,50%,95%,99%\n"
+        "POST,/predict,100,10,50,55,10.0,50,90,120\n"
+        f"POST,{locust_run.BACKPRESSURE_NAME},7,7,2,2,0.7,2,3,3\n"
+        "GET,GET /,5,0,3,3,0.5,3,4,4\n"
+        ",Aggregated,112,17,40,45,11.2,40,90,120\n"
+    )
     s = locust_run.summarize(csv, 4)
     assert s["predict_ok_per_s"] == pytest.approx(9.0)
     assert s["backpressure_503"] == 7 and s["predict_failures"] == 10 and s["p95_ms"] == 90
 
 
 def test_targets_report_margin_and_unmeasured():
-    f = Figures(Path("."), bench={"runs": [{"variant": "fp32", "workers": 1, "threads": 2, "batch": 1, "img_s": 20.0,
-                                             "p50_ms": 50.0, "peak_pct": 90.0}],
-                                   "baseline": {"img_s": 5.0}, "machine": {"peak_gflops": 100}},
-                matrix={"configs": [{"config": "fp32-w1-t2-b8", "variant": "fp32", "workers": 1, "threads": 2,
-                                     "sat_ok_per_s": 17.0, "lat1_p50_ms": 65.0, "rss_mb_max": 300, "ready_s_max": 1.0}]})
+    f = Figures(
+        Path("."),
+        bench={
+            "runs": [
+                {
+                    "variant": "fp32",
+                    "workers": 1,
+                    "threads": 2,
+                    "batch": 1,
+                    "img_s": 20.0,
+                    "p50_ms": 50.0,
+                    "peak_pct": 90.0,
+                }
+            ],
+            "baseline": {"img_s": 5.0},
+            "machine": {"peak_gflops": 100},
+        },
+        matrix={
+            "configs": [
+                {
+                    "config": "fp32-w1-t2-b8",
+                    "variant": "fp32",
+                    "workers": 1,
+                    "threads": 2,
+                    "sat_ok_per_s": 17.0,
+                    "lat1_p50_ms": 65.0,
+                    "rss_mb_max": 300,
+                    "ready_s_max": 1.0,
+                }
+            ]
+        },
+    )
     by = {t["target"].split(" (")[0]: t for t in targets(f)}
-    assert by["end-to-end saturation / raw ORT best fp32"]["met"] is False          # 0.85 < 0.90
-    assert by["end-to-end saturation / Keras baseline"]["met"] is True               # 3.4x
-    assert by["1-user p50 minus raw batch-1 p50"]["met"] is False                    # +15 ms
+    assert by["end-to-end saturation / raw ORT best fp32"]["met"] is False  # 0.85 < 0.90
+    assert by["end-to-end saturation / Keras baseline"]["met"] is True  # 3.4x
+    assert by["1-user p50 minus raw batch-1 p50"]["met"] is False  # +15 ms
     assert by["INT8 / fp32 end-to-end saturation"]["met"] is None
 
 
@@ -78,8 +109,12 @@ def test_bench_counts_flops_of_the_served_graph(tmp_path):
 def test_bench_quick_smoke(tmp_path):
     write_tiny_model(tmp_path / "resnet50.onnx")
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(HERE / "bench_model.py"), "--quick", "--model-dir", str(tmp_path),
-                    "--out", str(out)], check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(HERE / "bench_model.py"), "--quick", "--model-dir", str(tmp_path), "--out", str(out)],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     result = json.loads(out.read_text())
     assert result["runs"][0]["img_s"] > 0 and result["gflops_per_image"] == TINY_GFLOPS
 
@@ -87,8 +122,23 @@ def test_bench_quick_smoke(tmp_path):
 def test_formula_peak_above_one_is_not_counted_as_met():
     import report_data
 
-    f = Figures(Path("."), bench={"runs": [{"variant": "fp32", "workers": 2, "threads": 1, "batch": 8, "img_s": 58.0,
-                                             "p50_ms": 270.0, "peak_pct": 134.7, "peak_pct_measured": 86.9}]})
+    f = Figures(
+        Path("."),
+        bench={
+            "runs": [
+                {
+                    "variant": "fp32",
+                    "workers": 2,
+                    "threads": 1,
+                    "batch": 8,
+                    "img_s": 58.0,
+                    "p50_ms": 270.0,
+                    "peak_pct": 134.7,
+                    "peak_pct_measured": 86.9,
+                }
+            ]
+        },
+    )
     by = {t["target"]: t for t in targets(f)}
     assert by["best fp32 raw configuration / fp32 peak (formula)"]["met"] == report_data.ABOVE_FORMULA_PEAK
     assert by["best fp32 raw configuration / measured FMA peak"]["met"] is True
@@ -121,43 +171,89 @@ ml_worker_preprocess_seconds_count{{worker="b"}} {images_b}
 def test_stage_ms_diffs_histograms_summed_over_workers():
     import stages
 
-    before = stages.parse(METRICS_TEXT.format(api_sum=1.0, api_n=10, images_a=10, batches_a=2, images_b=0,
-                                              batches_b=0, inf_a=0.5, inf_b=0.0, pre_a=0.1, pre_b=0.0))
+    before = stages.parse(
+        METRICS_TEXT.format(
+            api_sum=1.0,
+            api_n=10,
+            images_a=10,
+            batches_a=2,
+            images_b=0,
+            batches_b=0,
+            inf_a=0.5,
+            inf_b=0.0,
+            pre_a=0.1,
+            pre_b=0.0,
+        )
+    )
     # then 16 images in 2 batches on worker a and 8 in 1 batch on b: 3 batches of 0.24 s, 5 ms preprocessing each
-    after = stages.parse(METRICS_TEXT.format(api_sum=1.0 + 24 * 0.4, api_n=34, images_a=26, batches_a=4, images_b=8,
-                                             batches_b=1, inf_a=0.5 + 0.48, inf_b=0.24, pre_a=0.1 + 0.08, pre_b=0.04))
+    after = stages.parse(
+        METRICS_TEXT.format(
+            api_sum=1.0 + 24 * 0.4,
+            api_n=34,
+            images_a=26,
+            batches_a=4,
+            images_b=8,
+            batches_b=1,
+            inf_a=0.5 + 0.48,
+            inf_b=0.24,
+            pre_a=0.1 + 0.08,
+            pre_b=0.04,
+        )
+    )
     st = stages.stage_ms(before, after)
     assert st["images"] == 24 and st["batches"] == 3 and st["mean_batch"] == 8.0
     assert st["inference_per_batch"] == pytest.approx(240.0) and st["inference_per_image"] == pytest.approx(30.0)
     assert st["preprocess_per_image"] == pytest.approx(5.0)
-    assert st["api_request"] == pytest.approx(400.0)           # only /predict, not the page
-    assert st["queue_wait"] is None                            # not in the scrape: not invented
+    assert st["api_request"] == pytest.approx(400.0)  # only /predict, not the page
+    assert st["queue_wait"] is None  # not in the scrape: not invented
     assert "error" in stages.stage_ms("/metrics scrape failed: boom", after)
 
 
 def test_profile_sentence_uses_measured_stages_or_falls_back():
     from report_reading import cpu_profile
 
-    config = {"config": "fp32-w2-t1-b8", "variant": "fp32", "workers": 2, "threads": 1, "batch": 8,
-              "sat_ok_per_s": 48.0, "raw_img_s": 61.0, "raw_same_config": {"per_image_ms": 32.7},
-              "saturation": {"cpu_cores_used": {"model": 1.75, "api": 0.2, "other": 0.0}}}
+    config = {
+        "config": "fp32-w2-t1-b8",
+        "variant": "fp32",
+        "workers": 2,
+        "threads": 1,
+        "batch": 8,
+        "sat_ok_per_s": 48.0,
+        "raw_img_s": 61.0,
+        "raw_same_config": {"per_image_ms": 32.7},
+        "saturation": {"cpu_cores_used": {"model": 1.75, "api": 0.2, "other": 0.0}},
+    }
     old = cpu_profile(Figures(Path("."), matrix={"configs": [config]}))[0]
     assert "the difference is decoding and preprocessing" in old
-    config["saturation"]["stages_ms"] = {"preprocess_per_image": 5.0, "inference_per_image": 33.0,
-                                         "inference_per_batch": 260.0, "mean_batch": 7.9, "queue_wait": 300.0,
-                                         "api_request": 650.0}
+    config["saturation"]["stages_ms"] = {
+        "preprocess_per_image": 5.0,
+        "inference_per_image": 33.0,
+        "inference_per_batch": 260.0,
+        "mean_batch": 7.9,
+        "queue_wait": 300.0,
+        "api_request": 650.0,
+    }
     new = cpu_profile(Figures(Path("."), matrix={"configs": [config]}))[0]
     assert "the difference is decoding" not in new
-    assert "0.24 cores spent on it" in new                     # 5 ms x 48 img/s
-    assert "(1.01x)" in new                                    # 33.0 vs 32.7 ms per image raw
-    assert "5.0 + 33.0 ms of the 41.7 ms" in new               # 2 workers / 48 img/s
+    assert "0.24 cores spent on it" in new  # 5 ms x 48 img/s
+    assert "(1.01x)" in new  # 33.0 vs 32.7 ms per image raw
+    assert "5.0 + 33.0 ms of the 41.7 ms" in new  # 2 workers / 48 img/s
 
 
 def test_shedding_section_reports_p99_against_the_target(tmp_path):
     from report_shedding import shedding_section
+
     assert "Not measured" in " ".join(shedding_section(tmp_path))
-    base = {"clients": 160, "duration_s": 60.0, "ok_per_s": 45.0, "p50_ms": 700.0, "max_ms": 2900.0,
-            "shed_rate": 0.8, "statuses": {"200": 2700, "503": 10800}, "max_inflight": 32}
+    base = {
+        "clients": 160,
+        "duration_s": 60.0,
+        "ok_per_s": 45.0,
+        "p50_ms": 700.0,
+        "max_ms": 2900.0,
+        "shed_rate": 0.8,
+        "statuses": {"200": 2700, "503": 10800},
+        "max_inflight": 32,
+    }
     (tmp_path / "shedding.json").write_text(json.dumps({**base, "p99_ms": 1200.0}))
     assert "p99 1200.0 ms (target ≤ 3000 ms: met)" in " ".join(shedding_section(tmp_path))
     (tmp_path / "shedding.json").write_text(json.dumps({**base, "p99_ms": 3400.0}))
@@ -170,17 +266,30 @@ def test_results_record_paths_relative_to_the_repository(tmp_path):
     inside = str(results.REPO / "model" / "artifacts" / "w.h5")
     data = {"weights": inside, "runs": [{"note": f"weights {inside}; see /usr/bin/python3"}], "n": 3}
     written = json.loads(results.write_json(tmp_path / "r.json", data).read_text())
-    assert written == {"weights": "model/artifacts/w.h5",
-                       "runs": [{"note": "weights model/artifacts/w.h5; see /usr/bin/python3"}], "n": 3}
+    assert written == {
+        "weights": "model/artifacts/w.h5",
+        "runs": [{"note": "weights model/artifacts/w.h5; see /usr/bin/python3"}],
+        "n": 3,
+    }
 
 
 def test_explain_section_reads_the_benchmark_json(tmp_path):
     from report_explain import explain_section
 
     assert "Not run" in "\n".join(explain_section(tmp_path))
-    row = {"variant": "fp32", "batch": 8, "threads": 1, "no_features_ms": 17.1, "not_asked_ms": 17.12,
-           "not_asked_delta_ms": 0.02, "not_asked_ci_ms": 0.05, "explain_ms": 17.3, "explain_delta_ms": 0.18,
-           "explain_ci_ms": 0.04, "cam_only_us": 12.5}
+    row = {
+        "variant": "fp32",
+        "batch": 8,
+        "threads": 1,
+        "no_features_ms": 17.1,
+        "not_asked_ms": 17.12,
+        "not_asked_delta_ms": 0.02,
+        "not_asked_ci_ms": 0.05,
+        "explain_ms": 17.3,
+        "explain_delta_ms": 0.18,
+        "explain_ci_ms": 0.04,
+        "cam_only_us": 12.5,
+    }
     slow = {**row, "variant": "int8", "not_asked_delta_ms": 0.4, "not_asked_ci_ms": 0.1, "explain_delta_ms": 1.5}
     (tmp_path / "explain.json").write_text(json.dumps({"rows": [row, slow]}))
     text = "\n".join(explain_section(tmp_path))
@@ -191,9 +300,29 @@ def test_explain_section_reads_the_benchmark_json(tmp_path):
 def test_queue_benchmark_smoke_and_capacity_section(tmp_path):
     """bench_queue.py end to end in a few seconds (real redis-server, the services' own protocol code), then the
     report's capacity section computed from its JSON."""
-    out = subprocess.run([sys.executable, str(HERE / "bench_queue.py"), "--duration", "1", "--warmup", "0.5",
-                          "--clients", "4", "--client-procs", "1", "--workers", "1", "--payload-bytes", "150528",
-                          "--results-dir", str(tmp_path)], capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "bench_queue.py"),
+            "--duration",
+            "1",
+            "--warmup",
+            "0.5",
+            "--clients",
+            "4",
+            "--client-procs",
+            "1",
+            "--workers",
+            "1",
+            "--payload-bytes",
+            "150528",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads((tmp_path / "queue_capacity.json").read_text())
     [run] = data["runs"]
@@ -201,8 +330,13 @@ def test_queue_benchmark_smoke_and_capacity_section(tmp_path):
     assert run["jobs_s_per_redis_core"] >= run["jobs_s"]  # Redis used at most one core
 
     import report_capacity
-    bench = {"runs": [{"variant": "fp32", "workers": 1, "threads": 1, "batch": 8, "img_s": 30.0},
-                      {"variant": "int8", "workers": 1, "threads": 1, "batch": 8, "img_s": 100.0}]}
+
+    bench = {
+        "runs": [
+            {"variant": "fp32", "workers": 1, "threads": 1, "batch": 8, "img_s": 30.0},
+            {"variant": "int8", "workers": 1, "threads": 1, "batch": 8, "img_s": 100.0},
+        ]
+    }
     matrix = {"configs": [{"variant": "fp32", "sat_ok_per_s": 50.0}]}
     lines = report_capacity.capacity_section(tmp_path, Figures(tmp_path, bench, matrix))
     text = "\n".join(lines)
