@@ -102,7 +102,8 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings)}
 
 def __getattr__(name: str) -> Any:  # PEP 562: `settings.NAME` reads the environment at access time
     if name in _TYPES:
-        return getattr(load(), name)
+        raw = os.environ.get(name)  # only this variable: the request path reads settings many times per request
+        return _DEFAULTS[name] if raw is None else _parse(name, raw)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -30,7 +30,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd (log: /var/log/dockerd.log)"
-  $SUDO sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'
+  # A daemon must hold none of the caller's descriptors: an inherited pipe (e.g. `make test | tee`, or a process
+  # substitution) would keep the reader waiting for EOF for as long as dockerd lives.
+  $SUDO bash -c 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+               setsid dockerd </dev/null >>/var/log/dockerd.log 2>&1 &'
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
 fi
 docker info >/dev/null 2>&1 || { log "dockerd did not come up: $(tail -n 3 /var/log/dockerd.log 2>/dev/null)"; exit 3; }

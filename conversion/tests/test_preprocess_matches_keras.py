@@ -46,7 +46,7 @@ def test_photos_match_keras_bit_for_bit(photos):
 
 def test_shipped_pixels_are_keras_load_img_bit_for_bit(photos):
     """What the API sends through Redis (uint8 224x224x3) is exactly the image Keras' load_img yields; the worker's
-    normalisation of it is exactly preprocess_input. api/preprocess.py is a byte-identical copy (api tests)."""
+    normalisation of it is exactly preprocess_input. api/preprocess.py links to it (api tests)."""
     import keras
 
     pre = imageprep.preprocess
