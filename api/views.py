@@ -115,10 +115,9 @@ def predict():
         wanted = explain.parse_flag(request.args.get("explain", request.form.get("explain")))
     except ValueError as exc:
         return bad_request(str(exc))
-    options = {"explain": True} if wanted else {}  # without explain, model_predict is called exactly as before
     try:
         upload = _decode_upload(file)  # the pixels go to the queue; nothing is written to disk
-        result = Classification(*model_predict(upload, top_k=top_k or TOP_K_DEFAULT, **options))
+        result = Classification(*model_predict(upload, top_k=top_k or TOP_K_DEFAULT, explain=wanted))
         heatmap = explain.heatmap_of(result) if wanted else None
     except PredictError as exc:
         return predict_error(exc)
@@ -130,9 +129,9 @@ def predict():
     return body
 
 
-def _overlay(name: str, result) -> dict | None:
+def _overlay(name: str, result: Classification) -> dict | None:
     """url_for arguments of the page's heatmap overlay, or None when the answer carries no (valid) heatmap."""
-    heatmap = getattr(result, "heatmap", None)
+    heatmap = result.heatmap
     if heatmap is None or not explain.valid(heatmap):
         return None
     return overlay.overlay_query(heatmap, overlay.display_size(os.path.join(settings.UPLOAD_FOLDER, name)))

