@@ -13,7 +13,7 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || need+=(docker-compose)
 if [ $running -eq 0 ]; then
-  # Docker picks 172.17.0.0/16 and friends unless told otherwise; here every bridge must live in 198.19.0.0/16.
+  # Docker picks addresses in the private ranges unless told otherwise; here every bridge must live in 198.19.0.0/16.
   # Written before docker.io is installed: where an init system runs, the package starts the daemon at once.
   if [ ! -s /etc/docker/daemon.json ]; then
     $SUDO mkdir -p /etc/docker

@@ -81,7 +81,7 @@ def test_uploads_over_the_size_bound_stay_local(client, redis_env, predict, phot
 def test_sentinel_addresses_are_parsed_and_bad_ones_named():
     import redis_conn
 
-    assert redis_conn.sentinel_addresses(" s1:26379, 10.0.0.2:26380 ,") == [("s1", 26379), ("10.0.0.2", 26380)]
+    assert redis_conn.sentinel_addresses(" s1:26379, 198.18.0.2:26380 ,") == [("s1", 26379), ("198.18.0.2", 26380)]
     assert redis_conn.sentinel_addresses(None) == []
     with pytest.raises(ValueError, match="REDIS_SENTINELS entry 's1'"):
         redis_conn.sentinel_addresses("s1")
