@@ -36,7 +36,7 @@ class Settings:
     REQUEST_TIMEOUT_S: float = 30.0
     MAX_QUEUE_DEPTH: int = 64
     RETRY_AFTER_S: int = 1
-    # Load shedding (README "Load shedding"): /predict requests inside the service at once; 0 = gunicorn's
+    # Load shedding (docs/operations.md, "Load shedding"): /predict requests inside the service at once; 0 = gunicorn's
     # workers x threads. nginx enforces it; the API sheds a request that already waited MAX_QUEUE_WAIT_S.
     MAX_INFLIGHT: int = 0
     MAX_QUEUE_WAIT_S: float = 5.0

@@ -151,7 +151,7 @@ def test_load_beyond_the_bound_is_shed_with_retry_after(sup):
     codes = Counter(status for status, _, _ in results)
     ok = sorted(latency for status, latency, _ in results if status == 200)
     throughput = len(ok) / elapsed  # measured here: the machine may be shared
-    # README "Load shedding": an admitted request waits about MAX_INFLIGHT / throughput; twice that + 1 s is generous.
+    # docs/operations.md, "Load shedding": an admitted request waits about MAX_INFLIGHT / throughput; twice that + 1 s is generous.
     documented = 2 * bound / max(throughput, 1e-9) + 1.0
     p99 = ok[int(0.99 * (len(ok) - 1))] if ok else float("nan")
     print(
