@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes a Docker engine answer: installs Debian's docker.io, debootstrap and docker-compose when missing,
 # writes /etc/docker/daemon.json first (bridges inside 198.19.0.0/16, this project's network rule, in place before
-# the daemon ever starts), and starts dockerd when no daemon answers (no init system is assumed). The defaults
-# suit this machine (overlay2 on ext4, iptables-nft, cgroup v1); dockerd's log is /var/log/dockerd.log.
+# the daemon ever starts), and starts dockerd when no daemon answers (no init system is assumed), with Docker's
+# own defaults for the storage driver, iptables and cgroups; dockerd's log is /var/log/dockerd.log.
 # Exit 0: `docker info` answers. Exit 3: no engine can run here (the reason is printed).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"

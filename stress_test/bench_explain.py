@@ -1,4 +1,4 @@
-"""What class activation heatmaps cost (issue 12): per image when asked, and when not asked.
+"""What class activation heatmaps cost: per image when asked, and when not asked.
 
 Three arms, run by the worker's own Classifier (model/classifier.py) on the same batch of real photos, interleaved
 round by round so all of them see the same machine load:

@@ -188,7 +188,7 @@ def main() -> None:
         },
     )
     print(f"wrote {out}")
-    decode_profile.save(folder, out.parent, quick=args.quick)  # issue 9: decode cost and fast-mode agreement
+    decode_profile.save(folder, out.parent, quick=args.quick)  # decode cost and fast-mode agreement
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def _target(name: str, value: float | None, goal: float, higher_is_better: bool,
 
 
 def targets(f: Figures) -> list[dict[str, Any]]:
-    """Issue 3's targets, each with its measured value, met/missed and the margin."""
+    """The report's targets, each with its measured value, met/missed and the margin."""
     out = []
     raw, e2e, base = f.raw_best(), f.e2e_best(), f.baseline
     out.append(

@@ -1,4 +1,4 @@
-"""Hardware report section: what class activation heatmaps cost (issue 12), from explain.json (bench_explain.py)."""
+"""Hardware report section: what class activation heatmaps cost, from explain.json (bench_explain.py)."""
 
 from __future__ import annotations
 

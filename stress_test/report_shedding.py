@@ -6,7 +6,7 @@ from pathlib import Path
 
 from results import read_json
 
-P99_TARGET_MS = 3000  # issue 8: p99 of the 200s under 160 clients on 2 cores
+P99_TARGET_MS = 3000  # p99 of the 200s under 160 clients
 
 
 def shedding_section(folder: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""Hardware report section of issue 9: both workloads, the targets table, the per-stage profile, fast mode.
+"""Hardware report section of the two workloads (small and 12 MP photos): the targets table, the per-stage profile, fast mode.
 
 Reads workloads.json (run_matrix.py → workloads.py) and decode_profile.json (bench_model.py) of the results
 folder; returns markdown lines (make_report.py adds them with one line).
