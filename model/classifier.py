@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cam import Explainer, as_lists
-from constants import ErrorKind
+from resnet_common.cam import Explainer, as_lists
+from resnet_common.protocol import ErrorKind
 from labels import load_labels
-from preprocess import TARGET_SIZE
+from resnet_common.preprocess import TARGET_SIZE
 from session import ModelHandle, create_session
 from settings import Settings
 
