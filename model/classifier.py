@@ -2,7 +2,7 @@
 
 One ONNX Runtime run per batch and exactly one result per item: a failing run is retried item by item so
 a poison input fails alone and its batch neighbours still get their answers. Items that ask to be explained get
-a class activation map (cam.py) from that same run; the feature map is fetched only when one of them asks.
+a class activation map (resnet_common.cam) from that same run; the feature map is fetched only when one of them asks.
 """
 
 from __future__ import annotations
