@@ -5,7 +5,7 @@ PORT ?= 5000
 REDIS_PORT ?= 6379
 export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
 
-.PHONY: setup model run status logs test test-unit lint compose-check compose-test bench bench-explain config-search matrix matrix-containers capacity report clean
+.PHONY: setup model run status logs test test-unit lint compose-check compose-test bench bench-explain config-search matrix matrix-containers capacity report clean help
 
 setup:            ## virtual environments, pinned packages, redis-server if none is on PATH
 	scripts/install_system.sh
@@ -26,7 +26,7 @@ logs:             ## tail and follow every program's log of `make run` (.run/log
 test:             ## the whole suite (what CI runs): lint, unit, worker on a real converted model, end-to-end, browser
 	scripts/test.sh
 
-test-unit:        ## the fast loop (< 1 min): API, model and stress-tool suites on the tiny test model; needs `make setup` once
+test-unit:        ## the fast loop (< 1 min): shared package (common/), API, model and stress-tool suites on the tiny test model; needs `make setup` once
 	scripts/test_unit.sh
 
 lint:             ## ruff check + ruff format --check (pyproject.toml)
@@ -60,5 +60,8 @@ capacity: setup   ## Redis throughput of the full job protocol at the real paylo
 report:           ## hardware_report.md and plots from the latest bench + matrix results
 	.venv/bin/python stress_test/make_report.py
 
-clean:
+clean:            ## remove what runs leave behind: .run (logs, test model, wheel cache), uploads, feedback
 	rm -rf .run api/uploads api/feedback
+
+help:             ## this list (`make` alone runs setup)
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

@@ -11,6 +11,7 @@ from flask import Flask
 
 import health
 import metrics
+import metrics_server
 import overlay
 import responses
 import same_origin
@@ -51,6 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(overlay.bp)
     metrics.init_app(app)
+    app.register_blueprint(metrics_server.bp)
     responses.register_error_handlers(app)
 
     @app.after_request

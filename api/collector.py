@@ -11,7 +11,7 @@ import redis
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-import constants
+from resnet_common import protocol
 import fleet
 import job_client
 
@@ -25,8 +25,8 @@ def collect(reserved: set[str] = frozenset(), merge_workers: bool = True) -> lis
     try:
         r = job_client.client()
         pipe = r.pipeline(transaction=False)
-        pipe.xlen(constants.JOB_STREAM)
-        pipe.xlen(constants.DEADLETTER_STREAM)
+        pipe.xlen(protocol.JOB_STREAM)
+        pipe.xlen(protocol.DEADLETTER_STREAM)
         depth, dead = pipe.execute()
         workers = fleet.live_workers(r, with_metrics=merge_workers)
     except redis.RedisError as exc:

@@ -1,8 +1,9 @@
 """Store "Report incorrect answer" reports as rows of one CSV file that several gunicorn workers share.
 
-Safety: an exclusive fcntl lock around each append (processes never interleave rows), the whole row written in
-one call, a header written only by whoever finds the file empty, spreadsheet formulas neutralised, and fields
-over FEEDBACK_MAX_FIELD characters rejected.
+One report is one line (the original app's contract: no header row; the columns are COLUMNS), so line breaks in a
+value become spaces. Safety: an exclusive fcntl lock around each append (processes never interleave rows), the
+whole row written in one call, spreadsheet formulas neutralised, and fields over FEEDBACK_MAX_FIELD characters
+rejected.
 """
 
 import ast
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 import settings
 
 FIELDS = ("filename", "prediction", "score")
-HEADER = ("timestamp",) + FIELDS
+COLUMNS = ("timestamp",) + FIELDS  # of each row; the file has no header row
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -63,8 +64,9 @@ def _decode_report(raw: str) -> dict[str, Any]:
 
 
 def neutralise(value: str) -> str:
-    """Make a cell inert for spreadsheets (OWASP CSV injection): prefix a quote to formula-like values."""
-    value = value.replace("\x00", "")
+    """Make a cell inert for spreadsheets (OWASP CSV injection): prefix a quote to formula-like values; keep it on
+    one line."""
+    value = value.replace("\x00", "").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
@@ -78,8 +80,6 @@ def store(values: Mapping[str, str], path: str | None = None) -> list[str]:
         try:
             buffer = io.StringIO()
             writer = csv.writer(buffer)
-            if fh.seek(0, os.SEEK_END) == 0:
-                writer.writerow(HEADER)
             writer.writerow(row)
             fh.write(buffer.getvalue())
             fh.flush()

@@ -5,7 +5,7 @@ from typing import Any
 
 import redis
 
-import constants
+from resnet_common import protocol
 import settings
 
 STATUS_FIELDS = ("pid", "host", "model", "variant", "ready", "batch_size", "threads")
@@ -14,13 +14,13 @@ STATUS_FIELDS = ("pid", "host", "model", "variant", "ready", "batch_size", "thre
 def live_workers(r: redis.Redis, with_metrics: bool = False) -> list[dict[str, Any]]:
     """Workers whose heartbeat is younger than HEARTBEAT_TTL_S, with the status fields of their hash."""
     cutoff = time.time() - settings.HEARTBEAT_TTL_S
-    names = [n.decode() for n in r.zrangebyscore(constants.HEARTBEATS_KEY, cutoff, "+inf")]
+    names = [n.decode() for n in r.zrangebyscore(protocol.HEARTBEATS_KEY, cutoff, "+inf")]
     if not names:
         return []
     fields = STATUS_FIELDS + (("metrics",) if with_metrics else ())
     pipe = r.pipeline(transaction=False)
     for name in names:
-        pipe.hmget(constants.worker_key(name), fields)
+        pipe.hmget(protocol.worker_key(name), fields)
     workers = []
     for name, values in zip(names, pipe.execute()):
         info: dict[str, Any] = {"name": name}

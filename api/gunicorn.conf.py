@@ -8,11 +8,9 @@ live in PROMETHEUS_MULTIPROC_DIR, emptied at start.
 
 import os
 import shutil
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # gunicorn runs this file before the app is on sys.path
-import settings
+import settings  # gunicorn puts its working directory (api/) on sys.path before it reads this file
 
 _cfg = settings.load()  # validated once, with the variable's name in any error
 # GUNICORN_BIND (e.g. unix:/path.sock behind nginx in `make run`) wins over HOST:PORT (direct, tests).

@@ -6,6 +6,7 @@ process's decode budget (decode_budget); the pixels decode completely (a truncat
 bit-identical to Keras' load_img in PREPROCESS=keras; PREPROCESS=fast decodes JPEGs at a reduced DCT scale.
 """
 
+import dataclasses
 import hashlib
 from typing import TYPE_CHECKING
 
@@ -17,25 +18,21 @@ if TYPE_CHECKING:  # numpy and the decoder load on the first decode, not when a 
     import numpy as np
 
 
-class Upload(str):
-    """The upload's content-addressed name (what the seed's model_predict takes), carrying its decoded pixels,
-    so the page and /predict hand model_predict an image that is never decoded again."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class Upload:
+    """One upload, decoded once: the page and /predict hand it to model_predict, which never decodes it again."""
 
-    pixels: "np.ndarray"
-    sha256: str
-    mode: str
-    data: bytes
-
-    def __new__(cls, name: str, pixels: "np.ndarray", sha256: str, mode: str, data: bytes = b"") -> "Upload":
-        self = super().__new__(cls, name)
-        self.pixels, self.sha256, self.mode, self.data = pixels, sha256, mode, data
-        return self
+    name: str  # content-addressed: stored under it (page) or sent as the job's filename (/predict)
+    pixels: "np.ndarray"  # 224×224×3 uint8, what the worker classifies
+    sha256: str  # of the bytes: the response cache's key
+    mode: str  # PREPROCESS mode the pixels were decoded in
+    data: bytes = b""  # the bytes as uploaded (the page stores them for /display)
 
 
 def decode(data: bytes, name: str | None, mode: str | None = None, extension: str = "") -> Upload:
     """Decode under the budget; InvalidImage (400) with a reason a user can act on, DecodeBusy (503).
     `name` None: named by the content's sha256 (its first 32 hex digits) + `extension`, hashing it only once."""
-    import preprocess
+    from resnet_common import preprocess
 
     mode = mode or settings.PREPROCESS
     if mode not in preprocess.MODES:
@@ -62,11 +59,6 @@ def decode(data: bytes, name: str | None, mode: str | None = None, extension: st
             budget.release(reserved[0])
     sha256 = hashlib.sha256(data).hexdigest()
     return Upload(f"{sha256[:32]}{extension}" if name is None else name, pixels, sha256, mode, data)
-
-
-def validate(data: bytes) -> None:
-    """Return if the bytes are a decodable image (decoded under the budget), else raise InvalidImage."""
-    decode(data, "")
 
 
 def _short(exc: BaseException) -> str:

@@ -17,9 +17,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-import constants
+from resnet_common import protocol
 import metrics
-import redis_conn
+from resnet_common import redis_conn
 import response_cache
 import settings
 from errors import BrokerUnavailable, PredictionFailed, PredictionTimeout, QueueFull
@@ -35,11 +35,12 @@ def client(blocking: bool = False, retry: bool = True) -> redis.Redis:
     (tests) — never at import time. Thread-safe: each command borrows a pooled connection."""
     timeout = settings.REDIS_SOCKET_TIMEOUT_S
     socket_timeout = settings.REQUEST_TIMEOUT_S + timeout if blocking else timeout
-    key = redis_conn.connection_key() + (timeout, socket_timeout, blocking, retry)
+    key = redis_conn.connection_key(settings) + (timeout, socket_timeout, blocking, retry)
     with _lock:
         r = _clients.get(key)
         if r is None:
             r = _clients[key] = redis_conn.make_client(
+                settings,
                 socket_connect_timeout=timeout,
                 socket_timeout=socket_timeout,
                 # One immediate retry heals a pooled socket Redis closed; none for BLPOP (it would outlive the
@@ -73,7 +74,7 @@ def submit(
         job_id = uuid.uuid4().hex
         now = time.time()
         entry_id = client(retry=False).xadd(
-            constants.JOB_STREAM,
+            protocol.JOB_STREAM,
             {
                 "id": job_id,
                 "pixels": pixels,
@@ -107,15 +108,15 @@ def _prepare(r: redis.Redis, digest: str | None = None) -> tuple[int, bytes | No
     after Redis lost its data are not skipped; BUSYGROUP is the normal case), read the queue depth and, given a
     request digest, look the answer up in the response cache. Returns (depth, cached answer or None)."""
     pipe = r.pipeline(transaction=False)
-    pipe.xgroup_create(constants.JOB_STREAM, constants.CONSUMER_GROUP, id="0", mkstream=True)
-    pipe.xlen(constants.JOB_STREAM)
+    pipe.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
+    pipe.xlen(protocol.JOB_STREAM)
     if digest:
         _lookup_script(r)(
             args=[
-                constants.HEARTBEATS_KEY,
+                protocol.HEARTBEATS_KEY,
                 repr(time.time() - settings.HEARTBEAT_TTL_S),
-                constants.WORKER_KEY_PREFIX,
-                constants.CACHE_KEY_PREFIX,
+                protocol.WORKER_KEY_PREFIX,
+                protocol.CACHE_KEY_PREFIX,
                 digest,
             ],
             client=pipe,
@@ -148,13 +149,13 @@ def _wait(job_id: str, deadline: float) -> bytes | None:
     if remaining <= 0:
         return None
     # Redis reads the timeout in milliseconds and treats 0 as "forever": never send less than 1 ms.
-    popped = client(blocking=True).blpop([constants.result_key(job_id)], timeout=max(round(remaining, 3), 0.001))
+    popped = client(blocking=True).blpop([protocol.result_key(job_id)], timeout=max(round(remaining, 3), 0.001))
     return None if popped is None else popped[1]
 
 
 def _forget(r: redis.Redis, entry_id: bytes) -> None:
     """Best effort: delete a job nobody waits for any more, so it stops counting against the queue depth."""
     try:
-        r.xdel(constants.JOB_STREAM, entry_id)
+        r.xdel(protocol.JOB_STREAM, entry_id)
     except redis.RedisError:
         log.warning("could not delete expired job %s", entry_id)

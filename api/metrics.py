@@ -1,29 +1,14 @@
-"""Prometheus metrics of the API processes and the `/metrics` endpoint that shows the whole service.
+"""Prometheus metrics of the API processes (metrics_server.py shows them, with the whole service's, on `/metrics`).
 
 Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py before workers import this) makes every
 process write its values to files that one scrape aggregates. Defining metrics here connects to nothing.
 """
 
-import os
 import time
 from typing import Any
-from collections.abc import Iterable
 
-from flask import Blueprint, Flask, Response, abort, g, request
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
-from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.metrics_core import Metric
-
-import collector
-import settings
+from flask import Flask, Response, g, request
+from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 STAGE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -55,7 +40,6 @@ PREPROCESS = Histogram(
     "api_preprocess_seconds", "Decoding one upload to the 224x224x3 model pixels, in the API", buckets=STAGE_BUCKETS
 )
 
-bp = Blueprint("metrics", __name__)
 # Label values are bounded: any other method (clients can send arbitrary tokens) is counted as "other".
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
@@ -93,36 +77,6 @@ def _after(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Time every request and expose GET /metrics."""
+    """Time every request (GET /metrics itself is metrics_server.bp)."""
     app.before_request(_before)
     app.after_request(_after)
-    app.register_blueprint(bp)
-
-
-class _Families:
-    """A registry-shaped wrapper so generate_latest can print an already collected list."""
-
-    def __init__(self, families: Iterable[Metric]):
-        self.families = list(families)
-
-    def collect(self) -> list[Metric]:
-        return self.families
-
-
-@bp.get("/metrics")
-def scrape() -> Response:
-    """API metrics of all processes + queue depth, live workers and each live worker's own metrics.
-
-    With METRICS_PORT set the metrics live only on that port (metrics_server), never on the public one."""
-    if settings.METRICS_PORT:
-        abort(404)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        base = CollectorRegistry()
-        MultiProcessCollector(base)
-    else:
-        base = REGISTRY
-    families = list(base.collect())
-    families += collector.collect(
-        reserved={f.name for f in families}, merge_workers=bool(settings.METRICS_MERGE_WORKERS)
-    )
-    return Response(generate_latest(_Families(families)), mimetype=CONTENT_TYPE_LATEST)

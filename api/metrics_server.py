@@ -1,28 +1,35 @@
-"""`/metrics` on a port of its own (METRICS_PORT), served by the gunicorn master, so the public Service never
-exposes it: the API's own families (all gunicorn workers, multiprocess files) + the service gauges read from
+"""`/metrics`: the API's own families (all gunicorn workers, multiprocess files) + the service gauges read from
 Redis, and every live worker's metrics only when METRICS_MERGE_WORKERS=1 (off in a cluster, where Prometheus
 scrapes each worker pod itself and a merged copy per API replica would count every figure twice or more).
+
+Served on the app's port (`bp`), or with METRICS_PORT set only on a port of its own, by the gunicorn master
+(`start`), so the public Service never exposes it.
 """
 
 import os
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, start_http_server
+from flask import Blueprint, Response, abort
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 import collector
 import settings
 
+bp = Blueprint("metrics", __name__)
+
 
 class Exposition:
-    """At scrape time: the API's multiprocess families, then queue depth, live workers, Redis up (and the
-    workers' merged families when METRICS_MERGE_WORKERS=1), names of the API's own never overwritten."""
+    """At scrape time: the API's families (every process's files under gunicorn, else this process's registry),
+    then queue depth, live workers, Redis up (and the workers' merged families when METRICS_MERGE_WORKERS=1),
+    names of the API's own never overwritten."""
 
     def collect(self) -> Iterable[Metric]:
-        families: list[Metric] = []
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            families += MultiProcessCollector(None).collect()
+            families = list(MultiProcessCollector(None).collect())
+        else:
+            families = list(REGISTRY.collect())
         families += collector.collect(
             reserved={f.name for f in families}, merge_workers=bool(settings.METRICS_MERGE_WORKERS)
         )
@@ -33,6 +40,14 @@ def registry() -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(Exposition())
     return reg
+
+
+@bp.get("/metrics")
+def scrape() -> Response:
+    """The exposition on the app's port; with METRICS_PORT set it lives only on that port (404 here)."""
+    if settings.METRICS_PORT:
+        abort(404)
+    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
 
 
 def start(port: int, addr: str = "0.0.0.0") -> None:

@@ -3,19 +3,11 @@
 import hashlib
 import os
 import tempfile
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
+
+from werkzeug.datastructures import FileStorage
 
 from constants import ALLOWED_EXTENSIONS
-
-
-class NamedStream(Protocol):
-    """What get_file_hash needs: werkzeug's FileStorage or any file object with a `filename`."""
-
-    filename: str | None
-
-    def read(self, size: int = -1) -> bytes: ...
-
-    def seek(self, offset: int, whence: int = 0) -> int: ...
 
 
 def allowed_file(filename: str) -> bool:
@@ -23,7 +15,7 @@ def allowed_file(filename: str) -> bool:
     return os.path.splitext(filename)[1].lower() in ALLOWED_EXTENSIONS
 
 
-def get_file_hash(file: NamedStream) -> str:
+def get_file_hash(file: FileStorage) -> str:
     """md5 hex digest of the content + the original extension, leaving the stream at position 0."""
     file.seek(0)
     digest = hashlib.md5()

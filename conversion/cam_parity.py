@@ -1,37 +1,23 @@
 """The `features` output (Keras' conv5_block3_out) and the class activation maps the worker draws from it,
 checked against Keras at conversion (fp32) and against fp32 for the INT8 variant; the figures go into the card.
 
-The worker's map code (model/cam.py) is loaded by file path, as imageprep.py loads the worker's preprocessing:
-one implementation, checked here against an independent NHWC reference written with Keras' own tensors.
+The worker's map code (resnet_common.cam, the package the services share): one implementation, checked here
+against an independent NHWC reference written with Keras' own tensors.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from resnet_common import cam
+
 from export import FEATURE_LAYER, FEATURE_LAYOUT, FEATURE_OUTPUT
 
-CAM_PATH = Path(__file__).resolve().parent.parent / "model" / "cam.py"
-_MODULE_NAME = "_worker_cam"
 TOLERANCE_FEATURES_REL = 1e-4  # max |ONNX - Keras| over the largest |Keras feature|
 TOLERANCE_CAM = 1e-3  # per cell, maps normalised to [0, 1] (the issue's bar)
-
-
-def worker_cam() -> ModuleType:
-    """model/cam.py under a private module name (it imports only numpy at module level)."""
-    if _MODULE_NAME not in sys.modules:
-        spec = importlib.util.spec_from_file_location(_MODULE_NAME, CAM_PATH)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[_MODULE_NAME] = module
-        spec.loader.exec_module(module)
-    return sys.modules[_MODULE_NAME]
 
 
 def keras_features(logits_model: Any, x: np.ndarray) -> np.ndarray:
@@ -63,7 +49,6 @@ def feature_parity(
     scale = float(np.max(np.abs(ref)))
     diff = float(np.max(np.abs(ref - got)))
     kernel_keras = np.asarray(logits_model.get_layer("predictions").kernel)
-    cam = worker_cam()
     kernel_graph = cam.dense_kernel(onnx_path)
     classes = keras_logits.argmax(1)
     expected = reference_cams(ref, kernel_keras, classes)
@@ -94,7 +79,6 @@ def int8_agreement(fp32: dict[str, np.ndarray], int8: dict[str, np.ndarray], ker
     a, b = fp32[FEATURE_OUTPUT], int8[FEATURE_OUTPUT]
     flat_a, flat_b = a.reshape(len(a), -1), b.reshape(len(b), -1)
     cosine = np.sum(flat_a * flat_b, 1) / (np.linalg.norm(flat_a, axis=1) * np.linalg.norm(flat_b, axis=1))
-    cam = worker_cam()
     kernel_t = np.ascontiguousarray(kernel.T)
     maps_a = cam.class_activation_maps(a, kernel_t, fp32["logits"].argmax(1))
     maps_b = cam.class_activation_maps(b, kernel_t, int8["logits"].argmax(1))

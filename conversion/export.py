@@ -6,7 +6,7 @@ with a named input signature and converted with from_function; the dict keys bec
 `features` is Keras' `conv5_block3_out` (the last convolution block, input of the global average pooling) in
 NCHW, [N, 2048, 7, 7]: the layout the converted graph computes it in, so the output is an existing tensor of the
 graph and costs nothing when a run does not fetch it (ONNX Runtime runs every node whatever the fetches: an
-NHWC output would add a Transpose to every run). The worker's class activation map (model/cam.py) reads it.
+NHWC output would add a Transpose to every run). The worker's class activation map (resnet_common.cam) reads it.
 """
 
 from __future__ import annotations

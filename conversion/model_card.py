@@ -30,7 +30,7 @@ PREPROCESSING = {
 }
 
 
-FEATURE_MAP = {  # what the worker's class activation maps read (model/cam.py); card_status requires it
+FEATURE_MAP = {  # what the worker's class activation maps read (resnet_common.cam); card_status requires it
     "output": FEATURE_OUTPUT,
     "keras_layer": FEATURE_LAYER,
     "layout": FEATURE_LAYOUT,

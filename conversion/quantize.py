@@ -1,6 +1,6 @@
 """Static INT8 quantization (QDQ, U8 activations, S8 per-channel weights) and how it compares with fp32.
 
-Calibration images go through the worker's own preprocessing (model/preprocess.py, via imageprep.py).
+Calibration images go through the worker's own preprocessing (resnet_common.preprocess, via imageprep.py).
 Agreement is measured on the calibration photos and on their mirror images (inputs the calibration did not
 see); speed is fp32 vs int8 side by side in the same process, interleaved so both see the same machine load.
 """
@@ -14,8 +14,9 @@ from typing import Any
 from collections.abc import Iterator
 
 import numpy as np
+from resnet_common import cam
 
-from cam_parity import int8_agreement, worker_cam
+from cam_parity import int8_agreement
 from export import FEATURE_OUTPUT
 from imageprep import list_images, load_batch
 
@@ -98,7 +99,7 @@ def agreement(fp32_path: Path, int8_path: Path, image_dir: Path) -> dict[str, An
         "max_abs_diff_probs": float(np.max(np.abs(outs[0]["probabilities"] - outs[1]["probabilities"]))),
     }
     if FEATURE_OUTPUT in outs[0] and FEATURE_OUTPUT in outs[1]:  # the int8 graph's own kernel draws its maps
-        found["features"] = int8_agreement(outs[0], outs[1], worker_cam().dense_kernel(int8_path))
+        found["features"] = int8_agreement(outs[0], outs[1], cam.dense_kernel(int8_path))
     return found
 
 

@@ -1,6 +1,6 @@
 """Render the run folder's configs for `make run` from the settings the services read (one source of values).
 
-    python deploy/render.py RUN_DIR
+    PYTHONPATH=api python deploy/render.py RUN_DIR
 
 writes RUN_DIR/supervisord.conf, RUN_DIR/nginx/{nginx.conf,default.conf} and RUN_DIR/redis.conf (mode 0600: it
 may hold the Redis password). Templates use upper-case $-brace names (nginx's own $lower_case variables are left
@@ -16,9 +16,9 @@ import shutil
 import sys
 from pathlib import Path
 
+import settings  # api/settings.py (PYTHONPATH=api): the values the API itself reads
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "api"))
-import settings  # noqa: E402  (api/settings.py: the values the API itself reads)
 
 _NAME = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 

@@ -2,7 +2,7 @@
 
 One ONNX Runtime run per batch and exactly one result per item: a failing run is retried item by item so
 a poison input fails alone and its batch neighbours still get their answers. Items that ask to be explained get
-a class activation map (cam.py) from that same run; the feature map is fetched only when one of them asks.
+a class activation map (resnet_common.cam) from that same run; the feature map is fetched only when one of them asks.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cam import Explainer, as_lists
-from constants import ErrorKind
+from resnet_common.cam import Explainer, as_lists
+from resnet_common.protocol import ErrorKind
 from labels import load_labels
-from preprocess import TARGET_SIZE
+from resnet_common.preprocess import TARGET_SIZE
 from session import ModelHandle, create_session
 from settings import Settings
 

@@ -13,17 +13,17 @@ import time
 
 import redis
 
-import constants as C
+from resnet_common import protocol
 import settings
 from session import resolve_topology
 
 
 def ready_workers(r: redis.Redis, host: str, ttl_s: float) -> int:
     """Workers on `host` whose heartbeat is younger than ttl_s and that report ready="1"."""
-    names = [n.decode() for n in r.zrangebyscore(C.HEARTBEATS_KEY, time.time() - ttl_s, "+inf")]
+    names = [n.decode() for n in r.zrangebyscore(protocol.HEARTBEATS_KEY, time.time() - ttl_s, "+inf")]
     pipe = r.pipeline(transaction=False)
     for name in names:
-        pipe.hmget(C.worker_key(name), ("host", "ready"))
+        pipe.hmget(protocol.worker_key(name), ("host", "ready"))
     return sum(1 for h, ready in pipe.execute() if h is not None and h.decode() == host and ready == b"1")
 
 

@@ -6,6 +6,7 @@ A thread, so that a long batch never lets the heartbeat lapse; it also pushes th
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -14,7 +15,7 @@ from collections.abc import Callable
 
 import redis
 
-import constants as C
+from resnet_common import protocol
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,13 @@ class Heartbeat:
         if self.metrics_text and now - self._last_metrics >= self.cfg.METRICS_PUSH_INTERVAL_S:
             fields["metrics"] = self.metrics_text()
             self._last_metrics = now
-        key = C.worker_key(self.name)
+        key = protocol.worker_key(self.name)
         (
             self.r.pipeline(transaction=True)
-            .zadd(C.HEARTBEATS_KEY, {self.name: now})
-            .zremrangebyscore(C.HEARTBEATS_KEY, "-inf", now - FORGET_AFTER_S)
+            .zadd(protocol.HEARTBEATS_KEY, {self.name: now})
+            .zremrangebyscore(protocol.HEARTBEATS_KEY, "-inf", now - FORGET_AFTER_S)
             .hset(key, mapping=fields)
-            .expire(key, self.cfg.HEARTBEAT_TTL_S)
+            .expire(key, math.ceil(self.cfg.HEARTBEAT_TTL_S))  # EXPIRE takes whole seconds
             .execute()
         )
 
@@ -89,8 +90,8 @@ class Heartbeat:
             self._thread.join(timeout=5)
         if remove:
             try:
-                self.r.pipeline(transaction=True).zrem(C.HEARTBEATS_KEY, self.name).delete(
-                    C.worker_key(self.name)
+                self.r.pipeline(transaction=True).zrem(protocol.HEARTBEATS_KEY, self.name).delete(
+                    protocol.worker_key(self.name)
                 ).execute()
             except redis.RedisError as exc:
                 log.warning("could not remove heartbeat: %s", exc)

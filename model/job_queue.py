@@ -17,8 +17,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-import constants as C
-import redis_conn
+from resnet_common import protocol
+from resnet_common import redis_conn
 from jobs import Job, parse_job, text
 from settings import Settings
 
@@ -137,7 +137,9 @@ class JobQueue:
         ids = self.held()
         if not ids:
             return 0
-        kept = {text(i) for i in self._refresh(keys=[C.JOB_STREAM], args=[C.CONSUMER_GROUP, self.name, *ids])}
+        kept = {
+            text(i) for i in self._refresh(keys=[protocol.JOB_STREAM], args=[protocol.CONSUMER_GROUP, self.name, *ids])
+        }
         with self._held_lock:
             lost = [i for i in ids if i not in kept and i in self._held]  # not just answered meanwhile
             self._held.difference_update(lost)
@@ -148,8 +150,8 @@ class JobQueue:
     def ensure_group(self) -> None:
         """Create the group (and the stream) from the start of the stream, so jobs added before are served."""
         try:
-            self.r.xgroup_create(C.JOB_STREAM, C.CONSUMER_GROUP, id="0", mkstream=True)
-            log.info("created consumer group %s on %s", C.CONSUMER_GROUP, C.JOB_STREAM)
+            self.r.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
+            log.info("created consumer group %s on %s", protocol.CONSUMER_GROUP, protocol.JOB_STREAM)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -171,15 +173,15 @@ class JobQueue:
             if not fields:  # deleted from the stream while pending: nothing to answer
                 orphans.append(entry_id)
                 continue
-            job = parse_job(entry_id, fields, self.cfg.TOP_K, now)
+            job = parse_job(entry_id, fields, now)
             if job.id:
                 jobs.append(job)
             else:
                 log.error("stream entry %s has no job id; dropping it", job.entry_id)
                 orphans.append(entry_id)
         if orphans:
-            self.r.pipeline(transaction=True).xack(C.JOB_STREAM, C.CONSUMER_GROUP, *orphans).xdel(
-                C.JOB_STREAM, *orphans
+            self.r.pipeline(transaction=True).xack(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, *orphans).xdel(
+                protocol.JOB_STREAM, *orphans
             ).execute()
         return jobs
 
@@ -189,9 +191,9 @@ class JobQueue:
             return []
         reply = self._grouped(
             lambda: self.r.xreadgroup(
-                C.CONSUMER_GROUP,
+                protocol.CONSUMER_GROUP,
                 self.name,
-                {C.JOB_STREAM: ">"},
+                {protocol.JOB_STREAM: ">"},
                 count=count,
                 block=max(1, block_ms) if block_ms is not None else None,
             )
@@ -206,7 +208,7 @@ class JobQueue:
         8 clients and 2 workers at batch 8, one core sat idle between batches); sharing keeps all of them busy.
         One pipelined round trip; a single worker, or a queue deeper than the batch, reads `count` as before."""
         pipe = self.r.pipeline(transaction=False)
-        pipe.xlen(C.JOB_STREAM).zcount(C.HEARTBEATS_KEY, time.time() - self.cfg.HEARTBEAT_TTL_S, "+inf")
+        pipe.xlen(protocol.JOB_STREAM).zcount(protocol.HEARTBEATS_KEY, time.time() - self.cfg.HEARTBEAT_TTL_S, "+inf")
         unanswered, workers = pipe.execute()
         if workers <= 1 or unanswered == 0:
             return count
@@ -242,7 +244,12 @@ class JobQueue:
         """
         stale = self._grouped(
             lambda: self.r.xpending_range(
-                C.JOB_STREAM, C.CONSUMER_GROUP, min="-", max="+", count=max(100, 4 * count), idle=self.cfg.CLAIM_IDLE_MS
+                protocol.JOB_STREAM,
+                protocol.CONSUMER_GROUP,
+                min="-",
+                max="+",
+                count=max(100, 4 * count),
+                idle=self.cfg.CLAIM_IDLE_MS,
             )
         )
         delivered = {text(p["message_id"]): int(p["times_delivered"]) for p in stale}
@@ -254,7 +261,7 @@ class JobQueue:
         chosen = dead[:count] + (suspects[:1] if isolate else once[:count])
         if not chosen:
             return [], False
-        claimed = self.r.xclaim(C.JOB_STREAM, C.CONSUMER_GROUP, self.name, self.cfg.CLAIM_IDLE_MS, chosen)
+        claimed = self.r.xclaim(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, self.name, self.cfg.CLAIM_IDLE_MS, chosen)
         jobs = self._hold(self._parse(claimed, time.time()))
         for job in jobs:
             job.deliveries = delivered.get(job.entry_id, 0) + 1
@@ -268,44 +275,44 @@ class JobQueue:
         pipe = self.r.pipeline(transaction=True)
         now = time.time()
         for job, result in answers:
-            key = C.result_key(job.id)
+            key = protocol.result_key(job.id)
             value = json.dumps(result)
             pipe.rpush(key, value).expire(key, self.cfg.RESULT_TTL_S)
             if job.cache and model_sha256 and result.get("ok") and self.cfg.CACHE_TTL_S > 0:
                 self._cache_store(
                     keys=[
-                        C.cache_key(model_sha256, job.cache),
-                        C.CACHE_INDEX_KEY,
-                        C.CACHE_SIZES_KEY,
-                        C.CACHE_BYTES_KEY,
+                        protocol.cache_key(model_sha256, job.cache),
+                        protocol.CACHE_INDEX_KEY,
+                        protocol.CACHE_SIZES_KEY,
+                        protocol.CACHE_BYTES_KEY,
                     ],
                     args=[value, self.cfg.CACHE_TTL_S, repr(now), self.cfg.CACHE_MAX_MB * 2**20],
                     client=pipe,
                 )
         ids = [job.entry_id for job, _ in answers]
-        pipe.xack(C.JOB_STREAM, C.CONSUMER_GROUP, *ids).xdel(C.JOB_STREAM, *ids).execute()
+        pipe.xack(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, *ids).xdel(protocol.JOB_STREAM, *ids).execute()
         self.release(ids)
 
     def drop(self, jobs: list[Job]) -> None:
         """Acknowledge and delete without an answer (expired: nobody waits for it)."""
         if jobs:
             ids = [job.entry_id for job in jobs]
-            self.r.pipeline(transaction=True).xack(C.JOB_STREAM, C.CONSUMER_GROUP, *ids).xdel(
-                C.JOB_STREAM, *ids
+            self.r.pipeline(transaction=True).xack(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, *ids).xdel(
+                protocol.JOB_STREAM, *ids
             ).execute()
             self.release(ids)
 
     def dead_letter(self, job: Job, reason: str, result: dict[str, Any]) -> None:
         """Move a job aside (its fields minus the image, plus the reason) and answer it, in one transaction."""
         fields = {**job.fields, "reason": reason, "deliveries": str(job.deliveries), "worker": self.name}
-        key = C.result_key(job.id)
+        key = protocol.result_key(job.id)
         (
             self.r.pipeline(transaction=True)
-            .xadd(C.DEADLETTER_STREAM, fields, maxlen=DEADLETTER_MAXLEN, approximate=True)
+            .xadd(protocol.DEADLETTER_STREAM, fields, maxlen=DEADLETTER_MAXLEN, approximate=True)
             .rpush(key, json.dumps(result))
             .expire(key, self.cfg.RESULT_TTL_S)
-            .xack(C.JOB_STREAM, C.CONSUMER_GROUP, job.entry_id)
-            .xdel(C.JOB_STREAM, job.entry_id)
+            .xack(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, job.entry_id)
+            .xdel(protocol.JOB_STREAM, job.entry_id)
             .execute()
         )
         self.release([job.entry_id])
@@ -317,12 +324,12 @@ class JobQueue:
         removed only when its heartbeat is gone too; names are unique per process, so it never reads again.
         """
         now, removed = time.time(), 0
-        for consumer in self._grouped(lambda: self.r.xinfo_consumers(C.JOB_STREAM, C.CONSUMER_GROUP)):
+        for consumer in self._grouped(lambda: self.r.xinfo_consumers(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)):
             name = text(consumer["name"])
             if name == self.name or int(consumer["pending"]) or int(consumer["idle"]) < self.cfg.CLAIM_IDLE_MS:
                 continue
-            beat = self.r.zscore(C.HEARTBEATS_KEY, name)
+            beat = self.r.zscore(protocol.HEARTBEATS_KEY, name)
             if beat is None or beat < now - 3 * self.cfg.HEARTBEAT_TTL_S:
-                self.r.xgroup_delconsumer(C.JOB_STREAM, C.CONSUMER_GROUP, name)
+                self.r.xgroup_delconsumer(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, name)
                 removed += 1
         return removed

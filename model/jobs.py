@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import constants as C
+from resnet_common import protocol
 
 
 @dataclasses.dataclass
@@ -43,9 +43,9 @@ def _number(value: bytes | None, default: float) -> float:
     return number if math.isfinite(number) else default
 
 
-def parse_job(entry_id: bytes, fields: dict[bytes, bytes], default_top_k: int, now: float) -> Job:
+def parse_job(entry_id: bytes, fields: dict[bytes, bytes], now: float) -> Job:
     """Lenient parsing: a malformed field gets a safe default rather than losing the job."""
-    top_k = int(_number(fields.get(b"top_k"), default_top_k))
+    top_k = int(_number(fields.get(b"top_k"), protocol.TOP_K_DEFAULT))
     return Job(
         entry_id=text(entry_id),
         id=text(fields.get(b"id")),
@@ -56,7 +56,7 @@ def parse_job(entry_id: bytes, fields: dict[bytes, bytes], default_top_k: int, n
         filename=text(fields.get(b"filename")),
         enqueued=_number(fields.get(b"enqueued"), now),
         deadline=_number(fields.get(b"deadline"), math.inf),
-        top_k=min(C.TOP_K_MAX, max(C.TOP_K_MIN, top_k)),
+        top_k=min(protocol.TOP_K_MAX, max(protocol.TOP_K_MIN, top_k)),
         explain=fields.get(b"explain") == b"1",
         picked=now,
         fields={text(k): text(v) for k, v in fields.items() if k not in (b"image", b"pixels")},

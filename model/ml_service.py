@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import settings
 from classifier import Classifier
-from preprocess import preprocess_bytes
+from resnet_common.preprocess import preprocess_bytes
 
 log = logging.getLogger("ml_service")
 _classifier: Classifier | None = None

@@ -1,30 +1,25 @@
-"""Worker settings: one frozen dataclass of typed fields with defaults, read from the environment.
+"""Worker settings: the fields the model workers read from the environment, with their defaults.
 
-`load()` returns one validated snapshot for a worker process; `load(BATCH_SIZE=2)` overrides values (tests pass
-them this way, or set environment variables: never by assigning attributes on this module). `settings.NAME` also
-works and reads the environment at access time. A value that does not parse fails with the variable's name.
-api/settings.py follows the same pattern.
+The pattern (resnet_common.settings): `load()` returns one validated snapshot for a worker process; `load(BATCH_SIZE=2)`
+overrides values (tests pass them this way, or set environment variables: never by assigning attributes on this
+module). `settings.NAME` also works and reads the environment at access time. A value that does not parse fails
+with the variable's name. Fields the API reads too (Redis, heartbeat TTL, pixel limit, log level) are declared once,
+in resnet_common.settings.SharedSettings.
 """
 
 import dataclasses
 import os
 import socket
-import typing
-from collections.abc import Mapping
-from typing import Any
+
+from resnet_common.settings import SettingsError, SettingsLoader, SharedSettings
+
+__all__ = ["Settings", "SettingsError", "load", "lease_period_s", "problems", "worker_name"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @dataclasses.dataclass(frozen=True)
-class Settings:
-    REDIS_HOST: str = "localhost"
-    REDIS_PORT: int = 6379
-    REDIS_DB: int = 0
-    REDIS_PASSWORD: str | None = None
-    REDIS_SENTINELS: str = ""  # "h1:26379,h2:26379": find the master through Sentinel (HOST/PORT ignored)
-    REDIS_SENTINEL_MASTER: str = "mymaster"
-    REDIS_SENTINEL_PASSWORD: str | None = None
+class Settings(SharedSettings):
     UPLOAD_FOLDER: str = os.path.join(_HERE, "..", "api", "uploads")
     MODEL_DIR: str = os.path.join(_HERE, "artifacts")
     MODEL_VARIANT: str = ""  # empty: the model card's "serve"
@@ -39,76 +34,21 @@ class Settings:
     MAX_DELIVERIES: int = 3
     RESULT_TTL_S: int = 60
     HEARTBEAT_INTERVAL_S: float = 2.0
-    HEARTBEAT_TTL_S: int = 10
     METRICS_PUSH_INTERVAL_S: float = 5.0
     METRICS_PORT: int = 0  # 0: off; else worker i serves on METRICS_PORT + i (+ /healthz, /readyz)
     HEALTH_STALL_S: float = 120.0  # /healthz fails when the worker loop has not come round for this long
     METRICS_ADDR: str = "127.0.0.1"  # where those ports listen: loopback only unless asked (scrape via the API)
-    TOP_K: int = 5
-    MAX_IMAGE_PIXELS: int = 40_000_000
     CACHE_TTL_S: int = 3600  # response cache: how long an answer is kept (the API's RESPONSE_CACHE=0: off)
     CACHE_MAX_MB: int = 64  # response cache: bytes of answers kept, oldest dropped first
     BATCH_SHARE: int = 1  # 1: take at most ceil(unanswered jobs / live workers) per batch (0: greedy)
     WORKER_NAME: str = ""  # empty: <host>-<pid>-<index>
-    LOG_LEVEL: str = "INFO"
     SUMMARY_INTERVAL_S: float = 60.0
 
 
-class SettingsError(ValueError):
-    """A variable that does not parse as its field's type; the message names the variable."""
-
-
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
-
-
-def _field_types() -> dict[str, tuple[type, bool]]:
-    """name → (type, optional), from the resolved annotations (typing.get_type_hints, never annotation strings)."""
-    out = {}
-    for name, hint in typing.get_type_hints(Settings).items():
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        out[name] = (args[0], True) if args else (hint, False)
-    return out
-
-
-def _parse(name: str, raw: str) -> Any:
-    kind, optional = _TYPES[name]
-    if raw == "":  # set but empty: None where the field allows it, else the default
-        return None if optional else _DEFAULTS[name]
-    try:
-        if kind is bool:
-            if raw.strip().lower() not in _TRUE | _FALSE:
-                raise ValueError(f"expected one of {sorted(_TRUE | _FALSE)}")
-            return raw.strip().lower() in _TRUE
-        return kind(raw)
-    except ValueError as exc:
-        raise SettingsError(f"environment variable {name}={raw!r} is not a valid {kind.__name__}: {exc}") from None
-
-
-def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """One validated snapshot: explicit overrides > environment (`environ`, default os.environ) > defaults."""
-    environ = os.environ if environ is None else environ
-    unknown = set(overrides) - set(_TYPES)
-    if unknown:
-        raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    values = {name: _parse(name, environ[name]) for name in _TYPES if name in environ and name not in overrides}
-    for name, value in overrides.items():
-        values[name] = _parse(name, value) if isinstance(value, str) else value
-    return Settings(**values)
-
-
-_TYPES = _field_types()
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Settings)}
-
-
-def __getattr__(name: str) -> Any:  # PEP 562: `settings.NAME` reads the environment at access time
-    if name in _TYPES:
-        raw = os.environ.get(name)  # only this variable: the request path reads settings many times per request
-        return _DEFAULTS[name] if raw is None else _parse(name, raw)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_TYPES))
+_loader = SettingsLoader(Settings, __name__)
+load = _loader.load
+__getattr__ = _loader.read  # PEP 562: `settings.NAME` reads the environment at access time
+__dir__ = _loader.module_dir(globals())
 
 
 LEASE_MIN_PERIOD_S = 0.01  # the lease refresher never runs more often than this

@@ -13,14 +13,15 @@ from typing import Any
 
 import redis
 
-import constants as C
 from classifier import Classifier, Prediction
-from constants import ErrorKind, Outcome
+import constants
+from resnet_common.protocol import ErrorKind
+from constants import Outcome
 from job_queue import JobQueue
 from jobs import Job
 from lease import LeaseKeeper
 from metrics import WorkerMetrics
-from preprocess import InvalidImage, normalize_pixels, pixels_from_bytes, preprocess_bytes
+from resnet_common.preprocess import InvalidImage, normalize_pixels, pixels_from_bytes, preprocess_bytes
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -195,14 +196,14 @@ class Worker:
         self.lease.stop()
 
     def _run(self, stop: threading.Event) -> None:
-        backoff, outage = C.BACKOFF_START_S, False
+        backoff, outage = constants.BACKOFF_START_S, False
         while not stop.is_set():
             self.last_loop = time.monotonic()
             try:
                 self.step(stop)
                 if outage:
                     log.info("Redis is back")
-                backoff, outage = C.BACKOFF_START_S, False
+                backoff, outage = constants.BACKOFF_START_S, False
                 continue
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if not outage:
@@ -213,4 +214,4 @@ class Worker:
                 log.exception("unexpected error in the worker loop; its jobs will be reclaimed")
                 self.metrics.error("loop")
             stop.wait(backoff)
-            backoff = min(backoff * 2, C.BACKOFF_MAX_S)
+            backoff = min(backoff * 2, constants.BACKOFF_MAX_S)

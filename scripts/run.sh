@@ -22,6 +22,6 @@ if ! "$VENV/bin/python" -c "import socket, sys; s = socket.socket(socket.AF_INET
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2])))" "$HOST" "$PORT" 2>/dev/null; then
   log "$HOST:$PORT is already in use: stop what listens there or choose another PORT"; exit 1
 fi
-"$VENV/bin/python" "$ROOT/deploy/render.py" "$RUN_DIR"
+PYTHONPATH="$ROOT/api" "$VENV/bin/python" "$ROOT/deploy/render.py" "$RUN_DIR"
 log "serving on http://$HOST:$PORT (Ctrl-C stops; make status, make logs; logs in $RUN_DIR/logs)"
 exec "$VENV/bin/supervisord" -n -c "$RUN_DIR/supervisord.conf"

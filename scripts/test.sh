@@ -19,6 +19,7 @@ suite() {  # suite NAME DIR PYTHON
 }
 log "lint: ruff check + ruff format --check"
 "$ROOT/scripts/lint.sh" || status=1
+suite common common "$VENV/bin/python"
 suite conversion conversion "$VENV_CONVERT/bin/python"
 suite api api "$VENV/bin/python"
 suite model model "$VENV/bin/python"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fast loop: the API, model and stress-tool suites on the existing .venv, side by side, with the tiny model the
+# The fast loop: the shared package's, API, model and stress-tool suites on the existing .venv, side by side, with the tiny model the
 # tests build themselves (testkit/tiny_model.py). No apt, no environment rebuild, no conversion: tests that need the
 # converted ResNet50 (marker real_model) are left to `make test`.
 set -euo pipefail
@@ -10,7 +10,7 @@ LOG="$(mktemp -d)"
 trap 'rm -rf "$LOG"' EXIT
 # name:folder:test paths. The worker-process tests (the long pole, mostly waiting on child processes) get a job of
 # their own so they overlap the rest.
-JOBS=(api:api:tests model:model:"tests --ignore=tests/test_process.py" model-processes:model:tests/test_process.py
+JOBS=(common:common:tests api:api:tests model:model:"tests --ignore=tests/test_process.py" model-processes:model:tests/test_process.py
       stress_test:stress_test:tests)
 pids=()
 for job in "${JOBS[@]}"; do

@@ -9,8 +9,11 @@ source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 WHEEL_PYTHON="${WHEEL_PYTHON:-/usr/bin/python3.11}"
 REQS=(api/requirements.txt model/requirements.txt conversion/requirements.txt)
+# The images build the shared package (./common in those files) from source: its pinned build backend is
+# wheeled too, and its own wheel is left out (built from the context each time, never a stale copy).
+BACKEND="$("$WHEEL_PYTHON" -c 'import tomllib; print(*tomllib.load(open("common/pyproject.toml", "rb"))["build-system"]["requires"])')"
 version="$("$WHEEL_PYTHON" -c 'import platform; print(platform.python_version())')"
-key="$(cat "${REQS[@]}" | sha256sum | cut -c1-16)-py$version"
+key="$( (cat "${REQS[@]}"; echo "$BACKEND") | sha256sum | cut -c1-16)-py$version"
 cache="$ROOT/.run/wheelhouse/$key"
 if [ ! -f "$cache/.complete" ]; then
   log "pip wheel for Python $version (${REQS[*]}) into $cache"
@@ -18,7 +21,9 @@ if [ ! -f "$cache/.complete" ]; then
   [ -x "$venv/bin/pip" ] || "$WHEEL_PYTHON" -m venv "$venv"
   rm -rf "$cache" && mkdir -p "$cache"
   args=(); for r in "${REQS[@]}"; do args+=(-r "$r"); done
-  "$venv/bin/pip" wheel -q --wheel-dir "$cache" "${args[@]}"
+  # shellcheck disable=SC2086  # BACKEND is a word list
+  "$venv/bin/pip" wheel -q --wheel-dir "$cache" "${args[@]}" $BACKEND
+  rm -f "$cache"/resnet_common-*.whl
   touch "$cache/.complete"
 fi
 # Link (no copy) the wheels into the build context; only this key's wheels, so the images get exactly these.

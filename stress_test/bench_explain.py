@@ -59,8 +59,8 @@ COLUMNS = [
 def _worker_modules():
     if str(MODEL_SRC) not in sys.path:
         sys.path.append(str(MODEL_SRC))  # appended: stress_test's own modules keep precedence
-    import cam
     import classifier
+    from resnet_common import cam
     import settings
 
     return cam, classifier, settings

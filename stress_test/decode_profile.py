@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "model"))
 
 import artifacts
-import preprocess
+from resnet_common import preprocess
 from phone_photos import phone_photos
 from photos import photo_bytes
 from results import write_json

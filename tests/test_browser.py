@@ -51,7 +51,8 @@ def test_upload_see_the_answer_and_report_it(stack, tmp_path):
             assert "reported" in page.inner_text(".flash")
         finally:
             browser.close()
-    rows = list(csv.DictReader((stack.tmp / "feedback" / "feedback.csv").open(newline="")))
+    feedback_rows = (stack.tmp / "feedback" / "feedback.csv").open(newline="")
+    rows = list(csv.DictReader(feedback_rows, fieldnames=("timestamp", "filename", "prediction", "score")))
     assert any(expected["prediction"] in (row.get("prediction") or "") for row in rows), rows
 
 

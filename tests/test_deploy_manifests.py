@@ -5,7 +5,6 @@ are checked for structure and for agreeing with the settings, Prometheus files p
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -14,6 +13,7 @@ import subprocess
 import kubernetes_validate
 import pytest
 import yaml
+from resnet_common import protocol
 
 from testkit.stack import ROOT
 
@@ -22,10 +22,6 @@ OBS = ROOT / "deploy" / "observability"
 OVERLAYS = ["dev", "production"]
 KUBERNETES_VERSION = "1.32"
 CORE_GROUPS = {"v1", "apps/v1", "policy/v1", "autoscaling/v2"}
-# The API's own names (loaded by path: `constants` is also the model's module name): the scaler must watch them.
-_spec = importlib.util.spec_from_file_location("api_constants", ROOT / "api" / "constants.py")
-constants = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(constants)
 
 
 def _tool(name: str) -> str:
@@ -164,7 +160,7 @@ def test_keda_scaledobject_watches_the_job_stream_length(overlay):
     [trigger] = spec["triggers"]
     assert trigger["type"] == {"dev": "redis-streams", "production": "redis-sentinel-streams"}[name]
     meta = trigger["metadata"]
-    assert meta["stream"] == constants.JOB_STREAM
+    assert meta["stream"] == protocol.JOB_STREAM
     # XLEN: KEDA uses it only without consumerGroup (with one it switches to pendingEntriesCount).
     assert "consumerGroup" not in meta and "pendingEntriesCount" not in meta and "lagCount" not in meta
     target_len = int(meta["streamLength"])

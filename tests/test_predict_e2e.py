@@ -13,6 +13,7 @@ import requests
 from testkit.stack import MODEL_DIR, PHOTOS, ROOT, post_photo
 
 PHOTO_NAMES = ["cat.jpg", "coffee.jpg", "rocket.jpg"]
+FEEDBACK_COLUMNS = ("timestamp", "filename", "prediction", "score")  # api/feedback.py COLUMNS; no header row
 
 
 def local_predictions(upload_dir, names) -> dict:
@@ -77,9 +78,10 @@ def test_feedback_is_appended_to_csv(stack):
     assert requests.post(stack.url + "/feedback", data=row, timeout=5).status_code == 200
     assert requests.post(stack.url + "/feedback", timeout=5).status_code == 200  # empty: nothing stored
     path = stack.tmp / "feedback" / "feedback.csv"
-    rows = list(csv.DictReader(path.open(newline="")))
+    assert len(path.read_text().splitlines()) == 1  # one report, one line: the file has no header row
+    rows = list(csv.DictReader(path.open(newline=""), fieldnames=FEEDBACK_COLUMNS))
     assert [(r["filename"], r["prediction"], r["score"]) for r in rows] == [("abc.jpg", "tabby", "0.5")]
-    assert set(rows[0]) >= {"timestamp", "filename", "prediction", "score"}
+    assert rows[0]["timestamp"].endswith("+00:00")
 
 
 def test_metrics_see_api_and_worker(stack):

@@ -20,7 +20,7 @@ def render(tmp_path, **env) -> dict[str, str]:
         [sys.executable, str(ROOT / "deploy" / "render.py"), str(run)],
         check=True,
         capture_output=True,
-        env={**full, **{k: str(v) for k, v in env.items()}},
+        env={**full, "PYTHONPATH": str(ROOT / "api"), **{k: str(v) for k, v in env.items()}},
     )
     return {
         name: (run / name).read_text()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import redis
 
-import constants
+from resnet_common import protocol
 
 
 class FakeWorker(threading.Thread):
@@ -20,14 +20,14 @@ class FakeWorker(threading.Thread):
         self.jobs: list[dict] = []
         self.stop = threading.Event()
         try:
-            self.r.xgroup_create(constants.JOB_STREAM, constants.CONSUMER_GROUP, id="0", mkstream=True)
+            self.r.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
             assert "BUSYGROUP" in str(exc)
 
     def run(self) -> None:
         while not self.stop.is_set():
             reply = self.r.xreadgroup(
-                constants.CONSUMER_GROUP, self.name_, {constants.JOB_STREAM: ">"}, count=8, block=50
+                protocol.CONSUMER_GROUP, self.name_, {protocol.JOB_STREAM: ">"}, count=8, block=50
             )
             for _stream, entries in reply or []:
                 for entry_id, raw in entries:
@@ -38,10 +38,10 @@ class FakeWorker(threading.Thread):
                         continue
                     job_id = fields["id"].decode()
                     pipe = self.r.pipeline()
-                    pipe.rpush(constants.result_key(job_id), json.dumps({"id": job_id, **result}))
-                    pipe.expire(constants.result_key(job_id), 60)
-                    pipe.xack(constants.JOB_STREAM, constants.CONSUMER_GROUP, entry_id)
-                    pipe.xdel(constants.JOB_STREAM, entry_id)
+                    pipe.rpush(protocol.result_key(job_id), json.dumps({"id": job_id, **result}))
+                    pipe.expire(protocol.result_key(job_id), 60)
+                    pipe.xack(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, entry_id)
+                    pipe.xdel(protocol.JOB_STREAM, entry_id)
                     pipe.execute()
 
     def __enter__(self) -> "FakeWorker":
@@ -109,9 +109,9 @@ def heartbeat(
     variant: str = "fp32",
 ) -> None:
     """Publish a worker's heartbeat and status hash the way the model service does."""
-    r.zadd(constants.HEARTBEATS_KEY, {name: time.time() - age_s})
+    r.zadd(protocol.HEARTBEATS_KEY, {name: time.time() - age_s})
     r.hset(
-        constants.worker_key(name),
+        protocol.worker_key(name),
         mapping={
             "pid": "123",
             "host": "h",
@@ -123,4 +123,4 @@ def heartbeat(
             "metrics": metrics,
         },
     )
-    r.expire(constants.worker_key(name), 10)
+    r.expire(protocol.worker_key(name), 10)

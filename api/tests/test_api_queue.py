@@ -3,7 +3,7 @@
 import io
 import time
 
-import constants
+from resnet_common import protocol
 from fakeworker import FakeWorker, error_result, ok_result
 from testkit import refused_port
 
@@ -42,7 +42,7 @@ def test_predict_504_when_no_worker(client, redis_env, photo, monkeypatch):
 
 def test_predict_503_retry_after_when_full(client, redis_env, photo, monkeypatch):
     monkeypatch.setenv("MAX_QUEUE_DEPTH", "1")
-    redis_env.xadd(constants.JOB_STREAM, {"id": "busy"})
+    redis_env.xadd(protocol.JOB_STREAM, {"id": "busy"})
     response = post(client, photo)
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
     assert "queue" in response.get_json()["error"]

@@ -78,15 +78,6 @@ def test_uploads_over_the_size_bound_stay_local(client, redis_env, predict, phot
     assert not redis_env.keys(display_store.key("*"))
 
 
-def test_sentinel_addresses_are_parsed_and_bad_ones_named():
-    import redis_conn
-
-    assert redis_conn.sentinel_addresses(" s1:26379, 198.18.0.2:26380 ,") == [("s1", 26379), ("198.18.0.2", 26380)]
-    assert redis_conn.sentinel_addresses(None) == []
-    with pytest.raises(ValueError, match="REDIS_SENTINELS entry 's1'"):
-        redis_conn.sentinel_addresses("s1")
-
-
 def test_sentinel_mode_finds_no_master_fast(client, monkeypatch):
     """Sentinels unreachable: readiness answers 503 at once instead of using REDIS_HOST/PORT."""
     from testkit import refused_port

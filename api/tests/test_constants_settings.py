@@ -1,26 +1,11 @@
-"""The Redis names are a contract with the model service; settings follow the environment at call time."""
+"""The API's settings follow the environment at call time (the loader itself: common/tests/test_settings.py)."""
 
 import os
 
 import pytest
 
-import constants
 import settings
 from helpers import API_DIR
-
-
-def test_queue_names_match_the_protocol():
-    assert constants.JOB_STREAM == "ml:jobs"
-    assert constants.CONSUMER_GROUP == "ml:workers"
-    assert constants.result_key("abc") == "ml:result:abc"
-    assert constants.DEADLETTER_STREAM == "ml:deadletter"
-    assert constants.HEARTBEATS_KEY == "ml:heartbeats"
-    assert constants.worker_key("host-1-0") == "ml:worker:host-1-0"
-    assert (constants.ERROR_INVALID_IMAGE, constants.ERROR_INFERENCE_FAILED, constants.ERROR_DEAD_LETTER) == (
-        "invalid_image",
-        "inference_failed",
-        "dead_letter",
-    )
 
 
 def test_defaults(monkeypatch):

@@ -1,7 +1,6 @@
-"""Decode once in the API: the pixels, the fast mode, the decode memory budget, the shared preprocessing file."""
+"""Decode once in the API: the pixels, the fast mode, the decode memory budget."""
 
 import io
-import os
 import threading
 import time
 
@@ -11,8 +10,7 @@ from PIL import Image
 
 import decode_budget
 import images
-import preprocess
-from helpers import API_DIR
+from resnet_common import preprocess
 from errors import DecodeBusy, InvalidImage
 from testkit.images import encode
 
@@ -23,22 +21,12 @@ def big_jpeg(width: int = 4000, height: int = 3000) -> bytes:
     return encode(Image.fromarray(small).resize((width, height), Image.Resampling.BILINEAR), "JPEG", quality=90)
 
 
-def test_the_api_and_the_worker_share_one_preprocessing_file():
-    """api/preprocess.py is a link to model/preprocess.py: one decoding module for both services (the API image
-    copies the target in its place)."""
-    api_copy = os.path.join(API_DIR, "preprocess.py")
-    assert os.path.islink(api_copy)
-    assert os.path.realpath(api_copy) == os.path.realpath(
-        os.path.join(os.path.dirname(API_DIR), "model", "preprocess.py")
-    )
-
-
 def test_upload_carries_keras_pixels_and_its_hash(photo):
     import hashlib
 
     data = photo("cat.jpg")
     upload = images.decode(data, "n.jpg")
-    assert upload == "n.jpg" and upload.sha256 == hashlib.sha256(data).hexdigest() and upload.mode == "keras"
+    assert upload.name == "n.jpg" and upload.sha256 == hashlib.sha256(data).hexdigest() and upload.mode == "keras"
     assert upload.pixels.dtype == np.uint8 and upload.pixels.shape == (224, 224, 3)
     keras_like = Image.open(io.BytesIO(data)).convert("RGB").resize((224, 224), Image.Resampling.NEAREST)
     np.testing.assert_array_equal(upload.pixels, np.asarray(keras_like))

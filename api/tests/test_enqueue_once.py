@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-import constants
+from resnet_common import protocol
 import images
 import middleware
 from testkit import free_port
@@ -72,4 +72,4 @@ def test_a_dropped_xadd_is_not_sent_again(proxy, redis_env, photo):
     with pytest.raises(BrokerUnavailable):
         middleware.model_predict(upload)
     assert proxy.xadds == 1
-    assert redis_env.xlen(constants.JOB_STREAM) == 1  # Redis ran it once; nobody queued a second copy
+    assert redis_env.xlen(protocol.JOB_STREAM) == 1  # Redis ran it once; nobody queued a second copy

@@ -4,7 +4,7 @@ import io
 
 from prometheus_client.parser import text_string_to_metric_families
 
-import constants
+from resnet_common import protocol
 from fakeworker import FakeWorker, heartbeat, ok_result
 
 WORKER_METRICS = """# HELP worker_jobs_total Jobs answered
@@ -80,7 +80,7 @@ def test_metrics_whole_service(client, redis_env, redis_server, photo):
             "/predict", data={"file": (io.BytesIO(photo()), "cat.jpg")}, content_type="multipart/form-data"
         )
     assert ok.status_code == 200
-    redis_env.xadd(constants.JOB_STREAM, {"id": "waiting"})
+    redis_env.xadd(protocol.JOB_STREAM, {"id": "waiting"})
     client.post("/predict", json={})  # one 400
     text = client.get("/metrics").get_data(as_text=True)
     fams = families(text)  # parses: the exposition is valid

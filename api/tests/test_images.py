@@ -17,12 +17,16 @@ def _photo(name="cat.jpg") -> bytes:
 
 @pytest.mark.parametrize("name", ["cat.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg", "grace_hopper.jpg"])
 def test_real_photos_pass(name):
-    assert images.validate(_photo(name)) is None
+    assert images.decode(_photo(name), "upload").pixels.shape == (224, 224, 3)
 
 
 @pytest.mark.parametrize("name", sorted(good_images()))
 def test_convertible_modes_pass(name):
-    assert images.validate(good_images()[name]) is None  # modes are the worker's job, not a reason to refuse
+    assert images.decode(good_images()[name], "upload").pixels.shape == (
+        224,
+        224,
+        3,
+    )  # modes are the worker's job, not a reason to refuse
 
 
 BAD = {
@@ -42,7 +46,7 @@ def test_bad_inputs_are_rejected_with_a_reason(case):
         full = _photo()
         data = full[: len(full) // 2]
     with pytest.raises(InvalidImage) as info:
-        images.validate(data)
+        images.decode(data, "upload")
     assert reason in str(info.value)
     assert str(info.value)  # always a message
 
@@ -51,16 +55,16 @@ def test_bomb_between_one_and_two_times_the_limit_is_rejected_without_decoding(m
     """Pillow only warns in this range; the explicit check rejects before load()."""
     monkeypatch.setenv("MAX_IMAGE_PIXELS", "1000")
     with pytest.raises(InvalidImage, match="40x40"):
-        images.validate(png_bomb(40, 40))  # 1600 px: over 1x, under 2x the limit
+        images.decode(png_bomb(40, 40), "upload")  # 1600 px: over 1x, under 2x the limit
 
 
 def test_limit_comes_from_settings(monkeypatch):
     data = good_images()["rgb.jpg"]  # 64x48 = 3072 px
     monkeypatch.setenv("MAX_IMAGE_PIXELS", "3072")
-    assert images.validate(data) is None
+    assert images.decode(data, "upload").pixels.shape == (224, 224, 3)
     monkeypatch.setenv("MAX_IMAGE_PIXELS", "3071")
     with pytest.raises(InvalidImage):
-        images.validate(data)
+        images.decode(data, "upload")
 
 
 def test_bmp_is_not_an_allowed_format():
@@ -68,4 +72,4 @@ def test_bmp_is_not_an_allowed_format():
     from testkit.images import encode
 
     with pytest.raises(InvalidImage, match="not an image"):
-        images.validate(encode(Image.new("RGB", (8, 8)), "BMP"))
+        images.decode(encode(Image.new("RGB", (8, 8)), "BMP"), "upload")

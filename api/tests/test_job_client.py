@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-import constants
+from resnet_common import protocol
+import images
 import job_client
 import middleware
 from errors import BrokerUnavailable, InvalidImage, PredictionFailed, PredictionTimeout, QueueFull
@@ -14,11 +15,8 @@ from testkit import refused_port
 
 @pytest.fixture
 def stored(isolated_dirs, photo):
-    """A real photo stored in the upload folder, as the view leaves it."""
-    folder = isolated_dirs / "uploads"
-    folder.mkdir()
-    (folder / "abc.jpg").write_bytes(photo("coffee.jpg"))
-    return "abc.jpg"
+    """A real photo decoded as the view decodes it."""
+    return images.decode(photo("coffee.jpg"), "abc.jpg")
 
 
 def test_round_trip_carries_bytes_and_protocol_fields(redis_env, redis_server, stored, photo):
@@ -28,14 +26,14 @@ def test_round_trip_carries_bytes_and_protocol_fields(redis_env, redis_server, s
     assert result[:2] == ("tabby", 0.7) and result.prediction == "tabby" and result.score == 0.7
     assert result.top_k == (("tabby", 0.7), ("tiger_cat", 0.2), ("lynx", 0.05))
     job = worker.jobs[0]
-    import preprocess
+    from resnet_common import preprocess
 
     assert job["pixels"] == preprocess.decode_pixels(photo("coffee.jpg")).tobytes()  # decoded once, here
     assert len(job["pixels"]) == 224 * 224 * 3 and "image" not in job  # 147 KiB, whatever the upload's size
     assert job["filename"] == b"abc.jpg" and job["top_k"] == b"3" and job["preprocess"] == b"keras"
     assert len(job["id"]) == 32 and before <= float(job["enqueued"]) <= float(job["deadline"]) - 29
-    assert redis_env.xlen(constants.JOB_STREAM) == 0  # answered jobs leave the stream
-    assert redis_env.keys(constants.RESULT_KEY_PREFIX + "*") == []  # BLPOP consumed the result
+    assert redis_env.xlen(protocol.JOB_STREAM) == 0  # answered jobs leave the stream
+    assert redis_env.keys(protocol.RESULT_KEY_PREFIX + "*") == []  # BLPOP consumed the result
 
 
 def test_consumer_group_exists_before_any_worker(redis_env, stored, monkeypatch):
@@ -43,8 +41,8 @@ def test_consumer_group_exists_before_any_worker(redis_env, stored, monkeypatch)
     monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.2")
     with pytest.raises(PredictionTimeout):
         middleware.model_predict(stored)
-    groups = redis_env.xinfo_groups(constants.JOB_STREAM)
-    assert [g["name"] for g in groups] == [constants.CONSUMER_GROUP.encode()]
+    groups = redis_env.xinfo_groups(protocol.JOB_STREAM)
+    assert [g["name"] for g in groups] == [protocol.CONSUMER_GROUP.encode()]
     assert groups[0]["last-delivered-id"] == b"0-0"
 
 
@@ -55,7 +53,7 @@ def test_group_is_recreated_after_redis_lost_its_data(redis_env, redis_server, s
     monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.2")
     with pytest.raises(PredictionTimeout):
         middleware.model_predict(stored)
-    assert redis_env.xinfo_groups(constants.JOB_STREAM)[0]["last-delivered-id"] == b"0-0"
+    assert redis_env.xinfo_groups(protocol.JOB_STREAM)[0]["last-delivered-id"] == b"0-0"
 
 
 def test_timeout_is_quick_and_forgets_the_job(redis_env, stored, monkeypatch):
@@ -65,7 +63,7 @@ def test_timeout_is_quick_and_forgets_the_job(redis_env, stored, monkeypatch):
         middleware.model_predict(stored)
     elapsed = time.perf_counter() - start
     assert 0.45 <= elapsed < 1.0
-    assert redis_env.xlen(constants.JOB_STREAM) == 0  # expired job no longer counts against the depth
+    assert redis_env.xlen(protocol.JOB_STREAM) == 0  # expired job no longer counts against the depth
 
 
 def test_silent_worker_still_bounded_by_deadline(redis_env, redis_server, stored, monkeypatch):
@@ -81,12 +79,12 @@ def test_silent_worker_still_bounded_by_deadline(redis_env, redis_server, stored
 def test_queue_full(redis_env, stored, monkeypatch):
     monkeypatch.setenv("MAX_QUEUE_DEPTH", "2")
     for _ in range(2):
-        redis_env.xadd(constants.JOB_STREAM, {"id": "x"})
+        redis_env.xadd(protocol.JOB_STREAM, {"id": "x"})
     start = time.perf_counter()
     with pytest.raises(QueueFull):
         middleware.model_predict(stored)
     assert time.perf_counter() - start < 0.2
-    assert redis_env.xlen(constants.JOB_STREAM) == 2  # nothing added
+    assert redis_env.xlen(protocol.JOB_STREAM) == 2  # nothing added
 
 
 def test_redis_down_is_broker_unavailable_quickly(stored, monkeypatch):
@@ -129,13 +127,6 @@ def test_worker_errors_are_typed(redis_env, redis_server, stored, code, exc):
     with FakeWorker(redis_server.port, error_result(code, "it broke")):
         with pytest.raises(exc, match="it broke"):
             middleware.model_predict(stored)
-
-
-def test_missing_upload_is_invalid_image(isolated_dirs):
-    with pytest.raises(InvalidImage):
-        middleware.model_predict("does-not-exist.jpg")
-    with pytest.raises(InvalidImage):
-        middleware.model_predict("../../etc/passwd")
 
 
 def test_client_is_shared_and_follows_settings(redis_env, redis_server, monkeypatch):

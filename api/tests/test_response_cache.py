@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-import constants
+from resnet_common import protocol
 import images
 import metrics
 import middleware
@@ -31,13 +31,18 @@ CACHED = {
 
 def live_worker(r, name: str, model_sha256: str | None) -> None:
     """A heartbeat as a worker writes it (docs/queue-protocol.md)."""
-    r.zadd(constants.HEARTBEATS_KEY, {name: time.time()})
+    r.zadd(protocol.HEARTBEATS_KEY, {name: time.time()})
     fields = {"ready": "1", "model": "ResNet50"} | ({"model_sha256": model_sha256} if model_sha256 else {})
-    r.hset(constants.worker_key(name), mapping=fields)
+    r.hset(protocol.worker_key(name), mapping=fields)
+
+
+def cache_key(image_sha256: str, model_sha256: str, preprocess: str, top_k: int, explain: bool = False) -> str:
+    """The Redis key a worker stores this request's answer under (its model hash + the job's request digest)."""
+    return protocol.cache_key(model_sha256, response_cache.request_digest(image_sha256, preprocess, top_k, explain))
 
 
 def cache(r, upload: images.Upload, model_sha256: str, top_k: int = 5) -> str:
-    key = response_cache.cache_key(upload.sha256, model_sha256, upload.mode, top_k)
+    key = cache_key(upload.sha256, model_sha256, upload.mode, top_k)
     r.set(key, json.dumps(CACHED), ex=60)
     return key
 
@@ -59,15 +64,15 @@ def short(monkeypatch):
 def test_key_covers_every_input():
     base = dict(image_sha256="1" * 64, model_sha256=MODEL_A, preprocess="keras", top_k=5)
     keys = {
-        response_cache.cache_key(**base),
-        response_cache.cache_key(**base | {"image_sha256": "2" * 64}),
-        response_cache.cache_key(**base | {"model_sha256": MODEL_B}),
-        response_cache.cache_key(**base | {"preprocess": "fast"}),
-        response_cache.cache_key(**base | {"top_k": 3}),
-        response_cache.cache_key(**base, explain=True),
+        cache_key(**base),
+        cache_key(**base | {"image_sha256": "2" * 64}),
+        cache_key(**base | {"model_sha256": MODEL_B}),
+        cache_key(**base | {"preprocess": "fast"}),
+        cache_key(**base | {"top_k": 3}),
+        cache_key(**base, explain=True),
     }
-    assert len(keys) == 6 and all(k.startswith(constants.CACHE_KEY_PREFIX + MODEL_A) or MODEL_B in k for k in keys)
-    assert response_cache.cache_key(**base) == response_cache.cache_key(**base, explain=False)
+    assert len(keys) == 6 and all(k.startswith(protocol.CACHE_KEY_PREFIX + MODEL_A) or MODEL_B in k for k in keys)
+    assert cache_key(**base) == cache_key(**base, explain=False)
 
 
 def test_hit_is_answered_without_a_worker(redis_env, upload, short):
@@ -77,7 +82,7 @@ def test_hit_is_answered_without_a_worker(redis_env, upload, short):
     result = middleware.model_predict(upload)
     assert (result.prediction, result.score) == ("from_cache", 0.5) and result.top_k[1] == ("b", 0.3)
     assert count("hit") == hits + 1
-    assert redis_env.xlen(constants.JOB_STREAM) == 0  # nothing was queued
+    assert redis_env.xlen(protocol.JOB_STREAM) == 0  # nothing was queued
 
 
 def test_miss_goes_to_the_worker_and_carries_the_digest(redis_env, redis_server, upload):
@@ -88,7 +93,6 @@ def test_miss_goes_to_the_worker_and_carries_the_digest(redis_env, redis_server,
     assert count("miss") == misses + 1
     digest = worker.jobs[0]["cache"].decode()
     assert digest == response_cache.request_digest(upload.sha256, "keras", 3)
-    assert response_cache.cache_key(upload.sha256, MODEL_A, "keras", 3) == constants.cache_key(MODEL_A, digest)
 
 
 def test_other_top_k_or_other_bytes_miss(redis_env, upload, photo, short):
@@ -130,12 +134,3 @@ def test_off_switch(redis_env, redis_server, upload, monkeypatch):
         assert middleware.model_predict(upload)[0] == "tabby"  # the worker's answer, not the cached one
     assert worker.jobs[0]["cache"] == b""  # and the worker is not asked to store it
     assert count("hit") + count("miss") + count("no_model") == looked_up
-
-
-def test_stored_upload_name_hits_like_a_fresh_upload(redis_env, upload, isolated_dirs, photo, short):
-    """The page classifies the stored file (seed contract: a name): same bytes, same key, same answer."""
-    live_worker(redis_env, "w-0", MODEL_A)
-    cache(redis_env, upload, MODEL_A)
-    (isolated_dirs / "uploads").mkdir()
-    (isolated_dirs / "uploads" / "abc.jpg").write_bytes(photo("coffee.jpg"))
-    assert middleware.model_predict("abc.jpg")[0] == "from_cache"

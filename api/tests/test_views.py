@@ -70,7 +70,7 @@ def test_index_post_valid_image_shows_result(client, calls, photo, isolated_dirs
     response = client.post("/", data=upload(data, "My Cat.JPG"), content_type="multipart/form-data")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    stored = calls[0][0]
+    stored = calls[0][0].name
     assert re.fullmatch(r"[0-9a-f]{32}\.JPG", stored) and calls[0][1] == 5
     assert (isolated_dirs / "uploads" / stored).read_bytes() == data
     assert f'src="/display/{stored}"' in page
@@ -149,7 +149,7 @@ def test_hostile_names_are_stored_as_hash(client, calls, photo, isolated_dirs, n
         return
     assert response.status_code == 200
     stored = os.listdir(isolated_dirs / "uploads")
-    assert stored == [calls[0][0]] and re.fullmatch(r"[0-9a-f]{32}\.jpg", stored[0])
+    assert stored == [calls[0][0].name] and re.fullmatch(r"[0-9a-f]{32}\.jpg", stored[0])
 
 
 # ---- /predict -----------------------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ def test_predict_unexpected_error_is_json(client, monkeypatch, photo):
 
 def test_display_serves_the_stored_upload(client, calls, photo):
     client.post("/", data=upload(photo()), content_type="multipart/form-data")
-    response = client.get(f"/display/{calls[0][0]}")
+    response = client.get(f"/display/{calls[0][0].name}")
     assert response.status_code == 200 and response.data == photo()
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
@@ -337,13 +337,23 @@ def test_feedback_from_the_page(client, isolated_dirs):
     report = json.dumps({"filename": "abc.jpg", "prediction": "tabby", "score": 0.61})
     response = client.post("/feedback", data={"report": report})
     assert response.status_code == 200 and b"reported as incorrect" in response.data
-    assert _rows(isolated_dirs)[1][1:] == ["abc.jpg", "tabby", "0.61"]
+    assert _rows(isolated_dirs)[0][1:] == ["abc.jpg", "tabby", "0.61"]
+
+
+def test_each_feedback_post_adds_one_line_also_to_a_new_file(client, isolated_dirs):
+    """The original app's contract: a report is one line of the feedback file, the first one too (no header)."""
+    path = isolated_dirs / "feedback" / "feedback.csv"
+    assert not path.exists()
+    report = json.dumps({"filename": "abc.jpg", "prediction": "tabby", "score": 0.61})
+    for lines in (1, 2):
+        assert client.post("/feedback", data={"report": report}).status_code == 200
+        assert len(path.read_text(encoding="utf-8").splitlines()) == lines
 
 
 def test_feedback_explicit_fields_are_json(client, isolated_dirs):
     response = client.post("/feedback", data={"filename": "a.jpg", "prediction": "=cmd|' /C calc'!A0", "score": "1"})
     assert response.status_code == 200 and response.get_json() == {"success": True, "stored": True}
-    assert _rows(isolated_dirs)[1][1:] == ["a.jpg", "'=cmd|' /C calc'!A0", "1"]
+    assert _rows(isolated_dirs)[0][1:] == ["a.jpg", "'=cmd|' /C calc'!A0", "1"]
 
 
 def test_feedback_over_long_is_rejected(client, isolated_dirs):
@@ -356,7 +366,7 @@ def test_feedback_over_long_is_rejected(client, isolated_dirs):
 
 def test_feedback_json_body(client, isolated_dirs):
     response = client.post("/feedback", json={"filename": "j.png", "prediction": "cat", "score": 0.5})
-    assert response.status_code == 200 and _rows(isolated_dirs)[1][1:] == ["j.png", "cat", "0.5"]
+    assert response.status_code == 200 and _rows(isolated_dirs)[0][1:] == ["j.png", "cat", "0.5"]
 
 
 def test_get_predict_is_a_405_json_that_says_what_is_allowed(client):
@@ -381,7 +391,7 @@ def test_predict_writes_nothing_to_disk_and_hands_over_decoded_pixels(client, ca
     response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
     assert response.status_code == 200
     assert not (isolated_dirs / "uploads").exists()
-    assert calls[0][0].pixels.shape == (224, 224, 3) and re.fullmatch(r"[0-9a-f]{32}\.jpg", calls[0][0])
+    assert calls[0][0].pixels.shape == (224, 224, 3) and re.fullmatch(r"[0-9a-f]{32}\.jpg", calls[0][0].name)
 
 
 def test_predict_decode_budget_busy_is_503_with_retry_after(client, calls, photo, monkeypatch):

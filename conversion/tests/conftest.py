@@ -1,5 +1,6 @@
 """Shared fixtures: one converted ResNet50 with random weights (seed 0) per session, reusing the folder `make test`
-converted (MODEL_DIR) when its card already matches. conversion/ and the repository root are on sys.path (pytest.ini)."""
+converted (MODEL_DIR) when its card already matches. conversion/, the repository root and model/ (the worker, checked
+against Keras) are on sys.path (pytest.ini)."""
 
 from __future__ import annotations
 

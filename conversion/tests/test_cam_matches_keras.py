@@ -16,7 +16,7 @@ import pytest
 
 from cam_parity import keras_features, reference_cams
 from parity import keras_photo_batch
-from test_worker_matches_keras import ARTIFACTS, load_worker_modules, weights_file  # noqa: F401 (fixture)
+from test_worker_matches_keras import ARTIFACTS, weights_file  # noqa: F401 (fixture)
 
 TOLERANCE_CELL = 1e-3
 TOLERANCE_FEATURES_REL = 1e-4
@@ -36,7 +36,9 @@ def keras_side(weights_file: Path, photos: list[Path]):  # noqa: F811 (the fixtu
 
 @pytest.fixture(scope="module", params=["fp32"])
 def explaining_worker(request, weights_file: Path):  # noqa: F811
-    classifier, settings, _ = load_worker_modules()
+    import classifier  # model/ is on sys.path (pytest.ini)
+    import settings
+
     clf = classifier.Classifier(settings.Settings(MODEL_DIR=str(ARTIFACTS), MODEL_VARIANT=request.param), threads=2)
     clf.initialize()
     yield clf

@@ -1,4 +1,4 @@
-"""The WORKER's preprocessing (model/preprocess.py, reached through imageprep) is bit-identical to Keras':
+"""The WORKER's preprocessing (resnet_common.preprocess, reached through imageprep) is bit-identical to Keras':
 keras.utils.load_img(path, target_size=(224, 224)) + img_to_array + resnet50.preprocess_input.
 
 The one documented difference: the worker applies EXIF orientation, Keras ignores it.
@@ -6,7 +6,6 @@ The one documented difference: the worker applies EXIF orientation, Keras ignore
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,6 @@ from PIL import Image
 
 import imageprep
 from imageprep import load_batch, preprocess_file
-
-MODEL_DIR = Path(__file__).resolve().parents[2] / "model"
 
 
 def keras_reference(path: Path) -> np.ndarray:
@@ -31,9 +28,10 @@ def noise(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
-def test_uses_the_workers_module_without_touching_sys_path():
-    assert Path(imageprep.preprocess.__file__).resolve() == (MODEL_DIR / "preprocess.py").resolve()
-    assert str(MODEL_DIR) not in sys.path and "preprocess" not in sys.modules
+def test_calibration_uses_the_workers_module():
+    from resnet_common import preprocess
+
+    assert imageprep.preprocess_bytes is preprocess.preprocess_bytes
 
 
 def test_photos_match_keras_bit_for_bit(photos):
@@ -46,10 +44,10 @@ def test_photos_match_keras_bit_for_bit(photos):
 
 def test_shipped_pixels_are_keras_load_img_bit_for_bit(photos):
     """What the API sends through Redis (uint8 224x224x3) is exactly the image Keras' load_img yields; the worker's
-    normalisation of it is exactly preprocess_input. api/preprocess.py links to it (api tests)."""
+    normalisation of it is exactly preprocess_input."""
     import keras
+    from resnet_common import preprocess as pre
 
-    pre = imageprep.preprocess
     for path in photos:
         pixels = pre.decode_pixels(path.read_bytes())
         assert pixels.dtype == np.uint8 and pixels.nbytes == pre.PIXELS_BYTES == 150528

@@ -2,20 +2,15 @@
 
 Keras side: keras.applications.ResNet50(weights=<the card's weights file>) with its softmax head, fed by
 keras.utils.load_img + img_to_array + preprocess_input. Worker side: model/classifier.py on the ONNX model in
-model/artifacts, fed by model/preprocess.py; and ml_service.predict(), run with the service's own venv.
+model/artifacts, fed by resnet_common.preprocess; and ml_service.predict(), run with the service's own venv.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -27,29 +22,6 @@ MODEL_SRC = REPO / "model"
 ARTIFACTS = Path(os.environ.get("MODEL_DIR") or MODEL_SRC / "artifacts")  # what `make test` converted
 SERVICE_PYTHON = REPO / ".venv" / "bin" / "python"
 TOLERANCE_PROBS = 1e-4
-
-
-@contextlib.contextmanager
-def model_modules_on_path() -> Iterator[None]:
-    """Import model/ modules (flat imports) and then forget them again: sys.path and sys.modules as before."""
-    saved_path, saved_modules = list(sys.path), set(sys.modules)
-    sys.path.insert(0, str(MODEL_SRC))
-    try:
-        yield
-    finally:
-        sys.path[:] = saved_path
-        for name in set(sys.modules) - saved_modules:
-            if str(MODEL_SRC) in str(getattr(sys.modules[name], "__file__", "") or ""):
-                del sys.modules[name]
-
-
-def load_worker_modules() -> tuple[ModuleType, ModuleType, ModuleType]:
-    with model_modules_on_path():
-        return (
-            importlib.import_module("classifier"),
-            importlib.import_module("settings"),
-            importlib.import_module("labels"),
-        )
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +50,9 @@ def keras_probs(weights_file: Path, photos: list[Path]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def worker(weights_file: Path):
-    classifier, settings, labels = load_worker_modules()
+    import classifier  # model/ is on sys.path (pytest.ini)
+    import settings
+
     cfg = settings.Settings(MODEL_DIR=str(ARTIFACTS), MODEL_VARIANT="fp32")
     clf = classifier.Classifier(cfg, threads=2)
     clf.initialize()
@@ -89,12 +63,6 @@ def worker(weights_file: Path):
 def keras_top1(probs: np.ndarray, names: list[str]) -> tuple[str, float]:
     i = int(np.argmax(probs))
     return names[i], round(float(probs[i]), 4)
-
-
-def test_worker_modules_leave_no_trace():
-    load_worker_modules()
-    assert str(MODEL_SRC) not in sys.path
-    assert not {"classifier", "settings", "labels", "session", "constants", "preprocess"} & set(sys.modules)
 
 
 def test_classifier_matches_keras(worker, keras_probs, photos):

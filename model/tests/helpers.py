@@ -10,7 +10,7 @@ import uuid
 
 import redis
 
-import constants as C
+from resnet_common import protocol
 import settings
 from testkit import paths, photo
 
@@ -35,7 +35,7 @@ def enqueue(
     """XADD a job exactly as the API does (docs/queue-protocol.md): the image decoded to its 224×224×3 pixels;
     bytes that do not decode go as an old-style `image` field, which the worker decodes (and rejects). Returns
     its id."""
-    from preprocess import InvalidImage, decode_pixels
+    from resnet_common.preprocess import InvalidImage, decode_pixels
 
     job_id = job_id or uuid.uuid4().hex
     now = time.time()
@@ -52,34 +52,34 @@ def enqueue(
         "top_k": str(top_k),
         **extra,
     }
-    client.xadd(C.JOB_STREAM, fields)
+    client.xadd(protocol.JOB_STREAM, fields)
     return job_id
 
 
 def result(client: redis.Redis, job_id: str, timeout: float = 10) -> dict | None:
-    reply = client.blpop([C.result_key(job_id)], timeout=timeout)
+    reply = client.blpop([protocol.result_key(job_id)], timeout=timeout)
     return json.loads(reply[1]) if reply else None
 
 
 def pending(client: redis.Redis) -> int:
     """How many jobs the consumer group has handed out and not yet seen acknowledged."""
-    return client.xpending(C.JOB_STREAM, C.CONSUMER_GROUP)["pending"]
+    return client.xpending(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)["pending"]
 
 
 def pending_entries(client: redis.Redis) -> dict[str, tuple[str, int, int]]:
     """entry id → (consumer, idle ms, deliveries)."""
     return {
         p["message_id"].decode(): (p["consumer"].decode(), p["time_since_delivered"], p["times_delivered"])
-        for p in client.xpending_range(C.JOB_STREAM, C.CONSUMER_GROUP, "-", "+", 100)
+        for p in client.xpending_range(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, "-", "+", 100)
     }
 
 
 def deliver(client: redis.Redis, n: int) -> None:
     """Hand the newest job out n times to consumers that never answer (as crashing workers would)."""
-    client.xgroup_create(C.JOB_STREAM, C.CONSUMER_GROUP, id="0", mkstream=True)
-    entry = client.xreadgroup(C.CONSUMER_GROUP, "ghost-0", {C.JOB_STREAM: ">"}, count=1)[0][1][0][0]
+    client.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
+    entry = client.xreadgroup(protocol.CONSUMER_GROUP, "ghost-0", {protocol.JOB_STREAM: ">"}, count=1)[0][1][0][0]
     for i in range(1, n):
-        client.xclaim(C.JOB_STREAM, C.CONSUMER_GROUP, f"ghost-{i}", 0, [entry])
+        client.xclaim(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, f"ghost-{i}", 0, [entry])
 
 
 def subprocess_env(cfg_env: dict[str, str]) -> dict[str, str]:

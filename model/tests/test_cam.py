@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-import cam
+from resnet_common import cam
 from classifier import Classifier
 from helpers import enqueue, photo, result
 from job_queue import JobQueue, connect
@@ -210,7 +210,7 @@ def test_every_converted_variant_explains(real_model_dir, labels_file):
     """fp32 and INT8 (QDQ) ResNet50: kernel found in the graph, one 7 x 7 map per asking item."""
     import json
 
-    from preprocess import preprocess_bytes
+    from resnet_common.preprocess import preprocess_bytes
 
     with open(os.path.join(real_model_dir, "model_card.json"), encoding="utf-8") as fh:
         variants = sorted(json.load(fh)["variants"])

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from classifier import Classifier
-from constants import ErrorKind
+from resnet_common.protocol import ErrorKind
 from helpers import PHOTOS, photo
-from preprocess import preprocess_bytes
+from resnet_common.preprocess import preprocess_bytes
 from settings import load
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 import settings
 from classifier import Classifier
 from helpers import photo
-from preprocess import decode_pixels, normalize_pixels
+from resnet_common.preprocess import decode_pixels, normalize_pixels
 
 
 def twelve_mp(name: str, seed: int) -> bytes:

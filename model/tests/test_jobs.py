@@ -23,7 +23,7 @@ def entry(**fields) -> dict[bytes, bytes]:
 
 
 def test_well_formed():
-    job = parse_job(b"1-0", entry(), default_top_k=5, now=101.0)
+    job = parse_job(b"1-0", entry(), now=101.0)
     assert (job.entry_id, job.id, job.image, job.filename) == ("1-0", "abc", b"\xff\xd8", "x.jpg")
     assert (job.enqueued, job.deadline, job.top_k, job.picked, job.deliveries) == (100.5, 130.5, 3, 101.0, 1)
     assert "image" not in job.fields and job.fields["filename"] == "x.jpg"
@@ -34,13 +34,13 @@ def test_well_formed():
     "raw,expected", [(b"0", 1), (b"-4", 1), (b"11", 10), (b"2.9", 2), (b"many", 5), (b"nan", 5), (None, 5)]
 )
 def test_top_k_is_clamped_or_defaulted(raw, expected):
-    assert parse_job(b"1-0", entry(top_k=raw), 5, 0.0).top_k == expected
+    assert parse_job(b"1-0", entry(top_k=raw), 0.0).top_k == expected
 
 
 @pytest.mark.parametrize("raw", [None, b"", b"soon", b"inf", b"nan"])
 def test_missing_or_odd_deadline_never_expires(raw):
-    assert parse_job(b"1-0", entry(deadline=raw), 5, 0.0).deadline == math.inf
+    assert parse_job(b"1-0", entry(deadline=raw), 0.0).deadline == math.inf
 
 
 def test_missing_enqueued_time_counts_from_pickup():
-    assert parse_job(b"1-0", entry(enqueued=None), 5, 42.0).enqueued == 42.0
+    assert parse_job(b"1-0", entry(enqueued=None), 42.0).enqueued == 42.0

@@ -14,7 +14,7 @@ import time
 import redis
 import yaml
 
-import constants as C
+from resnet_common import protocol
 from helpers import enqueue, photo
 from job_queue import JobQueue, connect
 
@@ -45,27 +45,27 @@ def group_lag(r: redis.Redis, stream: str, group: str) -> int:
 
 def create_group(r: redis.Redis) -> None:
     """As the API does before its first XADD (job_client._prepare)."""
-    r.xgroup_create(C.JOB_STREAM, C.CONSUMER_GROUP, id="0", mkstream=True)
+    r.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
 
 
 def test_stream_length_counts_queued_and_orphaned_jobs_and_reads_zero_when_drained(r, make_cfg, make_worker):
     meta = trigger_metadata()
-    assert meta["stream"] == C.JOB_STREAM and "consumerGroup" not in meta and "streamLength" in meta
+    assert meta["stream"] == protocol.JOB_STREAM and "consumerGroup" not in meta and "streamLength" in meta
     create_group(r)
     image, n = photo(), 12
     for _ in range(n):
         enqueue(r, image)
     # No worker at all: the metric sees every job. (XPENDING, the consumerGroup flavour, would read 0 here.)
     assert keda_metric(r, meta) == n
-    assert keda_metric(r, {**meta, "consumerGroup": C.CONSUMER_GROUP}) == 0
+    assert keda_metric(r, {**meta, "consumerGroup": protocol.CONSUMER_GROUP}) == 0
 
     # A worker takes 5 and is killed before answering: those stay pending and must still count.
     dead = JobQueue(connect(make_cfg(), 100), make_cfg(), "killed-worker")
     assert len(dead.read(5, None)) == 5
     assert keda_metric(r, meta) == n
-    assert r.xpending(C.JOB_STREAM, C.CONSUMER_GROUP)["pending"] == 5
+    assert r.xpending(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)["pending"] == 5
     # The lag flavour leaves the killed worker's jobs out: it cannot see that backlog.
-    assert group_lag(r, C.JOB_STREAM, C.CONSUMER_GROUP) == n - 5
+    assert group_lag(r, protocol.JOB_STREAM, protocol.CONSUMER_GROUP) == n - 5
 
     worker = make_worker("live-worker", CLAIM_IDLE_MS=300, CLAIM_INTERVAL_S=0.05)
     # A live worker drains the queue (and reclaims the orphans after CLAIM_IDLE_MS): the metric falls to 0.
@@ -74,5 +74,5 @@ def test_stream_length_counts_queued_and_orphaned_jobs_and_reads_zero_when_drain
         worker.step(block=False)
         time.sleep(0.02)
     assert keda_metric(r, meta) == 0
-    assert r.xpending(C.JOB_STREAM, C.CONSUMER_GROUP)["pending"] == 0
+    assert r.xpending(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)["pending"] == 0
     assert worker.jobs == n  # every job answered once, the reclaimed 5 included

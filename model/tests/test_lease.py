@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-import constants as C
+from resnet_common import protocol
 from helpers import enqueue, pending, pending_entries, photo, result
 
 
@@ -31,7 +31,7 @@ def test_slow_batch_is_not_taken_over_by_another_worker(r, make_worker):
         time.sleep(0.05)
     thread.join()
     assert seen and all(consumer == "w-slow" and deliveries == 1 and idle < 300 for consumer, idle, deliveries in seen)
-    assert [r.llen(C.result_key(i)) for i in ids] == [1, 1]  # answered once, by the slow worker
+    assert [r.llen(protocol.result_key(i)) for i in ids] == [1, 1]  # answered once, by the slow worker
     assert {result(r, i, timeout=1)["worker"] for i in ids} == {"w-slow"}
     assert pending(r) == 0 and slow.queue.held() == []
 
@@ -69,7 +69,7 @@ def test_refresh_never_steals_back_a_claimed_job(r, make_worker):
     enqueue(r, photo())
     kept = enqueue(r, photo())
     first, second = holder.queue.read(2, None)
-    r.xclaim(C.JOB_STREAM, C.CONSUMER_GROUP, "w-thief", 0, [first.entry_id])
+    r.xclaim(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, "w-thief", 0, [first.entry_id])
     time.sleep(0.05)
     assert holder.queue.refresh_leases() == 1
     assert pending_entries(r)[first.entry_id][0] == "w-thief"

@@ -7,7 +7,7 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-import constants as C
+from resnet_common import protocol
 from constants import Outcome
 from heartbeat import Heartbeat
 from metrics import WorkerMetrics
@@ -61,26 +61,26 @@ def test_heartbeat_advertises_the_worker(r, make_cfg):
     metrics = WorkerMetrics("w-hb")
     hb = Heartbeat(r, cfg, "w-hb", {"batch_size": "8", "threads": "1"}, metrics.text)
     hb.beat()
-    fields = {k.decode(): v.decode() for k, v in r.hgetall(C.worker_key("w-hb")).items()}
+    fields = {k.decode(): v.decode() for k, v in r.hgetall(protocol.worker_key("w-hb")).items()}
     assert fields["ready"] == "0" and fields["pid"] == str(os.getpid()) and fields["batch_size"] == "8"
     assert 'worker="w-hb"' in fields["metrics"]
-    assert 0 < r.ttl(C.worker_key("w-hb")) <= 7
-    assert abs(r.zscore(C.HEARTBEATS_KEY, "w-hb") - time.time()) < 2
+    assert 0 < r.ttl(protocol.worker_key("w-hb")) <= 7
+    assert abs(r.zscore(protocol.HEARTBEATS_KEY, "w-hb") - time.time()) < 2
     hb.set(ready="1", model="ResNet50", variant="fp32")
     hb.beat()
-    assert r.hget(C.worker_key("w-hb"), "ready") == b"1"
-    assert r.hget(C.worker_key("w-hb"), "variant") == b"fp32"
+    assert r.hget(protocol.worker_key("w-hb"), "ready") == b"1"
+    assert r.hget(protocol.worker_key("w-hb"), "variant") == b"fp32"
     hb.stop(remove=True)
-    assert r.zscore(C.HEARTBEATS_KEY, "w-hb") is None and not r.exists(C.worker_key("w-hb"))
+    assert r.zscore(protocol.HEARTBEATS_KEY, "w-hb") is None and not r.exists(protocol.worker_key("w-hb"))
 
 
 def test_heartbeat_thread_beats_and_forgets_the_long_dead(r, make_cfg):
-    r.zadd(C.HEARTBEATS_KEY, {"ancient": time.time() - 7200})
+    r.zadd(protocol.HEARTBEATS_KEY, {"ancient": time.time() - 7200})
     hb = Heartbeat(r, make_cfg(HEARTBEAT_INTERVAL_S=0.05), "w-thread", {})
     hb.start()
     try:
-        first = wait_until(lambda: r.zscore(C.HEARTBEATS_KEY, "w-thread"), 5, "a first beat", 0.02)
-        wait_until(lambda: r.zscore(C.HEARTBEATS_KEY, "w-thread") > first, 5, "a second beat", 0.02)
-        assert r.zscore(C.HEARTBEATS_KEY, "ancient") is None
+        first = wait_until(lambda: r.zscore(protocol.HEARTBEATS_KEY, "w-thread"), 5, "a first beat", 0.02)
+        wait_until(lambda: r.zscore(protocol.HEARTBEATS_KEY, "w-thread") > first, 5, "a second beat", 0.02)
+        assert r.zscore(protocol.HEARTBEATS_KEY, "ancient") is None
     finally:
         hb.stop()

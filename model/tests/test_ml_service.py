@@ -10,7 +10,7 @@ import ml_service
 import settings
 from classifier import Classifier
 from helpers import PHOTOS, photo
-from preprocess import InvalidImage, preprocess_bytes
+from resnet_common.preprocess import InvalidImage, preprocess_bytes
 
 
 @pytest.fixture(params=["tiny", pytest.param("real", marks=pytest.mark.real_model)])

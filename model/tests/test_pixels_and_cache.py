@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
-import constants as C
+from resnet_common import protocol
 from helpers import enqueue, photo, result
-from preprocess import PIXELS_BYTES, decode_pixels, normalize_pixels, preprocess_bytes
+from resnet_common.preprocess import PIXELS_BYTES, decode_pixels, normalize_pixels, preprocess_bytes
 
 DIGEST = "d" * 64
 
@@ -23,8 +23,8 @@ def test_normalised_pixels_equal_the_full_preprocessing():
 def test_pixels_are_classified_and_the_image_field_is_not_needed(r, make_worker):
     worker = make_worker()
     job_id = enqueue(r, photo("coffee.jpg"))
-    assert b"image" not in r.xrange(C.JOB_STREAM)[0][1]
-    assert len(r.xrange(C.JOB_STREAM)[0][1][b"pixels"]) == PIXELS_BYTES
+    assert b"image" not in r.xrange(protocol.JOB_STREAM)[0][1]
+    assert len(r.xrange(protocol.JOB_STREAM)[0][1][b"pixels"]) == PIXELS_BYTES
     worker.step(block=False)
     assert result(r, job_id, timeout=1)["ok"] is True
 
@@ -33,10 +33,11 @@ def test_old_style_image_job_is_still_served(r, make_worker):
     """A job queued by an API that shipped the encoded upload (rolling upgrade) is decoded by the worker."""
     worker = make_worker()
     job_id = enqueue(r, b"placeholder")  # not decodable → sent as an `image` field
-    r.delete(C.JOB_STREAM)
+    r.delete(protocol.JOB_STREAM)
     now = time.time()
     r.xadd(
-        C.JOB_STREAM, {"id": job_id, "image": photo(), "enqueued": repr(now), "deadline": repr(now + 30), "top_k": "5"}
+        protocol.JOB_STREAM,
+        {"id": job_id, "image": photo(), "enqueued": repr(now), "deadline": repr(now + 30), "top_k": "5"},
     )
     worker.step(block=False)
     assert result(r, job_id, timeout=1)["ok"] is True
@@ -59,10 +60,10 @@ def test_ok_answer_is_cached_under_the_model_hash_with_a_ttl(r, make_worker):
     answer = result(r, job_id, timeout=1)
     sha = worker.classifier.handle.sha256
     assert len(sha) == 64
-    key = C.cache_key(sha, DIGEST)
+    key = protocol.cache_key(sha, DIGEST)
     assert json.loads(r.get(key)) == answer
     assert 0 < r.ttl(key) <= 120
-    assert int(r.get(C.CACHE_BYTES_KEY)) == int(r.hget(C.CACHE_SIZES_KEY, key)) > len(r.get(key))
+    assert int(r.get(protocol.CACHE_BYTES_KEY)) == int(r.hget(protocol.CACHE_SIZES_KEY, key)) > len(r.get(key))
 
 
 def test_nothing_is_cached_without_a_digest_or_for_errors_or_with_ttl_0(r, make_worker):
@@ -74,7 +75,7 @@ def test_nothing_is_cached_without_a_digest_or_for_errors_or_with_ttl_0(r, make_
     last = enqueue(r, photo(), cache=DIGEST)
     off.step(block=False)
     assert result(r, last, timeout=1)["ok"] is True
-    assert not r.keys(C.CACHE_KEY_PREFIX + "*")
+    assert not r.keys(protocol.CACHE_KEY_PREFIX + "*")
 
 
 def test_cache_is_bounded_in_bytes_oldest_first_and_never_touches_jobs(r, make_worker):
@@ -82,36 +83,39 @@ def test_cache_is_bounded_in_bytes_oldest_first_and_never_touches_jobs(r, make_w
     enqueue(r, photo())  # a queued job must survive any trimming
     store = worker.queue._cache_store
     value = "x" * 300
-    keys = [C.cache_key("m" * 64, f"{i:064d}") for i in range(10)]
+    keys = [protocol.cache_key("m" * 64, f"{i:064d}") for i in range(10)]
     for i, key in enumerate(keys):
         store(
-            keys=[key, C.CACHE_INDEX_KEY, C.CACHE_SIZES_KEY, C.CACHE_BYTES_KEY],
+            keys=[key, protocol.CACHE_INDEX_KEY, protocol.CACHE_SIZES_KEY, protocol.CACHE_BYTES_KEY],
             args=[value, 60, repr(1000.0 + i), 2000],
         )
     kept = [k for k in keys if r.exists(k)]
     assert kept == keys[-len(kept) :] and 3 <= len(kept) < 10  # newest kept, oldest dropped
-    assert int(r.get(C.CACHE_BYTES_KEY)) <= 2000
-    assert r.zcard(C.CACHE_INDEX_KEY) == r.hlen(C.CACHE_SIZES_KEY) == len(kept)
-    assert r.xlen(C.JOB_STREAM) == 1
+    assert int(r.get(protocol.CACHE_BYTES_KEY)) <= 2000
+    assert r.zcard(protocol.CACHE_INDEX_KEY) == r.hlen(protocol.CACHE_SIZES_KEY) == len(kept)
+    assert r.xlen(protocol.JOB_STREAM) == 1
     # entries older than the TTL are forgotten at the next store
-    store(keys=[keys[0], C.CACHE_INDEX_KEY, C.CACHE_SIZES_KEY, C.CACHE_BYTES_KEY], args=[value, 60, repr(5000.0), 2000])
+    store(
+        keys=[keys[0], protocol.CACHE_INDEX_KEY, protocol.CACHE_SIZES_KEY, protocol.CACHE_BYTES_KEY],
+        args=[value, 60, repr(5000.0), 2000],
+    )
     assert [k for k in keys if r.exists(k)] == [keys[0]]
 
 
 def test_a_worker_takes_only_its_share_when_peers_are_alive(r, make_worker):
     """8 jobs in flight, 2 live workers: each batch takes 4, so the peer is not left idle."""
     worker = make_worker()
-    r.zadd(C.HEARTBEATS_KEY, {"w-test": time.time(), "peer": time.time()})
+    r.zadd(protocol.HEARTBEATS_KEY, {"w-test": time.time(), "peer": time.time()})
     ids = [enqueue(r, photo()) for _ in range(8)]
     assert worker.step(block=False) == 4
     assert [result(r, i, timeout=1)["batch_size"] for i in ids[:4]] == [4] * 4
-    r.zrem(C.HEARTBEATS_KEY, "peer")  # alone again: takes everything waiting
+    r.zrem(protocol.HEARTBEATS_KEY, "peer")  # alone again: takes everything waiting
     assert worker.step(block=False) == 4
 
 
 def test_greedy_reads_when_batch_share_is_off(r, make_worker):
     worker = make_worker(BATCH_SHARE=0)
-    r.zadd(C.HEARTBEATS_KEY, {"w-test": time.time(), "peer": time.time()})
+    r.zadd(protocol.HEARTBEATS_KEY, {"w-test": time.time(), "peer": time.time()})
     for _ in range(6):
         enqueue(r, photo())
     assert worker.step(block=False) == 6

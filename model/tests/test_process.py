@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-import constants as C
+from resnet_common import protocol
 from helpers import MODEL_SRC, enqueue, photo, result, subprocess_env
 from testkit import wait_until
 
@@ -44,8 +44,8 @@ def start_worker(env: dict[str, str], main: bool = False) -> subprocess.Popen:
 
 def ready_workers(client) -> dict[str, dict[str, str]]:
     workers = {}
-    for name in client.zrange(C.HEARTBEATS_KEY, 0, -1):
-        fields = {k.decode(): v.decode() for k, v in client.hgetall(C.worker_key(name.decode())).items()}
+    for name in client.zrange(protocol.HEARTBEATS_KEY, 0, -1):
+        fields = {k.decode(): v.decode() for k, v in client.hgetall(protocol.worker_key(name.decode())).items()}
         if fields.get("ready") == "1":
             workers[name.decode()] = fields
     return workers
@@ -76,17 +76,20 @@ def test_sigterm_finishes_and_acks_the_current_batch(r, redis_server, real_model
         pipe = r.pipeline(transaction=True)  # all 12 arrive at once
         ids = [enqueue(pipe, photo()) for _ in range(12)]
         pipe.execute()
-        wait_for(lambda: r.xpending(C.JOB_STREAM, C.CONSUMER_GROUP)["pending"] > 0, proc=proc)
+        wait_for(lambda: r.xpending(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)["pending"] > 0, proc=proc)
         proc.send_signal(signal.SIGTERM)  # while a batch of 4 is in ONNX Runtime
         assert proc.wait(20) == 0
     finally:
         out = stop(proc)
-    answered = [i for i in ids if r.exists(C.result_key(i))]
+    answered = [i for i in ids if r.exists(protocol.result_key(i))]
     n = len(answered)
     assert n in (4, 8) and answered == ids[:n], out  # the batch in hand (rarely the next), never more
     assert all(result(r, i, 1)["ok"] for i in answered)
-    assert r.xlen(C.JOB_STREAM) == 12 - n and r.xpending(C.JOB_STREAM, C.CONSUMER_GROUP)["pending"] == 0
-    assert r.zcard(C.HEARTBEATS_KEY) == 0 and not r.keys(C.worker_key("*"))
+    assert (
+        r.xlen(protocol.JOB_STREAM) == 12 - n
+        and r.xpending(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)["pending"] == 0
+    )
+    assert r.zcard(protocol.HEARTBEATS_KEY) == 0 and not r.keys(protocol.worker_key("*"))
     assert "stopped after" in out and f"{n} jobs in {n // 4} batches" in out
 
 
@@ -126,7 +129,7 @@ def test_supervisor_runs_workers_restarts_the_dead_and_stops_cleanly(r, redis_se
     finally:
         out = stop(proc)
     live = [name for name in replaced if name != victim_name]
-    assert len(live) == 2 and not any(r.exists(C.worker_key(n)) for n in live), out
+    assert len(live) == 2 and not any(r.exists(protocol.worker_key(n)) for n in live), out
     assert "restarting it" in out
 
 

@@ -1,4 +1,4 @@
-"""Settings are read when asked for; queue names are pinned (api/constants.py must hold the same)."""
+"""The worker's settings are read when asked for (the loader itself, and the queue names: common/tests/)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,7 @@ import dataclasses
 
 import pytest
 
-import constants as C
 import settings
-
-
-def test_protocol_names_are_pinned():
-    assert (C.JOB_STREAM, C.CONSUMER_GROUP, C.DEADLETTER_STREAM, C.HEARTBEATS_KEY) == (
-        "ml:jobs",
-        "ml:workers",
-        "ml:deadletter",
-        "ml:heartbeats",
-    )
-    assert C.result_key("abc") == "ml:result:abc" and C.worker_key("w") == "ml:worker:w"
-    assert [e.value for e in C.ErrorKind] == ["invalid_image", "inference_failed", "dead_letter"]
-    assert (C.TOP_K_MIN, C.TOP_K_MAX) == (1, 10)
 
 
 def test_environment_is_read_at_call_time(monkeypatch, tmp_path):
@@ -44,19 +31,18 @@ def test_defaults(monkeypatch):
         cfg.MAX_DELIVERIES,
         cfg.RESULT_TTL_S,
         cfg.HEARTBEAT_TTL_S,
-        cfg.TOP_K,
         cfg.ORT_SPIN,
         cfg.REDIS_PORT,
-    ) == (8, 0, 5000, 3, 60, 10, 5, "auto", 6379)
+    ) == (8, 0, 5000, 3, 60, 10.0, "auto", 6379)
     assert cfg.MODEL_DIR.endswith("artifacts") and cfg.REDIS_PASSWORD is None
 
 
 def test_explicit_values_win_over_the_environment(monkeypatch):
-    monkeypatch.setenv("TOP_K", "7")
-    assert settings.load().TOP_K == 7 and settings.TOP_K == 7
-    assert settings.load(TOP_K=9).TOP_K == 9
-    assert settings.load(TOP_K="4").TOP_K == 4  # strings are parsed like the environment's
-    assert settings.load({"TOP_K": "3"}).TOP_K == 3  # an explicit environment instead of os.environ
+    monkeypatch.setenv("BATCH_SIZE", "7")
+    assert settings.load().BATCH_SIZE == 7 and settings.BATCH_SIZE == 7
+    assert settings.load(BATCH_SIZE=9).BATCH_SIZE == 9
+    assert settings.load(BATCH_SIZE="4").BATCH_SIZE == 4  # strings are parsed like the environment's
+    assert settings.load({"BATCH_SIZE": "3"}).BATCH_SIZE == 3  # an explicit environment instead of os.environ
 
 
 def test_snapshot_is_frozen_and_typed_from_resolved_annotations():
@@ -64,7 +50,7 @@ def test_snapshot_is_frozen_and_typed_from_resolved_annotations():
     assert type(cfg.CLAIM_INTERVAL_S) is float and cfg.CLAIM_INTERVAL_S == 2.0
     assert cfg.REDIS_PASSWORD is None and cfg.WORKER_NAME == ""  # empty: None where allowed, else the default
     with pytest.raises(dataclasses.FrozenInstanceError):
-        cfg.TOP_K = 1  # type: ignore[misc]
+        cfg.BATCH_SIZE = 1  # type: ignore[misc]
 
 
 def test_unknown_override_is_refused():

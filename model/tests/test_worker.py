@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-import constants as C
+from resnet_common import protocol
 from classifier import Classifier
 from constants import Outcome
 from helpers import enqueue, pending, photo, result
@@ -37,7 +37,7 @@ def test_waiting_jobs_run_as_one_batch(r, make_worker):
     assert [res["batch_size"] for res in results] == [5] * 5
     assert [len(res["top_k"]) for res in results] == [1, 2, 3, 4, 5]
     assert worker.metrics.registry.get_sample_value("ml_worker_batch_size_count", {"worker": "w-test"}) == 1
-    assert r.xlen(C.JOB_STREAM) == 0 and pending(r) == 0
+    assert r.xlen(protocol.JOB_STREAM) == 0 and pending(r) == 0
 
 
 def test_batch_size_is_capped(r, make_worker):
@@ -52,7 +52,7 @@ def test_result_format_follows_the_protocol(r, make_worker):
     worker = make_worker(RESULT_TTL_S=30)
     job_id = enqueue(r, photo("coffee.jpg"), top_k=3)
     worker.step(block=False)
-    assert 0 < r.ttl(C.result_key(job_id)) <= 30
+    assert 0 < r.ttl(protocol.result_key(job_id)) <= 30
     res = result(r, job_id, timeout=1)
     assert set(res) == RESULT_KEYS
     assert res["id"] == job_id and res["ok"] is True and res["error"] is None and res["message"] == ""
@@ -67,8 +67,8 @@ def test_expired_jobs_are_dropped_without_computing(r, make_worker):
     fresh = enqueue(r, photo())
     worker.step(block=False)
     assert result(r, fresh, timeout=1)["batch_size"] == 1  # the expired one was not in the batch
-    assert not r.exists(C.result_key(stale))
-    assert r.xlen(C.JOB_STREAM) == 0 and pending(r) == 0
+    assert not r.exists(protocol.result_key(stale))
+    assert r.xlen(protocol.JOB_STREAM) == 0 and pending(r) == 0
     assert worker.metrics.count(Outcome.EXPIRED) == 1 and worker.metrics.count(Outcome.OK) == 1
 
 
@@ -86,7 +86,7 @@ def test_invalid_image_fails_alone(r, make_worker):
     )
     assert "not a readable image" in res["message"]
     assert [result(r, i, timeout=1)["batch_size"] for i in (good1, good2)] == [2, 2]
-    assert r.xlen(C.JOB_STREAM) == 0
+    assert r.xlen(protocol.JOB_STREAM) == 0
 
 
 def test_batch_wait_keeps_topping_up_until_the_wait_ends(r, make_worker):
@@ -124,16 +124,16 @@ def test_no_batch_wait_by_default(r, make_worker):
 
 
 def test_lenient_fields(r, make_worker):
-    worker = make_worker(TOP_K=5)
+    worker = make_worker()
     big = enqueue(r, photo(), top_k=50)
     junk = enqueue(r, photo(), top_k="lots")
     no_deadline = enqueue(r, photo(), deadline="")
-    r.xadd(C.JOB_STREAM, {"image": photo()})  # no id: cannot be answered, must not block the stream
+    r.xadd(protocol.JOB_STREAM, {"image": photo()})  # no id: cannot be answered, must not block the stream
     assert worker.step(block=False) == 3
     assert len(result(r, big, timeout=1)["top_k"]) == 10
-    assert len(result(r, junk, timeout=1)["top_k"]) == 5
+    assert len(result(r, junk, timeout=1)["top_k"]) == protocol.TOP_K_DEFAULT
     assert result(r, no_deadline, timeout=1)["ok"] is True
-    assert r.xlen(C.JOB_STREAM) == 0 and pending(r) == 0
+    assert r.xlen(protocol.JOB_STREAM) == 0 and pending(r) == 0
 
 
 def test_stop_during_batch_wait_ends_the_top_up(r, make_worker):
@@ -150,7 +150,7 @@ def test_stop_during_batch_wait_ends_the_top_up(r, make_worker):
     for timer in timers:
         timer.join()
     assert result(r, first, timeout=1)["batch_size"] == 1
-    assert r.xlen(C.JOB_STREAM) == 1 and pending(r) == 0  # the late job stays for another worker
+    assert r.xlen(protocol.JOB_STREAM) == 1 and pending(r) == 0  # the late job stays for another worker
 
 
 def test_run_survives_redis_being_unreachable(make_cfg, labels_file):

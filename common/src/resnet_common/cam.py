@@ -8,7 +8,8 @@ ResNet50 ends in global average pooling and one dense layer, so the score of cla
 f is the graph's `features` output (Keras' conv5_block3_out, NCHW [N, 2048, 7, 7]; conversion/export.py) and w
 the kernel of the dense layer, read from the ONNX graph itself when the session is loaded (the initializer of the
 MatMul/Gemm that produces `logits`), so it can never drift from the weights that computed the prediction.
-Module level imports numpy only (conversion/ loads this file by path); `onnx` only to read the kernel.
+Module level imports numpy only (the conversion CLI checks these maps against Keras); `onnx` only to read the
+kernel, in the processes that have it (worker, conversion).
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import preprocess
-from helpers import photo
-from preprocess import CAFFE_MEAN_BGR, InvalidImage, preprocess_bytes
+from resnet_common import preprocess
+from resnet_common.preprocess import CAFFE_MEAN_BGR, InvalidImage, preprocess_bytes
+from testkit import photo
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -168,7 +168,7 @@ def test_truncated_jpeg_is_rejected():
 
 
 def test_imports_only_numpy_and_pillow():
-    """conversion/tests import this file by path, without the model folder on sys.path."""
+    """The API, the worker and the conversion CLI all import it: nothing heavier than numpy and Pillow."""
     import ast
 
     tree = ast.parse(open(preprocess.__file__, encoding="utf-8").read())

@@ -1,8 +1,8 @@
 """Image bytes → ResNet50 input, bit-identical to Keras (pure functions; imports only numpy and Pillow).
 
-The same file lives in api/ and model/ (a test pins them byte-identical): the API decodes each upload once
-(`decode_pixels`, 224×224×3 uint8, what Keras' load_img yields) and ships those 147 KiB through Redis; the
-worker only normalises them (`normalize_pixels`). `preprocess_bytes` does both, for in-process use.
+One implementation for every process: the API decodes each upload once (`decode_pixels`, 224×224×3 uint8, what
+Keras' load_img yields) and ships those 147 KiB through Redis; the worker only normalises them (`normalize_pixels`);
+`preprocess_bytes` does both, for in-process use and for the conversion CLI's INT8 calibration.
 
 Reference: `keras.utils.load_img(path, target_size=(224, 224))` (Pillow; `img.convert("RGB")` when the mode
 is not RGB; `img.resize((w, h), NEAREST)` only when the size differs) + `img_to_array` (float32) +

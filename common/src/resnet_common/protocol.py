@@ -1,0 +1,44 @@
+"""The queue protocol's names and values, shared by the API and the workers through Redis (docs/queue-protocol.md)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+# Redis keys
+JOB_STREAM = "ml:jobs"
+CONSUMER_GROUP = "ml:workers"
+RESULT_KEY_PREFIX = "ml:result:"
+DEADLETTER_STREAM = "ml:deadletter"
+HEARTBEATS_KEY = "ml:heartbeats"
+WORKER_KEY_PREFIX = "ml:worker:"
+CACHE_KEY_PREFIX = "ml:cache:"  # + <model sha256>:<request digest>; string, EX CACHE_TTL_S (written by workers)
+CACHE_INDEX_KEY = "ml:cache-index"  # zset key -> time stored: workers trim oldest first
+CACHE_SIZES_KEY = "ml:cache-sizes"  # hash key -> bytes counted
+CACHE_BYTES_KEY = "ml:cache-bytes"  # total bytes counted, kept <= CACHE_MAX_MB
+
+# A job's top_k field: the API checks a client's value against these limits, a worker clamps it into them and
+# uses the default for a job that carries none.
+TOP_K_MIN, TOP_K_MAX, TOP_K_DEFAULT = 1, 10, 5
+
+
+class ErrorKind(str, Enum):
+    """The `error` field of a failed result."""
+
+    INVALID_IMAGE = "invalid_image"
+    INFERENCE_FAILED = "inference_failed"
+    DEAD_LETTER = "dead_letter"
+
+
+def result_key(job_id: str) -> str:
+    """The list a worker RPUSHes one JSON result onto."""
+    return f"{RESULT_KEY_PREFIX}{job_id}"
+
+
+def worker_key(name: str) -> str:
+    """The hash a worker refreshes with its status and metrics text."""
+    return f"{WORKER_KEY_PREFIX}{name}"
+
+
+def cache_key(model_sha256: str, digest: str) -> str:
+    """A cached answer: the model file's hash and the request digest the job carries."""
+    return f"{CACHE_KEY_PREFIX}{model_sha256}:{digest}"
