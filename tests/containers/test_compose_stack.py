@@ -133,7 +133,8 @@ def test_feedback_rows_land_in_the_volume(compose):
     text = docker(
         "run", "--rm", "--network", "none", "-v", f"{volume}:/feedback:ro", image, "cat", "/feedback/feedback.csv"
     )
-    rows = [r for r in csv.DictReader(io.StringIO(text)) if r["filename"] == marker]
+    columns = ("timestamp", "filename", "prediction", "score")  # api/feedback.py COLUMNS; the file has no header row
+    rows = [r for r in csv.DictReader(io.StringIO(text), fieldnames=columns) if r["filename"] == marker]
     assert [(r["prediction"], r["score"]) for r in rows] == [("tabby", "0.5")]
 
 
