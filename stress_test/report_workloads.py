@@ -75,7 +75,7 @@ def section(folder: Path) -> list[str]:
     w, d = read_json(folder / "workloads.json"), read_json(folder / "decode_profile.json")
     if not w and not d:
         return []
-    lines = ["## Small and 12 MP photos (issue 9)", ""]
+    lines = ["## Small and 12 MP photos", ""]
     if w:
         runs = w.get("runs", [])
         lines += [
@@ -85,7 +85,7 @@ def section(folder: Path) -> list[str]:
             "average (stress_test/phone_photos.py). The load generator runs on the same cores: its share of the "
             "CPU the stack and it used is given beside each figure.",
             "",
-            "### Targets (issue 9)",
+            "### Targets for small and 12 MP photos",
             "",
         ]
         lines += _table(

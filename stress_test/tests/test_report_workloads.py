@@ -52,7 +52,12 @@ def test_targets_and_section(tmp_path):
     assert results == ["**missed**", "met", "met", "**missed**", "**missed**", "met"], results
     assert got["Redis traffic per request"]["value"] == 300.0  # the 1-client run's 900 is not per request
     text = "\n".join(report_workloads.section(tmp_path))
-    assert "Targets (issue 9)" in text and "did not help" not in text and "helped" in text and "60" in text
+    assert (
+        "Targets for small and 12 MP photos" in text
+        and "did not help" not in text
+        and "helped" in text
+        and "60" in text
+    )
 
 
 def test_missing_results_give_no_section(tmp_path):
