@@ -10,8 +10,8 @@ Costs are paired per-round differences (mean and 95% interval) of wall time and,
 the machine, of this process's CPU time (with 1 intra-op thread ONNX Runtime computes on the calling thread);
 `cam_only_us` times the map arithmetic alone.
 
-  .venv/bin/python stress_test/bench_explain.py            # fp32 + int8, batch 1 and 8, ~2 min on 2 cores
-  .venv/bin/python stress_test/bench_explain.py --quick    # smoke run, seconds; JSON to a temp folder
+  .venv/bin/python -m stress_test.bench_explain            # fp32 + int8, batch 1 and 8, ~2 min on 2 cores
+  .venv/bin/python -m stress_test.bench_explain --quick    # smoke run, seconds; JSON to a temp folder
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,13 +27,11 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-MODEL_SRC = HERE.parent / "model"
 
-import artifacts  # noqa: E402
-from photos import batch_of  # noqa: E402
-from results import format_table, latest_run_dir, new_run_dir, write_json  # noqa: E402
+from stress_test import artifacts
+from stress_test.photos import batch_of
+from stress_test.service_code import service_module
+from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
 
 ARMS = ("no_features", "not_asked", "explain")
 COLUMNS = [
@@ -57,13 +54,7 @@ COLUMNS = [
 
 
 def _worker_modules():
-    if str(MODEL_SRC) not in sys.path:
-        sys.path.append(str(MODEL_SRC))  # appended: stress_test's own modules keep precedence
-    import cam
-    import classifier
-    import settings
-
-    return cam, classifier, settings
+    return tuple(service_module("model", name) for name in ("cam", "classifier", "settings"))
 
 
 def stripped_copy(folder: Path, variant: str, dest: Path) -> Path:

@@ -5,8 +5,8 @@ peak (FLOPs counted from the ONNX graph), and writes everything to stress_test/r
 for run_matrix.py and make_report.py. Runs in .venv (ONNX Runtime) or .venv-convert (also TensorFlow); the
 Keras baseline always runs as a subprocess of the TensorFlow environment.
 
-  python stress_test/bench_model.py                 # full run (~3-5 min on 2 cores)
-  python stress_test/bench_model.py --quick         # smoke run, a few seconds, no Keras
+  python -m stress_test.bench_model                 # full run (~3-5 min on 2 cores)
+  python -m stress_test.bench_model --quick         # smoke run, a few seconds, no Keras
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import artifacts
-import decode_profile
-import machine
-import ort_runner
-from results import format_table, new_run_dir, progress_line, write_json
+from stress_test import artifacts
+from stress_test import decode_profile
+from stress_test import machine
+from stress_test import ort_runner
+from stress_test.results import format_table, new_run_dir, progress_line, write_json
 
 HERE = Path(__file__).resolve().parent
 KERAS_PYTHON = artifacts.REPO / ".venv-convert" / "bin" / "python"
@@ -68,8 +67,16 @@ def keras_baseline(folder: Path, keras_python: Path, images: int) -> dict[str, A
         print(f"baseline skipped: {keras_python} not found", file=sys.stderr)
         return None
     weights = artifacts.keras_weights(folder)
-    cmd = [str(keras_python), str(HERE / "keras_baseline.py"), "--images", str(images), "--weights", str(weights or "")]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    cmd = [
+        str(keras_python),
+        "-m",
+        "stress_test.keras_baseline",
+        "--images",
+        str(images),
+        "--weights",
+        str(weights or ""),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=artifacts.REPO)
     if out.returncode != 0:
         print(f"baseline failed:\n{out.stderr[-2000:]}", file=sys.stderr)
         return None

@@ -4,34 +4,32 @@ Agreement with keras mode (the fp32 model, each photo and its mirror image): top
 logits (mean, min), largest absolute difference of any class probability. Decode time per photo in each mode
 (median of a few rounds, one core, in this process). Written to decode_profile.json by `make bench`.
 
-  python stress_test/decode_profile.py --out /tmp/decode_profile.json
+  python -m stress_test.decode_profile --out /tmp/decode_profile.json
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "model"))
 
-import artifacts
-import preprocess
-from phone_photos import phone_photos
-from photos import photo_bytes
-from results import write_json
+from stress_test import artifacts
+from stress_test.service_code import service_module
+from stress_test.phone_photos import phone_photos
+from stress_test.photos import photo_bytes
+from stress_test.results import write_json
 
 
 def agreement(model: Path, photos: list[tuple[str, bytes]]) -> dict[str, Any]:
     """keras vs fast mode through the model (fp32), on the photos and their mirror images."""
     import onnxruntime as ort
 
+    preprocess = service_module("model", "preprocess")
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     outputs = [o.name for o in session.get_outputs()]
     inputs = {mode: [preprocess.decode_pixels(d, mode=mode) for _, d in photos] for mode in preprocess.MODES}
@@ -59,6 +57,7 @@ def agreement(model: Path, photos: list[tuple[str, bytes]]) -> dict[str, Any]:
 
 def decode_ms(photos: list[tuple[str, bytes]], rounds: int = 3) -> dict[str, float]:
     """Median ms to decode one photo to the model's pixels, per mode."""
+    preprocess = service_module("model", "preprocess")
     out = {}
     for mode in preprocess.MODES:
         times = []

@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from report_data import Figures, per_core
-from results import read_json
+from stress_test.report_data import Figures, per_core
+from stress_test.results import read_json
 
 REDIS_HEADROOM = 0.5  # plan Redis at half a core: failover catch-up, replication and bursts need the rest
 GROWTH = (1, 10, 1000)
@@ -48,7 +48,7 @@ def plan(queue: dict[str, Any], rates: dict[str, float], today_img_s: float) -> 
 
 def capacity_section(folder: Path, f: Figures) -> list[str]:
     queue = read_json(folder / "queue_capacity.json")
-    head = ["## Capacity plan (`python stress_test/bench_queue.py`)", ""]
+    head = ["## Capacity plan (`python -m stress_test.bench_queue`)", ""]
     if not queue:
         return head + ["Not measured (no queue_capacity.json in this run).", ""]
     best, s = queue["best"], queue["settings"]

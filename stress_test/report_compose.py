@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from results import read_json
+from stress_test.results import read_json
 
 
 def _md(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> list[str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from results import read_json
+from stress_test.results import read_json
 
 ABOVE_FORMULA_PEAK = "not meaningful (measured above the formula peak: nominal clock too low)"
 TARGETS = {

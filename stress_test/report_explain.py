@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results import read_json
+from stress_test.results import read_json
 
 TARGET_EXPLAIN_MS = 1.0  # per image, when asked
 

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from report_data import Figures, per_core
+from stress_test.report_data import Figures, per_core
 
 
 def _save(fig, path: Path) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from report_data import Figures, per_core, targets
+from stress_test.report_data import Figures, per_core, targets
 
 
 def _pct(x: float) -> str:

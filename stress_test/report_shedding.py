@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from results import read_json
+from stress_test.results import read_json
 
 P99_TARGET_MS = 3000  # issue 8: p99 of the 200s under 160 clients on 2 cores
 
@@ -12,7 +12,7 @@ P99_TARGET_MS = 3000  # issue 8: p99 of the 200s under 160 clients on 2 cores
 def shedding_section(folder: Path) -> list[str]:
     data = read_json(folder / "shedding.json")
     if not data:
-        return ["## Load shedding", "", "Not measured in this run (`python stress_test/shed_bench.py`).", ""]
+        return ["## Load shedding", "", "Not measured in this run (`python -m stress_test.shed_bench`).", ""]
     p99 = data.get("p99_ms")
     met = "met" if p99 is not None and p99 <= P99_TARGET_MS else "**missed**"
     return [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from results import read_json
+from stress_test.results import read_json
 
 # (target, run name, how the value is computed, goal, "min" | "max")
 GOALS = [

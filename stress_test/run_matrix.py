@@ -9,8 +9,8 @@ Runtime figure of bench.json in the same results folder.
 Then the two workloads of issue 9 (workloads.py: small and 12 MP photos, keras and fast preprocessing, 8 clients)
 into workloads.json of the same folder.
 
-  python stress_test/run_matrix.py                       # full matrix + workloads (~17 min on 2 cores)
-  python stress_test/run_matrix.py --quick               # smoke: one configuration, a few seconds each
+  python -m stress_test.run_matrix                       # full matrix + workloads (~17 min on 2 cores)
+  python -m stress_test.run_matrix --quick               # smoke: one configuration, a few seconds each
 """
 
 from __future__ import annotations
@@ -23,18 +23,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import artifacts
-import closed_loop
-import locust_run
-import machine
-import ort_runner
-import stages
-import workloads
-from ort_runner import grid
-from results import format_table, latest_run_dir, new_run_dir, read_json, write_json
-from service import METRICS_PUSH_S, Service
+from stress_test import artifacts
+from stress_test import closed_loop
+from stress_test import locust_run
+from stress_test import machine
+from stress_test import ort_runner
+from stress_test import stages
+from stress_test import workloads
+from stress_test.ort_runner import grid
+from stress_test.results import format_table, latest_run_dir, new_run_dir, read_json, write_json
+from stress_test.service import METRICS_PUSH_S, Service
 
 COLUMNS = [
     ("config", "config"),

@@ -7,7 +7,6 @@ of every worker process, and CPU time per part.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +16,9 @@ import psutil
 import redis
 import requests
 
-from machine import busy_seconds
+from stress_test.machine import busy_seconds
 
 # testkit, the harness the test suites use; appended so stress_test's own modules keep precedence
-sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from testkit.processes import wait_until
 from testkit.stack import Stack

@@ -6,7 +6,7 @@ runs of 8 clients sending unique bytes per request. Each run records img/s, p50,
 each part used (the load generator shares the cores: its share is printed beside the figure), the Redis bytes per
 request (INFO total_net_input/output_bytes) and the per-stage profile from /metrics. Writes workloads.json.
 
-  python stress_test/workloads.py --quick          # a few seconds per run, results in a temp folder
+  python -m stress_test.workloads --quick          # a few seconds per run, results in a temp folder
 """
 
 from __future__ import annotations
@@ -22,18 +22,17 @@ from typing import Any
 import psutil
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import artifacts
-import closed_loop
-import machine
-import ort_runner
-import pyspy_profile
-import stages
-from phone_photos import phone_photos
-from photos import photo_bytes
-from results import format_table, latest_run_dir, write_json
-from service import METRICS_PUSH_S, Service
+from stress_test import artifacts
+from stress_test import closed_loop
+from stress_test import machine
+from stress_test import ort_runner
+from stress_test import pyspy_profile
+from stress_test import stages
+from stress_test.phone_photos import phone_photos
+from stress_test.photos import photo_bytes
+from stress_test.results import format_table, latest_run_dir, write_json
+from stress_test.service import METRICS_PUSH_S, Service
 
 # (variant, PREPROCESS, [(workload, clients)], extra settings): what a target needs (issue 9's targets table),
 # plus the same fp32 small-photo run with BATCH_SHARE=0 (greedy batches), to show what the fair share is worth.

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(HERE))
 
-from report_compose import compose_section  # noqa: E402
+from stress_test.report_compose import compose_section
 
 
 def write(folder: Path, name: str, data: dict) -> None:

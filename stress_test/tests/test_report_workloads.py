@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import report_workloads
+from stress_test import report_workloads
 
 
 def run(name, ok, raw, clients=8, **kw):

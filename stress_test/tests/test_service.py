@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from service import Service
+from stress_test.service import Service
 from testkit import post_photo
 
 
