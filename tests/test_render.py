@@ -10,14 +10,14 @@ import subprocess
 import sys
 
 import pytest
-from testkit.stack import ROOT
+from testkit import REPO
 
 
 def render(tmp_path, **env) -> dict[str, str]:
     run = tmp_path / "run"
     full = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "MAX_", "REQUEST_", "REDIS_"))}
     subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "render.py"), str(run)],
+        [sys.executable, str(REPO / "deploy" / "render.py"), str(run)],
         check=True,
         capture_output=True,
         env={**full, **{k: str(v) for k, v in env.items()}},
