@@ -99,7 +99,7 @@ def run_config(
         svc.stop()
         logs = out / "logs" / name
         logs.mkdir(parents=True, exist_ok=True)
-        for log in work.glob("*.log"):
+        for log in svc.log_files():
             (logs / log.name).write_text(log.read_text(errors="replace")[-20000:])
         shutil.rmtree(work, ignore_errors=True)
     return row

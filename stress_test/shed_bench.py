@@ -42,17 +42,16 @@ def main() -> None:
     stack = None
     url = args.url
     if url is None:
-        from testkit.supervised import SupervisedStack
+        from testkit.stack import Stack
 
-        stack = SupervisedStack(Path(tempfile.mkdtemp(prefix="shed-bench-"))).start(n_ready=1)
+        stack = Stack(Path(tempfile.mkdtemp(prefix="shed-bench-"))).start()
         url = stack.url
     elif urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit("load goes to 127.0.0.1 only")
     try:
         result = measure(url, args.clients, args.duration, args.warmup)
         if stack is not None:
-            conf = (stack.run_dir / "nginx" / "default.conf").read_text()
-            result["max_inflight"] = int(conf.split("limit_conn predict_inflight ")[1].split(";")[0])
+            result["max_inflight"] = stack.admission_bound
     finally:
         if stack is not None:
             stack.stop()

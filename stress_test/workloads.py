@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import redis
 
 
@@ -59,12 +58,13 @@ def redis_bytes(port: int) -> int:
 
 
 def service_pids(svc: Service) -> dict[str, list[int]]:
-    """The processes doing the work: gunicorn's and the model service's children."""
-    out, parts = {}, svc.parts()
-    for group in ("api", "model"):
+    """The processes doing the work: gunicorn's and the model service's, without each program's main process."""
+    parts = svc.parts()
+    out = {}
+    for group, program in (("api", "gunicorn"), ("model", "model")):
         try:
-            out[group] = [c.pid for c in psutil.Process(parts[group].pid).children(recursive=True)]
-        except (KeyError, psutil.Error):
+            out[group] = sorted(parts[group] - {svc.stack.program_pid(program)})
+        except (FileNotFoundError, ValueError):
             out[group] = []
     return out
 
