@@ -213,6 +213,11 @@ class Stack:
     def start_program(self, name: str) -> str:
         return self.supervisorctl("start", name)
 
+    def stopped_cleanly(self, name: str) -> bool:
+        """supervisord logged that `name` stopped with exit status 0 (it finished its work; nothing killed it)."""
+        log = self.run_dir / "logs" / "supervisord.log"
+        return log.exists() and f"stopped: {name} (exit status 0)" in log.read_text()
+
     def program_pid(self, name: str) -> int:
         """The pid (= process group) of a program, as run_program.sh recorded it."""
         return int((self.run_dir / "pgid" / name).read_text())

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from testkit import post_photo, wait_until
-from testkit.stack import Stack
 
 PHOTOS_CYCLE = ["cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg"]
 
@@ -44,12 +43,6 @@ def fire(stack, n: int, concurrency: int, timeout: float = 120) -> tuple[ThreadP
             return None
 
     return pool, [pool.submit(one, i) for i in range(n)]
-
-
-def stopped_cleanly(stack: Stack, program: str) -> bool:
-    """supervisord logged that `program` stopped with exit status 0 (it finished its work, nothing killed it)."""
-    log = (stack.run_dir / "logs" / "supervisord.log").read_text()
-    return f"stopped: {program} (exit status 0)" in log
 
 
 def test_sigkill_mid_batch_loses_no_request(make_stack):
@@ -123,7 +116,7 @@ def test_sigterm_worker_finishes_and_acks_its_batch(make_stack):
     wait_until(lambda: r.xpending("ml:jobs", "ml:workers")["pending"] > 1, 30, "the worker to take a batch", 0.005)
     taken = r.xpending("ml:jobs", "ml:workers")["pending"]
     stack.stop_program("model")  # SIGTERM to the model service's group, as supervisord stops it; waits for the exit
-    assert stopped_cleanly(stack, "model")
+    assert stack.stopped_cleanly("model")
     wait_until(lambda: sum(f.done() for f in futures) >= taken, 10, "the answers of the finished batch")
     codes = Counter()
     # Jobs the worker had taken are answered; anything it had not taken is still queued, not lost.
@@ -158,7 +151,7 @@ def test_sigterm_gunicorn_lets_in_flight_requests_finish(make_stack):
     pool.shutdown()
     print(f"SIGTERM gunicorn test: 6 sent, outcomes {dict(codes)}")
     assert codes[200] == 6, codes
-    assert stopped_cleanly(stack, "gunicorn")
+    assert stack.stopped_cleanly("gunicorn")
 
 
 def test_queue_full_answers_503_with_retry_after_at_once(make_stack):
