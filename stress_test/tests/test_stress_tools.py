@@ -211,7 +211,7 @@ def test_stage_ms_diffs_histograms_summed_over_workers():
 
 
 def test_profile_sentence_uses_measured_stages_or_falls_back():
-    from stress_test.report_reading import cpu_profile
+    from stress_test.report_sections import cpu_profile
 
     config = {
         "config": "fp32-w2-t1-b8",
@@ -242,7 +242,7 @@ def test_profile_sentence_uses_measured_stages_or_falls_back():
 
 
 def test_shedding_section_reports_p99_against_the_target(tmp_path):
-    from stress_test.report_shedding import shedding_section
+    from stress_test.report_sections import shedding_section
 
     assert "Not measured" in " ".join(shedding_section(tmp_path))
     base = {
@@ -275,7 +275,7 @@ def test_results_record_paths_relative_to_the_repository(tmp_path):
 
 
 def test_explain_section_reads_the_benchmark_json(tmp_path):
-    from stress_test.report_explain import explain_section
+    from stress_test.report_sections import explain_section
 
     assert "Not run" in "\n".join(explain_section(tmp_path))
     row = {
@@ -332,7 +332,7 @@ def test_queue_benchmark_smoke_and_capacity_section(tmp_path):
     assert run["jobs"] > 0 and run["errors"] == 0 and run["payload_bytes"] == 150528
     assert run["jobs_s_per_redis_core"] >= run["jobs_s"]  # Redis used at most one core
 
-    from stress_test import report_capacity
+    from stress_test import report_sections
 
     bench = {
         "runs": [
@@ -341,6 +341,6 @@ def test_queue_benchmark_smoke_and_capacity_section(tmp_path):
         ]
     }
     matrix = {"configs": [{"variant": "fp32", "sat_ok_per_s": 50.0}]}
-    lines = report_capacity.capacity_section(tmp_path, Figures(tmp_path, bench, matrix))
+    lines = report_sections.capacity_section(tmp_path, Figures(tmp_path, bench, matrix))
     text = "\n".join(lines)
     assert "| 1000x | 50000.0 | fp32 | 1667 |" in text and "| 10x | 500.0 | int8 | 5 |" in text
