@@ -1,4 +1,4 @@
-"""What class activation heatmaps cost (issue 12): per image when asked, and when not asked.
+"""What class activation heatmaps cost: per image when asked, and when not asked.
 
 Three arms, run by the worker's own Classifier (model/classifier.py) on the same batch of real photos, interleaved
 round by round so all of them see the same machine load:
@@ -142,6 +142,41 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def measure_variant(folder: Path, variant: str, args: argparse.Namespace, before: list[dict]) -> list[dict]:
+    """The three arms of one variant at every batch size; progress printed under the rows `before` it."""
+    cam, classifier, settings = _worker_modules()
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench-explain-") as tmp:
+        base = settings.Settings(MODEL_DIR=str(folder), MODEL_VARIANT=variant)
+        clfs = {
+            "no_features": classifier.Classifier(
+                settings.Settings(MODEL_DIR=str(stripped_copy(folder, variant, Path(tmp))), MODEL_VARIANT=variant),
+                threads=args.threads,
+            ),
+            "not_asked": classifier.Classifier(base, threads=args.threads),
+            "explain": classifier.Classifier(base, threads=args.threads),
+        }
+        for clf in clfs.values():
+            clf.initialize()
+        assert clfs["no_features"].explainer is None and clfs["explain"].explainer is not None
+        for batch in [int(b) for b in args.batches.split(",") if b]:
+            row = {
+                "variant": variant,
+                "batch": batch,
+                "threads": args.threads,
+                **measure(clfs, cam, batch_of(batch), args.rounds, args.warmup),
+            }
+            rows.append(row)
+            shown = before + rows
+            print(
+                format_table(shown, COLUMNS).splitlines()[-1] if len(shown) > 1 else format_table(shown, COLUMNS),
+                flush=True,
+            )
+        for clf in clfs.values():
+            clf.finalize()
+    return rows
+
+
 def main() -> None:
     args = parse_args()
     folder = artifacts.model_dir(args.model_dir)
@@ -153,36 +188,9 @@ def main() -> None:
         raise SystemExit(f"missing model variant(s) {wanted} in {folder}: found {sorted(present)}")
     if artifacts.card(folder).get("feature_map", {}).get("output") != "features":
         raise SystemExit(f"the model in {folder} has no `features` output: convert it again (make model)")
-    cam, classifier, settings = _worker_modules()
     rows = []
     for variant in wanted:
-        with tempfile.TemporaryDirectory(prefix="bench-explain-") as tmp:
-            base = settings.Settings(MODEL_DIR=str(folder), MODEL_VARIANT=variant)
-            clfs = {
-                "no_features": classifier.Classifier(
-                    settings.Settings(MODEL_DIR=str(stripped_copy(folder, variant, Path(tmp))), MODEL_VARIANT=variant),
-                    threads=args.threads,
-                ),
-                "not_asked": classifier.Classifier(base, threads=args.threads),
-                "explain": classifier.Classifier(base, threads=args.threads),
-            }
-            for clf in clfs.values():
-                clf.initialize()
-            assert clfs["no_features"].explainer is None and clfs["explain"].explainer is not None
-            for batch in [int(b) for b in args.batches.split(",") if b]:
-                row = {
-                    "variant": variant,
-                    "batch": batch,
-                    "threads": args.threads,
-                    **measure(clfs, cam, batch_of(batch), args.rounds, args.warmup),
-                }
-                rows.append(row)
-                print(
-                    format_table(rows, COLUMNS).splitlines()[-1] if len(rows) > 1 else format_table(rows, COLUMNS),
-                    flush=True,
-                )
-            for clf in clfs.values():
-                clf.finalize()
+        rows += measure_variant(folder, variant, args, rows)
     print(
         "\nΔ not asked: served graph without fetching features minus the graph without the output (target: "
         "nothing measurable, i.e. the 95% interval includes 0 or is far below 1 ms);\nΔ explain: every item "

@@ -165,17 +165,25 @@ def run_point(
         p.join(10)
         if p.is_alive():
             p.kill()
+    measured = {"seconds": t1 - t0, "jobs": done_after - done_before, "redis_cpu_s": cpu1 - cpu0}
+    return _point_row(clients, workers, batch, payload_bytes, measured, results)
+
+
+def _point_row(
+    clients: int, workers: int, batch: int, payload_bytes: int, measured: dict[str, float], results: list[dict]
+) -> dict[str, Any]:
+    """One row of the table: jobs/s, latency percentiles and what Redis' own CPU time says about its ceiling."""
     latencies = sorted(x for r in results for x in r["latencies"])
-    seconds = t1 - t0
-    jobs_s = (done_after - done_before) / seconds
-    cpu_frac = (cpu1 - cpu0) / seconds
+    seconds = measured["seconds"]
+    jobs_s = measured["jobs"] / seconds
+    cpu_frac = measured["redis_cpu_s"] / seconds
     return {
         "clients": clients,
         "workers": workers,
         "batch": batch,
         "payload_bytes": payload_bytes,
         "seconds": round(seconds, 2),
-        "jobs": done_after - done_before,
+        "jobs": measured["jobs"],
         "jobs_s": round(jobs_s, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
         "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))] * 1000, 2) if latencies else None,

@@ -6,7 +6,7 @@ worker(s) and gunicorn on free 127.0.0.1 ports, records each worker's time to re
 maximum sustained /predict throughput with a closed-loop client, and prints its ratio to the best raw ONNX
 Runtime figure of bench.json in the same results folder.
 
-Then the two workloads of issue 9 (workloads.py: small and 12 MP photos, keras and fast preprocessing, 8 clients)
+Then the two workloads (workloads.py: small and 12 MP photos, keras and fast preprocessing, 8 clients)
 into workloads.json of the same folder.
 
   python -m stress_test.run_matrix                       # full matrix + workloads (~17 min on 2 cores)

@@ -1,4 +1,4 @@
-"""The two workloads side by side (issue 9): small photos and 12 MP phone photos, end to end against raw.
+"""The two workloads side by side: small photos and 12 MP phone photos, end to end against raw.
 
 One stack per (variant, PREPROCESS) at 2 workers × 1 thread, batch 8: raw ONNX Runtime of the same configuration is
 measured right before it starts (batch 8, and one process at batch 1 for the lone-request latency); then closed-loop
@@ -33,7 +33,7 @@ from stress_test.photos import photo_bytes
 from stress_test.results import format_table, latest_run_dir, write_json
 from stress_test.service import METRICS_PUSH_S, Service
 
-# (variant, PREPROCESS, [(workload, clients)], extra settings): what a target needs (issue 9's targets table),
+# (variant, PREPROCESS, [(workload, clients)], extra settings): what a target needs (the workload targets table),
 # plus the same fp32 small-photo run with BATCH_SHARE=0 (greedy batches), to show what the fair share is worth.
 PLAN = [
     ("fp32", "keras", [("small", 1), ("small", 8), ("12mp", 8)], {}),
