@@ -128,11 +128,17 @@ def e2e_section(f: Figures) -> list[str]:
     if not f.matrix:
         return ["## End to end (`make matrix`)", "", "Not run (no matrix.json).", ""]
     s = f.matrix.get("settings", {})
+    gunicorn = f"gunicorn {s.get('gunicorn_workers')} x {s.get('gunicorn_threads')} threads"
+    stack = (
+        f"The stack as `make run` serves it on 127.0.0.1 (supervisord: Redis, the model service, {gunicorn} on a "
+        "unix socket, nginx in front; each client from its own 127.0.x.y)"
+        if f.matrix.get("front") == "nginx"
+        else f"Real stack on 127.0.0.1 (redis-server, `python ml_service.py`, {gunicorn}), without nginx"
+    )
     lines = [
         "## End to end (`make matrix`)",
         "",
-        f"Real stack on 127.0.0.1 (redis-server, `python ml_service.py`, gunicorn {s.get('gunicorn_workers')} x "
-        f"{s.get('gunicorn_threads')} threads), BATCH_SIZE {s.get('batch_size')}; Locust {s.get('duration')} s per "
+        f"{stack}, BATCH_SIZE {s.get('batch_size')}; Locust {s.get('duration')} s per "
         f"user count (closed loop, /predict 20 : page 2 : feedback 1); 503 backpressure counted apart. Saturation: "
         f"closed-loop client for {s.get('saturation_duration')} s; 1-user latency measured exactly for "
         f"{s.get('latency_duration')} s.",

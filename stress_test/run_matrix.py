@@ -1,7 +1,8 @@
 """Headless load matrix against the real stack: model configurations x Locust user counts, plus saturation.
 
-For each configuration (variant x WORKERS x THREADS, WORKERS x THREADS <= cores) it starts redis-server, the
-worker(s) and gunicorn on free 127.0.0.1 ports, records each worker's time to ready and RSS, measures the exact
+For each configuration (variant x WORKERS x THREADS, WORKERS x THREADS <= cores) it starts the stack as `make run`
+serves it (supervisord: Redis, the model service, gunicorn on a unix socket, nginx in front) on free 127.0.0.1
+ports, records each worker's time to ready and RSS, measures the exact
 1-user latency, runs Locust for every user count (CSVs under <results>/matrix/<config>/), then measures the
 maximum sustained /predict throughput with a closed-loop client, and prints its ratio to the best raw ONNX
 Runtime figure of bench.json in the same results folder.
@@ -33,7 +34,7 @@ from stress_test import stages
 from stress_test import workloads
 from stress_test.ort_runner import grid
 from stress_test.results import format_table, latest_run_dir, new_run_dir, read_json, write_json
-from stress_test.service import METRICS_PUSH_S, Service
+from stress_test.service import FRONT, METRICS_PUSH_S, Service
 
 COLUMNS = [
     ("config", "config"),
@@ -182,6 +183,7 @@ def main() -> None:
                 out / "matrix.json",
                 {
                     "machine": machine.describe(),
+                    "front": FRONT,
                     "raw_best_img_s": raw_best,
                     "settings": {k: v for k, v in vars(args).items()},
                     "configs": rows,

@@ -18,6 +18,7 @@ import redis
 from stress_test.machine import busy_seconds
 from testkit.stack import Stack
 
+FRONT = "nginx"  # recorded in the results: what the load generators reached (the report describes the stack by it)
 POLL_S = 0.01  # benchmark harness only: how often readiness is sampled (resolution of the ready time)
 METRICS_PUSH_S = 0.5  # workers push their metrics this often, so a /metrics scrape is at most this stale
 # Service defaults otherwise: a load run measures the configuration `make run` serves, not the tests' short timings.
