@@ -222,12 +222,6 @@ class Stack:
         """The pid (= process group) of a program, as run_program.sh recorded it."""
         return int((self.run_dir / "pgid" / name).read_text())
 
-    def signal_program(self, name: str, sig: int = signal.SIGKILL) -> int:
-        """Signal a program's main process only, as a crash of it would; returns its pid."""
-        pid = self.program_pid(name)
-        os.kill(pid, sig)
-        return pid
-
     @staticmethod
     def group_members(pgid: int) -> list[int]:
         """Live processes of a process group (zombies excluded)."""
