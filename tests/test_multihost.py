@@ -21,6 +21,7 @@ from testkit import RedisServer, Stack, converted_model_dir, post_photo, wait_un
 
 PHOTOS_CYCLE = ["cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg"]
 REQUESTS, CONCURRENCY = 80, 16
+PER_CLIENT_LIMIT = 4 * CONCURRENCY
 
 
 @pytest.fixture
@@ -79,6 +80,9 @@ def test_two_worker_hosts_answer_correctly_and_one_dying_loses_nothing(tmp_path,
             "THREADS": 1,
             "METRICS_PUSH_INTERVAL_S": 0.5,
             "RESPONSE_CACHE": 0,  # the photos repeat: cached answers would never leave jobs in a host's hands
+            # Every client of this test comes from one address (the test's end of the bridge), so it cannot spread
+            # its clients over 127.0.x.y: nginx's per-client limit is set explicitly above its CONCURRENCY.
+            "PER_CLIENT_CONNECTIONS": PER_CLIENT_LIMIT,
         },
     )
     try:
@@ -128,7 +132,8 @@ def test_two_worker_hosts_answer_correctly_and_one_dying_loses_nothing(tmp_path,
         ]
         answered = jobs_by_worker(stack)
         print(
-            f"\nmulti-host: {REQUESTS} requests, {REQUESTS - len(wrong)} correct 200s after killing host w1 "
+            f"\nmulti-host: {REQUESTS} requests from one client address ({CONCURRENCY} at once; per-client limit set "
+            f"to {PER_CLIENT_LIMIT}), {REQUESTS - len(wrong)} correct 200s after killing host w1 "
             f"({took:.1f} s to finish); ok answers by worker: {answered}"
         )
         assert not wrong, wrong
