@@ -128,13 +128,7 @@ def e2e_section(f: Figures) -> list[str]:
     if not f.matrix:
         return ["## End to end (`make matrix`)", "", "Not run (no matrix.json).", ""]
     s = f.matrix.get("settings", {})
-    gunicorn = f"gunicorn {s.get('gunicorn_workers')} x {s.get('gunicorn_threads')} threads"
-    stack = (
-        f"The stack as `make run` serves it on 127.0.0.1 (supervisord: Redis, the model service, {gunicorn} on a "
-        "unix socket, nginx in front; each client from its own 127.0.x.y)"
-        if f.matrix.get("front") == "nginx"
-        else f"Real stack on 127.0.0.1 (redis-server, `python ml_service.py`, {gunicorn}), without nginx"
-    )
+    stack = _stack_description(f.matrix)
     lines = [
         "## End to end (`make matrix`)",
         "",
@@ -187,6 +181,18 @@ def e2e_section(f: Figures) -> list[str]:
     for c in f.failed_configs():
         lines.append(f"- {c['config']} failed: {c['error'][:300]}")
     return lines + [""]
+
+
+def _stack_description(matrix: dict[str, Any]) -> str:
+    """What the matrix's load reached: the stack behind nginx (recorded as "front"), or, in older results, not."""
+    s = matrix.get("settings", {})
+    gunicorn = f"gunicorn {s.get('gunicorn_workers')} x {s.get('gunicorn_threads')} threads"
+    if matrix.get("front") == "nginx":
+        return (
+            f"The stack as `make run` serves it on 127.0.0.1 (supervisord: Redis, the model service, {gunicorn} on a "
+            "unix socket, nginx in front; each client from its own 127.0.x.y)"
+        )
+    return f"Real stack on 127.0.0.1 (redis-server, `python ml_service.py`, {gunicorn}), without nginx"
 
 
 def stages_table(f: Figures) -> list[str]:

@@ -97,3 +97,15 @@ def test_not_run_and_failed_runs_are_said(tmp_path):
     write(tmp_path, "compose_matrix.json", {"settings": {}, "runs": [{"models": 1, "error": "RuntimeError: boom"}]})
     text = "\n".join(compose_section(tmp_path))
     assert "1 container(s) failed: RuntimeError: boom" in text and "No successful single-container run" in text
+
+
+def test_end_to_end_section_says_whether_the_load_went_through_nginx(tmp_path):
+    from stress_test.report_data import Figures
+    from stress_test.report_sections import e2e_section
+
+    config = {"config": "fp32-w2-t1-b8", "variant": "fp32", "sat_ok_per_s": 10.0, "locust": []}
+    matrix = {"settings": {"gunicorn_workers": 2, "gunicorn_threads": 16}, "configs": [config]}
+    older = "\n".join(e2e_section(Figures(tmp_path, {}, matrix)))
+    behind_nginx = "\n".join(e2e_section(Figures(tmp_path, {}, {**matrix, "front": "nginx"})))
+    assert "without nginx" in older and "gunicorn 2 x 16 threads" in older
+    assert "nginx in front" in behind_nginx and "without nginx" not in behind_nginx
