@@ -39,26 +39,26 @@ compose-test: setup  ## build the images offline and run the compose stack with 
 	scripts/compose_test.sh
 
 bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime workers x threads x batch (~4 min)
-	.venv/bin/python stress_test/bench_model.py
+	.venv/bin/python -m stress_test.bench_model
 
 bench-explain: model  ## what class activation heatmaps cost per image, asked and not asked (~2 min; after bench)
-	.venv/bin/python stress_test/bench_explain.py
+	.venv/bin/python -m stress_test.bench_explain
 
 config-search: model  ## recommend WORKERS / THREADS / BATCH_SIZE for this machine (~1 min)
-	.venv/bin/python stress_test/config_search.py --save
+	.venv/bin/python -m stress_test.config_search --save
 
 matrix: model     ## Locust matrix (configurations using every core) + small / 12 MP workloads (~17 min; after bench); CONTAINERS=1 adds matrix-containers
-	.venv/bin/python stress_test/run_matrix.py
+	.venv/bin/python -m stress_test.run_matrix
 	$(if $(filter 1,$(CONTAINERS)),scripts/compose_matrix.sh)
 
 matrix-containers: setup  ## the same load against the compose stack with 1 and 2 model containers at cpus: 1 each (~3 min)
 	scripts/compose_matrix.sh
 
 capacity: setup   ## Redis throughput of the full job protocol at the real payload size, many clients (~1 min; after bench)
-	.venv/bin/python stress_test/bench_queue.py
+	.venv/bin/python -m stress_test.bench_queue
 
 report:           ## hardware_report.md and plots from the latest bench + matrix results
-	.venv/bin/python stress_test/make_report.py
+	.venv/bin/python -m stress_test.make_report
 
 clean:            ## remove what runs leave behind: .run (logs, test model, wheel cache), uploads, feedback
 	rm -rf .run api/uploads api/feedback

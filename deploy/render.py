@@ -67,6 +67,8 @@ def values(run_dir: Path) -> dict[str, object]:
         "NGINX": shutil.which("nginx") or "/usr/sbin/nginx",
         "NGINX_USER_DIRECTIVE": nginx_user_directive(run_dir),
         "REDIS_AUTOSTART": "true" if os.environ.get("START_REDIS", "1") == "1" else "false",
+        # START_MODEL=0: an API host whose model workers run elsewhere (or start later: supervisorctl start model)
+        "MODEL_AUTOSTART": "true" if os.environ.get("START_MODEL", "1") == "1" else "false",
         "NGINX_LISTEN": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "API_UPSTREAM": f"unix:{run_dir}/gunicorn.sock",
         "STATIC_ROOT": ROOT / "api" / "static",

@@ -10,8 +10,8 @@ Costs are paired per-round differences (mean and 95% interval) of wall time and,
 the machine, of this process's CPU time (with 1 intra-op thread ONNX Runtime computes on the calling thread);
 `cam_only_us` times the map arithmetic alone.
 
-  .venv/bin/python stress_test/bench_explain.py            # fp32 + int8, batch 1 and 8, ~2 min on 2 cores
-  .venv/bin/python stress_test/bench_explain.py --quick    # smoke run, seconds; JSON to a temp folder
+  .venv/bin/python -m stress_test.bench_explain            # fp32 + int8, batch 1 and 8, ~2 min on 2 cores
+  .venv/bin/python -m stress_test.bench_explain --quick    # smoke run, seconds; JSON to a temp folder
 """
 
 from __future__ import annotations
@@ -20,21 +20,18 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from resnet_common import cam
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-MODEL_SRC = HERE.parent / "model"
-
-import artifacts  # noqa: E402
-from photos import batch_of  # noqa: E402
-from results import format_table, latest_run_dir, new_run_dir, write_json  # noqa: E402
+from stress_test import artifacts
+from stress_test.photos import batch_of
+from stress_test.service_code import service_module
+from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
 
 ARMS = ("no_features", "not_asked", "explain")
 COLUMNS = [
@@ -57,12 +54,7 @@ COLUMNS = [
 
 
 def _worker_modules():
-    if str(MODEL_SRC) not in sys.path:
-        sys.path.append(str(MODEL_SRC))  # appended: stress_test's own modules keep precedence
-    import classifier
-    from resnet_common import cam
-    import settings
-
+    classifier, settings = (service_module("model", name) for name in ("classifier", "settings"))
     return cam, classifier, settings
 
 
@@ -151,6 +143,41 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def measure_variant(folder: Path, variant: str, args: argparse.Namespace, before: list[dict]) -> list[dict]:
+    """The three arms of one variant at every batch size; progress printed under the rows `before` it."""
+    cam, classifier, settings = _worker_modules()
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench-explain-") as tmp:
+        base = settings.Settings(MODEL_DIR=str(folder), MODEL_VARIANT=variant)
+        clfs = {
+            "no_features": classifier.Classifier(
+                settings.Settings(MODEL_DIR=str(stripped_copy(folder, variant, Path(tmp))), MODEL_VARIANT=variant),
+                threads=args.threads,
+            ),
+            "not_asked": classifier.Classifier(base, threads=args.threads),
+            "explain": classifier.Classifier(base, threads=args.threads),
+        }
+        for clf in clfs.values():
+            clf.initialize()
+        assert clfs["no_features"].explainer is None and clfs["explain"].explainer is not None
+        for batch in [int(b) for b in args.batches.split(",") if b]:
+            row = {
+                "variant": variant,
+                "batch": batch,
+                "threads": args.threads,
+                **measure(clfs, cam, batch_of(batch), args.rounds, args.warmup),
+            }
+            rows.append(row)
+            shown = before + rows
+            print(
+                format_table(shown, COLUMNS).splitlines()[-1] if len(shown) > 1 else format_table(shown, COLUMNS),
+                flush=True,
+            )
+        for clf in clfs.values():
+            clf.finalize()
+    return rows
+
+
 def main() -> None:
     args = parse_args()
     folder = artifacts.model_dir(args.model_dir)
@@ -162,36 +189,9 @@ def main() -> None:
         raise SystemExit(f"missing model variant(s) {wanted} in {folder}: found {sorted(present)}")
     if artifacts.card(folder).get("feature_map", {}).get("output") != "features":
         raise SystemExit(f"the model in {folder} has no `features` output: convert it again (make model)")
-    cam, classifier, settings = _worker_modules()
     rows = []
     for variant in wanted:
-        with tempfile.TemporaryDirectory(prefix="bench-explain-") as tmp:
-            base = settings.Settings(MODEL_DIR=str(folder), MODEL_VARIANT=variant)
-            clfs = {
-                "no_features": classifier.Classifier(
-                    settings.Settings(MODEL_DIR=str(stripped_copy(folder, variant, Path(tmp))), MODEL_VARIANT=variant),
-                    threads=args.threads,
-                ),
-                "not_asked": classifier.Classifier(base, threads=args.threads),
-                "explain": classifier.Classifier(base, threads=args.threads),
-            }
-            for clf in clfs.values():
-                clf.initialize()
-            assert clfs["no_features"].explainer is None and clfs["explain"].explainer is not None
-            for batch in [int(b) for b in args.batches.split(",") if b]:
-                row = {
-                    "variant": variant,
-                    "batch": batch,
-                    "threads": args.threads,
-                    **measure(clfs, cam, batch_of(batch), args.rounds, args.warmup),
-                }
-                rows.append(row)
-                print(
-                    format_table(rows, COLUMNS).splitlines()[-1] if len(rows) > 1 else format_table(rows, COLUMNS),
-                    flush=True,
-                )
-            for clf in clfs.values():
-                clf.finalize()
+        rows += measure_variant(folder, variant, args, rows)
     print(
         "\nΔ not asked: served graph without fetching features minus the graph without the output (target: "
         "nothing measurable, i.e. the 95% interval includes 0 or is far below 1 ms);\nΔ explain: every item "

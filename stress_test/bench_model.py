@@ -5,8 +5,8 @@ peak (FLOPs counted from the ONNX graph), and writes everything to stress_test/r
 for run_matrix.py and make_report.py. Runs in .venv (ONNX Runtime) or .venv-convert (also TensorFlow); the
 Keras baseline always runs as a subprocess of the TensorFlow environment.
 
-  python stress_test/bench_model.py                 # full run (~3-5 min on 2 cores)
-  python stress_test/bench_model.py --quick         # smoke run, a few seconds, no Keras
+  python -m stress_test.bench_model                 # full run (~3-5 min on 2 cores)
+  python -m stress_test.bench_model --quick         # smoke run, a few seconds, no Keras
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import artifacts
-import decode_profile
-import machine
-import ort_runner
-from results import format_table, new_run_dir, progress_line, write_json
+from stress_test import artifacts
+from stress_test import decode_profile
+from stress_test import machine
+from stress_test import ort_runner
+from stress_test.results import format_table, new_run_dir, progress_line, write_json
 
 HERE = Path(__file__).resolve().parent
 KERAS_PYTHON = artifacts.REPO / ".venv-convert" / "bin" / "python"
@@ -68,8 +67,16 @@ def keras_baseline(folder: Path, keras_python: Path, images: int) -> dict[str, A
         print(f"baseline skipped: {keras_python} not found", file=sys.stderr)
         return None
     weights = artifacts.keras_weights(folder)
-    cmd = [str(keras_python), str(HERE / "keras_baseline.py"), "--images", str(images), "--weights", str(weights or "")]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    cmd = [
+        str(keras_python),
+        "-m",
+        "stress_test.keras_baseline",
+        "--images",
+        str(images),
+        "--weights",
+        str(weights or ""),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=artifacts.REPO)
     if out.returncode != 0:
         print(f"baseline failed:\n{out.stderr[-2000:]}", file=sys.stderr)
         return None
@@ -118,22 +125,51 @@ def main() -> None:
         )
     info = machine.describe()
     info["fma_probe"] = None if args.quick else machine.fma_probe()
-    measured_peak = (info["fma_probe"] or {}).get("gflops_all_cores")
     gflops, gflops_how = count_gflops(models.get("fp32", models[wanted[0]]))
+    print_machine(info, gflops, gflops_how, folder)
+    baseline = None if args.skip_baseline else keras_baseline(folder, Path(args.keras_python), args.baseline_images)
+    if baseline:
+        print(f"keras baseline: {baseline['img_s']} img/s, p50 {baseline['p50_ms']} ms ({baseline['method']})")
+    rows = measure_grid(args, info, models, wanted, baseline, gflops)
+    best = {v: max((r for r in rows if r["variant"] == v), key=lambda r: r["img_s"]) for v in wanted}
+    print_summary(rows, best)
+    if args.out:
+        out = Path(args.out)
+    else:  # a smoke run must not become the newest results folder that matrix and report pick up
+        out = (
+            Path(tempfile.mkdtemp(prefix="bench-quick-")) / "bench.json" if args.quick else new_run_dir() / "bench.json"
+        )
+    summary = {"machine": info, "gflops_per_image": gflops, "gflops_how": gflops_how, "card": artifacts.card(folder)}
+    summary |= {"baseline": baseline, "runs": rows, "best": best, "settings": {k: v for k, v in vars(args).items()}}
+    write_json(out, summary)
+    print(f"wrote {out}")
+    decode_profile.save(folder, out.parent, quick=args.quick)  # decode cost and fast-mode agreement
+
+
+def print_machine(info: dict[str, Any], gflops: float | None, gflops_how: str, folder: Path) -> None:
     print(f"machine: {info['cpu_model']}, {info['cores']} cores, {info['isa']}\npeak: {info['peak_formula']}")
-    if measured_peak:
-        p = info["fma_probe"]
+    p = info["fma_probe"] or {}
+    if p.get("gflops_all_cores"):
         print(
             f"measured FMA peak: {p['gflops_1_core']} GFLOP/s on 1 core (effective {p['effective_ghz_1_core']} GHz), "
-            f"{measured_peak} on all cores ({p['how']})"
+            f"{p['gflops_all_cores']} on all cores ({p['how']})"
         )
     print(
         f"model: {gflops} GFLOP/image, {gflops_how}; card says {artifacts.card_gflops(folder)}"
         "\n(% peak of int8 rows is fp32-equivalent: the same FLOPs against the fp32 peak)"
     )
-    baseline = None if args.skip_baseline else keras_baseline(folder, Path(args.keras_python), args.baseline_images)
-    if baseline:
-        print(f"keras baseline: {baseline['img_s']} img/s, p50 {baseline['p50_ms']} ms ({baseline['method']})")
+
+
+def measure_grid(
+    args: argparse.Namespace,
+    info: dict[str, Any],
+    models: dict[str, Path],
+    wanted: list[str],
+    baseline: dict[str, Any] | None,
+    gflops: float | None,
+) -> list[dict[str, Any]]:
+    """One raw ONNX Runtime run per variant x workers x threads x batch; progress printed as it goes."""
+    measured_peak = (info["fma_probe"] or {}).get("gflops_all_cores")
     spin = {"auto": None, "on": True, "off": False}[args.spin]
     rows = []
     for variant in wanted:
@@ -152,6 +188,10 @@ def main() -> None:
             )
             rows.append(row)
             print(progress_line(rows, COLUMNS), flush=True)
+    return rows
+
+
+def print_summary(rows: list[dict[str, Any]], best: dict[str, dict[str, Any]]) -> None:
     noisy = [r for r in rows if r["other_load_cores"] > 0.2]
     if noisy:
         print(
@@ -159,7 +199,6 @@ def main() -> None:
             " those figures are low. Re-run on a quiet machine.",
             file=sys.stderr,
         )
-    best = {v: max((r for r in rows if r["variant"] == v), key=lambda r: r["img_s"]) for v in wanted}
     if len(rows) > 1:
         print("\n" + format_table(rows, COLUMNS))
     for v, r in best.items():
@@ -168,27 +207,6 @@ def main() -> None:
             f" ({r['peak_pct']}% of the formula fp32 peak"
             + (f", {r['peak_pct_measured']}% of the measured FMA peak)" if r["peak_pct_measured"] else ")")
         )
-    if args.out:
-        out = Path(args.out)
-    else:  # a smoke run must not become the newest results folder that matrix and report pick up
-        out = (
-            Path(tempfile.mkdtemp(prefix="bench-quick-")) / "bench.json" if args.quick else new_run_dir() / "bench.json"
-        )
-    write_json(
-        out,
-        {
-            "machine": info,
-            "gflops_per_image": gflops,
-            "gflops_how": gflops_how,
-            "card": artifacts.card(folder),
-            "baseline": baseline,
-            "runs": rows,
-            "best": best,
-            "settings": {k: v for k, v in vars(args).items()},
-        },
-    )
-    print(f"wrote {out}")
-    decode_profile.save(folder, out.parent, quick=args.quick)  # decode cost and fast-mode agreement
 
 
 if __name__ == "__main__":

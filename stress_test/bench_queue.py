@@ -8,8 +8,8 @@ Every request carries unique bytes of the size the service really ships (default
 machine the load generators compete with Redis for the cores, and jobs/s at 100% Redis CPU is the ceiling the
 capacity plan (report_capacity.py) uses.
 
-  python stress_test/bench_queue.py                          # ~1 min; writes queue_capacity.json
-  python stress_test/bench_queue.py --duration 3 --clients 8 # smoke run
+  python -m stress_test.bench_queue                          # ~1 min; writes queue_capacity.json
+  python -m stress_test.bench_queue --duration 3 --clients 8 # smoke run
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import argparse
 import multiprocessing as mp
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -28,14 +27,13 @@ from typing import Any
 
 import psutil
 
+
+from stress_test.service_code import service_module
+from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
+
+from testkit.redis_server import RedisServer
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-
-from results import format_table, latest_run_dir, new_run_dir, write_json  # noqa: E402
-
-sys.path.append(str(REPO))  # testkit, the harness the test suites use (its redis-server launcher)
-from testkit.redis_server import RedisServer  # noqa: E402
 
 TENSOR_BYTES = 224 * 224 * 3  # the uint8 tensor a job carries
 COLUMNS = [
@@ -56,8 +54,7 @@ def _client(port: int, threads: int, payload_bytes: int, start: Any, stop: Any, 
     os.environ.update(
         {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(port), "MAX_QUEUE_DEPTH": "1000000", "REQUEST_TIMEOUT_S": "30"}
     )
-    sys.path.insert(0, str(REPO / "api"))
-    import job_client  # the API's own protocol code
+    job_client = service_module("api", "job_client")  # the API's own protocol code
 
     base = os.urandom(payload_bytes)
     latencies: list[float] = []
@@ -92,9 +89,9 @@ def _client(port: int, threads: int, payload_bytes: int, start: Any, stop: Any, 
 
 def _worker(port: int, index: int, batch: int, stop: Any, ready: Any) -> None:
     """One model-worker-like process: the real JobQueue, answering every job at once (no inference)."""
-    sys.path.insert(0, str(REPO / "model"))
-    import settings
-    from job_queue import JobQueue, connect
+    settings = service_module("model", "settings")
+    job_queue = service_module("model", "job_queue")
+    JobQueue, connect = job_queue.JobQueue, job_queue.connect
 
     cfg = settings.load(REDIS_HOST="127.0.0.1", REDIS_PORT=port, BATCH_SIZE=batch)
     name = f"bench-{os.getpid()}-{index}"
@@ -168,17 +165,25 @@ def run_point(
         p.join(10)
         if p.is_alive():
             p.kill()
+    measured = {"seconds": t1 - t0, "jobs": done_after - done_before, "redis_cpu_s": cpu1 - cpu0}
+    return _point_row(clients, workers, batch, payload_bytes, measured, results)
+
+
+def _point_row(
+    clients: int, workers: int, batch: int, payload_bytes: int, measured: dict[str, float], results: list[dict]
+) -> dict[str, Any]:
+    """One row of the table: jobs/s, latency percentiles and what Redis' own CPU time says about its ceiling."""
     latencies = sorted(x for r in results for x in r["latencies"])
-    seconds = t1 - t0
-    jobs_s = (done_after - done_before) / seconds
-    cpu_frac = (cpu1 - cpu0) / seconds
+    seconds = measured["seconds"]
+    jobs_s = measured["jobs"] / seconds
+    cpu_frac = measured["redis_cpu_s"] / seconds
     return {
         "clients": clients,
         "workers": workers,
         "batch": batch,
         "payload_bytes": payload_bytes,
         "seconds": round(seconds, 2),
-        "jobs": done_after - done_before,
+        "jobs": measured["jobs"],
         "jobs_s": round(jobs_s, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
         "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))] * 1000, 2) if latencies else None,

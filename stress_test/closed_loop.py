@@ -1,10 +1,11 @@
 """A light closed-loop /predict client: N threads, each sending the next photo as soon as its answer arrives.
 
 Used for the end-to-end saturation figure (max sustained /predict throughput) and for the exact single-user
-latency (Locust rounds its percentiles). Keep-alive connections, unique bytes per request (unique.py), so no cache answers one: the client costs little
-CPU next to the service it measures on the same cores.
+latency (Locust rounds its percentiles). Keep-alive connections, each client from its own loopback address
+(testkit/source_addresses.py), unique bytes per request (unique.py) so no cache answers one: the client costs
+little CPU next to the service it measures on the same cores.
 
-  python stress_test/closed_loop.py --url http://127.0.0.1:5000 --concurrency 16 --duration 20
+  python -m stress_test.closed_loop --url http://127.0.0.1:5000 --concurrency 16 --duration 20
 """
 
 from __future__ import annotations
@@ -12,18 +13,16 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from photos import photo_bytes
-from unique import unique as tagged
+from stress_test.photos import photo_bytes
+from testkit.source_addresses import http_connection
+from stress_test.unique import unique as tagged
 
 
 def multipart(name: str, data: bytes) -> tuple[bytes, str]:
@@ -39,7 +38,7 @@ def _client(
     url: str, photos: list, start: float, stop: float, offset: int, out: list, timeout: float, out_all: list
 ) -> None:
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn = http_connection(parts.hostname, parts.port, offset, timeout)  # client `offset`: its own 127.0.x.y
     i = offset
     run_id = uuid.uuid4().hex[:8]
     while (t0 := time.monotonic()) < stop:
@@ -55,7 +54,7 @@ def _client(
             status = resp.status
         except (OSError, http.client.HTTPException, ValueError):
             conn.close()
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+            conn = http_connection(parts.hostname, parts.port, offset, timeout)
             ok, status = False, 0
         t1 = time.monotonic()
         out_all.append(status)

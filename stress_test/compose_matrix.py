@@ -2,7 +2,7 @@
 containers at `cpus: 1` each (each one 1 process x 1 thread), beside the process-based matrix.
 
   scripts/compose_matrix.sh                                   # what `make matrix CONTAINERS=1` runs
-  .venv/bin/python stress_test/compose_matrix.py --duration 5 --latency-duration 3 --results-dir /tmp/cm  # smoke
+  .venv/bin/python -m stress_test.compose_matrix --duration 5 --latency-duration 3 --results-dir /tmp/cm  # smoke
 
 Images come from scripts/compose_images.sh (built offline, WEIGHTS=random:0, fp32). Writes compose_matrix.json
 into the results folder (default: the newest one holding bench.json, else a new one).
@@ -16,14 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))  # testkit
 
-import closed_loop  # noqa: E402
-import machine  # noqa: E402
-from testkit.compose_stack import ComposeStack  # noqa: E402
-from results import format_table, latest_run_dir, new_run_dir, write_json  # noqa: E402
+from stress_test import closed_loop
+from stress_test import machine
+from testkit.compose_stack import ComposeStack
+from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
 
 COLUMNS = [
     ("models", "model containers"),

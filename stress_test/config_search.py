@@ -3,23 +3,21 @@
 Prints the settings that give the most images/s (throughput) and the lowest single-request latency, as the
 environment variables the worker reads (WORKERS, THREADS, BATCH_SIZE), e.g.
 
-  python stress_test/config_search.py                      # fp32, ~1 min on 2 cores
-  python stress_test/config_search.py --variant int8 --duration 5
+  python -m stress_test.config_search                      # fp32, ~1 min on 2 cores
+  python -m stress_test.config_search --variant int8 --duration 5
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import artifacts
-import machine
-import ort_runner
-from results import latest_run_dir, new_run_dir, progress_line, write_json
+from stress_test import artifacts
+from stress_test import machine
+from stress_test import ort_runner
+from stress_test.results import latest_run_dir, new_run_dir, progress_line, write_json
 
 COLUMNS = [
     ("workers", "W"),

@@ -4,27 +4,24 @@ Agreement with keras mode (the fp32 model, each photo and its mirror image): top
 logits (mean, min), largest absolute difference of any class probability. Decode time per photo in each mode
 (median of a few rounds, one core, in this process). Written to decode_profile.json by `make bench`.
 
-  python stress_test/decode_profile.py --out /tmp/decode_profile.json
+  python -m stress_test.decode_profile --out /tmp/decode_profile.json
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import artifacts
 from resnet_common import preprocess
-from phone_photos import phone_photos
-from photos import photo_bytes
-from results import write_json
+
+from stress_test import artifacts
+from stress_test.phone_photos import phone_photos
+from stress_test.photos import photo_bytes
+from stress_test.results import write_json
 
 
 def agreement(model: Path, photos: list[tuple[str, bytes]]) -> dict[str, Any]:

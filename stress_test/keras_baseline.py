@@ -1,6 +1,6 @@
 """The original app's way of serving, measured: Keras ResNet50 `model.predict` on one image per call, same weights.
 
-Runs in the TensorFlow environment (.venv-convert); bench_model.py starts it as a subprocess so TensorFlow's
+Runs in the TensorFlow environment (.venv-convert); bench_model.py starts it as a subprocess (`python -m stress_test.keras_baseline`) so TensorFlow's
 threads and memory never overlap the ONNX Runtime measurements. Prints one JSON line on stdout.
 """
 
@@ -9,11 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -21,7 +18,7 @@ def measure(weights: str | None, images: int, warmup: int) -> dict:
     """Images/s and per-call latency of model.predict(x[None]) over the shared photos, cycling."""
     import numpy as np
     import keras
-    from photos import photo_paths
+    from stress_test.photos import photo_paths
 
     t0 = time.perf_counter()
     model = keras.applications.ResNet50(weights=None)

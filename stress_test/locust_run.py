@@ -9,15 +9,17 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-LOCUST = Path(sys.executable).with_name("locust")
+REPO = HERE.parent
 BACKPRESSURE_NAME = "/predict [503 backpressure]"
 
 
 def run(url: str, users: int, duration_s: int, prefix: Path) -> dict[str, Any]:
     """Locust with `users` users spawned at once for `duration_s`; CSVs at <prefix>_stats.csv etc."""
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        str(LOCUST),
+    cmd = [  # `python -m locust` from the repository root: the locustfile imports stress_test.* and testkit.*
+        sys.executable,
+        "-m",
+        "locust",
         "-f",
         str(HERE / "locustfile.py"),
         "--headless",
@@ -40,7 +42,7 @@ def run(url: str, users: int, duration_s: int, prefix: Path) -> dict[str, Any]:
         "WARNING",
     ]
     with open(f"{prefix}.log", "wb") as log:
-        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=duration_s + 120, check=True)
+        subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, timeout=duration_s + 120, check=True)
     return summarize(Path(f"{prefix}_stats.csv"), users)
 
 

@@ -3,9 +3,10 @@
 
 A 503 from /predict is the API's backpressure (queue full), not a crash: it is reported under its own name,
 "/predict [503 backpressure]", so the /predict row counts only answered (or wrongly answered) predictions, and
-the user waits the Retry-After it was given before trying again. Headless example:
+the user waits the Retry-After it was given before trying again. Each user connects from its own loopback
+address (testkit/source_addresses.py), so nginx's per-client limits see many clients, as in production. Headless example:
 
-  locust -f stress_test/locustfile.py --headless -u 4 -r 4 -t 30s --host http://127.0.0.1:5000 --csv out/u4
+  python -m locust -f stress_test/locustfile.py --headless -u 4 -r 4 -t 30s --host http://127.0.0.1:5000 --csv out/u4
 
 Environment: PHOTOS_DIR (default tests/data/photos), LOCUST_WAIT_S (think time per user, default 0 = closed
 loop), LOCUST_TOP_K (ask /predict for top_k, default unset = the original three-key answer).
@@ -16,15 +17,14 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import sys
 import uuid
 from pathlib import Path
 
 from locust import HttpUser, between, constant, task
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from photos import PHOTOS_DIR, photo_bytes
-from unique import unique
+from stress_test.photos import PHOTOS_DIR, photo_bytes
+from stress_test.unique import unique
+from testkit.source_addresses import bind
 
 PHOTOS = photo_bytes(Path(os.environ.get("PHOTOS_DIR", PHOTOS_DIR)))
 WAIT_S = float(os.environ.get("LOCUST_WAIT_S", "0"))
@@ -33,6 +33,7 @@ RUN = uuid.uuid4().hex  # with id(user) and a counter: unique across users, runs
 BACKPRESSURE_NAME = "/predict [503 backpressure]"
 MAX_RETRY_AFTER_S = 5.0
 SEED_KEYS = {"success", "prediction", "score"}
+CLIENT_INDEX = itertools.count()
 
 
 class ServiceUser(HttpUser):
@@ -41,6 +42,7 @@ class ServiceUser(HttpUser):
     wait_time = between(0.5 * WAIT_S, 1.5 * WAIT_S) if WAIT_S > 0 else constant(0)
 
     def on_start(self) -> None:
+        bind(self.client, next(CLIENT_INDEX))  # each user connects from its own 127.0.x.y, as real clients do
         self.photos = itertools.cycle(PHOTOS[id(self) % len(PHOTOS) :] + PHOTOS[: id(self) % len(PHOTOS)])
         self.last: tuple[str, str, float] | None = None
 

@@ -1,255 +1,135 @@
 """Write hardware_report.md and its PNG plots (stress_test/report/) from one results folder.
 
-python stress_test/make_report.py                          # newest results folder
-python stress_test/make_report.py --results-dir stress_test/results/20260101T000000Z
+python -m stress_test.make_report                          # newest results folder
+python -m stress_test.make_report --results-dir stress_test/results/20260101T000000Z
+
+Reads only the summary JSON files of the folder (report_data.py); the sections are in report_sections.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import matplotlib
 
-import report_plots
-import report_workloads
-from report_capacity import capacity_section
-from report_data import Figures, load, per_core, targets
-from report_compose import compose_section
-from report_explain import explain_section
-from report_reading import reading
-from report_shedding import shedding_section
-from results import latest_run_dir, read_json, repo_relative
+matplotlib.use("Agg")  # no display needed
+import matplotlib.pyplot as plt
+
+from stress_test.report_data import Figures, load, per_core
+from stress_test.report_sections import document
+from stress_test.results import latest_run_dir, repo_relative
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 
-def md_table(rows: list[dict], columns: list[tuple[str, str]]) -> list[str]:
-    head = "| " + " | ".join(h for _, h in columns) + " |"
-    sep = "|" + "|".join("---" for _ in columns) + "|"
-    body = ["| " + " | ".join("–" if r.get(k) is None else str(r[k]) for k, _ in columns) + " |" for r in rows]
-    return [head, sep, *body, ""]
+def _save(fig, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
 
 
-def machine_section(f: Figures) -> list[str]:
-    m = f.machine
-    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m.get("flags", {}).items())
-    versions = ", ".join(f"{k} {v}" for k, v in sorted(m.get("versions", {}).items()))
-    return [
-        "## Machine",
-        "",
-        f"- CPU: {m.get('cpu_model')} ({m.get('vendor')}, family {m.get('family')}), "
-        f"{m.get('cores')} cores usable" + (", virtual machine" if m.get("hypervisor") else ""),
-        f"- Flags: {flags}",
-        f"- Memory: {m.get('memory_gib')} GiB; OS: {m.get('os')}; Python {m.get('python')}",
-        f"- Libraries: {versions}",
-        f"- fp32 peak (formula): {m.get('peak_formula')}",
-        probe_line(m),
-        "",
-    ]
+def e2e_vs_users(f: Figures, out: Path) -> list[str]:
+    """Successful /predict per second, and p50/p95 latency, against Locust users, one line per configuration."""
+    configs = [c for c in f.e2e() if c.get("locust")]
+    if not configs:
+        return []
+    fig1, ax1 = plt.subplots(figsize=(7, 4))
+    fig2, ax2 = plt.subplots(figsize=(7, 4))
+    for c in configs:
+        users = [r["users"] for r in c["locust"]]
+        (line,) = ax1.plot(users, [r["predict_ok_per_s"] for r in c["locust"]], marker="o", label=c["config"])
+        ax2.plot(
+            users, [r["p50_ms"] for r in c["locust"]], marker="o", color=line.get_color(), label=f"{c['config']} p50"
+        )
+        ax2.plot(
+            users,
+            [r["p95_ms"] for r in c["locust"]],
+            marker="x",
+            ls="--",
+            color=line.get_color(),
+            label=f"{c['config']} p95",
+        )
+    raw = f.raw_best()
+    if raw:
+        ax1.axhline(raw["img_s"], color="grey", ls=":", label=f"raw ORT best fp32 ({raw['img_s']:.1f})")
+    for ax, ylabel in ((ax1, "successful /predict per s"), (ax2, "latency (ms)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted({r["users"] for c in configs for r in c["locust"]}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel("Locust users (closed loop)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    ax1.set_title("End-to-end throughput vs users")
+    ax2.set_title("End-to-end latency vs users")
+    return [_save(fig1, out / "e2e_throughput_vs_users.png"), _save(fig2, out / "e2e_latency_vs_users.png")]
 
 
-def probe_line(m: dict) -> str:
-    p = m.get("fma_probe")
-    if not p:
-        return "- Measured FMA peak: not measured (needs gcc)."
-    return (
-        f"- fp32 peak (measured): {p['gflops_1_core']} GFLOP/s on one core (an effective "
-        f"{p['effective_ghz_1_core']} GHz at {p['lanes']} lanes x 2 FMA units), {p['gflops_all_cores']} GFLOP/s on "
-        f"all cores — {p['how']}."
-    )
-
-
-def raw_section(f: Figures) -> list[str]:
-    b, base = f.bench, f.baseline
-    if not b:
-        return ["## Raw model benchmark", "", "Not run (no bench.json).", ""]
-    lines = [
-        "## Raw model benchmark (`make bench`)",
-        "",
-        f"- Model: {b.get('gflops_per_image')} GFLOP per image, {b.get('gflops_how')}.",
-        "- Keras baseline (the original app's way): "
-        + (
-            f"{base['img_s']} img/s, p50 {base['p50_ms']} ms — {base['method']}; weights {base['weights']}."
-            if base
-            else "not measured."
-        ),
-        f"- Each ONNX Runtime worker is a spawned process with its own session; {b['settings'].get('duration')} s "
-        f"measured after {b['settings'].get('warmup')} s warm-up; latency is per batch.",
-        "",
-    ]
-    lines += md_table(
-        b.get("runs", []),
-        [
-            ("variant", "variant"),
-            ("workers", "workers"),
-            ("threads", "threads"),
-            ("batch", "batch"),
-            ("img_s", "img/s"),
-            ("p50_ms", "p50 ms"),
-            ("p95_ms", "p95 ms"),
-            ("x_baseline", "x Keras"),
-            ("peak_pct", "% fp32 peak"),
-            ("peak_pct_measured", "% measured peak"),
-            ("rss_mb_max", "RSS MB"),
-            ("other_load_cores", "other load (cores)"),
-        ],
-    )
-    lines += ["![raw throughput](stress_test/report/raw_throughput.png)", "", "### Per-core scaling", ""]
-    lines += md_table(
-        per_core(f),
-        [
-            ("variant", "variant"),
-            ("cores", "cores used"),
-            ("config", "best config"),
-            ("img_s", "img/s"),
-            ("img_s_per_core", "img/s per core"),
-        ],
-    )
-    return lines + ["![per-core scaling](stress_test/report/per_core_scaling.png)", ""]
-
-
-def e2e_section(f: Figures) -> list[str]:
-    if not f.matrix:
-        return ["## End to end (`make matrix`)", "", "Not run (no matrix.json).", ""]
-    s = f.matrix.get("settings", {})
-    lines = [
-        "## End to end (`make matrix`)",
-        "",
-        f"Real stack on 127.0.0.1 (redis-server, `python ml_service.py`, gunicorn {s.get('gunicorn_workers')} x "
-        f"{s.get('gunicorn_threads')} threads), BATCH_SIZE {s.get('batch_size')}; Locust {s.get('duration')} s per "
-        f"user count (closed loop, /predict 20 : page 2 : feedback 1); 503 backpressure counted apart. Saturation: "
-        f"closed-loop client for {s.get('saturation_duration')} s; 1-user latency measured exactly for "
-        f"{s.get('latency_duration')} s.",
-        "",
-    ]
-    rows = []
-    for c in f.e2e():
-        for r in c.get("locust", []):
-            rows.append({"config": c["config"], **r})
-    lines += md_table(
-        rows,
-        [
-            ("config", "config"),
-            ("users", "users"),
-            ("predict_ok_per_s", "ok/s"),
-            ("p50_ms", "p50 ms"),
-            ("p95_ms", "p95 ms"),
-            ("p99_ms", "p99 ms"),
-            ("predict_failures", "failures"),
-            ("backpressure_503", "503s"),
-        ],
-    )
-    lines += [
-        "![throughput vs users](stress_test/report/e2e_throughput_vs_users.png)",
-        "![latency vs users](stress_test/report/e2e_latency_vs_users.png)",
-        "",
-        "### Saturation, latency, memory, start-up",
-        "",
-    ]
-    lines += md_table(
-        f.e2e(),
-        [
-            ("config", "config"),
-            ("sat_ok_per_s", "saturation img/s"),
-            ("raw_img_s", "raw ORT same config"),
-            ("vs_raw_same", "x raw same"),
-            ("vs_raw_best", "x bench best"),
-            ("sat_p50_ms", "sat p50 ms"),
-            ("lat1_p50_ms", "1-user p50 ms"),
-            ("raw_b1_p50_ms", "raw batch-1 p50 ms"),
-            ("rss_mb_max", "worker RSS MB"),
-            ("ready_s_max", "ready s"),
-        ],
-    )
-    lines += stages_table(f)
-    for c in f.failed_configs():
-        lines.append(f"- {c['config']} failed: {c['error'][:300]}")
-    return lines + [""]
-
-
-def stages_table(f: Figures) -> list[str]:
-    """Mean ms per stage during each saturation run, from the /metrics histograms (absent in older results)."""
-    rows = [
-        {
-            "config": c["config"],
-            "sat_ok_per_s": c["sat_ok_per_s"],
-            **c["saturation"]["stages_ms"],
-            "raw_per_image": (c.get("raw_same_config") or {}).get("per_image_ms"),
-        }
-        for c in f.e2e()
-        if "preprocess_per_image" in (c.get("saturation") or {}).get("stages_ms", {})
-    ]
+def raw_configs(f: Figures, out: Path) -> list[str]:
+    """Raw ONNX Runtime images/s for every workers x threads x batch point, with the Keras baseline."""
+    rows = f.bench.get("runs", [])
     if not rows:
         return []
-    return [
-        "### Where the time went during saturation (per stage, from /metrics)",
-        "",
-        "Means over the saturation run from the difference of the Prometheus histograms scraped right before "
-        "and right after it (summed over workers); worker stages are wall time inside one worker.",
-        "",
-        *md_table(
-            rows,
-            [
-                ("config", "config"),
-                ("sat_ok_per_s", "img/s"),
-                ("preprocess_per_image", "preprocess ms/img"),
-                ("inference_per_image", "inference ms/img"),
-                ("raw_per_image", "raw ORT ms/img"),
-                ("inference_per_batch", "inference ms/batch"),
-                ("mean_batch", "mean batch"),
-                ("queue_wait", "queue wait ms"),
-                ("api_request", "API /predict ms"),
-            ],
-        ),
-    ]
-
-
-def int8_section(f: Figures) -> list[str]:
-    v = f.card.get("variants", {}).get("int8")
-    if not v:
-        return ["## INT8", "", "No INT8 model in this run's model card.", ""]
-    q, agree, speed = v.get("quantization", {}), v.get("agreement", {}), v.get("speed", {})
-    lines = [
-        "## INT8",
-        "",
-        "From the model card (conversion): " + ", ".join(f"{k} {q[k]}" for k in q if k != "calibration_dir"),
-        "",
-        "| agreement with fp32 | value |",
-        "|---|---|",
-        *[f"| {k} | {val} |" for k, val in agree.items()],
-        "",
-        "Speed at conversion: " + ", ".join(f"{k} {val}" for k, val in speed.items()) + ".",
-        "",
-    ]
-    fp, i8 = f.raw_best("fp32"), f.raw_best("int8")
-    if fp and i8:
-        lines.append(
-            f"- Raw ONNX Runtime best: int8 {i8['img_s']} img/s vs fp32 {fp['img_s']} img/s "
-            f"({i8['img_s'] / fp['img_s']:.2f}x)."
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(rows)), 4))
+    labels = [f"{r['variant']}\n{r['workers']}x{r['threads']} b{r['batch']}" for r in rows]
+    colors = ["tab:blue" if r["variant"] == "fp32" else "tab:orange" for r in rows]
+    ax.bar(range(len(rows)), [r["img_s"] for r in rows], color=colors)
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    if f.baseline:
+        ax.axhline(f.baseline["img_s"], color="red", ls="--", label=f"Keras baseline ({f.baseline['img_s']:.1f})")
+    gflops, peak = f.bench.get("gflops_per_image"), f.machine.get("peak_gflops")
+    measured = (f.machine.get("fma_probe") or {}).get("gflops_all_cores")
+    if gflops and peak:
+        ax.axhline(
+            peak / gflops,
+            color="black",
+            ls=":",
+            label=f"fp32 peak, formula at nominal clock ({peak / gflops:.1f} img/s)",
         )
-    fe, ie = f.e2e_best("fp32"), f.e2e_best("int8")
-    if fe and ie:
-        lines.append(
-            f"- End-to-end saturation: int8 {ie['sat_ok_per_s']} img/s ({ie['config']}) vs fp32 "
-            f"{fe['sat_ok_per_s']} img/s ({fe['config']}) = {ie['sat_ok_per_s'] / fe['sat_ok_per_s']:.2f}x."
+    if gflops and measured:
+        ax.axhline(
+            measured / gflops, color="green", ls="-.", label=f"fp32 peak, measured FMA ({measured / gflops:.1f} img/s)"
         )
-    return lines + [""]
+    ax.set_ylabel("images/s (all workers)")
+    ax.set_title("Raw ONNX Runtime: workers x threads, batch size")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return [_save(fig, out / "raw_throughput.png")]
 
 
-def config_section(folder: Path) -> list[str]:
-    cs = read_json(folder / "config_search.json")
-    if not cs:
+def scaling(f: Figures, out: Path) -> list[str]:
+    """Images/s per core against cores used, raw (best of each core count) and end to end."""
+    points = per_core(f)
+    if not points:
         return []
-    lines = ["## Recommended settings (`make config-search`)", ""]
-    for goal, r in cs["recommended"].items():
-        lines.append(
-            f"- For {goal}: `WORKERS={r['workers']} THREADS={r['threads']} BATCH_SIZE={r['batch']}` "
-            f"({cs['variant']}: {r['img_s']} img/s, batch p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms)."
-        )
-    return lines + [""]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for variant in ("fp32", "int8"):
+        pts = [p for p in points if p["variant"] == variant]
+        if pts:
+            ax.plot([p["cores"] for p in pts], [p["img_s_per_core"] for p in pts], marker="o", label=f"raw {variant}")
+        e2e = [c for c in f.e2e(variant) if c.get("sat_ok_per_s")]
+        if e2e:
+            ax.scatter(
+                [c["workers"] * c["threads"] for c in e2e],
+                [c["sat_ok_per_s"] / (c["workers"] * c["threads"]) for c in e2e],
+                marker="x",
+                label=f"end-to-end {variant} (saturation)",
+            )
+    ax.set_xlabel("cores used by the model (workers x threads)")
+    ax.set_ylabel("images/s per core")
+    ax.set_xticks(sorted({p["cores"] for p in points}))
+    ax.set_title("Per-core scaling")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return [_save(fig, out / "per_core_scaling.png")]
+
+
+def all_plots(f: Figures, out: Path) -> list[str]:
+    out.mkdir(parents=True, exist_ok=True)
+    return raw_configs(f, out) + scaling(f, out) + e2e_vs_users(f, out)
 
 
 def main() -> None:
@@ -262,43 +142,9 @@ def main() -> None:
     if folder is None:
         raise SystemExit("no results yet: run `make bench` and `make matrix` first")
     f = load(folder)
-    report_plots.all_plots(f, Path(args.plots))
-    words = {True: "met", False: "**missed**", None: "not measured"}
-    tgt = [{**t, "met": words.get(t["met"], t["met"])} for t in targets(f)]
+    all_plots(f, Path(args.plots))
     shown = folder.relative_to(REPO) if folder.is_relative_to(REPO) else folder
-    lines = [
-        "# Hardware report",
-        "",
-        f"Generated by `stress_test/make_report.py` from `{shown}`. Every figure below comes from that run.",
-        "",
-    ]
-    lines += machine_section(f) + ["## Targets", ""]
-    lines += md_table(
-        tgt,
-        [
-            ("target", "target"),
-            ("goal", "goal"),
-            ("value", "measured"),
-            ("met", "result"),
-            ("by", "margin"),
-            ("basis", "basis"),
-        ],
-    )
-    lines += (
-        raw_section(f)
-        + config_section(folder)
-        + e2e_section(f)
-        + compose_section(folder)
-        + int8_section(f)
-        + ["## Reading", ""]
-        + reading(f)
-        + [""]
-    )
-    lines += shedding_section(folder)
-    lines += explain_section(folder)
-    lines += capacity_section(folder, f)
-    lines += report_workloads.section(folder)
-    Path(args.out).write_text(repo_relative("\n".join(lines)))
+    Path(args.out).write_text(repo_relative("\n".join(document(folder, f, shown))))
     print(f"wrote {args.out} and plots in {args.plots}")
 
 

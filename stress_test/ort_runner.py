@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from machine import busy_seconds
+from stress_test.machine import busy_seconds
 
-MODEL_SRC = Path(__file__).resolve().parents[1] / "model"
 
 BARRIER_TIMEOUT_S = 120.0
 
@@ -47,11 +45,9 @@ def _rss_mb() -> float:
 
 def make_session(model: str, threads: int, spin: bool):
     """The worker's own session factory (model/session.py), so the benchmark measures exactly what it runs."""
-    if str(MODEL_SRC) not in sys.path:
-        sys.path.append(str(MODEL_SRC))  # appended: stress_test's own modules keep precedence
-    from session import open_session
+    from stress_test.service_code import service_module
 
-    return open_session(model, threads, spin)
+    return service_module("model", "session").open_session(model, threads, spin)
 
 
 def _own_seconds() -> float:
@@ -62,7 +58,7 @@ def _own_seconds() -> float:
 def _worker(cfg: Config, spin: bool, barrier: Any, results: Any) -> None:
     """Body of one spawned process; always puts exactly one dict on the results queue."""
     try:
-        from photos import batch_of
+        from stress_test.photos import batch_of
 
         t0 = time.perf_counter()
         session = make_session(cfg.model, cfg.threads, spin)

@@ -1,7 +1,7 @@
 """Phone-size photos for the 12 MP workload: the repo's test photos (tests/data/photos, from PyPI packages)
 upscaled to 4000 × 3000, with sensor-like noise, saved as JPEG quality 90 — 2–3 MB each, like a phone's.
 
-Made once and cached in .run/phone-photos (a few seconds); `python stress_test/phone_photos.py` prints sizes.
+Made once and cached in .run/phone-photos (a few seconds); `python -m stress_test.phone_photos` prints sizes.
 Noise: per-pixel Gaussian, luminance-dependent like shot noise (σ ≈ 2 + 0.03 × level), shared by the three
 channels at 70% (sensor noise is mostly luma after demosaicing) — so the JPEG carries real high-frequency detail.
 """
@@ -9,13 +9,11 @@ channels at 70% (sensor noise is mostly luma after demosaicing) — so the JPEG 
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from photos import PHOTOS_DIR, REPO, photo_paths
+from stress_test.photos import PHOTOS_DIR, REPO, photo_paths
 
 SIZE = (4000, 3000)
 QUALITY = 90

@@ -1,15 +1,18 @@
-"""Figures the hardware report is made of, derived from bench.json and matrix.json of one results folder.
+"""Reading one results folder: the figures the hardware report is made of, derived from its summary JSON files
+(bench.json, matrix.json, workloads.json, queue_capacity.json, compose_matrix.json, ...).
 
-Everything the report says is computed here from measured numbers, so make_report.py only formats.
+Everything the report says is computed here or in report_sections.py from measured numbers; nothing is written
+in advance.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from results import read_json
+from stress_test.results import read_json
 
 ABOVE_FORMULA_PEAK = "not meaningful (measured above the formula peak: nominal clock too low)"
 TARGETS = {
@@ -88,10 +91,15 @@ def _target(name: str, value: float | None, goal: float, higher_is_better: bool,
 
 
 def targets(f: Figures) -> list[dict[str, Any]]:
-    """The report's targets, each with its measured value, met/missed and the margin."""
-    out = []
+    """The service's targets, each with its measured value, met/missed and the margin."""
+    return _throughput_targets(f) + [_latency_target(f)] + _peak_targets(f) + _footprint_targets(f)
+
+
+def _throughput_targets(f: Figures) -> list[dict[str, Any]]:
+    """End-to-end saturation against raw ONNX Runtime (best, same configuration) and the Keras baseline."""
     raw, e2e, base = f.raw_best(), f.e2e_best(), f.baseline
-    out.append(
+    same = e2e.get("vs_raw_same") if e2e else None
+    return [
         _target(
             "end-to-end saturation / raw ORT best fp32",
             e2e["sat_ok_per_s"] / raw["img_s"] if e2e and raw else None,
@@ -99,10 +107,7 @@ def targets(f: Figures) -> list[dict[str, Any]]:
             True,
             "x",
             f"{e2e and e2e['sat_ok_per_s']} vs {raw and raw['img_s']} img/s",
-        )
-    )
-    same = e2e.get("vs_raw_same") if e2e else None
-    out.append(
+        ),
         _target(
             "end-to-end saturation / raw ORT of the same configuration",
             same,
@@ -111,9 +116,7 @@ def targets(f: Figures) -> list[dict[str, Any]]:
             "x",
             f"{e2e and e2e['config']}: {e2e and e2e['sat_ok_per_s']} vs {e2e and e2e.get('raw_img_s')} "
             "img/s measured just before the stack started",
-        )
-    )
-    out.append(
+        ),
         _target(
             "end-to-end saturation / Keras baseline",
             e2e["sat_ok_per_s"] / base["img_s"] if e2e and base else None,
@@ -121,30 +124,29 @@ def targets(f: Figures) -> list[dict[str, Any]]:
             True,
             "x",
             f"{e2e and e2e['sat_ok_per_s']} vs {base and base['img_s']} img/s",
-        )
-    )
+        ),
+    ]
+
+
+def _latency_target(f: Figures) -> dict[str, Any]:
+    """The best 1-user p50 over fp32 configurations against raw batch-1 of the same thread count."""
+    name = "1-user p50 minus raw batch-1 p50 (ms)"
     lat = [
         (c, c.get("raw_b1_p50_ms") or (f.raw_batch1(c["threads"]) or {}).get("p50_ms"))
         for c in f.e2e("fp32")
         if c.get("lat1_p50_ms")
     ]
     lat = [(c, r) for c, r in lat if r]
-    if lat:
-        c, r = min(lat, key=lambda cr: cr[0]["lat1_p50_ms"] - cr[1])
-        out.append(
-            _target(
-                "1-user p50 minus raw batch-1 p50 (ms)",
-                c["lat1_p50_ms"] - r,
-                TARGETS["latency_slack_ms"],
-                False,
-                " ms",
-                f"{c['config']}: {c['lat1_p50_ms']} ms vs raw {r} ms (1 worker, {c['threads']} thread(s))",
-            )
-        )
-    else:
-        out.append(
-            _target("1-user p50 minus raw batch-1 p50 (ms)", None, TARGETS["latency_slack_ms"], False, " ms", "")
-        )
+    if not lat:
+        return _target(name, None, TARGETS["latency_slack_ms"], False, " ms", "")
+    c, r = min(lat, key=lambda cr: cr[0]["lat1_p50_ms"] - cr[1])
+    basis = f"{c['config']}: {c['lat1_p50_ms']} ms vs raw {r} ms (1 worker, {c['threads']} thread(s))"
+    return _target(name, c["lat1_p50_ms"] - r, TARGETS["latency_slack_ms"], False, " ms", basis)
+
+
+def _peak_targets(f: Figures) -> list[dict[str, Any]]:
+    """The best fp32 raw configuration as a fraction of the formula peak and of the measured FMA peak."""
+    raw, probe = f.raw_best(), f.machine.get("fma_probe") or {}
     formula = _target(
         "best fp32 raw configuration / fp32 peak (formula)",
         raw["peak_pct"] / 100 if raw and raw.get("peak_pct") else None,
@@ -155,20 +157,23 @@ def targets(f: Figures) -> list[dict[str, Any]]:
     )
     if formula["value"] is not None and formula["value"] > 1.0:  # above 100% proves the denominator wrong
         formula.update(met=ABOVE_FORMULA_PEAK, by="")  # the measured-FMA-peak row counts instead
-    out.append(formula)
-    probe = f.machine.get("fma_probe") or {}
-    out.append(
-        _target(
-            "best fp32 raw configuration / measured FMA peak",
-            raw["peak_pct_measured"] / 100 if raw and raw.get("peak_pct_measured") else None,
-            TARGETS["peak_fraction"],
-            True,
-            "",
-            f"{raw and raw.get('gflop_s')} of {probe.get('gflops_all_cores')} GFLOP/s (fma_probe.c)",
-        )
+    measured = _target(
+        "best fp32 raw configuration / measured FMA peak",
+        raw["peak_pct_measured"] / 100 if raw and raw.get("peak_pct_measured") else None,
+        TARGETS["peak_fraction"],
+        True,
+        "",
+        f"{raw and raw.get('gflop_s')} of {probe.get('gflops_all_cores')} GFLOP/s (fma_probe.c)",
     )
-    i8 = f.e2e_best("int8")
-    out.append(
+    return [formula, measured]
+
+
+def _footprint_targets(f: Figures) -> list[dict[str, Any]]:
+    """INT8 speed-up end to end, worker memory and time to ready."""
+    i8, e2e = f.e2e_best("int8"), f.e2e_best()
+    rss = [c["rss_mb_max"] for c in f.e2e() if c.get("rss_mb_max")]
+    ready = [c["ready_s_max"] for c in f.e2e() if c.get("ready_s_max")]
+    return [
         _target(
             "INT8 / fp32 end-to-end saturation",
             i8["sat_ok_per_s"] / e2e["sat_ok_per_s"] if i8 and e2e else None,
@@ -176,10 +181,7 @@ def targets(f: Figures) -> list[dict[str, Any]]:
             True,
             "x",
             f"{i8 and i8['sat_ok_per_s']} vs {e2e and e2e['sat_ok_per_s']} img/s",
-        )
-    )
-    rss = [c["rss_mb_max"] for c in f.e2e() if c.get("rss_mb_max")]
-    out.append(
+        ),
         _target(
             "worker RSS (MB, max over configurations)",
             max(rss) if rss else None,
@@ -187,10 +189,7 @@ def targets(f: Figures) -> list[dict[str, Any]]:
             False,
             " MB",
             "psutil RSS of each worker after warm-up and after load",
-        )
-    )
-    ready = [c["ready_s_max"] for c in f.e2e() if c.get("ready_s_max")]
-    out.append(
+        ),
         _target(
             "worker ready after start (s, max)",
             max(ready) if ready else None,
@@ -198,9 +197,8 @@ def targets(f: Figures) -> list[dict[str, Any]]:
             False,
             " s",
             'process start to heartbeat ready="1" (sampled every 0.1 s)',
-        )
-    )
-    return out
+        ),
+    ]
 
 
 def per_core(f: Figures) -> list[dict[str, Any]]:
@@ -223,3 +221,126 @@ def per_core(f: Figures) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+# (target, run name, how the value is computed, goal, "min" | "max")
+GOALS = [
+    ("12 MP photos, PREPROCESS=fast / raw (2x1, 8 clients)", "12mp-fp32-fast-c8", "vs_raw", 0.55, "min"),
+    ("12 MP photos, keras mode / raw (2x1, 8 clients)", "12mp-fp32-keras-c8", "vs_raw", 0.30, "min"),
+    ("small photos fp32 / raw (2x1, 8 clients)", "small-fp32-keras-c8", "vs_raw", 0.90, "min"),
+    ("small photos INT8 / raw INT8 (2x1, 8 clients)", "small-int8-keras-c8", "vs_raw", 0.70, "min"),
+    ("1-user p50 minus raw batch-1 p50, small photos (ms)", "small-fp32-keras-c1", "lone_gap", 5.0, "max"),
+    ("Redis traffic per request (KiB, in + out, worst 8-client run)", None, "redis", 400.0, "max"),
+]
+
+
+def _value(kind: str, run: dict | None, runs: list[dict]) -> float | None:
+    if kind == "redis":
+        # 8-client runs: at one request per second the heartbeats' own traffic would be counted per request
+        values = [
+            r["redis_kib_per_request"]
+            for r in runs
+            if r.get("redis_kib_per_request") is not None and r.get("clients", 0) >= 8
+        ]
+        return max(values) if values else None
+    if run is None:
+        return None
+    if kind == "lone_gap":
+        if run.get("p50_ms") is None or run.get("raw_b1_p50_ms") is None:
+            return None
+        return round(run["p50_ms"] - run["raw_b1_p50_ms"], 2)
+    return run.get(kind)
+
+
+def workload_targets(runs: list[dict]) -> list[dict[str, Any]]:
+    """The workload targets (small and 12 MP photos) with their measured values from workloads.json's runs."""
+    by_name = {r["name"]: r for r in runs if "error" not in r}
+    rows = []
+    for target, name, kind, goal, sense in GOALS:
+        run = by_name.get(name) if name else None
+        value = _value(kind, run, list(by_name.values()))
+        met = None if value is None else (value >= goal if sense == "min" else value <= goal)
+        basis = ""
+        if run and kind == "vs_raw":
+            basis = f"{run['ok_per_s']} vs raw {run['raw_img_s']} img/s"
+        elif run and kind == "lone_gap":
+            basis = f"p50 {run['p50_ms']} ms vs raw batch-1 {run['raw_b1_p50_ms']} ms"
+        rows.append(
+            {
+                "target": target,
+                "goal": f"{'≥' if sense == 'min' else '≤'} {goal}",
+                "value": value,
+                "result": {True: "met", False: "**missed**", None: "not measured"}[met],
+                "basis": basis,
+                "load_client_share": run.get("load_client_share") if run else None,
+            }
+        )
+    return rows
+
+
+REDIS_HEADROOM = 0.5  # plan Redis at half a core: failover catch-up, replication and bursts need the rest
+GROWTH = (1, 10, 1000)
+
+
+def best_per_core(f: Figures) -> dict[str, float]:
+    """Best raw images/s per core for each variant (fp32, int8) in this run's bench."""
+    out: dict[str, float] = {}
+    for row in per_core(f):
+        out[row["variant"]] = max(out.get(row["variant"], 0.0), row["img_s_per_core"])
+    return out
+
+
+def plan(queue: dict[str, Any], rates: dict[str, float], today_img_s: float) -> list[dict[str, Any]]:
+    """Rows per (growth, variant): jobs/s, worker cores, Redis shards, network through each shard."""
+    best = queue["best"]
+    per_redis = best["jobs_s_per_redis_core"] * REDIS_HEADROOM
+    payload = best["payload_bytes"]
+    rows = []
+    for growth in GROWTH:
+        need = today_img_s * growth
+        shards = max(1, math.ceil(need / per_redis))
+        for variant, rate in sorted(rates.items()):
+            rows.append(
+                {
+                    "load": f"{growth}x",
+                    "img_s": round(need, 1),
+                    "variant": variant,
+                    "worker_cores": math.ceil(need / rate),
+                    "redis_shards": shards,
+                    "gbit_s_per_shard": round(need / shards * payload * 2 * 8 / 1e9, 2),
+                }
+            )
+    return rows
+
+
+def process_rows(matrix: dict[str, Any], batch: int) -> dict[int, dict[str, Any]]:
+    """Saturation of the process-based matrix for 1 and 2 single-threaded fp32 workers at this batch size."""
+    out = {}
+    for c in matrix.get("configs", []):
+        if c.get("variant") == "fp32" and c.get("threads") == 1 and c.get("batch") == batch and c.get("sat_ok_per_s"):
+            out[c["workers"]] = c
+    return out
+
+
+def compose_rows(runs: list[dict[str, Any]], procs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model-container count: containers beside the same number of worker processes."""
+    one_p = procs.get(1, {}).get("sat_ok_per_s")
+    rows = []
+    for r in runs:
+        p = procs.get(r["models"], {})
+        rows.append(
+            {
+                "n": r["models"],
+                "c_sat": r.get("sat_ok_per_s"),
+                "c_x": r.get("x_one"),
+                "c_p50": r.get("sat_p50_ms"),
+                "c_lat1": r.get("lat1_p50_ms"),
+                "p_sat": p.get("sat_ok_per_s"),
+                "p_x": round(p["sat_ok_per_s"] / one_p, 2) if p.get("sat_ok_per_s") and one_p else None,
+                "p_lat1": p.get("lat1_p50_ms"),
+                "ratio": round(r["sat_ok_per_s"] / p["sat_ok_per_s"], 2)
+                if r.get("sat_ok_per_s") and p.get("sat_ok_per_s")
+                else None,
+            }
+        )
+    return rows

@@ -1,7 +1,8 @@
 """Headless load matrix against the real stack: model configurations x Locust user counts, plus saturation.
 
-For each configuration (variant x WORKERS x THREADS, WORKERS x THREADS <= cores) it starts redis-server, the
-worker(s) and gunicorn on free 127.0.0.1 ports, records each worker's time to ready and RSS, measures the exact
+For each configuration (variant x WORKERS x THREADS, WORKERS x THREADS <= cores) it starts the stack as `make run`
+serves it (supervisord: Redis, the model service, gunicorn on a unix socket, nginx in front) on free 127.0.0.1
+ports, records each worker's time to ready and RSS, measures the exact
 1-user latency, runs Locust for every user count (CSVs under <results>/matrix/<config>/), then measures the
 maximum sustained /predict throughput with a closed-loop client, and prints its ratio to the best raw ONNX
 Runtime figure of bench.json in the same results folder.
@@ -9,8 +10,8 @@ Runtime figure of bench.json in the same results folder.
 Then the two workloads (workloads.py: small and 12 MP photos, keras and fast preprocessing, 8 clients)
 into workloads.json of the same folder.
 
-  python stress_test/run_matrix.py                       # full matrix + workloads (~17 min on 2 cores)
-  python stress_test/run_matrix.py --quick               # smoke: one configuration, a few seconds each
+  python -m stress_test.run_matrix                       # full matrix + workloads (~17 min on 2 cores)
+  python -m stress_test.run_matrix --quick               # smoke: one configuration, a few seconds each
 """
 
 from __future__ import annotations
@@ -23,18 +24,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import artifacts
-import closed_loop
-import locust_run
-import machine
-import ort_runner
-import stages
-import workloads
-from ort_runner import grid
-from results import format_table, latest_run_dir, new_run_dir, read_json, write_json
-from service import METRICS_PUSH_S, Service
+from stress_test import artifacts
+from stress_test import closed_loop
+from stress_test import locust_run
+from stress_test import machine
+from stress_test import ort_runner
+from stress_test import stages
+from stress_test import workloads
+from stress_test.ort_runner import grid
+from stress_test.results import format_table, latest_run_dir, new_run_dir, read_json, write_json
+from stress_test.service import FRONT, METRICS_PUSH_S, Service
 
 COLUMNS = [
     ("config", "config"),
@@ -100,7 +100,7 @@ def run_config(
         svc.stop()
         logs = out / "logs" / name
         logs.mkdir(parents=True, exist_ok=True)
-        for log in work.glob("*.log"):
+        for log in svc.log_files():
             (logs / log.name).write_text(log.read_text(errors="replace")[-20000:])
         shutil.rmtree(work, ignore_errors=True)
     return row
@@ -183,6 +183,7 @@ def main() -> None:
                 out / "matrix.json",
                 {
                     "machine": machine.describe(),
+                    "front": FRONT,
                     "raw_best_img_s": raw_best,
                     "settings": {k: v for k, v in vars(args).items()},
                     "configs": rows,

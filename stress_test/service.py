@@ -1,13 +1,12 @@
-"""Start the real service for a load run (redis-server, `python ml_service.py`, gunicorn) on free loopback ports.
+"""Start the service for a load run exactly as `make run` serves it (supervisord: Redis, the model service, gunicorn
+on a unix socket, nginx in front) on free loopback ports, through testkit's Stack.
 
-The processes are started by the test harness's Stack (testkit/stack.py); this module adds what the report needs
-from the workers themselves: time from process start to the heartbeat saying ready="1", resident memory (psutil)
-of every worker process, and CPU time per part.
+This module adds what the report needs from the workers themselves: time from the start to the heartbeat saying
+ready="1", resident memory (psutil) of every worker process, and CPU time per part.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,16 +14,11 @@ from typing import Any
 
 import psutil
 import redis
-import requests
 
-from machine import busy_seconds
-
-# testkit, the harness the test suites use; appended so stress_test's own modules keep precedence
-sys.path.append(str(Path(__file__).resolve().parents[1]))
-
-from testkit.processes import wait_until
+from stress_test.machine import busy_seconds
 from testkit.stack import Stack
 
+FRONT = "nginx"  # recorded in the results: what the load generators reached (the report describes the stack by it)
 POLL_S = 0.01  # benchmark harness only: how often readiness is sampled (resolution of the ready time)
 METRICS_PUSH_S = 0.5  # workers push their metrics this often, so a /metrics scrape is at most this stale
 # Service defaults otherwise: a load run measures the configuration `make run` serves, not the tests' short timings.
@@ -41,7 +35,7 @@ class Service:
     started_at: float = 0.0
 
     def __post_init__(self) -> None:
-        self.stack = Stack(Path(self.workdir), env_overrides=self.env, defaults=dict(LOAD_ENV))
+        self.stack = Stack(Path(self.workdir), env=LOAD_ENV | self.env)
 
     @property
     def url(self) -> str:
@@ -52,24 +46,23 @@ class Service:
         return self.stack.redis_port
 
     def start(self, timeout: float = 120) -> dict[str, Any]:
-        """Start everything, wait for /ready; returns ready times (s) and RSS (MB) per worker process."""
-        self.stack.start_redis()
+        """Start everything, wait for /ready through nginx; returns ready times (s) and RSS (MB) per worker process."""
         client = redis.Redis(port=self.redis_port, socket_timeout=1, decode_responses=True)
         self.started_at = time.monotonic()
-        self.stack.start_worker()  # one ml_service.py; it runs WORKERS processes
-        self.stack.start_gunicorn(wait=False)
-        expected = int(self.env.get("WORKERS", "1"))
+        self.stack.launch()
+        expected = self.stack.expected_workers()
         ready_s: dict[str, float] = {}
         deadline = time.monotonic() + timeout
         while len(ready_s) < expected:  # bounded by `timeout`; samples every POLL_S
-            for key in client.keys("ml:worker:*"):
+            for key in _worker_keys(client):
                 if key not in ready_s and client.hget(key, "ready") == "1":
                     ready_s[key] = round(time.monotonic() - self.started_at, 3)
             self.stack.check_alive()
             if time.monotonic() > deadline:
+                self.stack.stop()
                 raise TimeoutError(f"{len(ready_s)}/{expected} workers ready after {timeout}s; see {self.workdir}")
             time.sleep(POLL_S)
-        wait_until(lambda: self.stack.check_alive() or _get_ok(self.url + "/ready"), 60, "gunicorn /ready")
+        self.stack.wait_started(60)
         return {"ready_s": sorted(ready_s.values()), "rss_mb": self.worker_rss(client)}
 
     def worker_rss(self, client: redis.Redis | None = None) -> list[float]:
@@ -84,28 +77,20 @@ class Service:
                 pass
         return sorted(out)
 
-    def parts(self) -> dict[str, Any]:
-        """The processes under the names the report uses: redis, model (ml_service.py), api (gunicorn)."""
-        procs = {
-            "redis": self.stack.redis.proc if self.stack.redis else None,
-            "model": self.stack.workers[0] if self.stack.workers else None,
-            "api": self.stack.gunicorn,
-        }
-        return {name: proc for name, proc in procs.items() if proc is not None}
+    def parts(self) -> dict[str, set[int]]:
+        """The processes under the names the report uses: redis, model (the model service and its workers),
+        api (gunicorn) and nginx: each program's whole process group."""
+        names = {"redis": "redis", "model": "model", "api": "gunicorn", "nginx": "nginx"}
+        return {part: self.stack.program_pids(program) for part, program in names.items()}
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) so far of each part and its child processes, plus this (load) process."""
         out = {}
-        for name, proc in self.parts().items():
-            try:
-                root = psutil.Process(proc.pid)
-                tree = [root] + root.children(recursive=True)
-            except psutil.Error:
-                continue
+        for name, pids in self.parts().items():
             total = 0.0
-            for p in tree:
+            for pid in pids:
                 try:
-                    t = p.cpu_times()
+                    t = psutil.Process(pid).cpu_times()
                     total += t.user + t.system
                 except psutil.Error:
                     pass
@@ -116,12 +101,18 @@ class Service:
         return out
 
     def stop(self) -> None:
-        """API first (in-flight requests finish), then the workers, then Redis."""
+        """SIGTERM to the stack's process group, as Ctrl-C on `make run`: supervisord stops every program."""
         self.stack.stop()
 
+    def log_files(self) -> list[Path]:
+        """run.sh's output and every program's log (supervisord's folder)."""
+        work = Path(self.workdir)
+        return [*work.glob("*.log"), *(work / "run" / "logs").glob("*.log")]
 
-def _get_ok(url: str) -> bool:
+
+def _worker_keys(client: redis.Redis) -> list[str]:
+    """Heartbeat keys; none while Redis (started by supervisord) is not up yet."""
     try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
+        return client.keys("ml:worker:*")
+    except redis.RedisError:
+        return []

@@ -2,10 +2,10 @@
 nginx, default admission bound), unique bytes per request. Prints the p99 latency of the 200s and the shed rate
 (503 + Retry-After share); clients wait Retry-After after a 503, as the header asks.
 
-  python stress_test/shed_bench.py                      # 160 clients, 60 s measured, fresh stack; JSON saved
+  python -m stress_test.shed_bench                      # 160 clients, 60 s measured, fresh stack; JSON saved
                                                         # beside the newest bench.json (the report reads it)
-  python stress_test/shed_bench.py --duration 10 --warmup 3   # short check
-  python stress_test/shed_bench.py --url http://127.0.0.1:5000   # against a running `make run` instead
+  python -m stress_test.shed_bench --duration 10 --warmup 3   # short check
+  python -m stress_test.shed_bench --url http://127.0.0.1:5000   # against a running `make run` instead
 
 Uses the model in MODEL_DIR (default model/artifacts; `make test` leaves one in .run/test-model).
 """
@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))  # testkit
-import closed_loop  # noqa: E402
-from results import latest_run_dir, new_run_dir, write_json  # noqa: E402
+from stress_test import closed_loop
+from stress_test.results import latest_run_dir, new_run_dir, write_json
 
 
 def measure(url: str, clients: int, duration: float, warmup: float) -> dict:
@@ -46,17 +42,16 @@ def main() -> None:
     stack = None
     url = args.url
     if url is None:
-        from testkit.supervised import SupervisedStack
+        from testkit.stack import Stack
 
-        stack = SupervisedStack(Path(tempfile.mkdtemp(prefix="shed-bench-"))).start(n_ready=1)
+        stack = Stack(Path(tempfile.mkdtemp(prefix="shed-bench-"))).start()
         url = stack.url
     elif urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit("load goes to 127.0.0.1 only")
     try:
         result = measure(url, args.clients, args.duration, args.warmup)
         if stack is not None:
-            conf = (stack.run_dir / "nginx" / "default.conf").read_text()
-            result["max_inflight"] = int(conf.split("limit_conn predict_inflight ")[1].split(";")[0])
+            result["max_inflight"] = stack.admission_bound
     finally:
         if stack is not None:
             stack.stop()

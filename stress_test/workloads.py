@@ -6,7 +6,7 @@ runs of 8 clients sending unique bytes per request. Each run records img/s, p50,
 each part used (the load generator shares the cores: its share is printed beside the figure), the Redis bytes per
 request (INFO total_net_input/output_bytes) and the per-stage profile from /metrics. Writes workloads.json.
 
-  python stress_test/workloads.py --quick          # a few seconds per run, results in a temp folder
+  python -m stress_test.workloads --quick          # a few seconds per run, results in a temp folder
 """
 
 from __future__ import annotations
@@ -19,23 +19,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import artifacts
-import closed_loop
-import machine
-import ort_runner
-import pyspy_profile
-import stages
-from phone_photos import phone_photos
-from photos import photo_bytes
-from results import format_table, latest_run_dir, write_json
-from service import METRICS_PUSH_S, Service
+from stress_test import artifacts
+from stress_test import closed_loop
+from stress_test import machine
+from stress_test import ort_runner
+from stress_test import pyspy_profile
+from stress_test import stages
+from stress_test.phone_photos import phone_photos
+from stress_test.photos import photo_bytes
+from stress_test.results import format_table, latest_run_dir, write_json
+from stress_test.service import METRICS_PUSH_S, Service
 
-# (variant, PREPROCESS, [(workload, clients)], extra settings): what a target needs (the workloads' targets table),
+# (variant, PREPROCESS, [(workload, clients)], extra settings): what a target needs (the workload targets table),
 # plus the same fp32 small-photo run with BATCH_SHARE=0 (greedy batches), to show what the fair share is worth.
 PLAN = [
     ("fp32", "keras", [("small", 1), ("small", 8), ("12mp", 8)], {}),
@@ -60,12 +58,13 @@ def redis_bytes(port: int) -> int:
 
 
 def service_pids(svc: Service) -> dict[str, list[int]]:
-    """The processes doing the work: gunicorn's and the model service's children."""
-    out, parts = {}, svc.parts()
-    for group in ("api", "model"):
+    """The processes doing the work: gunicorn's and the model service's, without each program's main process."""
+    parts = svc.parts()
+    out = {}
+    for group, program in (("api", "gunicorn"), ("model", "model")):
         try:
-            out[group] = [c.pid for c in psutil.Process(parts[group].pid).children(recursive=True)]
-        except (KeyError, psutil.Error):
+            out[group] = sorted(parts[group] - {svc.stack.program_pid(program)})
+        except (FileNotFoundError, ValueError):
             out[group] = []
     return out
 

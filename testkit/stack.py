@@ -1,26 +1,31 @@
-"""The real service on free loopback ports, configured through environment variables like `make run`:
-redis-server, `python ml_service.py` worker process(es) and gunicorn. Used by the end-to-end suite and by
-the load tools (stress_test/service.py)."""
+"""The stack exactly as `make run` starts it, for the end-to-end tests and the load benchmarks alike.
+
+scripts/run.sh under supervisord: Redis (unless the caller brings one), the model service (WORKERS worker
+processes), gunicorn on a unix socket and nginx on a free port, with its own run folder. Every request a test or a
+benchmark sends goes through nginx, as a user's would. Programs are stopped, started and killed the way an operator
+or a crash would: supervisorctl, or a signal to a program's process group.
+"""
 
 from __future__ import annotations
 
+import http.client
 import os
+import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from testkit.paths import PHOTOS, REPO, converted_model_dir
 from testkit.processes import free_port, stop_process, wait_until
 from testkit.redis_server import RedisServer
 
-MODEL_DIR = converted_model_dir()
-ROOT = REPO  # the name tests/stack.py used
-__all__ = ["MODEL_DIR", "PHOTOS", "ROOT", "RedisServer", "Stack", "TEST_ENV", "free_port", "post_photo", "wait_until"]
-
-# Short timings so faults are detected within a test's patience; the load tools pass their own `defaults`.
+PROGRAMS = ("redis", "model", "gunicorn", "nginx")
+# Short timings for the tests, so faults are detected within a test's patience (pass as `env`); the load
+# benchmarks pass their own and otherwise measure the defaults `make run` serves.
 TEST_ENV = {
-    "WORKERS": "1",
     "THREADS": "1",
     "BATCH_SIZE": "8",
     "HEARTBEAT_INTERVAL_S": "0.5",
@@ -29,146 +34,280 @@ TEST_ENV = {
     "CLAIM_IDLE_MS": "2000",
     "CLAIM_INTERVAL_S": "0.5",
     "REQUEST_TIMEOUT_S": "20",
-    "GUNICORN_WORKERS": "2",
-    "GUNICORN_THREADS": "16",
-    "MAX_QUEUE_DEPTH": "256",
 }
+# Values a developer's shell (or `make test`) may export that would change what the stack serves.
+_NOT_INHERITED = ("SECRET_KEY", "MAX_QUEUE_DEPTH", "GUNICORN_THREADS", "GUNICORN_WORKERS", "WORKERS", "THREADS")
 
 
 @dataclass
 class Stack:
-    """Redis + worker processes + gunicorn. Environment: os.environ < fixed wiring < `defaults` < `env_overrides`."""
+    """`make run` on free ports in `tmp`. Environment: os.environ < wiring < `env`; `workers` sets WORKERS.
+
+    `model=False` starts no model service (its program stays stopped: start it with `start_program("model")`);
+    `redis` brings a Redis the caller runs (a Sentinel-watched master, one in a network namespace): run.sh uses it
+    instead of starting its own. `host` and `prefix` put the whole stack behind another address and command, e.g.
+    `ip netns exec NS` with the namespace's address: an API host of its own.
+    """
 
     tmp: Path
-    env_overrides: dict = field(default_factory=dict)
-    defaults: dict = field(default_factory=lambda: dict(TEST_ENV))
+    env: dict[str, Any] = field(default_factory=dict)
+    workers: int | None = None
+    model: bool = True
     redis: RedisServer | None = None
-    workers: list[subprocess.Popen] = field(default_factory=list)
-    gunicorn: subprocess.Popen | None = None
     port: int = field(default_factory=free_port)
     redis_port: int = field(default_factory=free_port)
-    host: str = "127.0.0.1"  # where gunicorn binds and is reached (a namespace's address in the multi-host test)
-    api_prefix: list = field(default_factory=list)  # run gunicorn under this command (e.g. `ip netns exec NS`)
+    host: str = "127.0.0.1"
+    prefix: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+    first_workers: set[int] = field(default_factory=set)  # worker pids when start() returned: a change = a restart
+    model_hosts: list[subprocess.Popen] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.redis is not None:  # brought by the caller (a Sentinel-watched master, one in a namespace)
+        self.tmp = Path(self.tmp)
+        if self.redis is not None:
             self.redis_port = self.redis.port
+
+    # --- addresses ---------------------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
+        """nginx, the only public address."""
         return f"http://{self.host}:{self.port}"
 
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
+    @property
+    def run_dir(self) -> Path:
+        return self.tmp / "run"
+
+    @property
+    def gunicorn_socket(self) -> Path:
+        return self.run_dir / "gunicorn.sock"
+
+    @property
+    def admission_bound(self) -> int:
+        """How many /predict requests nginx lets in at once (more are answered 503 + Retry-After at once)."""
+        conf = (self.run_dir / "nginx" / "default.conf").read_text()
+        return int(conf.split("limit_conn predict_inflight ")[1].split(";")[0])
+
+    @property
+    def redis_host(self) -> str:
+        return self.redis.host if self.redis else "127.0.0.1"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{self.redis_host}:{self.redis_port}/0"
+
+    def api_get(self, path: str, timeout: float = 10) -> tuple[int, str]:
+        """GET straight from gunicorn's unix socket, bypassing nginx: only for what a test cannot reach through it
+        (e.g. /metrics, which nginx serves to local scrapers only, of an API host in another network namespace)."""
+        conn = _UnixHTTPConnection(str(self.gunicorn_socket), timeout)
+        try:
+            conn.request("GET", path, headers={"Host": "localhost"})
+            response = conn.getresponse()
+            return response.status, response.read().decode(errors="replace")
+        finally:
+            conn.close()
+
+    def redis_client(self, **kwargs):
+        import redis
+
+        return redis.Redis(host=self.redis_host, port=self.redis_port, socket_timeout=2, **kwargs)
+
+    # --- start and wait -----------------------------------------------------------------------------------------
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
         env.update(
             {
-                "REDIS_HOST": self.redis.host if self.redis else "127.0.0.1",
-                "REDIS_PORT": str(self.redis_port),
+                "RUN_DIR": str(self.run_dir),
                 "PORT": str(self.port),
-                "MODEL_DIR": str(MODEL_DIR),
-                "SECRET_KEY": "test-only-secret",
-                "PYTHONUNBUFFERED": "1",
+                "HOST": self.host,
+                "REDIS_HOST": self.redis_host,
+                "REDIS_PORT": str(self.redis_port),
+                "MODEL_DIR": str(converted_model_dir()),
+                "INSTANCE_PATH": str(self.tmp / "instance"),
                 "UPLOAD_FOLDER": str(self.tmp / "uploads"),
                 "FEEDBACK_FILEPATH": str(self.tmp / "feedback" / "feedback.csv"),
-                "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "prometheus"),
+                "START_MODEL": "1" if self.model else "0",
+                "PYTHONUNBUFFERED": "1",
             }
         )
-        env.update({k: str(v) for k, v in self.defaults.items()})
-        env.update({k: str(v) for k, v in self.env_overrides.items()})
+        if self.workers is not None:
+            env["WORKERS"] = str(self.workers)
+        env.update({k: str(v) for k, v in self.env.items()})
         return env
 
-    def start(self, workers: int = 1, wait_workers: bool = True) -> Stack:
-        if self.redis is None:
-            self.start_redis()
-        else:
-            for sub in ("uploads", "feedback", "prometheus"):
-                (self.tmp / sub).mkdir(parents=True, exist_ok=True)
-        for _ in range(workers):
-            self.start_worker()
-        self.start_gunicorn()
-        if wait_workers:
-            self.wait_ready(len(self.workers))
+    def start(self, timeout: float = 120) -> Stack:
+        """run.sh in a process group of its own; returns once nginx answers /health and every worker is ready."""
+        return self.launch().wait_started(timeout)
+
+    def launch(self) -> Stack:
+        """run.sh in a process group of its own, without waiting (a benchmark times the start itself)."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [*self.prefix, str(REPO / "scripts" / "run.sh")],
+            env=self.environment(),
+            start_new_session=True,
+            stdout=open(self.tmp / "run.sh.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
         return self
 
-    def start_redis(self) -> RedisServer:
-        for sub in ("uploads", "feedback", "prometheus"):
-            (self.tmp / sub).mkdir(parents=True, exist_ok=True)
-        self.redis = RedisServer(self.tmp / "redis", port=self.redis_port).start()
-        return self.redis
+    def wait_started(self, timeout: float = 120) -> Stack:
+        """Until nginx answers /health and the model service's workers are ready; on failure: logs, stop, raise."""
+        try:
+            wait_until(self._healthy, timeout, "nginx + gunicorn /health")
+            if self.model:
+                self.wait_ready(self.expected_workers(), timeout)
+                self.first_workers = {p.pid for p in self.model_workers()}
+        except Exception:
+            print(self.logs())
+            self.stop()
+            raise
+        return self
 
-    def start_worker(self, prefix: list | None = None, **overrides) -> subprocess.Popen:
-        """One `python ml_service.py` (it runs WORKERS worker processes itself); log in worker-<n>.log.
-        `prefix`: a command to run it under (`ip netns exec NS`: a worker host of its own)."""
-        env = self.env() | {k: str(v) for k, v in overrides.items()}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the API's folder: a worker's files there would join its scrape
-        log = open(self.tmp / f"worker-{len(self.workers)}.log", "wb")
-        proc = subprocess.Popen(
-            [*(prefix or []), sys.executable, "ml_service.py"],
-            cwd=REPO / "model",
-            env=env,
-            start_new_session=True,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.workers.append(proc)
-        return proc
+    def expected_workers(self) -> int:
+        """How many workers the model service runs: `workers`, or the machine's default topology (>= 1)."""
+        if self.workers is not None:
+            return self.workers
+        return int(self.env.get("WORKERS") or 1)
 
-    def start_gunicorn(self, timeout: float = 30, wait: bool = True) -> None:
-        """gunicorn -c gunicorn.conf.py app:app in api/; waits for /health unless `wait` is false."""
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        env = self.env() | ({"HOST": self.host} if self.host != "127.0.0.1" else {})
-        self.gunicorn = subprocess.Popen(
-            [*self.api_prefix, gunicorn, "-c", "gunicorn.conf.py", "app:app"],
-            cwd=REPO / "api",
-            env=env,
-            stdout=open(self.tmp / "gunicorn.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
+    def check_alive(self) -> None:
+        """Raise with the logs if run.sh (supervisord) exited."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"run.sh exited with {self.proc.returncode}:\n{self.logs()}")
 
-        def healthy() -> bool:
-            if self.gunicorn.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.gunicorn.returncode}:\n{self.logs()}")
-            return _get_ok(self.url + "/health")
+    def _healthy(self) -> bool:
+        self.check_alive()
+        return _get_ok(self.url + "/health")
 
-        if wait:
-            wait_until(healthy, timeout, "gunicorn /health")
-
-    def ready_workers(self) -> int:
+    def ready_workers(self) -> list[dict[str, Any]]:
+        """The ready workers /ready lists (name, pid, variant, ...), through nginx."""
         import requests
 
         try:
             body = requests.get(self.url + "/ready", timeout=2).json()
         except (requests.RequestException, ValueError):
-            return 0
-        return len([w for w in body.get("workers", []) if w.get("ready")])
+            return []
+        return [w for w in body.get("workers", []) if w.get("ready")]
 
-    def wait_ready(self, n_workers: int = 1, timeout: float = 60) -> None:
-        wait_until(lambda: self.ready_workers() >= n_workers, timeout, f"{n_workers} ready worker(s)", 0.2)
+    def wait_ready(self, n_workers: int = 1, timeout: float = 90) -> None:
+        wait_until(lambda: len(self.ready_workers()) >= n_workers, timeout, f"{n_workers} ready worker(s)", 0.2)
 
-    def processes(self) -> dict[str, subprocess.Popen]:
-        """name → process: redis, worker-0..n, gunicorn (those started so far)."""
-        procs = {"redis": self.redis.proc if self.redis else None, "gunicorn": self.gunicorn}
-        procs.update({f"worker-{i}": proc for i, proc in enumerate(self.workers)})
-        return {name: proc for name, proc in procs.items() if proc is not None}
+    # --- programs -------------------------------------------------------------------------------------------------
 
-    def check_alive(self) -> None:
-        """Raise with the log tail of the first part that exited."""
-        for name, proc in self.processes().items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.logs()}")
+    def supervisorctl(self, *args: str, timeout: float = 120) -> str:
+        """supervisorctl against this stack's supervisord (what `make status` runs); returns its output."""
+        ctl = Path(sys.executable).with_name("supervisorctl")
+        out = subprocess.run(
+            [*self.prefix, str(ctl), "-c", str(self.run_dir / "supervisord.conf"), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return out.stdout + out.stderr
+
+    def stop_program(self, name: str) -> str:
+        """Stop one program the way supervisord does (its stopsignal, then a wait); returns supervisorctl's words."""
+        return self.supervisorctl("stop", name)
+
+    def start_program(self, name: str) -> str:
+        return self.supervisorctl("start", name)
+
+    def stopped_cleanly(self, name: str) -> bool:
+        """supervisord logged that `name` stopped with exit status 0 (it finished its work; nothing killed it)."""
+        log = self.run_dir / "logs" / "supervisord.log"
+        return log.exists() and f"stopped: {name} (exit status 0)" in log.read_text()
+
+    def program_pid(self, name: str) -> int:
+        """The pid (= process group) of a program, as run_program.sh recorded it."""
+        return int((self.run_dir / "pgid" / name).read_text())
+
+    @staticmethod
+    def group_members(pgid: int) -> list[int]:
+        """Live processes of a process group (zombies excluded)."""
+        import psutil
+
+        members = []
+        for p in psutil.process_iter(["pid", "status"]):
+            try:
+                if p.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(p.pid) == pgid:
+                    members.append(p.pid)
+            except (ProcessLookupError, psutil.Error):
+                continue
+        return members
+
+    def program_pids(self, *names: str) -> set[int]:
+        """Every live process of these programs (all of them by default): their whole process groups."""
+        pids: set[int] = set()
+        for name in names or PROGRAMS:
+            try:
+                pids |= set(self.group_members(self.program_pid(name)))
+            except (FileNotFoundError, ValueError):  # not started (Redis brought by the caller, no model service)
+                continue
+        return pids
+
+    def model_workers(self) -> list:
+        """The model service's worker processes (psutil.Process), not the service's parent or helpers."""
+        import psutil
+
+        workers = []
+        for p in psutil.Process(self.program_pid("model")).children():
+            try:
+                if "spawn_main" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+                    workers.append(p)
+            except psutil.Error:  # a killed worker not reaped yet, or gone
+                pass
+        return workers
+
+    def start_model_host(self, prefix: list[str] | None = None, **env: Any) -> subprocess.Popen:
+        """Another model service (`python ml_service.py`) serving this stack's queue, as a worker host would;
+        `prefix`: a command to run it under (`ip netns exec NS`). Stopped with the stack."""
+        environment = self.environment() | {k: str(v) for k, v in env.items()}
+        environment.pop(
+            "PROMETHEUS_MULTIPROC_DIR", None
+        )  # the API's folder: a worker's files there would join its scrape
+        log = open(self.tmp / f"model-host-{len(self.model_hosts)}.log", "wb")
+        proc = subprocess.Popen(
+            [*(prefix or []), sys.executable, "ml_service.py"],
+            cwd=REPO / "model",
+            env=environment,
+            start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.model_hosts.append(proc)
+        return proc
+
+    # --- logs and stop --------------------------------------------------------------------------------------------
 
     def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.tmp.glob("*.log"))
-        )
+        files = [self.tmp / "run.sh.log", *sorted(self.tmp.glob("model-host-*.log"))]
+        files += sorted((self.run_dir / "logs").glob("*.log"))
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in files if p.exists())
 
-    def stop(self) -> None:
-        """API first (in-flight requests finish), then the workers, then Redis."""
-        stop_process(self.gunicorn)
-        for proc in self.workers:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 90) -> int | None:
+        """Signal run.sh's whole process group, as Ctrl-C or `kill -TERM -PGID` would; returns supervisord's code."""
+        for proc in self.model_hosts:
             stop_process(proc)
-        if self.redis:
-            self.redis.stop()
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        os.killpg(self.proc.pid, sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait(5)
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
 
 
 def _get_ok(url: str) -> bool:
@@ -180,9 +319,12 @@ def _get_ok(url: str) -> bool:
         return False
 
 
-def post_photo(url: str, name: str = "cat.jpg", timeout: float = 60, **kwargs):
-    """POST one sample photo to <url>/predict; returns the requests.Response."""
+def post_photo(url: str, name: str = "cat.jpg", timeout: float = 60, client: int | None = None, **kwargs):
+    """POST one sample photo to <url>/predict; returns the requests.Response. `client`: send it from that load
+    client's own loopback address (testkit/source_addresses.py) instead of 127.0.0.1."""
     import requests
 
-    with open(PHOTOS / name, "rb") as fh:
-        return requests.post(url + "/predict", files={"file": (name, fh, "image/jpeg")}, timeout=timeout, **kwargs)
+    from testkit.source_addresses import session
+
+    with open(PHOTOS / name, "rb") as fh, session(client) if client is not None else requests.Session() as http:
+        return http.post(url + "/predict", files={"file": (name, fh, "image/jpeg")}, timeout=timeout, **kwargs)

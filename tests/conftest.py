@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from testkit.stack import MODEL_DIR, Stack
+from testkit import TEST_ENV, Stack, converted_model_dir
 
 pytest_plugins = ["testkit.fixtures"]
 
@@ -15,8 +15,9 @@ collect_ignore = [] if os.environ.get("COMPOSE_TEST") else ["containers"]
 
 
 def pytest_collection_modifyitems(config, items):
-    if not (MODEL_DIR / "model_card.json").exists():
-        skip = pytest.mark.skip(reason=f"no converted model in {MODEL_DIR}: run `make test` (it converts first)")
+    model_dir = converted_model_dir()
+    if not (model_dir / "model_card.json").exists():
+        skip = pytest.mark.skip(reason=f"no converted model in {model_dir}: run `make test` (it converts first)")
         for item in items:
             if {"stack", "make_stack", "sup"} & set(getattr(item, "fixturenames", ())):
                 item.add_marker(skip)
@@ -24,32 +25,22 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """One worker and gunicorn shared by the tests of a module that do not break anything."""
-    s = Stack(tmp_path_factory.mktemp("stack"))
-    try:
-        s.start(workers=1)
-    except Exception:
-        print(s.logs())
-        s.stop()
-        raise
+    """`make run` (nginx, gunicorn, one model worker, Redis) shared by the tests of a module that break nothing."""
+    s = Stack(tmp_path_factory.mktemp("stack"), env=TEST_ENV, workers=1).start()
     yield s
     s.stop()
 
 
 @pytest.fixture
 def make_stack(tmp_path):
-    """A fresh stack per test, for the fault tests that kill or stop its parts."""
+    """A fresh stack per test, for the fault tests that kill or stop its parts; workers=0: no model service."""
     stacks: list[Stack] = []
 
-    def make(workers: int = 1, wait_workers: bool = True, **env) -> Stack:
-        s = Stack(tmp_path / f"stack{len(stacks)}", env_overrides=env)
-        stacks.append(s)
-        try:
-            s.start(workers=workers, wait_workers=wait_workers)
-        except Exception:
-            print(s.logs())
-            raise
-        return s
+    def make(workers: int = 1, **env) -> Stack:
+        stacks.append(
+            Stack(tmp_path / f"stack{len(stacks)}", env=TEST_ENV | env, workers=workers or None, model=workers > 0)
+        )
+        return stacks[-1].start()
 
     yield make
     for s in stacks:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from testkit import REPO
-from testkit.stack import PHOTOS, post_photo
+from testkit import PHOTOS, post_photo
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags that keep Chromium from reaching for Google's hosts on a machine without internet.

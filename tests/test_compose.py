@@ -8,9 +8,9 @@ import subprocess
 import pytest
 import yaml
 
-from testkit.stack import ROOT
+from testkit import REPO
 
-COMPOSE = ROOT / "docker-compose.yml"
+COMPOSE = REPO / "docker-compose.yml"
 
 
 def services() -> dict:
@@ -33,7 +33,7 @@ def test_stop_grace_memory_limits_and_redis_policy():
     assert all(s.get("mem_limit") for s in svc.values())
     command = " ".join(svc["redis"]["command"])
     assert "requirepass %s" in command and "--requirepass" not in command and "${REDIS_PASSWORD" not in command
-    assert "maxmemory-policy volatile-lru" in (ROOT / "deploy" / "redis" / "redis.conf").read_text()
+    assert "maxmemory-policy volatile-lru" in (REPO / "deploy" / "redis" / "redis.conf").read_text()
     assert svc["nginx"]["image"].startswith("${NGINX_IMAGE:-")
 
 
@@ -48,7 +48,7 @@ def test_nginx_template_renders_as_the_nginx_image_does(tmp_path):
     env = {k: re.sub(r"\$\{\w+:-(.*)\}", r"\1", str(v)) for k, v in services()["nginx"]["environment"].items()}
     env["API_UPSTREAM"] = "127.0.0.1:9"  # the compose name `api` does not resolve here
     names = " ".join(f"${{{k}}}" for k in env)
-    template = (ROOT / "deploy" / "nginx" / "templates" / "default.conf.template").read_text()
+    template = (REPO / "deploy" / "nginx" / "templates" / "default.conf.template").read_text()
     rendered = subprocess.run(
         ["envsubst", names], input=template, capture_output=True, text=True, check=True, env={**os.environ, **env}
     ).stdout
@@ -67,7 +67,7 @@ def test_nginx_template_renders_as_the_nginx_image_does(tmp_path):
 
 @pytest.mark.parametrize("dockerfile", ["api/Dockerfile", "model/Dockerfile"])
 def test_base_image_is_a_build_arg_defaulting_to_the_official_one(dockerfile):
-    text = (ROOT / dockerfile).read_text()
+    text = (REPO / dockerfile).read_text()
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
     assert all(
         line == "FROM ${PYTHON_IMAGE}" or line.startswith("FROM ${PYTHON_IMAGE} AS ")
@@ -90,15 +90,15 @@ def test_secrets_come_from_the_environment():
 
 
 def test_runtime_image_has_no_tensorflow():
-    runtime_stage = (ROOT / "model" / "Dockerfile").read_text().split("\nFROM ")[-1]
+    runtime_stage = (REPO / "model" / "Dockerfile").read_text().split("\nFROM ")[-1]
     assert "conversion/requirements" not in runtime_stage and "tensorflow" not in runtime_stage.lower()
-    assert "tensorflow" not in (ROOT / "model" / "requirements.txt").read_text().lower()
-    assert "tensorflow" not in (ROOT / "api" / "requirements.txt").read_text().lower()
+    assert "tensorflow" not in (REPO / "model" / "requirements.txt").read_text().lower()
+    assert "tensorflow" not in (REPO / "api" / "requirements.txt").read_text().lower()
 
 
 @pytest.mark.parametrize("dockerfile", ["api/Dockerfile", "model/Dockerfile"])
 def test_containers_run_as_non_root(dockerfile):
-    lines = (ROOT / dockerfile).read_text().splitlines()
+    lines = (REPO / dockerfile).read_text().splitlines()
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")
 
@@ -106,7 +106,7 @@ def test_containers_run_as_non_root(dockerfile):
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
 def test_compose_file_validates():
     subprocess.run(
-        ["docker-compose", "--env-file", str(ROOT / ".env.example"), "-f", str(COMPOSE), "config", "-q"],
+        ["docker-compose", "--env-file", str(REPO / ".env.example"), "-f", str(COMPOSE), "config", "-q"],
         check=True,
-        cwd=ROOT,
+        cwd=REPO,
     )

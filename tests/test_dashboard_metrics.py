@@ -9,9 +9,9 @@ import re
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from testkit.stack import ROOT, Stack, free_port, post_photo
+from testkit import REPO, Stack, free_port, post_photo
 
-DASHBOARD = ROOT / "deploy" / "observability" / "grafana" / "dashboards" / "resnet-inference.json"
+DASHBOARD = REPO / "deploy" / "observability" / "grafana" / "dashboards" / "resnet-inference.json"
 SUFFIXES = ("_total", "_bucket", "_sum", "_count")
 
 
@@ -37,10 +37,10 @@ def is_exported(name: str, names: set[str]) -> bool:
 
 def test_every_dashboard_metric_is_exported(tmp_path):
     api_metrics, worker_metrics = free_port(), free_port()
-    stack = Stack(tmp_path, env_overrides={"METRICS_PORT": api_metrics, "METRICS_MERGE_WORKERS": "0"})
+    stack = Stack(tmp_path, env={"METRICS_PORT": api_metrics, "METRICS_MERGE_WORKERS": "0"}, model=False)
     try:
-        stack.start(workers=0, wait_workers=False)
-        stack.start_worker(METRICS_PORT=worker_metrics)
+        stack.start()
+        stack.start_model_host(METRICS_PORT=worker_metrics, WORKERS=1)  # its own metrics port, not the API's
         stack.wait_ready(1)
         assert post_photo(stack.url, "cat.jpg").status_code == 200
         bad = requests.post(stack.url + "/predict", files={"file": ("x.jpg", b"not an image")}, timeout=10)

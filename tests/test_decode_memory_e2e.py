@@ -9,9 +9,9 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import psutil
-import requests
 
-from testkit.stack import post_photo
+from testkit import post_photo
+from testkit.source_addresses import session as client_session
 
 SIDE = 6000
 BURST = 16
@@ -32,14 +32,11 @@ def big_flat_png(side: int = SIDE) -> bytes:
 
 
 def stack_rss_mb(stack) -> float:
-    """Resident memory of every process of the stack (redis, workers and their children, gunicorn and its)."""
-    roots = [p for p in [stack.redis.proc, stack.gunicorn, *stack.workers] if p is not None]
+    """Resident memory of every process of the stack (redis, the model service and its workers, gunicorn, nginx)."""
     total = 0
-    for root in roots:
+    for pid in stack.program_pids():
         try:
-            proc = psutil.Process(root.pid)
-            for p in [proc, *proc.children(recursive=True)]:
-                total += p.memory_info().rss
+            total += psutil.Process(pid).memory_info().rss
         except psutil.Error:
             pass
     return total / 2**20
@@ -60,7 +57,8 @@ def test_burst_of_huge_pngs_stays_within_the_memory_bound(make_stack):
             time.sleep(0.02)
 
     def send(i: int) -> int:
-        response = requests.post(stack.url + "/predict", files={"file": (f"big{i}.png", png, "image/png")}, timeout=60)
+        with client_session(i) as http:  # each upload from its own 127.0.x.y, as BURST clients would send them
+            response = http.post(stack.url + "/predict", files={"file": (f"big{i}.png", png, "image/png")}, timeout=60)
         return response.status_code
 
     sampler = threading.Thread(target=sample, daemon=True)

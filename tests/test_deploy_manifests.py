@@ -15,10 +15,10 @@ import pytest
 import yaml
 from resnet_common import protocol
 
-from testkit.stack import ROOT
+from testkit import REPO
 
-K8S = ROOT / "deploy" / "k8s"
-OBS = ROOT / "deploy" / "observability"
+K8S = REPO / "deploy" / "k8s"
+OBS = REPO / "deploy" / "observability"
 OVERLAYS = ["dev", "production"]
 KUBERNETES_VERSION = "1.32"
 CORE_GROUPS = {"v1", "apps/v1", "policy/v1", "autoscaling/v2"}
@@ -247,13 +247,13 @@ def test_compose_observability_profile_is_valid():
             "config",
             "-q",
         ],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     assert services["prometheus"]["profiles"] == ["observability"] == services["grafana"]["profiles"]
     mounted = " ".join(services["grafana"]["volumes"])
     assert "deploy/observability/grafana/dashboards" in mounted and "provisioning" in mounted

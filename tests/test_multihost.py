@@ -17,10 +17,11 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from testkit.netns import NamespacesUnavailable, Network, free_subnet_octet
-from testkit.stack import MODEL_DIR, RedisServer, Stack, post_photo, wait_until
+from testkit import RedisServer, Stack, converted_model_dir, post_photo, wait_until
 
 PHOTOS_CYCLE = ["cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg"]
 REQUESTS, CONCURRENCY = 80, 16
+PER_CLIENT_LIMIT = 4 * CONCURRENCY
 
 
 @pytest.fixture
@@ -37,15 +38,17 @@ def network():
 def copy_model(dest) -> str:
     """This host's own model folder (model card + ONNX files), never a shared one."""
     dest.mkdir(parents=True)
-    for item in MODEL_DIR.iterdir():
+    for item in converted_model_dir().iterdir():
         if item.suffix in (".onnx", ".json"):
             shutil.copy2(item, dest / item.name)
     return str(dest)
 
 
-def jobs_by_worker(url: str) -> dict[str, float]:
-    """ok answers per worker, from the API's merged /metrics (each worker reports through Redis)."""
-    text = requests.get(url + "/metrics", timeout=10).text
+def jobs_by_worker(stack: Stack) -> dict[str, float]:
+    """ok answers per worker, from the API's merged /metrics (each worker reports through Redis). nginx serves
+    /metrics to the API host's local scrapers only, so the test reads it from gunicorn's socket."""
+    status, text = stack.api_get("/metrics")
+    assert status == 200, text[:200]
     out: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         if family.name == "ml_worker_jobs":
@@ -63,26 +66,30 @@ def test_two_worker_hosts_answer_correctly_and_one_dying_loses_nothing(tmp_path,
     redis_server = RedisServer(
         tmp_path / "redis", port=6379, host=redis_ip, prefix=network.prefix("redis"), args=["--protected-mode", "no"]
     ).start()
-    stack = Stack(
+    stack = Stack(  # the API host: nginx, gunicorn and supervisord in namespace "api", no model service of its own
         tmp_path / "api",
         redis=redis_server,
+        model=False,
         host=api_ip,
         port=5000,
-        api_prefix=network.prefix("api"),
-        env_overrides={
+        prefix=network.prefix("api"),
+        env={
             "REQUEST_TIMEOUT_S": 90,
             "CLAIM_IDLE_MS": 2000,
             "WORKERS": 1,
             "THREADS": 1,
             "METRICS_PUSH_INTERVAL_S": 0.5,
             "RESPONSE_CACHE": 0,  # the photos repeat: cached answers would never leave jobs in a host's hands
+            # Every client of this test comes from one address (the test's end of the bridge), so it cannot spread
+            # its clients over 127.0.x.y: nginx's per-client limit is set explicitly above its CONCURRENCY.
+            "PER_CLIENT_CONNECTIONS": PER_CLIENT_LIMIT,
         },
     )
     try:
-        stack.start(workers=0, wait_workers=False)
+        stack.start()
         hosts = {}
         for name in ("w1", "w2"):
-            hosts[name] = stack.start_worker(
+            hosts[name] = stack.start_model_host(
                 prefix=network.prefix(name),
                 WORKER_NAME=f"host-{name}",
                 MODEL_DIR=copy_model(tmp_path / name / "model"),
@@ -96,7 +103,7 @@ def test_two_worker_hosts_answer_correctly_and_one_dying_loses_nothing(tmp_path,
         def one(i: int):
             name = PHOTOS_CYCLE[i % len(PHOTOS_CYCLE)]
             try:
-                return name, post_photo(stack.url, name, timeout=120)
+                return name, post_photo(stack.url, name, timeout=120)  # one client host: the bridge address
             except requests.RequestException as exc:
                 return name, exc
 
@@ -123,9 +130,10 @@ def test_two_worker_hosts_answer_correctly_and_one_dying_loses_nothing(tmp_path,
                 and resp.json()["prediction"] == expected[n]
             )
         ]
-        answered = jobs_by_worker(stack.url)
+        answered = jobs_by_worker(stack)
         print(
-            f"\nmulti-host: {REQUESTS} requests, {REQUESTS - len(wrong)} correct 200s after killing host w1 "
+            f"\nmulti-host: {REQUESTS} requests from one client address ({CONCURRENCY} at once; per-client limit set "
+            f"to {PER_CLIENT_LIMIT}), {REQUESTS - len(wrong)} correct 200s after killing host w1 "
             f"({took:.1f} s to finish); ok answers by worker: {answered}"
         )
         assert not wrong, wrong

@@ -10,7 +10,7 @@ import sys
 import pytest
 import requests
 
-from testkit.stack import MODEL_DIR, PHOTOS, ROOT, post_photo
+from testkit import PHOTOS, REPO, converted_model_dir, post_photo
 
 PHOTO_NAMES = ["cat.jpg", "coffee.jpg", "rocket.jpg"]
 FEEDBACK_COLUMNS = ("timestamp", "filename", "prediction", "score")  # api/feedback.py COLUMNS; no header row
@@ -21,7 +21,7 @@ def local_predictions(upload_dir, names) -> dict:
     code = "import json, sys, ml_service; print(json.dumps({n: ml_service.predict(n) for n in sys.argv[1:]}))"
     out = subprocess.run(
         [sys.executable, "-c", code, *names],
-        cwd=ROOT / "model",
+        cwd=REPO / "model",
         check=True,
         capture_output=True,
         text=True,
@@ -95,7 +95,7 @@ def test_metrics_see_api_and_worker(stack):
         jobs = families.get("ml_worker_jobs")
         return families, [s for s in (jobs.samples if jobs else []) if s.labels.get("worker") and s.value > 0]
 
-    from testkit.stack import wait_until
+    from testkit import wait_until
 
     wait_until(lambda: worker_samples()[1], 15, "the worker's own metrics in the API's scrape", 0.5)
     families, _ = worker_samples()
@@ -111,7 +111,7 @@ def test_health_endpoints_answer_json(stack, path):
 
 
 def test_int8_variant_is_served_when_asked(stack, make_stack):
-    card = json.loads((MODEL_DIR / "model_card.json").read_text())
+    card = json.loads((converted_model_dir() / "model_card.json").read_text())
     if "int8" not in card["variants"]:
         pytest.skip("model converted without --int8 (make test converts with INT8=1)")
     int8 = make_stack(workers=1, MODEL_VARIANT="int8")

@@ -10,17 +10,17 @@ import subprocess
 import sys
 
 import pytest
-from testkit.stack import ROOT
+from testkit import REPO
 
 
 def render(tmp_path, **env) -> dict[str, str]:
     run = tmp_path / "run"
     full = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "MAX_", "REQUEST_", "REDIS_"))}
     subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "render.py"), str(run)],
+        [sys.executable, str(REPO / "deploy" / "render.py"), str(run)],
         check=True,
         capture_output=True,
-        env={**full, "PYTHONPATH": str(ROOT / "api"), **{k: str(v) for k, v in env.items()}},
+        env={**full, "PYTHONPATH": str(REPO / "api"), **{k: str(v) for k, v in env.items()}},
     )
     return {
         name: (run / name).read_text()

@@ -1,6 +1,7 @@
 """The stack as `make run` starts it (supervisord + nginx) survives its own failures and hostile clients.
 
-One stack for the module, default settings (the admission bound, gunicorn threads, timeouts), two model workers.
+One stack for the module, default settings (the admission bound, gunicorn threads, timeouts) but a short heartbeat,
+two model workers.
 Every test prints what it sent, what came back and how long recovery took, so a CI log carries the figures.
 """
 
@@ -15,26 +16,20 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import psutil
 import pytest
 import requests
-from testkit.stack import PHOTOS, post_photo, wait_until
-from testkit.supervised import SupervisedStack
+from testkit import PHOTOS, Stack, post_photo, wait_until
+from testkit.source_addresses import session as client_session
 
 pytestmark = pytest.mark.timeout(300)
 RECOVERY_LIMIT_S = 30
+HEARTBEAT = {"HEARTBEAT_INTERVAL_S": "0.5", "HEARTBEAT_TTL_S": "3"}  # a dead worker leaves /ready within seconds
 CAT = (PHOTOS / "cat.jpg").read_bytes()
 
 
 @pytest.fixture(scope="module")
 def sup(tmp_path_factory):
-    s = SupervisedStack(tmp_path_factory.mktemp("supervised"))
-    try:
-        s.start(n_ready=2)
-    except Exception:
-        print(s.logs())
-        s.stop()
-        raise
+    s = Stack(tmp_path_factory.mktemp("supervised"), env=HEARTBEAT, workers=2).start()
     s.expected = post_photo(s.url).json()["prediction"]
     yield s
     s.stop()
@@ -76,17 +71,6 @@ def ready_pids(sup) -> set[int]:
     return {int(w["pid"]) for w in workers if w.get("ready") and w.get("pid")}
 
 
-def model_workers(sup) -> list[psutil.Process]:
-    workers = []
-    for p in psutil.Process(sup.program_pid("model")).children():
-        try:
-            if "spawn_main" in " ".join(p.cmdline()):
-                workers.append(p)
-        except psutil.Error:  # a killed worker not reaped yet (zombie), or gone
-            pass
-    return workers
-
-
 # --- abuse ---------------------------------------------------------------------------------------------------------
 
 
@@ -117,15 +101,13 @@ def test_300_half_sent_requests_do_not_delay_health_or_predict(sup):
 def test_load_beyond_the_bound_is_shed_with_retry_after(sup):
     """160 clients for 10 s against the defaults: only 200 and 503 (+ Retry-After); admitted requests stay fast."""
     clients, duration = 160, 10.0
-    bound = int(
-        (sup.run_dir / "nginx" / "default.conf").read_text().split("limit_conn predict_inflight ")[1].split(";")[0]
-    )
+    bound = sup.admission_bound
     results: list[tuple[int, float, str | None]] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + duration
 
     def client(n: int) -> None:
-        session, i = requests.Session(), 0
+        session, i = client_session(n), 0  # each client from its own 127.0.x.y, as real clients are
         while time.monotonic() < stop_at and i < 200:
             i += 1
             started = time.monotonic()
@@ -222,7 +204,7 @@ def test_program_sigkilled_recovers_without_orphans(sup, program):
     )
     if program == "model":  # the new service's own workers serve, not leftovers of the old one
         wait_until(
-            lambda: len(ready_pids(sup) & {p.pid for p in model_workers(sup)}) >= 2,
+            lambda: len(ready_pids(sup) & {p.pid for p in sup.model_workers()}) >= 2,
             RECOVERY_LIMIT_S,
             "two ready workers of the new model service",
             0.2,
@@ -240,12 +222,12 @@ def test_program_sigkilled_recovers_without_orphans(sup, program):
 
 
 def test_one_model_worker_sigkilled_is_replaced(sup):
-    victim = model_workers(sup)[0]
+    victim = sup.model_workers()[0]
     victim.kill()
     started = time.monotonic()
     answered = predict(sup.url, timeout=30)
     wait_until(
-        lambda: victim.pid not in (live := {p.pid for p in model_workers(sup)}) and len(ready_pids(sup) & live) >= 2,
+        lambda: victim.pid not in (live := {p.pid for p in sup.model_workers()}) and len(ready_pids(sup) & live) >= 2,
         RECOVERY_LIMIT_S,
         "a replacement worker, ready",
         0.2,
@@ -320,13 +302,7 @@ def test_sigterm_to_the_process_group_stops_everything(sup):
 
 def test_ctrl_c_stops_everything(tmp_path):
     """Ctrl-C in the terminal: SIGINT to the foreground process group (make's, here run.sh's)."""
-    s = SupervisedStack(tmp_path, env_overrides={"WORKERS": "1"})
-    try:
-        s.start(n_ready=1)
-    except Exception:
-        print(s.logs())
-        s.stop()
-        raise
+    s = Stack(tmp_path, env=HEARTBEAT, workers=1).start()
     groups = {name: s.program_pid(name) for name in ("redis", "model", "gunicorn", "nginx")}
     started = time.monotonic()
     code = s.stop(signal.SIGINT)

@@ -1,7 +1,7 @@
-"""The real server: gunicorn with gunicorn.conf.py — multiprocess metrics, stale files cleaned, graceful SIGTERM."""
+"""The real server as `make run` serves it (gunicorn with gunicorn.conf.py behind nginx, under supervisord):
+multiprocess metrics, stale files cleaned, graceful SIGTERM."""
 
 import os
-import signal
 import threading
 import time
 
@@ -14,24 +14,29 @@ from testkit import Stack
 from fakeworker import FakeWorker, ok_result
 
 
-@pytest.fixture
-def server(redis_env, redis_server, tmp_path):
-    """gunicorn on a free port, 2 processes, with a stale metrics file left from a 'previous run'."""
+@pytest.fixture(scope="module")
+def server(redis_server, tmp_path_factory):
+    """The API (2 gunicorn processes behind nginx) on the session's Redis, no model service (a FakeWorker answers),
+    with a stale metrics file left from a 'previous run'. One per module: the SIGTERM test, which stops gunicorn,
+    comes last."""
+    redis_server.client().flushdb()
     stack = Stack(
-        tmp_path,
-        redis_port=redis_server.port,
-        defaults={"HOST": "127.0.0.1", "GUNICORN_WORKERS": "2", "REQUEST_TIMEOUT_S": "5", "GUNICORN_ACCESSLOG": ""},
+        tmp_path_factory.mktemp("gunicorn"),
+        redis=redis_server,
+        model=False,
+        env={"GUNICORN_WORKERS": "2", "REQUEST_TIMEOUT_S": "5", "GUNICORN_ACCESSLOG": ""},
     )
-    multiproc = tmp_path / "prometheus"  # the stack's PROMETHEUS_MULTIPROC_DIR
-    multiproc.mkdir()
+    multiproc = stack.run_dir / "prometheus"  # run.sh's PROMETHEUS_MULTIPROC_DIR
+    multiproc.mkdir(parents=True)
     (multiproc / "counter_999999.db").write_bytes(b"stale")
-    stack.start_gunicorn()
-    yield stack.url, stack.gunicorn, multiproc
+    stack.start()
+    yield stack, multiproc
     stack.stop()
 
 
 def test_metrics_are_summed_over_processes(server):
-    url, _, multiproc = server
+    stack, multiproc = server
+    url = stack.url
     assert not (multiproc / "counter_999999.db").exists()  # emptied at start
     session_count = 20
     for _ in range(session_count):
@@ -45,7 +50,7 @@ def test_metrics_are_summed_over_processes(server):
 
 
 def test_sigterm_lets_in_flight_requests_finish(server, redis_server):
-    url, proc, _ = server
+    stack, _ = server
 
     def slow(fields):
         time.sleep(1.0)
@@ -57,12 +62,12 @@ def test_sigterm_lets_in_flight_requests_finish(server, redis_server):
             data = fh.read()
         thread = threading.Thread(
             target=lambda: results.append(
-                requests.post(url + "/predict", files={"file": ("cat.jpg", data)}, timeout=10)
+                requests.post(stack.url + "/predict", files={"file": ("cat.jpg", data)}, timeout=10)
             )
         )
         thread.start()
         time.sleep(0.4)  # the request is now waiting on its result
-        proc.send_signal(signal.SIGTERM)
+        stack.stop_program("gunicorn")  # SIGTERM to gunicorn; supervisord waits for it to exit
         thread.join(10)
     assert results and results[0].status_code == 200 and results[0].json()["prediction"] == "tabby"
-    assert proc.wait(10) == 0
+    assert stack.stopped_cleanly("gunicorn")

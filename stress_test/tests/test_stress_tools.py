@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-import config_search
-import locust_run
-import machine
-import ort_runner
-from report_data import Figures, targets
+from stress_test import config_search
+from stress_test import locust_run
+from stress_test import machine
+from stress_test import ort_runner
+from stress_test.report_data import Figures, targets
 from testkit.tiny_model import TINY_GFLOPS, write_tiny_model
 
-HERE = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_grid_keeps_workers_times_threads_within_cores():
@@ -100,7 +100,7 @@ def test_targets_report_margin_and_unmeasured():
 
 def test_bench_counts_flops_of_the_served_graph(tmp_path):
     write_tiny_model(tmp_path / "resnet50.onnx")
-    import bench_model
+    from stress_test import bench_model
 
     gflops, how = bench_model.count_gflops(tmp_path / "resnet50.onnx")
     assert gflops == TINY_GFLOPS and "conversion/flops.py" in how
@@ -110,7 +110,8 @@ def test_bench_quick_smoke(tmp_path):
     write_tiny_model(tmp_path / "resnet50.onnx")
     out = tmp_path / "bench.json"
     subprocess.run(
-        [sys.executable, str(HERE / "bench_model.py"), "--quick", "--model-dir", str(tmp_path), "--out", str(out)],
+        [sys.executable, "-m", "stress_test.bench_model", "--quick", "--model-dir", str(tmp_path), "--out", str(out)],
+        cwd=REPO,
         check=True,
         timeout=120,
         capture_output=True,
@@ -120,7 +121,7 @@ def test_bench_quick_smoke(tmp_path):
 
 
 def test_formula_peak_above_one_is_not_counted_as_met():
-    import report_data
+    from stress_test import report_data
 
     f = Figures(
         Path("."),
@@ -169,7 +170,7 @@ ml_worker_preprocess_seconds_count{{worker="b"}} {images_b}
 
 
 def test_stage_ms_diffs_histograms_summed_over_workers():
-    import stages
+    from stress_test import stages
 
     before = stages.parse(
         METRICS_TEXT.format(
@@ -210,7 +211,7 @@ def test_stage_ms_diffs_histograms_summed_over_workers():
 
 
 def test_profile_sentence_uses_measured_stages_or_falls_back():
-    from report_reading import cpu_profile
+    from stress_test.report_sections import cpu_profile
 
     config = {
         "config": "fp32-w2-t1-b8",
@@ -241,7 +242,7 @@ def test_profile_sentence_uses_measured_stages_or_falls_back():
 
 
 def test_shedding_section_reports_p99_against_the_target(tmp_path):
-    from report_shedding import shedding_section
+    from stress_test.report_sections import shedding_section
 
     assert "Not measured" in " ".join(shedding_section(tmp_path))
     base = {
@@ -261,7 +262,7 @@ def test_shedding_section_reports_p99_against_the_target(tmp_path):
 
 
 def test_results_record_paths_relative_to_the_repository(tmp_path):
-    import results
+    from stress_test import results
 
     inside = str(results.REPO / "model" / "artifacts" / "w.h5")
     data = {"weights": inside, "runs": [{"note": f"weights {inside}; see /usr/bin/python3"}], "n": 3}
@@ -274,7 +275,7 @@ def test_results_record_paths_relative_to_the_repository(tmp_path):
 
 
 def test_explain_section_reads_the_benchmark_json(tmp_path):
-    from report_explain import explain_section
+    from stress_test.report_sections import explain_section
 
     assert "Not run" in "\n".join(explain_section(tmp_path))
     row = {
@@ -303,7 +304,8 @@ def test_queue_benchmark_smoke_and_capacity_section(tmp_path):
     out = subprocess.run(
         [
             sys.executable,
-            str(HERE / "bench_queue.py"),
+            "-m",
+            "stress_test.bench_queue",
             "--duration",
             "1",
             "--warmup",
@@ -319,6 +321,7 @@ def test_queue_benchmark_smoke_and_capacity_section(tmp_path):
             "--results-dir",
             str(tmp_path),
         ],
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=180,
@@ -329,7 +332,7 @@ def test_queue_benchmark_smoke_and_capacity_section(tmp_path):
     assert run["jobs"] > 0 and run["errors"] == 0 and run["payload_bytes"] == 150528
     assert run["jobs_s_per_redis_core"] >= run["jobs_s"]  # Redis used at most one core
 
-    import report_capacity
+    from stress_test import report_sections
 
     bench = {
         "runs": [
@@ -338,6 +341,6 @@ def test_queue_benchmark_smoke_and_capacity_section(tmp_path):
         ]
     }
     matrix = {"configs": [{"variant": "fp32", "sat_ok_per_s": 50.0}]}
-    lines = report_capacity.capacity_section(tmp_path, Figures(tmp_path, bench, matrix))
+    lines = report_sections.capacity_section(tmp_path, Figures(tmp_path, bench, matrix))
     text = "\n".join(lines)
     assert "| 1000x | 50000.0 | fp32 | 1667 |" in text and "| 10x | 500.0 | int8 | 5 |" in text

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import io
-import sys
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from photos import photo_bytes
-from unique import unique
+from stress_test.photos import photo_bytes
+from stress_test.unique import unique
 
 
 def test_tagged_copies_differ_in_bytes_not_in_pixels():

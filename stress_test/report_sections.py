@@ -1,0 +1,819 @@
+"""The hardware report's sections: markdown tables and sentences built from the figures report_data.py reads.
+
+Each section function returns markdown lines and says "not run" when its results file is missing; `document()`
+puts them in order (make_report.py writes it).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from stress_test.report_data import (
+    REDIS_HEADROOM,
+    Figures,
+    best_per_core,
+    compose_rows,
+    per_core,
+    plan,
+    process_rows,
+    targets,
+    workload_targets,
+)
+from stress_test.results import read_json
+
+TARGET_EXPLAIN_MS = 1.0  # heatmaps: at most this many ms per image, when asked
+P99_TARGET_MS = 3000  # load shedding: p99 of the 200s under 160 clients
+BEYOND_ONE_REDIS = (  # how the plan grows past one Redis: a design, not a measurement
+    "Beyond one Redis: the job stream is the one shared part, so it is split, not scaled up. Run S streams "
+    "`ml:jobs:{k}` (k = 0..S-1) on a Redis Cluster, each key with a hash tag so the stream, its group and the "
+    "result lists `ml:result:{k}:<id>` of its jobs live in one slot (one node: the MULTI that answers and "
+    "acknowledges stays atomic, and the API's BLPOP waits on the node that gets the answer). The API picks a "
+    "stream per request (round-robin, or the shortest XLEN); each stream has its own worker Deployment and its "
+    "own KEDA ScaledObject (`redis-cluster-streams`, streamLength, as today) and its own MAX_QUEUE_DEPTH. "
+    "Shards are added by adding streams, and a node's failure stalls only its 1/S of the traffic "
+    "(replicas per shard, as with Sentinel today). At 1000x the network through each shard — payload in and "
+    "out — is the second limit to watch: the table gives it per shard."
+)
+
+
+def md_table(rows: list[dict], columns: list[tuple[str, str]], missing: str = "–") -> list[str]:
+    """A markdown table of `rows` (dicts) with (key, heading) columns; `missing` stands for None."""
+    head = "| " + " | ".join(h for _, h in columns) + " |"
+    sep = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(missing if r.get(k) is None else str(r[k]) for k, _ in columns) + " |" for r in rows]
+    return [head, sep, *body, ""]
+
+
+def machine_section(f: Figures) -> list[str]:
+    m = f.machine
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m.get("flags", {}).items())
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(m.get("versions", {}).items()))
+    return [
+        "## Machine",
+        "",
+        f"- CPU: {m.get('cpu_model')} ({m.get('vendor')}, family {m.get('family')}), "
+        f"{m.get('cores')} cores usable" + (", virtual machine" if m.get("hypervisor") else ""),
+        f"- Flags: {flags}",
+        f"- Memory: {m.get('memory_gib')} GiB; OS: {m.get('os')}; Python {m.get('python')}",
+        f"- Libraries: {versions}",
+        f"- fp32 peak (formula): {m.get('peak_formula')}",
+        probe_line(m),
+        "",
+    ]
+
+
+def probe_line(m: dict) -> str:
+    p = m.get("fma_probe")
+    if not p:
+        return "- Measured FMA peak: not measured (needs gcc)."
+    return (
+        f"- fp32 peak (measured): {p['gflops_1_core']} GFLOP/s on one core (an effective "
+        f"{p['effective_ghz_1_core']} GHz at {p['lanes']} lanes x 2 FMA units), {p['gflops_all_cores']} GFLOP/s on "
+        f"all cores — {p['how']}."
+    )
+
+
+def raw_section(f: Figures) -> list[str]:
+    b, base = f.bench, f.baseline
+    if not b:
+        return ["## Raw model benchmark", "", "Not run (no bench.json).", ""]
+    lines = [
+        "## Raw model benchmark (`make bench`)",
+        "",
+        f"- Model: {b.get('gflops_per_image')} GFLOP per image, {b.get('gflops_how')}.",
+        "- Keras baseline (the original app's way): "
+        + (
+            f"{base['img_s']} img/s, p50 {base['p50_ms']} ms — {base['method']}; weights {base['weights']}."
+            if base
+            else "not measured."
+        ),
+        f"- Each ONNX Runtime worker is a spawned process with its own session; {b['settings'].get('duration')} s "
+        f"measured after {b['settings'].get('warmup')} s warm-up; latency is per batch.",
+        "",
+    ]
+    lines += md_table(
+        b.get("runs", []),
+        [
+            ("variant", "variant"),
+            ("workers", "workers"),
+            ("threads", "threads"),
+            ("batch", "batch"),
+            ("img_s", "img/s"),
+            ("p50_ms", "p50 ms"),
+            ("p95_ms", "p95 ms"),
+            ("x_baseline", "x Keras"),
+            ("peak_pct", "% fp32 peak"),
+            ("peak_pct_measured", "% measured peak"),
+            ("rss_mb_max", "RSS MB"),
+            ("other_load_cores", "other load (cores)"),
+        ],
+    )
+    lines += ["![raw throughput](stress_test/report/raw_throughput.png)", "", "### Per-core scaling", ""]
+    lines += md_table(
+        per_core(f),
+        [
+            ("variant", "variant"),
+            ("cores", "cores used"),
+            ("config", "best config"),
+            ("img_s", "img/s"),
+            ("img_s_per_core", "img/s per core"),
+        ],
+    )
+    return lines + ["![per-core scaling](stress_test/report/per_core_scaling.png)", ""]
+
+
+def e2e_section(f: Figures) -> list[str]:
+    if not f.matrix:
+        return ["## End to end (`make matrix`)", "", "Not run (no matrix.json).", ""]
+    s = f.matrix.get("settings", {})
+    stack = _stack_description(f.matrix)
+    lines = [
+        "## End to end (`make matrix`)",
+        "",
+        f"{stack}, BATCH_SIZE {s.get('batch_size')}; Locust {s.get('duration')} s per "
+        f"user count (closed loop, /predict 20 : page 2 : feedback 1); 503 backpressure counted apart. Saturation: "
+        f"closed-loop client for {s.get('saturation_duration')} s; 1-user latency measured exactly for "
+        f"{s.get('latency_duration')} s.",
+        "",
+    ]
+    rows = []
+    for c in f.e2e():
+        for r in c.get("locust", []):
+            rows.append({"config": c["config"], **r})
+    lines += md_table(
+        rows,
+        [
+            ("config", "config"),
+            ("users", "users"),
+            ("predict_ok_per_s", "ok/s"),
+            ("p50_ms", "p50 ms"),
+            ("p95_ms", "p95 ms"),
+            ("p99_ms", "p99 ms"),
+            ("predict_failures", "failures"),
+            ("backpressure_503", "503s"),
+        ],
+    )
+    lines += [
+        "![throughput vs users](stress_test/report/e2e_throughput_vs_users.png)",
+        "![latency vs users](stress_test/report/e2e_latency_vs_users.png)",
+        "",
+        "### Saturation, latency, memory, start-up",
+        "",
+    ]
+    lines += md_table(
+        f.e2e(),
+        [
+            ("config", "config"),
+            ("sat_ok_per_s", "saturation img/s"),
+            ("raw_img_s", "raw ORT same config"),
+            ("vs_raw_same", "x raw same"),
+            ("vs_raw_best", "x bench best"),
+            ("sat_p50_ms", "sat p50 ms"),
+            ("lat1_p50_ms", "1-user p50 ms"),
+            ("raw_b1_p50_ms", "raw batch-1 p50 ms"),
+            ("rss_mb_max", "worker RSS MB"),
+            ("ready_s_max", "ready s"),
+        ],
+    )
+    lines += stages_table(f)
+    for c in f.failed_configs():
+        lines.append(f"- {c['config']} failed: {c['error'][:300]}")
+    return lines + [""]
+
+
+def _stack_description(matrix: dict[str, Any]) -> str:
+    """What the matrix's load reached: the stack behind nginx (recorded as "front"), or, in older results, not."""
+    s = matrix.get("settings", {})
+    gunicorn = f"gunicorn {s.get('gunicorn_workers')} x {s.get('gunicorn_threads')} threads"
+    if matrix.get("front") == "nginx":
+        return (
+            f"The stack as `make run` serves it on 127.0.0.1 (supervisord: Redis, the model service, {gunicorn} on a "
+            "unix socket, nginx in front; each client from its own 127.0.x.y)"
+        )
+    return f"Real stack on 127.0.0.1 (redis-server, `python ml_service.py`, {gunicorn}), without nginx"
+
+
+def stages_table(f: Figures) -> list[str]:
+    """Mean ms per stage during each saturation run, from the /metrics histograms (absent in older results)."""
+    rows = [
+        {
+            "config": c["config"],
+            "sat_ok_per_s": c["sat_ok_per_s"],
+            **c["saturation"]["stages_ms"],
+            "raw_per_image": (c.get("raw_same_config") or {}).get("per_image_ms"),
+        }
+        for c in f.e2e()
+        if "preprocess_per_image" in (c.get("saturation") or {}).get("stages_ms", {})
+    ]
+    if not rows:
+        return []
+    return [
+        "### Where the time went during saturation (per stage, from /metrics)",
+        "",
+        "Means over the saturation run from the difference of the Prometheus histograms scraped right before "
+        "and right after it (summed over workers); worker stages are wall time inside one worker.",
+        "",
+        *md_table(
+            rows,
+            [
+                ("config", "config"),
+                ("sat_ok_per_s", "img/s"),
+                ("preprocess_per_image", "preprocess ms/img"),
+                ("inference_per_image", "inference ms/img"),
+                ("raw_per_image", "raw ORT ms/img"),
+                ("inference_per_batch", "inference ms/batch"),
+                ("mean_batch", "mean batch"),
+                ("queue_wait", "queue wait ms"),
+                ("api_request", "API /predict ms"),
+            ],
+        ),
+    ]
+
+
+def int8_section(f: Figures) -> list[str]:
+    v = f.card.get("variants", {}).get("int8")
+    if not v:
+        return ["## INT8", "", "No INT8 model in this run's model card.", ""]
+    q, agree, speed = v.get("quantization", {}), v.get("agreement", {}), v.get("speed", {})
+    lines = [
+        "## INT8",
+        "",
+        "From the model card (conversion): " + ", ".join(f"{k} {q[k]}" for k in q if k != "calibration_dir"),
+        "",
+        "| agreement with fp32 | value |",
+        "|---|---|",
+        *[f"| {k} | {val} |" for k, val in agree.items()],
+        "",
+        "Speed at conversion: " + ", ".join(f"{k} {val}" for k, val in speed.items()) + ".",
+        "",
+    ]
+    fp, i8 = f.raw_best("fp32"), f.raw_best("int8")
+    if fp and i8:
+        lines.append(
+            f"- Raw ONNX Runtime best: int8 {i8['img_s']} img/s vs fp32 {fp['img_s']} img/s "
+            f"({i8['img_s'] / fp['img_s']:.2f}x)."
+        )
+    fe, ie = f.e2e_best("fp32"), f.e2e_best("int8")
+    if fe and ie:
+        lines.append(
+            f"- End-to-end saturation: int8 {ie['sat_ok_per_s']} img/s ({ie['config']}) vs fp32 "
+            f"{fe['sat_ok_per_s']} img/s ({fe['config']}) = {ie['sat_ok_per_s'] / fe['sat_ok_per_s']:.2f}x."
+        )
+    return lines + [""]
+
+
+def config_section(folder: Path) -> list[str]:
+    cs = read_json(folder / "config_search.json")
+    if not cs:
+        return []
+    lines = ["## Recommended settings (`make config-search`)", ""]
+    for goal, r in cs["recommended"].items():
+        lines.append(
+            f"- For {goal}: `WORKERS={r['workers']} THREADS={r['threads']} BATCH_SIZE={r['batch']}` "
+            f"({cs['variant']}: {r['img_s']} img/s, batch p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms)."
+        )
+    return lines + [""]
+
+
+def compose_section(folder: Path) -> list[str]:
+    title = ["## Per-core scaling in containers (`make matrix CONTAINERS=1`)", ""]
+    data = read_json(folder / "compose_matrix.json")
+    if not data:
+        return title + ["Not run (no compose_matrix.json).", ""]
+    s = data.get("settings", {})
+    runs = data.get("runs", [])
+    procs = process_rows(read_json(folder / "matrix.json") or {}, s.get("batch_size", 8))
+    one_c = next((r["sat_ok_per_s"] for r in runs if r["models"] == 1 and r.get("sat_ok_per_s")), None)
+    rows = compose_rows(runs, procs)
+    lines = title + [
+        f"`docker compose up --scale model=N` with `cpus: {s.get('cpus')}` per model container (each runs 1 process x "
+        f"1 thread, sized from its CPU quota), BATCH_SIZE {s.get('batch_size')}, fp32, random weights; a closed-loop "
+        f"client through the published port for {s.get('duration')} s (saturation) and {s.get('latency_duration')} s "
+        "(1 user). Beside it, the process-based matrix above: N worker processes x 1 thread on the same machine.",
+        "",
+    ]
+    lines += md_table(
+        rows,
+        [
+            ("n", "model containers / processes"),
+            ("c_sat", "containers img/s"),
+            ("c_x", "containers x 1"),
+            ("c_p50", "containers sat p50 ms"),
+            ("c_lat1", "containers 1-user p50 ms"),
+            ("p_sat", "processes img/s"),
+            ("p_x", "processes x 1"),
+            ("p_lat1", "processes 1-user p50 ms"),
+            ("ratio", "containers / processes"),
+        ],
+        missing="-",
+    )
+    for r in runs:
+        if r.get("error"):
+            lines.append(f"- {r['models']} container(s) failed: {r['error'][:300]}")
+    if one_c is None:
+        lines.append("- No successful single-container run: no scaling factor.")
+    return lines + [""]
+
+
+def shedding_section(folder: Path) -> list[str]:
+    data = read_json(folder / "shedding.json")
+    if not data:
+        return ["## Load shedding", "", "Not measured in this run (`python -m stress_test.shed_bench`).", ""]
+    p99 = data.get("p99_ms")
+    met = "met" if p99 is not None and p99 <= P99_TARGET_MS else "**missed**"
+    return [
+        "## Load shedding",
+        "",
+        f"{data['clients']} closed-loop clients for {data['duration_s']} s against the stack as `make run` starts "
+        f"it (admission bound {data.get('max_inflight', '?')} requests, unique bytes per request, clients wait "
+        f"`Retry-After` after a 503): {data['ok_per_s']} answers/s; 200 latency p50 {data['p50_ms']} ms, "
+        f"p99 {p99} ms (target ≤ {P99_TARGET_MS} ms: {met}), max {data['max_ms']} ms; "
+        f"shed rate {data['shed_rate']:.1%}; statuses {data['statuses']}.",
+        "",
+    ]
+
+
+def _verdict(row: dict) -> str:
+    lo = row["not_asked_delta_ms"] - row["not_asked_ci_ms"]
+    hi = row["not_asked_delta_ms"] + row["not_asked_ci_ms"]
+    not_asked = "not measurable" if lo <= 0 <= hi else f"{row['not_asked_delta_ms']:+.3f} ms"
+    explain = "met" if row["explain_delta_ms"] + row["explain_ci_ms"] <= TARGET_EXPLAIN_MS else "**missed**"
+    return f"{not_asked}; explain {explain}"
+
+
+def explain_section(folder: Path) -> list[str]:
+    """Markdown lines; a one-line note when the benchmark was not run for this results folder."""
+    data = read_json(folder / "explain.json")
+    head = ["## Class activation heatmaps (`python -m stress_test.bench_explain`)", ""]
+    if not data:
+        return head + ["Not run (no explain.json in this results folder).", ""]
+    rows = data["rows"]
+    lines = head + [
+        "The worker's own `Classifier` on real photos, three arms interleaved round by round: the graph without the "
+        "`features` output (the model before heatmaps), the served graph with no item asking (probabilities "
+        "fetched only), and every item asking (feature map fetched, one 7 x 7 map per image). Differences are "
+        f"paired per round: mean ± 95% interval, ms per image of wall time and of the process's CPU time, {rows[0]['threads'] if rows else '?'} intra-op "
+        f"thread(s). Targets: explain adds at most {TARGET_EXPLAIN_MS:g} ms per image; not asking costs nothing "
+        "measurable.",
+        "",
+        "| variant | batch | no features ms/img | not asked ms/img | Δ not asked | explain ms/img | Δ explain | "
+        "Δ not asked CPU | Δ explain CPU | map alone µs/img | verdict (wall) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cpu = [
+            f"{r[k + '_delta_ms']:+.3f} ± {r[k + '_ci_ms']:.3f}" if k + "_delta_ms" in r else "–"
+            for k in ("not_asked_cpu", "explain_cpu")
+        ]
+        lines.append(
+            f"| {r['variant']} | {r['batch']} | {r['no_features_ms']} | {r['not_asked_ms']} | "
+            f"{r['not_asked_delta_ms']:+.3f} ± {r['not_asked_ci_ms']:.3f} | {r['explain_ms']} | "
+            f"{r['explain_delta_ms']:+.3f} ± {r['explain_ci_ms']:.3f} | {cpu[0]} | {cpu[1]} | "
+            f"{r['cam_only_us']} | {_verdict(r)} |"
+        )
+    parity = data.get("card_parity_features") or {}
+    if parity:
+        lines += [
+            "",
+            f"Conversion parity of `{parity.get('feature_layer')}` with Keras: max abs diff "
+            f"{parity.get('max_abs_diff_features'):.3g} (largest value {parity.get('features_max_abs'):.3g}); "
+            f"class maps within {parity.get('max_abs_diff_cam'):.3g} per cell.",
+        ]
+    return lines + [""]
+
+
+def capacity_section(folder: Path, f: Figures) -> list[str]:
+    queue = read_json(folder / "queue_capacity.json")
+    head = ["## Capacity plan (`python -m stress_test.bench_queue`)", ""]
+    if not queue:
+        return head + ["Not measured (no queue_capacity.json in this run).", ""]
+    best, s = queue["best"], queue["settings"]
+    lines = head + [
+        f"The full job protocol without the model — the API's own `job_client.submit` (queue-depth check, XADD, "
+        f"BLPOP) from many client threads in {s['client_procs']} processes, the worker's own `JobQueue` "
+        f"(XREADGROUP of batches of {s['batch']}, then RPUSH + EXPIRE + XACK + XDEL in one MULTI) in "
+        f"{s['workers']} processes — with unique {best['payload_bytes']}-byte payloads (one 224x224x3 uint8 tensor), "
+        f"Redis {s.get('redis')}, {s['duration']} s per point. Load generators share the machine's "
+        f"{s.get('cores')} cores with Redis, so the throughput is also divided by Redis' own CPU time: jobs/s per "
+        f"Redis core is the ceiling of one Redis (single-threaded) and what the plan uses — a linear extrapolation "
+        f"from the measured Redis CPU share, the less certain the lower that share is.",
+        "",
+    ]
+    lines += md_table(
+        queue["runs"],
+        [
+            ("clients", "clients"),
+            ("jobs_s", "jobs/s"),
+            ("p50_ms", "p50 ms"),
+            ("p95_ms", "p95 ms"),
+            ("redis_cpu_pct", "Redis CPU %"),
+            ("jobs_s_per_redis_core", "jobs/s per Redis core"),
+            ("mb_s_through_redis", "MB/s through Redis"),
+            ("errors", "errors"),
+        ],
+    )
+    return lines + _capacity_plan_lines(queue, f) + [BEYOND_ONE_REDIS, ""]
+
+
+def _capacity_plan_lines(queue: dict[str, Any], f: Figures) -> list[str]:
+    """What one Redis feeds, and the worker cores and Redis shards for 1x, 10x and 1000x today's load."""
+    best, rates = queue["best"], best_per_core(f)
+    e2e = f.e2e_best("fp32")
+    today = e2e["sat_ok_per_s"] if e2e else None
+    per_redis = best["jobs_s_per_redis_core"] * REDIS_HEADROOM
+    feeds = ", ".join(f"{math.floor(per_redis / r)} {v} cores ({r} img/s per core)" for v, r in sorted(rates.items()))
+    feeds = feeds or "n/a (no bench.json)"
+    lines = [
+        f"- One Redis carries about **{best['jobs_s_per_redis_core']} jobs/s** at a full core; planned at "
+        f"{int(REDIS_HEADROOM * 100)}% of it ({per_redis:.0f} jobs/s) it feeds **{feeds}** of "
+        "single-threaded workers at the best raw per-core rates of this run.",
+        "- Today's load is taken as the end-to-end saturation measured in this run, "
+        + (f"{today} img/s (fp32, `make matrix`)." if today else "not measured (no matrix.json)."),
+        "",
+    ]
+    if today and rates:
+        lines += md_table(
+            plan(queue, rates, today),
+            [
+                ("load", "load"),
+                ("img_s", "img/s"),
+                ("variant", "variant"),
+                ("worker_cores", "worker cores"),
+                ("redis_shards", "Redis shards"),
+                ("gbit_s_per_shard", "Gbit/s per shard"),
+            ],
+        )
+    return lines
+
+
+def workloads_section(folder: Path) -> list[str]:
+    """Small and 12 MP photos: workloads.json (targets, runs, profiles) and decode_profile.json (fast mode)."""
+    w, d = read_json(folder / "workloads.json"), read_json(folder / "decode_profile.json")
+    if not w and not d:
+        return []
+    lines = ["## Small and 12 MP photos", ""]
+    if w:
+        runs = w.get("runs", [])
+        ok = [r for r in runs if "error" not in r]
+        lines += _workload_tables(w, runs) + _stage_profiles(ok) + _pyspy_lines(ok) + _batch_share_lines(ok)
+        lines += [f"- {r['name']} failed: {r['error'][:300]}" for r in runs if "error" in r]
+    if d:
+        lines += _fast_mode_lines(d)
+    return lines
+
+
+def _workload_tables(w: dict, runs: list[dict]) -> list[str]:
+    lines = [
+        "Each stack: 2 workers x 1 thread, batch 8, raw ONNX Runtime of the same configuration measured just "
+        f"before it; closed-loop clients send unique bytes per request for {w['settings']['duration']} s. "
+        f"Photos: small {w['photos_mib'].get('small')} MiB, 12 MP {w['photos_mib'].get('12mp')} MiB on "
+        "average (stress_test/phone_photos.py). The load generator runs on the same cores: its share of the "
+        "CPU the stack and it used is given beside each figure.",
+        "",
+        "### Targets",
+        "",
+    ]
+    lines += md_table(
+        workload_targets(runs),
+        [
+            ("target", "target"),
+            ("goal", "goal"),
+            ("value", "measured"),
+            ("result", "result"),
+            ("basis", "basis"),
+            ("load_client_share", "load gen CPU share"),
+        ],
+    )
+    return (
+        lines
+        + ["### Runs", ""]
+        + md_table(
+            [r for r in runs if "error" not in r],
+            [
+                ("name", "run"),
+                ("ok_per_s", "img/s"),
+                ("p50_ms", "p50 ms"),
+                ("p95_ms", "p95 ms"),
+                ("raw_img_s", "raw img/s"),
+                ("vs_raw", "x raw"),
+                ("raw_b1_p50_ms", "raw b1 p50 ms"),
+                ("redis_kib_per_request", "Redis KiB/req"),
+                ("load_client_share", "load gen share"),
+            ],
+        )
+    )
+
+
+def _stage_profiles(ok: list[dict]) -> list[str]:
+    prof = [
+        {
+            "name": r["name"],
+            **(r.get("stages_ms") or {}),
+            **{f"cores_{k}": v for k, v in (r.get("cpu_cores_used") or {}).items()},
+        }
+        for r in ok
+    ]
+    return [
+        "### Per-stage profile of each run",
+        "",
+        "Stage means from the service's own /metrics (scraped before and after the run); CPU cores used by "
+        "each process group (psutil) over the run.",
+        "",
+    ] + md_table(
+        prof,
+        [
+            ("name", "run"),
+            ("api_decode_per_image", "API decode ms/img"),
+            ("preprocess_per_image", "worker normalise ms/img"),
+            ("inference_per_image", "inference ms/img"),
+            ("mean_batch", "mean batch"),
+            ("queue_wait", "queue wait ms"),
+            ("api_request", "API /predict ms"),
+            ("cores_api", "API cores"),
+            ("cores_model", "worker cores"),
+            ("cores_redis", "Redis cores"),
+            ("cores_load_client", "load gen cores"),
+            ("cores_other", "other load cores"),
+        ],
+    )
+
+
+def _pyspy_lines(ok: list[dict]) -> list[str]:
+    spied = [r for r in ok if isinstance(r.get("pyspy_top"), dict)]
+    if not spied:
+        return []
+    lines = ["### py-spy: where each process group's samples were (leaf function, share of samples)", ""]
+    for r in spied:
+        for group, top in r["pyspy_top"].items():
+            shown = "; ".join(f"{frame} {share:.0%}" for frame, share in top[:6])
+            lines.append(f"- {r['name']} {group}: {shown}")
+    return lines + [""]
+
+
+def _batch_share_lines(ok: list[dict]) -> list[str]:
+    """Fair-share batches against greedy ones, when both runs are there."""
+    by_name = {r["name"]: r for r in ok}
+    shared, greedy = by_name.get("small-fp32-keras-c8"), by_name.get("small-fp32-keras-c8-batch_share0")
+    if not (shared and greedy):
+        return []
+    verdict = "helped" if shared["vs_raw"] > greedy["vs_raw"] else "did not help"
+    return [
+        f"- Fair-share batches (BATCH_SHARE=1, default) {verdict}: small fp32 with 8 clients "
+        f"{shared['ok_per_s']} img/s ({shared['vs_raw']} x raw, mean batch "
+        f"{(shared.get('stages_ms') or {}).get('mean_batch')}) against greedy batches {greedy['ok_per_s']}"
+        f" img/s ({greedy['vs_raw']} x raw, mean batch {(greedy.get('stages_ms') or {}).get('mean_batch')}).",
+        "",
+    ]
+
+
+def _fast_mode_lines(d: dict) -> list[str]:
+    lines = ["### PREPROCESS=fast against keras mode (12 MP photos)", ""]
+    a = d.get("agreement_12mp") or {}
+    lines += md_table([{"metric": k, "value": v} for k, v in a.items()], [("metric", "agreement"), ("value", "value")])
+    return lines + [
+        f"Decode to the model's pixels, median ms per photo on one core: 12 MP keras "
+        f"{d['decode_ms_12mp'].get('keras')}, fast {d['decode_ms_12mp'].get('fast')}; small photos keras "
+        f"{d['decode_ms_small'].get('keras')}, fast {d['decode_ms_small'].get('fast')}.",
+        "",
+    ]
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def cpu_profile(f: Figures) -> list[str]:
+    """Where the CPU went during the best fp32 saturation run (process-level profile from psutil)."""
+    best = f.e2e_best()
+    used = dict((best or {}).get("saturation", {}).get("cpu_cores_used") or {})
+    if not used:
+        return []
+    foreign = used.pop("other", 0.0)
+    total = sum(used.values())
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(used.items(), key=lambda kv: -kv[1]))
+    model_share = used.get("model", 0) / total if total else 0
+    line = (
+        f"- Profile of the saturation run of {best['config']} (CPU cores busy per process group, psutil): {parts}"
+        f" (total {total:.2f} of {f.machine.get('cores')}); the model workers got {_pct(model_share)} of it."
+    )
+    others = total - used.get("model", 0)
+    if best.get("sat_ok_per_s"):
+        line += (
+            f" Everything but the model cost {1000 * others / best['sat_ok_per_s']:.1f} ms of CPU per answered "
+            f"request: CPU that the raw benchmark gives to inference and the service cannot."
+        )
+        raw_cores = best["workers"] * best["threads"]  # the raw run keeps workers x threads cores busy
+        if best.get("raw_img_s") and raw_cores:
+            model_ms = 1000 * used.get("model", 0) / best["sat_ok_per_s"]
+            raw_ms = 1000 * raw_cores / best["raw_img_s"]
+            ceiling = best["raw_img_s"] * used.get("model", 0) / raw_cores
+            line += (
+                f" Inside the workers an answered image cost {model_ms:.1f} ms of CPU against {raw_ms:.1f} ms in "
+                f"the raw run of the same configuration; "
+                + (
+                    stage_profile(best)
+                    or "the difference is decoding and preprocessing the upload and the queue I/O, which the raw "
+                    "benchmark (preprocessed tensors) does not do."
+                )
+                + f" Even at raw "
+                f"efficiency, the {used.get('model', 0):.2f} cores left to the workers cap this configuration at "
+                f"{ceiling:.1f} img/s ({ceiling / best['raw_img_s']:.2f}x raw)."
+            )
+    if foreign > 0.1:
+        line += f" Processes outside the service used {foreign:.2f} cores meanwhile, so this run is pessimistic."
+    return [line]
+
+
+def stage_profile(c: dict) -> str | None:
+    """The per-stage means the workers measured during saturation (/metrics diff); None for older results."""
+    st = (c.get("saturation") or {}).get("stages_ms") or {}
+    pre, inf, rate = st.get("preprocess_per_image"), st.get("inference_per_image"), c.get("sat_ok_per_s")
+    if pre is None or inf is None or not rate:
+        return None
+    text = (
+        f"measured per stage (worker histograms scraped from /metrics before and after the run), preprocessing "
+        f"took {pre:.1f} ms per image, which at {rate:.1f} img/s is {pre * rate / 1000:.2f} cores spent on it, "
+        f"and inference {inf:.1f} ms per image (batches of {st.get('mean_batch') or 0:.1f} on average, "
+        f"{st.get('inference_per_batch') or 0:.0f} ms each)"
+    )
+    raw = (c.get("raw_same_config") or {}).get("per_image_ms")
+    if raw:
+        text += f" against {raw:.1f} ms per image in the raw run of the same configuration ({inf / raw:.2f}x)"
+    per_worker = 1000 * c["workers"] / rate  # wall ms each worker spent per answered image
+    rest = per_worker - pre - inf
+    idle = (
+        f"the other {rest:.1f} ms ({_pct(rest / per_worker)}) went to queue I/O and waiting for work"
+        if rest > 0.02 * per_worker
+        else "so the workers did nothing else (within the measurement's noise)"
+    )
+    return (
+        text + f". A worker preprocesses and then infers, one after the other: {pre:.1f} + {inf:.1f} ms of the "
+        f"{per_worker:.1f} ms each of its {c['workers']} worker(s) spent per answered image; {idle}"
+        + (
+            f"; /predict took {st['api_request']:.0f} ms on average in the API, {st['queue_wait']:.0f} ms of it "
+            f"waiting in the queue"
+            if st.get("api_request") and st.get("queue_wait") is not None
+            else ""
+        )
+        + "."
+    )
+
+
+def conditions(f: Figures) -> list[str]:
+    """How trustworthy the run is: the real clock against the nominal one, and foreign load during it."""
+    out, m = [], f.machine
+    probe = m.get("fma_probe")
+    if probe and m.get("clock_ghz"):
+        ratio = probe["effective_ghz_1_core"] / m["clock_ghz"]
+        if abs(ratio - 1) > 0.1:
+            out.append(
+                f"- Clock: the FMA probe ran at an effective {probe['effective_ghz_1_core']} GHz on one core, "
+                f"{ratio:.2f}x the {m['clock_ghz']} GHz that /proc/cpuinfo reports, so fractions of the formula "
+                "peak are off by that factor; the measured peak is the fairer denominator. On a shared host the "
+                "clock moves with the neighbours' load, which is why the matrix also measures raw ONNX Runtime "
+                "for each configuration right before its end-to-end run."
+            )
+    runs = f.bench.get("runs", [])
+    noisy = [r for r in runs if (r.get("other_load_cores") or 0) > 0.2]
+    if noisy:
+        out.append(
+            f"- Foreign load: {len(noisy)} of {len(runs)} raw configurations ran while other processes used "
+            f"more than 0.2 cores (up to {max(r['other_load_cores'] for r in noisy):.2f}); those rows are low."
+        )
+    return out
+
+
+def reading(f: Figures) -> list[str]:
+    """Bullet points: bottleneck, latency/throughput trade-off, scaling advice, INT8, targets missed."""
+    lines = _raw_reading(f) + _scaling_reading(f) + _e2e_reading(f) + _int8_reading(f) + conditions(f)
+    missed = [t for t in targets(f) if t["met"] is False]
+    for t in missed:
+        lines.append(f"- Missed: {t['target']} — measured {t['value']}, goal {t['goal']} ({t['by']}).")
+    if not lines:
+        lines.append("- No measurements in this results folder yet: run `make bench` and `make matrix`.")
+    return lines
+
+
+def _raw_reading(f: Figures) -> list[str]:
+    """The raw peak against the Keras baseline; lowest latency against most images/s."""
+    lines: list[str] = []
+    raw, base = f.raw_best(), f.baseline
+    if raw:
+        lines.append(
+            f"- Raw ONNX Runtime fp32 peaks at {raw['img_s']:.1f} img/s with {raw['workers']} worker(s) x "
+            f"{raw['threads']} thread(s), batch {raw['batch']}"
+            + (f", {raw['peak_pct']:.0f}% of the nominal fp32 peak" if raw.get("peak_pct") else "")
+            + (
+                f" and {raw['img_s'] / base['img_s']:.1f}x the original app's Keras baseline ({base['img_s']:.1f} img/s)"
+                if base
+                else ""
+            )
+            + "."
+        )
+    singles = {(r["workers"], r["threads"]): r for r in f.raw() if r["batch"] == 1}
+    if len(singles) > 1:
+        fast = min(singles.values(), key=lambda r: r["p50_ms"])
+        most = max(f.raw(), key=lambda r: r["img_s"])
+        lines.append(
+            f"- Latency vs throughput: the lowest single-image latency is {fast['p50_ms']:.0f} ms with "
+            f"{fast['workers']}x{fast['threads']} ({fast['img_s']:.1f} img/s); the most images/s come from "
+            f"{most['workers']}x{most['threads']} batch {most['batch']} ({most['img_s']:.1f} img/s, "
+            f"batch p50 {most['p50_ms']:.0f} ms)."
+        )
+    return lines
+
+
+def _scaling_reading(f: Figures) -> list[str]:
+    """Images/s per core from one core to all of them, and what that advises."""
+    lines: list[str] = []
+    pts = [p for p in per_core(f) if p["variant"] == "fp32"]
+    if len(pts) > 1:
+        eff = pts[-1]["img_s_per_core"] / pts[0]["img_s_per_core"]
+        lines.append(
+            f"- Scaling: {pts[0]['img_s_per_core']:.1f} img/s per core on {pts[0]['cores']} core(s), "
+            f"{pts[-1]['img_s_per_core']:.1f} per core on {pts[-1]['cores']} ({_pct(eff)} efficiency, best "
+            f"{pts[-1]['config']}). With more cores, "
+            + (
+                "add single-threaded worker processes (one per core) for throughput, and give one process "
+                "several threads only where single-request latency matters."
+                if pts[-1]["config"].startswith(f"{pts[-1]['cores']}x1")
+                else f"the measured best here uses {pts[-1]['config']}; run `make config-search` on the target "
+                "machine, since the split that wins depends on its cores and caches."
+            )
+        )
+    return lines
+
+
+def _e2e_reading(f: Figures) -> list[str]:
+    """What the service sustains end to end against raw, and where the CPU went."""
+    lines: list[str] = []
+    raw, e2e = f.raw_best(), f.e2e_best()
+    if e2e and raw:
+        lines.append(
+            f"- End to end, the service sustains {e2e['sat_ok_per_s']:.1f} successful /predict per second "
+            f"({e2e['config']}): {e2e['sat_ok_per_s'] / raw['img_s']:.2f}x the best raw figure of the benchmark"
+            + (
+                f" and {e2e['vs_raw_same']}x raw ONNX Runtime of the same configuration measured just before"
+                if e2e.get("vs_raw_same")
+                else ""
+            )
+            + "."
+        )
+        lines += cpu_profile(f)
+    return lines
+
+
+def _int8_reading(f: Figures) -> list[str]:
+    """INT8 against fp32, raw and end to end, with the agreement the card recorded."""
+    lines: list[str] = []
+    raw, e2e = f.raw_best(), f.e2e_best()
+    i8, i8_raw = f.e2e_best("int8"), f.raw_best("int8")
+    agreement = f.card.get("variants", {}).get("int8", {}).get("agreement")
+    if i8_raw and raw:
+        lines.append(
+            f"- INT8: raw {i8_raw['img_s']:.1f} img/s = {i8_raw['img_s'] / raw['img_s']:.2f}x fp32"
+            + (
+                f"; end to end {i8['sat_ok_per_s']:.1f} vs {e2e['sat_ok_per_s']:.1f} img/s "
+                f"({i8['sat_ok_per_s'] / e2e['sat_ok_per_s']:.2f}x)"
+                if i8 and e2e
+                else ""
+            )
+            + (
+                f"; top-1 agreement with fp32 {agreement.get('top1_agreement')} on {agreement.get('images')} "
+                f"images, mean logit cosine {agreement.get('logit_cosine_mean')}"
+                if agreement
+                else ""
+            )
+            + "."
+        )
+    return lines
+
+
+def document(folder: Path, f: Figures, shown: Path | str) -> list[str]:
+    """The whole report, section by section; `shown` is how the results folder is named in it."""
+    words = {True: "met", False: "**missed**", None: "not measured"}
+    tgt = [{**t, "met": words.get(t["met"], t["met"])} for t in targets(f)]
+    lines = [
+        "# Hardware report",
+        "",
+        f"Generated by `python -m stress_test.make_report` from `{shown}`. Every figure below comes from that run.",
+        "",
+    ]
+    lines += machine_section(f) + ["## Targets", ""]
+    lines += md_table(
+        tgt,
+        [
+            ("target", "target"),
+            ("goal", "goal"),
+            ("value", "measured"),
+            ("met", "result"),
+            ("by", "margin"),
+            ("basis", "basis"),
+        ],
+    )
+    lines += raw_section(f) + config_section(folder) + e2e_section(f) + compose_section(folder) + int8_section(f)
+    lines += ["## Reading", ""] + reading(f) + [""]
+    lines += shedding_section(folder) + explain_section(folder) + capacity_section(folder, f)
+    return lines + workloads_section(folder)

@@ -1,0 +1,111 @@
+"""The report's sections from small hand-made result files: workloads (small and 12 MP photos, each target
+judged) and the containers' scaling beside the processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stress_test.report_data import workload_targets
+from stress_test.report_sections import compose_section, workloads_section
+
+
+def run(name, ok, raw, clients=8, **kw):
+    return {
+        "name": name,
+        "ok_per_s": ok,
+        "raw_img_s": raw,
+        "vs_raw": round(ok / raw, 3),
+        "clients": clients,
+        "p50_ms": 40.0,
+        "raw_b1_p50_ms": 34.0,
+        "redis_kib_per_request": 300.0,
+        "load_client_share": 0.02,
+        "stages_ms": {"mean_batch": 4.0},
+        "cpu_cores_used": {"model": 1.7},
+        **kw,
+    }
+
+
+def test_targets_and_section(tmp_path):
+    runs = [
+        run("small-fp32-keras-c1", 20, 57, clients=1, redis_kib_per_request=900.0),
+        run("small-fp32-keras-c8", 53, 57),
+        run("12mp-fp32-keras-c8", 18, 57),
+        run("12mp-fp32-fast-c8", 30, 57),
+        run("small-int8-keras-c8", 120, 180),
+        run("small-fp32-keras-c8-batch_share0", 47, 57),
+    ]
+    (tmp_path / "workloads.json").write_text(json.dumps({"settings": {"duration": 30}, "photos_mib": {}, "runs": runs}))
+    (tmp_path / "decode_profile.json").write_text(
+        json.dumps(
+            {
+                "agreement_12mp": {"top1_agreement": 1.0},
+                "decode_ms_12mp": {"keras": 60, "fast": 15},
+                "decode_ms_small": {"keras": 2, "fast": 2},
+            }
+        )
+    )
+    got = {t["target"].split(" (")[0].split(",")[0]: t for t in workload_targets(runs)}
+    results = [t["result"] for t in workload_targets(runs)]
+    # 30/57 = 0.53 < 0.55; 18/57 = 0.32 ≥ 0.30; 53/57 = 0.93 ≥ 0.90; 120/180 = 0.67 < 0.70; 40 - 34 = 6 > 5 ms
+    assert results == ["**missed**", "met", "met", "**missed**", "**missed**", "met"], results
+    assert got["Redis traffic per request"]["value"] == 300.0  # the 1-client run's 900 is not per request
+    text = "\n".join(workloads_section(tmp_path))
+    assert "### Targets" in text and "did not help" not in text and "helped" in text and "60" in text
+
+
+def test_missing_results_give_no_section(tmp_path):
+    assert workloads_section(tmp_path) == []
+
+
+def write(folder: Path, name: str, data: dict) -> None:
+    (folder / name).write_text(json.dumps(data))
+
+
+def test_containers_beside_processes(tmp_path):
+    write(
+        tmp_path,
+        "compose_matrix.json",
+        {
+            "settings": {"cpus": 1.0, "batch_size": 8, "duration": 30, "latency_duration": 15},
+            "runs": [
+                {"models": 1, "sat_ok_per_s": 20.0, "x_one": 1.0, "sat_p50_ms": 400, "lat1_p50_ms": 45},
+                {"models": 2, "sat_ok_per_s": 36.0, "x_one": 1.8, "sat_p50_ms": 420, "lat1_p50_ms": 46},
+            ],
+        },
+    )
+    write(
+        tmp_path,
+        "matrix.json",
+        {
+            "configs": [
+                {"variant": "fp32", "workers": 1, "threads": 1, "batch": 8, "sat_ok_per_s": 25.0, "lat1_p50_ms": 42},
+                {"variant": "fp32", "workers": 2, "threads": 1, "batch": 8, "sat_ok_per_s": 45.0, "lat1_p50_ms": 43},
+                {"variant": "int8", "workers": 2, "threads": 1, "batch": 8, "sat_ok_per_s": 99.0},
+            ]
+        },
+    )
+    text = "\n".join(compose_section(tmp_path))
+    assert "| 1 | 20.0 | 1.0 | 400 | 45 | 25.0 | 1.0 | 42 | 0.8 |" in text
+    assert "| 2 | 36.0 | 1.8 | 420 | 46 | 45.0 | 1.8 | 43 | 0.8 |" in text
+    assert "99.0" not in text  # INT8 rows are not the process-based counterpart
+
+
+def test_not_run_and_failed_runs_are_said(tmp_path):
+    assert "Not run" in "\n".join(compose_section(tmp_path))
+    write(tmp_path, "compose_matrix.json", {"settings": {}, "runs": [{"models": 1, "error": "RuntimeError: boom"}]})
+    text = "\n".join(compose_section(tmp_path))
+    assert "1 container(s) failed: RuntimeError: boom" in text and "No successful single-container run" in text
+
+
+def test_end_to_end_section_says_whether_the_load_went_through_nginx(tmp_path):
+    from stress_test.report_data import Figures
+    from stress_test.report_sections import e2e_section
+
+    config = {"config": "fp32-w2-t1-b8", "variant": "fp32", "sat_ok_per_s": 10.0, "locust": []}
+    matrix = {"settings": {"gunicorn_workers": 2, "gunicorn_threads": 16}, "configs": [config]}
+    older = "\n".join(e2e_section(Figures(tmp_path, {}, matrix)))
+    behind_nginx = "\n".join(e2e_section(Figures(tmp_path, {}, {**matrix, "front": "nginx"})))
+    assert "without nginx" in older and "gunicorn 2 x 16 threads" in older
+    assert "nginx in front" in behind_nginx and "without nginx" not in behind_nginx
