@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 
 import health
 import metrics
@@ -38,6 +38,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=settings.SECRET_KEY,
         MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH,
+        # The page's forms have a handful of short fields; files are streamed, not counted here (werkzeug).
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        MAX_FORM_PARTS=32,
         DEBUG=debug,
     )
     if config:
@@ -45,6 +48,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep the documented key order: success, prediction, score[, top_k]
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key.load_or_create(app.instance_path)
+
+    @app.before_request
+    def bound_urlencoded_forms():
+        """werkzeug reads a url-encoded body whole into memory (no per-field limit): cap its size everywhere."""
+        if request.mimetype == "application/x-www-form-urlencoded":
+            limit = app.config["MAX_FORM_MEMORY_SIZE"]
+            current = request.max_content_length
+            request.max_content_length = limit if current is None else min(current, limit)
 
     same_origin.init_app(app)
     app.register_blueprint(views.bp)

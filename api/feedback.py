@@ -1,8 +1,9 @@
 """Store "Report incorrect answer" reports as rows of one CSV file that several gunicorn workers share.
 
 Safety: an exclusive fcntl lock around each append (processes never interleave rows), the whole row written in
-one call, a header written only by whoever finds the file empty, spreadsheet formulas neutralised, and fields
-over FEEDBACK_MAX_FIELD characters rejected.
+one call, a header written only by whoever finds the file empty, every cell quoted and spreadsheet formulas
+neutralised wherever a cell could start (at its start and after any delimiter a spreadsheet may split on), fields
+over FEEDBACK_MAX_FIELD characters rejected, and the body at most MAX_BODY_BYTES (nginx refuses larger first).
 """
 
 import ast
@@ -11,6 +12,7 @@ import fcntl
 import io
 import json
 import os
+import re
 from datetime import datetime, UTC
 from typing import Any
 from collections.abc import Mapping
@@ -20,6 +22,9 @@ import settings
 FIELDS = ("filename", "prediction", "score")
 HEADER = ("timestamp",) + FIELDS
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+MAX_BODY_BYTES = 16 * 1024  # = nginx's client_max_body_size for /feedback
+# Where a spreadsheet may start a cell: the value's start, or after a delimiter it may split on when importing.
+_CELL_START_FORMULA = re.compile(r"(^|[,;|\t\r\n])(?=[=+\-@\t\r])")
 
 
 class FeedbackError(ValueError):
@@ -63,9 +68,10 @@ def _decode_report(raw: str) -> dict[str, Any]:
 
 
 def neutralise(value: str) -> str:
-    """Make a cell inert for spreadsheets (OWASP CSV injection): prefix a quote to formula-like values."""
+    """Make a cell inert for spreadsheets (OWASP CSV injection): a quote before every formula-like start, at the
+    value's start and after any delimiter ("a;=cmd" -> "a;'=cmd")."""
     value = value.replace("\x00", "")
-    return "'" + value if value.startswith(FORMULA_START) else value
+    return _CELL_START_FORMULA.sub(r"\1'", value)
 
 
 def store(values: Mapping[str, str], path: str | None = None) -> list[str]:
@@ -77,7 +83,7 @@ def store(values: Mapping[str, str], path: str | None = None) -> list[str]:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             buffer = io.StringIO()
-            writer = csv.writer(buffer)
+            writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
             if fh.seek(0, os.SEEK_END) == 0:
                 writer.writerow(HEADER)
             writer.writerow(row)

@@ -11,8 +11,10 @@ import os
 import time
 from typing import Any, NamedTuple
 
+from flask import has_request_context, request
 from werkzeug.security import safe_join
 
+import admission
 import constants
 import images
 import job_client
@@ -55,7 +57,8 @@ class Classification(NamedTuple):
 def model_predict(image_name: str, top_k: int = constants.TOP_K_DEFAULT, explain: bool = False) -> Classification:
     """Classify an upload: an `images.Upload`, or the name of a stored one; waits at most REQUEST_TIMEOUT_S.
     `explain` also asks the worker for the heatmap of the predicted class (from the same inference)."""
-    deadline = time.time() + settings.REQUEST_TIMEOUT_S
+    # Inside a request the deadline runs from its arrival at nginx: the wait for a thread and for decode budget count.
+    deadline = admission.deadline(request) if has_request_context() else time.time() + settings.REQUEST_TIMEOUT_S
     upload = image_name if isinstance(image_name, images.Upload) else _read_stored(image_name)
     digest = (
         response_cache.request_digest(upload.sha256, upload.mode, top_k, explain) if settings.RESPONSE_CACHE else None

@@ -76,21 +76,28 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "k
 
 
 def decode_memory(img: Image.Image) -> int:
-    """Bytes Pillow will hold to decode `img` (at its current, possibly drafted, size) and convert it to RGB."""
+    """Bytes Pillow will hold at once to decode `img` (at its current, possibly drafted, size), turn it upright
+    and convert it to RGB: every full-size copy alive together in decode_pixels."""
     width, height = img.size
-    per_pixel = _MEMORY_BYTES_PER_PIXEL.get(img.mode, 4)
+    decoded = _MEMORY_BYTES_PER_PIXEL.get(img.mode, 4)
+    per_pixel = decoded
+    if _orientation(img) not in (None, 0, 1):
+        per_pixel += decoded  # exif_transpose makes a full-size transposed copy, alive beside the decoded one
     if img.mode != "RGB":
-        per_pixel += 4  # convert("RGB") makes a second full-size image
+        per_pixel += 4  # convert("RGB") makes another full-size image
     return width * height * per_pixel
+
+
+def _orientation(img: Image.Image) -> int | None:
+    try:
+        return img.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # unreadable EXIF: upright() leaves the pixels as stored
+        return 1
 
 
 def upright(img: Image.Image) -> Image.Image:
     """Apply the EXIF orientation tag, if any (untouched otherwise, so Keras parity holds)."""
-    try:
-        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:  # unreadable EXIF: classify the pixels as stored
-        return img
-    if orientation in (None, 0, 1):
+    if _orientation(img) in (None, 0, 1):  # unreadable EXIF counts as 1: classify the pixels as stored
         return img
     try:
         return ImageOps.exif_transpose(img)

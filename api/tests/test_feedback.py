@@ -57,7 +57,10 @@ def test_parse_rejects_over_long_fields(monkeypatch):
         ("-2", "'-2"),
         ("@cmd", "'@cmd"),
         ("\tx", "'\tx"),
-        ("\r=x", "'\r=x"),
+        ("\r=x", "'\r'=x"),
+        ("a;=cmd", "a;'=cmd"),  # a spreadsheet splitting on ';' would start a cell at "=cmd"
+        ("x\t=1", "x\t'=1"),
+        ("a,@b|+c", "a,'@b|'+c"),
         ("tabby", "tabby"),
         ("0.91", "0.91"),
         ("a=b", "a=b"),
@@ -77,6 +80,8 @@ def test_store_creates_folder_and_header(tmp_path):
     assert rows[1][1:] == ["a.jpg", '\'=HYPERLINK("http://x")', "0.5"]
     assert rows[2][1:] == ["b.jpg", 'line\nbreak, "quoted"', "0.25"]
     assert len(rows) == 3 and rows[1][0].endswith("+00:00")
+    assert path.read_text().splitlines()[0] == '"timestamp","filename","prediction","score"'
+    assert '"a.jpg"' in path.read_text()  # every cell quoted, plain ones too
 
 
 def _writer(path: str, worker: int, count: int) -> None:
