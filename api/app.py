@@ -20,6 +20,7 @@ import views
 
 log = logging.getLogger(__name__)
 
+MAX_URLENCODED_BYTES = 64 * 1024  # no route takes more than a few short url-encoded fields
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -38,8 +39,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=settings.SECRET_KEY,
         MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH,
-        # The page's forms have a handful of short fields; files are streamed, not counted here (werkzeug).
-        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        # Multipart: werkzeug holds at most this much of the body in memory at a time (files are streamed, but
+        # its parser buffers 64 KiB reads, so it must stay well above that) and refuses forms with more parts.
+        MAX_FORM_MEMORY_SIZE=500_000,
         MAX_FORM_PARTS=32,
         DEBUG=debug,
     )
@@ -53,7 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     def bound_urlencoded_forms():
         """werkzeug reads a url-encoded body whole into memory (no per-field limit): cap its size everywhere."""
         if request.mimetype == "application/x-www-form-urlencoded":
-            limit = app.config["MAX_FORM_MEMORY_SIZE"]
+            limit = MAX_URLENCODED_BYTES
             current = request.max_content_length
             request.max_content_length = limit if current is None else min(current, limit)
 

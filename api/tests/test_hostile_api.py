@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import admission
+from app import MAX_URLENCODED_BYTES
 import constants
 import decode_budget
 import images
@@ -172,12 +173,12 @@ def test_form_with_many_parts_is_refused(client):
 
 
 def test_urlencoded_body_anywhere_is_bounded_before_parsing(app):
-    """werkzeug reads a url-encoded body whole: every route caps it at MAX_FORM_MEMORY_SIZE."""
+    """werkzeug reads a url-encoded body whole: every route caps it at MAX_URLENCODED_BYTES."""
     with app.test_request_context("/anything", method="POST", content_type="application/x-www-form-urlencoded"):
         from flask import request
 
         app.preprocess_request()
-        assert request.max_content_length == app.config["MAX_FORM_MEMORY_SIZE"]
+        assert request.max_content_length == MAX_URLENCODED_BYTES
 
 
 @pytest.mark.parametrize(
