@@ -61,7 +61,6 @@ def decode(
     `name` None: named by the content's sha256 (its first 32 hex digits) + `extension`, hashing it only once.
     `deadline` (unix time): the wait for decode budget ends by then at the latest. `display`: also make the
     small JPEG rendition the page shows (Upload.display), from the same decode."""
-    import numpy as np
     import preprocess
 
     mode = mode or settings.PREPROCESS
@@ -77,16 +76,10 @@ def decode(
 
     def reserve(nbytes: int) -> None:
         budget.acquire(nbytes, wait_s)
-        reserved[0] = nbytes
+        reserved[0] += nbytes
 
-    rendition = None
     try:
-        with preprocess.open_image(data, settings.MAX_IMAGE_PIXELS, mode, reserve) as img:
-            up = preprocess.upright(img)
-            pixels = np.asarray(preprocess.load_rgb(up), dtype=np.uint8)  # = decode_pixels
-            if display:
-                rendition = display_jpeg(up)
-            del up
+        pixels, rendition = _decode(data, mode, reserve, lambda: reserved[0], display)
     except MemoryError:
         raise DecodeBusy("not enough memory to decode this image now; retry later") from None
     except preprocess.InvalidImage as exc:
@@ -102,6 +95,21 @@ def decode(
             budget.release(reserved[0])
     sha256 = hashlib.sha256(data).hexdigest()
     return Upload(f"{sha256[:32]}{extension}" if name is None else name, pixels, sha256, mode, data, rendition)
+
+
+def _decode(data: bytes, mode: str, reserve, reserved_bytes, display: bool) -> tuple["np.ndarray", bytes | None]:
+    """preprocess.decode_pixels, plus the display rendition from the same upright image. Every full-size image
+    is gone when this returns, before the caller gives its reservation back."""
+    import numpy as np
+    import preprocess
+
+    with preprocess.open_image(data, settings.MAX_IMAGE_PIXELS, mode, reserve) as img:
+        needed = preprocess.decode_memory(img, transpose=preprocess.transposes(preprocess.orientation(img)))
+        if needed > reserved_bytes():  # an EXIF orientation found only with the pixels (a late PNG eXIf chunk)
+            reserve(needed - reserved_bytes())
+        up = preprocess.upright(img)
+        pixels = np.asarray(preprocess.load_rgb(up), dtype=np.uint8)
+        return pixels, display_jpeg(up) if display else None
 
 
 def display_jpeg(img, side: int = DISPLAY_SIDE) -> bytes:

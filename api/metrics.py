@@ -48,7 +48,7 @@ BATCH = Histogram(
 
 CACHE = Counter(
     "api_response_cache",
-    "Response cache lookups: hit, miss, or no_model (no single live model: not looked up)",
+    "Response cache lookups: hit, miss, no_model (no single live model: not looked up) or invalid (an entry that is not an answer)",
     ["result"],
 )
 PREPROCESS = Histogram(

@@ -11,6 +11,9 @@ export REDIS_HOST="${REDIS_HOST:-127.0.0.1}" REDIS_PORT="${REDIS_PORT:-6379}"
 [ -n "${THREADS:-}" ] && export THREADS
 export PROMETHEUS_MULTIPROC_DIR="$RUN_DIR/prometheus"
 mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+# Private: it holds the Redis password and the unix sockets behind nginx's public server (gunicorn's and the
+# admission server's), which other local users must not reach past nginx's limits and its own headers.
+chmod 700 "$RUN_DIR"
 # Redis password: REDIS_PASSWORD if set, else the one generated into the run folder on first start (mode 0600).
 # It reaches every program through the environment supervisord passes on, never a command line.
 password_file="$RUN_DIR/redis.password"

@@ -405,6 +405,7 @@ def test_jpeg_with_2000_scans_is_refused_fast(sup):
 def test_redis_refuses_clients_without_the_password(sup, authed):
     password_file = sup.run_dir / "redis.password"
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(sup.run_dir.stat().st_mode) == 0o700  # and the sockets behind nginx with it
     with socket.create_connection(("127.0.0.1", sup.redis_port), timeout=5) as raw:  # what any local user can do
         raw.sendall(b"SET ml:cache:forged x\r\n")
         reply = raw.recv(200)

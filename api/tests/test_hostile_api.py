@@ -79,6 +79,26 @@ def test_exif_transposition_is_counted_in_the_decode_budget():
     assert preprocess.decode_memory(turned) == 2 * 600 * 400 * 4  # the decoded image + its transposed copy
 
 
+def test_reserving_never_decodes_a_png():
+    """A PNG's getexif() decodes every pixel: the reservation reads only what the header parsed."""
+    out = io.BytesIO()
+    Image.new("RGB", (300, 200)).save(out, "PNG")
+    img = Image.open(io.BytesIO(out.getvalue()))
+    assert preprocess.decode_memory(img) == 300 * 200 * 4
+    assert img.tile  # still undecoded
+
+
+def test_png_orientation_is_counted_too():
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    out = io.BytesIO()
+    Image.new("RGB", (300, 200)).save(out, "PNG", exif=exif)
+    reserved = []
+    images.decode_budget.budget(256)  # the budget the decode uses
+    pixels, _ = images._decode(out.getvalue(), "keras", reserved.append, lambda: sum(reserved), False)
+    assert sum(reserved) == 2 * 300 * 200 * 4 and pixels.shape == (224, 224, 3)
+
+
 def test_budget_holds_what_a_rotated_decode_really_peaks_at(monkeypatch):
     """A 6000x6000 orientation-6 JPEG holds two full-size copies (275 MiB), not one (137 MiB)."""
     data = oriented_jpeg(6000, 6000, orientation=6)
