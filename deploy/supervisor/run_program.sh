@@ -6,7 +6,8 @@
 # pgid/NAME.exe (COMMAND's executable). A process of the recorded group is ended only if it is the leader with that
 # start time; or carries this program's marker in its environment (RUN_PROGRAM_MARK, set below, inherited by its
 # children); or runs COMMAND's executable and started after the recorded leader (nginx rewrites its environment
-# area for its process titles). Never a process that merely reuses a recycled id.
+# area for its process titles). Never a process that merely reuses a recycled id. RUN_PROGRAM_STALE_SOCKETS: unix
+# sockets to remove before starting (a SIGKILLed nginx leaves its listening socket file behind).
 set -euo pipefail
 name="$1"; shift
 record="${RUN_DIR:?}/pgid/$name"
@@ -47,6 +48,11 @@ if [ -s "$record" ]; then
     [ -z "$leftover" ] || kill -KILL $leftover 2>/dev/null || true
   fi
 fi
+# Unix sockets a killed predecessor left behind (nginx never unlinks one it did not close; its bind would fail).
+for stale in ${RUN_PROGRAM_STALE_SOCKETS:-}; do
+  [ -S "$stale" ] && rm -f "$stale"
+done
+unset RUN_PROGRAM_STALE_SOCKETS
 echo "$$" >"$record"
 start_time $$ >"$record.start"
 readlink -f "$(command -v "$1" || echo "$1")" >"$record.exe" 2>/dev/null || : >"$record.exe"
