@@ -99,3 +99,20 @@ def test_its_own_orphans_are_ended(tmp_path):
             os.killpg(leader.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_make_run_refuses_an_unprotected_redis_on_its_port(tmp_path):
+    """Anyone on the host could read and forge what the service keeps there: run.sh stops before starting anything."""
+    from testkit.processes import free_port
+    from testkit.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "REDIS_PASSWORD"}
+        env |= {"RUN_DIR": str(tmp_path / "run"), "PORT": str(free_port()), "REDIS_PORT": str(server.port)}
+        done = subprocess.run([str(REPO / "scripts" / "run.sh")], env=env, capture_output=True, timeout=60)
+    finally:
+        server.stop()
+    print(f"make run beside an unprotected Redis: exit {done.returncode}: {done.stderr.decode().strip()[-160:]}")
+    assert done.returncode == 1 and b"without a password" in done.stderr
+    assert not (tmp_path / "run" / "supervisord.conf").exists()  # nothing was started
