@@ -5,7 +5,7 @@ PORT ?= 5000
 REDIS_PORT ?= 6379
 export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
 
-.PHONY: setup model run status logs test test-unit lint compose-check compose-test bench bench-explain config-search matrix matrix-containers capacity report clean help
+.PHONY: setup model run status logs redis-cli test test-unit lint compose-check compose-test bench bench-explain config-search matrix matrix-containers capacity report clean help
 
 setup:            ## virtual environments, pinned packages, redis-server if none is on PATH
 	scripts/install_system.sh
@@ -22,6 +22,9 @@ status:           ## state of each program of a running `make run`
 
 logs:             ## tail and follow every program's log of `make run` (.run/logs/)
 	scripts/logs.sh
+
+redis-cli:        ## a redis-cli shell on `make run`'s Redis, with its password (REDISCLI_AUTH, never on the command line)
+	scripts/redis_cli.sh
 
 test:             ## the whole suite (what CI runs): lint, unit, worker on a real converted model, end-to-end, browser
 	scripts/test.sh

@@ -2,8 +2,10 @@
 
 The service-wide bound on requests inside the service (MAX_INFLIGHT) is enforced by nginx, the one place that sees
 every request wherever it waits (nginx, gunicorn's accept queue and threads, the job queue). This module is the
-API's half: nginx stamps `X-Request-Start: t=<unix seconds>` when it hands a request over, and a request that
-already waited MAX_QUEUE_WAIT_S for a gunicorn thread gets 503 + Retry-After before any work is done for it.
+API's half: nginx stamps `X-Request-Start: t=<unix seconds>` when the whole request has arrived (always its own
+value, never the client's), and a request that already waited MAX_QUEUE_WAIT_S for a gunicorn thread gets
+503 + Retry-After before any work is done for it. The same stamp starts the request's deadline (REQUEST_TIMEOUT_S
+covers the wait for a thread, for decode budget and for the worker); without it, the request's first reading here.
 """
 
 from __future__ import annotations
@@ -29,6 +31,19 @@ def queue_wait_s(request: Request, now: float | None = None) -> float:
         return 0.0
     waited = (time.time() if now is None else now) - started
     return waited if 0 < waited < 3600 else 0.0
+
+
+def arrival(request: Request) -> float:
+    """Unix time the request arrived: nginx's X-Request-Start, else the first time this is asked (request start)."""
+    now = time.time()
+    first = request.environ.setdefault("ml.arrival", now)
+    waited = queue_wait_s(request, now)
+    return now - waited if waited else first
+
+
+def deadline(request: Request) -> float:
+    """Unix time by which the request must be answered: arrival + REQUEST_TIMEOUT_S."""
+    return arrival(request) + settings.REQUEST_TIMEOUT_S
 
 
 def shed_response(reason: str) -> Response:

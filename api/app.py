@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 
 import health
 import metrics
@@ -21,6 +21,7 @@ import views
 
 log = logging.getLogger(__name__)
 
+MAX_URLENCODED_BYTES = 64 * 1024  # no route takes more than a few short url-encoded fields
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -39,6 +40,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=settings.SECRET_KEY,
         MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH,
+        # Multipart: werkzeug holds at most this much of the body in memory at a time (files are streamed, but
+        # its parser buffers 64 KiB reads, so it must stay well above that) and refuses forms with more parts.
+        MAX_FORM_MEMORY_SIZE=500_000,
+        MAX_FORM_PARTS=32,
         DEBUG=debug,
     )
     if config:
@@ -46,6 +51,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep the documented key order: success, prediction, score[, top_k]
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key.load_or_create(app.instance_path)
+
+    @app.before_request
+    def bound_urlencoded_forms():
+        """werkzeug reads a url-encoded body whole into memory (no per-field limit): cap its size everywhere."""
+        if request.mimetype == "application/x-www-form-urlencoded":
+            limit = MAX_URLENCODED_BYTES
+            current = request.max_content_length
+            request.max_content_length = limit if current is None else min(current, limit)
 
     same_origin.init_app(app)
     app.register_blueprint(views.bp)

@@ -2,8 +2,9 @@
 
 One report is one line (the original app's contract: no header row; the columns are COLUMNS), so line breaks in a
 value become spaces. Safety: an exclusive fcntl lock around each append (processes never interleave rows), the
-whole row written in one call, spreadsheet formulas neutralised, and fields over FEEDBACK_MAX_FIELD characters
-rejected.
+whole row written in one call, every cell quoted and spreadsheet formulas neutralised wherever a cell could start
+(at its start and after any delimiter a spreadsheet may split on), fields over FEEDBACK_MAX_FIELD characters
+rejected, and the body at most MAX_BODY_BYTES (nginx refuses larger first).
 """
 
 import ast
@@ -12,6 +13,7 @@ import fcntl
 import io
 import json
 import os
+import re
 from datetime import datetime, UTC
 from typing import Any
 from collections.abc import Mapping
@@ -21,6 +23,9 @@ import settings
 FIELDS = ("filename", "prediction", "score")
 COLUMNS = ("timestamp",) + FIELDS  # of each row; the file has no header row
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+MAX_BODY_BYTES = 16 * 1024  # = nginx's client_max_body_size for /feedback
+# Where a spreadsheet may start a cell: the value's start, or after a delimiter it may split on when importing.
+_CELL_START_FORMULA = re.compile(r"(^|[,;|\t\r\n])(?=[=+\-@\t\r])")
 
 
 class FeedbackError(ValueError):
@@ -64,10 +69,10 @@ def _decode_report(raw: str) -> dict[str, Any]:
 
 
 def neutralise(value: str) -> str:
-    """Make a cell inert for spreadsheets (OWASP CSV injection): prefix a quote to formula-like values; keep it on
-    one line."""
+    """Make a cell inert for spreadsheets (OWASP CSV injection), on one line: a quote before every formula-like
+    start, at the value's start and after any delimiter ("a;=cmd" -> "a;'=cmd")."""
     value = value.replace("\x00", "").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-    return "'" + value if value.startswith(FORMULA_START) else value
+    return _CELL_START_FORMULA.sub(r"\1'", value)
 
 
 def store(values: Mapping[str, str], path: str | None = None) -> list[str]:
@@ -79,7 +84,7 @@ def store(values: Mapping[str, str], path: str | None = None) -> list[str]:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             buffer = io.StringIO()
-            writer = csv.writer(buffer)
+            writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
             writer.writerow(row)
             fh.write(buffer.getvalue())
             fh.flush()

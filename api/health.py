@@ -1,8 +1,9 @@
 """Liveness (`/health`: the process answers, no Redis) and two readiness views.
 
-`/ready`: the whole service can answer now (Redis + a warmed worker). `/ready/accept`: this API replica can
-accept work (Redis answers) — the cluster's readiness probe, since a scaled-to-zero worker pool is woken only by
-jobs the API accepted.
+`/ready`: the whole service can answer now (Redis + a warmed worker); public, so it names no worker, host or pid.
+`/ready/details`: the same with each worker's name, host and pid (nginx serves it to local clients only, like
+/metrics). `/ready/accept`: this API replica can accept work (Redis answers) — the cluster's readiness probe,
+since a scaled-to-zero worker pool is woken only by jobs the API accepted.
 """
 
 from flask import Blueprint, jsonify
@@ -13,7 +14,8 @@ import fleet
 import job_client
 
 bp = Blueprint("health", __name__)
-READY_FIELDS = ("name", "host", "pid", "model", "variant", "threads", "ready")  # per worker in /ready
+PUBLIC_FIELDS = ("model", "variant", "threads", "ready")  # per worker in /ready
+DETAIL_FIELDS = ("name", "host", "pid", *PUBLIC_FIELDS)  # per worker in /ready/details
 
 
 @bp.get("/health")
@@ -24,7 +26,17 @@ def health():
 
 @bp.get("/ready")
 def ready():
-    """200 when Redis answers and at least one live worker reports ready="1"; 503 otherwise, with details."""
+    """200 when Redis answers and at least one live worker reports ready="1"; 503 otherwise, with the reason."""
+    return _readiness(PUBLIC_FIELDS)
+
+
+@bp.get("/ready/details")
+def ready_details():
+    """/ready with each worker's name, host and pid (operators only: nginx allows local clients)."""
+    return _readiness(DETAIL_FIELDS)
+
+
+def _readiness(fields: tuple[str, ...]):
     body: dict = {"status": "not_ready", "redis": False, "workers": [], "workers_ready": 0}
     try:
         r = job_client.client()
@@ -34,7 +46,7 @@ def ready():
     except redis.RedisError as exc:
         body["error"] = f"redis unreachable: {type(exc).__name__}"
         return jsonify(body), 503
-    body["workers"] = [{k: w.get(k) for k in READY_FIELDS} for w in workers]
+    body["workers"] = [{k: w.get(k) for k in fields} for w in workers]
     body["workers_ready"] = sum(1 for w in workers if w["ready"])
     if body["workers_ready"]:
         body["status"] = "ready"

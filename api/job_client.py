@@ -67,8 +67,9 @@ def submit(
     r = client()
     try:
         depth, cached = _prepare(r, digest)
-        if cached is not None:
-            return _decode(cached) | {"cached": True}
+        answer = _cached_answer(cached) if cached is not None else None
+        if answer is not None:
+            return answer | {"cached": True}
         if depth >= settings.MAX_QUEUE_DEPTH:
             raise QueueFull(f"queue is full ({depth} jobs waiting); retry later")
         job_id = uuid.uuid4().hex
@@ -103,6 +104,40 @@ def _decode(raw: bytes) -> dict[str, Any]:
         raise PredictionFailed(f"unreadable answer from the worker: {exc}") from None
 
 
+def _cached_answer(raw: bytes) -> dict[str, Any] | None:
+    """A cached entry that has the shape of a worker's successful answer, or None: anyone who could write the key
+    (a forged or corrupt entry) gets a cache miss, counted as "invalid", never a 500 or a made-up answer."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        value = None
+    if _is_answer(value):
+        metrics.count_cache("hit")
+        return value
+    metrics.count_cache("invalid")
+    log.warning("ignored an unreadable response cache entry (%d bytes)", len(raw))
+    return None
+
+
+def _is_answer(value: Any) -> bool:
+    if not isinstance(value, dict) or value.get("ok") is not True or not isinstance(value.get("prediction"), str):
+        return False
+    score, top_k = value.get("score"), value.get("top_k", [])
+    if not isinstance(score, (int, float)) or isinstance(score, bool) or not isinstance(top_k, list):
+        return False
+    heatmap = value.get("heatmap")
+    if heatmap is not None and not (isinstance(heatmap, list) and all(isinstance(row, list) for row in heatmap)):
+        return False
+    return all(
+        isinstance(pair, list)
+        and len(pair) == 2
+        and isinstance(pair[0], str)
+        and isinstance(pair[1], (int, float))
+        and not isinstance(pair[1], bool)
+        for pair in top_k
+    )
+
+
 def _prepare(r: redis.Redis, digest: str | None = None) -> tuple[int, bytes | None]:
     """One round trip: make sure the consumer group exists (at id 0, so jobs queued before any worker starts or
     after Redis lost its data are not skipped; BUSYGROUP is the normal case), read the queue depth and, given a
@@ -130,7 +165,8 @@ def _prepare(r: redis.Redis, digest: str | None = None) -> tuple[int, bytes | No
     cached = None
     if lookup:
         outcome = lookup[0][0].decode()
-        metrics.count_cache(outcome)
+        if outcome != "hit":  # a hit is counted once its entry proved to be an answer (_cached_answer)
+            metrics.count_cache(outcome)
         cached = lookup[0][1] if outcome == "hit" else None
     return int(depth), cached
 

@@ -33,7 +33,7 @@ BATCH = Histogram(
 
 CACHE = Counter(
     "api_response_cache",
-    "Response cache lookups: hit, miss, or no_model (no single live model: not looked up)",
+    "Response cache lookups: hit, miss, no_model (no single live model: not looked up) or invalid (an entry that is not an answer)",
     ["result"],
 )
 PREPROCESS = Histogram(
@@ -45,7 +45,7 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPT
 
 
 def count_cache(result: str) -> None:
-    CACHE.labels(result=result if result in ("hit", "miss", "no_model") else "other").inc()
+    CACHE.labels(result=result if result in ("hit", "miss", "no_model", "invalid") else "other").inc()
 
 
 def count_error(kind: str) -> None:

@@ -5,6 +5,9 @@ import logging
 import time
 from typing import Any, NamedTuple
 
+from flask import has_request_context, request
+
+import admission
 import job_client
 import metrics
 import response_cache
@@ -31,9 +34,10 @@ class Classification(NamedTuple):
 
 
 def classify(upload: Upload, top_k: int, explain: bool = False) -> Classification:
-    """Waits at most REQUEST_TIMEOUT_S. `explain` also asks the worker for the heatmap of the predicted class
+    """Waits at most REQUEST_TIMEOUT_S from the request's arrival. `explain` also asks the worker for the heatmap of the predicted class
     (from the same inference)."""
-    deadline = time.time() + settings.REQUEST_TIMEOUT_S
+    # Inside a request the deadline runs from its arrival at nginx: the wait for a thread and for decode budget count.
+    deadline = admission.deadline(request) if has_request_context() else time.time() + settings.REQUEST_TIMEOUT_S
     digest = (
         response_cache.request_digest(upload.sha256, upload.mode, top_k, explain) if settings.RESPONSE_CACHE else None
     )

@@ -55,7 +55,8 @@ def wants_json() -> bool:
 
 
 def _is_api() -> bool:
-    return request.path == "/predict"
+    """/predict, and a JSON client of /feedback: errors as JSON, never a redirect to the page."""
+    return request.path == "/predict" or (request.path == "/feedback" and (request.is_json or wants_json()))
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -63,8 +64,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge):
-        limit = app.config.get("MAX_CONTENT_LENGTH")
-        message = f"upload larger than the limit of {limit} bytes"
+        limit = request.max_content_length if request.path == "/feedback" else app.config.get("MAX_CONTENT_LENGTH")
+        message = f"{'feedback' if request.path == '/feedback' else 'upload'} larger than the limit of {limit} bytes"
         metrics.count_error("too_large")
         if _is_api():
             return _failure(413, message)

@@ -34,6 +34,9 @@ class Settings(SharedSettings):
     MAX_INFLIGHT: int = 0
     MAX_QUEUE_WAIT_S: float = 5.0
     PER_CLIENT_CONNECTIONS: int = 256  # nginx's per-address limit; >= 200 so load tests are never throttled
+    PER_CLIENT_INFLIGHT: int = 4  # nginx: POST /predict and POST / inside the service at once per client address
+    PER_CLIENT_RATE_PER_S: int = 5  # nginx: POST /, /feedback, /heatmap.png per second per client address
+    PER_CLIENT_RATE_BURST: int = 20  # nginx: requests above that rate accepted at once before 429s
     REDIS_MAXMEMORY: str = "256mb"  # the Redis `make run` starts (compose sets its own)
     PREPROCESS: str = "keras"  # keras: bit-identical to Keras load_img; fast: JPEG decoded at a reduced DCT scale
     DECODE_MEMORY_MB: int = 256  # per API process: what concurrent decodes may hold (decode_budget.py)
@@ -46,7 +49,7 @@ class Settings(SharedSettings):
     METRICS_PORT: int = 0  # 0: /metrics on the app's port; else only there, served by the gunicorn master
     METRICS_MERGE_WORKERS: bool = True  # false in a cluster: Prometheus scrapes every worker itself
     DISPLAY_TTL_S: int = 600  # page uploads also kept in Redis this long, so any replica serves /display; 0: off
-    DISPLAY_MAX_BYTES: int = 16 * 1024 * 1024  # larger page uploads are kept on local disk only
+    DISPLAY_MAX_BYTES: int = 8 * 1024 * 1024  # all display renditions in Redis together; oldest dropped first
     # gunicorn (gunicorn.conf.py)
     HOST: str = "0.0.0.0"
     PORT: int = 5000

@@ -2,7 +2,6 @@
 
 import json
 import logging
-import mimetypes
 import os
 import time
 
@@ -35,25 +34,24 @@ MSG_BAD_EXT = "Allowed image types are -> png, jpg, jpeg, gif"
 
 def _decode_upload(file, stored: bool = False) -> images.Upload:
     """Read and decode the upload once (400 if it is not a usable image). A stored upload is named md5 +
-    extension as originally (the user's name is never used as a path); /predict's only by its sha256, which the
-    cache key needs anyway (one hash of a 12 MP photo instead of two)."""
+    extension as originally (the user's name is never used as a path) and gets its display rendition from the
+    same decode; /predict's is named only by its sha256, which the cache key needs anyway (one hash of a 12 MP
+    photo instead of two). The wait for decode budget ends by the request's deadline."""
     data = utils.read_upload(file.stream)
     started = time.perf_counter()
+    deadline = admission.deadline(request)
     if stored:
-        upload = images.decode(data, utils.hashed_name(data, file.filename))
+        upload = images.decode(data, utils.hashed_name(data, file.filename), deadline=deadline, display=True)
     else:
-        upload = images.decode(data, None, extension=os.path.splitext(file.filename or "")[1])
+        upload = images.decode(data, None, extension=os.path.splitext(file.filename or "")[1], deadline=deadline)
     metrics.PREPROCESS.observe(time.perf_counter() - started)
     return upload
 
 
-def _save_upload(file, for_display: bool = False) -> images.Upload:
-    """The page flow: decode, then store the bytes for display (/predict stores nothing); `for_display` also
-    keeps them in Redis for a while so any API replica can serve the page's image."""
+def _save_upload(file) -> images.Upload:
+    """The page flow: decode, then store the bytes for display on local disk (/predict stores nothing)."""
     upload = _decode_upload(file, stored=True)
     utils.store_upload(settings.UPLOAD_FOLDER, upload.name, upload.data)
-    if for_display:
-        display_store.keep(upload.name, upload.data)
     uploads_gc.maybe_prune(
         settings.UPLOAD_FOLDER,
         settings.UPLOAD_MAX_AGE_S,
@@ -69,6 +67,11 @@ def index():
     """Upload page; a POST classifies the image and shows it with its top-5, or flashes why it could not."""
     if request.method == "GET":
         return render_template("index.html")
+    if (shed := admission.check(request)) is not None:
+        return shed
+    if request.mimetype != "multipart/form-data":  # refused before anything parses the body
+        flash(f"{MSG_NO_PART}: expected multipart/form-data, got {request.mimetype or 'no content type'}", "error")
+        return render_template("index.html"), 400
     file = request.files.get("file")
     if file is None:
         flash(MSG_NO_PART, "error")
@@ -80,13 +83,15 @@ def index():
         flash(MSG_BAD_EXT, "error")
         return redirect(url_for("views.index"))
     try:
-        upload = _save_upload(file, for_display=True)
+        upload = _save_upload(file)
         result = _classify(upload, TOP_K_DEFAULT, explain=True)
     except PredictError as exc:
         metrics.count_error(exc.kind)
         log.info("page upload failed (%s): %s", exc.kind, exc)
         flash(f"Could not classify this image: {exc}", "error")
         return redirect(url_for("views.index"))
+    if upload.display is not None:  # only now, once the job was admitted and answered: other replicas serve it
+        display_store.keep(upload.name, upload.display)
     prediction, score = result.prediction, float(result.score)
     top_k = result.ranked(TOP_K_DEFAULT)
     report = json.dumps({"filename": upload.name, "prediction": prediction, "score": score})
@@ -156,8 +161,12 @@ def feedback_view():
     """Store a "Report incorrect answer" row; always 200 unless an API-style post sends over-long fields."""
     if request.method == "GET":
         return render_template("index.html")
+    request.max_content_length = feedback.MAX_BODY_BYTES  # a few short fields (nginx enforces it first)
     body = request.get_json(silent=True) if request.is_json else None
-    api_style = wants_json() or (body is not None) or ("report" not in request.form and bool(request.form))
+    api_style = wants_json() or request.is_json or ("report" not in request.form and bool(request.form))
+    if request.is_json and not isinstance(body, dict):
+        metrics.count_error("feedback_rejected")
+        return {"success": False, "error": "body is not a JSON object"}, 400
     try:
         values = feedback.parse(request.form, body)
     except feedback.FeedbackError as exc:
@@ -182,9 +191,9 @@ def display_image(filename: str):
         abort(404)
     if os.path.isfile(safe_join(settings.UPLOAD_FOLDER, filename) or ""):
         return send_from_directory(settings.UPLOAD_FOLDER, filename, max_age=3600)
-    data = display_store.fetch(filename)  # stored by another replica
+    data = display_store.fetch(filename)  # the display rendition another replica stored (always a JPEG)
     if data is None:
         abort(404)
-    response = Response(data, mimetype=mimetypes.guess_type(filename)[0] or "application/octet-stream")
+    response = Response(data, mimetype=display_store.MIMETYPE)
     response.cache_control.max_age = 3600
     return response

@@ -22,7 +22,7 @@ class Job:
     explain: bool = False  # the client asked for a class activation heatmap
     deliveries: int = 1
     picked: float = 0.0
-    image: bytes = b""  # an encoded upload (jobs queued by an API before pixels were shipped): decoded here
+    image: bytes = b""  # an encoded upload (jobs queued by an API before pixels were shipped): refused
     preprocess: str = "keras"
     cache: str = ""  # request digest: store the answer in the response cache under it ("" = do not)
     fields: dict[str, str] = dataclasses.field(default_factory=dict)

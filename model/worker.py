@@ -21,8 +21,10 @@ from job_queue import JobQueue
 from jobs import Job
 from lease import LeaseKeeper
 from metrics import WorkerMetrics
-from resnet_common.preprocess import InvalidImage, normalize_pixels, pixels_from_bytes, preprocess_bytes
+from resnet_common.preprocess import InvalidImage, normalize_pixels, pixels_from_bytes
 from settings import Settings
+
+UNSUPPORTED_IMAGE_JOB = "jobs with an encoded `image` are not decoded by workers; send the decoded `pixels`"
 
 log = logging.getLogger(__name__)
 PRUNE_INTERVAL_S = 60.0
@@ -133,11 +135,11 @@ class Worker:
         self.queue.answer(answers, getattr(handle, "sha256", "") if handle is not None else "")
 
     def _input(self, job: Job):
-        """The model input of a job: the API's decoded pixels, normalised; or an old-style job's bytes, decoded."""
-        if job.pixels or not job.image:
-            return normalize_pixels(pixels_from_bytes(job.pixels))
-        mode = job.preprocess if job.preprocess in ("keras", "fast") else "keras"
-        return preprocess_bytes(job.image, self.cfg.MAX_IMAGE_PIXELS, mode)
+        """The model input of a job: the API's decoded pixels, normalised. An old-style job carrying the encoded
+        upload (`image`) is refused: decoding it here would bypass the API's decode budget and scan limits."""
+        if not job.pixels and job.image:
+            raise InvalidImage(UNSUPPORTED_IMAGE_JOB)
+        return normalize_pixels(pixels_from_bytes(job.pixels))
 
     def _result(
         self,

@@ -45,11 +45,14 @@ class Service:
     def redis_port(self) -> int:
         return self.stack.redis_port
 
+    def redis_client(self) -> redis.Redis:
+        return self.stack.redis_client(socket_timeout=1, decode_responses=True)
+
     def start(self, timeout: float = 120) -> dict[str, Any]:
         """Start everything, wait for /ready through nginx; returns ready times (s) and RSS (MB) per worker process."""
-        client = redis.Redis(port=self.redis_port, socket_timeout=1, decode_responses=True)
         self.started_at = time.monotonic()
         self.stack.launch()
+        client = self.redis_client()
         expected = self.stack.expected_workers()
         ready_s: dict[str, float] = {}
         deadline = time.monotonic() + timeout
@@ -67,7 +70,7 @@ class Service:
 
     def worker_rss(self, client: redis.Redis | None = None) -> list[float]:
         """RSS in MB of each worker process named by a heartbeat hash (pid field)."""
-        client = client or redis.Redis(port=self.redis_port, socket_timeout=1, decode_responses=True)
+        client = client or self.redis_client()
         out = []
         for key in client.keys("ml:worker:*"):
             pid = client.hget(key, "pid")

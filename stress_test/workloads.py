@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import redis
-
 
 from stress_test import artifacts
 from stress_test import closed_loop
@@ -52,8 +50,8 @@ COLUMNS = [
 ]
 
 
-def redis_bytes(port: int) -> int:
-    info = redis.Redis(port=port, socket_timeout=2).info("stats")
+def redis_bytes(svc: Service) -> int:
+    info = svc.redis_client().info("stats")
     return int(info["total_net_input_bytes"]) + int(info["total_net_output_bytes"])
 
 
@@ -75,9 +73,9 @@ def measure(
     """One closed-loop run with its CPU split, Redis traffic and stage profile; with `profile`, a second, shorter run
     under py-spy follows (py-spy's sampling costs CPU on these cores, so it never overlaps the measured run)."""
     metrics0 = stages.scrape(svc.url, settle_s=2 * METRICS_PUSH_S)
-    cpu0, net0, t0 = svc.cpu_seconds(), redis_bytes(svc.redis_port), time.monotonic()
+    cpu0, net0, t0 = svc.cpu_seconds(), redis_bytes(svc), time.monotonic()
     run = closed_loop.run(svc.url, clients, seconds, warmup=3, photos=photos)
-    cpu1, net1, wall = svc.cpu_seconds(), redis_bytes(svc.redis_port), time.monotonic() - t0
+    cpu1, net1, wall = svc.cpu_seconds(), redis_bytes(svc), time.monotonic() - t0
     cores = {k: round((cpu1[k] - cpu0.get(k, 0.0)) / wall, 3) for k in cpu1}
     busy = sum(v for k, v in cores.items() if k != "other") or 1.0
     requests_sent = run["sent"]  # warm-up included, like the Redis counters

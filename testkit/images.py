@@ -88,3 +88,41 @@ def odd_but_valid_uploads() -> dict[str, tuple[str, bytes]]:
         "long_name": ("a" * 300 + ".jpg", encode(img, "JPEG")),
         "upper_case_ext": ("CAT.JPEG", encode(img, "JPEG")),
     }
+
+
+def oriented_jpeg(width: int, height: int, orientation: int = 6, quality: int = 50) -> bytes:
+    """A flat JPEG of width × height pixels whose EXIF says `orientation` (5–8: the decoder transposes it, a
+    second full-size copy). Small on the wire, `width × height × 4` bytes per full-size copy once decoded."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(Image.new("RGB", (width, height), (90, 140, 60)), "JPEG", quality=quality, exif=exif)
+
+
+def _jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
+    """(marker, start, end) of each segment of a JPEG; a scan's end includes its entropy-coded data."""
+    out, pos = [], 2
+    while pos < len(data) - 1:
+        marker = data[pos + 1]
+        if marker == 0xD9:  # EOI
+            out.append((marker, pos, pos + 2))
+            break
+        end = pos + 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+        if marker == 0xDA:  # entropy-coded data runs to the next marker that is not a stuffed byte or a restart
+            while not (data[end] == 0xFF and data[end + 1] != 0x00 and not 0xD0 <= data[end + 1] <= 0xD7):
+                end += 1
+        out.append((marker, pos, end))
+        pos = end
+    return out
+
+
+def many_scan_jpeg(scans: int = 2000, side: int = 2048) -> bytes:
+    """A decodable progressive JPEG with `scans` scans: its last scan (with the tables before it) repeated. Each
+    scan makes the decoder pass over every block again, so its cost grows with the count; the image is flat, so
+    each repeated scan is a few hundred bytes on the wire."""
+    data = encode(Image.new("RGB", (side, side), (120, 80, 200)), "JPEG", progressive=True, quality=90)
+    segments = _jpeg_segments(data)
+    sos = [i for i, (marker, _, _) in enumerate(segments) if marker == 0xDA]
+    first = sos[-2] + 1  # the segments after the second-to-last scan: the last scan's tables, header and data
+    tail = data[segments[first][1] : segments[sos[-1]][2]]
+    eoi = segments[-1][1]
+    return data[:eoi] + tail * (scans - len(sos)) + data[eoi:]

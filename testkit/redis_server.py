@@ -21,7 +21,8 @@ def redis_server_binary() -> str:
 @dataclass
 class RedisServer:
     """`args`: extra options (e.g. --replicaof); `prefix`: a command to run it under (`ip netns exec NS`);
-    `host`: the address it binds and is reached on."""
+    `host`: the address it binds and is reached on; `password`: required of clients (and used towards a master,
+    so every node of a replicated set shares it), as `make run` requires of a Redis it is given."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
@@ -29,6 +30,7 @@ class RedisServer:
     args: list = field(default_factory=list)
     prefix: list = field(default_factory=list)
     host: str = "127.0.0.1"
+    password: str | None = None
 
     def start(self) -> RedisServer:
         self.workdir = Path(self.workdir)
@@ -49,6 +51,7 @@ class RedisServer:
                 "no",
                 "--loglevel",
                 "warning",
+                *(["--requirepass", self.password, "--masterauth", self.password] if self.password else []),
                 *self.args,
             ],
             stdout=subprocess.DEVNULL,
@@ -65,7 +68,7 @@ class RedisServer:
         """A redis-py client for this server (socket timeout 30 s unless given)."""
         import redis
 
-        return redis.Redis(host=self.host, port=self.port, **{"socket_timeout": 30, **kwargs})
+        return redis.Redis(host=self.host, port=self.port, password=self.password, **{"socket_timeout": 30, **kwargs})
 
     def _answers(self, client) -> bool:
         import redis

@@ -12,13 +12,15 @@ from testkit.redis_server import redis_server_binary
 
 @dataclass
 class SentinelServer:
-    """Watches the master on 127.0.0.1:`master_port` as MASTER_NAME, quorum 2, down after `down_after_ms`."""
+    """Watches the master on 127.0.0.1:`master_port` as MASTER_NAME, quorum 2, down after `down_after_ms`;
+    `master_password`: the data nodes' password (the sentinel itself asks for none)."""
 
     workdir: Path
     master_port: int
     port: int = field(default_factory=free_port)
     down_after_ms: int = 1000
     proc: subprocess.Popen | None = None
+    master_password: str | None = None
     MASTER_NAME = "mymaster"
 
     def start(self) -> SentinelServer:
@@ -31,6 +33,7 @@ class SentinelServer:
             f"sentinel down-after-milliseconds {self.MASTER_NAME} {self.down_after_ms}\n"
             f"sentinel failover-timeout {self.MASTER_NAME} 10000\n"
             f"sentinel parallel-syncs {self.MASTER_NAME} 1\n"
+            + (f"sentinel auth-pass {self.MASTER_NAME} {self.master_password}\n" if self.master_password else "")
         )
         self.proc = subprocess.Popen(
             [redis_server_binary(), str(conf), "--sentinel"],

@@ -107,10 +107,22 @@ class Stack:
         finally:
             conn.close()
 
+    @property
+    def redis_password(self) -> str:
+        """The caller's Redis's password, or the one run.sh generates into the run folder (as `make run` does),
+        waiting for it right after launch()."""
+        if self.redis is not None:
+            return self.redis.password or ""
+        path = self.run_dir / "redis.password"
+        wait_until(lambda: path.exists() and path.stat().st_size > 0, 30, "run.sh to write the Redis password")
+        return path.read_text().strip()
+
     def redis_client(self, **kwargs):
         import redis
 
-        return redis.Redis(host=self.redis_host, port=self.redis_port, socket_timeout=2, **kwargs)
+        return redis.Redis(
+            host=self.redis_host, port=self.redis_port, password=self.redis_password, **{"socket_timeout": 2, **kwargs}
+        )
 
     # --- start and wait -----------------------------------------------------------------------------------------
 
@@ -131,6 +143,10 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.redis is not None:  # run.sh uses a Redis it is given only if that Redis asks for this password
+            env["REDIS_PASSWORD"] = self.redis.password or ""
+        else:
+            env.pop("REDIS_PASSWORD", None)  # generated into the run folder, as `make run` does
         if self.workers is not None:
             env["WORKERS"] = str(self.workers)
         env.update({k: str(v) for k, v in self.env.items()})

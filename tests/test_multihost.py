@@ -7,6 +7,7 @@ computes them, and killing every process of one worker host under load must lose
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import time
@@ -64,7 +65,12 @@ def test_two_worker_hosts_answer_correctly_and_one_dying_loses_nothing(tmp_path,
     w1_ip, w2_ip = network.add_host("w1", 21), network.add_host("w2", 22)
     assert {redis_ip, api_ip, w1_ip, w2_ip} <= {f"{network.net}.{i}" for i in (10, 11, 21, 22)}
     redis_server = RedisServer(
-        tmp_path / "redis", port=6379, host=redis_ip, prefix=network.prefix("redis"), args=["--protected-mode", "no"]
+        tmp_path / "redis",
+        port=6379,
+        host=redis_ip,
+        prefix=network.prefix("redis"),
+        password=secrets.token_hex(16),
+        args=["--protected-mode", "no"],
     ).start()
     stack = Stack(  # the API host: nginx, gunicorn and supervisord in namespace "api", no model service of its own
         tmp_path / "api",

@@ -9,6 +9,7 @@ the dead master breaks at once, so the request fails fast and explicitly; the cl
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections import Counter
@@ -32,9 +33,14 @@ MAX_SECONDS = 60  # … and in time
 @pytest.fixture
 def sentinel_set(tmp_path):
     """Master + replica + 3 sentinels that know each other and the replica (so a failover can happen)."""
-    master = RedisServer(tmp_path / "master").start()
-    replica = RedisServer(tmp_path / "replica", args=["--replicaof", "127.0.0.1", str(master.port)]).start()
-    sentinels = [SentinelServer(tmp_path / f"sentinel{i}", master.port).start() for i in range(3)]
+    password = secrets.token_hex(16)  # make run uses a Redis it is given only if it asks for a password
+    master = RedisServer(tmp_path / "master", password=password).start()
+    replica = RedisServer(
+        tmp_path / "replica", password=password, args=["--replicaof", "127.0.0.1", str(master.port)]
+    ).start()
+    sentinels = [
+        SentinelServer(tmp_path / f"sentinel{i}", master.port, master_password=password).start() for i in range(3)
+    ]
     try:
         wait_until(
             lambda: replica.client().info("replication").get("master_link_status") == "up", 20, "the replica to sync"

@@ -65,7 +65,7 @@ def recover(sup, what: str) -> float:
 
 def ready_pids(sup) -> set[int]:
     try:
-        workers = requests.get(sup.url + "/ready", timeout=2).json().get("workers", [])
+        workers = requests.get(sup.url + "/ready/details", timeout=2).json().get("workers", [])
     except (requests.RequestException, ValueError):
         return set()
     return {int(w["pid"]) for w in workers if w.get("ready") and w.get("pid")}

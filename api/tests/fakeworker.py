@@ -13,9 +13,11 @@ from resnet_common import protocol
 class FakeWorker(threading.Thread):
     """XREADGROUP jobs, answer each with `answer(fields)` (a result dict, or None to stay silent)."""
 
-    def __init__(self, port: int, answer: Callable[[dict], dict | None], name: str = "fake-0"):
+    def __init__(
+        self, port: int, answer: Callable[[dict], dict | None], name: str = "fake-0", password: str | None = None
+    ):
         super().__init__(daemon=True)
-        self.r = redis.Redis(host="127.0.0.1", port=port)
+        self.r = redis.Redis(host="127.0.0.1", port=port, password=password)
         self.answer, self.name_ = answer, name
         self.jobs: list[dict] = []
         self.stop = threading.Event()

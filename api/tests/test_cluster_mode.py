@@ -5,11 +5,14 @@ import io
 import re
 
 import pytest
+from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 import display_store
+import images
 import metrics_server
 import views
+from errors import QueueFull
 from fakeworker import heartbeat
 from middleware import Classification
 
@@ -66,14 +69,36 @@ def test_another_replica_serves_the_page_image(client, redis_env, predict, photo
     # Replica B: its own (empty) local folder, the same Redis.
     monkeypatch.setenv("UPLOAD_FOLDER", str(tmp_path / "replica-b"))
     response = client.get(src)
-    assert response.status_code == 200 and response.data == data and response.mimetype == "image/jpeg"
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    with Image.open(io.BytesIO(response.data)) as shown, Image.open(io.BytesIO(data)) as upload:
+        assert shown.format == "JPEG" and max(shown.size) == images.DISPLAY_SIDE  # the rendition, not the upload
+        assert abs(shown.width / shown.height - upload.width / upload.height) < 0.02
+    assert len(response.data) < len(data)
     assert 0 < redis_env.ttl(display_store.key(src.rsplit("/", 1)[1])) <= 600
     redis_env.flushdb()  # expired from Redis and not on this replica's disk: a plain 404
     assert client.get(src).status_code == 404
 
 
-def test_uploads_over_the_size_bound_stay_local(client, redis_env, predict, photo, monkeypatch):
+def test_renditions_over_the_byte_bound_stay_local(client, redis_env, predict, photo, monkeypatch):
     monkeypatch.setenv("DISPLAY_MAX_BYTES", "1000")
+    post_page(client, photo("cat.jpg"))
+    assert not redis_env.keys(display_store.key("*"))
+
+
+def test_display_store_drops_the_oldest_beyond_its_byte_bound(redis_env, monkeypatch):
+    monkeypatch.setenv("DISPLAY_MAX_BYTES", str(3 * (1000 + 200)))
+    for i in range(5):
+        assert display_store.keep(f"{i:032x}.jpg", bytes([i]) * 1000)
+    kept = sorted(k.decode() for k in redis_env.keys(display_store.key("*")))
+    assert kept == [display_store.key(f"{i:032x}.jpg") for i in (2, 3, 4)]  # the two oldest were dropped
+    assert int(redis_env.get(display_store.BYTES_KEY)) <= 3 * 1200
+
+
+def test_nothing_is_kept_for_display_when_the_job_is_refused(client, redis_env, photo, monkeypatch):
+    def queue_full(name, top_k=5, explain=False):
+        raise QueueFull("queue is full")
+
+    monkeypatch.setattr(views, "model_predict", queue_full)
     post_page(client, photo("cat.jpg"))
     assert not redis_env.keys(display_store.key("*"))
 

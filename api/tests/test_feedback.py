@@ -59,6 +59,9 @@ def test_parse_rejects_over_long_fields(monkeypatch):
         ("\tx", "'\tx"),
         ("\r=x", " =x"),  # one line per report: a line break becomes a space
         ("a\r\nb\nc", "a b c"),
+        ("a;=cmd", "a;'=cmd"),  # a spreadsheet splitting on ';' would start a cell at "=cmd"
+        ("x\t=1", "x\t'=1"),
+        ("a,@b|+c", "a,'@b|'+c"),
         ("tabby", "tabby"),
         ("0.91", "0.91"),
         ("a=b", "a=b"),
@@ -81,6 +84,7 @@ def test_store_creates_the_folder_and_adds_one_line_per_report(tmp_path):
     assert rows[0][1:] == ["a.jpg", '\'=HYPERLINK("http://x")', "0.5"]
     assert rows[1][1:] == ["b.jpg", 'line break, "quoted"', "0.25"]
     assert rows[0][0].endswith("+00:00")
+    assert '"a.jpg"' in path.read_text()  # every cell quoted, plain ones too
 
 
 def _writer(path: str, worker: int, count: int) -> None:

@@ -2,6 +2,7 @@
 multiprocess metrics, stale files cleaned, graceful SIGTERM."""
 
 import os
+import secrets
 import threading
 import time
 
@@ -11,15 +12,23 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import PHOTOS
 from testkit import Stack
+from testkit.redis_server import RedisServer
 from fakeworker import FakeWorker, ok_result
 
 
 @pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    """A Redis of this module's own, with a password: `make run` uses a Redis it is given only if it asks for one."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"), password=secrets.token_hex(16)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def server(redis_server, tmp_path_factory):
-    """The API (2 gunicorn processes behind nginx) on the session's Redis, no model service (a FakeWorker answers),
+    """The API (2 gunicorn processes behind nginx) on that Redis, no model service (a FakeWorker answers),
     with a stale metrics file left from a 'previous run'. One per module: the SIGTERM test, which stops gunicorn,
     comes last."""
-    redis_server.client().flushdb()
     stack = Stack(
         tmp_path_factory.mktemp("gunicorn"),
         redis=redis_server,
@@ -57,7 +66,7 @@ def test_sigterm_lets_in_flight_requests_finish(server, redis_server):
         return ok_result(fields)
 
     results = []
-    with FakeWorker(redis_server.port, slow):
+    with FakeWorker(redis_server.port, slow, password=redis_server.password):
         with open(os.path.join(PHOTOS, "cat.jpg"), "rb") as fh:
             data = fh.read()
         thread = threading.Thread(

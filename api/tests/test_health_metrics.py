@@ -57,10 +57,14 @@ def test_ready_needs_a_live_warmed_worker(client, redis_env):
     response = client.get("/ready")
     body = response.get_json()
     assert response.status_code == 200 and body["status"] == "ready" and body["workers_ready"] == 1
-    assert {w["name"]: (w["ready"], w["variant"]) for w in body["workers"]} == {
+    assert sorted((w["ready"], w["variant"]) for w in body["workers"]) == [(False, "fp32"), (True, "int8")]
+    assert not any({"name", "host", "pid"} & set(w) for w in body["workers"])  # public: nothing to target
+    details = client.get("/ready/details").get_json()
+    assert {w["name"]: (w["ready"], w["variant"]) for w in details["workers"]} == {
         "loading": (False, "fp32"),
         "w1": (True, "int8"),
     }  # the stale heartbeat is not listed
+    assert all(w["pid"] is not None for w in details["workers"])
 
 
 def test_metrics_without_redis_still_answers(client):

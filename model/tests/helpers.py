@@ -33,7 +33,7 @@ def enqueue(
     client: redis.Redis, image: bytes, top_k: int = 5, ttl_s: float = 30.0, job_id: str | None = None, **extra
 ) -> str:
     """XADD a job exactly as the API does (docs/queue-protocol.md): the image decoded to its 224×224×3 pixels;
-    bytes that do not decode go as an old-style `image` field, which the worker decodes (and rejects). Returns
+    bytes that do not decode go as an old-style `image` field, which the worker refuses. Returns
     its id."""
     from resnet_common.preprocess import InvalidImage, decode_pixels
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import numpy as np
 
@@ -29,18 +30,20 @@ def test_pixels_are_classified_and_the_image_field_is_not_needed(r, make_worker)
     assert result(r, job_id, timeout=1)["ok"] is True
 
 
-def test_old_style_image_job_is_still_served(r, make_worker):
-    """A job queued by an API that shipped the encoded upload (rolling upgrade) is decoded by the worker."""
+def test_old_style_image_job_is_refused_not_decoded(r, make_worker):
+    """A job carrying the encoded upload (`image`) would be decoded outside the API's decode budget: refused."""
     worker = make_worker()
-    job_id = enqueue(r, b"placeholder")  # not decodable → sent as an `image` field
-    r.delete(protocol.JOB_STREAM)
+    job_id, other = uuid.uuid4().hex, enqueue(r, photo())
     now = time.time()
     r.xadd(
         protocol.JOB_STREAM,
         {"id": job_id, "image": photo(), "enqueued": repr(now), "deadline": repr(now + 30), "top_k": "5"},
     )
     worker.step(block=False)
-    assert result(r, job_id, timeout=1)["ok"] is True
+    worker.step(block=False)
+    refused = result(r, job_id, timeout=1)
+    assert refused["ok"] is False and refused["error"] == "invalid_image" and "pixels" in refused["message"]
+    assert result(r, other, timeout=1)["ok"] is True  # its neighbour is answered
 
 
 def test_pixels_of_the_wrong_size_are_an_invalid_image(r, make_worker):

@@ -75,22 +75,48 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "k
     return img
 
 
-def decode_memory(img: Image.Image) -> int:
-    """Bytes Pillow will hold to decode `img` (at its current, possibly drafted, size) and convert it to RGB."""
+def decode_memory(img: Image.Image, transpose: bool | None = None) -> int:
+    """Bytes Pillow will hold at once to decode `img` (at its current, possibly drafted, size), turn it upright
+    and convert it to RGB: every full-size copy alive together in decode_pixels. `transpose` None: as the
+    header's EXIF orientation says (before decoding; a late PNG eXIf chunk is known only after it)."""
     width, height = img.size
-    per_pixel = _MEMORY_BYTES_PER_PIXEL.get(img.mode, 4)
+    decoded = _MEMORY_BYTES_PER_PIXEL.get(img.mode, 4)
+    per_pixel = decoded
+    if transposes(header_orientation(img)) if transpose is None else transpose:
+        per_pixel += decoded  # exif_transpose makes a full-size transposed copy, alive beside the decoded one
     if img.mode != "RGB":
-        per_pixel += 4  # convert("RGB") makes a second full-size image
+        per_pixel += 4  # convert("RGB") makes another full-size image
     return width * height * per_pixel
+
+
+def transposes(orientation: int | None) -> bool:
+    return orientation not in (None, 0, 1)
+
+
+def header_orientation(img: Image.Image) -> int | None:
+    """The EXIF orientation read from what Image.open parsed, never decoding pixels (a PNG's getexif() decodes
+    the whole image when its eXIf chunk is not before the pixel data); 1 when the header has none."""
+    raw = img.info.get("exif")
+    if not raw:
+        return 1
+    try:
+        exif = Image.Exif()
+        exif.load(raw)
+        return exif.get(_EXIF_ORIENTATION, 1)
+    except Exception:
+        return 1
+
+
+def orientation(img: Image.Image) -> int | None:
+    try:
+        return img.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # unreadable EXIF: upright() leaves the pixels as stored
+        return 1
 
 
 def upright(img: Image.Image) -> Image.Image:
     """Apply the EXIF orientation tag, if any (untouched otherwise, so Keras parity holds)."""
-    try:
-        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:  # unreadable EXIF: classify the pixels as stored
-        return img
-    if orientation in (None, 0, 1):
+    if orientation(img) in (None, 0, 1):  # unreadable EXIF counts as 1: classify the pixels as stored
         return img
     try:
         return ImageOps.exif_transpose(img)

@@ -1,0 +1,473 @@
+"""Hostile clients against the stack as `make run` starts it (default settings, two model workers): tricklers,
+greedy clients, huge forms, page uploads that would fill Redis, costly JPEGs, a Redis without its password.
+
+Every test prints what it sent, what came back and how long it took (docs/operations.md, "What survives what").
+Clients bind their own loopback source addresses (Linux routes all of 127/8 to lo) to act as distinct clients.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import socket
+import stat
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+import pytest
+import redis
+import requests
+from PIL import Image
+
+from testkit.images import many_scan_jpeg, oriented_jpeg
+from testkit.paths import PHOTOS, REPO
+from testkit.stack import Stack
+
+pytestmark = pytest.mark.timeout(600)
+CAT = (PHOTOS / "cat.jpg").read_bytes()
+PROGRAMS = ("redis", "model", "gunicorn", "nginx")
+
+
+@pytest.fixture(scope="module")
+def sup(tmp_path_factory):
+    s = Stack(
+        tmp_path_factory.mktemp("hostile"), env={"HEARTBEAT_INTERVAL_S": "0.5", "HEARTBEAT_TTL_S": "3"}, workers=2
+    )
+    try:
+        s.start()
+    except Exception:
+        print(s.logs())
+        s.stop()
+        raise
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def authed(sup) -> redis.Redis:
+    """A client of the stack's Redis with the password `make run` generated."""
+    return sup.redis_client(socket_timeout=5)
+
+
+# --- clients -------------------------------------------------------------------------------------------------------
+
+_n = iter(range(10**9))
+
+
+def unique_jpeg() -> bytes:
+    """The cat photo with bytes after its end marker: decodes the same, never a response-cache hit."""
+    return CAT + f"unique-{next(_n)}-{uuid.uuid4().hex}".encode()
+
+
+def multipart(fields: dict[str, tuple[str, bytes, str]]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, (filename, data, ctype) in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {ctype}\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+class Client:
+    """One client address: HTTP/1.1 requests from `source` (a 127/8 address) to nginx."""
+
+    def __init__(self, sup: Stack, source: str = "127.0.0.1") -> None:
+        self.port, self.source = sup.port, source
+
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict | None = None, timeout: float = 60
+    ) -> tuple[int, dict, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout, source_address=(self.source, 0))
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
+
+    def predict(self, data: bytes | None = None, name: str = "cat.jpg", **kw) -> tuple[int, dict, bytes]:
+        body, ctype = multipart({"file": (name, data if data is not None else unique_jpeg(), "image/jpeg")})
+        return self.request("POST", "/predict", body, {"Content-Type": ctype} | kw.pop("headers", {}), **kw)
+
+
+def timed(fn, *args, **kwargs):
+    started = time.monotonic()
+    result = fn(*args, **kwargs)
+    return result, time.monotonic() - started
+
+
+def stack_rss_mib(sup: Stack) -> float:
+    """Resident memory of every process of every program's process group (Redis, model, gunicorn, nginx)."""
+    total = 0
+    for name in PROGRAMS:
+        for pid in sup.group_members(sup.program_pid(name)):
+            try:
+                total += psutil.Process(pid).memory_info().rss
+            except psutil.Error:
+                pass
+    return total / 2**20
+
+
+class PeakRss:
+    """Samples the stack's RSS in a thread while the block runs."""
+
+    def __init__(self, sup: Stack) -> None:
+        self.sup, self.done = sup, threading.Event()
+
+    def __enter__(self) -> PeakRss:
+        self.baseline = self.peak = stack_rss_mib(self.sup)
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self.done.is_set():
+            self.peak = max(self.peak, stack_rss_mib(self.sup))
+            time.sleep(0.05)
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join(5)
+
+    @property
+    def growth(self) -> float:
+        return self.peak - self.baseline
+
+
+def normal_latency(client: Client, n: int = 5) -> float:
+    times = sorted(timed(client.predict)[1] for _ in range(n))
+    return times[len(times) // 2]
+
+
+# --- admission and fairness ----------------------------------------------------------------------------------------
+
+
+def test_tricklers_hold_no_admission_slot(sup):
+    """40 clients each declare a 2 MB body and send it one byte every 2 s; a polite client beside them gets
+    every one of its 15 sequential /predicts answered (200) within its normal latency."""
+    polite = Client(sup, "127.0.0.3")
+    baseline = normal_latency(polite)
+    stop = threading.Event()
+    tricklers = []
+    for _ in range(40):
+        s = socket.create_connection(("127.0.0.1", sup.port), timeout=5, source_address=("127.0.0.4", 0))
+        s.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+            b"Content-Length: 2000000\r\n\r\n--x"
+        )
+        tricklers.append(s)
+
+    def trickle() -> None:
+        while not stop.wait(2.0):
+            for s in tricklers:
+                try:
+                    s.sendall(b"x")
+                except OSError:
+                    pass
+
+    feeder = threading.Thread(target=trickle, daemon=True)
+    feeder.start()
+    try:
+        time.sleep(1.0)  # every trickler's headers are in: under the old config each would hold a slot already
+        results = [timed(polite.predict) for _ in range(15)]
+        still_open = 0
+        for s in tricklers:
+            s.setblocking(False)
+            try:
+                s.recv(1)  # an answer or a close: the trickler was dealt with by something other than nginx's wait
+            except BlockingIOError:
+                still_open += 1  # nothing answered: the trickler costs nginx its socket only
+            except OSError:
+                pass
+    finally:
+        stop.set()
+        feeder.join(5)
+        for s in tricklers:
+            s.close()
+    codes = Counter(status for (status, _, _), _ in results)
+    latencies = sorted(t for _, t in results)
+    limit = max(5 * baseline, baseline + 2.0)
+    print(
+        f"tricklers: 40 connections x declared 2 MB at 1 B / 2 s; polite 15 sequential /predict -> {dict(codes)}, "
+        f"latency median {latencies[7]:.2f} s max {latencies[-1]:.2f} s (alone: {baseline:.2f} s); "
+        f"tricklers still waiting, unanswered: {still_open}/40"
+    )
+    assert codes == Counter({200: 15}), codes
+    assert latencies[-1] <= limit, (latencies, baseline)
+    assert still_open == 40
+
+
+def test_greedy_client_does_not_starve_a_polite_one(sup):
+    """64 connections from one address (spoofing X-Client-Addr and X-Request-Start, retrying at once) against one
+    polite client from another address: the polite one gets >= 90 % of 20 answered; the greedy one gets 503s."""
+    greedy, polite = Client(sup, "127.0.0.5"), Client(sup, "127.0.0.6")
+    stop = threading.Event()
+    greedy_codes: Counter = Counter()
+    lock = threading.Lock()
+
+    def hog(n: int) -> None:
+        for i in range(400):
+            if stop.is_set():
+                return
+            spoof = {"X-Client-Addr": f"10.{n}.{i % 250}.1", "X-Request-Start": f"t={time.time():.3f}"}
+            try:
+                status = greedy.predict(headers=spoof, timeout=30)[0]
+            except OSError as exc:
+                status = type(exc).__name__
+            with lock:
+                greedy_codes[status] += 1
+
+    threads = [threading.Thread(target=hog, args=(n,), daemon=True) for n in range(64)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    results = []
+    deadline = time.monotonic() + 120
+    for _ in range(20):
+        if time.monotonic() > deadline:
+            break
+        results.append(timed(polite.predict, timeout=30))
+        time.sleep(0.1)
+    stop.set()
+    for t in threads:
+        t.join(40)
+    codes = Counter(status for (status, _, _), _ in results)
+    shed = [h for (status, h, _), _ in results if status == 503]
+    print(
+        f"greedy: 64 connections from 127.0.0.5 (spoofed X-Client-Addr) -> {dict(greedy_codes)}; polite 20 sequential "
+        f"from 127.0.0.6 -> {dict(codes)}, max latency {max(t for _, t in results):.2f} s"
+    )
+    assert codes[200] >= 0.9 * 20, codes
+    assert greedy_codes[503] > 0 and set(greedy_codes) <= {200, 503}, greedy_codes
+    assert all(h.get("retry-after") for h in shed)
+
+
+def test_spoofed_request_start_is_not_trusted(sup):
+    """A client claiming its request started an hour ago is neither shed nor timed out: nginx sets the stamp."""
+    status, _, body = Client(sup, "127.0.0.7").predict(headers={"X-Request-Start": f"t={time.time() - 600:.3f}"})
+    print(f"spoofed X-Request-Start (600 s ago) -> {status}")
+    assert status == 200 and json.loads(body)["success"] is True
+
+
+@pytest.mark.parametrize("path", ["/heatmap.png?rows=1&cols=1&cells=AA&w=8&h=8", "/feedback", "/"])
+def test_rate_limited_routes_answer_429_with_retry_after(sup, path):
+    """One address floods a route without an admission bound: beyond rate + burst, JSON 429 + Retry-After;
+    another address is unaffected."""
+    flooder, other = Client(sup, "127.0.1.1"), Client(sup, "127.0.1.2")
+    method = "GET" if path.startswith("/heatmap") else "POST"
+    body = json.dumps({"prediction": "x"}).encode() if path == "/feedback" else b""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+
+    def hit(client: Client) -> tuple[int, dict, bytes]:
+        return client.request(method, path, body, headers, timeout=10)
+
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda _: hit(flooder), range(60)))
+    codes = Counter(status for status, _, _ in replies)
+    limited = [(h, b) for status, h, b in replies if status == 429]
+    other_status = hit(other)[0]
+    print(
+        f"rate limit {method} {path.split('?')[0]}: 60 requests at once from one address -> {dict(codes)}; "
+        f"another address -> {other_status}"
+    )
+    assert limited and all(h.get("retry-after") and json.loads(b)["success"] is False for h, b in limited)
+    assert set(codes) <= {200, 400, 429} | ({503} if path == "/" else set()), codes  # POST / is admitted too
+    assert other_status != 429
+
+
+# --- huge forms ----------------------------------------------------------------------------------------------------
+
+
+def test_huge_urlencoded_forms_are_refused_fast_and_cost_no_memory(sup):
+    """Four concurrent 15 MB url-encoded bodies to /feedback and to /: 413 / 400 in under a second each."""
+    body = b"a=b&" * (15 * 2**20 // 4)
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+
+    def send(n: int):  # eight addresses: POST / also passes the per-client admission bound
+        return timed(Client(sup, f"127.0.2.{n + 1}").request, "POST", "/feedback" if n < 4 else "/", body, headers, 30)
+
+    with PeakRss(sup) as rss:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(send, range(8)))
+    summary = [(status, round(t, 2)) for (status, _, _), t in results]
+    print(f"huge forms: 4 x 15 MB url-encoded to /feedback and 4 to / -> {summary}; stack RSS +{rss.growth:.0f} MiB")
+    assert all(status == 413 for (status, _, _), _ in results[:4]), summary
+    assert all(status in (400, 413) for (status, _, _), _ in results[4:]), summary
+    assert all(t < 1.0 for _, t in results), summary
+    assert rss.growth <= 50, rss.growth
+
+
+def test_feedback_json_client_gets_json_errors(sup):
+    client = Client(sup, "127.0.2.2")
+    big = client.request(
+        "POST", "/feedback", json.dumps({"prediction": "x" * 20000}).encode(), {"Content-Type": "application/json"}
+    )
+    broken = client.request("POST", "/feedback", b"{not json", {"Content-Type": "application/json"})
+    print(f"feedback JSON errors: 20 kB -> {big[0]} {big[1].get('content-type')}; broken -> {broken[0]}")
+    assert big[0] == 413 and json.loads(big[2])["success"] is False
+    assert broken[0] == 400 and json.loads(broken[2])["success"] is False
+
+
+# --- page uploads and Redis memory ---------------------------------------------------------------------------------
+
+
+def ten_mb_jpeg() -> bytes:
+    """A noisy JPEG of about 10 MB (made unique per upload by bytes after its end marker)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (3000, 3000, 3), dtype=np.uint8))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+def test_page_uploads_do_not_fill_redis(sup, authed):
+    """24 unique ~10 MB page uploads: Redis grows by a few MiB at most, nothing is evicted, /ready stays 200 and
+    every page still shows its image."""
+    import re
+
+    base = ten_mb_jpeg()
+    assert len(base) > 9 * 2**20
+    before = authed.info()
+    shown, ready = Counter(), Counter()
+    t0 = time.monotonic()
+    for i in range(24):
+        client = Client(sup, f"127.0.3.{i % 4 + 1}")  # four browsers: the page's rate limit is per client
+        body, ctype = multipart(
+            {"file": (f"big{i}.jpg", base + f"unique-{i}-{uuid.uuid4().hex}".encode(), "image/jpeg")}
+        )
+        status, _, page = client.request("POST", "/", body, {"Content-Type": ctype}, timeout=60)
+        assert status == 200, (status, page[:300])
+        src = re.search(rb'src="(/display/[^"]+)"', page).group(1).decode()
+        img_status, headers, _ = client.request("GET", src)
+        shown[(img_status, headers.get("content-type", "").split(";")[0])] += 1
+        ready[requests.get(sup.url + "/ready", timeout=5).status_code] += 1
+    after = authed.info()
+    renditions = [len(authed.get(k) or b"") for k in authed.keys("ml:display:*")]
+    growth = (after["used_memory"] - before["used_memory"]) / 2**20
+    evicted = after["evicted_keys"] - before["evicted_keys"]
+    print(
+        f"page uploads: 24 x {len(base) / 2**20:.1f} MB in {time.monotonic() - t0:.1f} s -> Redis used_memory "
+        f"+{growth:.1f} MiB, evicted_keys +{evicted}, display renditions {len(renditions)} of at most {max(renditions) / 1e3:.0f} kB, "
+        f"/ready {dict(ready)}, page images {dict(shown)}"
+    )
+    assert growth <= 16 and evicted == 0
+    assert len(renditions) == 24 and max(renditions) < 200_000  # the page's rendition, never the upload
+    assert ready == Counter({200: 24})
+    assert shown == Counter({(200, "image/jpeg"): 24})
+
+
+# --- costly images -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("side", [6000, 4500])
+def test_rotated_huge_jpegs_stay_within_memory(sup, side):
+    """16 concurrent side x side orientation-6 JPEGs (two full-size copies each when decoded) from four addresses:
+    6000 needs 275 MiB, over the 256 MiB budget (400); 4500 needs 155 MiB, decoded one at a time per process."""
+    data = oriented_jpeg(side, side, orientation=6)
+    clients = [Client(sup, f"127.0.4.{i + 1}") for i in range(4)]
+    with PeakRss(sup) as rss:
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(lambda i: timed(clients[i % 4].predict, data, "r.jpg", timeout=60), range(16)))
+    codes = Counter(status for (status, _, _), _ in results)
+    print(
+        f"rotated: 16 x {side}x{side} orientation-6 JPEG ({len(data) / 1e3:.0f} kB) -> {dict(codes)} in at most "
+        f"{max(t for _, t in results):.1f} s; stack RSS +{rss.growth:.0f} MiB"
+    )
+    assert set(codes) <= {200, 400, 503}, codes
+    assert rss.growth <= 800, rss.growth
+    if side == 4500:
+        assert codes[200] >= 1, codes  # the budget admits such images, it does not refuse them all
+    assert Client(sup, "127.0.4.9").predict()[0] == 200
+
+
+def test_jpeg_with_2000_scans_is_refused_fast(sup):
+    data = many_scan_jpeg(2000)
+    (status, headers, body), took = timed(Client(sup, "127.0.5.1").predict, data, "scans.jpg", timeout=60)
+    print(
+        f"2,000-scan progressive JPEG ({len(data) / 1e3:.0f} kB; Pillow alone decodes it in ~18 s here) -> "
+        f"{status} in {took:.2f} s: {headers.get('x-error')}"
+    )
+    assert 400 <= status < 500 and took < 2.0
+
+
+# --- Redis and operator surfaces -----------------------------------------------------------------------------------
+
+
+def test_redis_refuses_clients_without_the_password(sup, authed):
+    password_file = sup.run_dir / "redis.password"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(sup.run_dir.stat().st_mode) == 0o700  # and the sockets behind nginx with it
+    with socket.create_connection(("127.0.0.1", sup.redis_port), timeout=5) as raw:  # what any local user can do
+        raw.sendall(b"SET ml:cache:forged x\r\n")
+        reply = raw.recv(200)
+    assert reply.startswith(b"-NOAUTH"), reply
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=sup.redis_port, socket_timeout=2).set("ml:cache:forged", "x")
+    assert not authed.exists("ml:cache:forged")
+    assert authed.ping()
+    password = password_file.read_text().strip()
+    for name in PROGRAMS:  # never on a command line
+        for pid in sup.group_members(sup.program_pid(name)):
+            try:
+                assert password not in " ".join(psutil.Process(pid).cmdline())
+            except psutil.Error:
+                pass
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_PASSWORD"}
+    env |= {"RUN_DIR": str(sup.run_dir), "REDIS_PORT": str(sup.redis_port)}
+    cli = subprocess.run([str(REPO / "scripts" / "redis_cli.sh"), "ping"], env=env, capture_output=True, timeout=10)
+    print(f"redis: anonymous SET -> {reply.decode().strip()}; make redis-cli ping -> {cli.stdout.decode().strip()}")
+    assert cli.stdout.decode().strip() == "PONG"
+
+
+def test_public_ready_names_no_worker_details_only_local_ones_do(sup):
+    public = requests.get(sup.url + "/ready", timeout=5).json()
+    local = Client(sup, "127.0.0.1").request("GET", "/ready/details")
+    remote = Client(sup, "127.0.6.1").request("GET", "/ready/details")
+    print(f"/ready workers {public['workers']}; /ready/details local {local[0]}, from 127.0.6.1 {remote[0]}")
+    assert public["workers_ready"] == 2 and not any({"pid", "name", "host"} & set(w) for w in public["workers"])
+    assert local[0] == 200 and all(w["pid"] for w in json.loads(local[2])["workers"])
+    assert remote[0] == 403
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP to gunicorn's unix socket, where nginx's admission server talks to it."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def test_session_cookie_is_secure_only_when_nginx_says_https(sup):
+    """A client claiming https to nginx gets a plain cookie (nginx sets X-Forwarded-Proto from its own scheme);
+    gunicorn trusts the header from its unix socket peer, so behind TLS the cookie is Secure."""
+    form = {"Content-Type": "multipart/form-data; boundary=x"}
+    through_nginx = Client(sup, "127.0.7.1").request("POST", "/", b"--x--\r\n", form | {"X-Forwarded-Proto": "https"})
+    conn = UnixHTTPConnection(str(sup.run_dir / "gunicorn.sock"))
+    try:
+        conn.request("POST", "/", b"--x--\r\n", form | {"X-Forwarded-Proto": "https", "Host": "localhost"})
+        behind_tls = conn.getresponse().getheader("Set-Cookie", "")
+    finally:
+        conn.close()
+    spoofed = through_nginx[1].get("set-cookie", "")
+    print(
+        f"session cookie: client-claimed https via nginx -> {spoofed[-40:]!r}; https from nginx -> {behind_tls[-40:]!r}"
+    )
+    assert "session=" in spoofed and "Secure" not in spoofed
+    assert "session=" in behind_tls and "Secure" in behind_tls
