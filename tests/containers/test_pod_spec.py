@@ -1,0 +1,198 @@
+"""The dev overlay's pod templates run on real containers, constrained as the kubelet would constrain them
+(testkit/k8s_pod.py): Redis, the API pod (nginx sidecar + gunicorn sharing one network namespace and a socket
+volume) and a model pod, with the images scripts/compose_images.sh built. Checks the probes, /predict through the
+sidecar, a burst of huge rotated JPEGs under the API's memory limit, and a SIGKILLed model container replaced by
+its restart policy. Runs from `make compose-test` / `make test` (scripts/compose_test.sh) beside the compose test."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import signal
+import socket
+import struct
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+from testkit import k8s_manifests
+from testkit.compose_stack import docker
+from testkit.images import encode
+from testkit.k8s_manifests import one
+from testkit.k8s_pod import Pod
+from testkit.paths import PHOTOS, REPO
+from testkit.processes import wait_until
+
+PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "resnet-compose-test")
+DOCKER_NETS = ipaddress.ip_network("198.19.0.0/16")
+BURST, SIDE = 16, 6000
+LABELS = {label for _, label in json.loads((REPO / "model" / "imagenet_class_index.json").read_text()).values()}
+
+
+def project_image(service: str) -> str:
+    """The image compose built for `service` (docker-compose 1.x names it project_service, v2 project-service)."""
+    for name in (f"{PROJECT}-{service}", f"{PROJECT}_{service}"):
+        if docker("images", "-q", name).strip():
+            return name
+    raise LookupError(f"no image for {service}: run scripts/compose_images.sh first")
+
+
+def rotated_jpeg() -> bytes:
+    """A 6000 x 6000 photo stored sideways with EXIF orientation 6 (the API must decode and turn all of it)."""
+    image = Image.open(PHOTOS / "cat.jpg").convert("RGB").resize((SIDE, SIDE)).rotate(90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(image, "JPEG", quality=80, exif=exif)
+
+
+def unique(jpeg: bytes) -> bytes:
+    """Same pixels, never the same bytes (a COM segment after SOI): no answer comes from the response cache."""
+    note = uuid.uuid4().hex.encode()
+    return jpeg[:2] + b"\xff\xfe" + struct.pack(">H", len(note) + 2) + note + jpeg[2:]
+
+
+@pytest.fixture(scope="module")
+def pods(tmp_path_factory):
+    """Redis, API and model pods of the dev overlay on a Docker network of their own; removed afterwards."""
+    if os.environ.get("COMPOSE_ENGINE_UNAVAILABLE"):
+        pytest.skip(f"no Docker engine can run here: {os.environ['COMPOSE_ENGINE_UNAVAILABLE']}")
+    t0 = time.monotonic()
+    work = tmp_path_factory.mktemp("pods")
+    docs = k8s_manifests.kustomize(k8s_manifests.prepared_tree(work) / "overlays" / "dev")
+    images = {
+        "resnet-api:latest": project_image("api"),
+        "resnet-model:latest": project_image("model"),
+        "resnet-nginx:latest": f"{PROJECT}-nginx-sidecar",
+        "redis:7.4-alpine": os.environ.get("REDIS_IMAGE", "local/redis:7"),
+    }
+    network = f"k8s-pod-test-{uuid.uuid4().hex[:8]}"
+    docker("network", "create", network)
+    made: list[Pod] = []
+
+    def pod(kind: str, name: str, aliases: tuple[str, ...]) -> Pod:
+        spec = one(docs, kind, name)["spec"]["template"]["spec"]
+        p = Pod(f"{network}-{name}", spec, docs, network, Path(work), images, images["redis:7.4-alpine"], aliases)
+        made.append(p)
+        p.start()
+        return p
+
+    try:
+        subnet = json.loads(docker("network", "inspect", network))[0]["IPAM"]["Config"][0]["Subnet"]
+        assert ipaddress.ip_network(subnet).subnet_of(DOCKER_NETS), f"network {subnet} outside 198.19.0.0/16"
+        redis = pod("StatefulSet", "redis", ("redis",))  # the headless Service's name
+        wait_until(lambda: redis.probe("redis", "readinessProbe")[0], 60, "Redis ready", interval=0.5)
+        model = pod("Deployment", "model", ())
+        api = pod("Deployment", "api", ("api",))
+        wait_until(lambda: api.probe("nginx", "readinessProbe")[0], 90, "API pod ready", interval=0.5)
+        wait_until(lambda: model.probe("model", "startupProbe")[0], 180, "model pod started", interval=1)
+        print(f"\npods ready in {time.monotonic() - t0:.0f} s (network {network}, {subnet})")
+        yield {"redis": redis, "api": api, "model": model, "url": f"http://{api.ip}:8080"}
+    except Exception:
+        for p in made:
+            print(p.logs())
+        raise
+    finally:
+        for p in made:
+            p.remove()
+        docker("network", "rm", network, check=False)
+        print(f"pod-spec module: {time.monotonic() - t0:.0f} s")
+
+
+def test_every_probe_passes_as_the_kubelet_runs_it(pods):
+    for pod in (pods["redis"], pods["api"], pods["model"]):
+        for c in pod.spec["containers"]:
+            for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                if kind in c:
+                    passed, detail = pod.probe(c["name"], kind)
+                    assert passed, (pod.name, c["name"], kind, detail)
+            state = pod.inspect(c["name"])
+            assert state["State"]["Running"] and state["RestartCount"] == 0, (c["name"], state["State"])
+            assert state["HostConfig"]["ReadonlyRootfs"] and state["HostConfig"]["CapDrop"] == ["ALL"]
+
+
+def test_gunicorn_answers_only_through_the_sidecar(pods):
+    api = pods["api"]
+    with pytest.raises(OSError):
+        socket.create_connection((api.ip, 5000), timeout=3).close()  # gunicorn's default port: nothing there
+    listing = docker("exec", api.containers["nginx"], "ls", "/run/gunicorn")
+    assert "gunicorn.sock" in listing.split()
+    assert requests.get(pods["url"] + "/static/", timeout=5).status_code in (403, 404)  # nginx serves /static
+
+
+def test_predict_through_the_sidecar_with_its_own_request_start(pods):
+    photo = unique((PHOTOS / "cat.jpg").read_bytes())
+    # A client claiming it has waited 10 minutes would be shed by the API if nginx passed the header on.
+    forged = {"X-Request-Start": f"t={time.time() - 600:.3f}"}
+    answer = requests.post(
+        pods["url"] + "/predict", files={"file": ("cat.jpg", photo, "image/jpeg")}, headers=forged, timeout=60
+    )
+    assert answer.status_code == 200, answer.text[:300]
+    body = answer.json()
+    assert body["success"] and body["prediction"] in LABELS and 0 < body["score"] <= 1, body
+
+
+def _peak_memory(cid: str) -> int | None:
+    """The container's peak memory from its cgroup (v1 max_usage_in_bytes or v2 memory.peak), if readable."""
+    for path in (
+        f"/sys/fs/cgroup/memory/docker/{cid}/memory.max_usage_in_bytes",
+        f"/sys/fs/cgroup/docker/{cid}/memory.peak",
+    ):
+        try:
+            return int(Path(path).read_text())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def test_burst_of_huge_rotated_jpegs_does_not_oom_the_api(pods):
+    api = pods["api"]
+    jpeg = rotated_jpeg()
+    limit = api.inspect("api")["HostConfig"]["Memory"]
+
+    def send(i: int) -> requests.Response:
+        files = {"file": (f"big{i}.jpg", unique(jpeg), "image/jpeg")}
+        return requests.post(pods["url"] + "/predict", files=files, timeout=120)
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(BURST) as pool:
+        answers = list(pool.map(send, range(BURST)))
+    statuses = [a.status_code for a in answers]
+    peak = _peak_memory(api.containers["api"])
+    print(
+        f"\nburst of {BURST} x {SIDE}x{SIDE} rotated JPEGs ({len(jpeg) / 1e6:.1f} MB each): {statuses} in "
+        f"{time.monotonic() - t0:.1f} s; API container peak "
+        f"{'n/a' if peak is None else f'{peak / 2**20:.0f} MiB'} of {limit / 2**20:.0f} MiB; "
+        f"spool now {api.disk_usage('tmp')} B"
+    )
+    state = api.inspect("api")
+    assert not state["State"]["OOMKilled"] and state["RestartCount"] == 0, state["State"]
+    assert set(statuses) <= {200, 503}, [a.text[:200] for a in answers if a.status_code not in (200, 503)]
+    assert statuses.count(200) >= 1, "the decode budget admits such images, it does not refuse them all"
+    for a in answers:
+        body = a.json()
+        assert body["success"] == (a.status_code == 200) and (a.status_code != 200 or body["prediction"] in LABELS)
+    assert api.probe("api", "livenessProbe")[0] and api.probe("nginx", "readinessProbe")[0]
+
+
+def test_sigkilled_model_container_is_replaced_and_serves(pods):
+    model = pods["model"]
+    before = model.inspect("model")
+    os.kill(before["State"]["Pid"], signal.SIGKILL)  # as the OOM killer or a crash would, not `docker stop`
+    t0 = time.monotonic()
+
+    def replaced() -> bool:
+        state = model.inspect("model")
+        return state["RestartCount"] > before["RestartCount"] and state["State"]["Running"]
+
+    wait_until(replaced, 60, "the killed model container restarted (restartPolicy: Always)", interval=0.5)
+    wait_until(lambda: model.probe("model", "startupProbe")[0], 180, "the model container ready again", interval=1)
+    print(f"\nmodel container replaced and ready in {time.monotonic() - t0:.1f} s")
+    photo = unique((PHOTOS / "cat.jpg").read_bytes())
+    answer = requests.post(pods["url"] + "/predict", files={"file": ("cat.jpg", photo, "image/jpeg")}, timeout=60)
+    assert answer.status_code == 200 and answer.json()["success"], answer.text[:300]
