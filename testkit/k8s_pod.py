@@ -203,6 +203,22 @@ class Pod:
             out.append(f"--- {self.name}/{name}\n{text.stdout[-3000:]}{text.stderr[-3000:]}")
         return "\n".join(out)
 
+    def anon_memory(self, container: str) -> int | None:
+        """Bytes of anonymous memory (process heaps, tmpfs aside) the container's cgroup holds now: cgroup v1
+        `rss` or v2 `anon`; page cache is left out (the kernel reclaims it before any OOM kill). None if unread."""
+        cid = self.containers[container]
+        for path, key in (
+            (f"/sys/fs/cgroup/memory/docker/{cid}/memory.stat", "rss"),
+            (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.stat", "anon"),
+            (f"/sys/fs/cgroup/docker/{cid}/memory.stat", "anon"),
+        ):
+            try:
+                lines = Path(path).read_text().splitlines()
+            except OSError:
+                continue
+            return next(int(v) for k, v in (line.split() for line in lines) if k == key)
+        return None
+
     def disk_usage(self, volume: str) -> int:
         """Bytes a disk-backed emptyDir holds now (what the kubelet's eviction manager would measure)."""
         path = Path(self.volumes[volume])
