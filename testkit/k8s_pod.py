@@ -155,14 +155,15 @@ class Pod:
         [c] = [c for c in self.spec["containers"] if c["name"] == name]
         return c
 
-    def port(self, container: dict, port: int | str) -> int:
+    @staticmethod
+    def port(container: dict, port: int | str) -> int:
+        """A probe's port: a number, or the name of one of the container's own ports (as the kubelet resolves it)."""
         if isinstance(port, int):
             return port
-        for c in self.spec["containers"]:
-            for p in c.get("ports", []):
-                if p.get("name") == port:
-                    return p["containerPort"]
-        raise KeyError(f"no container port named {port}")
+        for p in container.get("ports", []):
+            if p.get("name") == port:
+                return p["containerPort"]
+        raise KeyError(f"{container['name']} has no port named {port}")
 
     def probe(self, container: str, kind: str) -> tuple[bool, str]:
         """Run the container's `kind` probe ("readinessProbe", ...) once as the kubelet would: (passed, detail)."""
