@@ -2,7 +2,9 @@
 (testkit/k8s_pod.py): Redis, the API pod (nginx sidecar + gunicorn sharing one network namespace and a socket
 volume) and a model pod, with the images scripts/compose_images.sh built. Checks the probes, /predict through the
 sidecar, a burst of huge rotated JPEGs under the API's memory limit, and a SIGKILLed model container replaced by
-its restart policy. Runs from `make compose-test` / `make test` (scripts/compose_test.sh) beside the compose test."""
+its restart policy. Runs from `make compose-test` / `make test` (scripts/compose_test.sh) beside the compose test.
+The host talks to the pods' addresses as a node's kubelet does (INPUT/OUTPUT, not FORWARD); traffic between the
+pods crosses a network Docker created and keeps its own FORWARD rules for, so no rule of ours is needed."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import ipaddress
 import json
 import os
 import signal
+import socket
 import struct
+import subprocess
 import threading
 import time
 import uuid
@@ -25,7 +29,7 @@ from testkit import k8s_manifests
 from testkit.compose_stack import docker
 from testkit.images import encode
 from testkit.k8s_manifests import one
-from testkit.k8s_pod import Pod
+from testkit.k8s_pod import Pod, container_env
 from testkit.paths import PHOTOS, REPO
 from testkit.processes import wait_until
 
@@ -92,7 +96,7 @@ def pods(tmp_path_factory):
         wait_until(lambda: api.probe("nginx", "readinessProbe")[0], 90, "API pod ready", interval=0.5)
         wait_until(lambda: model.probe("model", "startupProbe")[0], 180, "model pod started", interval=1)
         print(f"\npods ready in {time.monotonic() - t0:.0f} s (network {network}, {subnet})")
-        yield {"redis": redis, "api": api, "model": model, "url": f"http://{api.ip}:8080"}
+        yield {"redis": redis, "api": api, "model": model, "url": f"http://{api.ip}:8080", "docs": docs}
     except Exception:
         for p in made:
             print(p.logs())
@@ -138,6 +142,54 @@ def test_gunicorn_answers_only_through_the_sidecar(pods):
     assert "gunicorn.sock" in listing.split()
     css = requests.get(pods["url"] + "/static/style.css", timeout=5)  # from the sidecar's image, not gunicorn
     assert css.status_code == 200 and css.content == (REPO / "api" / "static" / "style.css").read_bytes()
+
+
+def test_slow_clients_beyond_every_gunicorn_thread_hold_none_of_them(pods):
+    """More half-sent uploads than gunicorn has threads: nginx holds them all, gunicorn sees none of them."""
+    api = pods["api"]
+    env = container_env(api.container_spec("api"), pods["docs"])
+    threads = int(env["GUNICORN_WORKERS"]) * int(env["GUNICORN_THREADS"])
+    slow = threads + 8
+    if int(env["PER_CLIENT_CONNECTIONS"]) <= slow:
+        pytest.skip(f"PER_CLIENT_CONNECTIONS {env['PER_CLIENT_CONNECTIONS']} refuses {slow} sockets of one address")
+    head = (
+        b"POST /predict HTTP/1.1\r\nHost: pod\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        b"Content-Length: 100000\r\n\r\n"
+    )
+    sockets = []
+    try:
+        for _ in range(slow):
+            s = socket.create_connection((api.ip, 8080), timeout=5)
+            s.sendall(head + b"-" * 1000)  # 1 % of the body, then silence
+            sockets.append(s)
+        time.sleep(1)  # every upload is in nginx's hands (or, without the sidecar, would hold a gunicorn thread)
+        t0 = time.monotonic()
+        passed, detail = api.probe("api", "livenessProbe")  # GET /health straight to gunicorn's socket
+        assert passed, f"gunicorn's threads are held by stalled uploads: {detail}"
+        page = requests.get(pods["url"] + "/", timeout=10)
+        assert page.status_code == 200 and "<form" in page.text
+        photo = unique((PHOTOS / "cat.jpg").read_bytes())
+        predict = requests.post(pods["url"] + "/predict", files={"file": ("cat.jpg", photo)}, timeout=30)
+        print(
+            f"\nbeside {slow} stalled uploads: gunicorn /health and the page in {time.monotonic() - t0:.2f} s; "
+            f"/predict {predict.status_code} (the template's admission counts uploads still being received)"
+        )
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def test_dev_redis_runs_volatile_lru_without_its_password_on_the_command_line(pods):
+    redis = pods["redis"]
+    cid = redis.containers["redis"]
+    policy = docker("exec", cid, "redis-cli", "--no-auth-warning", "config", "get", "maxmemory-policy").split()
+    assert policy == ["maxmemory-policy", "volatile-lru"]
+    maxmemory = int(docker("exec", cid, "redis-cli", "--no-auth-warning", "config", "get", "maxmemory").split()[1])
+    assert 0 < maxmemory < redis.inspect("redis")["HostConfig"]["Memory"]
+    password = container_env(redis.container_spec("redis"), pods["docs"])["REDIS_PASSWORD"]
+    for pid in docker("exec", cid, "sh", "-c", "ls -d /proc/[0-9]*").split():
+        cmdline = subprocess.run(["docker", "exec", cid, "cat", f"{pid}/cmdline"], capture_output=True, check=False)
+        assert password.encode() not in cmdline.stdout, f"password on the command line of {pid}"
 
 
 def test_predict_through_the_sidecar_with_its_own_request_start(pods):
