@@ -19,15 +19,19 @@ Probes run as the kubelet runs them: httpGet from the node (this host) to the po
 from __future__ import annotations
 
 import base64
+import contextlib
+import ipaddress
 import json
 import re
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from testkit.compose_stack import docker
 from testkit.k8s_manifests import one, quantity
@@ -233,3 +237,39 @@ class Pod:
                 shutil.rmtree(source, ignore_errors=True)
             else:
                 subprocess.run(["docker", "volume", "rm", "-f", source], capture_output=True, timeout=60, check=False)
+
+
+@contextlib.contextmanager
+def host_addresses(network: str, count: int) -> Iterator[list[str]]:
+    """`count` more addresses of this host on the Docker network's bridge (the top of its subnet), so a test's
+    load comes from several clients as nginx counts them (per-client limits); removed afterwards."""
+    info = json.loads(docker("network", "inspect", network))[0]
+    bridge = info["Options"].get("com.docker.network.bridge.name") or f"br-{info['Id'][:12]}"
+    subnet = ipaddress.ip_network(info["IPAM"]["Config"][0]["Subnet"])
+    addresses = [str(subnet.broadcast_address - 1 - i) for i in range(count)]
+    added: list[str] = []
+    try:
+        for address in addresses:
+            subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", bridge], check=True, capture_output=True)
+            added.append(address)
+        yield addresses
+    finally:
+        for address in added:
+            subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", bridge], check=False, capture_output=True)
+
+
+class _SourceAddress(HTTPAdapter):
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def session_from(address: str) -> requests.Session:
+    """A requests session whose connections leave from `address`."""
+    session = requests.Session()
+    session.mount("http://", _SourceAddress(address))
+    return session
