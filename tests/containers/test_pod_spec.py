@@ -1,8 +1,8 @@
 """The dev overlay's pod templates run on real containers, constrained as the kubelet would constrain them
 (testkit/k8s_pod.py): Redis, the API pod (nginx sidecar + gunicorn sharing one network namespace and a socket
 volume) and a model pod, with the images scripts/compose_images.sh built. Checks the probes, /predict through the
-sidecar, a burst of huge rotated JPEGs under the API's memory limit, and a SIGKILLed model container replaced by
-its restart policy. Runs from `make compose-test` / `make test` (scripts/compose_test.sh) beside the compose test.
+sidecar, stalled uploads beside gunicorn's threads, a burst of huge rotated JPEGs under the API's memory limit,
+the dev Redis' eviction policy, and a SIGKILLed model container replaced by its restart policy. Runs from `make compose-test` / `make test` (scripts/compose_test.sh) beside the compose test.
 The host talks to the pods' addresses as a node's kubelet does (INPUT/OUTPUT, not FORWARD); traffic between the
 pods crosses a network Docker created and keeps its own FORWARD rules for, so no rule of ours is needed."""
 
@@ -82,10 +82,11 @@ def pods(tmp_path_factory):
     network = f"k8s-pod-test-{uuid.uuid4().hex[:8]}"
     docker("network", "create", network)
     made: list[Pod] = []
+    pause = images["redis:7.4-alpine"]  # any small image with `sleep` holds a pod's network namespace
 
     def pod(kind: str, name: str, aliases: tuple[str, ...]) -> Pod:
         spec = one(docs, kind, name)["spec"]["template"]["spec"]
-        p = Pod(f"{network}-{name}", spec, docs, network, Path(work), images, images["redis:7.4-alpine"], aliases)
+        p = Pod(f"{network}-{name}", spec, docs, network, Path(work), images, pause, aliases)
         made.append(p)
         p.start()
         return p
@@ -225,7 +226,8 @@ def test_burst_of_huge_rotated_jpegs_does_not_oom_the_api(pods):
     per_client = int(container_env(api.container_spec("nginx"), pods["docs"]).get("PER_CLIENT_INFLIGHT", BURST))
     clients = -(-BURST // per_client)
     stack = contextlib.ExitStack()
-    sessions = [session_from(a) for a in stack.enter_context(host_addresses(pods["network"], clients))]
+    addresses = stack.enter_context(host_addresses(pods["network"], clients)) or [None]
+    sessions, clients = [session_from(a) for a in addresses], len(addresses)
 
     def send(i: int) -> requests.Response:
         files = {"file": (f"big{i}.jpg", unique(jpeg), "image/jpeg")}
