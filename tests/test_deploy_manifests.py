@@ -181,6 +181,26 @@ def test_sidecar_environment_fills_every_placeholder_of_the_shared_template(over
     assert read_timeout > float(app_env["REQUEST_TIMEOUT_S"]) + float(app_env["MAX_QUEUE_WAIT_S"])
 
 
+def test_sidecar_start_renders_the_shared_template_and_stops_on_a_missing_value(tree, tmp_path):
+    """deploy/k8s/nginx-sidecar/render-templates.sh with the sidecar's environment from the dev overlay."""
+    docs = build(tree / "overlays" / "dev")
+    env = {k: v for k, v in env_of(container(api_pod(docs), "nginx"), docs).items() if v is not None}
+    templates = ROOT / "deploy" / "nginx" / "templates"
+    script = str(ROOT / "deploy" / "k8s" / "nginx-sidecar" / "render-templates.sh")
+    base = {"PATH": "/usr/bin:/bin", "NGINX_TEMPLATES": str(templates), "NGINX_CONF_D": str(tmp_path)}
+    done = subprocess.run([script, "echo", "started"], env={**base, **env}, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "started\n", done.stderr
+    for template in templates.glob("*.template"):
+        text, rendered = template.read_text(), (tmp_path / template.stem).read_text()
+        assert not re.search(r"\$\{[A-Z]", rendered)
+        own = re.findall(r"\$[a-z_]+", text)  # nginx's variables pass through untouched
+        assert own and re.findall(r"\$[a-z_]+", rendered) == own
+        assert f"client_max_body_size {env['MAX_CONTENT_LENGTH']};" in rendered
+    missing = {k: v for k, v in env.items() if k != "MAX_INFLIGHT"}
+    stopped = subprocess.run([script, "echo", "started"], env={**base, **missing}, capture_output=True, text=True)
+    assert stopped.returncode == 78 and "${MAX_INFLIGHT}" in stopped.stderr and not stopped.stdout
+
+
 def test_api_memory_limit_covers_every_decode_budget_plus_the_idle_process(overlay):
     _, docs = overlay
     api = api_pod(docs)

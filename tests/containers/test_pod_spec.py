@@ -260,6 +260,8 @@ def test_burst_of_huge_rotated_jpegs_does_not_oom_the_api(pods):
     )
     state = api.inspect("api")
     assert not state["State"]["OOMKilled"] and state["RestartCount"] == 0, state["State"]
+    model = pods["model"].inspect("model")
+    assert not model["State"]["OOMKilled"] and model["RestartCount"] == 0, model["State"]
     # 200, or a clear refusal: 400 when one such image alone exceeds the decode budget (a budget that counts the
     # EXIF-transposed copy), 503 + Retry-After when others hold the budget or the per-client limit is reached.
     assert set(statuses) <= {200, 400, 503}, [a.text[:200] for a in answers if a.status_code not in (200, 400, 503)]
