@@ -17,5 +17,8 @@ compose=(docker-compose); docker compose version >/dev/null 2>&1 && compose=(doc
 log "building the images offline with ${compose[*]} (PYTHON_IMAGE=$PYTHON_IMAGE, WEIGHTS=$WEIGHTS, INT8=$INT8)"
 t0=$SECONDS
 SECRET_KEY=build-only REDIS_PASSWORD=build-only "${compose[@]}" -f docker-compose.yml build -q
+# The Kubernetes API pod's nginx sidecar (tests/containers/test_pod_spec.py runs it): the same templates, baked in.
+docker build -q -f deploy/k8s/nginx-sidecar/Dockerfile --build-arg NGINX_IMAGE="$NGINX_IMAGE" \
+  -t "$COMPOSE_PROJECT_NAME-nginx-sidecar" . >/dev/null
 log "images built in $((SECONDS - t0)) s: $(docker images --format '{{.Repository}} {{.Size}}' \
   | grep "^$COMPOSE_PROJECT_NAME" | paste -sd, -)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make compose-test`: the containers really built and run. scripts/compose_images.sh prepares the engine and
 # builds the images offline, then tests/containers checks the compose stack with two model containers through
-# its published port. Where no Docker engine can run, the tests are reported as skipped with the reason.
+# its published port, and the Kubernetes dev overlay's pod templates run under Docker (test_pod_spec.py). Where no
+# Docker engine can run, the tests are reported as skipped with the reason.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
