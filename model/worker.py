@@ -6,6 +6,7 @@ stop event is set, surviving Redis outages with a bounded exponential back-off.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -20,7 +21,7 @@ from job_queue import JobQueue
 from jobs import Job
 from lease import LeaseKeeper
 from metrics import WorkerMetrics
-from preprocess import InvalidImage, normalize_pixels, pixels_from_bytes, preprocess_bytes
+from preprocess import InvalidImage, normalize_pixels, pixels_from_bytes, preprocess_bytes, tensor_from_bytes
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,10 @@ class Worker:
         self.queue.answer(answers, getattr(handle, "sha256", "") if handle is not None else "")
 
     def _input(self, job: Job):
-        """The model input of a job: the API's decoded pixels, normalised; or an old-style job's bytes, decoded."""
+        """The model input of a job: a preprocessed float32 `input` as it is; the API's decoded pixels, normalised;
+        or an old-style job's bytes, decoded."""
+        if job.tensor:
+            return tensor_from_bytes(job.tensor)
         if job.pixels or not job.image:
             return normalize_pixels(pixels_from_bytes(job.pixels))
         mode = job.preprocess if job.preprocess in ("keras", "fast") else "keras"
@@ -152,6 +156,8 @@ class Worker:
             error, message = pred.error, pred.message
         ok = pred is not None and pred.ok
         heatmap = {"heatmap": pred.heatmap if ok else None} if job.explain else {}
+        if job.probs and ok and pred.probabilities is not None:  # 4000 bytes of float32, base64 in the JSON
+            heatmap["probs"] = base64.b64encode(pred.probabilities.astype("<f4").tobytes()).decode("ascii")
         return {
             "id": job.id,
             "ok": ok,
