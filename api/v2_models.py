@@ -20,7 +20,9 @@ PLATFORM, BACKEND = "onnxruntime_onnx", "onnxruntime"
 IMAGE_SIZE, CHANNELS, CLASSES, HEATMAP_SIZE = 224, 3, 1000, 7
 VERSIONS_TTL_S = 1.0  # how long one process reuses its reading of the heartbeats
 
-# name → (datatype, shape of one item): the batch dimension comes first, -1 in metadata.
+# name → (datatype, shape of one item): the batch dimension comes first, -1 in metadata. One `image` item is one
+# encoded file: requests may shape a batch [N] or [N, 1]; metadata says [-1, 1], as Triton does for a batched input of
+# dims [1] reshaped to a scalar (perf_analyzer needs a non-empty shape past the batch dimension).
 INPUTS = {"image": ("BYTES", ()), "input": ("FP32", (IMAGE_SIZE, IMAGE_SIZE, CHANNELS))}
 OUTPUTS = {"probabilities": ("FP32", (CLASSES,)), "heatmap": ("FP32", (HEATMAP_SIZE, HEATMAP_SIZE))}
 TRITON_TYPES = {"BYTES": "TYPE_STRING", "FP32": "TYPE_FP32"}
@@ -66,7 +68,7 @@ def metadata(versions: tuple[str, ...]) -> dict:
         "name": settings.MODEL_NAME,
         "versions": list(versions),
         "platform": PLATFORM,
-        "inputs": [{"name": n, "datatype": t, "shape": [-1, *shape]} for n, (t, shape) in INPUTS.items()],
+        "inputs": [{"name": n, "datatype": t, "shape": [-1, *(shape or (1,))]} for n, (t, shape) in INPUTS.items()],
         "outputs": [{"name": n, "datatype": t, "shape": [-1, *shape]} for n, (t, shape) in OUTPUTS.items()],
     }
 

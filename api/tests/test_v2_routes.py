@@ -121,7 +121,7 @@ def test_model_metadata_and_config(client, served):
     meta = client.get(f"/v2/models/{MODEL}").get_json()
     assert meta["name"] == MODEL and meta["versions"] == ["1"]
     assert {i["name"]: (i["datatype"], i["shape"]) for i in meta["inputs"]} == {
-        "image": ("BYTES", [-1]),
+        "image": ("BYTES", [-1, 1]),
         "input": ("FP32", [-1, 224, 224, 3]),
     }
     assert {o["name"]: o["shape"] for o in meta["outputs"]} == {"probabilities": [-1, 1000], "heatmap": [-1, 7, 7]}
