@@ -37,6 +37,14 @@ from stress_test.unique import unique
 from testkit.supervised import SupervisedStack
 
 INFER = "/v2/models/resnet50/infer"
+COLUMNS = [
+    ("mode", "mode"),
+    ("clients", "clients"),
+    ("ok_per_s", "ok/s"),
+    ("failed", "failed"),
+    ("api_cpu_ms", "nginx+gunicorn+redis CPU ms/answer"),
+    ("model_cpu_ms", "workers CPU ms/answer"),
+]
 
 
 def v2_bytes_body(data: bytes) -> tuple[bytes, dict[str, str]]:
@@ -104,21 +112,57 @@ def _client(port: int, index: int, mode: str, stop: float, start: float, out: li
     conn.close()
 
 
-def closed_loop(port: int, mode: str, clients: int, duration: float, warmup: float) -> dict:
-    """Successful requests per second over the window, and the failures, for one mode."""
+PROGRAMS = ("nginx", "gunicorn", "redis", "model")
+
+
+def cpu_seconds(stack: SupervisedStack) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each program's process group of the stack."""
+    import psutil
+
+    used = {}
+    for name in PROGRAMS:
+        total = 0.0
+        for pid in stack.group_members(stack.program_pid(name)):
+            try:
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                continue
+        used[name] = total
+    return used
+
+
+def closed_loop(stack: SupervisedStack, mode: str, clients: int, duration: float, warmup: float) -> dict:
+    """Successful requests per second over the window, the failures, and what the service's CPU spent per
+    answer (ms, by program: nginx, gunicorn, redis; model = the workers) — a figure other load on a shared
+    machine cannot distort the way it distorts throughput."""
     start = time.monotonic() + warmup
     stop = start + duration
     out: list[bool] = []
     run_id = uuid.uuid4().hex[:8]
     threads = [
-        threading.Thread(target=_client, args=(port, i, mode, stop, start, out, run_id), daemon=True)
+        threading.Thread(target=_client, args=(stack.port, i, mode, stop, start, out, run_id), daemon=True)
         for i in range(clients)
     ]
     for t in threads:
         t.start()
+    time.sleep(max(0.0, start - time.monotonic()))
+    cpu_start = cpu_seconds(stack)
+    time.sleep(max(0.0, stop - time.monotonic()))
+    cpu_stop = cpu_seconds(stack)
     for t in threads:
-        t.join(warmup + duration + 70)
-    return {"mode": mode, "clients": clients, "ok_per_s": round(sum(out) / duration, 3), "failed": out.count(False)}
+        t.join(duration + 70)
+    ok = max(1, sum(out))
+    cpu_ms = {name: round((cpu_stop[name] - cpu_start[name]) * 1000 / ok, 1) for name in PROGRAMS}
+    return {
+        "mode": mode,
+        "clients": clients,
+        "ok_per_s": round(sum(out) / duration, 3),
+        "failed": out.count(False),
+        "cpu_ms_per_answer": cpu_ms,
+        "api_cpu_ms": round(sum(v for k, v in cpu_ms.items() if k != "model"), 1),
+        "model_cpu_ms": cpu_ms["model"],
+    }
 
 
 def raw_ort(model: Path, workers: int, threads: int, batch: int, duration: float) -> dict:
@@ -149,20 +193,16 @@ def main() -> None:
         stack.start(n_ready=workers)
         for _ in range(args.rounds):
             for mode in ("predict", "bytes"):
-                rows.append(closed_loop(stack.port, mode, args.clients, args.duration, args.warmup))
-                print(
-                    format_table(
-                        rows, [("mode", "mode"), ("clients", "clients"), ("ok_per_s", "ok/s"), ("failed", "failed")]
-                    )
-                )
+                rows.append(closed_loop(stack, mode, args.clients, args.duration, args.warmup))
+                print(format_table(rows, COLUMNS).splitlines()[-1], flush=True)
         for _ in range(args.rounds):
-            rows.append(closed_loop(stack.port, "fp32", args.fp32_clients, args.duration, args.warmup))
+            rows.append(closed_loop(stack, "fp32", args.fp32_clients, args.duration, args.warmup))
     finally:
         stack.stop()
     ort_after = raw_ort(model, workers, threads, batch, args.ort_duration)
 
-    def mean(mode: str) -> float:
-        values = [r["ok_per_s"] for r in rows if r["mode"] == mode]
+    def mean(mode: str, key: str = "ok_per_s") -> float:
+        values = [r[key] for r in rows if r["mode"] == mode]
         return sum(values) / len(values)
 
     ort_img_s = (ort_before["img_s"] + ort_after["img_s"]) / 2
@@ -180,13 +220,17 @@ def main() -> None:
         "raw_ort_runs": [ort_before, ort_after],
         "ratio_v2_bytes_to_predict": round(mean("bytes") / mean("predict"), 3),
         "ratio_v2_fp32_to_raw_ort": round(mean("fp32") / ort_img_s, 3),
+        "api_cpu_ms_per_answer": {m: round(mean(m, "api_cpu_ms"), 1) for m in ("predict", "bytes", "fp32")},
+        "workers_cpu_ms_per_answer": {m: round(mean(m, "model_cpu_ms"), 1) for m in ("predict", "bytes", "fp32")},
         "windows": rows,
     }
     write_json(out_dir / "bench_v2.json", summary)
-    print(format_table(rows, [("mode", "mode"), ("clients", "clients"), ("ok_per_s", "ok/s"), ("failed", "failed")]))
+    print(format_table(rows, COLUMNS))
     print(f"raw ONNX Runtime ({workers} x {threads} threads, batch {batch}): {ort_img_s:.2f} img/s")
     print(f"V2 BYTES / /predict: {summary['ratio_v2_bytes_to_predict']:.3f}")
     print(f"V2 FP32 / raw ORT:   {summary['ratio_v2_fp32_to_raw_ort']:.3f}")
+    print(f"service CPU ms per answer outside the workers: {summary['api_cpu_ms_per_answer']}")
+    print(f"workers' CPU ms per answer: {summary['workers_cpu_ms_per_answer']}")
     print(f"saved {out_dir / 'bench_v2.json'}")
 
 
