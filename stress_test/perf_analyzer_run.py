@@ -40,6 +40,7 @@ COLUMNS = [
     ("p50_ms", "p50 ms"),
     ("p90_ms", "p90 ms"),
     ("p99_ms", "p99 ms"),
+    ("cache_hits", "cache hits"),
     ("error", "error"),
 ]
 
@@ -58,15 +59,30 @@ def data_file(path: Path, count: int, tag: str) -> int:
     return count
 
 
-def cache_hits(url: str) -> float | None:
-    """api_response_cache_total{result="hit"} from /metrics (None when it cannot be read)."""
+def metric(url: str, pattern: str) -> float | None:
+    """One sample of the service's /metrics (None when it cannot be read; 0 when absent)."""
     try:
         with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
             text = response.read().decode()
     except OSError:
         return None
-    match = re.search(r'^api_response_cache_total\{result="hit"\} ([0-9.e+]+)$', text, re.M)
+    match = re.search(rf"^{pattern} ([0-9.e+]+)$", text, re.M)
     return float(match.group(1)) if match else 0.0
+
+
+def cache_hits(url: str) -> float | None:
+    return metric(url, r'api_response_cache_total\{result="hit"\}')
+
+
+def drain(url: str, timeout: float = 120.0) -> None:
+    """Wait until the previous level's requests are answered (they hold admission slots after perf_analyzer
+    exits): the API's in-flight gauge back to the scrape itself."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        in_flight = metric(url, "api_requests_in_flight")
+        if in_flight is not None and in_flight <= 1:
+            return
+        time.sleep(0.5)
 
 
 def window(level: int) -> int:
@@ -76,8 +92,9 @@ def window(level: int) -> int:
 
 
 def unique_per_level(level: int) -> int:
-    """More distinct inputs than one level can send: every window, the requests in flight, and a margin."""
-    return (MAX_TRIALS + 1) * window(level) + 2 * level
+    """More distinct inputs than one level sends: perf_analyzer keeps sending between windows, and its threads
+    take interleaved entries, so a generous margin over the windows and the requests in flight."""
+    return 2 * (MAX_TRIALS + 1) * window(level) + 4 * level
 
 
 def run_level(binary: str, url: str, data: Path, level: int, csv_path: Path, env: dict) -> dict:
@@ -142,7 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         for level in levels:
             data = Path(tmp) / f"input_data_c{level}.json"
             unique_inputs += data_file(data, unique_per_level(level), f"{run_id} c{level}")
-            rows.append(run_level(args.perf_analyzer, args.url, data, level, Path(tmp) / f"c{level}.csv", env))
+            drain(args.url)
+            hits = cache_hits(args.url)
+            row = run_level(args.perf_analyzer, args.url, data, level, Path(tmp) / f"c{level}.csv", env)
+            after = cache_hits(args.url)
+            row["cache_hits"] = None if None in (hits, after) else after - hits
+            rows.append(row)
             data.unlink()
             print(
                 format_table(rows, COLUMNS).splitlines()[-1] if len(rows) > 1 else format_table(rows, COLUMNS),

@@ -164,6 +164,10 @@ def test_client_errors(client, files):
     status, message = _error(lambda: client.infer(MODEL, [image_input([b"not an image"])]))
     assert status == "400" and "image" in message
     assert _error(lambda: client.infer(MODEL, [image_input(files[:1] * 9)]))[0] == "400"  # above V2_MAX_BATCH
+    not_base64 = triton.InferInput("image", [1], "BYTES")
+    not_base64.set_data_from_numpy(np.array([b"%%% not base64"], dtype=np.object_), binary_data=False)
+    status, message = _error(lambda: client.infer(MODEL, [not_base64]))
+    assert status == "400" and "base64" in message
     unknown = triton.InferInput("pixels", [1], "BYTES")
     unknown.set_data_from_numpy(np.array([b"x"], dtype=np.object_))
     assert _error(lambda: client.infer(MODEL, [unknown]))[0] == "400"
