@@ -26,7 +26,9 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 @pytest.fixture(scope="module")
 def sup(tmp_path_factory):
-    s = SupervisedStack(tmp_path_factory.mktemp("v2"), env_overrides={"WORKERS": "1", "RESPONSE_CACHE": "0"})
+    # MAX_INFLIGHT 2: the tests send one request at a time, except the one that checks nginx's shedding
+    overrides = {"WORKERS": "1", "RESPONSE_CACHE": "0", "MAX_INFLIGHT": "2"}
+    s = SupervisedStack(tmp_path_factory.mktemp("v2"), env_overrides=overrides)
     try:
         s.start(n_ready=1)
     except Exception:
@@ -212,6 +214,25 @@ def test_unknown_v2_route_and_oversized_body(sup):
     assert response.status_code == 404 and set(response.json()) == {"error"}
     big = _post(sup, b"x" * (16 * 1024 * 1024 + 1))
     assert big.status_code == 413 and set(big.json()) == {"error"}
+
+
+def test_beyond_the_admission_bound_nginx_sheds_v2_shaped(sup, files):
+    """Eight batches at once against MAX_INFLIGHT 2: each is answered 200 or shed at once with 503 + Retry-After."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    item = b"".join(len(f).to_bytes(4, "little") + f for f in files)
+    header = {
+        "inputs": [{"name": "image", "datatype": "BYTES", "shape": [3], "parameters": {"binary_data_size": len(item)}}]
+    }
+    text = json.dumps(header).encode()
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(
+            pool.map(lambda _: _post(sup, text + item, **{"Inference-Header-Content-Length": str(len(text))}), range(8))
+        )
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {200, 503} and statuses.count(503) >= 1 and statuses.count(200) >= 1, statuses
+    for shed in (r for r in responses if r.status_code == 503):
+        assert shed.json() == {"error": "service at its admission limit; retry later"} and shed.headers["Retry-After"]
 
 
 def test_predict_is_unchanged(sup):
