@@ -5,7 +5,7 @@ PORT ?= 5000
 REDIS_PORT ?= 6379
 export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
 
-.PHONY: setup model run status logs redis-cli test test-unit lint compose-check compose-test bench bench-explain config-search matrix matrix-containers capacity report clean help
+.PHONY: setup model run status logs redis-cli test test-unit lint compose-check compose-test bench bench-explain config-search matrix matrix-containers capacity perf report clean help
 
 setup:            ## virtual environments, pinned packages, redis-server if none is on PATH
 	scripts/install_system.sh
@@ -59,6 +59,9 @@ matrix-containers: setup  ## the same load against the compose stack with 1 and 
 
 capacity: setup   ## Redis throughput of the full job protocol at the real payload size, many clients (~1 min; after bench)
 	.venv/bin/python -m stress_test.bench_queue
+
+perf:             ## perf_analyzer (Triton's) on the Open Inference Protocol of the running `make run` (PORT): concurrency 1..64 (~3 min)
+	scripts/perf.sh
 
 report:           ## hardware_report.md and plots from the latest bench + matrix results
 	.venv/bin/python -m stress_test.make_report

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
+import flask
 from flask import Request, Response, jsonify
 
 import metrics
@@ -44,6 +45,11 @@ def arrival(request: Request) -> float:
 def deadline(request: Request) -> float:
     """Unix time by which the request must be answered: arrival + REQUEST_TIMEOUT_S."""
     return arrival(request) + settings.REQUEST_TIMEOUT_S
+
+
+def current_deadline() -> float:
+    """The deadline of the request being served; outside a request, REQUEST_TIMEOUT_S from now."""
+    return deadline(flask.request) if flask.has_request_context() else time.time() + settings.REQUEST_TIMEOUT_S
 
 
 def shed_response(reason: str) -> Response:

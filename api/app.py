@@ -17,6 +17,7 @@ import responses
 import same_origin
 import secret_key
 import settings
+import v2_routes
 import views
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(overlay.bp)
+    app.register_blueprint(v2_routes.bp)  # the Open Inference Protocol (docs/protocol.md)
     metrics.init_app(app)
     app.register_blueprint(metrics_server.bp)
     responses.register_error_handlers(app)

@@ -125,6 +125,8 @@ def _is_answer(value: Any) -> bool:
     score, top_k = value.get("score"), value.get("top_k", [])
     if not isinstance(score, (int, float)) or isinstance(score, bool) or not isinstance(top_k, list):
         return False
+    if "probs" in value and not isinstance(value["probs"], str):  # an Open Inference Protocol answer's base64
+        return False
     heatmap = value.get("heatmap")
     if heatmap is not None and not (isinstance(heatmap, list) and all(isinstance(row, list) for row in heatmap)):
         return False
@@ -195,3 +197,73 @@ def _forget(r: redis.Redis, entry_id: bytes) -> None:
         r.xdel(protocol.JOB_STREAM, entry_id)
     except redis.RedisError:
         log.warning("could not delete expired job %s", entry_id)
+
+
+def submit_many(jobs: list[dict[str, Any]], digests: list[str | None], deadline: float) -> list[dict[str, Any]]:
+    """Several jobs of one request (an Open Inference Protocol batch), in order: one round trip for the group
+    check, the queue depth and every cache lookup; one pipelined XADD of the misses (never retried); then each
+    result until `deadline`. Admission counts jobs, not requests: QueueFull when depth + misses would exceed
+    MAX_QUEUE_DEPTH, so a batch of N is admitted only when all N fit."""
+    r = client()
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    entry_ids: list[bytes] = []
+    try:
+        depth, cached = _prepare_many(r, digests)
+        for i, raw in enumerate(cached):
+            answer = _cached_answer(raw) if raw is not None else None
+            if answer is not None:
+                results[i] = answer | {"cached": True}
+        misses = [i for i, res in enumerate(results) if res is None]
+        if misses and depth + len(misses) > settings.MAX_QUEUE_DEPTH:
+            raise QueueFull(f"queue is full ({depth} jobs waiting, {len(misses)} more asked); retry later")
+        now = time.time()
+        pipe = client(retry=False).pipeline(transaction=False)
+        ids = {}
+        for i in misses:
+            ids[i] = uuid.uuid4().hex
+            fields = {"id": ids[i], "enqueued": repr(now), "deadline": repr(deadline), "cache": digests[i] or ""}
+            pipe.xadd(protocol.JOB_STREAM, fields | jobs[i])
+        entry_ids = pipe.execute() if misses else []
+        for n, i in enumerate(misses):
+            raw = _wait(ids[i], deadline)
+            if raw is None:
+                for entry_id in entry_ids[n:]:
+                    _forget(r, entry_id)
+                raise PredictionTimeout("no worker answered in time")
+            results[i] = _decode(raw)
+    except redis.RedisError as exc:
+        raise BrokerUnavailable(f"queue unavailable: {type(exc).__name__}") from exc
+    return results  # type: ignore[return-value]
+
+
+def _prepare_many(r: redis.Redis, digests: list[str | None]) -> tuple[int, list[bytes | None]]:
+    """_prepare for several digests in one round trip: (queue depth, cached answer or None per digest)."""
+    pipe = r.pipeline(transaction=False)
+    pipe.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
+    pipe.xlen(protocol.JOB_STREAM)
+    script = _lookup_script(r)
+    cutoff = repr(time.time() - settings.HEARTBEAT_TTL_S)
+    looked = [d for d in digests if d]
+    for digest in looked:
+        script(
+            args=[protocol.HEARTBEATS_KEY, cutoff, protocol.WORKER_KEY_PREFIX, protocol.CACHE_KEY_PREFIX, digest],
+            client=pipe,
+        )
+    created, depth, *lookups = pipe.execute(raise_on_error=False)
+    if isinstance(created, redis.ResponseError) and "BUSYGROUP" not in str(created):
+        raise created
+    for reply in (depth, *lookups):
+        if isinstance(reply, Exception):
+            raise reply
+    replies = iter(lookups)
+    cached: list[bytes | None] = []
+    for digest in digests:
+        if not digest:
+            cached.append(None)
+            continue
+        reply = next(replies)
+        outcome = reply[0].decode()
+        if outcome != "hit":  # a hit is counted once its entry proved to be an answer (_cached_answer)
+            metrics.count_cache(outcome)
+        cached.append(reply[1] if outcome == "hit" else None)
+    return int(depth), cached

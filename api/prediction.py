@@ -2,10 +2,7 @@
 JSON answer (queue-protocol.md, "Result") becomes a `Classification` or a typed error from `errors`."""
 
 import logging
-import time
 from typing import Any, NamedTuple
-
-from flask import has_request_context, request
 
 import admission
 import job_client
@@ -37,7 +34,7 @@ def classify(upload: Upload, top_k: int, explain: bool = False) -> Classificatio
     """Waits at most REQUEST_TIMEOUT_S from the request's arrival. `explain` also asks the worker for the heatmap of the predicted class
     (from the same inference)."""
     # Inside a request the deadline runs from its arrival at nginx: the wait for a thread and for decode budget count.
-    deadline = admission.deadline(request) if has_request_context() else time.time() + settings.REQUEST_TIMEOUT_S
+    deadline = admission.current_deadline()
     digest = (
         response_cache.request_digest(upload.sha256, upload.mode, top_k, explain) if settings.RESPONSE_CACHE else None
     )

@@ -41,6 +41,8 @@ class Settings(SharedSettings):
     PREPROCESS: str = "keras"  # keras: bit-identical to Keras load_img; fast: JPEG decoded at a reduced DCT scale
     DECODE_MEMORY_MB: int = 256  # per API process: what concurrent decodes may hold (decode_budget.py)
     DECODE_WAIT_S: float = 5.0  # wait for decode budget before answering 503
+    MODEL_NAME: str = "resnet50"  # the model's name in the Open Inference Protocol routes (/v2/models/<name>)
+    V2_MAX_BATCH: int = 8  # most images (or tensors) one /v2 infer request may carry; more: 400
     RESPONSE_CACHE: int = 1  # 0: off; 1: identical requests answered from Redis (response_cache.py)
     FEEDBACK_MAX_FIELD: int = 512
     SECRET_KEY: str | None = None  # unset: generated once into INSTANCE_PATH/secret_key (secret_key.py)

@@ -32,6 +32,7 @@ class Prediction:
     error: ErrorKind | None = None
     message: str = ""
     heatmap: list[list[float]] | None = None  # class activation map of the top-1 class, when asked and possible
+    probabilities: np.ndarray | None = None  # the whole float32 vector (a row of the batch's output, no copy)
 
     @property
     def ok(self) -> bool:
@@ -88,7 +89,7 @@ class Classifier:
         if probs.shape != (len(self.labels),) or not np.all(np.isfinite(probs)):
             return Prediction([], ErrorKind.INFERENCE_FAILED, "model returned non-finite or misshapen output")
         order = np.argsort(-probs, kind="stable")[:k]
-        return Prediction([(self.labels[i], round(float(probs[i]), 4)) for i in order])
+        return Prediction([(self.labels[i], round(float(probs[i]), 4)) for i in order], probabilities=probs)
 
     def _explain(self, preds: list[Prediction], probs: np.ndarray, features: np.ndarray, asked: list[bool]) -> None:
         """Attach the class map of its top-1 class to every successful prediction that asked for one."""

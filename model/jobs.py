@@ -7,6 +7,8 @@ import math
 
 from resnet_common import protocol
 
+PAYLOAD_FIELDS = (b"image", b"pixels", b"input")  # the bulky fields: never logged nor dead-lettered
+
 
 @dataclasses.dataclass
 class Job:
@@ -25,6 +27,8 @@ class Job:
     image: bytes = b""  # an encoded upload (jobs queued by an API before pixels were shipped): refused
     preprocess: str = "keras"
     cache: str = ""  # request digest: store the answer in the response cache under it ("" = do not)
+    tensor: bytes = b""  # `input`: an already preprocessed float32 224×224×3 model input (Open Inference Protocol)
+    probs: bool = False  # the client wants the full probability vector (`probs` in the result)
     fields: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def expired(self, now: float) -> bool:
@@ -51,6 +55,8 @@ def parse_job(entry_id: bytes, fields: dict[bytes, bytes], now: float) -> Job:
         id=text(fields.get(b"id")),
         pixels=fields.get(b"pixels") or b"",
         image=fields.get(b"image") or b"",
+        tensor=fields.get(b"input") or b"",
+        probs=fields.get(b"probs") == b"1",
         preprocess=text(fields.get(b"preprocess"), "keras"),
         cache=text(fields.get(b"cache")),
         filename=text(fields.get(b"filename")),
@@ -59,5 +65,5 @@ def parse_job(entry_id: bytes, fields: dict[bytes, bytes], now: float) -> Job:
         top_k=min(protocol.TOP_K_MAX, max(protocol.TOP_K_MIN, top_k)),
         explain=fields.get(b"explain") == b"1",
         picked=now,
-        fields={text(k): text(v) for k, v in fields.items() if k not in (b"image", b"pixels")},
+        fields={text(k): text(v) for k, v in fields.items() if k not in PAYLOAD_FIELDS},
     )

@@ -6,6 +6,7 @@ stop event is set, surviving Redis outages with a bounded exponential back-off.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -21,7 +22,7 @@ from job_queue import JobQueue
 from jobs import Job
 from lease import LeaseKeeper
 from metrics import WorkerMetrics
-from resnet_common.preprocess import InvalidImage, normalize_pixels, pixels_from_bytes
+from resnet_common.preprocess import InvalidImage, normalize_pixels, pixels_from_bytes, tensor_from_bytes
 from settings import Settings
 
 UNSUPPORTED_IMAGE_JOB = "jobs with an encoded `image` are not decoded by workers; send the decoded `pixels`"
@@ -135,8 +136,11 @@ class Worker:
         self.queue.answer(answers, getattr(handle, "sha256", "") if handle is not None else "")
 
     def _input(self, job: Job):
-        """The model input of a job: the API's decoded pixels, normalised. An old-style job carrying the encoded
-        upload (`image`) is refused: decoding it here would bypass the API's decode budget and scan limits."""
+        """The model input of a job: a preprocessed float32 `input` as it is; the API's decoded pixels, normalised.
+        An old-style job carrying the encoded upload (`image`) is refused: decoding it here would bypass the API's
+        decode budget and scan limits."""
+        if job.tensor:
+            return tensor_from_bytes(job.tensor)
         if not job.pixels and job.image:
             raise InvalidImage(UNSUPPORTED_IMAGE_JOB)
         return normalize_pixels(pixels_from_bytes(job.pixels))
@@ -155,6 +159,8 @@ class Worker:
             error, message = pred.error, pred.message
         ok = pred is not None and pred.ok
         heatmap = {"heatmap": pred.heatmap if ok else None} if job.explain else {}
+        if job.probs and ok and pred.probabilities is not None:  # 4000 bytes of float32, base64 in the JSON
+            heatmap["probs"] = base64.b64encode(pred.probabilities.astype("<f4").tobytes()).decode("ascii")
         return {
             "id": job.id,
             "ok": ok,

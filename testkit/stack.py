@@ -278,7 +278,7 @@ class Stack:
     def start_model_host(self, prefix: list[str] | None = None, **env: Any) -> subprocess.Popen:
         """Another model service (`python ml_service.py`) serving this stack's queue, as a worker host would;
         `prefix`: a command to run it under (`ip netns exec NS`). Stopped with the stack."""
-        environment = self.environment() | {k: str(v) for k, v in env.items()}
+        environment = self.environment() | {"REDIS_PASSWORD": self.redis_password} | {k: str(v) for k, v in env.items()}
         environment.pop(
             "PROMETHEUS_MULTIPROC_DIR", None
         )  # the API's folder: a worker's files there would join its scrape

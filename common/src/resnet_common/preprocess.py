@@ -173,6 +173,17 @@ def pixels_from_bytes(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8).reshape(PIXELS_SHAPE)
 
 
+def tensor_from_bytes(raw: bytes) -> np.ndarray:
+    """The `input` field of a job (float32 little-endian, row-major HWC, already normalised) → the model input;
+    InvalidImage if its size is wrong or a value is not finite."""
+    if len(raw) != PIXELS_BYTES * 4:
+        raise InvalidImage(f"input tensor has {len(raw)} bytes, expected {PIXELS_BYTES * 4}")
+    x = np.frombuffer(raw, dtype="<f4").reshape(PIXELS_SHAPE)
+    if not np.isfinite(x).all():
+        raise InvalidImage("input tensor has non-finite values")
+    return x
+
+
 def preprocess_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "keras") -> np.ndarray:
     """Bytes → float32 array (224, 224, 3), ready for the ONNX graph's `input`."""
     return normalize_pixels(decode_pixels(data, max_pixels, mode))

@@ -1,0 +1,319 @@
+"""The /v2 routes against a real redis-server and a fake worker: metadata, health, inference, errors, admission."""
+
+import base64
+import hashlib
+import json
+import time
+
+import numpy as np
+import pytest
+
+import images
+from resnet_common import preprocess, protocol
+import v2_infer
+import v2_codec
+import v2_models
+from fakeworker import FakeWorker, error_result, heartbeat
+from testkit import photo as read_photo
+
+MODEL = "resnet50"
+INFER = f"/v2/models/{MODEL}/infer"
+
+
+@pytest.fixture(autouse=True)
+def fresh_versions():
+    v2_models.forget_versions()
+    yield
+    v2_models.forget_versions()
+
+
+def fake_probs(payload: bytes) -> np.ndarray:
+    """A deterministic probability vector per job payload (what a model would be, for these tests)."""
+    seed = int.from_bytes(hashlib.sha256(payload).digest()[:4], "little")
+    return np.random.default_rng(seed).dirichlet(np.ones(1000)).astype("<f4")
+
+
+def v2_answer(fields: dict) -> dict:
+    """A worker's answer to a V2 job: the whole vector (probs=1), top_k labels, and a heatmap when asked."""
+    payload = fields.get("input") or fields["pixels"]
+    probs = fake_probs(payload)
+    order = np.argsort(-probs, kind="stable")[: int(fields["top_k"])]
+    answer = {
+        "ok": True,
+        "prediction": f"class{order[0]}",
+        "score": round(float(probs[order[0]]), 4),
+        "top_k": [[f"class{i}", round(float(probs[i]), 4)] for i in order],
+        "error": None,
+        "message": "",
+        "worker": "fake-0",
+        "batch_size": 1,
+        "queued_ms": 1.0,
+        "inference_ms": 2.0,
+    }
+    if fields.get("probs") == b"1":
+        answer["probs"] = base64.b64encode(probs.tobytes()).decode()
+    if fields.get("explain") == b"1":
+        answer["heatmap"] = [[round((i * 7 + j) / 48, 4) for j in range(7)] for i in range(7)]
+    return answer
+
+
+@pytest.fixture
+def jpeg() -> bytes:
+    return read_photo()
+
+
+@pytest.fixture
+def served(redis_env):
+    heartbeat(redis_env, "w1")
+    return redis_env
+
+
+def binary_infer(client, items: list[bytes], outputs=None, path=INFER, params=None, headers=None):
+    header, payload = image_header(items)
+    if outputs is not None:
+        header["outputs"] = outputs
+    if params is not None:
+        header["parameters"] = params
+    text = json.dumps(header).encode()
+    headers = {"Inference-Header-Content-Length": str(len(text)), **(headers or {})}
+    return client.post(path, data=text + payload, headers=headers)
+
+
+def image_header(items: list[bytes]) -> tuple[dict, bytes]:
+    payload = v2_codec.serialize_bytes(items)
+    tensor = {
+        "name": "image",
+        "datatype": "BYTES",
+        "shape": [len(items)],
+        "parameters": {"binary_data_size": len(payload)},
+    }
+    return {"inputs": [tensor]}, payload
+
+
+def split(response) -> tuple[dict, bytes]:
+    length = response.headers.get("Inference-Header-Content-Length")
+    if length is None:
+        return response.get_json(), b""
+    return json.loads(response.data[: int(length)]), response.data[int(length) :]
+
+
+def test_server_metadata_lists_what_is_implemented(client):
+    body = client.get("/v2").get_json()
+    assert body["extensions"] == ["binary_tensor_data", "classification", "model_configuration"]
+    assert client.get("/v2/health/live").get_json() == {"live": True}
+
+
+def test_readiness_follows_the_workers(client, redis_env):
+    response = client.get("/v2/health/ready")
+    assert response.status_code == 503 and "error" in response.get_json() and response.headers["Retry-After"]
+    heartbeat(redis_env, "w1", ready=False)
+    v2_models.forget_versions()
+    assert client.get(f"/v2/models/{MODEL}/ready").status_code == 503
+    heartbeat(redis_env, "w1")
+    v2_models.forget_versions()
+    assert client.get("/v2/health/ready").get_json() == {"ready": True}
+    assert client.get(f"/v2/models/{MODEL}/ready").get_json() == {"name": MODEL, "version": "1", "ready": True}
+    assert client.get(f"/v2/models/{MODEL}/versions/1/ready").status_code == 200
+
+
+def test_model_metadata_and_config(client, served):
+    meta = client.get(f"/v2/models/{MODEL}").get_json()
+    assert meta["name"] == MODEL and meta["versions"] == ["1"]
+    assert {i["name"]: (i["datatype"], i["shape"]) for i in meta["inputs"]} == {
+        "image": ("BYTES", [-1, 1]),
+        "input": ("FP32", [-1, 224, 224, 3]),
+    }
+    assert {o["name"]: o["shape"] for o in meta["outputs"]} == {"probabilities": [-1, 1000], "heatmap": [-1, 7, 7]}
+    assert client.get(f"/v2/models/{MODEL}/versions/1").get_json() == meta
+    config = client.get(f"/v2/models/{MODEL}/config").get_json()
+    assert config["max_batch_size"] == 8 and config["name"] == MODEL
+    assert [(i["name"], i["data_type"], i["dims"]) for i in config["input"]] == [
+        ("image", "TYPE_STRING", [1]),
+        ("input", "TYPE_FP32", [224, 224, 3]),
+    ]
+    index = client.post("/v2/repository/index").get_json()
+    assert index == [{"name": MODEL, "version": "1", "state": "READY"}]
+
+
+def test_versions_come_from_the_heartbeats(client, served):
+    served.hset(protocol.worker_key("w2"), mapping={"ready": "1", "model_version": "2"})
+    served.zadd(protocol.HEARTBEATS_KEY, {"w2": time.time()})
+    assert client.get(f"/v2/models/{MODEL}").get_json()["versions"] == ["1", "2"]
+    assert client.get(f"/v2/models/{MODEL}/versions/2").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/v2/models/vgg16", 404),
+        ("/v2/models/resnet50/versions/7", 404),
+        ("/v2/models/vgg16/infer", 404),
+        ("/v2/models/resnet50/versions/7/config", 404),
+        ("/v2/nothing/here", 404),
+    ],
+)
+def test_unknown_models_versions_and_routes_are_v2_404s(client, served, path, status):
+    response = client.post(path, data=b"{}") if path.endswith("infer") else client.get(path)
+    assert response.status_code == status and set(response.get_json()) == {"error"}
+
+
+def test_binary_images_give_probabilities_in_order(client, served, jpeg):
+    other = preprocess.PIXELS_BYTES and open(__import__("testkit").paths.PHOTOS / "coffee.jpg", "rb").read()
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], v2_answer) as worker:
+        response = binary_infer(client, [jpeg, other], params={"binary_data_output": True})
+    assert response.status_code == 200, response.data
+    header, data = split(response)
+    assert header["model_name"] == MODEL and header["model_version"] == "1"
+    [out] = header["outputs"]
+    assert out["shape"] == [2, 1000] and out["parameters"]["binary_data_size"] == 8000 == len(data)
+    probs = np.frombuffer(data, "<f4").reshape(2, 1000)
+    jobs = sorted(worker.jobs, key=lambda f: f["pixels"] != preprocess.decode_pixels(jpeg).tobytes())
+    for row, job in zip(probs, jobs):
+        np.testing.assert_array_equal(row, fake_probs(job["pixels"]))
+    assert all(job["probs"] == b"1" and b"explain" not in job for job in worker.jobs)
+
+
+def test_json_request_and_outputs(client, served, jpeg):
+    tensor = {"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(jpeg).decode()]}
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], v2_answer):
+        response = client.post(
+            INFER,
+            json={
+                "id": "req-1",
+                "inputs": [tensor],
+                "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}, {"name": "heatmap"}],
+            },
+        )
+    body = response.get_json()
+    assert response.status_code == 200 and body["id"] == "req-1"
+    cls, heat = body["outputs"]
+    probs = fake_probs(preprocess.decode_pixels(jpeg).tobytes())
+    best = np.argsort(-probs, kind="stable")[:3]
+    assert cls == {
+        "name": "probabilities",
+        "datatype": "BYTES",
+        "shape": [1, 3],
+        "data": [f"{probs[i]:f}:{i}:class{i}" for i in best],
+    }
+    assert heat["shape"] == [1, 7, 7] and heat["data"][48] == 1.0
+
+
+def test_fp32_input_goes_to_the_worker_as_is(client, served):
+    x = np.random.default_rng(0).normal(size=(1, 224, 224, 3)).astype("<f4")
+    tensor = {
+        "name": "input",
+        "datatype": "FP32",
+        "shape": [1, 224, 224, 3],
+        "parameters": {"binary_data_size": x.nbytes},
+    }
+    text = json.dumps(
+        {"inputs": [tensor], "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}}]}
+    ).encode()
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], v2_answer) as worker:
+        response = client.post(
+            INFER, data=text + x.tobytes(), headers={"Inference-Header-Content-Length": str(len(text))}
+        )
+    assert response.status_code == 200
+    [job] = worker.jobs
+    assert job["input"] == x.tobytes() and b"pixels" not in job and job["preprocess"] == b"tensor"
+    np.testing.assert_array_equal(np.frombuffer(split(response)[1], "<f4"), fake_probs(x.tobytes()))
+
+
+def test_each_image_is_looked_up_in_the_response_cache(client, served, jpeg):
+    served.hset(protocol.worker_key("w1"), "model_sha256", "a" * 64)
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], v2_answer) as worker:
+        first = binary_infer(client, [jpeg], params={"binary_data_output": True})
+    [job] = worker.jobs
+    upload = images.decode(jpeg, None)
+    assert job["cache"].decode() == v2_infer.item_digest(upload.sha256, upload.mode, 1, False)
+    # the worker stores the answer under the model's hash and the digest; no worker runs for the second request
+    served.set(protocol.cache_key("a" * 64, job["cache"].decode()), json.dumps(v2_answer(job)))
+    second = binary_infer(client, [jpeg], params={"binary_data_output": True})
+    assert second.status_code == 200 and split(second)[1] == split(first)[1]
+
+
+def test_undecodable_image_is_a_400_before_any_job(client, served, jpeg):
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], v2_answer) as worker:
+        response = binary_infer(client, [jpeg, b"not an image"])
+    assert response.status_code == 400 and "image" in response.get_json()["error"] and worker.jobs == []
+
+
+def test_worker_invalid_image_is_a_400(client, served, jpeg):
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], error_result("invalid_image", "bad pixels")):
+        response = binary_infer(client, [jpeg])
+    assert response.status_code == 400 and response.get_json() == {"error": "bad pixels"}
+
+
+@pytest.mark.parametrize(
+    "body, headers",
+    [
+        (b"{not json", {}),
+        (b'{"inputs": []}', {"Inference-Header-Content-Length": "x"}),
+        (b'{"inputs": []}', {"Inference-Header-Content-Length": "100000"}),
+        (b'{"inputs": [{"name": "image", "datatype": "BYTES", "shape": [100000000], "data": []}]}', {}),
+        (
+            b'{"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 50}}]}',
+            {},
+        ),
+        (b'{"inputs": [{"name": "image", "datatype": "BYTES", "shape": [9], "data": []}]}', {}),
+        (b'{"inputs": []}', {"Content-Encoding": "gzip"}),
+    ],
+)
+def test_malformed_requests_are_v2_400s(client, served, body, headers):
+    response = client.post(INFER, data=body, headers=headers)
+    assert response.status_code == 400 and set(response.get_json()) == {"error"}
+
+
+def test_truncated_binary_body_is_a_400(client, served, jpeg):
+    header, payload = image_header([jpeg])
+    text = json.dumps(header).encode()
+    response = client.post(
+        INFER, data=text + payload[:-10], headers={"Inference-Header-Content-Length": str(len(text))}
+    )
+    assert response.status_code == 400 and "binary_data_size" in response.get_json()["error"]
+
+
+def test_admission_counts_images(client, served, jpeg, monkeypatch):
+    monkeypatch.setenv("MAX_QUEUE_DEPTH", "3")
+    served.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
+    served.xadd(protocol.JOB_STREAM, {"id": "waiting"})
+    served.xadd(protocol.JOB_STREAM, {"id": "waiting-too"})
+    response = binary_infer(client, [jpeg, jpeg])  # 2 queued + 2 images > 3
+    assert (
+        response.status_code == 503
+        and response.headers["Retry-After"]
+        and "queue is full" in response.get_json()["error"]
+    )
+    assert served.xlen(protocol.JOB_STREAM) == 2  # nothing of the refused batch was queued
+
+
+def test_request_that_waited_too_long_is_shed(client, served, jpeg):
+    response = binary_infer(client, [jpeg], headers={"X-Request-Start": f"t={time.time() - 60:.3f}"})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+
+
+def test_broker_down_is_a_fast_503(client, jpeg):
+    response = binary_infer(client, [jpeg])
+    assert response.status_code == 503 and set(response.get_json()) == {"error"}
+
+
+def test_no_answer_in_time_is_a_504(client, served, jpeg, monkeypatch):
+    monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.5")
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], lambda fields: None):
+        response = binary_infer(client, [jpeg, jpeg])
+    assert response.status_code == 504 and set(response.get_json()) == {"error"}
+
+
+def test_body_over_the_limit_is_a_v2_413(app, served):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    response = app.test_client().post(INFER, data=b"x" * 2000)
+    assert response.status_code == 413 and set(response.get_json()) == {"error"}
+
+
+def test_routes_are_labelled_in_the_metrics(client, served, jpeg):
+    import metrics
+
+    before = metrics.REQUESTS.labels(endpoint="/v2/models/<name>/infer", method="POST", status="400")._value.get()
+    binary_infer(client, [b"nope"])
+    after = metrics.REQUESTS.labels(endpoint="/v2/models/<name>/infer", method="POST", status="400")._value.get()
+    assert after == before + 1

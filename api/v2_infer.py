@@ -1,0 +1,105 @@
+"""One Open Inference Protocol inference: a parsed request → N jobs in the shared queue → the response outputs.
+
+Each image (or tensor) of the batch is its own job, exactly as `/predict` would queue it, so the workers batch
+them with everybody else's; the answers come back in order. A BYTES `image` is decoded by `images.decode` (same
+checks, budget, PREPROCESS mode and Keras parity as /predict); an FP32 `input` goes to the worker as it is
+(job field `input`). Every job asks for the whole probability vector (`probs`), and for the heatmap only when
+the `heatmap` output is requested. The response cache applies per item, keyed by the item's bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from typing import TYPE_CHECKING, Any
+
+
+import admission
+import explain
+import images
+import job_client
+import metrics
+import settings
+import v2_models
+from errors import InvalidImage, PredictionFailed
+from v2_codec import InferRequest
+
+if TYPE_CHECKING:  # numpy loads on the first inference, not when a gunicorn worker boots
+    import numpy as np
+
+TENSOR_MODE = "tensor"  # the `preprocess` field of a job carrying an FP32 `input`
+
+
+def item_digest(item_sha256: str, mode: str, top_k: int, heatmap: bool) -> str:
+    """The cache digest of one V2 item; distinct from /predict's (its answers carry the whole vector)."""
+    return hashlib.sha256(f"v2|{item_sha256}|{mode}|{int(top_k)}|{int(heatmap)}".encode()).hexdigest()
+
+
+def run(request: InferRequest) -> tuple[np.ndarray, list[list[str]], np.ndarray | None]:
+    """(probabilities [N, 1000], top labels per item, heatmaps [N, 7, 7] or None); typed errors otherwise."""
+    import numpy as np
+
+    heatmap = any(o.name == "heatmap" for o in request.outputs)
+    top_k = max([o.classification for o in request.outputs] + [1])
+    jobs, digests = [], []
+    deadline = admission.current_deadline()  # from the request's arrival: decode waits and queueing count
+    for item in request.items:
+        fields, sha256, mode = _job(request.input_name, item, deadline)
+        fields |= {"top_k": str(top_k), "probs": "1", **({"explain": "1"} if heatmap else {})}
+        jobs.append(fields)
+        digests.append(item_digest(sha256, mode, top_k, heatmap) if settings.RESPONSE_CACHE else None)
+    results = job_client.submit_many(jobs, digests, deadline)
+    probs, labels, maps = [], [], []
+    for result in results:
+        p, top, cam = _answer(result, heatmap)
+        probs.append(p)
+        labels.append(top)
+        maps.append(cam)
+    return np.stack(probs), labels, (np.asarray(maps, dtype=np.float32) if heatmap else None)
+
+
+def _job(input_name: str, item: Any, deadline: float) -> tuple[dict[str, Any], str, str]:
+    """The payload fields of one item's job, its content hash and its preprocessing mode."""
+    import numpy as np
+
+    if input_name == "image":
+        started = time.perf_counter()
+        upload = images.decode(item, None, deadline=deadline)
+        metrics.PREPROCESS.observe(time.perf_counter() - started)
+        fields = {"pixels": upload.pixels.tobytes(), "preprocess": upload.mode, "filename": f"v2:{upload.name}"}
+        return fields, upload.sha256, upload.mode
+    raw = np.ascontiguousarray(item, dtype="<f4").tobytes()
+    sha256 = hashlib.sha256(raw).hexdigest()
+    return {"input": raw, "preprocess": TENSOR_MODE, "filename": f"v2:{sha256[:32]}"}, sha256, TENSOR_MODE
+
+
+def _answer(result: dict[str, Any], heatmap: bool) -> tuple[np.ndarray, list[str], Any]:
+    """One worker answer → (probabilities, labels of its top_k, heatmap rows or None)."""
+    import numpy as np
+
+    if not result.get("ok"):
+        error, message = result.get("error"), result.get("message") or "prediction failed"
+        if error == "invalid_image":
+            raise InvalidImage(message)
+        raise PredictionFailed(f"{error}: {message}" if error else message)
+    if not result.get("cached"):
+        metrics.observe_job(result)
+    try:
+        probs = np.frombuffer(base64.b64decode(result["probs"], validate=True), dtype="<f4")
+    except (KeyError, TypeError, ValueError):
+        raise PredictionFailed("the worker answered without the probability vector (upgrade the workers)") from None
+    if probs.shape != (v2_models.CLASSES,):
+        raise PredictionFailed(f"the worker answered {probs.size} probabilities, expected {v2_models.CLASSES}")
+    labels = [str(label) for label, _ in result.get("top_k") or ()]
+    cam = None
+    if heatmap:
+        cam = result.get("heatmap")
+        if cam is None:
+            explain.heatmap_of(None)  # raises /predict's message: the served model cannot explain
+        if not explain.valid(cam):
+            raise PredictionFailed("the worker answered with a malformed heatmap")
+        size = v2_models.HEATMAP_SIZE
+        if len(cam) != size or len(cam[0]) != size:
+            raise PredictionFailed(f"the worker answered a heatmap that is not {size}x{size}")
+    return probs, labels, cam

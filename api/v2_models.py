@@ -1,0 +1,97 @@
+"""What the Open Inference Protocol says about the served model: its name, versions, metadata and Triton config.
+
+`served_versions()` is the one place that decides which versions are being served: the `model_version` field of
+each live, ready worker's status hash (docs/queue-protocol.md), or DEFAULT_VERSION for a worker that reports none
+(today's workers serve one model file, so every live worker counts as version "1").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import redis
+
+from resnet_common import protocol
+import settings
+
+DEFAULT_VERSION = "1"
+PLATFORM, BACKEND = "onnxruntime_onnx", "onnxruntime"
+IMAGE_SIZE, CHANNELS, CLASSES, HEATMAP_SIZE = 224, 3, 1000, 7
+VERSIONS_TTL_S = 1.0  # how long one process reuses its reading of the heartbeats
+
+# name → (datatype, shape of one item): the batch dimension comes first, -1 in metadata. One `image` item is one
+# encoded file: requests may shape a batch [N] or [N, 1]; metadata says [-1, 1], as Triton does for a batched input of
+# dims [1] reshaped to a scalar (perf_analyzer needs a non-empty shape past the batch dimension).
+INPUTS = {"image": ("BYTES", ()), "input": ("FP32", (IMAGE_SIZE, IMAGE_SIZE, CHANNELS))}
+OUTPUTS = {"probabilities": ("FP32", (CLASSES,)), "heatmap": ("FP32", (HEATMAP_SIZE, HEATMAP_SIZE))}
+TRITON_TYPES = {"BYTES": "TYPE_STRING", "FP32": "TYPE_FP32"}
+
+_lock = threading.Lock()
+_versions: tuple[float, tuple[str, ...]] = (0.0, ())
+
+
+def served_versions(r: redis.Redis, now: float | None = None) -> tuple[str, ...]:
+    """Versions that at least one live, ready worker serves, sorted (numbers numerically); () when none.
+    Read from the heartbeats at most once per VERSIONS_TTL_S per process (one pipelined round trip)."""
+    global _versions
+    now = time.monotonic() if now is None else now
+    with _lock:
+        read_at, versions = _versions
+        if read_at and now - read_at < VERSIONS_TTL_S:
+            return versions
+    cutoff = time.time() - settings.HEARTBEAT_TTL_S
+    names = r.zrangebyscore(protocol.HEARTBEATS_KEY, cutoff, "+inf")
+    pipe = r.pipeline(transaction=False)
+    for name in names:
+        pipe.hmget(protocol.worker_key(name.decode()), ("ready", "model_version"))
+    found = set()
+    for ready, version in pipe.execute() if names else []:
+        if ready == b"1":
+            found.add(version.decode() if version else DEFAULT_VERSION)
+    versions = tuple(sorted(found, key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v)))
+    with _lock:
+        _versions = (now, versions)
+    return versions
+
+
+def forget_versions() -> None:
+    """Read the heartbeats again on the next call (tests, and after a repository change)."""
+    global _versions
+    with _lock:
+        _versions = (0.0, ())
+
+
+def metadata(versions: tuple[str, ...]) -> dict:
+    """Model metadata (KServe V2 `$metadata_model_response`)."""
+    return {
+        "name": settings.MODEL_NAME,
+        "versions": list(versions),
+        "platform": PLATFORM,
+        "inputs": [{"name": n, "datatype": t, "shape": [-1, *(shape or (1,))]} for n, (t, shape) in INPUTS.items()],
+        "outputs": [{"name": n, "datatype": t, "shape": [-1, *shape]} for n, (t, shape) in OUTPUTS.items()],
+    }
+
+
+def config() -> dict:
+    """Triton's model configuration, as its `/config` route returns it (what perf_analyzer reads): dims without
+    the batch dimension; `image` is one encoded file per batch item (dims [1], reshaped to a scalar); each input
+    is optional because a request carries exactly one of them."""
+    inputs = []
+    for name, (datatype, shape) in INPUTS.items():
+        entry = {"name": name, "data_type": TRITON_TYPES[datatype], "dims": list(shape) or [1], "optional": True}
+        if not shape:
+            entry["reshape"] = {"shape": []}
+        if datatype == "FP32":
+            entry["format"] = "FORMAT_NHWC"
+        inputs.append(entry)
+    outputs = [{"name": n, "data_type": TRITON_TYPES[t], "dims": list(shape)} for n, (t, shape) in OUTPUTS.items()]
+    return {
+        "name": settings.MODEL_NAME,
+        "platform": PLATFORM,
+        "backend": BACKEND,
+        "max_batch_size": settings.V2_MAX_BATCH,
+        "input": inputs,
+        "output": outputs,
+        "dynamic_batching": {},  # the workers batch jobs of all requests together (BATCH_SIZE, BATCH_WAIT_MS)
+    }

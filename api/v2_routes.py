@@ -1,0 +1,171 @@
+"""The Open Inference Protocol (KServe V2 REST) beside the course API, plus the Triton routes perf_analyzer uses.
+
+Routes: server metadata and health, model metadata / readiness / Triton config, inference, and the repository
+index. Every error is `{"error": "…"}` with its status: 400 for a request the model cannot take, 404 for an
+unknown model or version, 503 + Retry-After when shed or when nothing can answer, 504 past REQUEST_TIMEOUT_S.
+docs/protocol.md lists what is implemented and what is not.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+import admission
+import job_client
+import metrics
+import settings
+import v2_codec
+import v2_infer
+import v2_models
+from errors import PredictError
+from v2_codec import V2Error
+
+log = logging.getLogger(__name__)
+bp = Blueprint("v2", __name__, url_prefix="/v2")
+
+SERVER_NAME, SERVER_VERSION = "resnet50-service", "2.0.0"
+# Exactly what this server implements (docs/protocol.md); Triton's names.
+EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration"]
+
+
+def error(message: str, status: int, kind: str = "v2_bad_request") -> Response:
+    """The protocol's error body; 503s carry Retry-After."""
+    metrics.count_error(kind)
+    response = jsonify({"error": message})
+    response.status_code = status
+    if status == 503:
+        response.headers["Retry-After"] = str(settings.RETRY_AFTER_S)
+    return response
+
+
+@bp.errorhandler(V2Error)
+def _v2_error(exc: V2Error):
+    log.info("%s %s rejected: %s", request.method, request.path, exc)
+    return error(str(exc), exc.status)
+
+
+@bp.errorhandler(PredictError)
+def _predict_error(exc: PredictError):
+    if exc.status >= 500:
+        log.warning("%s %s failed (%s): %s", request.method, request.path, exc.kind, exc)
+    return error(str(exc), exc.status, exc.kind)
+
+
+@bp.errorhandler(redis.RedisError)
+def _redis_error(exc: redis.RedisError):
+    return error(f"queue unavailable: {type(exc).__name__}", 503, "broker_unavailable")
+
+
+@bp.errorhandler(RequestEntityTooLarge)  # the app has its own 413 handler: this one wins on /v2 routes
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    return error(exc.description or exc.name, exc.code or 400, "v2_http")
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error("internal error", 500, "internal")
+
+
+# server -------------------------------------------------------------------------------------------------------
+@bp.get("")
+def server_metadata():
+    return {"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": EXTENSIONS}
+
+
+@bp.get("/health/live")
+def live():
+    """The API process answers (never touches Redis)."""
+    return {"live": True}
+
+
+@bp.get("/health/ready")
+def ready():
+    """Redis answers and at least one live worker has its model loaded."""
+    if not v2_models.served_versions(job_client.client()):
+        return error("no live worker with its model loaded", 503, "v2_not_ready")
+    return {"ready": True}
+
+
+# models -------------------------------------------------------------------------------------------------------
+def _resolve(name: str, version: str | None) -> tuple[str, tuple[str, ...]]:
+    """The version a request is about (the highest served when none is named) and all served versions;
+    404 for an unknown model or version, 503 when no worker serves it."""
+    if name != settings.MODEL_NAME:
+        raise V2Error(f"unknown model {name!r}; this server serves {settings.MODEL_NAME!r}", 404)
+    versions = v2_models.served_versions(job_client.client())
+    if version is not None and version not in versions:
+        if not versions:
+            raise V2Error(f"model {name!r} is not ready: no live worker serves it", 503)
+        raise V2Error(f"unknown version {version!r} of model {name!r}; served: {', '.join(versions)}", 404)
+    if not versions:
+        raise V2Error(f"model {name!r} is not ready: no live worker serves it", 503)
+    return version or versions[-1], versions
+
+
+@bp.get("/models/<name>")
+@bp.get("/models/<name>/versions/<version>")
+def model_metadata(name: str, version: str | None = None):
+    _, versions = _resolve(name, version)
+    return v2_models.metadata(versions)
+
+
+@bp.get("/models/<name>/ready")
+@bp.get("/models/<name>/versions/<version>/ready")
+def model_ready(name: str, version: str | None = None):
+    served, _ = _resolve(name, version)
+    return {"name": name, "version": served, "ready": True}
+
+
+@bp.get("/models/<name>/config")
+@bp.get("/models/<name>/versions/<version>/config")
+def model_config(name: str, version: str | None = None):
+    _resolve(name, version)
+    return v2_models.config()
+
+
+@bp.post("/repository/index")
+def repository_index():
+    """Triton's repository index: the served model and each served version, READY."""
+    versions = v2_models.served_versions(job_client.client())
+    return jsonify([{"name": settings.MODEL_NAME, "version": v, "state": "READY"} for v in versions])
+
+
+@bp.post("/models/<name>/infer")
+@bp.post("/models/<name>/versions/<version>/infer")
+def infer(name: str, version: str | None = None):
+    waited = admission.queue_wait_s(request)
+    if 0 < settings.MAX_QUEUE_WAIT_S < waited:
+        log.warning("shed %s: waited %.2f s for a thread", request.path, waited)
+        return error(admission.SHED_MESSAGE, 503, "shed")
+    served, _ = _resolve(name, version)
+    if request.headers.get("Content-Encoding", "identity").lower() != "identity":
+        raise V2Error("compressed request bodies are not supported (send Content-Encoding: identity)")
+    header, binary = v2_codec.split_body(
+        request.get_data(cache=False), request.headers.get("Inference-Header-Content-Length")
+    )
+    parsed = v2_codec.parse_request(header, binary, settings.V2_MAX_BATCH)
+    probs, labels, maps = v2_infer.run(parsed)
+    outputs, binaries = [], []
+    for output in parsed.outputs:
+        if output.classification:
+            data = [v2_codec.classification_strings(p, top, output.classification) for p, top in zip(probs, labels)]
+        else:
+            data = probs if output.name == "probabilities" else maps
+        entry, payload = v2_codec.output_tensor(output, data)
+        outputs.append(entry)
+        binaries.append(payload)
+    body = {"model_name": name, "model_version": served, **({"id": parsed.id} if parsed.id is not None else {})}
+    body["outputs"] = outputs
+    data, headers = v2_codec.encode_response(body, binaries)
+    return Response(data, status=200, headers=headers)
+
+
+@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+def unknown_route(rest: str):
+    return error(f"no such route: /v2/{rest}", 404, "v2_not_found")
