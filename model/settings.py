@@ -26,7 +26,11 @@ class Settings:
     REDIS_SENTINEL_MASTER: str = "mymaster"
     REDIS_SENTINEL_PASSWORD: str | None = None
     UPLOAD_FOLDER: str = os.path.join(_HERE, "..", "api", "uploads")
-    MODEL_DIR: str = os.path.join(_HERE, "artifacts")
+    MODEL_REPOSITORY: str = os.path.join(_HERE, "repository")  # <name>/<version>/ folders (docs/model-repository.md)
+    MODEL_NAME: str = "resnet50"
+    MODEL_VERSION: str = ""  # empty: the newest version; a number pins that version
+    MODEL_POLL_S: float = 5.0  # how often a worker looks for a new version (and at the load/unload policy)
+    MODEL_DIR: str = ""  # set: serve exactly this model folder, never switch (tests, benchmarks, a baked image)
     MODEL_VARIANT: str = ""  # empty: the model card's "serve"
     LABELS_FILE: str = os.path.join(_HERE, "imagenet_class_index.json")
     WORKERS: int = 0  # 0: derived from the cores (session.default_topology)
