@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     in_use = served_versions(client, cfg.HEARTBEAT_TTL_S)
     removed = prune(cfg.MODEL_REPOSITORY, cfg.MODEL_NAME, args.keep, in_use)
     kept = versions(cfg.MODEL_REPOSITORY, cfg.MODEL_NAME)
-    print(f"repository.py: removed versions {removed or 'none'}; kept {kept} (served now: {sorted(in_use or [])})")
+    served = "unknown, so nothing was removed" if in_use is None else sorted(in_use)
+    print(f"repository.py: removed versions {removed or 'none'}; kept {kept} (served now: {served})")
     return 0
 
 
