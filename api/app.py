@@ -12,6 +12,7 @@ from flask import Flask
 import health
 import metrics
 import overlay
+import repository_control
 import responses
 import same_origin
 import secret_key
@@ -50,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(overlay.bp)
+    app.register_blueprint(repository_control.bp)
     metrics.init_app(app)
     responses.register_error_handlers(app)
 

@@ -13,7 +13,7 @@ import fleet
 import job_client
 
 bp = Blueprint("health", __name__)
-READY_FIELDS = ("name", "host", "pid", "model", "variant", "threads", "ready")  # per worker in /ready
+READY_FIELDS = ("name", "host", "pid", "model", "variant", "model_version", "threads", "ready")  # per worker in /ready
 
 
 @bp.get("/health")
@@ -36,6 +36,7 @@ def ready():
         return jsonify(body), 503
     body["workers"] = [{k: w.get(k) for k in READY_FIELDS} for w in workers]
     body["workers_ready"] = sum(1 for w in workers if w["ready"])
+    body["model_versions"] = sorted({w.get("model_version") or "" for w in workers if w["ready"]})
     if body["workers_ready"]:
         body["status"] = "ready"
         return jsonify(body), 200

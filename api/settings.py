@@ -53,6 +53,8 @@ class Settings:
     PROMETHEUS_MULTIPROC_DIR: str | None = None
     METRICS_PORT: int = 0  # 0: /metrics on the app's port; else only there, served by the gunicorn master
     METRICS_MERGE_WORKERS: bool = True  # false in a cluster: Prometheus scrapes every worker itself
+    MODEL_NAME: str = "resnet50"  # the model the repository routes control (/v2/repository/models/<name>/load)
+    ADMIN_TOKEN: str = ""  # set: `Authorization: Bearer <token>` may call the repository routes from anywhere
     DISPLAY_TTL_S: int = 600  # page uploads also kept in Redis this long, so any replica serves /display; 0: off
     DISPLAY_MAX_BYTES: int = 16 * 1024 * 1024  # larger page uploads are kept on local disk only
     # gunicorn (gunicorn.conf.py)

@@ -107,7 +107,14 @@ def classify_process(
     heartbeat.start()
     started = time.monotonic()
     spin = spinning(cfg, workers)
-    watch = None if cfg.MODEL_DIR else ModelWatch(cfg, client, lambda folder: Classifier(cfg, threads, spin, folder))
+    watch = None
+    if not cfg.MODEL_DIR:
+        watch = ModelWatch(
+            cfg,
+            client,
+            lambda folder: Classifier(cfg, threads, spin, folder),
+            lambda found: heartbeat.set(repository_versions=",".join(map(str, found))),
+        )
     classifier = Classifier(cfg, threads=threads, spin=spin)
     worker = None
 

@@ -82,8 +82,16 @@ class SwitchReport:
 class ModelWatch:
     """Decides the version to serve and prepares switches; `make_classifier(folder)` builds an uninitialised one."""
 
-    def __init__(self, cfg: Settings, client: redis.Redis | None, make_classifier: Callable[[str], Classifier]) -> None:
+    def __init__(
+        self,
+        cfg: Settings,
+        client: redis.Redis | None,
+        make_classifier: Callable[[str], Classifier],
+        on_versions: Callable[[list[int]], None] | None = None,
+    ) -> None:
         self.cfg, self.client, self.make_classifier = cfg, client, make_classifier
+        self.on_versions = on_versions  # told the repository's versions whenever they change (the heartbeat)
+        self.available: list[int] | None = None
         self.env_pin = repository.parse_env_pin(cfg.MODEL_VERSION)
         self.control = repository.Control()
         self.serving = ""  # version of the classifier the worker uses
@@ -105,6 +113,10 @@ class ModelWatch:
             except redis.RedisError as exc:  # keep the last policy seen: an outage must not flip versions
                 log.debug("model control unreadable: %s", exc)
         available = repository.versions(self.cfg.MODEL_REPOSITORY, self.cfg.MODEL_NAME)
+        if available != self.available:
+            self.available = available
+            if self.on_versions:
+                self.on_versions(available)
         chosen = repository.choose(available, self.env_pin, self.control)
         return None if chosen is None else str(chosen)
 

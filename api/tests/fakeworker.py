@@ -107,6 +107,7 @@ def heartbeat(
     metrics: str = "",
     model: str = "ResNet50",
     variant: str = "fp32",
+    **extra: str,
 ) -> None:
     """Publish a worker's heartbeat and status hash the way the model service does."""
     r.zadd(constants.HEARTBEATS_KEY, {name: time.time() - age_s})
@@ -121,6 +122,7 @@ def heartbeat(
             "batch_size": "8",
             "threads": "1",
             "metrics": metrics,
+            **extra,
         },
     )
     r.expire(constants.worker_key(name), 10)
