@@ -24,3 +24,9 @@ def converted_model_dir() -> Path:
 def photo(name: str = "cat.jpg") -> bytes:
     """Bytes of one of the sample photos."""
     return (PHOTOS / name).read_bytes()
+
+
+def seeded_model_cache(seed: int) -> Path:
+    """Where a test keeps the conversion of `random:<seed>` weights for the next sessions (a flat model folder that
+    scripts/ensure_model.sh may reuse through MODEL_REUSE_FROM): converting costs minutes of TensorFlow."""
+    return REPO / ".run" / "test-cache" / f"random-{seed}"
