@@ -136,6 +136,12 @@ class ModelWatch:
         last_log = 0.0
         while not stop.is_set():
             version = self.wanted()
+            if version is None and self.cfg.MODEL_FALLBACK_DIR:
+                root = repository.model_root(self.cfg.MODEL_REPOSITORY, self.cfg.MODEL_NAME)
+                log.warning("no version in %s: serving %s until one is added", root, self.cfg.MODEL_FALLBACK_DIR)
+                classifier = self.make_classifier(self.cfg.MODEL_FALLBACK_DIR)
+                classifier.initialize()
+                return classifier  # self.serving stays "": the first published version replaces it
             if version is not None:
                 try:
                     classifier = self.build(version)

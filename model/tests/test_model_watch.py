@@ -117,3 +117,19 @@ def test_the_watch_thread_switches_on_its_own(rolling, r):
     while time.monotonic() < deadline and answer(r, worker)["model_version"] != "2":
         time.sleep(0.05)
     assert answer(r, worker)["model_version"] == "2"
+
+
+def test_the_fallback_folder_serves_until_a_version_is_published(tmp_path, make_cfg, r):
+    repo = tmp_path / "repository"
+    baked = make_tiny_model_dir(tmp_path / "baked", seed=2)
+    cfg = make_cfg(MODEL_DIR="", MODEL_REPOSITORY=str(repo), MODEL_FALLBACK_DIR=str(baked))
+    watch = ModelWatch(cfg, connect(cfg, 100), lambda folder: Classifier(cfg, 1, False, folder))
+    clf = watch.initial(threading.Event())
+    assert clf.handle.folder == str(baked) and clf.handle.version == ""
+    watch.poll()
+    assert watch.take(clf) is None  # still nothing published
+    publish(repo, 1, seed=0)
+    watch.poll()
+    new, report = watch.take(clf)
+    assert new.handle.version == "1" and report.old_version == ""
+    new.finalize()
