@@ -192,11 +192,10 @@ class ModelWatch:
         if switch is None:
             return None
         old_version, self.serving = self.serving, switch.version
-        current.finalize()
+        current.finalize()  # drops its session: the worker's reference to `current` is replaced by the caller
+        release_freed_memory()
         seconds = time.monotonic() - switch.decided
         pause_ms = (time.perf_counter() - paused) * 1000
-        del current
-        release_freed_memory()
         report = SwitchReport(
             old_version,
             switch.version,
