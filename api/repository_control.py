@@ -55,7 +55,7 @@ def _version_parameter() -> tuple[str | None, str | None]:
     """(version or None, error message or None) from an optional {"parameters": {"version": ...}} body."""
     if not request.get_data(cache=True):
         return None, None
-    body = request.get_json(silent=True)
+    body = request.get_json(silent=True, force=True)  # curl -d sends a form content type
     if not isinstance(body, dict) or not isinstance(body.get("parameters", {}), dict):
         return None, 'the body must be a JSON object like {"parameters": {"version": "2"}}'
     params = body.get("parameters", {})

@@ -114,6 +114,7 @@ def classify_process(
             client,
             lambda folder: Classifier(cfg, threads, spin, folder),
             lambda found: heartbeat.set(repository_versions=",".join(map(str, found))),
+            metrics.model_switch,
         )
     classifier = Classifier(cfg, threads=threads, spin=spin)
     worker = None

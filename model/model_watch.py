@@ -88,9 +88,11 @@ class ModelWatch:
         client: redis.Redis | None,
         make_classifier: Callable[[str], Classifier],
         on_versions: Callable[[list[int]], None] | None = None,
+        on_report: Callable[[SwitchReport], None] | None = None,
     ) -> None:
         self.cfg, self.client, self.make_classifier = cfg, client, make_classifier
         self.on_versions = on_versions  # told the repository's versions whenever they change (the heartbeat)
+        self.on_report = on_report  # told each finished switch, with its figures (the worker's metrics)
         self.available: list[int] | None = None
         self.env_pin = repository.parse_env_pin(cfg.MODEL_VERSION)
         self.control = repository.Control()
@@ -99,6 +101,8 @@ class ModelWatch:
         self._failed: dict[str, float] = {}  # version -> mtime of its card when it failed to load
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a switch was taken: release the old session's memory now
+        self._freeing: SwitchReport | None = None
         self._thread: threading.Thread | None = None
 
     # deciding ------------------------------------------------------------------------------------------
@@ -193,20 +197,35 @@ class ModelWatch:
             return None
         old_version, self.serving = self.serving, switch.version
         current.finalize()  # drops its session: the worker's reference to `current` is replaced by the caller
-        release_freed_memory()
-        seconds = time.monotonic() - switch.decided
-        pause_ms = (time.perf_counter() - paused) * 1000
         report = SwitchReport(
             old_version,
             switch.version,
-            seconds,
+            time.monotonic() - switch.decided,
             switch.build_s,
-            pause_ms,
+            (time.perf_counter() - paused) * 1000,
             switch.rss_before,
             switch.rss_during,
-            rss_bytes(),
+            0,
         )
+        with self._lock:
+            self._freeing = report
+        if self._thread is None:
+            self.finish()
+        else:
+            self._wake.set()  # the watch thread hands the freed heap back, off the worker loop
         return switch.classifier, report
+
+    def finish(self) -> None:
+        """After a switch: return the old session's memory to the OS, then log and report the switch's figures."""
+        with self._lock:
+            report, self._freeing = self._freeing, None
+        if report is None:
+            return
+        release_freed_memory()
+        report.rss_after = rss_bytes()
+        log.info("%s", report.line())
+        if self.on_report:
+            self.on_report(report)
 
     # the thread ----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -214,14 +233,23 @@ class ModelWatch:
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.cfg.MODEL_POLL_S):
+        next_poll = time.monotonic() + self.cfg.MODEL_POLL_S
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, next_poll - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                break
             try:
-                self.poll()
+                self.finish()
+                if time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + self.cfg.MODEL_POLL_S
+                    self.poll()
             except Exception:
                 log.exception("model watch failed; trying again in %.0f s", self.cfg.MODEL_POLL_S)
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread:
             self._thread.join(timeout=30)
         with self._lock:

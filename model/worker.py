@@ -72,9 +72,7 @@ class Worker:
         taken = self.watch.take(self.classifier)
         if taken is None:
             return
-        self.classifier, report = taken
-        log.info("%s", report.line())
-        self.metrics.model_switch(report)
+        self.classifier = taken[0]  # the watch logs the switch's figures once the old session's memory is back
         if self.on_switch:
             self.on_switch(self.classifier)
 

@@ -209,6 +209,9 @@ def test_rollout_under_load_then_rollback_by_pin(rollout):
     print(f"new version served everywhere {delay:.1f} s after make model returned (MODEL_POLL_S={POLL_S})")
     assert delay <= POLL_S + 60  # the poll, then building and warming ResNet50 beside the serving session
 
+    metrics = requests.get(url + "/metrics", timeout=10).text  # local client: nginx lets it through
+    assert re.findall(r'ml_model_version_info\{[^}]*version="(\d+)"[^}]*\} (\S+)', metrics) == [("2", "2.0")]
+
     after = requests.post(url + "/predict", files={"file": ("same.png", same, "image/png")}, timeout=60)
     assert after.status_code == 200 and after.headers["X-Model-Version"] == "2"
     assert matches(after.json(), refs["2"]["cat.jpg"]) and not matches(before.json(), refs["2"]["cat.jpg"])

@@ -33,13 +33,16 @@ def rolling(tmp_path, make_cfg, r):
     publish(repo, 1, seed=0)
     cfg = make_cfg(MODEL_DIR="", MODEL_REPOSITORY=str(repo), MODEL_POLL_S=0.05)
     switched: list[str] = []
-    watch = ModelWatch(cfg, connect(cfg, 100), lambda folder: Classifier(cfg, 1, False, folder))
+    metrics = WorkerMetrics("w-roll")
+    watch = ModelWatch(
+        cfg, connect(cfg, 100), lambda folder: Classifier(cfg, 1, False, folder), on_report=metrics.model_switch
+    )
     clf = watch.initial(threading.Event())
     worker = Worker(
         cfg,
         clf,
         JobQueue(connect(cfg, 100), cfg, "w-roll"),
-        WorkerMetrics("w-roll"),
+        metrics,
         watch,
         lambda c: switched.append(c.handle.version),
     )
@@ -65,11 +68,13 @@ def test_new_version_is_built_beside_and_taken_between_batches(rolling, r):
     second = answer(r, worker)  # the swap happens before this batch, never inside it
     assert second["model_version"] == "2" and switched == ["2"]
     assert worker.classifier.handle.sha256 != old_sha and second["top_k"] != first["top_k"]
-    samples = worker.metrics.registry.get_sample_value("ml_worker_model_switch_seconds_count", {"worker": "w-roll"})
-    during = worker.metrics.registry.get_sample_value(
-        "ml_worker_model_switch_rss_bytes", {"worker": "w-roll", "phase": "during"}
-    )
-    assert samples == 1 and 0 < during and rss_bytes() > 0
+    registry = worker.metrics.registry
+    samples = registry.get_sample_value("ml_worker_model_switch_seconds_count", {"worker": "w-roll"})
+    rss = {
+        p: registry.get_sample_value("ml_worker_model_switch_rss_bytes", {"worker": "w-roll", "phase": p})
+        for p in ("before", "during", "after")
+    }
+    assert samples == 1 and all(v > 0 for v in rss.values()) and rss_bytes() > 0
 
 
 def test_live_pin_rolls_back_and_clearing_it_rolls_forward(rolling, r):
@@ -111,12 +116,18 @@ def test_the_watch_thread_switches_on_its_own(rolling, r):
     repo, watch, worker, _ = rolling
     watch.start()
     publish(repo, 2, seed=1)
+    reported = []
+    watch.on_report = reported.append
     import time
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and answer(r, worker)["model_version"] != "2":
         time.sleep(0.05)
     assert answer(r, worker)["model_version"] == "2"
+    time_limit = time.monotonic() + 30  # the thread then frees the old session and reports the figures
+    while time.monotonic() < time_limit and not reported:
+        time.sleep(0.05)
+    assert [(rep.old_version, rep.new_version) for rep in reported] == [("1", "2")] and reported[0].rss_after > 0
 
 
 def test_the_fallback_folder_serves_until_a_version_is_published(tmp_path, make_cfg, r):
