@@ -13,6 +13,7 @@ import health
 import metrics
 import metrics_server
 import overlay
+import repository_control
 import responses
 import same_origin
 import secret_key
@@ -66,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(overlay.bp)
     app.register_blueprint(v2_routes.bp)  # the Open Inference Protocol (docs/protocol.md)
+    app.register_blueprint(repository_control.bp)
     metrics.init_app(app)
     app.register_blueprint(metrics_server.bp)
     responses.register_error_handlers(app)

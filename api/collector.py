@@ -44,11 +44,35 @@ def collect(reserved: set[str] = frozenset(), merge_workers: bool = True) -> lis
             "Live workers with the model loaded and warmed",
             value=sum(1 for w in workers if w["ready"]),
         ),
+        model_versions(workers),
     ]
     if not merge_workers:
         return families
     taken = set(reserved) | {f.name for f in families}
     return families + merge_worker_metrics(workers, taken)
+
+
+def model_versions(workers: list[dict]) -> GaugeMetricFamily:
+    """ml_model_version_info{model, version, variant, sha256} = how many ready workers serve it (two series during a
+    rolling switch, one once it is over)."""
+    family = GaugeMetricFamily(
+        "ml_model_version_info",
+        "Ready workers serving each model version (version: the repository folder; sha256: of its ONNX file)",
+        labels=["model", "version", "variant", "sha256"],
+    )
+    counts: dict[tuple[str, str, str, str], int] = {}
+    for w in workers:
+        if w["ready"]:
+            key = (
+                w.get("model") or "",
+                w.get("model_version") or "",
+                w.get("variant") or "",
+                w.get("model_sha256") or "",
+            )
+            counts[key] = counts.get(key, 0) + 1
+    for key, count in sorted(counts.items()):
+        family.add_metric(list(key), count)
+    return family
 
 
 def merge_worker_metrics(workers: list[dict], taken: set[str]) -> list[Metric]:

@@ -8,16 +8,19 @@ import redis
 from resnet_common import protocol
 import settings
 
-STATUS_FIELDS = ("pid", "host", "model", "variant", "ready", "batch_size", "threads")
+STATUS_FIELDS = ("pid", "host", "model", "variant", "model_version", "model_sha256", "ready", "batch_size", "threads")
 
 
-def live_workers(r: redis.Redis, with_metrics: bool = False) -> list[dict[str, Any]]:
-    """Workers whose heartbeat is younger than HEARTBEAT_TTL_S, with the status fields of their hash."""
+def live_workers(r: redis.Redis, with_metrics: bool = False, with_repository: bool = False) -> list[dict[str, Any]]:
+    """Workers whose heartbeat is younger than HEARTBEAT_TTL_S, with the status fields of their hash
+    (`repository_versions`: the versions each one sees in its model repository, with `with_repository`)."""
     cutoff = time.time() - settings.HEARTBEAT_TTL_S
     names = [n.decode() for n in r.zrangebyscore(protocol.HEARTBEATS_KEY, cutoff, "+inf")]
     if not names:
         return []
-    fields = STATUS_FIELDS + (("metrics",) if with_metrics else ())
+    fields = (
+        STATUS_FIELDS + (("metrics",) if with_metrics else ()) + (("repository_versions",) if with_repository else ())
+    )
     pipe = r.pipeline(transaction=False)
     for name in names:
         pipe.hmget(protocol.worker_key(name), fields)
@@ -29,3 +32,10 @@ def live_workers(r: redis.Redis, with_metrics: bool = False) -> list[dict[str, A
         info["ready"] = info.get("ready") == "1"
         workers.append(info)
     return workers
+
+
+def served_versions(r: redis.Redis) -> list[str]:
+    """The model versions the live, ready workers serve now, ascending ("" for a worker serving a MODEL_DIR
+    outside a repository): one entry while the fleet agrees, two during a rolling switch."""
+    found = {w.get("model_version") or "" for w in live_workers(r) if w["ready"]}
+    return sorted(found, key=lambda v: (len(v), v))

@@ -14,7 +14,7 @@ import fleet
 import job_client
 
 bp = Blueprint("health", __name__)
-PUBLIC_FIELDS = ("model", "variant", "threads", "ready")  # per worker in /ready
+PUBLIC_FIELDS = ("model", "variant", "model_version", "threads", "ready")  # per worker in /ready
 DETAIL_FIELDS = ("name", "host", "pid", *PUBLIC_FIELDS)  # per worker in /ready/details
 
 
@@ -48,6 +48,7 @@ def _readiness(fields: tuple[str, ...]):
         return jsonify(body), 503
     body["workers"] = [{k: w.get(k) for k in fields} for w in workers]
     body["workers_ready"] = sum(1 for w in workers if w["ready"])
+    body["model_versions"] = sorted({w.get("model_version") or "" for w in workers if w["ready"]})
     if body["workers_ready"]:
         body["status"] = "ready"
         return jsonify(body), 200

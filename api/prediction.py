@@ -24,6 +24,7 @@ class Classification(NamedTuple):
     score: float
     top_k: tuple[tuple[str, float], ...] = ()
     heatmap: list[list[float]] | None = None
+    model_version: str = ""  # the repository version that computed it (the X-Model-Version header)
 
     def ranked(self, k: int) -> list[tuple[str, float]]:
         """The k best (label, probability) pairs; the pair itself when no list came with it."""
@@ -54,4 +55,10 @@ def _to_classification(result: dict[str, Any], top_k: int) -> Classification:
     if not result.get("cached"):  # a cached answer's timings are those of the job that computed it
         metrics.observe_job(result)
     pairs = tuple((str(label), float(prob)) for label, prob in result.get("top_k") or ())
-    return Classification(result["prediction"], float(result["score"]), pairs[:top_k], result.get("heatmap"))
+    return Classification(
+        result["prediction"],
+        float(result["score"]),
+        pairs[:top_k],
+        result.get("heatmap"),
+        str(result.get("model_version") or ""),
+    )

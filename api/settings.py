@@ -41,7 +41,7 @@ class Settings(SharedSettings):
     PREPROCESS: str = "keras"  # keras: bit-identical to Keras load_img; fast: JPEG decoded at a reduced DCT scale
     DECODE_MEMORY_MB: int = 256  # per API process: what concurrent decodes may hold (decode_budget.py)
     DECODE_WAIT_S: float = 5.0  # wait for decode budget before answering 503
-    MODEL_NAME: str = "resnet50"  # the model's name in the Open Inference Protocol routes (/v2/models/<name>)
+    MODEL_NAME: str = "resnet50"  # the model's name in the Open Inference Protocol and repository routes
     V2_MAX_BATCH: int = 8  # most images (or tensors) one /v2 infer request may carry; more: 400
     RESPONSE_CACHE: int = 1  # 0: off; 1: identical requests answered from Redis (response_cache.py)
     FEEDBACK_MAX_FIELD: int = 512
@@ -50,6 +50,7 @@ class Settings(SharedSettings):
     PROMETHEUS_MULTIPROC_DIR: str | None = None
     METRICS_PORT: int = 0  # 0: /metrics on the app's port; else only there, served by the gunicorn master
     METRICS_MERGE_WORKERS: bool = True  # false in a cluster: Prometheus scrapes every worker itself
+    ADMIN_TOKEN: str = ""  # set: `Authorization: Bearer <token>` may call the repository routes from anywhere
     DISPLAY_TTL_S: int = 600  # page uploads also kept in Redis this long, so any replica serves /display; 0: off
     DISPLAY_MAX_BYTES: int = 8 * 1024 * 1024  # all display renditions in Redis together; oldest dropped first
     # gunicorn (gunicorn.conf.py)

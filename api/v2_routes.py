@@ -129,13 +129,6 @@ def model_config(name: str, version: str | None = None):
     return v2_models.config()
 
 
-@bp.post("/repository/index")
-def repository_index():
-    """Triton's repository index: the served model and each served version, READY."""
-    versions = v2_models.served_versions(job_client.client())
-    return jsonify([{"name": settings.MODEL_NAME, "version": v, "state": "READY"} for v in versions])
-
-
 @bp.post("/models/<name>/infer")
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None = None):

@@ -132,6 +132,8 @@ def predict():
         body["top_k"] = [[label, float(prob)] for label, prob in result.ranked(top_k)]
     if heatmap is not None:
         body["heatmap"] = heatmap
+    if result.model_version:  # which model version answered; the JSON stays the original contract
+        return body, 200, {"X-Model-Version": result.model_version}
     return body
 
 

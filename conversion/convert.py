@@ -9,16 +9,19 @@ Examples (from the repository root):
 Outputs in --out-dir: resnet50.onnx (input `input` float32 NHWC [N,224,224,3], already caffe-preprocessed;
 outputs `logits`, `probabilities`, `features` = conv5_block3_out NCHW), optional resnet50.int8.onnx, model_card.json and, for random weights,
 resnet50.random-seed<SEED>.weights.h5 (loadable with keras.applications.ResNet50(weights=...)).
-Exit codes: 0 ok, 2 weights unavailable/bad request, 3 parity check failed (no card is left behind).
+Exit codes: 0 ok, 2 weights unavailable/bad request, 3 parity check failed (no card is left behind), 4 INT8 top-1
+agreement on the held-out calibration images below --int8-min-agreement (no card is left behind).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
+from quantize_policy import DEFAULT_MIN_AGREEMENT
 from weights import WeightsError, parse_weights_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +50,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=DEFAULT_PHOTOS,
         help="images for INT8 calibration and agreement (default %(default)s)",
+    )
+    p.add_argument(
+        "--int8-min-agreement",
+        type=float,
+        default=float(os.environ.get("INT8_MIN_AGREEMENT") or DEFAULT_MIN_AGREEMENT),
+        help="refuse an INT8 model whose top-1 agreement with fp32 on the held-out images is below this "
+        "(INT8_MIN_AGREEMENT, default %(default)s)",
+    )
+    p.add_argument(
+        "--int8-force",
+        action="store_true",
+        default=os.environ.get("INT8_FORCE", "0") == "1",
+        help="publish the INT8 model even below --int8-min-agreement (INT8_FORCE=1)",
     )
     p.add_argument("--reduce-range", action="store_true", help="INT8: 7-bit weights (for CPUs without VNNI)")
     p.add_argument(
@@ -129,19 +145,23 @@ def int8_variant(fp32_path: Path, out_dir: Path, args: argparse.Namespace, sourc
     import model_card as mc
     from atomic import atomic_path
     from quantize import agreement, quantize, speed
+    from quantize_policy import check_agreement
     from weights import sha256_file
 
     int8_path = out_dir / mc.INT8_NAME
     with atomic_path(int8_path, suffix=".onnx") as tmp:
         settings = quantize(fp32_path, tmp, args.calibration_dir, reduce_range=args.reduce_range)
         agree = agreement(fp32_path, tmp, args.calibration_dir)
+        print(f"int8 agreement: {agree}", flush=True)
+        check_agreement(agree, args.int8_min_agreement, args.int8_force)  # raises before the file is published
+        agree["minimum_top1_agreement"], agree["forced"] = args.int8_min_agreement, args.int8_force
         fast = speed(fp32_path, tmp, args.calibration_dir)
     print(f"int8: {agree} {fast}", flush=True)
     note = (
         "random weights: all inputs land on nearly the same class, so agreement says little about accuracy "
         "on real images; re-check with imagenet weights"
         if source == "random"
-        else "agreement measured on the calibration photos and their mirror images only"
+        else "agreement measured on the held-out calibration images and their mirror images only"
     )
     return mc.variant_entry(
         int8_path, sha256_file(int8_path), gflops, quantization=settings, agreement=agree, speed=fast, weights_note=note
@@ -150,11 +170,16 @@ def int8_variant(fp32_path: Path, out_dir: Path, args: argparse.Namespace, sourc
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from quantize_policy import AgreementTooLow
+
     try:
         return convert(args)
     except WeightsError as exc:
         print(f"convert.py: {exc}", file=sys.stderr)
         return 2
+    except AgreementTooLow as exc:
+        print(f"convert.py: {exc}", file=sys.stderr)
+        return 4
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Static INT8 quantization (QDQ, U8 activations, S8 per-channel weights) and how it compares with fp32.
 
-Calibration images go through the worker's own preprocessing (resnet_common.preprocess, via imageprep.py).
-Agreement is measured on the calibration photos and on their mirror images (inputs the calibration did not
-see); speed is fp32 vs int8 side by side in the same process, interleaved so both see the same machine load.
+Calibration images go through the worker's own preprocessing (resnet_common.preprocess, via imageprep.py). The folder
+is split once, deterministically: sorted by name, every HOLDOUT_EVERY-th image is held out (at least one when the
+folder has two or more), the rest calibrate. Agreement with fp32 is measured on the held-out images and their
+mirror images, inputs the calibration never saw; `check_agreement` refuses a model below a minimum top-1
+agreement. Speed is fp32 vs int8 side by side in the same process, interleaved so both see the same machine load.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from resnet_common import cam
 from cam_parity import int8_agreement
 from export import FEATURE_OUTPUT
 from imageprep import list_images, load_batch
+from quantize_policy import HOLDOUT_EVERY, split_holdout
 
 EXCLUDED_OPS = ("Softmax", "MatMul", "Gemm")  # classifier head in float: uint8 logits/probs are coarse
 
@@ -41,9 +44,7 @@ def quantize(fp32_path: Path, int8_path: Path, calibration_dir: Path, reduce_ran
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    images = list_images(calibration_dir)
-    if not images:
-        raise ValueError(f"no images in calibration folder {calibration_dir}")
+    images, held_out = split_holdout(list_images(calibration_dir))
     model = onnx.load(str(fp32_path))
     excluded = [n.name for n in model.graph.node if n.op_type in EXCLUDED_OPS]
     quantize_static(
@@ -67,6 +68,8 @@ def quantize(fp32_path: Path, int8_path: Path, calibration_dir: Path, reduce_ran
         "calibration": "MinMax",
         "calibration_images": len(images),
         "calibration_dir": str(calibration_dir),
+        "calibration_files": [p.name for p in images],
+        "held_out_files": [p.name for p in held_out],
         "excluded_ops": list(EXCLUDED_OPS),
     }
 
@@ -80,8 +83,9 @@ def _session(path: Path, threads: int) -> Any:
 
 
 def agreement(fp32_path: Path, int8_path: Path, image_dir: Path) -> dict[str, Any]:
-    """top-1 agreement, logit cosine and probability differences on the photos and their mirror images."""
-    photos = load_batch(list_images(image_dir))
+    """top-1 agreement, logit cosine and probability differences on the held-out images and their mirror images."""
+    held_out = split_holdout(list_images(image_dir))[1]
+    photos = load_batch(held_out)
     x = np.concatenate([photos, photos[:, :, ::-1, :]]).astype(np.float32)
     outs = []
     for path in (fp32_path, int8_path):
@@ -92,7 +96,8 @@ def agreement(fp32_path: Path, int8_path: Path, image_dir: Path) -> dict[str, An
     cosine = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     found = {
         "images": int(len(x)),
-        "inputs": "calibration photos + their mirror images",
+        "inputs": f"held-out images (every {HOLDOUT_EVERY}th by name, not calibrated on) + their mirror images",
+        "held_out": [p.name for p in held_out],
         "top1_agreement": float(np.mean(a.argmax(1) == b.argmax(1))),
         "logit_cosine_mean": float(cosine.mean()),
         "logit_cosine_min": float(cosine.min()),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Sequence
 
@@ -22,6 +23,7 @@ from session import ModelHandle, create_session
 from settings import Settings
 
 log = logging.getLogger(__name__)
+LABELS_NAME = "imagenet_class_index.json"
 
 
 @dataclasses.dataclass
@@ -47,8 +49,8 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 class Classifier:
     """ResNet50 on ONNX Runtime. Create one per process, after any fork."""
 
-    def __init__(self, cfg: Settings, threads: int = 1, spin: bool = False) -> None:
-        self.cfg, self.threads, self.spin = cfg, threads, spin
+    def __init__(self, cfg: Settings, threads: int = 1, spin: bool = False, model_dir: str | None = None) -> None:
+        self.cfg, self.threads, self.spin, self.model_dir = cfg, threads, spin, model_dir
         self.handle: ModelHandle | None = None
         self.explainer: Explainer | None = None  # None: the model has no feature map output
         self.labels: list[str] = []
@@ -57,8 +59,9 @@ class Classifier:
     def initialize(self) -> None:
         """Load labels and session, then run one dummy batch so the first real request pays no set-up cost."""
         started = time.perf_counter()
-        self.labels = load_labels(self.cfg.LABELS_FILE)
-        self.handle = create_session(self.cfg, self.threads, self.spin)
+        self.handle = create_session(self.cfg, self.threads, self.spin, self.model_dir)
+        own_labels = os.path.join(self.handle.folder, LABELS_NAME)  # a repository version carries its labels
+        self.labels = load_labels(own_labels if os.path.isfile(own_labels) else self.cfg.LABELS_FILE)
         try:
             self.explainer = Explainer.for_session(self.handle.session, self.handle.path)
         except ValueError as exc:  # a `features` output without a dense head we can read: classify, do not explain

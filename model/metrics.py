@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -18,6 +19,7 @@ from prometheus_client import (
 from constants import Outcome
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+SWITCH_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
 SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -54,6 +56,19 @@ class WorkerMetrics:
             registry=r,
         )
         self._reclaimed = Counter("ml_worker_reclaimed", "Jobs taken over from a dead consumer", w, registry=r)
+        self._switch = Histogram(
+            "ml_worker_model_switch_seconds",
+            "A rolling model switch: from seeing the new version to serving it (build and warm-up included)",
+            w,
+            buckets=SWITCH_BUCKETS,
+            registry=r,
+        )
+        self._switch_rss = Gauge(
+            "ml_worker_model_switch_rss_bytes",
+            "Resident memory around the last model switch: before, during (two sessions), after",
+            ["worker", "phase"],
+            registry=r,
+        )
         for outcome in Outcome:  # export zeros, so rates exist before the first event
             self._jobs.labels(worker, outcome.value)
 
@@ -75,6 +90,12 @@ class WorkerMetrics:
 
     def reclaimed(self, n: int) -> None:
         self._reclaimed.labels(self.worker).inc(n)
+
+    def model_switch(self, report) -> None:
+        """One model_watch.SwitchReport."""
+        self._switch.labels(self.worker).observe(report.seconds)
+        for phase in ("before", "during", "after"):
+            self._switch_rss.labels(self.worker, phase).set(getattr(report, f"rss_{phase}"))
 
     def count(self, outcome: Outcome) -> float:
         return (

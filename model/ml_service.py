@@ -31,10 +31,23 @@ def _shared_classifier() -> Classifier:
             from session import available_cores
 
             cfg = settings.load()
-            clf = Classifier(cfg, threads=cfg.THREADS or available_cores(), spin=False)
+            folder = cfg.MODEL_DIR or _repository_folder(cfg)
+            clf = Classifier(cfg, threads=cfg.THREADS or available_cores(), spin=False, model_dir=folder)
             clf.initialize()
             _classifier = clf
     return _classifier
+
+
+def _repository_folder(cfg: settings.Settings) -> str:
+    """The version folder the policy names without Redis (MODEL_VERSION, else the newest)."""
+    import repository
+
+    chosen = repository.choose(
+        repository.versions(cfg.MODEL_REPOSITORY, cfg.MODEL_NAME), repository.parse_env_pin(cfg.MODEL_VERSION)
+    )
+    if chosen is None:
+        raise FileNotFoundError(f"no model version in {cfg.MODEL_REPOSITORY}/{cfg.MODEL_NAME}: run make model")
+    return str(repository.model_root(cfg.MODEL_REPOSITORY, cfg.MODEL_NAME) / str(chosen))
 
 
 def predict(image_name: str) -> tuple[str, float]:
@@ -72,6 +85,7 @@ def classify_process(
     from heartbeat import Heartbeat
     from job_queue import JobQueue, connect
     from metrics import WorkerMetrics
+    from model_watch import ModelWatch
     from session import resolve_topology, spinning
     from worker import Worker
 
@@ -92,29 +106,53 @@ def classify_process(
     heartbeat = Heartbeat(client, cfg, name, {"batch_size": str(cfg.BATCH_SIZE), "threads": str(threads)}, metrics.text)
     heartbeat.start()
     started = time.monotonic()
-    classifier = Classifier(cfg, threads=threads, spin=spinning(cfg, workers))
+    spin = spinning(cfg, workers)
+    watch = None
+    if not cfg.MODEL_DIR:
+        watch = ModelWatch(
+            cfg,
+            client,
+            lambda folder: Classifier(cfg, threads, spin, folder),
+            lambda found: heartbeat.set(repository_versions=",".join(map(str, found))),
+            metrics.model_switch,
+        )
+    classifier = Classifier(cfg, threads=threads, spin=spin)
     worker = None
+
+    def advertise(clf: Classifier) -> None:
+        h = clf.handle
+        heartbeat.set(model=h.model, variant=h.variant, model_sha256=h.sha256, model_version=h.version, ready="1")
+
     try:
-        classifier.initialize()
+        if watch is None:
+            classifier.initialize()  # MODEL_DIR: exactly that folder, never switched
+        else:
+            classifier = watch.initial(stop)
+            watch.start()
         handle = classifier.handle
-        heartbeat.set(model=handle.model, variant=handle.variant, model_sha256=handle.sha256, ready="1")
+        advertise(classifier)
         probe.ready = True
         if on_ready:
             on_ready()
         log.info(
-            "worker %s ready: %s/%s, %d thread(s), batch %d",
+            "worker %s ready: %s/%s version %s, %d thread(s), batch %d",
             name,
             handle.model,
             handle.variant,
+            handle.version or "-",
             threads,
             cfg.BATCH_SIZE,
         )
-        worker = Worker(cfg, classifier, JobQueue(client, cfg, name), metrics)
+        worker = Worker(cfg, classifier, JobQueue(client, cfg, name), metrics, watch, advertise)
         probe.last_loop = lambda: worker.last_loop
         worker.run(stop)
+    except InterruptedError:
+        log.info("worker %s stopped while waiting for a model", name)
     finally:
+        if watch is not None:
+            watch.stop()
         heartbeat.stop(remove=True)
-        classifier.finalize()
+        (worker.classifier if worker else classifier).finalize()
         done = worker.jobs if worker else 0
         log.info(
             "worker %s stopped after %.0f s: %d jobs in %d batches",

@@ -78,6 +78,8 @@ class ModelHandle:
     path: str
     threads: int
     sha256: str = ""  # of the ONNX file: part of every response-cache key, so a new model never serves old answers
+    version: str = ""  # the repository version folder it came from ("" for a MODEL_DIR outside a repository)
+    folder: str = ""
 
 
 def open_session(path: str, threads: int, spin: bool):
@@ -96,14 +98,23 @@ def open_session(path: str, threads: int, spin: bool):
     return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def create_session(cfg: Settings, threads: int, spin: bool) -> ModelHandle:
-    """Load the variant named by MODEL_VARIANT, or the card's "serve", on the CPU execution provider."""
-    card = read_card(cfg.MODEL_DIR)
+def version_of(model_dir: str) -> str:
+    """A repository version folder is named by its number (<repository>/<name>/<version>); any other folder: ""."""
+    base = os.path.basename(os.path.normpath(model_dir))
+    return base if base.isdigit() else ""
+
+
+def create_session(cfg: Settings, threads: int, spin: bool, model_dir: str | None = None) -> ModelHandle:
+    """Load the variant named by MODEL_VARIANT, or the card's "serve", from `model_dir` (default MODEL_DIR)."""
+    model_dir = model_dir or cfg.MODEL_DIR
+    if not model_dir:
+        raise FileNotFoundError("no model folder given: set MODEL_DIR or serve from MODEL_REPOSITORY (make model)")
+    card = read_card(model_dir)
     variant = cfg.MODEL_VARIANT or card.get("serve", "fp32")
     variants = card.get("variants", {})
     if variant not in variants:
         raise ValueError(f"model variant {variant!r} not in the model card (has {sorted(variants)})")
-    path = os.path.join(cfg.MODEL_DIR, variants[variant]["file"])
+    path = os.path.join(model_dir, variants[variant]["file"])
     expected = variants[variant].get("bytes")
     if expected and os.path.getsize(path) != expected:
         raise ValueError(f"{path} has {os.path.getsize(path)} bytes, the model card says {expected}")
@@ -131,6 +142,8 @@ def create_session(cfg: Settings, threads: int, spin: bool) -> ModelHandle:
         path=path,
         threads=threads,
         sha256=sha256,
+        version=version_of(model_dir),
+        folder=model_dir,
     )
 
 

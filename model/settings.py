@@ -21,7 +21,12 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 @dataclasses.dataclass(frozen=True)
 class Settings(SharedSettings):
     UPLOAD_FOLDER: str = os.path.join(_HERE, "..", "api", "uploads")
-    MODEL_DIR: str = os.path.join(_HERE, "artifacts")
+    MODEL_REPOSITORY: str = os.path.join(_HERE, "repository")  # <name>/<version>/ folders (docs/model-repository.md)
+    MODEL_NAME: str = "resnet50"
+    MODEL_VERSION: str = ""  # empty: the newest version; a number pins that version
+    MODEL_POLL_S: float = 5.0  # how often a worker looks for a new version (and at the load/unload policy)
+    MODEL_DIR: str = ""  # set: serve exactly this model folder, never switch (tests, benchmarks, a baked image)
+    MODEL_FALLBACK_DIR: str = ""  # served while the repository holds no version (compose: the image's own model)
     MODEL_VARIANT: str = ""  # empty: the model card's "serve"
     LABELS_FILE: str = os.path.join(_HERE, "imagenet_class_index.json")
     WORKERS: int = 0  # 0: derived from the cores (session.default_topology)

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from typing import Any
+from collections.abc import Callable
 
 import redis
 
@@ -22,6 +23,7 @@ from job_queue import JobQueue
 from jobs import Job
 from lease import LeaseKeeper
 from metrics import WorkerMetrics
+from model_watch import ModelWatch
 from resnet_common.preprocess import InvalidImage, normalize_pixels, pixels_from_bytes, tensor_from_bytes
 from settings import Settings
 
@@ -32,8 +34,17 @@ PRUNE_INTERVAL_S = 60.0
 
 
 class Worker:
-    def __init__(self, cfg: Settings, classifier: Classifier, queue: JobQueue, metrics: WorkerMetrics) -> None:
+    def __init__(
+        self,
+        cfg: Settings,
+        classifier: Classifier,
+        queue: JobQueue,
+        metrics: WorkerMetrics,
+        watch: ModelWatch | None = None,
+        on_switch: Callable[[Classifier], None] | None = None,
+    ) -> None:
         self.cfg, self.classifier, self.queue, self.metrics = cfg, classifier, queue, metrics
+        self.watch, self.on_switch = watch, on_switch  # a rolling model switch (model_watch.py), between batches
         self.name = queue.name
         self.lease = LeaseKeeper(queue)  # refreshes the jobs in hand so no other worker takes them over
         self.block_ms = max(1, int(min(1000.0, cfg.CLAIM_INTERVAL_S * 1000)))
@@ -50,12 +61,24 @@ class Worker:
             self.queue.ensure_group()
             self._group_ready = True
         self.lease.start()
+        self.switch_model()
         try:
             return self._step(stop, block)
         finally:
             # Everything taken was answered, dropped or dead-lettered — or an error interrupted the batch: then
             # stop refreshing its jobs so that they are reclaimed (by any worker) after CLAIM_IDLE_MS.
             self.queue.release()
+
+    def switch_model(self) -> None:
+        """Between two batches: serve the version the watch has built and warmed, if any, and free the old one."""
+        if self.watch is None:
+            return
+        taken = self.watch.take(self.classifier)
+        if taken is None:
+            return
+        self.classifier = taken[0]  # the watch logs the switch's figures once the old session's memory is back
+        if self.on_switch:
+            self.on_switch(self.classifier)
 
     def _step(self, stop: threading.Event | None, block: bool) -> int:
         now, size = time.monotonic(), self.cfg.BATCH_SIZE
@@ -135,6 +158,10 @@ class Worker:
         handle = self.classifier.handle
         self.queue.answer(answers, getattr(handle, "sha256", "") if handle is not None else "")
 
+    def _version(self) -> str:
+        handle = self.classifier.handle
+        return getattr(handle, "version", "") if handle is not None else ""
+
     def _input(self, job: Job):
         """The model input of a job: a preprocessed float32 `input` as it is; the API's decoded pixels, normalised.
         An old-style job carrying the encoded upload (`image`) is refused: decoding it here would bypass the API's
@@ -170,6 +197,7 @@ class Worker:
             "error": error.value if error else None,
             "message": message,
             "worker": self.name,
+            "model_version": self._version(),
             "batch_size": batch_size,
             "queued_ms": round((job.picked - job.enqueued) * 1000, 1),
             "inference_ms": round(inference_s * 1000, 1),

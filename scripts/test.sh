@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Runs every test suite against real parts: it installs what is missing, converts ResNet50 with seeded
-# random weights once (cached in MODEL_DIR), then runs each service's tests from inside its folder.
+# random weights once (cached as version 1 of .run/test-repository), then runs each service's tests from inside its folder.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 export WEIGHTS="${TEST_WEIGHTS:-random:0}" INT8=1   # INT8 too, so its serving path is tested
-# Its own model folder: the tests never replace the model that `make run` serves from model/artifacts.
-export MODEL_DIR="${TEST_MODEL_DIR:-$ROOT/.run/test-model}"
+# Its own model repository: the tests never touch the one `make run` serves (model/repository). Version 1 holds the
+# seeded model; a test folder of the flat layout (.run/test-model) is reused instead of converting again.
+export MODEL_REPOSITORY="${TEST_MODEL_REPOSITORY:-$ROOT/.run/test-repository}" MODEL_NAME=resnet50
+export MODEL_REUSE_FROM="$ROOT/.run/test-model" MODEL_DIR="${TEST_MODEL_DIR:-}"
 "$ROOT/scripts/install_system.sh" --test-tools
 "$ROOT/scripts/make_venvs.sh"
 "$ROOT/scripts/ensure_model.sh"
+if [ -z "$MODEL_DIR" ]; then   # the suites get the newest version folder as their MODEL_DIR (testkit.paths)
+  latest="$(ls "$MODEL_REPOSITORY/$MODEL_NAME" | grep -E '^[0-9]+$' | sort -n | tail -1)"
+  export MODEL_DIR="$MODEL_REPOSITORY/$MODEL_NAME/$latest"
+fi
 LOG="$(mktemp -d)"
 trap 'rm -rf "$LOG"' EXIT
 PYTEST=(-m pytest -q -p no:cacheprovider --timeout=600)

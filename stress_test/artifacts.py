@@ -12,8 +12,15 @@ DEFAULT_FILES = {"fp32": "resnet50.onnx", "int8": "resnet50.int8.onnx"}
 
 
 def model_dir(override: str | None = None) -> Path:
-    """--model-dir, else MODEL_DIR, else <repo>/model/artifacts (the default)."""
-    return Path(override or os.environ.get("MODEL_DIR") or REPO / "model" / "artifacts")
+    """--model-dir, else MODEL_DIR, else the newest version in the model repository (MODEL_REPOSITORY, default
+    model/repository/resnet50/<version>: what `make model` adds and `make run` serves), else model/artifacts."""
+    if override or os.environ.get("MODEL_DIR"):
+        return Path(override or os.environ["MODEL_DIR"])
+    root = Path(os.environ.get("MODEL_REPOSITORY") or REPO / "model" / "repository") / (
+        os.environ.get("MODEL_NAME") or "resnet50"
+    )
+    found = sorted(int(p.name) for p in root.glob("*") if p.name.isdigit() and (p / "model_card.json").is_file())
+    return root / str(found[-1]) if found else REPO / "model" / "artifacts"
 
 
 def card(folder: Path) -> dict[str, Any]:

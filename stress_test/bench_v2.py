@@ -104,7 +104,7 @@ def _client(port: int, index: int, mode: str, stop: float, start: float, out: li
             ok = response.status == 200
         except (OSError, http.client.HTTPException):
             conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=source)
+            conn = http_connection("127.0.0.1", port, index, timeout=60)
             ok = False
         now = time.monotonic()
         if start <= now <= stop:

@@ -10,10 +10,23 @@ PHOTOS = REPO / "tests" / "data" / "photos"
 
 
 def converted_model_dir() -> Path:
-    """The real converted ResNet50: MODEL_DIR (set by `make test`) or the folder `make run` serves."""
-    return Path(os.environ.get("MODEL_DIR") or REPO / "model" / "artifacts")
+    """The real converted ResNet50: MODEL_DIR (set by `make test` to the newest version of .run/test-repository),
+    else the newest version in MODEL_REPOSITORY (default model/repository, what `make run` serves)."""
+    if os.environ.get("MODEL_DIR"):
+        return Path(os.environ["MODEL_DIR"])
+    root = Path(os.environ.get("MODEL_REPOSITORY") or REPO / "model" / "repository") / (
+        os.environ.get("MODEL_NAME") or "resnet50"
+    )
+    found = sorted(int(p.name) for p in root.glob("*") if p.name.isdigit() and (p / "model_card.json").is_file())
+    return root / str(found[-1]) if found else root / "1"
 
 
 def photo(name: str = "cat.jpg") -> bytes:
     """Bytes of one of the sample photos."""
     return (PHOTOS / name).read_bytes()
+
+
+def seeded_model_cache(seed: int) -> Path:
+    """Where a test keeps the conversion of `random:<seed>` weights for the next sessions (a flat model folder that
+    scripts/ensure_model.sh may reuse through MODEL_REUSE_FROM): converting costs minutes of TensorFlow."""
+    return REPO / ".run" / "test-cache" / f"random-{seed}"

@@ -197,11 +197,15 @@ class Stack:
         return _get_ok(self.url + "/health")
 
     def ready_workers(self) -> list[dict[str, Any]]:
-        """The ready workers /ready lists (name, pid, variant, ...), through nginx."""
+        """The ready workers /ready/details lists (name, host, pid, variant, ...), through nginx; from an address
+        nginx does not count as local (a stack in a network namespace), /ready's public fields."""
         import requests
 
         try:
-            body = requests.get(self.url + "/ready", timeout=2).json()
+            response = requests.get(self.url + "/ready/details", timeout=2)
+            if response.status_code == 403:
+                response = requests.get(self.url + "/ready", timeout=2)
+            body = response.json()
         except (requests.RequestException, ValueError):
             return []
         return [w for w in body.get("workers", []) if w.get("ready")]

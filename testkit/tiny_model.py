@@ -15,12 +15,13 @@ from pathlib import Path
 TINY_GFLOPS = round(2 * (8 * 112 * 112 * 27 + 8 * 1000) / 1e9, 3)  # conv MACs + matmul MACs, ×2
 
 
-def write_tiny_model(path: str | os.PathLike) -> None:
+def write_tiny_model(path: str | os.PathLike, seed: int = 0) -> None:
+    """`seed` picks the weights: two seeds give two models that answer differently (versions in tests)."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     conv = numpy_helper.from_array((rng.standard_normal((8, 3, 3, 3)) * 0.05).astype(np.float32), "W")
     dense = numpy_helper.from_array((rng.standard_normal((8, 1000)) * 0.05).astype(np.float32), "G")
     nodes = [
@@ -57,10 +58,10 @@ def write_card(model_dir: str | os.PathLike, file: str, model: str) -> None:
     (model_dir / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
 
 
-def make_tiny_model_dir(model_dir: str | os.PathLike, file: str = "tiny.onnx") -> Path:
+def make_tiny_model_dir(model_dir: str | os.PathLike, file: str = "tiny.onnx", seed: int = 0) -> Path:
     """A model folder (graph + card) the worker can serve; returns it."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    write_tiny_model(model_dir / file)
+    write_tiny_model(model_dir / file, seed)
     write_card(model_dir, file, "Tiny")
     return model_dir

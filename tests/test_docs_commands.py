@@ -22,6 +22,7 @@ SAFE_TIMEOUT_S = 120
 PENDING = {"common/", "docs/protocol.md", "docs/model-repository.md"}
 GENERATED = {"model_card.json"}  # written by conversion/ next to the model, never tracked
 NOT_PATHS = {"svc/api"}  # kubectl's resource/name
+MEDIA_TYPES = ("application/", "image/", "multipart/", "text/")  # content types, not folders
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 SPAN = re.compile(r"`([^`\n]+)`")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -71,7 +72,7 @@ def _path_candidates(code: str) -> set[str]:
     found = set()
     for token in code.split():
         token = token.split("@")[-1].strip("()[],;\"'")
-        if not token or token in NOT_PATHS or token.startswith(("/", "~", "../", "-")) or not PATH_LIKE.match(token):
+        if not token or token in NOT_PATHS or token.startswith(("/", "~", "../", "-", *MEDIA_TYPES)) or not PATH_LIKE.match(token):
             continue
         if any(re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]*", part) for part in token.split("/")):
             continue  # INSTANCE_PATH/secret_key: a setting's value, not a repository path

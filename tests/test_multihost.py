@@ -89,6 +89,7 @@ def test_two_worker_hosts_answer_correctly_and_one_dying_loses_nothing(tmp_path,
             # Every client of this test comes from one address (the test's end of the bridge), so it cannot spread
             # its clients over 127.0.x.y: nginx's per-client limit is set explicitly above its CONCURRENCY.
             "PER_CLIENT_CONNECTIONS": PER_CLIENT_LIMIT,
+            "PER_CLIENT_INFLIGHT": PER_CLIENT_LIMIT,
         },
     )
     try:

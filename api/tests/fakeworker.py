@@ -109,6 +109,7 @@ def heartbeat(
     metrics: str = "",
     model: str = "ResNet50",
     variant: str = "fp32",
+    **extra: str,
 ) -> None:
     """Publish a worker's heartbeat and status hash the way the model service does."""
     r.zadd(protocol.HEARTBEATS_KEY, {name: time.time() - age_s})
@@ -123,6 +124,7 @@ def heartbeat(
             "batch_size": "8",
             "threads": "1",
             "metrics": metrics,
+            **extra,
         },
     )
     r.expire(protocol.worker_key(name), 10)

@@ -132,7 +132,7 @@ def test_model_metadata_and_config(client, served):
         ("input", "TYPE_FP32", [224, 224, 3]),
     ]
     index = client.post("/v2/repository/index").get_json()
-    assert index == [{"name": MODEL, "version": "1", "state": "READY"}]
+    assert index == [{"name": MODEL, "version": "1", "state": "READY", "reason": ""}]  # repository_control.py
 
 
 def test_versions_come_from_the_heartbeats(client, served):

@@ -20,7 +20,8 @@ def test_int8_qdq_model_agrees_with_fp32(random0_dir, tmp_path):
     softmax = next(n for n in graph.node if n.op_type == "Softmax")
     assert not softmax.input[0].endswith("DequantizeLinear")  # probabilities stay float
     agree = agreement(random0_dir / "resnet50.onnx", int8, PHOTOS)
-    assert agree["images"] == 2 * settings["calibration_images"]
+    assert agree["images"] == 2 * len(settings["held_out_files"]) and agree["held_out"] == settings["held_out_files"]
+    assert not set(settings["held_out_files"]) & set(settings["calibration_files"])
     assert agree["top1_agreement"] == 1.0 and agree["logit_cosine_min"] > 0.999
     assert agree["max_abs_diff_probs"] < 0.05
     features = agree["features"]  # the int8 feature map and class maps against fp32's

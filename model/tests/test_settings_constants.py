@@ -34,7 +34,7 @@ def test_defaults(monkeypatch):
         cfg.ORT_SPIN,
         cfg.REDIS_PORT,
     ) == (8, 0, 5000, 3, 60, 10.0, "auto", 6379)
-    assert cfg.MODEL_DIR.endswith("artifacts") and cfg.REDIS_PASSWORD is None
+    assert cfg.MODEL_DIR == "" and cfg.MODEL_REPOSITORY.endswith("repository") and cfg.REDIS_PASSWORD is None
 
 
 def test_explicit_values_win_over_the_environment(monkeypatch):

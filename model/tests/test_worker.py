@@ -23,6 +23,7 @@ RESULT_KEYS = {
     "error",
     "message",
     "worker",
+    "model_version",
     "batch_size",
     "queued_ms",
     "inference_ms",

@@ -15,6 +15,7 @@ CACHE_KEY_PREFIX = "ml:cache:"  # + <model sha256>:<request digest>; string, EX 
 CACHE_INDEX_KEY = "ml:cache-index"  # zset key -> time stored: workers trim oldest first
 CACHE_SIZES_KEY = "ml:cache-sizes"  # hash key -> bytes counted
 CACHE_BYTES_KEY = "ml:cache-bytes"  # total bytes counted, kept <= CACHE_MAX_MB
+MODEL_CONTROL_KEY_PREFIX = "ml:model-control:"  # + <model name>: hash pin, unloaded (load/unload routes)
 
 # A job's top_k field: the API checks a client's value against these limits, a worker clamps it into them and
 # uses the default for a job that carries none.
@@ -42,3 +43,8 @@ def worker_key(name: str) -> str:
 def cache_key(model_sha256: str, digest: str) -> str:
     """A cached answer: the model file's hash and the request digest the job carries."""
     return f"{CACHE_KEY_PREFIX}{model_sha256}:{digest}"
+
+
+def model_control_key(name: str) -> str:
+    """The live version policy of model `name` (docs/model-repository.md)."""
+    return f"{MODEL_CONTROL_KEY_PREFIX}{name}"

@@ -1,0 +1,173 @@
+"""Triton's model repository extension, for this service's versioned repository (docs/model-repository.md):
+
+    POST /v2/repository/index                       the versions the workers see, and which are served
+    POST /v2/repository/models/<name>/load          serve the newest version again (clears pins and unloads), or
+         {"parameters": {"version": "2"}}           pin version 2 (a rollback without a restart)
+    POST /v2/repository/models/<name>/unload        stop serving the version served now (or
+         {"parameters": {"version": "3"}}           version 3): workers move to the newest version left
+
+The policy lives in Redis (`ml:model-control:<name>`); every worker reads it each MODEL_POLL_S and switches between
+two batches. Local or admin clients only: nginx allows 127.0.0.1/::1 on these paths, and the API itself checks that
+the whole forwarding chain is loopback, or an `Authorization: Bearer <ADMIN_TOKEN>` header.
+"""
+
+import hmac
+import ipaddress
+import logging
+
+from flask import Blueprint, jsonify, request
+
+import redis
+
+from resnet_common import protocol
+import fleet
+import job_client
+import settings
+import v2_models
+
+log = logging.getLogger(__name__)
+bp = Blueprint("repository_control", __name__)
+
+
+def _is_loopback(address: str) -> bool:
+    if not address:  # a unix socket peer (gunicorn behind nginx in `make run`): only local processes reach it
+        return True
+    try:
+        return ipaddress.ip_address(address.strip()).is_loopback
+    except ValueError:
+        return False
+
+
+def is_admin() -> bool:
+    """The bearer token matches ADMIN_TOKEN, or every hop (the peer and each X-Forwarded-For entry) is loopback."""
+    token = settings.ADMIN_TOKEN
+    given = request.headers.get("Authorization", "")
+    if token and given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode()):
+        return True
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    return _is_loopback(request.remote_addr or "") and all(_is_loopback(h) for h in hops)
+
+
+def _error(status: int, message: str):
+    return jsonify(error=message), status
+
+
+def _version_parameter() -> tuple[str | None, str | None]:
+    """(version or None, error message or None) from an optional {"parameters": {"version": ...}} body."""
+    if not request.get_data(cache=True):
+        return None, None
+    body = request.get_json(silent=True, force=True)  # curl -d sends a form content type
+    if not isinstance(body, dict) or not isinstance(body.get("parameters", {}), dict):
+        return None, 'the body must be a JSON object like {"parameters": {"version": "2"}}'
+    params = body.get("parameters", {})
+    unknown = sorted(set(params) - {"version"})
+    if unknown:
+        return None, f"unsupported parameters {unknown}: versions are added with `make model`, not uploaded"
+    version = params.get("version")
+    if version is None:
+        return None, None
+    text = str(version)
+    if not text.isdigit() or int(text) < 1:
+        return None, f"version must be a positive integer, got {version!r}"
+    return str(int(text)), None
+
+
+def _repository_versions(workers: list[dict], served: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """Every version a live worker sees in its repository or serves, numbers in numeric order."""
+    found = set(served)
+    for w in workers:
+        found.update(v for v in (w.get("repository_versions") or "").split(",") if v)
+    return sorted(found, key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v))
+
+
+@bp.before_request
+def admin_only():
+    if not is_admin():
+        log.warning(
+            "repository control refused for %s (%s)", request.remote_addr, request.headers.get("X-Forwarded-For")
+        )
+        return _error(403, "model repository control is for local or admin clients only")
+    return None
+
+
+@bp.post("/v2/repository/index")
+def index():
+    try:
+        r = job_client.client()
+        workers = fleet.live_workers(r, with_repository=True)
+        control = r.hgetall(protocol.model_control_key(settings.MODEL_NAME))
+    except redis.RedisError as exc:
+        return _error(503, f"redis unreachable: {type(exc).__name__}")
+    # A worker serving a fixed MODEL_DIR reports no repository: its version is still listed, READY.
+    served = {w.get("model_version") or v2_models.DEFAULT_VERSION for w in workers if w["ready"]}
+    unloaded = set((control.get(b"unloaded") or b"").decode().split(","))
+    rows = []
+    for version in _repository_versions(workers, served):
+        state = "READY" if version in served else "UNAVAILABLE"
+        reason = "" if state == "READY" else ("unloaded" if version in unloaded else "not served by the policy")
+        rows.append({"name": settings.MODEL_NAME, "version": version, "state": state, "reason": reason})
+    return jsonify(rows)
+
+
+def _check_model(name: str):
+    if name != settings.MODEL_NAME:
+        return _error(404, f"unknown model {name!r}: this repository serves {settings.MODEL_NAME!r}")
+    return None
+
+
+@bp.post("/v2/repository/models/<name>/load")
+def load(name: str):
+    """No version: back to the default policy (newest, or MODEL_VERSION). A version: pin it, live."""
+    if (bad := _check_model(name)) is not None:
+        return bad
+    version, error = _version_parameter()
+    if error:
+        return _error(400, error)
+    key = protocol.model_control_key(name)
+    try:
+        r = job_client.client()
+        if version is not None:
+            known = _repository_versions(fleet.live_workers(r, with_repository=True))
+            if known and version not in known:
+                return _error(404, f"version {version} is not in the repository (it has {', '.join(known)})")
+            unloaded = [v for v in (r.hget(key, "unloaded") or b"").decode().split(",") if v and v != version]
+            r.hset(key, mapping={"pin": version, "unloaded": ",".join(unloaded)})
+        else:
+            r.delete(key)
+    except redis.RedisError as exc:
+        return _error(503, f"redis unreachable: {type(exc).__name__}")
+    log.info("model %s: load %s", name, f"pins version {version}" if version else "serves the newest version")
+    return jsonify(model=name, pinned=version), 200
+
+
+@bp.post("/v2/repository/models/<name>/unload")
+def unload(name: str):
+    """Stop serving a version (default: the one served now); workers move to the newest version left. Refused when
+    no version would be left to serve."""
+    if (bad := _check_model(name)) is not None:
+        return bad
+    version, error = _version_parameter()
+    if error:
+        return _error(400, error)
+    key = protocol.model_control_key(name)
+    try:
+        r = job_client.client()
+        workers = fleet.live_workers(r, with_repository=True)
+        if version is None:
+            served = fleet.served_versions(r)
+            if len(served) != 1 or not served[0]:
+                return _error(409, f"name the version to unload: the workers serve {served or 'none'}")
+            version = served[0]
+        unloaded = {v for v in (r.hget(key, "unloaded") or b"").decode().split(",") if v} | {version}
+        known = _repository_versions(workers)
+        if known and not set(known) - unloaded:
+            return _error(409, f"unloading version {version} would leave no version to serve (make model adds one)")
+        mapping = {"unloaded": ",".join(sorted(unloaded, key=int))}
+        pipe = r.pipeline(transaction=True).hset(key, mapping=mapping)
+        if (r.hget(key, "pin") or b"").decode() == version:
+            pipe.hdel(key, "pin")
+        pipe.execute()
+    except redis.RedisError as exc:
+        return _error(503, f"redis unreachable: {type(exc).__name__}")
+    log.info("model %s: unload version %s", name, version)
+    return jsonify(model=name, unloaded=sorted(unloaded, key=int)), 200

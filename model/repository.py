@@ -1,0 +1,145 @@
+"""The model repository (Triton's layout): MODEL_REPOSITORY/<MODEL_NAME>/<version>/ with the ONNX file(s), the
+model card and the labels. A version folder is published whole (a temporary folder renamed into place) and never
+changed afterwards, so a folder with a model card is complete.
+
+Version policy: the newest version, unless pinned (the live pin set by the load route wins over MODEL_VERSION)
+and skipping versions unloaded by the unload route. MODEL_DIR, when set, overrides all of this: that folder is
+served exactly and never watched (tests, benchmarks, the baked image in Kubernetes).
+
+    .venv/bin/python model/repository.py prune --keep 3     # delete old versions no live worker serves
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from resnet_common import protocol
+
+log = logging.getLogger(__name__)
+CARD_NAME = "model_card.json"
+
+
+def model_root(repository: str | Path, name: str) -> Path:
+    return Path(repository) / name
+
+
+def versions(repository: str | Path, name: str) -> list[int]:
+    """Published versions, ascending: numeric folder names holding a model card (temporary folders start with '.')."""
+    root = model_root(repository, name)
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return []
+    return sorted(int(e.name) for e in entries if e.name.isdigit() and (Path(e.path) / CARD_NAME).is_file())
+
+
+@dataclasses.dataclass(frozen=True)
+class Control:
+    """The live version policy, set by POST /v2/repository/models/<name>/load|unload and kept in Redis."""
+
+    pin: int | None = None
+    unloaded: frozenset[int] = frozenset()
+
+    @classmethod
+    def from_hash(cls, raw: dict) -> Control:
+        def text(key: str) -> str:
+            value = raw.get(key) or raw.get(key.encode()) or b""
+            return value.decode() if isinstance(value, bytes) else str(value)
+
+        pin = text("pin")
+        unloaded = {int(v) for v in text("unloaded").split(",") if v.strip().isdigit()}
+        return cls(int(pin) if pin.isdigit() else None, frozenset(unloaded))
+
+
+def choose(available: list[int], env_pin: int | None, control: Control = Control()) -> int | None:
+    """The version to serve: the live pin, else MODEL_VERSION, else the newest not unloaded; None if none fits.
+
+    A pin to a version that is not (or no longer) in the repository is ignored, so a bad pin never stops serving."""
+    for pin in (control.pin, env_pin):
+        if pin is not None and pin in available:
+            return pin
+    candidates = [v for v in available if v not in control.unloaded]
+    return candidates[-1] if candidates else None
+
+
+def read_control(client, name: str) -> Control:
+    return Control.from_hash(client.hgetall(protocol.model_control_key(name)))
+
+
+def parse_env_pin(raw: str) -> int | None:
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValueError(f"MODEL_VERSION={raw!r} is not a version number")
+    return int(raw)
+
+
+def served_versions(client, ttl_s: float) -> set[int] | None:
+    """Versions the live workers serve (from their heartbeats); None when Redis cannot tell (keep everything)."""
+    try:
+        names = client.zrangebyscore(protocol.HEARTBEATS_KEY, time.time() - ttl_s, "+inf")
+        found = set()
+        for name in names:
+            value = client.hget(protocol.worker_key(name.decode()), "model_version")
+            if value and value.decode().isdigit():
+                found.add(int(value.decode()))
+        return found
+    except Exception as exc:  # no Redis, wrong password, anything: unsure, so keep
+        log.warning("cannot read the workers' heartbeats (%s): keeping every version", exc)
+        return None
+
+
+def prune(repository: str | Path, name: str, keep: int, in_use: set[int] | None) -> list[int]:
+    """Delete all but the newest `keep` versions and any version in use; `in_use` None (unknown) deletes nothing.
+
+    Temporary folders of publications that died half-way (".tmp-*" older than an hour) go too."""
+    if in_use is None or keep < 1:
+        return []
+    available = versions(repository, name)
+    doomed = [v for v in available[:-keep] if v not in in_use]
+    root = model_root(repository, name)
+    for version in doomed:
+        trash = root / f".deleting-{version}-{os.getpid()}"
+        os.rename(root / str(version), trash)  # gone from the listing at once; the slow delete follows
+        shutil.rmtree(trash, ignore_errors=True)
+    for leftover in root.glob(".tmp-*"):
+        if time.time() - leftover.stat().st_mtime > 3600:
+            shutil.rmtree(leftover, ignore_errors=True)
+    return doomed
+
+
+def main(argv: list[str] | None = None) -> int:
+    import settings
+    from resnet_common.redis_conn import make_client
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prune", help="keep the newest --keep versions and any version a live worker serves")
+    p.add_argument("--keep", type=int, default=int(os.environ.get("MODEL_KEEP_VERSIONS", "3")))
+    sub.add_parser("list", help="the published versions and the one the policy serves")
+    args = parser.parse_args(argv)
+    cfg = settings.load()
+    if args.command == "list":
+        available = versions(cfg.MODEL_REPOSITORY, cfg.MODEL_NAME)
+        print(f"{model_root(cfg.MODEL_REPOSITORY, cfg.MODEL_NAME)}: versions {available}")
+        return 0
+    client = make_client(cfg, socket_timeout=2)
+    in_use = served_versions(client, cfg.HEARTBEAT_TTL_S)
+    removed = prune(cfg.MODEL_REPOSITORY, cfg.MODEL_NAME, args.keep, in_use)
+    kept = versions(cfg.MODEL_REPOSITORY, cfg.MODEL_NAME)
+    served = "unknown, so nothing was removed" if in_use is None else sorted(in_use)
+    print(f"repository.py: removed versions {removed or 'none'}; kept {kept} (served now: {served})")
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level="INFO", format="%(name)s: %(message)s")
+    sys.exit(main())
