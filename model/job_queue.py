@@ -272,15 +272,17 @@ class JobQueue:
             value = json.dumps(result)
             pipe.rpush(key, value).expire(key, self.cfg.RESULT_TTL_S)
             if job.cache and model_sha256 and result.get("ok") and self.cfg.CACHE_TTL_S > 0:
-                self._cache_store(
-                    keys=[
-                        C.cache_key(model_sha256, job.cache),
-                        C.CACHE_INDEX_KEY,
-                        C.CACHE_SIZES_KEY,
-                        C.CACHE_BYTES_KEY,
-                    ],
-                    args=[value, self.cfg.CACHE_TTL_S, repr(now), self.cfg.CACHE_MAX_MB * 2**20],
-                    client=pipe,
+                pipe.eval(  # EVAL: a registered script in a pipeline costs a SCRIPT EXISTS round trip per batch
+                    _CACHE_STORE_LUA,
+                    4,
+                    C.cache_key(model_sha256, job.cache),
+                    C.CACHE_INDEX_KEY,
+                    C.CACHE_SIZES_KEY,
+                    C.CACHE_BYTES_KEY,
+                    value,
+                    self.cfg.CACHE_TTL_S,
+                    repr(now),
+                    self.cfg.CACHE_MAX_MB * 2**20,
                 )
         ids = [job.entry_id for job, _ in answers]
         pipe.xack(C.JOB_STREAM, C.CONSUMER_GROUP, *ids).xdel(C.JOB_STREAM, *ids).execute()
