@@ -101,17 +101,37 @@ class CpuWindow:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def account(self, answered: int, inference_cpu_s: float | None = None) -> dict[str, Any]:
-        """The window's CPU per part (seconds and ms per answered image), the cores they used and the machine's rest."""
-        cpu = cpu_by_part(self.before, self.after, self.roots)
-        wall = self.t1 - self.t0
+    def cpu_s(self) -> dict[str, float]:
+        return cpu_by_part(self.before, self.after, self.roots)
+
+    @property
+    def wall_s(self) -> float:
+        return self.t1 - self.t0
+
+    def account(
+        self, answered: int, inference_cpu_s: float | None = None, idle: CpuWindow | None = None
+    ) -> dict[str, Any]:
+        """The window's CPU per part (ms per answered image), the cores they used and the machine's rest. With an
+        `idle` window of the same stack without load, each part's background rate (heartbeats, metrics pushes,
+        lease refreshes: fixed per second, not per image) is also given, and `cpu_ms_per_image_net` leaves it out."""
+        cpu = self.cpu_s()
+        wall = self.wall_s
         other = max(0.0, (self.busy1 - self.busy0) - sum(cpu.values()))
         total = per_image(cpu, answered, inference_cpu_s)
         service = sum(v for k, v in total.items() if k != "load_generator" and v is not None)
+        extra: dict[str, Any] = {}
+        if idle is not None and idle.wall_s > 0:
+            idle_rate = {k: v / idle.wall_s for k, v in idle.cpu_s().items()}
+            net = {k: max(0.0, v - idle_rate.get(k, 0.0) * wall) for k, v in cpu.items()}
+            extra = {
+                "idle_cores": {k: round(v, 4) for k, v in idle_rate.items()},
+                "cpu_ms_per_image_net": per_image(net, answered, inference_cpu_s),
+            }
         return {
             "window_s": round(wall, 2),
             "answered": answered,
             "cpu_ms_per_image": total,
+            **extra,
             "service_cpu_ms_per_image": round(service, 2) if answered else None,
             "cores_used": {k: round(v / wall, 3) for k, v in cpu.items()} if wall > 0 else {},
             "other_on_machine_cores": round(other / wall, 3) if wall > 0 else None,
@@ -123,8 +143,11 @@ class CpuWindow:
 
 def format_account(acc: dict[str, Any]) -> str:
     """One line: ms of CPU per answered image by part, largest first."""
+    net = acc.get("cpu_ms_per_image_net", {})
     items = sorted(((v, k) for k, v in acc["cpu_ms_per_image"].items() if v is not None), reverse=True)
-    parts = ", ".join(f"{k} {v:.1f}" for v, k in items)
+    parts = ", ".join(
+        f"{k} {v:.1f}" + (f" ({net[k]:.1f} net of idle)" if net.get(k) is not None else "") for v, k in items
+    )
     return (
         f"CPU ms per answered image ({acc['answered']} images, {acc['window_s']} s): {parts}; "
         f"other processes on the machine {acc['other_on_machine_cores']} cores"

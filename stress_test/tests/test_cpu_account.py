@@ -80,6 +80,25 @@ def test_window_sees_the_cpu_a_child_process_burns():
     assert "load_generator" in cpu_account.format_account(acc)
 
 
+def test_idle_window_gives_the_background_rate_and_a_net_figure():
+    roots = {20: "model_service", 21: "worker", 30: "redis"}
+    idle, load = CpuWindow(roots), CpuWindow(roots)
+    idle.before, idle.after, idle.t0, idle.t1 = snap({21: 1.0, 30: 1.0}), snap({21: 1.5, 30: 1.2}), 0.0, 5.0
+    load.before, load.after, load.t0, load.t1 = snap({21: 2.0, 30: 2.0}), snap({21: 12.0, 30: 2.8}), 0.0, 10.0
+    load.busy0, load.busy1 = 0.0, 20.0
+    acc = load.account(answered=100, inference_cpu_s=8.0, idle=idle)
+    assert acc["idle_cores"] == pytest.approx({"model_service": 0.0, "worker": 0.1, "redis": 0.04})
+    # worker 10 s CPU in 10 s, of which 1 s background; redis 0.8 s, of which 0.4 s background
+    assert acc["cpu_ms_per_image"] == pytest.approx(
+        {"model_service": 0.0, "redis": 8.0, "inference": 80.0, "worker_outside_inference": 20.0}
+    )
+    assert acc["cpu_ms_per_image_net"] == pytest.approx(
+        {"model_service": 0.0, "redis": 4.0, "inference": 80.0, "worker_outside_inference": 10.0}
+    )
+    assert acc["other_on_machine_cores"] == pytest.approx(0.92)  # 20 busy s - 10.8 s of the stack, over 10 s
+    assert "net of idle" in cpu_account.format_account(acc)
+
+
 def exposition(a: float, b: float) -> str:
     """The text a worker pushes (prometheus_client's own exposition of the counter model/metrics.py keeps)."""
     registry = CollectorRegistry()
