@@ -71,7 +71,7 @@ def service_pids(svc: Service) -> dict[str, list[int]]:
     return out
 
 
-IDLE_WINDOW_S = 3.0  # benchmark harness only: how long the idle stack's background CPU is sampled
+IDLE_WINDOW_S = 5.0  # benchmark harness only: the idle stack's background CPU (/proc counts 10 ms ticks)
 PART_NAMES = {"api": "gunicorn", "model": "model_service", "redis": "redis", "nginx": "nginx"}
 
 
