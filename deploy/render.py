@@ -9,9 +9,9 @@ alone), so compose renders the same nginx template with the nginx image's envsub
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import json
 import runpy
 import shutil
 import subprocess
