@@ -56,7 +56,7 @@ def shed_response(reason: str) -> Response:
     """The `/predict` 503 body (three keys + error) with Retry-After, like a full queue."""
     response = jsonify({"success": False, "prediction": None, "score": None, "error": SHED_MESSAGE})
     response.status_code = 503
-    response.headers["Retry-After"] = str(settings.RETRY_AFTER_S)
+    response.headers["Retry-After"] = str(settings.retry_after_s())
     response.headers["X-Error"] = reason
     return response
 

@@ -140,6 +140,21 @@ def _is_answer(value: Any) -> bool:
     )
 
 
+def _queue_lookup(pipe: redis.client.Pipeline, digest: str, cutoff: str) -> None:
+    """Queue one response-cache lookup (response_cache.LOOKUP_LUA) on `pipe`: replies [outcome, entry or nil].
+    EVAL, not a registered script: in a pipeline redis-py would send SCRIPT EXISTS first, one more round trip per
+    request; Redis keeps the compiled script by its hash, so only the ~0.7 KB of text is sent again."""
+    pipe.eval(
+        response_cache.LOOKUP_LUA,
+        0,
+        protocol.HEARTBEATS_KEY,
+        cutoff,
+        protocol.WORKER_KEY_PREFIX,
+        protocol.CACHE_KEY_PREFIX,
+        digest,
+    )
+
+
 def _prepare(r: redis.Redis, digest: str | None = None) -> tuple[int, bytes | None]:
     """One round trip: make sure the consumer group exists (at id 0, so jobs queued before any worker starts or
     after Redis lost its data are not skipped; BUSYGROUP is the normal case), read the queue depth and, given a
@@ -148,16 +163,7 @@ def _prepare(r: redis.Redis, digest: str | None = None) -> tuple[int, bytes | No
     pipe.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
     pipe.xlen(protocol.JOB_STREAM)
     if digest:
-        _lookup_script(r)(
-            args=[
-                protocol.HEARTBEATS_KEY,
-                repr(time.time() - settings.HEARTBEAT_TTL_S),
-                protocol.WORKER_KEY_PREFIX,
-                protocol.CACHE_KEY_PREFIX,
-                digest,
-            ],
-            client=pipe,
-        )
+        _queue_lookup(pipe, digest, repr(time.time() - settings.HEARTBEAT_TTL_S))
     created, depth, *lookup = pipe.execute(raise_on_error=False)
     if isinstance(created, redis.ResponseError) and "BUSYGROUP" not in str(created):
         raise created
@@ -171,14 +177,6 @@ def _prepare(r: redis.Redis, digest: str | None = None) -> tuple[int, bytes | No
             metrics.count_cache(outcome)
         cached = lookup[0][1] if outcome == "hit" else None
     return int(depth), cached
-
-
-def _lookup_script(r: redis.Redis):
-    """The cache lookup script, registered once per client (redis-py loads it on first use)."""
-    script = getattr(r, "_ml_cache_lookup", None)
-    if script is None:
-        script = r._ml_cache_lookup = r.register_script(response_cache.LOOKUP_LUA)
-    return script
 
 
 def _wait(job_id: str, deadline: float) -> bytes | None:
@@ -241,14 +239,10 @@ def _prepare_many(r: redis.Redis, digests: list[str | None]) -> tuple[int, list[
     pipe = r.pipeline(transaction=False)
     pipe.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
     pipe.xlen(protocol.JOB_STREAM)
-    script = _lookup_script(r)
     cutoff = repr(time.time() - settings.HEARTBEAT_TTL_S)
-    looked = [d for d in digests if d]
-    for digest in looked:
-        script(
-            args=[protocol.HEARTBEATS_KEY, cutoff, protocol.WORKER_KEY_PREFIX, protocol.CACHE_KEY_PREFIX, digest],
-            client=pipe,
-        )
+    for digest in digests:
+        if digest:
+            _queue_lookup(pipe, digest, cutoff)
     created, depth, *lookups = pipe.execute(raise_on_error=False)
     if isinstance(created, redis.ResponseError) and "BUSYGROUP" not in str(created):
         raise created

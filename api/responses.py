@@ -44,7 +44,7 @@ def predict_error(exc: PredictError) -> Response:
     response = _failure(exc.status, str(exc))
     response.headers["X-Error"] = _header_safe(str(exc))
     if isinstance(exc, QueueFull):
-        response.headers["Retry-After"] = str(settings.RETRY_AFTER_S)
+        response.headers["Retry-After"] = str(settings.retry_after_s())
     return response
 
 

@@ -13,7 +13,7 @@ import os
 
 from resnet_common.settings import SettingsError, SettingsLoader, SharedSettings
 
-__all__ = ["Settings", "SettingsError", "load", "max_inflight", "debug"]
+__all__ = ["Settings", "SettingsError", "load", "retry_after_s", "debug"]
 
 API_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -28,10 +28,13 @@ class Settings(SharedSettings):
     MAX_CONTENT_LENGTH: int = 16 * 1024 * 1024
     REQUEST_TIMEOUT_S: float = 30.0
     MAX_QUEUE_DEPTH: int = 64
-    RETRY_AFTER_S: int = 1
-    # Load shedding (docs/operations.md, "Load shedding"): /predict requests inside the service at once; 0 = gunicorn's
-    # workers x threads. nginx enforces it; the API sheds a request that already waited MAX_QUEUE_WAIT_S.
+    # Load shedding (docs/operations.md, "Load shedding"): /predict requests inside the service at once, and the
+    # Retry-After of a 503; 0 = sized by deploy/render.py from the model fleet's measured img/s and
+    # SHED_LATENCY_TARGET_S (the API sees render's values through run.sh). nginx enforces the bound; the API sheds a
+    # request that already waited MAX_QUEUE_WAIT_S.
+    RETRY_AFTER_S: int = 0
     MAX_INFLIGHT: int = 0
+    SHED_LATENCY_TARGET_S: float = 2.0
     MAX_QUEUE_WAIT_S: float = 5.0
     PER_CLIENT_CONNECTIONS: int = 256  # nginx's per-address limit; >= 200 so load tests are never throttled
     PER_CLIENT_INFLIGHT: int = 4  # nginx: POST /predict and POST / inside the service at once per client address
@@ -69,9 +72,9 @@ __getattr__ = _loader.read  # PEP 562: `settings.NAME` reads the environment at 
 __dir__ = _loader.module_dir(globals())
 
 
-def max_inflight(gunicorn_workers: int, gunicorn_threads: int) -> int:
-    """The admission bound: MAX_INFLIGHT, or one request per gunicorn thread (nothing waits for a thread)."""
-    return _loader.read("MAX_INFLIGHT") or gunicorn_workers * gunicorn_threads
+def retry_after_s() -> int:
+    """The Retry-After of the API's 503s: RETRY_AFTER_S (`make run` sets the derived one), else 1 second."""
+    return __getattr__("RETRY_AFTER_S") or 1
 
 
 def debug() -> bool:

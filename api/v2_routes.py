@@ -38,7 +38,7 @@ def error(message: str, status: int, kind: str = "v2_bad_request") -> Response:
     response = jsonify({"error": message})
     response.status_code = status
     if status == 503:
-        response.headers["Retry-After"] = str(settings.RETRY_AFTER_S)
+        response.headers["Retry-After"] = str(settings.retry_after_s())
     return response
 
 

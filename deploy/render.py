@@ -9,14 +9,17 @@ alone), so compose renders the same nginx template with the nginx image's envsub
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import runpy
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import settings  # api/settings.py (PYTHONPATH=api): the values the API itself reads
+import shed_sizing  # deploy/shed_sizing.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,8 +59,22 @@ def nginx_user_directive(run_dir: Path) -> str:
     return f"user {pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name};"
 
 
-def values(run_dir: Path) -> dict[str, object]:
+def admission() -> dict:
+    """MAX_INFLIGHT and Retry-After sized from the model fleet's measured rate (model/capacity.py, run in the
+    model service's own settings) and SHED_LATENCY_TARGET_S; explicit values win (deploy/shed_sizing.py)."""
+    done = subprocess.run(
+        [sys.executable, "capacity.py"], cwd=ROOT / "model", capture_output=True, text=True, timeout=60, check=False
+    )
+    try:
+        capacity = json.loads(done.stdout)
+    except ValueError:
+        raise SystemExit(f"model/capacity.py failed: {done.stderr.strip()[-2000:]}") from None
+    return shed_sizing.derive(capacity, settings.SHED_LATENCY_TARGET_S, settings.MAX_INFLIGHT, settings.RETRY_AFTER_S)
+
+
+def values(run_dir: Path, shed: dict | None = None) -> dict[str, object]:
     gconf = gunicorn_config()
+    shed = shed or admission()
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
     return {
         "ROOT": ROOT,
@@ -73,13 +90,13 @@ def values(run_dir: Path) -> dict[str, object]:
         "API_UPSTREAM": f"unix:{run_dir}/gunicorn.sock",
         "STATIC_ROOT": ROOT / "api" / "static",
         "MAX_CONTENT_LENGTH": settings.MAX_CONTENT_LENGTH,
-        "MAX_INFLIGHT": settings.max_inflight(gconf["workers"], gconf["threads"]),
+        "MAX_INFLIGHT": shed["max_inflight"],
         "PER_CLIENT_CONNECTIONS": settings.PER_CLIENT_CONNECTIONS,
         "PER_CLIENT_INFLIGHT": settings.PER_CLIENT_INFLIGHT,
         "PER_CLIENT_RATE_PER_S": settings.PER_CLIENT_RATE_PER_S,
         "PER_CLIENT_RATE_BURST": settings.PER_CLIENT_RATE_BURST,
         "ADMISSION_SOCKET": run_dir / "nginx" / "admission.sock",
-        "RETRY_AFTER_S": settings.RETRY_AFTER_S,
+        "RETRY_AFTER_S": shed["retry_after_s"],
         "PROXY_READ_TIMEOUT_S": int(settings.REQUEST_TIMEOUT_S + settings.MAX_QUEUE_WAIT_S + 10),
         "GUNICORN_GRACEFUL_TIMEOUT_S": gconf["graceful_timeout"],
         "GUNICORN_STOP_WAIT_S": gconf["graceful_timeout"] + 10,
@@ -115,7 +132,8 @@ def main(run_dir: str) -> None:
     run = Path(run_dir).resolve()
     for sub in ("logs", "redis", "nginx", "pgid"):
         (run / sub).mkdir(parents=True, exist_ok=True)
-    vals = values(run)
+    shed = admission()
+    vals = values(run, shed)
     write(run / "supervisord.conf", render((ROOT / "deploy/supervisor/supervisord.conf.template").read_text(), vals))
     write(run / "nginx" / "nginx.conf", render((ROOT / "deploy/nginx/nginx.conf").read_text(), vals))
     write(
@@ -123,7 +141,11 @@ def main(run_dir: str) -> None:
         render((ROOT / "deploy/nginx/templates/default.conf.template").read_text(), vals),
     )
     write(run / "redis.conf", redis_conf(run), 0o600)
-    print(f"admission bound: {vals['MAX_INFLIGHT']} requests in /predict; upload limit {vals['MAX_CONTENT_LENGTH']} B")
+    # The derivation, for the benchmarks' JSON; admission.env gives the API the same values as nginx (run.sh).
+    write(run / "admission.json", json.dumps(shed, indent=2) + "\n")
+    write(run / "admission.env", f"MAX_INFLIGHT={shed['max_inflight']}\nRETRY_AFTER_S={shed['retry_after_s']}\n")
+    print(shed_sizing.describe(shed))
+    print(f"upload limit {vals['MAX_CONTENT_LENGTH']} B")
 
 
 if __name__ == "__main__":

@@ -279,15 +279,17 @@ class JobQueue:
             value = json.dumps(result)
             pipe.rpush(key, value).expire(key, self.cfg.RESULT_TTL_S)
             if job.cache and model_sha256 and result.get("ok") and self.cfg.CACHE_TTL_S > 0:
-                self._cache_store(
-                    keys=[
-                        protocol.cache_key(model_sha256, job.cache),
-                        protocol.CACHE_INDEX_KEY,
-                        protocol.CACHE_SIZES_KEY,
-                        protocol.CACHE_BYTES_KEY,
-                    ],
-                    args=[value, self.cfg.CACHE_TTL_S, repr(now), self.cfg.CACHE_MAX_MB * 2**20],
-                    client=pipe,
+                pipe.eval(  # EVAL: a registered script in a pipeline costs a SCRIPT EXISTS round trip per batch
+                    _CACHE_STORE_LUA,
+                    4,
+                    protocol.cache_key(model_sha256, job.cache),
+                    protocol.CACHE_INDEX_KEY,
+                    protocol.CACHE_SIZES_KEY,
+                    protocol.CACHE_BYTES_KEY,
+                    value,
+                    self.cfg.CACHE_TTL_S,
+                    repr(now),
+                    self.cfg.CACHE_MAX_MB * 2**20,
                 )
         ids = [job.entry_id for job, _ in answers]
         pipe.xack(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, *ids).xdel(protocol.JOB_STREAM, *ids).execute()

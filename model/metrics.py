@@ -55,6 +55,12 @@ class WorkerMetrics:
             buckets=SECONDS_BUCKETS,
             registry=r,
         )
+        self._inference_cpu = Counter(
+            "ml_worker_inference_cpu_seconds",
+            "CPU time of the worker process (all its threads) during ONNX Runtime runs",
+            w,
+            registry=r,
+        )
         self._reclaimed = Counter("ml_worker_reclaimed", "Jobs taken over from a dead consumer", w, registry=r)
         self._switch = Histogram(
             "ml_worker_model_switch_seconds",
@@ -78,9 +84,10 @@ class WorkerMetrics:
     def error(self, kind: str) -> None:
         self._errors.labels(self.worker, kind).inc()
 
-    def batch(self, size: int, seconds: float) -> None:
+    def batch(self, size: int, seconds: float, cpu_seconds: float = 0.0) -> None:
         self._batch.labels(self.worker).observe(size)
         self._inference.labels(self.worker).observe(seconds)
+        self._inference_cpu.labels(self.worker).inc(max(0.0, cpu_seconds))
 
     def queue_wait(self, seconds: float) -> None:
         self._queue_wait.labels(self.worker).observe(max(0.0, seconds))

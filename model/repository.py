@@ -82,6 +82,17 @@ def parse_env_pin(raw: str) -> int | None:
     return int(raw)
 
 
+def start_folder(cfg) -> str:
+    """The model folder a worker starting now with `cfg` serves, before any live policy is read: MODEL_DIR, else
+    the version MODEL_VERSION pins or the newest one, else MODEL_FALLBACK_DIR ("" when there is none yet)."""
+    if cfg.MODEL_DIR:
+        return cfg.MODEL_DIR
+    chosen = choose(versions(cfg.MODEL_REPOSITORY, cfg.MODEL_NAME), parse_env_pin(cfg.MODEL_VERSION))
+    if chosen is not None:
+        return str(model_root(cfg.MODEL_REPOSITORY, cfg.MODEL_NAME) / str(chosen))
+    return cfg.MODEL_FALLBACK_DIR
+
+
 def served_versions(client, ttl_s: float) -> set[int] | None:
     """Versions the live workers serve (from their heartbeats); None when Redis cannot tell (keep everything)."""
     try:

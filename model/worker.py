@@ -142,12 +142,12 @@ class Worker:
                 self.metrics.job(Outcome.INVALID_IMAGE)
             self.metrics.preprocess(time.perf_counter() - started)
         if batch_jobs:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             predictions = self.classifier.predict_batch(
                 arrays, [j.top_k for j in batch_jobs], [j.explain for j in batch_jobs]
             )
             seconds = time.perf_counter() - started
-            self.metrics.batch(len(arrays), seconds)
+            self.metrics.batch(len(arrays), seconds, time.process_time() - cpu_started)
             self.batches += 1
             log.debug("batch of %d in %.1f ms", len(arrays), seconds * 1000)
             for job, pred in zip(batch_jobs, predictions):

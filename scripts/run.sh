@@ -47,5 +47,6 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], in
   log "$HOST:$PORT is already in use: stop what listens there or choose another PORT"; exit 1
 fi
 PYTHONPATH="$ROOT/api" "$VENV/bin/python" "$ROOT/deploy/render.py" "$RUN_DIR"
+set -a; source "$RUN_DIR/admission.env"; set +a   # the API's 503s give the Retry-After nginx gives
 log "serving on http://$HOST:$PORT (Ctrl-C stops; make status, make logs; logs in $RUN_DIR/logs)"
 exec "$VENV/bin/supervisord" -n -c "$RUN_DIR/supervisord.conf"

@@ -6,6 +6,10 @@ nginx, default admission bound), unique bytes per request. Prints the p99 latenc
                                                         # beside the newest bench.json (the report reads it)
   python -m stress_test.shed_bench --duration 10 --warmup 3   # short check
   python -m stress_test.shed_bench --url http://127.0.0.1:5000   # against a running `make run` instead
+  python -m stress_test.shed_bench --goodput --duration 20   # 8, then 64, then 160 clients on one stack: answered
+                                                        # img/s of 8 vs 64 (goodput ratio), p99 of 160
+
+The JSON records the admission bound and Retry-After as deploy/render.py derived them (run folder's admission.json).
 
 Uses the model in MODEL_DIR (default model/artifacts; `make test` leaves one in .run/test-model).
 """
@@ -31,6 +35,23 @@ def measure(url: str, clients: int, duration: float, warmup: float) -> dict:
     return result
 
 
+def goodput(url: str, duration: float, warmup: float) -> dict:
+    """Answered img/s of 8 clients and of 64 honouring Retry-After (goodput under overload: the ratio should stay
+    near 1, refusals costing next to nothing), then the p99 of 160; one stack, one run after the other."""
+    runs = {n: measure(url, n, duration, warmup) for n in (8, 64, 160)}
+    for n, r in runs.items():
+        print(
+            f"goodput: {n:3d} clients: {r['ok_per_s']} answered img/s, p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms, "
+            f"shed rate {r['shed_rate']:.1%}",
+            flush=True,
+        )
+    ratio = round(runs[64]["ok_per_s"] / runs[8]["ok_per_s"], 3) if runs[8]["ok_per_s"] else None
+    print(
+        f"goodput: 64 vs 8 clients: {ratio} (target >= 0.95); 160 clients: p99 {runs[160]['p99_ms']} ms (target 3000)"
+    )
+    return {"runs": {str(n): r for n, r in runs.items()}, "ratio_64_vs_8": ratio, "p99_160_ms": runs[160]["p99_ms"]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=160)
@@ -38,6 +59,7 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--url", help="a running stack (default: start one like `make run`, on free ports)")
     p.add_argument("--no-save", action="store_true")
+    p.add_argument("--goodput", action="store_true", help="8 vs 64 clients, then 160 (see above)")
     args = p.parse_args()
     stack = None
     url = args.url
@@ -49,12 +71,21 @@ def main() -> None:
     elif urlsplit(url).hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit("load goes to 127.0.0.1 only")
     try:
-        result = measure(url, args.clients, args.duration, args.warmup)
+        if args.goodput:
+            result = {**goodput(url, args.duration, args.warmup), "mode": "goodput"}
+        else:
+            result = measure(url, args.clients, args.duration, args.warmup)
         if stack is not None:
             result["max_inflight"] = stack.admission_bound
+            result["admission"] = json.loads((stack.run_dir / "admission.json").read_text())  # deploy/render.py
     finally:
         if stack is not None:
             stack.stop()
+    if args.goodput:
+        if not args.no_save:
+            print(f"saved {write_json((latest_run_dir('bench.json') or new_run_dir()) / 'goodput.json', result)}")
+        print(json.dumps(result))
+        return
     result["clients"] = args.clients
     print(
         f"{args.clients} clients, {result['duration_s']} s: {result['ok_per_s']} answers/s, "

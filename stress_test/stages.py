@@ -20,6 +20,7 @@ WORKER = {
     "queue_wait": "ml_worker_queue_wait_seconds",
     "batch": "ml_worker_batch_size",
 }
+INFERENCE_CPU = "ml_worker_inference_cpu_seconds"  # a counter: its total lands in the (sum, count) pair's sum
 API_LATENCY = "api_request_latency_seconds"
 API_DECODE = "api_preprocess_seconds"  # decoding each upload to the model's pixels, in the API
 API_ENDPOINT = "/predict"
@@ -28,7 +29,7 @@ API_ENDPOINT = "/predict"
 def parse(text: str) -> Totals:
     """Histogram (sum, count) per family, added up over workers; the API latency only for /predict."""
     out: Totals = {}
-    wanted = set(WORKER.values()) | {API_LATENCY, API_DECODE}
+    wanted = set(WORKER.values()) | {API_LATENCY, API_DECODE, INFERENCE_CPU}
     for family in text_string_to_metric_families(text):
         if family.name not in wanted:
             continue
@@ -36,7 +37,7 @@ def parse(text: str) -> Totals:
         for s in family.samples:
             if family.name == API_LATENCY and s.labels.get("endpoint") != API_ENDPOINT:
                 continue
-            if s.name.endswith("_sum"):
+            if s.name.endswith(("_sum", "_total")):
                 total += s.value
             elif s.name.endswith("_count"):
                 count += s.value
@@ -77,6 +78,7 @@ def stage_ms(before: Totals | str, after: Totals | str) -> dict[str, float | str
     wait_s, wait_n = _delta(before, after, WORKER["queue_wait"])
     api_s, api_n = _delta(before, after, API_LATENCY)
     dec_s, dec_n = _delta(before, after, API_DECODE)
+    cpu_s, _ = _delta(before, after, INFERENCE_CPU)
     return {
         "images": int(images),
         "batches": int(batches),
@@ -85,6 +87,7 @@ def stage_ms(before: Totals | str, after: Totals | str) -> dict[str, float | str
         "preprocess_per_image": _ms(pre_s, pre_n),
         "inference_per_image": _ms(inf_s, images),
         "inference_per_batch": _ms(inf_s, batches),
+        "inference_cpu_s": round(cpu_s, 3),
         "queue_wait": _ms(wait_s, wait_n),
         "api_request": _ms(api_s, api_n),
         "api_requests": int(api_n),

@@ -19,9 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 
 from stress_test import artifacts
 from stress_test import closed_loop
+from stress_test import cpu_account
 from stress_test import machine
 from stress_test import ort_runner
 from stress_test import pyspy_profile
@@ -67,12 +70,28 @@ def service_pids(svc: Service) -> dict[str, list[int]]:
     return out
 
 
+IDLE_WINDOW_S = 5.0  # benchmark harness only: the idle stack's background CPU (/proc counts 10 ms ticks)
+PART_NAMES = {"api": "gunicorn", "model": "model_service", "redis": "redis", "nginx": "nginx"}
+
+
+def cpu_roots(svc: Service) -> dict[int, str]:
+    """pid -> part for cpu_account: each program of the stack, every model worker process, this load generator."""
+    roots = {proc.pid: PART_NAMES.get(name, name) for name, proc in svc.parts().items()}
+    for pid in service_pids(svc)["model"]:
+        roots[pid] = "worker"
+    roots[psutil.Process().pid] = "load_generator"
+    return roots
+
+
 def measure(
     svc: Service, name: str, photos: list[tuple[str, bytes]], clients: int, seconds: float, profile: Path | None = None
 ) -> dict[str, Any]:
     """One closed-loop run with its CPU split, Redis traffic and stage profile; with `profile`, a second, shorter run
     under py-spy follows (py-spy's sampling costs CPU on these cores, so it never overlaps the measured run)."""
+    with cpu_account.CpuWindow(cpu_roots(svc)) as idle:  # the stack's background CPU, without load
+        time.sleep(IDLE_WINDOW_S)
     metrics0 = stages.scrape(svc.url, settle_s=2 * METRICS_PUSH_S)
+    window = cpu_account.CpuWindow(cpu_roots(svc)).__enter__()  # closed after the second scrape: same images
     cpu0, net0, t0 = svc.cpu_seconds(), redis_bytes(svc), time.monotonic()
     run = closed_loop.run(svc.url, clients, seconds, warmup=3, photos=photos)
     cpu1, net1, wall = svc.cpu_seconds(), redis_bytes(svc), time.monotonic() - t0
@@ -86,6 +105,10 @@ def measure(
         redis_kib_per_request=round((net1 - net0) / 1024 / max(requests_sent, 1), 1),
         stages_ms=stages.stage_ms(metrics0, stages.scrape(svc.url, settle_s=2 * METRICS_PUSH_S)),
     )
+    window.close()
+    if "images" in run["stages_ms"]:
+        run["cpu_account"] = window.account(run["stages_ms"]["images"], run["stages_ms"]["inference_cpu_s"], idle)
+        print(f"{name}: {cpu_account.format_account(run['cpu_account'])}", flush=True)
     if profile:
         spy_seconds = max(3.0, seconds / 3)
         spy = pyspy_profile.Recorder(service_pids(svc), spy_seconds, profile).start()

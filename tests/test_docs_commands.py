@@ -72,7 +72,12 @@ def _path_candidates(code: str) -> set[str]:
     found = set()
     for token in code.split():
         token = token.split("@")[-1].strip("()[],;\"'")
-        if not token or token in NOT_PATHS or token.startswith(("/", "~", "../", "-", *MEDIA_TYPES)) or not PATH_LIKE.match(token):
+        if (
+            not token
+            or token in NOT_PATHS
+            or token.startswith(("/", "~", "../", "-", *MEDIA_TYPES))
+            or not PATH_LIKE.match(token)
+        ):
             continue
         if any(re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]*", part) for part in token.split("/")):
             continue  # INSTANCE_PATH/secret_key: a setting's value, not a repository path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,7 +16,11 @@ from testkit import REPO
 
 def render(tmp_path, **env) -> dict[str, str]:
     run = tmp_path / "run"
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "MAX_", "REQUEST_", "REDIS_"))}
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GUNICORN_", "MAX_", "REQUEST_", "REDIS_", "RETRY_", "SHED_"))
+    }
     subprocess.run(
         [sys.executable, str(REPO / "deploy" / "render.py"), str(run)],
         check=True,
@@ -45,7 +50,6 @@ def test_values_follow_the_services_settings(tmp_path):
     )
     nginx, sup = conf["nginx/default.conf"], conf["supervisord.conf"]
     assert setting(nginx, r"client_max_body_size (\d+);") == "12345"
-    assert setting(nginx, r"limit_conn predict_inflight (\d+);") == "12"  # 3 workers x 4 threads
     assert int(setting(nginx, r"proxy_read_timeout (\d+)s;")) > 50
     assert setting(nginx, r"listen (\S+);") == "127.0.0.1:8123"
     graceful = 50 + 5  # gunicorn.conf.py: REQUEST_TIMEOUT_S + 5
@@ -70,3 +74,54 @@ def test_rendered_nginx_config_is_valid(tmp_path):
     subprocess.run(
         [nginx, "-t", "-e", "stderr", "-p", f"{run}/", "-c", str(run / "nginx.conf")], check=True, capture_output=True
     )
+
+
+def card_with_speed(tmp_path, fp32_img_s: float, threads: int = 2) -> str:
+    """A model card whose conversion measured `fp32_img_s` at `threads` threads (what model/capacity.py reads)."""
+    model = tmp_path / "model"
+    model.mkdir()
+    speed = {"fp32_img_s": fp32_img_s, "int8_img_s": 3 * fp32_img_s, "threads": threads, "batch": 8}
+    card = {"serve": "fp32", "variants": {"fp32": {"file": "m.onnx"}, "int8": {"file": "q.onnx", "speed": speed}}}
+    (model / "model_card.json").write_text(json.dumps(card))
+    return str(model)
+
+
+def admission_of(tmp_path) -> dict:
+    return json.loads((tmp_path / "run" / "admission.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("img_s", "bound", "retry_after"),
+    [
+        (12.75, 26, 3),  # ceil(12.75 x 2 s) = 26 > floor 24; ceil(26 / 12.75) = 3 s
+        (38.25, 77, 3),  # a machine 3x faster: 3x the bound, the same latency budget
+        (4.0, 24, 6),  # slow: the floor (2 + 1) x 8 keeps batches full; Retry-After ceil(24 / 4)
+    ],
+)
+def test_bound_and_retry_after_follow_the_measured_rate(tmp_path, img_s, bound, retry_after):
+    conf = render(tmp_path, MODEL_DIR=card_with_speed(tmp_path, img_s), WORKERS=2, THREADS=1)["nginx/default.conf"]
+    assert setting(conf, r"limit_conn predict_inflight (\d+);") == str(bound)
+    assert setting(conf, r"add_header Retry-After (\d+) always;") == str(retry_after)
+    shed = admission_of(tmp_path)
+    assert shed["capacity"]["img_s"] == img_s and shed["max_inflight"] == bound
+    env = (tmp_path / "run" / "admission.env").read_text()
+    assert f"MAX_INFLIGHT={bound}\n" in env and f"RETRY_AFTER_S={retry_after}\n" in env
+
+
+def test_rate_scales_to_the_cores_the_fleet_uses(tmp_path):
+    render(tmp_path, MODEL_DIR=card_with_speed(tmp_path, 10.0, threads=2), WORKERS=1, THREADS=1)
+    assert admission_of(tmp_path)["capacity"]["img_s"] == 5.0  # one of the two cores the card measured with
+
+
+def test_explicit_retry_after_and_target_win(tmp_path):
+    model = card_with_speed(tmp_path, 12.75)
+    conf = render(tmp_path, MODEL_DIR=model, WORKERS=2, THREADS=1, RETRY_AFTER_S=9, SHED_LATENCY_TARGET_S=4)
+    assert setting(conf["nginx/default.conf"], r"limit_conn predict_inflight (\d+);") == "51"  # ceil(12.75 x 4)
+    assert setting(conf["nginx/default.conf"], r"add_header Retry-After (\d+) always;") == "9"
+
+
+def test_without_a_measured_rate_the_floor_and_one_second(tmp_path):
+    conf = render(tmp_path, MODEL_DIR=str(tmp_path / "none"), WORKERS=3, THREADS=1, BATCH_SIZE=4)
+    assert setting(conf["nginx/default.conf"], r"limit_conn predict_inflight (\d+);") == "16"  # (3 + 1) x 4
+    assert setting(conf["nginx/default.conf"], r"add_header Retry-After (\d+) always;") == "1"
+    assert admission_of(tmp_path)["retry_after_source"] == "no measured rate"

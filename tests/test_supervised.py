@@ -7,6 +7,7 @@ Every test prints what it sent, what came back and how long recovery took, so a 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import itertools
@@ -99,9 +100,12 @@ def test_300_half_sent_requests_do_not_delay_health_or_predict(sup):
 
 
 def test_load_beyond_the_bound_is_shed_with_retry_after(sup):
-    """160 clients for 10 s against the defaults: only 200 and 503 (+ Retry-After); admitted requests stay fast."""
+    """160 clients for 10 s against the defaults: only 200 and 503 (+ the derived Retry-After); admitted requests
+    stay within the latency the bound was sized for."""
     clients, duration = 160, 10.0
     bound = sup.admission_bound
+    shed = json.loads((sup.run_dir / "admission.json").read_text())  # deploy/render.py's derivation
+    assert bound == shed["max_inflight"] and shed["max_inflight_source"] in ("rate", "floor")
     results: list[tuple[int, float, str | None]] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + duration
@@ -133,17 +137,21 @@ def test_load_beyond_the_bound_is_shed_with_retry_after(sup):
     codes = Counter(status for status, _, _ in results)
     ok = sorted(latency for status, latency, _ in results if status == 200)
     throughput = len(ok) / elapsed  # measured here: the machine may be shared
-    # docs/operations.md, "Load shedding": an admitted request waits about MAX_INFLIGHT / throughput; twice that + 1 s is generous.
+    # docs/operations.md, "Load shedding": an admitted request waits about MAX_INFLIGHT / throughput (the bound was
+    # sized for SHED_LATENCY_TARGET_S at the measured rate; p99 <= 3 s is the target). On a shared machine the rate
+    # measured here is what counts: twice MAX_INFLIGHT / throughput + 1 s is generous, a behaviour check, not a timing.
     documented = 2 * bound / max(throughput, 1e-9) + 1.0
     p99 = ok[int(0.99 * (len(ok) - 1))] if ok else float("nan")
     print(
-        f"shedding: {clients} clients x {duration:.0f} s, bound {bound}: codes {dict(codes)}, {throughput:.1f} answers/s, "
-        f"200 latency p50 {ok[len(ok) // 2] if ok else float('nan'):.2f} s p99 {p99:.2f} s max {ok[-1] if ok else float('nan'):.2f} s "
-        f"(documented bound {documented:.2f} s)"
+        f"shedding: {clients} clients x {duration:.0f} s, bound {bound} (derived: {shed['max_inflight_source']}, "
+        f"fleet {shed['capacity'].get('img_s')} img/s), Retry-After {shed['retry_after_s']} s: codes {dict(codes)}, "
+        f"{throughput:.1f} answers/s, 200 latency p50 {ok[len(ok) // 2] if ok else float('nan'):.2f} s "
+        f"p99 {p99:.2f} s (target 3 s) max {ok[-1] if ok else float('nan'):.2f} s (documented bound {documented:.2f} s)"
     )
     assert set(codes) <= {200, 503}, codes
     assert codes[200] > 0 and codes[503] > 0, codes
-    assert all(ra is not None and int(ra) >= 1 for status, _, ra in results if status == 503)
+    assert {ra for status, _, ra in results if status == 503} == {str(shed["retry_after_s"])}
+    assert p99 <= max(3.0, documented), (p99, documented)
     assert ok[-1] <= documented, (ok[-1], documented)
     assert answers_correctly(sup)
 

@@ -406,3 +406,15 @@ def test_predict_decode_budget_busy_is_503_with_retry_after(client, calls, photo
     finally:
         held.release(3 * 2**20)
     assert response.status_code == 503 and response.headers["Retry-After"] and calls == []
+
+
+def test_full_queue_retry_after_is_one_second_when_nothing_derived_it(client, monkeypatch, photo):
+    """RETRY_AFTER_S=0 (the default) means `make run` derives it; a bare API still sends a valid header."""
+
+    def fail(name, top_k=5, explain=False):
+        raise errors.QueueFull("queue is full")
+
+    monkeypatch.setattr(views, "model_predict", fail)
+    monkeypatch.delenv("RETRY_AFTER_S", raising=False)
+    response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"

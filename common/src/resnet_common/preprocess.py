@@ -161,9 +161,15 @@ def decode_pixels(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str =
         return np.asarray(rgb, dtype=np.uint8)
 
 
+_MEAN_BGR_F32 = np.array(CAFFE_MEAN_BGR, dtype=np.float32)
+
+
 def normalize_pixels(pixels: np.ndarray) -> np.ndarray:
-    """uint8 (224, 224, 3) → the float32 model input; identical to img_to_array + preprocess_input."""
-    return caffe_normalize(pixels.astype(np.float32))
+    """uint8 (224, 224, 3) → the float32 model input; bit-identical to img_to_array + preprocess_input (the same
+    float32 subtraction per channel) in one copy and one contiguous pass instead of caffe_normalize's strided ones."""
+    x = pixels[..., ::-1].astype(np.float32)
+    x -= _MEAN_BGR_F32
+    return x
 
 
 def pixels_from_bytes(raw: bytes) -> np.ndarray:
