@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import artifacts
 import decode_profile
 import machine
+import openvino_runner
 import ort_runner
 from results import format_table, new_run_dir, progress_line, write_json
 
@@ -94,6 +95,7 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--baseline-images", type=int, default=40, help="timed Keras predict calls (default 40)")
     p.add_argument("--skip-baseline", action="store_true", help="do not run the Keras baseline")
+    p.add_argument("--skip-openvino", action="store_true", help="do not add the raw OpenVINO rows")
     p.add_argument("--keras-python", default=str(KERAS_PYTHON), help="python of the TensorFlow venv")
     p.add_argument("--out", help="JSON output (default stress_test/results/<timestamp>/bench.json)")
     p.add_argument(
@@ -152,6 +154,11 @@ def main() -> None:
             )
             rows.append(row)
             print(progress_line(rows, COLUMNS), flush=True)
+    points = ort_runner.grid(
+        info["cores"], csv_ints(args.workers), csv_ints(args.threads) or None, csv_ints(args.batches)
+    )
+    ov = dict(duration_s=args.duration, warmup_s=args.warmup, spin=spin)
+    ov_rows = [] if args.skip_openvino else openvino_runner.bench_rows(models, wanted, points, rows, **ov)
     noisy = [r for r in rows if r["other_load_cores"] > 0.2]
     if noisy:
         print(
@@ -183,6 +190,7 @@ def main() -> None:
             "card": artifacts.card(folder),
             "baseline": baseline,
             "runs": rows,
+            "openvino": ov_rows,
             "best": best,
             "settings": {k: v for k, v in vars(args).items()},
         },
