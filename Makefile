@@ -5,7 +5,7 @@ PORT ?= 5000
 REDIS_PORT ?= 6379
 export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
 
-.PHONY: setup model run status logs test test-unit lint compose-check compose-test bench bench-explain config-search matrix matrix-containers capacity report clean
+.PHONY: setup model run status logs test test-unit lint compose-check compose-test bench bench-peers bench-explain config-search matrix matrix-containers capacity report clean
 
 setup:            ## virtual environments, pinned packages, redis-server if none is on PATH
 	scripts/install_system.sh
@@ -40,6 +40,10 @@ compose-test: setup  ## build the images offline and run the compose stack with 
 
 bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime workers x threads x batch (~4 min)
 	.venv/bin/python stress_test/bench_model.py
+
+bench-peers: model  ## this service vs BentoML, Ray Serve, MLServer: same model, cores, batch and load (~12 min; QUICK=1 ~6 min)
+	bash scripts/peer_envs.sh
+	.venv/bin/python -m stress_test.peers.driver $(if $(QUICK),--quick)
 
 bench-explain: model  ## what class activation heatmaps cost per image, asked and not asked (~2 min; after bench)
 	.venv/bin/python stress_test/bench_explain.py

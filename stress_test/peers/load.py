@@ -1,0 +1,102 @@
+"""Closed-loop HTTP load for any of the systems compared: N clients, each from its own loopback address.
+
+Each client thread keeps one keep-alive connection bound to its own source address (127.0.1.10, 127.0.1.11, …),
+sends the next photo with unique bytes (stress_test/unique.py) as soon as the previous answer arrives, and
+records completions inside the measured window. How a request looks (multipart, raw body, Open Inference
+Protocol JSON) is the system's own `encode`; what counts as a good answer is its `accept`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from stress_test.unique import unique
+
+Encode = Callable[[str, bytes], tuple[bytes, str]]  # (file name, image bytes) -> (body, content type)
+Accept = Callable[[int, bytes], bool]  # (status, body) -> a good answer?
+MAX_RETRY_AFTER_S = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to send one image to a system."""
+
+    port: int
+    path: str
+    encode: Encode
+    accept: Accept
+
+
+def source_address(client: int) -> str:
+    """The loopback address client number `client` connects from: one address per client (up to 50,000)."""
+    return f"127.0.{1 + client // 200}.{10 + client % 200}"
+
+
+def _connect(port: int, client: int, timeout: float) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source_address(client), 0))
+
+
+def _client(target: Target, photos: list, client: int, start: float, stop: float, timeout: float, out: list) -> None:
+    conn = _connect(target.port, client, timeout)
+    run_id, i = uuid.uuid4().hex[:8], client
+    while (t0 := time.monotonic()) < stop:
+        name, data = photos[i % len(photos)]
+        body, ctype = target.encode(name, unique(data, f"{run_id}-{client}-{i}"))
+        i += 1
+        retry_after = 0.0
+        try:
+            conn.request("POST", target.path, body=body, headers={"Content-Type": ctype})
+            resp = conn.getresponse()
+            payload = resp.read()
+            status, ok = resp.status, target.accept(resp.status, payload)
+            if status == 503:  # backpressure: wait as told, like a polite client
+                retry_after = min(float(resp.getheader("Retry-After") or 1), MAX_RETRY_AFTER_S)
+        except (OSError, http.client.HTTPException, ValueError):
+            conn.close()
+            conn = _connect(target.port, client, timeout)
+            status, ok = 0, False
+        t1 = time.monotonic()
+        if start <= t1 <= stop:
+            out.append((t1 - t0, status, ok))
+        if retry_after:
+            time.sleep(retry_after)
+    conn.close()
+
+
+def run(
+    target: Target, photos: list[tuple[str, bytes]], clients: int, duration: float, warmup: float, timeout: float = 60
+) -> dict:
+    """Good answers per second inside the window, their p50/p99 latency, and the other answers (errors)."""
+    start = time.monotonic() + warmup
+    stop = start + duration
+    out: list = []
+    threads = [
+        threading.Thread(target=_client, args=(target, photos, c, start, stop, timeout, out), daemon=True)
+        for c in range(clients)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=warmup + duration + timeout + 10)
+    ok_ms = np.array([r[0] for r in out if r[2]]) * 1000
+    statuses: dict[str, int] = {}
+    for _, status, ok in out:
+        if not ok:
+            statuses[str(status)] = statuses.get(str(status), 0) + 1
+    return {
+        "clients": clients,
+        "duration_s": duration,
+        "ok": int(ok_ms.size),
+        "img_s": round(ok_ms.size / duration, 2),
+        "p50_ms": round(float(np.percentile(ok_ms, 50)), 1) if ok_ms.size else None,
+        "p99_ms": round(float(np.percentile(ok_ms, 99)), 1) if ok_ms.size else None,
+        "errors": sum(statuses.values()),
+        "error_statuses": statuses,
+    }
