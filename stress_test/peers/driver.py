@@ -1,13 +1,14 @@
 """This service against BentoML, Ray Serve and MLServer serving the same model, side by side in one run.
 
 Each system serves the model card's served ONNX file with the same preprocessing (model/preprocess.py), 2
-replicas × 1 intra-op thread and max batch 8, started the way its own documentation starts it; each is measured
-alone (the others stopped) with the same closed-loop load (stress_test/peers/load.py) at 1, 8 and 64 clients.
+replicas × 1 intra-op thread and max batch 8, started the way its own documentation starts it. All run at once
+(the idle ones cost little); the same closed-loop load (stress_test/peers/load.py) at 1, 8 and 64 clients goes to
+one system at a time, interleaved over rounds so that a shared machine's noise falls on every system alike.
 Raw ONNX Runtime (stress_test/ort_runner.py, no HTTP) of the same configuration is measured in the same run.
 Writes peers.json to a new stress_test/results/<timestamp>/ folder and prints the table.
 
-  python -m stress_test.peers.driver                  # 20 s per load (~8 min with startups)
-  python -m stress_test.peers.driver --quick          # 6 s per load
+  python -m stress_test.peers.driver                  # 2 rounds x 15 s per load (~13 min with startups)
+  python -m stress_test.peers.driver --quick          # 2 rounds x 6 s per load (~6 min)
   python -m stress_test.peers.driver --systems ours,bentoml --loads 1,8
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from stress_test import artifacts
-from stress_test.peers.load import run as run_load
+from stress_test.peers.load import completions, summary
 from stress_test.peers.report import peers_section, verdict
 from stress_test.peers.systems import PEER_SYSTEMS, ROOT, Ours
 from stress_test.photos import photo_bytes
@@ -38,8 +39,9 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--systems", default="ours,bentoml,ray,mlserver", help="comma list (default: all four)")
     p.add_argument("--loads", default="1,8,64", help="client counts (default 1,8,64)")
-    p.add_argument("--duration", type=float, default=20.0, help="measured seconds per load (default 20)")
-    p.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring each load (default 5)")
+    p.add_argument("--duration", type=float, default=15.0, help="measured seconds per load and round (default 15)")
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring each load (default 3)")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds over all systems (default 2)")
     p.add_argument("--skip-raw", action="store_true", help="do not measure raw ONNX Runtime")
     p.add_argument("--model-dir", help="folder with model_card.json (default MODEL_DIR or model/artifacts)")
     p.add_argument("--out", help="JSON output (default stress_test/results/<timestamp>/peers.json)")
@@ -65,25 +67,38 @@ def raw_onnxruntime(model: Path, duration: float, warmup: float) -> list[dict[st
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(system: Any, tmp: Path, model_dir: Path, photos: list, args: argparse.Namespace) -> dict[str, Any]:
-    """Start one system, run every load against it, stop it; a failure is recorded with its error text."""
-    entry: dict[str, Any] = {"request": system.request, "version": system.version(), "loads": {}}
-    t0 = time.monotonic()
-    try:
-        target = system.start(tmp, model_dir, photos[0][1], START_TIMEOUT_S)
-        entry["startup_s"] = round(time.monotonic() - t0, 1)
-        print(f"{system.name}: answering after {entry['startup_s']} s", flush=True)
+def start_all(systems: list, tmp: Path, model_dir: Path, photo: bytes) -> dict[str, Any]:
+    """Start every system (one after another); a failure is recorded with its error text and the others go on."""
+    entries: dict[str, Any] = {}
+    for system in systems:
+        entry: dict[str, Any] = {"request": system.request, "version": system.version(), "loads": {}}
+        t0 = time.monotonic()
+        try:
+            entry["target"] = system.start(tmp, model_dir, photo, START_TIMEOUT_S)
+            entry["status"], entry["startup_s"] = "ok", round(time.monotonic() - t0, 1)
+            print(f"{system.name}: answering after {entry['startup_s']} s", flush=True)
+        except Exception as exc:  # recorded, and the run goes on with the next system
+            entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            print(f"{system.name} failed: {entry['error']}", file=sys.stderr, flush=True)
+            system.stop()
+        entries[system.name] = entry
+    return entries
+
+
+def interleaved(entries: dict[str, Any], photos: list, args: argparse.Namespace) -> None:
+    """Every load on every running system, round after round, so a shared machine's noise falls on all alike;
+    each load's figures are over all its rounds (img/s over the summed windows, percentiles over all requests)."""
+    running = {name: e for name, e in entries.items() if e["status"] == "ok"}
+    samples: dict[tuple[str, int], list] = {}
+    for rnd in range(args.rounds):
         for clients in args.loads:
-            load = run_load(target, photos, clients, args.duration, args.warmup)
-            entry["loads"][str(clients)] = load
-            print(f"  {clients:>3} clients: {json.dumps(load)}", flush=True)
-        entry["status"] = "ok"
-    except Exception as exc:  # recorded, and the run goes on with the next system
-        entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
-        print(f"{system.name} failed: {entry['error']}", file=sys.stderr, flush=True)
-    finally:
-        system.stop()
-    return entry
+            for name, entry in running.items():
+                load = completions(entry["target"], photos, clients, args.duration, args.warmup)
+                samples.setdefault((name, clients), []).extend(load)
+                figures = summary(clients, args.duration, load)
+                print(f"round {rnd + 1} {name:>8} {clients:>3} clients: {json.dumps(figures)}", flush=True)
+    for (name, clients), load in samples.items():
+        running[name]["loads"][str(clients)] = summary(clients, args.duration * args.rounds, load)
 
 
 def main() -> None:
@@ -100,6 +115,7 @@ def main() -> None:
             "loads": args.loads,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "rounds": args.rounds,
             "replicas": REPLICAS,
             "threads": THREADS,
             "max_batch": MAX_BATCH,
@@ -111,8 +127,14 @@ def main() -> None:
         "systems": {},
     }
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
-        for system in systems:
-            data["systems"][system.name] = measure(system, Path(tmp), model_dir, photos, args)
+        try:
+            data["systems"] = start_all(systems, Path(tmp), model_dir, photos[0][1])
+            interleaved(data["systems"], photos, args)
+        finally:
+            for system in systems:
+                system.stop()
+    for entry in data["systems"].values():
+        entry.pop("target", None)
     if not args.skip_raw:
         data["raw_onnxruntime"] = raw_onnxruntime(model, min(args.duration, 10.0), 2.0)
     data["machine"]["loadavg_at_end"] = os.getloadavg()

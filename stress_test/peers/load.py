@@ -70,10 +70,10 @@ def _client(target: Target, photos: list, client: int, start: float, stop: float
     conn.close()
 
 
-def run(
+def completions(
     target: Target, photos: list[tuple[str, bytes]], clients: int, duration: float, warmup: float, timeout: float = 60
-) -> dict:
-    """Good answers per second inside the window, their p50/p99 latency, and the other answers (errors)."""
+) -> list[tuple[float, int, bool]]:
+    """(latency s, status, good answer?) of every request completed inside the measured window."""
     start = time.monotonic() + warmup
     stop = start + duration
     out: list = []
@@ -85,6 +85,16 @@ def run(
         t.start()
     for t in threads:
         t.join(timeout=warmup + duration + timeout + 10)
+    return list(out)
+
+
+def run(target: Target, photos: list[tuple[str, bytes]], clients: int, duration: float, warmup: float) -> dict:
+    """Good answers per second inside the window, their p50/p99 latency, and the other answers (errors)."""
+    return summary(clients, duration, completions(target, photos, clients, duration, warmup))
+
+
+def summary(clients: int, duration: float, out: list) -> dict:
+    """Figures of (latency s, status, ok) completions measured over `duration` seconds (several rounds: summed)."""
     ok_ms = np.array([r[0] for r in out if r[2]]) * 1000
     statuses: dict[str, int] = {}
     for _, status, ok in out:

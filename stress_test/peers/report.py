@@ -86,8 +86,8 @@ def peers_section(data: dict[str, Any]) -> str:
         f"The same ONNX file ({data['model']['file']}), the same Keras-identical preprocessing (decode to 224×224×3,"
         f" then normalise), {s['replicas']} replicas × {s['threads']} intra-op thread, max batch {s['max_batch']},"
         f" each peer with its own batching and started by its own CLI; closed-loop clients from distinct loopback"
-        f" addresses, unique bytes per request, {s['duration_s']} s measured after {s['warmup_s']} s warm-up per"
-        " load, every system in the same run.",
+        f" addresses, unique bytes per request; all systems up at once and loaded one at a time, {s.get('rounds', 1)}"
+        f" interleaved round(s) of {s['duration_s']} s per load after {s['warmup_s']} s warm-up.",
         "",
         table(data),
         "",

@@ -44,7 +44,7 @@ def recorder():
 def test_clients_come_from_distinct_loopback_addresses_with_unique_bytes(recorder):
     photo = b"\xff\xd8" + b"\x00" * 100
     target = load.Target(recorder.server_address[1], "/predict", multipart("file"), accept_json(lambda r: r["success"]))
-    out = load.run(target, [("a.jpg", photo)], clients=3, duration=1.0, warmup=0.2, timeout=10)
+    out = load.run(target, [("a.jpg", photo)], clients=3, duration=1.0, warmup=0.2)
     addresses = {addr for addr, _ in _Recorder.seen}
     assert addresses == {load.source_address(c) for c in range(3)}
     bodies = [body for _, body in _Recorder.seen]
