@@ -21,11 +21,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from stress_test import artifacts
-from stress_test.peers.load import completions, summary
+from stress_test.peers.load import completions, session_cpu_seconds, summary
 from stress_test.peers.report import peers_section, verdict
 from stress_test.peers.systems import PEER_SYSTEMS, ROOT, Ours
 from stress_test.photos import photo_bytes
@@ -75,6 +76,7 @@ def start_all(systems: list, tmp: Path, model_dir: Path, photo: bytes) -> dict[s
         t0 = time.monotonic()
         try:
             entry["target"] = system.start(tmp, model_dir, photo, START_TIMEOUT_S)
+            entry["session"] = system.session
             entry["status"], entry["startup_s"] = "ok", round(time.monotonic() - t0, 1)
             print(f"{system.name}: answering after {entry['startup_s']} s", flush=True)
         except Exception as exc:  # recorded, and the run goes on with the next system
@@ -90,15 +92,19 @@ def interleaved(entries: dict[str, Any], photos: list, args: argparse.Namespace)
     each load's figures are over all its rounds (img/s over the summed windows, percentiles over all requests)."""
     running = {name: e for name, e in entries.items() if e["status"] == "ok"}
     samples: dict[tuple[str, int], list] = {}
+    cpu: dict[tuple[str, int], float] = {}
     for rnd in range(args.rounds):
         for clients in args.loads:
             for name, entry in running.items():
-                load = completions(entry["target"], photos, clients, args.duration, args.warmup)
+                probe = partial(session_cpu_seconds, entry["session"])
+                load, cpu_s = completions(entry["target"], photos, clients, args.duration, args.warmup, probe=probe)
                 samples.setdefault((name, clients), []).extend(load)
-                figures = summary(clients, args.duration, load)
+                cpu[(name, clients)] = cpu.get((name, clients), 0.0) + (cpu_s or 0.0)
+                figures = summary(clients, args.duration, load, cpu_s)
                 print(f"round {rnd + 1} {name:>8} {clients:>3} clients: {json.dumps(figures)}", flush=True)
     for (name, clients), load in samples.items():
-        running[name]["loads"][str(clients)] = summary(clients, args.duration * args.rounds, load)
+        figures = summary(clients, args.duration * args.rounds, load, cpu[(name, clients)])
+        running[name]["loads"][str(clients)] = figures
 
 
 def main() -> None:
@@ -135,6 +141,7 @@ def main() -> None:
                 system.stop()
     for entry in data["systems"].values():
         entry.pop("target", None)
+        entry.pop("session", None)
     if not args.skip_raw:
         data["raw_onnxruntime"] = raw_onnxruntime(model, min(args.duration, 10.0), 2.0)
     data["machine"]["loadavg_at_end"] = os.getloadavg()

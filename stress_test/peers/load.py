@@ -9,6 +9,7 @@ Protocol JSON) is the system's own `encode`; what counts as a good answer is its
 from __future__ import annotations
 
 import http.client
+import os
 import threading
 import time
 import uuid
@@ -70,13 +71,45 @@ def _client(target: Target, photos: list, client: int, start: float, stop: float
     conn.close()
 
 
+def session_cpu_seconds(sid: int) -> float:
+    """User + system CPU seconds of the live processes of session `sid` (a system and all it started)."""
+    import psutil
+
+    total = 0.0
+    for proc in psutil.process_iter(["cpu_times"]):
+        try:
+            if os.getsid(proc.pid) == sid:
+                total += proc.info["cpu_times"].user + proc.info["cpu_times"].system
+        except (ProcessLookupError, PermissionError, psutil.Error, AttributeError):
+            continue
+    return total
+
+
+def _probe_window(probe: Callable[[], float], start: float, stop: float, out: list) -> None:
+    time.sleep(max(0.0, start - time.monotonic()))
+    first = probe()
+    time.sleep(max(0.0, stop - time.monotonic()))
+    out.append(probe() - first)
+
+
 def completions(
-    target: Target, photos: list[tuple[str, bytes]], clients: int, duration: float, warmup: float, timeout: float = 60
-) -> list[tuple[float, int, bool]]:
-    """(latency s, status, good answer?) of every request completed inside the measured window."""
+    target: Target,
+    photos: list[tuple[str, bytes]],
+    clients: int,
+    duration: float,
+    warmup: float,
+    timeout: float = 60,
+    probe: Callable[[], float] | None = None,
+) -> tuple[list[tuple[float, int, bool]], float | None]:
+    """(latency s, status, good answer?) of every request completed inside the measured window, and how much
+    `probe()` (e.g. the system's CPU seconds) grew over that window."""
     start = time.monotonic() + warmup
     stop = start + duration
     out: list = []
+    probed: list = []
+    prober = threading.Thread(target=_probe_window, args=(probe, start, stop, probed), daemon=True)
+    if probe is not None:
+        prober.start()
     threads = [
         threading.Thread(target=_client, args=(target, photos, c, start, stop, timeout, out), daemon=True)
         for c in range(clients)
@@ -85,16 +118,20 @@ def completions(
         t.start()
     for t in threads:
         t.join(timeout=warmup + duration + timeout + 10)
-    return list(out)
+    if probe is not None:
+        prober.join(timeout=max(0.0, stop - time.monotonic()) + 30)
+    return list(out), (probed[0] if probed else None)
 
 
 def run(target: Target, photos: list[tuple[str, bytes]], clients: int, duration: float, warmup: float) -> dict:
     """Good answers per second inside the window, their p50/p99 latency, and the other answers (errors)."""
-    return summary(clients, duration, completions(target, photos, clients, duration, warmup))
+    return summary(clients, duration, completions(target, photos, clients, duration, warmup)[0])
 
 
-def summary(clients: int, duration: float, out: list) -> dict:
-    """Figures of (latency s, status, ok) completions measured over `duration` seconds (several rounds: summed)."""
+def summary(clients: int, duration: float, out: list, cpu_s: float | None = None) -> dict:
+    """Figures of (latency s, status, ok) completions measured over `duration` seconds (several rounds: summed);
+    with the system's CPU seconds over the same window, CPU ms per good answer and cores busy (robust to other
+    load on a shared machine, which img/s is not)."""
     ok_ms = np.array([r[0] for r in out if r[2]]) * 1000
     statuses: dict[str, int] = {}
     for _, status, ok in out:
@@ -109,4 +146,6 @@ def summary(clients: int, duration: float, out: list) -> dict:
         "p99_ms": round(float(np.percentile(ok_ms, 99)), 1) if ok_ms.size else None,
         "errors": sum(statuses.values()),
         "error_statuses": statuses,
+        "cpu_ms_per_img": round(1000 * cpu_s / ok_ms.size, 1) if cpu_s is not None and ok_ms.size else None,
+        "cores_busy": round(cpu_s / duration, 2) if cpu_s is not None else None,
     }

@@ -57,7 +57,7 @@ def table(data: dict[str, Any]) -> str:
     loads = [c for c in data["settings"]["loads"] if c != 1]
     head = ["system", "version", "1 client p50 ms"]
     for c in loads:
-        head += [f"{c} cl. img/s", f"{c} cl. p50 ms", f"{c} cl. p99 ms", f"{c} cl. errors"]
+        head += [f"{c} cl. img/s", f"{c} cl. p50 ms", f"{c} cl. p99 ms", f"{c} cl. errors", f"{c} cl. CPU ms/img"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, system in data["systems"].items():
         row = [LABELS.get(name, name), str(system.get("version", "?"))]
@@ -67,7 +67,7 @@ def table(data: dict[str, Any]) -> str:
         row.append(_cell(_load(system, 1), "p50_ms"))
         for c in loads:
             load = _load(system, c)
-            row += [_cell(load, "img_s"), _cell(load, "p50_ms"), _cell(load, "p99_ms"), _cell(load, "errors")]
+            row += [_cell(load, k) for k in ("img_s", "p50_ms", "p99_ms", "errors", "cpu_ms_per_img")]
         lines.append("| " + " | ".join(row) + " |")
     for raw in data.get("raw_onnxruntime", []):
         what = f"raw ONNX Runtime {raw['workers']}×{raw['threads']} batch {raw['batch']} (no HTTP)"

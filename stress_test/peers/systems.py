@@ -135,6 +135,11 @@ class Peer:
         wait_answering(target, photo, timeout, self.proc, self.log)
         return target
 
+    @property
+    def session(self) -> int:
+        """The session id of the peer's processes (its CLI leads a session of its own)."""
+        return self.proc.pid
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -239,6 +244,11 @@ class Ours:
         target = Target(self.stack.port, "/predict", multipart("file"), accept_json(_ours_ok))
         wait_answering(target, photo, timeout)
         return target
+
+    @property
+    def session(self) -> int:
+        """The session id of the stack's processes (scripts/run.sh leads it; supervisord's programs stay in it)."""
+        return self.stack.proc.pid
 
     def stop(self) -> None:
         if self.stack is not None:

@@ -91,7 +91,7 @@ def test_verdict_met_only_with_the_margin_over_the_best_peer_and_no_worse_latenc
 
 def test_section_has_a_row_per_system_and_says_why_one_did_not_run():
     text = report.peers_section(_data(11.0, 10.0, 100, 100))
-    assert "| this service | 1 | 100 | 11 | 600 | 900 | 0 |" in text
+    assert "| this service | 1 | 100 | 11 | 600 | 900 | 0 | – |" in text
     assert "did not run: RuntimeError: boom" in text and "**met**" in text
 
 
@@ -111,3 +111,21 @@ def test_openvino_runs_the_same_onnx_file_as_onnxruntime(tmp_path):
     want = ort.InferenceSession(str(path)).run(["probabilities"], {"input": batch})[0]
     assert got.shape == (2, 1000)
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+
+
+def test_session_cpu_counts_the_busy_processes_of_that_session_only():
+    import subprocess
+    import sys
+    import time
+
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\ntime.sleep(30)\n"
+    child = subprocess.Popen([sys.executable, "-c", busy], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while load.session_cpu_seconds(child.pid) < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert 0.4 <= load.session_cpu_seconds(child.pid) < 5
+    finally:
+        child.kill()
+        child.wait()
+    assert load.summary(1, 2.0, [(0.1, 200, True)] * 4, cpu_s=1.0)["cpu_ms_per_img"] == 250.0
