@@ -72,15 +72,27 @@ def _client(target: Target, photos: list, client: int, start: float, stop: float
 
 
 def session_cpu_seconds(sid: int) -> float:
-    """User + system CPU seconds of the live processes of session `sid` (a system and all it started)."""
+    """User + system CPU seconds of the live processes a system started: those of session `sid` (its CLI leads
+    one) and every descendant of that leader (BentoML's workers lead sessions of their own)."""
     import psutil
 
-    total = 0.0
-    for proc in psutil.process_iter(["cpu_times"]):
+    members: dict[int, psutil.Process] = {}
+    try:
+        members.update({p.pid: p for p in psutil.Process(sid).children(recursive=True)})
+    except psutil.Error:
+        pass
+    for proc in psutil.process_iter():
         try:
             if os.getsid(proc.pid) == sid:
-                total += proc.info["cpu_times"].user + proc.info["cpu_times"].system
-        except (ProcessLookupError, PermissionError, psutil.Error, AttributeError):
+                members[proc.pid] = proc
+        except (ProcessLookupError, PermissionError):
+            continue
+    total = 0.0
+    for proc in members.values():
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
             continue
     return total
 
