@@ -38,7 +38,7 @@ compose-check:    ## validate docker-compose.yml offline
 compose-test: setup  ## build the images offline and run the compose stack with 2 model containers (Docker engine started if needed)
 	scripts/compose_test.sh
 
-bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime workers x threads x batch (~4 min)
+bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime and OpenVINO, workers x threads x batch (~8 min)
 	.venv/bin/python stress_test/bench_model.py
 
 bench-peers: model  ## this service vs BentoML, Ray Serve, MLServer: same model, cores, batch and load (~12 min; QUICK=1 ~6 min)

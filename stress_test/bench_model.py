@@ -3,7 +3,8 @@
 Prints images/s, p50/p95 batch latency, the ratio to the Keras baseline and the fraction of the machine's fp32
 peak (FLOPs counted from the ONNX graph), and writes everything to stress_test/results/<timestamp>/bench.json
 for run_matrix.py and make_report.py. Runs in .venv (ONNX Runtime) or .venv-convert (also TensorFlow); the
-Keras baseline always runs as a subprocess of the TensorFlow environment.
+Keras baseline always runs as a subprocess of the TensorFlow environment. Where OpenVINO is installed (.venv), the
+same grid runs again on it (openvino_runner.py; --skip-openvino to leave it out), into bench.json's "openvino".
 
   python stress_test/bench_model.py                 # full run (~3-5 min on 2 cores)
   python stress_test/bench_model.py --quick         # smoke run, a few seconds, no Keras
