@@ -41,7 +41,7 @@ compose-test: setup  ## build the images offline and run the compose stack with 
 bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime and OpenVINO, workers x threads x batch (~8 min)
 	.venv/bin/python stress_test/bench_model.py
 
-bench-peers: model  ## this service vs BentoML, Ray Serve, MLServer: same model, cores, batch and load (~12 min; QUICK=1 ~6 min)
+bench-peers: model  ## this service vs BentoML, Ray Serve, MLServer: same model, cores, batch and load (~10 min; QUICK=1 ~5 min)
 	bash scripts/peer_envs.sh
 	.venv/bin/python -m stress_test.peers.driver $(if $(QUICK),--quick)
 

@@ -7,8 +7,8 @@ one system at a time, interleaved over rounds so that a shared machine's noise f
 Raw ONNX Runtime (stress_test/ort_runner.py, no HTTP) of the same configuration is measured in the same run.
 Writes peers.json to a new stress_test/results/<timestamp>/ folder and prints the table.
 
-  python -m stress_test.peers.driver                  # 2 rounds x 15 s per load (~13 min with startups)
-  python -m stress_test.peers.driver --quick          # 2 rounds x 6 s per load (~6 min)
+  python -m stress_test.peers.driver                  # 2 rounds x 15 s per load (~10 min with startups)
+  python -m stress_test.peers.driver --quick          # 2 rounds x 6 s per load (~5 min)
   python -m stress_test.peers.driver --systems ours,bentoml --loads 1,8
 """
 
