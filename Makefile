@@ -6,7 +6,7 @@ REDIS_PORT ?= 6379
 export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
 export MODEL_REPOSITORY MODEL_NAME MODEL_VERSION MODEL_KEEP_VERSIONS MODEL_POLL_S CALIBRATION INT8_FORCE INT8_MIN_AGREEMENT
 
-.PHONY: setup model run status logs redis-cli test test-unit lint compose-check compose-test bench bench-explain config-search matrix matrix-containers capacity perf report clean help
+.PHONY: setup model run status logs redis-cli test test-unit lint compose-check compose-test bench bench-peers bench-explain config-search matrix matrix-containers capacity perf report clean help
 
 setup:            ## virtual environments, pinned packages, redis-server if none is on PATH
 	scripts/install_system.sh
@@ -42,8 +42,12 @@ compose-check:    ## validate docker-compose.yml offline
 compose-test: setup  ## build the images offline and run the compose stack with 2 model containers (Docker engine started if needed)
 	scripts/compose_test.sh
 
-bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime workers x threads x batch (~4 min)
+bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime and OpenVINO, workers x threads x batch (~8 min)
 	.venv/bin/python -m stress_test.bench_model
+
+bench-peers: model  ## this service vs BentoML, Ray Serve, MLServer: same model, cores, batch and load (~10 min; QUICK=1 ~5 min)
+	bash scripts/peer_envs.sh
+	.venv/bin/python -m stress_test.peers.driver $(if $(QUICK),--quick)
 
 bench-explain: model  ## what class activation heatmaps cost per image, asked and not asked (~2 min; after bench)
 	.venv/bin/python -m stress_test.bench_explain

@@ -3,7 +3,8 @@
 Prints images/s, p50/p95 batch latency, the ratio to the Keras baseline and the fraction of the machine's fp32
 peak (FLOPs counted from the ONNX graph), and writes everything to stress_test/results/<timestamp>/bench.json
 for run_matrix.py and make_report.py. Runs in .venv (ONNX Runtime) or .venv-convert (also TensorFlow); the
-Keras baseline always runs as a subprocess of the TensorFlow environment.
+Keras baseline always runs as a subprocess of the TensorFlow environment. Where OpenVINO is installed (.venv), the
+same grid runs again on it (openvino_runner.py; --skip-openvino to leave it out), into bench.json's "openvino".
 
   python -m stress_test.bench_model                 # full run (~3-5 min on 2 cores)
   python -m stress_test.bench_model --quick         # smoke run, a few seconds, no Keras
@@ -24,6 +25,7 @@ from typing import Any
 from stress_test import artifacts
 from stress_test import decode_profile
 from stress_test import machine
+from stress_test import openvino_runner
 from stress_test import ort_runner
 from stress_test.results import format_table, new_run_dir, progress_line, write_json
 
@@ -101,6 +103,7 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--baseline-images", type=int, default=40, help="timed Keras predict calls (default 40)")
     p.add_argument("--skip-baseline", action="store_true", help="do not run the Keras baseline")
+    p.add_argument("--skip-openvino", action="store_true", help="do not add the raw OpenVINO rows")
     p.add_argument("--keras-python", default=str(KERAS_PYTHON), help="python of the TensorFlow venv")
     p.add_argument("--out", help="JSON output (default stress_test/results/<timestamp>/bench.json)")
     p.add_argument(
@@ -133,6 +136,7 @@ def main() -> None:
     rows = measure_grid(args, info, models, wanted, baseline, gflops)
     best = {v: max((r for r in rows if r["variant"] == v), key=lambda r: r["img_s"]) for v in wanted}
     print_summary(rows, best)
+    ov_rows = [] if args.skip_openvino else openvino_rows(args, info, models, wanted, rows)
     if args.out:
         out = Path(args.out)
     else:  # a smoke run must not become the newest results folder that matrix and report pick up
@@ -140,7 +144,8 @@ def main() -> None:
             Path(tempfile.mkdtemp(prefix="bench-quick-")) / "bench.json" if args.quick else new_run_dir() / "bench.json"
         )
     summary = {"machine": info, "gflops_per_image": gflops, "gflops_how": gflops_how, "card": artifacts.card(folder)}
-    summary |= {"baseline": baseline, "runs": rows, "best": best, "settings": {k: v for k, v in vars(args).items()}}
+    summary |= {"baseline": baseline, "runs": rows, "openvino": ov_rows, "best": best}
+    summary["settings"] = {k: v for k, v in vars(args).items()}
     write_json(out, summary)
     print(f"wrote {out}")
     decode_profile.save(folder, out.parent, quick=args.quick)  # decode cost and fast-mode agreement
@@ -189,6 +194,18 @@ def measure_grid(
             rows.append(row)
             print(progress_line(rows, COLUMNS), flush=True)
     return rows
+
+
+def openvino_rows(
+    args: argparse.Namespace, info: dict[str, Any], models: dict[str, Path], wanted: list[str], rows: list[dict]
+) -> list[dict[str, Any]]:
+    """The same grid on OpenVINO (openvino_runner.py), each row beside the ONNX Runtime row of its configuration."""
+    points = ort_runner.grid(
+        info["cores"], csv_ints(args.workers), csv_ints(args.threads) or None, csv_ints(args.batches)
+    )
+    spin = {"auto": None, "on": True, "off": False}[args.spin]
+    cfg = dict(duration_s=args.duration, warmup_s=args.warmup, spin=spin)
+    return openvino_runner.bench_rows(models, wanted, points, rows, **cfg)
 
 
 def print_summary(rows: list[dict[str, Any]], best: dict[str, dict[str, Any]]) -> None:

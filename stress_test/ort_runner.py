@@ -55,13 +55,17 @@ def _own_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _worker(cfg: Config, spin: bool, barrier: Any, results: Any) -> None:
-    """Body of one spawned process; always puts exactly one dict on the results queue."""
+def _worker(cfg: Config, spin: bool, barrier: Any, results: Any, open_model: Any = None) -> None:
+    """Body of one spawned process; always puts exactly one dict on the results queue. `open_model(path, threads,
+    spin, batch)` replaces ONNX Runtime's session with another runtime's (openvino_runner.open_compiled)."""
     try:
         from stress_test.photos import batch_of
 
         t0 = time.perf_counter()
-        session = make_session(cfg.model, cfg.threads, spin)
+        if open_model is None:
+            session = make_session(cfg.model, cfg.threads, spin)
+        else:
+            session = open_model(cfg.model, cfg.threads, spin, cfg.batch)
         load_s = time.perf_counter() - t0
         name = session.get_inputs()[0].name
         outputs = [o.name for o in session.get_outputs()]
@@ -94,12 +98,15 @@ def _worker(cfg: Config, spin: bool, barrier: Any, results: Any) -> None:
         results.put({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
 
 
-def run(cfg: Config) -> dict[str, Any]:
+def run(cfg: Config, open_model: Any = None) -> dict[str, Any]:
     """Aggregate images/s (sum over workers) and p50/p95 batch latency for one configuration."""
     spin = cfg.spin if cfg.spin is not None else cfg.workers == 1
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(cfg.workers), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(cfg, spin, barrier, results), daemon=True) for _ in range(cfg.workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(cfg, spin, barrier, results, open_model), daemon=True)
+        for _ in range(cfg.workers)
+    ]
     busy0, own0, wall0 = busy_seconds(), _own_seconds(), time.monotonic()
     for p in procs:
         p.start()

@@ -1,0 +1,105 @@
+"""peers.json → the goal verdict and a markdown table (for the printed summary and the hardware report)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+GOAL_THROUGHPUT_RATIO = 1.1  # ours >= 1.1x the best peer's img/s at 8 and 64 clients
+LABELS = {"ours": "this service", "bentoml": "BentoML", "ray": "Ray Serve", "mlserver": "MLServer"}
+
+
+def _load(system: dict, clients: int) -> dict | None:
+    return (system.get("loads") or {}).get(str(clients))
+
+
+def verdict(data: dict[str, Any]) -> dict[str, Any]:
+    """Ours against the best peer that ran: img/s ratio at each load > 1 client, and 1-client p50."""
+    systems = data["systems"]
+    ours = systems.get("ours", {})
+    peers = {k: v for k, v in systems.items() if k != "ours" and v.get("status") == "ok"}
+    out: dict[str, Any] = {"peers_compared": sorted(peers)}
+    if ours.get("status") != "ok" or not peers:
+        out["met"] = None
+        return out
+    checks = []
+    for clients in data["settings"]["loads"]:
+        mine = _load(ours, clients)
+        figures = {k: _load(v, clients) for k, v in peers.items()}
+        if clients == 1:
+            p50s = {k: f["p50_ms"] for k, f in figures.items() if f and f["p50_ms"]}
+            best = min(p50s, key=p50s.get) if p50s else None
+            ok = bool(best and mine and mine["p50_ms"] and mine["p50_ms"] <= p50s[best])
+            out["p50_1_client"] = {
+                "ours_ms": mine and mine["p50_ms"],
+                "best_peer": best,
+                "best_peer_ms": p50s.get(best),
+            }
+            out["p50_1_client"]["met"] = ok
+        else:
+            rates = {k: f["img_s"] for k, f in figures.items() if f}
+            best = max(rates, key=rates.get) if rates else None
+            ratio = round(mine["img_s"] / rates[best], 2) if best and mine and rates[best] else None
+            ok = ratio is not None and ratio >= GOAL_THROUGHPUT_RATIO
+            out[f"throughput_{clients}_clients"] = {"best_peer": best, "ratio": ratio, "met": ok}
+        checks.append(ok)
+    out["met"] = all(checks)
+    return out
+
+
+def _cell(load: dict | None, key: str) -> str:
+    if not load or load.get(key) is None:
+        return "–"
+    return f"{load[key]:g}"
+
+
+def table(data: dict[str, Any]) -> str:
+    """One row per system (and the raw ONNX Runtime rows): 1-client p50, then img/s, p50, p99, errors per load."""
+    loads = [c for c in data["settings"]["loads"] if c != 1]
+    head = ["system", "version", "1 client p50 ms"]
+    for c in loads:
+        head += [f"{c} cl. img/s", f"{c} cl. p50 ms", f"{c} cl. p99 ms", f"{c} cl. errors", f"{c} cl. CPU ms/img"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, system in data["systems"].items():
+        row = [LABELS.get(name, name), str(system.get("version", "?"))]
+        if system.get("status") != "ok":
+            lines.append("| " + " | ".join(row + [f"did not run: {system.get('error', '?')[:120]}"]) + " |")
+            continue
+        row.append(_cell(_load(system, 1), "p50_ms"))
+        for c in loads:
+            load = _load(system, c)
+            row += [_cell(load, k) for k in ("img_s", "p50_ms", "p99_ms", "errors", "cpu_ms_per_img")]
+        lines.append("| " + " | ".join(row) + " |")
+    for raw in data.get("raw_onnxruntime", []):
+        what = f"raw ONNX Runtime {raw['workers']}×{raw['threads']} batch {raw['batch']} (no HTTP)"
+        lines.append(f"| {what} | {raw.get('version', '')} | batch p50 {raw['p50_ms']} ms | {raw['img_s']} img/s |")
+    return "\n".join(lines)
+
+
+def peers_section(data: dict[str, Any]) -> str:
+    """The report's "Side by side with serving peers" section in markdown."""
+    s = data["settings"]
+    v = data.get("verdict") or verdict(data)
+    met = {True: "met", False: "missed", None: "not measurable"}[v.get("met")]
+    parts = [
+        "## Side by side with serving peers",
+        "",
+        f"The same ONNX file ({data['model']['file']}), the same Keras-identical preprocessing (decode to 224×224×3,"
+        f" then normalise), {s['replicas']} replicas × {s['threads']} intra-op thread, max batch {s['max_batch']},"
+        f" each peer with its own batching and started by its own CLI; closed-loop clients from distinct loopback"
+        f" addresses, unique bytes per request; all systems up at once and loaded one at a time, {s.get('rounds', 1)}"
+        f" interleaved round(s) of {s['duration_s']} s per load after {s['warmup_s']} s warm-up.",
+        "",
+        table(data),
+        "",
+        f"Goal (ours ≥ {GOAL_THROUGHPUT_RATIO}× the best peer's img/s at every load above 1 client, 1-client p50 no"
+        f" worse than the best peer's): **{met}**.",
+    ]
+    for key, check in v.items():
+        if key.startswith("throughput_"):
+            parts.append(f"- {key.replace('_', ' ')}: {check['ratio']}× {LABELS.get(check['best_peer'], '?')}")
+    if "p50_1_client" in v:
+        p = v["p50_1_client"]
+        parts.append(f"- 1-client p50: {p['ours_ms']} ms vs {p['best_peer_ms']} ms ({LABELS.get(p['best_peer'], '?')})")
+    for name, system in data["systems"].items():
+        parts.append(f"- {LABELS.get(name, name)} request: {system.get('request', '?')}")
+    return "\n".join(parts) + "\n"

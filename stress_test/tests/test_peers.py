@@ -1,0 +1,127 @@
+"""bench-peers' load generator (against a real local HTTP server), its verdict and table, and raw OpenVINO."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from stress_test.peers import load, report
+from stress_test.peers.systems import accept_json, multipart, open_inference_v2
+from testkit.source_addresses import source_address
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: list = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append((self.client_address[0], body))
+        fail = len(self.seen) % 5 == 0  # every fifth answer is an error the load must count
+        payload = json.dumps({"success": not fail}).encode()
+        self.send_response(500 if fail else 200)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder():
+    _Recorder.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_clients_come_from_distinct_loopback_addresses_with_unique_bytes(recorder):
+    photo = b"\xff\xd8" + b"\x00" * 100
+    target = load.Target(recorder.server_address[1], "/predict", multipart("file"), accept_json(lambda r: r["success"]))
+    out = load.run(target, [("a.jpg", photo)], clients=3, duration=1.0, warmup=0.2)
+    addresses = {addr for addr, _ in _Recorder.seen}
+    assert addresses == {source_address(c) for c in range(3)}
+    bodies = [body for _, body in _Recorder.seen]
+    assert len(set(bodies)) == len(bodies)  # never the same bytes twice
+    assert out["ok"] > 0 and out["errors"] > 0 and set(out["error_statuses"]) == {"500"}
+    assert out["img_s"] == pytest.approx(out["ok"] / 1.0)
+
+
+def test_open_inference_request_carries_the_file_in_base64():
+    body, ctype = open_inference_v2("a.jpg", b"\x01\x02")
+    tensor = json.loads(body)["inputs"][0]
+    assert ctype == "application/json" and tensor["datatype"] == "BYTES" and tensor["data"] == ["AQI="]
+
+
+def _data(ours_8: float, peer_8: float, ours_p50: float, peer_p50: float) -> dict:
+    def system(img_s: float, p50: float) -> dict:
+        loads = {"1": {"img_s": 5, "p50_ms": p50, "p99_ms": p50, "errors": 0}}
+        loads["8"] = {"img_s": img_s, "p50_ms": 600, "p99_ms": 900, "errors": 0}
+        return {"status": "ok", "version": "1", "request": "x", "loads": loads}
+
+    return {
+        "settings": {"loads": [1, 8], "duration_s": 6, "warmup_s": 2, "replicas": 2, "threads": 1, "max_batch": 8},
+        "model": {"file": "resnet50.onnx"},
+        "systems": {
+            "ours": system(ours_8, ours_p50),
+            "bentoml": system(peer_8, peer_p50),
+            "ray": {"status": "failed", "error": "RuntimeError: boom", "version": "2"},
+        },
+    }
+
+
+def test_verdict_met_only_with_the_margin_over_the_best_peer_and_no_worse_latency():
+    assert report.verdict(_data(11.0, 10.0, 100, 100))["met"] is True
+    missed = report.verdict(_data(10.9, 10.0, 100, 100))
+    assert missed["met"] is False and missed["throughput_8_clients"]["ratio"] == 1.09
+    assert report.verdict(_data(20.0, 10.0, 101, 100))["p50_1_client"]["met"] is False
+    assert report.verdict(_data(20.0, 10.0, 101, 100))["peers_compared"] == ["bentoml"]  # ray failed: not compared
+
+
+def test_section_has_a_row_per_system_and_says_why_one_did_not_run():
+    text = report.peers_section(_data(11.0, 10.0, 100, 100))
+    assert "| this service | 1 | 100 | 11 | 600 | 900 | 0 | – |" in text
+    assert "did not run: RuntimeError: boom" in text and "**met**" in text
+
+
+def test_openvino_runs_the_same_onnx_file_as_onnxruntime(tmp_path):
+    pytest.importorskip("openvino")
+    import onnxruntime as ort
+
+    from stress_test.openvino_runner import open_compiled
+    from testkit.tiny_model import write_tiny_model
+
+    path = tmp_path / "tiny.onnx"
+    write_tiny_model(path)
+    batch = np.random.default_rng(1).normal(0, 50, (2, 224, 224, 3)).astype(np.float32)
+    session = open_compiled(str(path), threads=1, spin=False, batch=2)
+    assert session.get_inputs()[0].name == "input"
+    got = session.run(["probabilities"], {"input": batch})[0]
+    want = ort.InferenceSession(str(path)).run(["probabilities"], {"input": batch})[0]
+    assert got.shape == (2, 1000)
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+
+
+def test_session_cpu_counts_the_busy_processes_of_that_session_only():
+    import subprocess
+    import sys
+    import time
+
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\ntime.sleep(30)\n"
+    child = subprocess.Popen([sys.executable, "-c", busy], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while load.session_cpu_seconds(child.pid) < 0.4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert 0.4 <= load.session_cpu_seconds(child.pid) < 5
+    finally:
+        child.kill()
+        child.wait()
+    assert load.summary(1, 2.0, [(0.1, 200, True)] * 4, cpu_s=1.0)["cpu_ms_per_img"] == 250.0
