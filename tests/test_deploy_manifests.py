@@ -309,6 +309,18 @@ def test_model_whole_cores_memory_probes_and_grace(overlay):
     )
 
 
+def test_a_new_image_rolls_out_without_losing_a_serving_pod(overlay):
+    """A new model version is a new image: every Deployment adds a warmed pod before it removes one."""
+    _, docs = overlay
+    for name in ("api", "model"):
+        strategy = one(docs, "Deployment", name)["spec"]["strategy"]
+        assert (
+            strategy.get("type", "RollingUpdate") == "RollingUpdate"
+            and strategy["rollingUpdate"]["maxUnavailable"] == 0
+        ), name
+        assert strategy["rollingUpdate"]["maxSurge"] >= 1, name
+
+
 def _env_names(container: dict, docs: list[dict]) -> set[str]:
     names = {e["name"] for e in container.get("env", [])}
     for source in container.get("envFrom", []):
