@@ -87,7 +87,8 @@ def _path_candidates(code: str) -> set[str]:
 
 
 def _code_of(text: str) -> list[str]:
-    return SPAN.findall(_prose(text)) + [body for _, body in _fences(text)]
+    """Code spans and fenced blocks, except ```text blocks (illustrations: a folder tree, a log line)."""
+    return SPAN.findall(_prose(text)) + [body for info, body in _fences(text) if info != "text"]
 
 
 def _slug(heading: str) -> str:
