@@ -15,6 +15,7 @@ import logging
 import time
 
 import redis
+from resnet_common import bounded_store
 
 import job_client
 import settings
@@ -25,34 +26,6 @@ INDEX_KEY = "ml:display-index"  # zset key -> time stored: trimmed oldest first
 SIZES_KEY = "ml:display-sizes"  # hash key -> bytes counted
 BYTES_KEY = "ml:display-bytes"  # total bytes counted, kept <= DISPLAY_MAX_BYTES
 MIMETYPE = "image/jpeg"  # every rendition is a JPEG, whatever the upload's format
-
-# KEYS[1] the entry, [2] index, [3] sizes, [4] byte counter; ARGV[1] value, [2] TTL s, [3] now, [4] most bytes.
-# Expired entries are forgotten first, then the oldest until the new one fits; only display keys are touched.
-_STORE_LUA = """
-local key, index, sizes, total = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local ttl, now, most = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local function forget(k)
-  local n = tonumber(redis.call('HGET', sizes, k) or '0')
-  redis.call('DEL', k)
-  redis.call('HDEL', sizes, k)
-  redis.call('ZREM', index, k)
-  redis.call('DECRBY', total, n)
-end
-for _, k in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', now - ttl, 'LIMIT', 0, 64)) do forget(k) end
-if redis.call('HEXISTS', sizes, key) == 1 then forget(key) end
-local size = #ARGV[1] + #key + 96
-if size > most then return 0 end
-while tonumber(redis.call('GET', total) or '0') + size > most do
-  local oldest = redis.call('ZRANGE', index, 0, 0)
-  if #oldest == 0 then redis.call('SET', total, 0) break end
-  forget(oldest[1])
-end
-redis.call('SET', key, ARGV[1], 'EX', ttl)
-redis.call('ZADD', index, now, key)
-redis.call('HSET', sizes, key, size)
-redis.call('INCRBY', total, size)
-return 1
-"""
 
 
 def key(name: str) -> str:
@@ -68,7 +41,7 @@ def keep(name: str, rendition: bytes) -> bool:
     try:
         script = getattr(r, "_ml_display_store", None)
         if script is None:
-            script = r._ml_display_store = r.register_script(_STORE_LUA)
+            script = r._ml_display_store = r.register_script(bounded_store.STORE_LUA)
         stored = script(
             keys=[key(name), INDEX_KEY, SIZES_KEY, BYTES_KEY],
             args=[rendition, settings.DISPLAY_TTL_S, repr(time.time()), settings.DISPLAY_MAX_BYTES],

@@ -18,7 +18,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from resnet_common import protocol
-from resnet_common import redis_conn
+from resnet_common import bounded_store, redis_conn
 from jobs import Job, parse_job, text
 from settings import Settings
 
@@ -46,36 +46,6 @@ if #owned > 0 then
   owned[#owned] = nil
 end
 return owned
-"""
-
-# Response cache write, bounded: KEYS[1] the entry, [2] index zset (key -> time stored), [3] sizes hash, [4] byte
-# counter; ARGV[1] value, [2] TTL s, [3] now (unix s), [4] most bytes kept. Entries older than the TTL are
-# forgotten first, then the oldest until the new one fits; nothing but cache keys is ever deleted (the job
-# stream and results are not touched, whatever Redis' own eviction policy).
-_CACHE_STORE_LUA = """
-local key, index, sizes, total = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local ttl, now, most = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local function forget(k)
-  local n = tonumber(redis.call('HGET', sizes, k) or '0')
-  redis.call('DEL', k)
-  redis.call('HDEL', sizes, k)
-  redis.call('ZREM', index, k)
-  redis.call('DECRBY', total, n)
-end
-for _, k in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', now - ttl, 'LIMIT', 0, 64)) do forget(k) end
-if redis.call('HEXISTS', sizes, key) == 1 then forget(key) end
-local size = #ARGV[1] + #key + 96
-if size > most then return 0 end
-while tonumber(redis.call('GET', total) or '0') + size > most do
-  local oldest = redis.call('ZRANGE', index, 0, 0)
-  if #oldest == 0 then redis.call('SET', total, 0) break end
-  forget(oldest[1])
-end
-redis.call('SET', key, ARGV[1], 'EX', ttl)
-redis.call('ZADD', index, now, key)
-redis.call('HSET', sizes, key, size)
-redis.call('INCRBY', total, size)
-return 1
 """
 
 
@@ -108,7 +78,7 @@ class JobQueue:
         self._held: set[str] = set()
         self._held_lock = threading.Lock()  # the worker thread adds/removes, the lease thread reads
         self._refresh = client.register_script(_REFRESH_LUA)
-        self._cache_store = client.register_script(_CACHE_STORE_LUA)
+        self._cache_store = client.register_script(bounded_store.STORE_LUA)
 
     # leases --------------------------------------------------------------------------------------------
     def _hold(self, jobs: list[Job]) -> list[Job]:
@@ -280,7 +250,7 @@ class JobQueue:
             pipe.rpush(key, value).expire(key, self.cfg.RESULT_TTL_S)
             if job.cache and model_sha256 and result.get("ok") and self.cfg.CACHE_TTL_S > 0:
                 pipe.eval(  # EVAL: a registered script in a pipeline costs a SCRIPT EXISTS round trip per batch
-                    _CACHE_STORE_LUA,
+                    bounded_store.STORE_LUA,
                     4,
                     protocol.cache_key(model_sha256, job.cache),
                     protocol.CACHE_INDEX_KEY,
