@@ -29,7 +29,7 @@ bp = Blueprint("v2", __name__, url_prefix="/v2")
 
 SERVER_NAME, SERVER_VERSION = "resnet50-service", "2.0.0"
 # Exactly what this server implements (docs/protocol.md); Triton's names.
-EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration"]
+EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration", "model_repository"]
 
 
 def error(message: str, status: int, kind: str = "v2_bad_request") -> Response:

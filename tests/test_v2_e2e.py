@@ -93,7 +93,7 @@ def test_health_and_metadata(client):
     assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(MODEL)
     assert client.is_model_ready(MODEL, "1")
     server = client.get_server_metadata()
-    assert server["extensions"] == ["binary_tensor_data", "classification", "model_configuration"]
+    assert server["extensions"] == ["binary_tensor_data", "classification", "model_configuration", "model_repository"]
     meta = client.get_model_metadata(MODEL)
     assert meta["versions"] == ["1"] and [i["name"] for i in meta["inputs"]] == ["image", "input"]
     config = client.get_model_config(MODEL)
