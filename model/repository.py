@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prune", help="keep the newest --keep versions and any version a live worker serves")
-    p.add_argument("--keep", type=int, default=int(os.environ.get("MODEL_KEEP_VERSIONS", "3")))
+    p.add_argument("--keep", type=int, default=int(os.environ.get("MODEL_KEEP_VERSIONS") or "3"))
     sub.add_parser("list", help="the published versions and the one the policy serves")
     args = parser.parse_args(argv)
     cfg = settings.load()
