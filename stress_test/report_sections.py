@@ -482,6 +482,7 @@ def _workload_tables(w: dict, runs: list[dict]) -> list[str]:
             ("goal", "goal"),
             ("value", "measured"),
             ("result", "result"),
+            ("by", "margin"),
             ("basis", "basis"),
             ("load_client_share", "load gen CPU share"),
         ],
