@@ -354,3 +354,15 @@ def compose_rows(runs: list[dict[str, Any]], procs: dict[int, dict[str, Any]]) -
             }
         )
     return rows
+
+
+def find_peers(folder: Path) -> tuple[Path, dict[str, Any]] | None:
+    """(path, data) of this results folder's peers.json or, when it has none, of the newest sibling folder's that
+    has one: `make bench-peers` writes a results folder of its own."""
+    candidates = [folder / "peers.json"]
+    if folder.parent.is_dir():
+        candidates += sorted((p / "peers.json" for p in folder.parent.iterdir() if p.is_dir()), reverse=True)
+    for path in candidates:
+        if path.exists():
+            return path, read_json(path)
+    return None

@@ -15,12 +15,14 @@ from stress_test.report_data import (
     Figures,
     best_per_core,
     compose_rows,
+    find_peers,
     per_core,
     plan,
     process_rows,
     targets,
     workload_targets,
 )
+from stress_test.peers.report import peers_section
 from stress_test.results import read_json
 
 TARGET_EXPLAIN_MS = 1.0  # heatmaps: at most this many ms per image, when asked
@@ -315,6 +317,21 @@ def compose_section(folder: Path) -> list[str]:
     if one_c is None:
         lines.append("- No successful single-container run: no scaling factor.")
     return lines + [""]
+
+
+def peers_report_section(folder: Path) -> list[str]:
+    """This service beside BentoML, Ray Serve and MLServer (peers.json), from this run or the newest that has it."""
+    found = find_peers(folder)
+    if found is None:
+        return []
+    path, data = found
+    source = None
+    if path.parent != folder:
+        source = (
+            f"From `{path}`: this run's folder has no peers.json (`make bench-peers` writes a results folder of its "
+            "own), so the newest one that has it is shown; its machine load may differ from this run's."
+        )
+    return peers_section(data, source).splitlines() + [""]
 
 
 def shedding_section(folder: Path) -> list[str]:
@@ -814,7 +831,8 @@ def document(folder: Path, f: Figures, shown: Path | str) -> list[str]:
             ("basis", "basis"),
         ],
     )
-    lines += raw_section(f) + config_section(folder) + e2e_section(f) + compose_section(folder) + int8_section(f)
+    lines += raw_section(f) + config_section(folder) + e2e_section(f)
+    lines += compose_section(folder) + int8_section(f) + peers_report_section(folder)
     lines += ["## Reading", ""] + reading(f) + [""]
     lines += shedding_section(folder) + explain_section(folder) + capacity_section(folder, f)
     return lines + workloads_section(folder)
