@@ -356,6 +356,78 @@ def compose_rows(runs: list[dict[str, Any]], procs: dict[int, dict[str, Any]]) -
     return rows
 
 
+# cpu_account parts shown as columns, in the order a request meets them; the rest (supervisord, the model
+# service's parent process) goes into one "other" column
+CPU_PARTS = ["nginx", "gunicorn", "redis", "worker_outside_inference", "inference", "load_generator"]
+
+
+def cpu_account_rows(runs: list[dict]) -> list[dict[str, Any]]:
+    """Per workloads.json run with a CPU account: CPU-ms per answered image of each part, and inference's share of
+    all of it (load generator included: it takes the same cores), which bounds end-to-end / raw on a shared box."""
+    rows = []
+    for r in runs:
+        acc = r.get("cpu_account")
+        if not acc:
+            continue
+        per = {k: v for k, v in acc["cpu_ms_per_image"].items() if v is not None}
+        total = sum(per.values())
+        inference = per.get("inference")
+        rows.append(
+            {
+                "name": r["name"],
+                "ok_per_s": r.get("ok_per_s"),
+                **{k: per.get(k) for k in CPU_PARTS},
+                "other": round(sum(v for k, v in per.items() if k not in CPU_PARTS and k != "worker"), 2),
+                "worker_unsplit": per.get("worker"),
+                "total": round(total, 2),
+                "cpu_bound": round(inference / total, 3) if inference and total else None,
+                "vs_raw": r.get("vs_raw"),
+                "other_on_machine_cores": acc.get("other_on_machine_cores"),
+            }
+        )
+    return rows
+
+
+def openvino_rows(bench: dict[str, Any]) -> list[dict[str, Any]]:
+    """bench.json's OpenVINO rows beside ONNX Runtime's row of the same variant, workers, threads and batch."""
+    ort = {(r["variant"], r["workers"], r["threads"], r["batch"]): r for r in bench.get("runs", [])}
+    rows = []
+    for r in bench.get("openvino") or []:
+        base = ort.get((r["variant"], r["workers"], r["threads"], r["batch"])) or {}
+        x = r.get("x_onnxruntime")
+        if x is None and base.get("img_s"):
+            x = round(r["img_s"] / base["img_s"], 2)
+        rows.append(
+            {
+                "variant": r["variant"],
+                "config": f"{r['workers']}x{r['threads']} b{r['batch']}",
+                "ort_img_s": base.get("img_s"),
+                "ov_img_s": r["img_s"],
+                "x_onnxruntime": x,
+                "ort_p50_ms": base.get("p50_ms"),
+                "ov_p50_ms": r.get("p50_ms"),
+                "ort_rate": base.get("img_s") or 0.0,
+            }
+        )
+    return rows
+
+
+def openvino_at_ort_best(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per variant, the OpenVINO row at ONNX Runtime's fastest configuration (the one a worker would run)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["x_onnxruntime"] is None:
+            continue
+        if r["variant"] not in out or r["ort_rate"] > out[r["variant"]]["ort_rate"]:
+            out[r["variant"]] = r
+    return out
+
+
+def amdahl(raw_gain: float, share: float) -> float:
+    """End-to-end speed-up when only `share` of the CPU per image (inference) gets `raw_gain` times faster."""
+    return 1.0 / ((1.0 - share) + share / raw_gain)
+
+
 def find_peers(folder: Path) -> tuple[Path, dict[str, Any]] | None:
     """(path, data) of this results folder's peers.json or, when it has none, of the newest sibling folder's that
     has one: `make bench-peers` writes a results folder of its own."""

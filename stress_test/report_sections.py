@@ -13,9 +13,13 @@ from typing import Any
 from stress_test.report_data import (
     REDIS_HEADROOM,
     Figures,
+    amdahl,
     best_per_core,
     compose_rows,
+    cpu_account_rows,
     find_peers,
+    openvino_at_ort_best,
+    openvino_rows,
     per_core,
     plan,
     process_rows,
@@ -124,6 +128,76 @@ def raw_section(f: Figures) -> list[str]:
         ],
     )
     return lines + ["![per-core scaling](stress_test/report/per_core_scaling.png)", ""]
+
+
+VARIANT_NAMES = {"fp32": "fp32", "int8": "INT8"}
+
+
+def openvino_section(folder: Path, f: Figures) -> list[str]:
+    """bench.json's raw OpenVINO rows beside ONNX Runtime's of the same configuration; nothing when not measured."""
+    rows = openvino_rows(f.bench)
+    if not rows:
+        return []
+    runtime = f.bench["openvino"][0].get("runtime", "OpenVINO")
+    lines = [
+        "## OpenVINO beside ONNX Runtime (raw, `make bench`)",
+        "",
+        f"{runtime} compiles the same ONNX files and runs the same measurement as the ONNX Runtime rows above "
+        "(spawned processes, fixed window, latency per batch; f32 inference precision, no thread pinning); x ORT is "
+        "OpenVINO's img/s over ONNX Runtime's of the same variant and configuration.",
+        "",
+    ]
+    lines += md_table(
+        rows,
+        [
+            ("variant", "variant"),
+            ("config", "workers x threads, batch"),
+            ("ort_img_s", "ONNX Runtime img/s"),
+            ("ov_img_s", "OpenVINO img/s"),
+            ("x_onnxruntime", "x ORT"),
+            ("ort_p50_ms", "ORT p50 ms"),
+            ("ov_p50_ms", "OpenVINO p50 ms"),
+        ],
+    )
+    return lines + [_openvino_verdict(rows, folder), ""]
+
+
+def _openvino_verdict(rows: list[dict], folder: Path) -> str:
+    """OpenVINO's rate against ONNX Runtime's where ONNX Runtime is fastest, and the end-to-end bound of a gain."""
+    best = openvino_at_ort_best(rows)
+    if not best:
+        return "No OpenVINO row has an ONNX Runtime row of the same configuration: no comparison."
+    text = (
+        "At ONNX Runtime's fastest configuration of each variant, OpenVINO runs "
+        + " and ".join(
+            f"{VARIANT_NAMES.get(v, v)} at {r['x_onnxruntime']}× ONNX Runtime's rate ({r['config']}: "
+            f"{r['ov_img_s']} vs {r['ort_img_s']} img/s)"
+            for v, r in sorted(best.items())
+        )
+        + "."
+    )
+    faster = {v: r for v, r in best.items() if r["x_onnxruntime"] > 1}
+    shares = {
+        r["name"]: r["cpu_bound"]
+        for r in cpu_account_rows((read_json(folder / "workloads.json") or {}).get("runs", []))
+    }
+    for v, r in sorted(faster.items()):
+        share = shares.get(f"small-{v}-keras-c8")
+        text += f" An end-to-end {VARIANT_NAMES.get(v, v)} gain would be at most the raw gain on inference's share " + (
+            f"of the CPU per answered image: {amdahl(r['x_onnxruntime'], share):.2f}× with inference at "
+            f"{share:.0%} of it (CPU account, small-{v}-keras-c8)."
+            if share
+            else "of the CPU per answered image, which this run does not measure (no CPU account)."
+        )
+    verdict = (
+        "it is slower raw for every variant, so it cannot: not a worker option"
+        if not faster
+        else "no end-to-end run with it is measured: not a worker option"
+    )
+    return (
+        text + f" OpenVINO is offered as a worker option only if it also wins end to end; {verdict}. The model "
+        "service runs ONNX Runtime only."
+    )
 
 
 def e2e_section(f: Figures) -> list[str]:
@@ -831,8 +905,48 @@ def document(folder: Path, f: Figures, shown: Path | str) -> list[str]:
             ("basis", "basis"),
         ],
     )
-    lines += raw_section(f) + config_section(folder) + e2e_section(f)
+    lines += raw_section(f) + openvino_section(folder, f) + config_section(folder) + e2e_section(f)
     lines += compose_section(folder) + int8_section(f) + peers_report_section(folder)
     lines += ["## Reading", ""] + reading(f) + [""]
     lines += shedding_section(folder) + explain_section(folder) + capacity_section(folder, f)
-    return lines + workloads_section(folder)
+    return lines + workloads_section(folder) + cpu_account_section(folder)
+
+
+def cpu_account_section(folder: Path) -> list[str]:
+    """CPU-ms per answered image of each part of the stack, per workloads.json run; nothing without CPU accounts."""
+    w = read_json(folder / "workloads.json") or {}
+    rows = cpu_account_rows(w.get("runs", []))
+    if not rows:
+        return []
+    lines = [
+        "## CPU account per answered image (small and 12 MP photos)",
+        "",
+        "CPU time (utime + stime from /proc, every process under each part) over each workloads run, divided by the "
+        "images answered in it; inference is the workers' own counter of process CPU around each ONNX Runtime run "
+        "(stress_test/cpu_account.py). Every part shares the machine's cores with inference, the load generator "
+        "included, so inference / all of it is how close end-to-end / raw can get here; x raw is what the run "
+        "measured.",
+        "",
+    ]
+    lines += md_table(
+        rows,
+        [
+            ("name", "run"),
+            ("ok_per_s", "img/s"),
+            ("nginx", "nginx ms"),
+            ("gunicorn", "gunicorn/Flask incl. decode ms"),
+            ("redis", "Redis ms"),
+            ("worker_outside_inference", "worker outside inference ms"),
+            ("inference", "inference ms"),
+            ("load_generator", "load generator ms"),
+            ("other", "supervisord, model service, other ms"),
+            ("total", "all ms"),
+            ("cpu_bound", "inference / all"),
+            ("vs_raw", "x raw measured"),
+            ("other_on_machine_cores", "foreign load cores"),
+        ],
+    )
+    for r in rows:
+        if r["worker_unsplit"] is not None:
+            lines.append(f"- {r['name']}: worker CPU not split (no inference counter): {r['worker_unsplit']} ms.")
+    return lines + [""]

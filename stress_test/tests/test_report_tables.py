@@ -1,14 +1,16 @@
 """The report's tables read from the benchmarks' JSON: peers side by side (found in this run or the newest that has
-it), each absent when its file is."""
+it), OpenVINO beside ONNX Runtime, the CPU account; each absent when its file is."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from stress_test.report_data import load
+from stress_test.report_data import Figures, load
 from stress_test.report_sections import (
+    cpu_account_section,
     document,
+    openvino_section,
     peers_report_section,
 )
 
@@ -72,10 +74,64 @@ def test_no_peers_anywhere_renders_nothing(tmp_path):
     assert peers_report_section(tmp_path / "run") == []
 
 
+def ort(variant: str, workers: int, threads: int, batch: int, img_s: float) -> dict:
+    return {"variant": variant, "workers": workers, "threads": threads, "batch": batch, "img_s": img_s, "p50_ms": 1.0}
+
+
+def account(inference: float, rest: dict[str, float]) -> dict:
+    per = {"inference": inference, **rest}
+    return {"window_s": 30, "answered": 600, "cpu_ms_per_image": per, "other_on_machine_cores": 0.02}
+
+
+def workloads(tmp_path: Path) -> None:
+    rest = {
+        "nginx": 2.0,
+        "gunicorn": 8.0,
+        "redis": 1.0,
+        "worker_outside_inference": 4.0,
+        "load_generator": 5.0,
+        "supervisord": 0.5,
+        "model_service": 0.5,
+    }
+    runs = [
+        {"name": "small-fp32-keras-c8", "ok_per_s": 20.0, "vs_raw": 0.7, "cpu_account": account(60.0, rest)},
+        {"name": "small-int8-keras-c8", "ok_per_s": 40.0, "vs_raw": 0.6},  # older run: no account
+    ]
+    write(tmp_path / "workloads.json", {"settings": {"duration": 30}, "photos_mib": {}, "runs": runs})
+
+
+def test_openvino_beside_onnxruntime_and_why_it_is_no_worker_option(tmp_path):
+    bench = {
+        "runs": [ort("fp32", 2, 1, 8, 100.0), ort("fp32", 1, 1, 1, 10.0), ort("int8", 2, 1, 8, 200.0)],
+        "openvino": [
+            {**ort("fp32", 2, 1, 8, 106.0), "x_onnxruntime": 1.06, "runtime": "openvino 2025.1"},
+            {**ort("fp32", 1, 1, 1, 15.0), "x_onnxruntime": 1.5},  # not ONNX Runtime's fastest: not the verdict's
+            {**ort("int8", 2, 1, 8, 160.0), "x_onnxruntime": 0.8},
+        ],
+    }
+    workloads(tmp_path)
+    text = "\n".join(openvino_section(tmp_path, Figures(tmp_path, bench)))
+    assert "| int8 | 2x1 b8 | 200.0 | 160.0 | 0.8 |" in text
+    assert "fp32 at 1.06× ONNX Runtime's rate (2x1 b8: 106.0 vs 100.0 img/s) and INT8 at 0.8×" in text
+    # inference is 60 of 81 ms of CPU per image: 1 / (0.26 + 0.74 / 1.06) = 1.04
+    assert "1.04× with inference at 74% of it" in text and "not a worker option" in text
+    assert openvino_section(tmp_path, Figures(tmp_path, {"runs": bench["runs"]})) == []
+
+
+def test_cpu_account_per_part_and_the_bound_it_puts_on_end_to_end(tmp_path):
+    workloads(tmp_path)
+    text = "\n".join(cpu_account_section(tmp_path))
+    # parts in request order, supervisord + model service together, inference / all = 60 / 81
+    assert (
+        "| small-fp32-keras-c8 | 20.0 | 2.0 | 8.0 | 1.0 | 4.0 | 60.0 | 5.0 | 1.0 | 81.0 | 0.741 | 0.7 | 0.02 |" in text
+    )
+    assert "small-int8" not in text
+    assert cpu_account_section(tmp_path / "missing") == []
+
+
 def test_an_old_results_folder_renders_without_the_new_sections(tmp_path):
-    bench = {"variant": "fp32", "workers": 1, "threads": 1, "batch": 1, "img_s": 10.0, "p50_ms": 1.0}
-    write(tmp_path / "run" / "bench.json", {"runs": [bench], "settings": {}})
+    write(tmp_path / "run" / "bench.json", {"runs": [ort("fp32", 1, 1, 1, 10.0)], "settings": {}})
     text = "\n".join(document(tmp_path / "run", load(tmp_path / "run"), "run"))
-    for heading in ("serving peers",):
+    for heading in ("OpenVINO", "serving peers", "CPU account"):
         assert heading not in text
     assert "## Raw model benchmark" in text
