@@ -18,6 +18,7 @@ from stress_test.report_data import (
     compose_rows,
     cpu_account_rows,
     find_peers,
+    judge,
     openvino_at_ort_best,
     openvino_rows,
     per_core,
@@ -408,20 +409,92 @@ def peers_report_section(folder: Path) -> list[str]:
     return peers_section(data, source).splitlines() + [""]
 
 
+GOODPUT_RATIO_TARGET = 0.95  # answered img/s of 64 clients honouring Retry-After over that of 8 clients
+
+
 def shedding_section(folder: Path) -> list[str]:
-    data = read_json(folder / "shedding.json")
-    if not data:
+    """160 clients against the admission bound (shedding.json), goodput at 8, 64 and 160 clients (goodput.json) and
+    the bound and Retry-After deploy/render.py derived for them."""
+    data, good = read_json(folder / "shedding.json"), read_json(folder / "goodput.json")
+    if not data and not good:
         return ["## Load shedding", "", "Not measured in this run (`python -m stress_test.shed_bench`).", ""]
-    p99 = data.get("p99_ms")
-    met = "met" if p99 is not None and p99 <= P99_TARGET_MS else "**missed**"
+    lines = ["## Load shedding", ""]
+    if data:
+        p99 = data.get("p99_ms")
+        met = "met" if p99 is not None and p99 <= P99_TARGET_MS else "**missed**"
+        lines += [
+            f"{data['clients']} closed-loop clients for {data['duration_s']} s against the stack as `make run` starts "
+            f"it (admission bound {data.get('max_inflight', '?')} requests, unique bytes per request, clients wait "
+            f"`Retry-After` after a 503): {data['ok_per_s']} answers/s; 200 latency p50 {data['p50_ms']} ms, "
+            f"p99 {p99} ms (target ≤ {P99_TARGET_MS} ms: {met}), max {data['max_ms']} ms; "
+            f"shed rate {data['shed_rate']:.1%}; statuses {data['statuses']}.",
+            "",
+        ]
+    if good:
+        lines += _goodput_lines(good)
+    admission = (good or {}).get("admission") or (data or {}).get("admission")
+    if admission:
+        lines += _admission_lines(admission)
+    return lines
+
+
+def _goodput_lines(good: dict[str, Any]) -> list[str]:
+    """Answered img/s at 8, 64 and 160 clients on one stack, the 64/8 ratio and the 160-client p99 judged."""
+    runs = good.get("runs", {})
+    rows = [
+        {
+            "clients": f"{n} (honour Retry-After)" if n == "64" else n,
+            **r,
+            "shed": f"{r['shed_rate']:.1%}" if r.get("shed_rate") is not None else None,
+        }
+        for n, r in sorted(runs.items(), key=lambda kv: int(kv[0]))
+    ]
+    ratio, p99 = good.get("ratio_64_vs_8"), good.get("p99_160_ms")
+    r_met, r_by = judge(ratio, GOODPUT_RATIO_TARGET, True)
+    p_met, p_by = judge(p99, P99_TARGET_MS, False, " ms")
     return [
-        "## Load shedding",
+        "### Goodput under overload (`python -m stress_test.shed_bench --goodput`)",
         "",
-        f"{data['clients']} closed-loop clients for {data['duration_s']} s against the stack as `make run` starts "
-        f"it (admission bound {data.get('max_inflight', '?')} requests, unique bytes per request, clients wait "
-        f"`Retry-After` after a 503): {data['ok_per_s']} answers/s; 200 latency p50 {data['p50_ms']} ms, "
-        f"p99 {p99} ms (target ≤ {P99_TARGET_MS} ms: {met}), max {data['max_ms']} ms; "
-        f"shed rate {data['shed_rate']:.1%}; statuses {data['statuses']}.",
+        "One stack as `make run` starts it, closed-loop clients with unique bytes per request, one load after the "
+        "other; every client waits the `Retry-After` a 503 carries before it sends again.",
+        "",
+        *md_table(
+            rows,
+            [
+                ("clients", "clients"),
+                ("duration_s", "s"),
+                ("ok_per_s", "answered img/s"),
+                ("p50_ms", "p50 ms"),
+                ("p99_ms", "p99 ms"),
+                ("max_ms", "max ms"),
+                ("shed", "shed (503)"),
+                ("statuses", "statuses"),
+            ],
+        ),
+        f"- Goodput ratio, answered img/s of 64 clients over 8: {ratio} (target ≥ {GOODPUT_RATIO_TARGET}: {r_met}"
+        + (f", {r_by}" if r_by else "")
+        + ").",
+        f"- 160 clients: p99 of the answered requests {p99} ms (target ≤ {P99_TARGET_MS} ms: {p_met}"
+        + (f", {p_by}" if p_by else "")
+        + ").",
+        "",
+    ]
+
+
+def _admission_lines(a: dict[str, Any]) -> list[str]:
+    """MAX_INFLIGHT and Retry-After as deploy/render.py derived them (deploy/shed_sizing.py), with their inputs."""
+    cap = a.get("capacity") or {}
+    rate = f"{cap['img_s']} img/s ({cap.get('source')})" if cap.get("img_s") else f"none ({cap.get('source')})"
+    return [
+        "### Admission bound and Retry-After (derived by deploy/render.py)",
+        "",
+        f"- MAX_INFLIGHT {a.get('max_inflight')}, from {a.get('max_inflight_source')}: floor (WORKERS "
+        f"{cap.get('workers')} + 1) × BATCH_SIZE {cap.get('batch_size')} = {a.get('floor')}, rate × "
+        f"SHED_LATENCY_TARGET_S {a.get('latency_target_s')} s = {a.get('from_rate')}.",
+        f"- Retry-After {a.get('retry_after_s')} s, from {a.get('retry_after_source')}: the time the admitted "
+        f"requests take to be answered at the fleet's rate (expected latency at the bound "
+        f"{a.get('expected_latency_s')} s).",
+        f"- Fleet capacity used: {rate}.",
         "",
     ]
 

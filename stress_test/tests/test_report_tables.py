@@ -1,5 +1,5 @@
 """The report's tables read from the benchmarks' JSON: peers side by side (found in this run or the newest that has
-it), OpenVINO beside ONNX Runtime, the CPU account; each absent when its file is."""
+it), OpenVINO beside ONNX Runtime, the CPU account, goodput under overload; each absent when its file is."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from stress_test.report_sections import (
     document,
     openvino_section,
     peers_report_section,
+    shedding_section,
 )
 
 
@@ -129,9 +130,48 @@ def test_cpu_account_per_part_and_the_bound_it_puts_on_end_to_end(tmp_path):
     assert cpu_account_section(tmp_path / "missing") == []
 
 
+def goodput(rate64: float, p99_160: float) -> dict:
+    run = {"duration_s": 20.0, "p50_ms": 400.0, "max_ms": 3500.0, "shed_rate": 0.0, "statuses": {"200": 400}}
+    admission = {
+        "max_inflight": 32,
+        "retry_after_s": 2,
+        "max_inflight_source": "rate",
+        "retry_after_source": "rate",
+        "floor": 24,
+        "from_rate": 32,
+        "expected_latency_s": 1.6,
+        "latency_target_s": 1.6,
+        "capacity": {"workers": 2, "batch_size": 8, "img_s": 20.0, "source": "model card"},
+    }
+    return {
+        "runs": {
+            "8": {**run, "ok_per_s": 20.0, "p99_ms": 600.0},
+            "64": {**run, "ok_per_s": rate64, "p99_ms": 2000.0, "shed_rate": 0.5},
+            "160": {**run, "ok_per_s": 19.0, "p99_ms": p99_160, "shed_rate": 0.8},
+        },
+        "ratio_64_vs_8": round(rate64 / 20.0, 3),
+        "p99_160_ms": p99_160,
+        "mode": "goodput",
+        "admission": admission,
+    }
+
+
+def test_goodput_ratio_p99_and_the_derived_admission(tmp_path):
+    write(tmp_path / "goodput.json", goodput(19.2, 2800.0))
+    text = "\n".join(shedding_section(tmp_path))
+    assert "| 64 (honour Retry-After) | 20.0 | 19.2 |" in text and "| 160 | 20.0 | 19.0 |" in text
+    assert "64 clients over 8: 0.96 (target ≥ 0.95: met, +0.01 (+1.1%))" in text
+    assert "p99 of the answered requests 2800.0 ms (target ≤ 3000 ms: met, -200 ms (-6.7%))" in text
+    assert "MAX_INFLIGHT 32, from rate: floor (WORKERS 2 + 1) × BATCH_SIZE 8 = 24" in text
+    assert "Retry-After 2 s, from rate" in text
+    write(tmp_path / "goodput.json", goodput(18.0, 3100.0))
+    text = "\n".join(shedding_section(tmp_path))
+    assert "0.9 (target ≥ 0.95: **missed**" in text and "3100.0 ms (target ≤ 3000 ms: **missed**" in text
+
+
 def test_an_old_results_folder_renders_without_the_new_sections(tmp_path):
     write(tmp_path / "run" / "bench.json", {"runs": [ort("fp32", 1, 1, 1, 10.0)], "settings": {}})
     text = "\n".join(document(tmp_path / "run", load(tmp_path / "run"), "run"))
-    for heading in ("OpenVINO", "serving peers", "CPU account"):
+    for heading in ("OpenVINO", "serving peers", "CPU account", "Goodput"):
         assert heading not in text
     assert "## Raw model benchmark" in text
