@@ -1,7 +1,8 @@
 """The hardware report's sections: markdown tables and sentences built from the figures report_data.py reads.
 
-Each section function returns markdown lines and says "not run" when its results file is missing; `document()`
-puts them in order (make_report.py writes it).
+Each section function returns markdown lines; the older sections say "not run" when their results file is missing,
+the newer ones (OpenVINO, peers, CPU account) render nothing, so older results folders still make a report.
+`document()` puts them in order (make_report.py writes it).
 """
 
 from __future__ import annotations
