@@ -492,9 +492,13 @@ def _admission_lines(a: dict[str, Any]) -> list[str]:
         f"- MAX_INFLIGHT {a.get('max_inflight')}, from {a.get('max_inflight_source')}: floor (WORKERS "
         f"{cap.get('workers')} + 1) × BATCH_SIZE {cap.get('batch_size')} = {a.get('floor')}, rate × "
         f"SHED_LATENCY_TARGET_S {a.get('latency_target_s')} s = {a.get('from_rate')}.",
-        f"- Retry-After {a.get('retry_after_s')} s, from {a.get('retry_after_source')}: the time the admitted "
-        f"requests take to be answered at the fleet's rate (expected latency at the bound "
-        f"{a.get('expected_latency_s')} s).",
+        f"- Retry-After {a.get('retry_after_s')} s, from {a.get('retry_after_source')}"
+        + (
+            ": the time the admitted requests take to be answered at the fleet's rate (expected latency at the "
+            f"bound {a.get('expected_latency_s')} s)."
+            if a.get("retry_after_source") == "rate"
+            else "."
+        ),
         f"- Fleet capacity used: {rate}.",
         "",
     ]

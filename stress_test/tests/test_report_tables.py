@@ -163,10 +163,14 @@ def test_goodput_ratio_p99_and_the_derived_admission(tmp_path):
     assert "64 clients over 8: 0.96 (target ≥ 0.95: met, +0.01 (+1.1%))" in text
     assert "p99 of the answered requests 2800.0 ms (target ≤ 3000 ms: met, -200 ms (-6.7%))" in text
     assert "MAX_INFLIGHT 32, from rate: floor (WORKERS 2 + 1) × BATCH_SIZE 8 = 24" in text
-    assert "Retry-After 2 s, from rate" in text
+    assert "Retry-After 2 s, from rate: the time the admitted requests take" in text
     write(tmp_path / "goodput.json", goodput(18.0, 3100.0))
     text = "\n".join(shedding_section(tmp_path))
     assert "0.9 (target ≥ 0.95: **missed**" in text and "3100.0 ms (target ≤ 3000 ms: **missed**" in text
+    data = goodput(19.2, 2800.0)
+    data["admission"].update(retry_after_s=5, retry_after_source="RETRY_AFTER_S")
+    write(tmp_path / "goodput.json", data)
+    assert "- Retry-After 5 s, from RETRY_AFTER_S.\n" in "\n".join(shedding_section(tmp_path)) + "\n"
 
 
 def test_an_old_results_folder_renders_without_the_new_sections(tmp_path):
