@@ -1,7 +1,8 @@
 """The hardware report's sections: markdown tables and sentences built from the figures report_data.py reads.
 
-Each section function returns markdown lines and says "not run" when its results file is missing; `document()`
-puts them in order (make_report.py writes it).
+Each section function returns markdown lines; the older sections say "not run" when their results file is missing,
+the newer ones (OpenVINO, peers, CPU account) render nothing, so older results folders still make a report.
+`document()` puts them in order (make_report.py writes it).
 """
 
 from __future__ import annotations
@@ -13,14 +14,21 @@ from typing import Any
 from stress_test.report_data import (
     REDIS_HEADROOM,
     Figures,
+    amdahl,
     best_per_core,
     compose_rows,
+    cpu_account_rows,
+    find_peers,
+    judge,
+    openvino_at_ort_best,
+    openvino_rows,
     per_core,
     plan,
     process_rows,
     targets,
     workload_targets,
 )
+from stress_test.peers.report import peers_section
 from stress_test.results import read_json
 
 TARGET_EXPLAIN_MS = 1.0  # heatmaps: at most this many ms per image, when asked
@@ -122,6 +130,76 @@ def raw_section(f: Figures) -> list[str]:
         ],
     )
     return lines + ["![per-core scaling](stress_test/report/per_core_scaling.png)", ""]
+
+
+VARIANT_NAMES = {"fp32": "fp32", "int8": "INT8"}
+
+
+def openvino_section(folder: Path, f: Figures) -> list[str]:
+    """bench.json's raw OpenVINO rows beside ONNX Runtime's of the same configuration; nothing when not measured."""
+    rows = openvino_rows(f.bench)
+    if not rows:
+        return []
+    runtime = f.bench["openvino"][0].get("runtime", "OpenVINO")
+    lines = [
+        "## OpenVINO beside ONNX Runtime (raw, `make bench`)",
+        "",
+        f"{runtime} compiles the same ONNX files and runs the same measurement as the ONNX Runtime rows above "
+        "(spawned processes, fixed window, latency per batch; f32 inference precision, no thread pinning); x ORT is "
+        "OpenVINO's img/s over ONNX Runtime's of the same variant and configuration.",
+        "",
+    ]
+    lines += md_table(
+        rows,
+        [
+            ("variant", "variant"),
+            ("config", "workers x threads, batch"),
+            ("ort_img_s", "ONNX Runtime img/s"),
+            ("ov_img_s", "OpenVINO img/s"),
+            ("x_onnxruntime", "x ORT"),
+            ("ort_p50_ms", "ORT p50 ms"),
+            ("ov_p50_ms", "OpenVINO p50 ms"),
+        ],
+    )
+    return lines + [_openvino_verdict(rows, folder), ""]
+
+
+def _openvino_verdict(rows: list[dict], folder: Path) -> str:
+    """OpenVINO's rate against ONNX Runtime's where ONNX Runtime is fastest, and the end-to-end bound of a gain."""
+    best = openvino_at_ort_best(rows)
+    if not best:
+        return "No OpenVINO row has an ONNX Runtime row of the same configuration: no comparison."
+    text = (
+        "At ONNX Runtime's fastest configuration of each variant, OpenVINO runs "
+        + " and ".join(
+            f"{VARIANT_NAMES.get(v, v)} at {r['x_onnxruntime']}× ONNX Runtime's rate ({r['config']}: "
+            f"{r['ov_img_s']} vs {r['ort_img_s']} img/s)"
+            for v, r in sorted(best.items())
+        )
+        + "."
+    )
+    faster = {v: r for v, r in best.items() if r["x_onnxruntime"] > 1}
+    shares = {
+        r["name"]: r["cpu_bound"]
+        for r in cpu_account_rows((read_json(folder / "workloads.json") or {}).get("runs", []))
+    }
+    for v, r in sorted(faster.items()):
+        share = shares.get(f"small-{v}-keras-c8")
+        text += f" An end-to-end {VARIANT_NAMES.get(v, v)} gain would be at most the raw gain on inference's share " + (
+            f"of the CPU per answered image: {amdahl(r['x_onnxruntime'], share):.2f}× with inference at "
+            f"{share:.0%} of it (CPU account, small-{v}-keras-c8)."
+            if share
+            else "of the CPU per answered image, which this run does not measure (no CPU account)."
+        )
+    verdict = (
+        "it is slower raw for every variant, so it cannot: not a worker option"
+        if not faster
+        else "no end-to-end run with it is measured: not a worker option"
+    )
+    return (
+        text + f" OpenVINO is offered as a worker option only if it also wins end to end; {verdict}. The model "
+        "service runs ONNX Runtime only."
+    )
 
 
 def e2e_section(f: Figures) -> list[str]:
@@ -317,20 +395,111 @@ def compose_section(folder: Path) -> list[str]:
     return lines + [""]
 
 
+def peers_report_section(folder: Path) -> list[str]:
+    """This service beside BentoML, Ray Serve and MLServer (peers.json), from this run or the newest that has it."""
+    found = find_peers(folder)
+    if found is None:
+        return []
+    path, data = found
+    source = None
+    if path.parent != folder:
+        source = (
+            f"From `{path}`: this run's folder has no peers.json (`make bench-peers` writes a results folder of its "
+            "own), so the newest one that has it is shown; its machine load may differ from this run's."
+        )
+    return peers_section(data, source).splitlines() + [""]
+
+
+GOODPUT_RATIO_TARGET = 0.95  # answered img/s of 64 clients honouring Retry-After over that of 8 clients
+
+
 def shedding_section(folder: Path) -> list[str]:
-    data = read_json(folder / "shedding.json")
-    if not data:
+    """160 clients against the admission bound (shedding.json), goodput at 8, 64 and 160 clients (goodput.json) and
+    the bound and Retry-After deploy/render.py derived for them."""
+    data, good = read_json(folder / "shedding.json"), read_json(folder / "goodput.json")
+    if not data and not good:
         return ["## Load shedding", "", "Not measured in this run (`python -m stress_test.shed_bench`).", ""]
-    p99 = data.get("p99_ms")
-    met = "met" if p99 is not None and p99 <= P99_TARGET_MS else "**missed**"
+    lines = ["## Load shedding", ""]
+    if data:
+        p99 = data.get("p99_ms")
+        met = "met" if p99 is not None and p99 <= P99_TARGET_MS else "**missed**"
+        lines += [
+            f"{data['clients']} closed-loop clients for {data['duration_s']} s against the stack as `make run` starts "
+            f"it (admission bound {data.get('max_inflight', '?')} requests, unique bytes per request, clients wait "
+            f"`Retry-After` after a 503): {data['ok_per_s']} answers/s; 200 latency p50 {data['p50_ms']} ms, "
+            f"p99 {p99} ms (target ≤ {P99_TARGET_MS} ms: {met}), max {data['max_ms']} ms; "
+            f"shed rate {data['shed_rate']:.1%}; statuses {data['statuses']}.",
+            "",
+        ]
+    if good:
+        lines += _goodput_lines(good)
+    admission = (good or {}).get("admission") or (data or {}).get("admission")
+    if admission:
+        lines += _admission_lines(admission)
+    return lines
+
+
+def _goodput_lines(good: dict[str, Any]) -> list[str]:
+    """Answered img/s at 8, 64 and 160 clients on one stack, the 64/8 ratio and the 160-client p99 judged."""
+    runs = good.get("runs", {})
+    rows = [
+        {
+            "clients": f"{n} (honour Retry-After)" if n == "64" else n,
+            **r,
+            "shed": f"{r['shed_rate']:.1%}" if r.get("shed_rate") is not None else None,
+        }
+        for n, r in sorted(runs.items(), key=lambda kv: int(kv[0]))
+    ]
+    ratio, p99 = good.get("ratio_64_vs_8"), good.get("p99_160_ms")
+    r_met, r_by = judge(ratio, GOODPUT_RATIO_TARGET, True)
+    p_met, p_by = judge(p99, P99_TARGET_MS, False, " ms")
     return [
-        "## Load shedding",
+        "### Goodput under overload (`python -m stress_test.shed_bench --goodput`)",
         "",
-        f"{data['clients']} closed-loop clients for {data['duration_s']} s against the stack as `make run` starts "
-        f"it (admission bound {data.get('max_inflight', '?')} requests, unique bytes per request, clients wait "
-        f"`Retry-After` after a 503): {data['ok_per_s']} answers/s; 200 latency p50 {data['p50_ms']} ms, "
-        f"p99 {p99} ms (target ≤ {P99_TARGET_MS} ms: {met}), max {data['max_ms']} ms; "
-        f"shed rate {data['shed_rate']:.1%}; statuses {data['statuses']}.",
+        "One stack as `make run` starts it, closed-loop clients with unique bytes per request, one load after the "
+        "other; every client waits the `Retry-After` a 503 carries before it sends again.",
+        "",
+        *md_table(
+            rows,
+            [
+                ("clients", "clients"),
+                ("duration_s", "s"),
+                ("ok_per_s", "answered img/s"),
+                ("p50_ms", "p50 ms"),
+                ("p99_ms", "p99 ms"),
+                ("max_ms", "max ms"),
+                ("shed", "shed (503)"),
+                ("statuses", "statuses"),
+            ],
+        ),
+        f"- Goodput ratio, answered img/s of 64 clients over 8: {ratio} (target ≥ {GOODPUT_RATIO_TARGET}: {r_met}"
+        + (f", {r_by}" if r_by else "")
+        + ").",
+        f"- 160 clients: p99 of the answered requests {p99} ms (target ≤ {P99_TARGET_MS} ms: {p_met}"
+        + (f", {p_by}" if p_by else "")
+        + ").",
+        "",
+    ]
+
+
+def _admission_lines(a: dict[str, Any]) -> list[str]:
+    """MAX_INFLIGHT and Retry-After as deploy/render.py derived them (deploy/shed_sizing.py), with their inputs."""
+    cap = a.get("capacity") or {}
+    rate = f"{cap['img_s']} img/s ({cap.get('source')})" if cap.get("img_s") else f"none ({cap.get('source')})"
+    return [
+        "### Admission bound and Retry-After (derived by deploy/render.py)",
+        "",
+        f"- MAX_INFLIGHT {a.get('max_inflight')}, from {a.get('max_inflight_source')}: floor (WORKERS "
+        f"{cap.get('workers')} + 1) × BATCH_SIZE {cap.get('batch_size')} = {a.get('floor')}, rate × "
+        f"SHED_LATENCY_TARGET_S {a.get('latency_target_s')} s = {a.get('from_rate')}.",
+        f"- Retry-After {a.get('retry_after_s')} s, from {a.get('retry_after_source')}"
+        + (
+            ": the time the admitted requests take to be answered at the fleet's rate (expected latency at the "
+            f"bound {a.get('expected_latency_s')} s)."
+            if a.get("retry_after_source") == "rate"
+            else "."
+        ),
+        f"- Fleet capacity used: {rate}.",
         "",
     ]
 
@@ -482,6 +651,7 @@ def _workload_tables(w: dict, runs: list[dict]) -> list[str]:
             ("goal", "goal"),
             ("value", "measured"),
             ("result", "result"),
+            ("by", "margin"),
             ("basis", "basis"),
             ("load_client_share", "load gen CPU share"),
         ],
@@ -813,7 +983,48 @@ def document(folder: Path, f: Figures, shown: Path | str) -> list[str]:
             ("basis", "basis"),
         ],
     )
-    lines += raw_section(f) + config_section(folder) + e2e_section(f) + compose_section(folder) + int8_section(f)
+    lines += raw_section(f) + openvino_section(folder, f) + config_section(folder) + e2e_section(f)
+    lines += compose_section(folder) + int8_section(f) + peers_report_section(folder)
     lines += ["## Reading", ""] + reading(f) + [""]
     lines += shedding_section(folder) + explain_section(folder) + capacity_section(folder, f)
-    return lines + workloads_section(folder)
+    return lines + workloads_section(folder) + cpu_account_section(folder)
+
+
+def cpu_account_section(folder: Path) -> list[str]:
+    """CPU-ms per answered image of each part of the stack, per workloads.json run; nothing without CPU accounts."""
+    w = read_json(folder / "workloads.json") or {}
+    rows = cpu_account_rows(w.get("runs", []))
+    if not rows:
+        return []
+    lines = [
+        "## CPU account per answered image (small and 12 MP photos)",
+        "",
+        "CPU time (utime + stime from /proc, every process under each part) over each workloads run, divided by the "
+        "images answered in it; inference is the workers' own counter of process CPU around each ONNX Runtime run "
+        "(stress_test/cpu_account.py). Every part shares the machine's cores with inference, the load generator "
+        "included, so inference / all of it is how close end-to-end / raw can get here; x raw is what the run "
+        "measured.",
+        "",
+    ]
+    lines += md_table(
+        rows,
+        [
+            ("name", "run"),
+            ("ok_per_s", "img/s"),
+            ("nginx", "nginx ms"),
+            ("gunicorn", "gunicorn/Flask incl. decode ms"),
+            ("redis", "Redis ms"),
+            ("worker_outside_inference", "worker outside inference ms"),
+            ("inference", "inference ms"),
+            ("load_generator", "load generator ms"),
+            ("other", "supervisord, model service, other ms"),
+            ("total", "all ms"),
+            ("cpu_bound", "inference / all"),
+            ("vs_raw", "x raw measured"),
+            ("other_on_machine_cores", "foreign load cores"),
+        ],
+    )
+    for r in rows:
+        if r["worker_unsplit"] is not None:
+            lines.append(f"- {r['name']}: worker CPU not split (no inference counter): {r['worker_unsplit']} ms.")
+    return lines + [""]

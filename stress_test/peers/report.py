@@ -46,6 +46,12 @@ def verdict(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def reason(system: dict) -> str:
+    """Why a system did not run, as the driver recorded it (one markdown cell: no pipes, no line breaks)."""
+    text = str(system.get("reason") or system.get("error") or "no reason recorded")
+    return " ".join(text.replace("|", "/").split())[:400]
+
+
 def _cell(load: dict | None, key: str) -> str:
     if not load or load.get(key) is None:
         return "–"
@@ -62,7 +68,7 @@ def table(data: dict[str, Any]) -> str:
     for name, system in data["systems"].items():
         row = [LABELS.get(name, name), str(system.get("version", "?"))]
         if system.get("status") != "ok":
-            lines.append("| " + " | ".join(row + [f"did not run: {system.get('error', '?')[:120]}"]) + " |")
+            lines.append("| " + " | ".join(row + [f"did not run: {reason(system)}"]) + " |")
             continue
         row.append(_cell(_load(system, 1), "p50_ms"))
         for c in loads:
@@ -75,14 +81,79 @@ def table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def peers_section(data: dict[str, Any]) -> str:
-    """The report's "Side by side with serving peers" section in markdown."""
+def served_raw(data: dict[str, Any]) -> tuple[dict | None, dict | None]:
+    """The raw ONNX Runtime rows of the same run: the served configuration (replicas × threads, max batch) and a
+    lone request's (1 × 1, batch 1)."""
+    s, raw = data["settings"], data.get("raw_onnxruntime") or []
+    served = next(
+        (r for r in raw if (r["workers"], r["threads"], r["batch"]) == (s["replicas"], s["threads"], s["max_batch"])),
+        None,
+    )
+    lone = next((r for r in raw if (r["workers"], r["threads"], r["batch"]) == (1, 1, 1)), None)
+    return served, lone
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
+def relative_table(data: dict[str, Any]) -> str:
+    """Each system that ran next to this service and to raw ONNX Runtime of the same run: img/s ratios per load,
+    and the 1-client p50 above raw batch-1 latency."""
+    loads = [c for c in data["settings"]["loads"] if c != 1]
+    served, lone = served_raw(data)
+    ours = data["systems"].get("ours", {})
+    head = ["system", "1 client p50 − raw batch-1 p50 ms"]
+    for c in loads:
+        head += [f"{c} cl. × this service", f"{c} cl. × raw ORT"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, system in data["systems"].items():
+        if system.get("status") != "ok":
+            continue
+        one = _load(system, 1) or {}
+        gap = round(one["p50_ms"] - lone["p50_ms"], 1) if lone and one.get("p50_ms") is not None else None
+        row = [LABELS.get(name, name), "–" if gap is None else f"{gap:+g}"]
+        for c in loads:
+            rate = (_load(system, c) or {}).get("img_s")
+            mine = (_load(ours, c) or {}).get("img_s") if ours.get("status") == "ok" else None
+            row += [_cell({"x": _ratio(rate, mine)}, "x"), _cell({"x": _ratio(rate, served and served["img_s"])}, "x")]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def verdict_lines(data: dict[str, Any], v: dict[str, Any]) -> list[str]:
+    """One line per goal: met or missed, with this service's figure and the best peer's."""
+    words = {True: "met", False: "**missed**"}
+    lines = []
+    for clients in data["settings"]["loads"]:
+        mine = _load(data["systems"].get("ours", {}), clients) or {}
+        if clients == 1 and "p50_1_client" in v:
+            p = v["p50_1_client"]
+            lines.append(
+                f"- 1 client, p50 no worse than the best peer's: {words[p['met']]} — this service {p['ours_ms']} ms, "
+                f"{LABELS.get(p['best_peer'], '?')} {p['best_peer_ms']} ms."
+            )
+        check = v.get(f"throughput_{clients}_clients")
+        if check:
+            peer = _load(data["systems"].get(check["best_peer"] or "", {}), clients) or {}
+            lines.append(
+                f"- {clients} clients, ≥ {GOAL_THROUGHPUT_RATIO}× the best peer's img/s: {words[check['met']]} — "
+                f"this service {mine.get('img_s')} img/s, {LABELS.get(check['best_peer'], '?')} {peer.get('img_s')} "
+                f"img/s: {check['ratio']}×."
+            )
+    return lines
+
+
+def peers_section(data: dict[str, Any], source: str | None = None) -> str:
+    """The report's "Side by side with serving peers" section in markdown; `source` says which run it came from."""
     s = data["settings"]
     v = data.get("verdict") or verdict(data)
     met = {True: "met", False: "missed", None: "not measurable"}[v.get("met")]
+    served, lone = served_raw(data)
     parts = [
         "## Side by side with serving peers",
         "",
+        *([source, ""] if source else []),
         f"The same ONNX file ({data['model']['file']}), the same Keras-identical preprocessing (decode to 224×224×3,"
         f" then normalise), {s['replicas']} replicas × {s['threads']} intra-op thread, max batch {s['max_batch']},"
         f" each peer with its own batching and started by its own CLI; closed-loop clients from distinct loopback"
@@ -91,15 +162,29 @@ def peers_section(data: dict[str, Any]) -> str:
         "",
         table(data),
         "",
+    ]
+    if served or lone:
+        parts += [
+            "Next to this service and to raw ONNX Runtime of the same run"
+            + (
+                f" ({served['img_s']} img/s at {served['workers']}×{served['threads']} batch {served['batch']}"
+                if served
+                else " ("
+            )
+            + (f"; batch-1 p50 {lone['p50_ms']} ms at 1×1)" if lone else ")")
+            + ":",
+            "",
+            relative_table(data),
+            "",
+        ]
+    parts += [
         f"Goal (ours ≥ {GOAL_THROUGHPUT_RATIO}× the best peer's img/s at every load above 1 client, 1-client p50 no"
         f" worse than the best peer's): **{met}**.",
+        *verdict_lines(data, v),
     ]
-    for key, check in v.items():
-        if key.startswith("throughput_"):
-            parts.append(f"- {key.replace('_', ' ')}: {check['ratio']}× {LABELS.get(check['best_peer'], '?')}")
-    if "p50_1_client" in v:
-        p = v["p50_1_client"]
-        parts.append(f"- 1-client p50: {p['ours_ms']} ms vs {p['best_peer_ms']} ms ({LABELS.get(p['best_peer'], '?')})")
+    for name, system in data["systems"].items():
+        if system.get("status") != "ok":
+            parts.append(f"- {LABELS.get(name, name)} did not run: {reason(system)}")
     for name, system in data["systems"].items():
         parts.append(f"- {LABELS.get(name, name)} request: {system.get('request', '?')}")
     return "\n".join(parts) + "\n"
