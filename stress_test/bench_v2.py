@@ -32,7 +32,7 @@ from stress_test import ort_runner
 from stress_test.artifacts import model_dir, variants
 from stress_test.closed_loop import multipart
 from stress_test.photos import photo_bytes, preprocess
-from stress_test.results import format_table, new_run_dir, write_json
+from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
 from stress_test.unique import unique
 from testkit.source_addresses import http_connection
 from testkit.stack import Stack
@@ -184,7 +184,7 @@ def main() -> None:
     workers = int(os.environ.get("WORKERS") or os.cpu_count() or 1)
     threads = int(os.environ.get("THREADS") or max(1, (os.cpu_count() or 1) // workers))
     batch = int(os.environ.get("BATCH_SIZE") or 8)
-    out_dir = new_run_dir()
+    out_dir = latest_run_dir("bench.json") or new_run_dir()  # beside the raw benchmark: one run, one report
 
     ort_before = raw_ort(model, workers, threads, batch, args.ort_duration)
     stack = Stack(Path(tempfile.mkdtemp(prefix="bench-v2-")), workers=workers)
@@ -213,6 +213,8 @@ def main() -> None:
         "workers": workers,
         "threads": threads,
         "batch_size": batch,
+        "clients": args.clients,
+        "fp32_clients": args.fp32_clients,
         "predict_ok_per_s": round(mean("predict"), 3),
         "v2_bytes_ok_per_s": round(mean("bytes"), 3),
         "v2_fp32_ok_per_s": round(mean("fp32"), 3),

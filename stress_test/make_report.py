@@ -134,11 +134,11 @@ def all_plots(f: Figures, out: Path) -> list[str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results-dir", help="results folder (default: the newest one)")
+    p.add_argument("--results-dir", help="results folder (default: the newest one holding a bench.json)")
     p.add_argument("--out", default=str(REPO / "hardware_report.md"), help="markdown file (default hardware_report.md)")
     p.add_argument("--plots", default=str(HERE / "report"), help="folder for the PNGs (default stress_test/report)")
     args = p.parse_args()
-    folder = Path(args.results_dir) if args.results_dir else latest_run_dir()
+    folder = Path(args.results_dir) if args.results_dir else latest_run_dir("bench.json")
     if folder is None:
         raise SystemExit("no results yet: run `make bench` and `make matrix` first")
     f = load(folder)

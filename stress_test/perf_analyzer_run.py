@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from stress_test.photos import photo_bytes
-from stress_test.results import format_table, new_run_dir, write_json
+from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
 from stress_test.unique import unique
 
 MODEL = "resnet50"
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if host not in ("127.0.0.1", "localhost"):
         raise SystemExit("load goes to 127.0.0.1 only")
     levels = [int(v) for v in args.levels.split(",")]
-    out = new_run_dir()
+    out = latest_run_dir("bench.json") or new_run_dir()  # beside the raw benchmark: one run, one report
     env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="perf-analyzer-") as tmp:
         run_id = uuid.uuid4().hex[:8]

@@ -18,7 +18,7 @@ from stress_test.report_data import (
     best_per_core,
     compose_rows,
     cpu_account_rows,
-    find_peers,
+    find_json,
     judge,
     openvino_at_ort_best,
     openvino_rows,
@@ -397,15 +397,15 @@ def compose_section(folder: Path) -> list[str]:
 
 def peers_report_section(folder: Path) -> list[str]:
     """This service beside BentoML, Ray Serve and MLServer (peers.json), from this run or the newest that has it."""
-    found = find_peers(folder)
+    found = find_json(folder, "peers.json")
     if found is None:
         return []
     path, data = found
     source = None
     if path.parent != folder:
         source = (
-            f"From `{path}`: this run's folder has no peers.json (`make bench-peers` writes a results folder of its "
-            "own), so the newest one that has it is shown; its machine load may differ from this run's."
+            f"From `{path}`: this run's folder has no peers.json, so the newest one that has it is shown; its "
+            "machine load may differ from this run's."
         )
     return peers_section(data, source).splitlines() + [""]
 
@@ -984,7 +984,7 @@ def document(folder: Path, f: Figures, shown: Path | str) -> list[str]:
         ],
     )
     lines += raw_section(f) + openvino_section(folder, f) + config_section(folder) + e2e_section(f)
-    lines += compose_section(folder) + int8_section(f) + peers_report_section(folder)
+    lines += compose_section(folder) + int8_section(f) + peers_report_section(folder) + v2_section(folder)
     lines += ["## Reading", ""] + reading(f) + [""]
     lines += shedding_section(folder) + explain_section(folder) + capacity_section(folder, f)
     return lines + workloads_section(folder) + cpu_account_section(folder)
@@ -1028,3 +1028,67 @@ def cpu_account_section(folder: Path) -> list[str]:
         if r["worker_unsplit"] is not None:
             lines.append(f"- {r['name']}: worker CPU not split (no inference counter): {r['worker_unsplit']} ms.")
     return lines + [""]
+
+
+V2_RATIO_TARGET = 0.95  # V2 BYTES vs /predict, and V2 FP32 vs raw ONNX Runtime, same stack and run
+
+
+def v2_section(folder: Path) -> list[str]:
+    """The Open Inference Protocol beside /predict and raw ONNX Runtime (bench_v2.json), and Triton's
+    perf_analyzer sweep (perf_analyzer.json) beside the project's own load generator."""
+    lines: list[str] = []
+    if found := find_json(folder, "bench_v2.json"):
+        path, b = found
+        bytes_word, bytes_by = judge(b.get("ratio_v2_bytes_to_predict"), V2_RATIO_TARGET, True)
+        fp32_word, fp32_by = judge(b.get("ratio_v2_fp32_to_raw_ort"), V2_RATIO_TARGET, True)
+        lines += [
+            "## Open Inference Protocol (KServe V2)",
+            "",
+            f"`{b.get('command', 'python -m stress_test.bench_v2')}` (`{path}`): the same stack through nginx, "
+            f"{b['workers']} workers × {b['threads']} thread, batch {b['batch_size']}, unique bytes per request, "
+            "every client from its own loopback address; raw ONNX Runtime of the same processes × threads first.",
+            "",
+            "| what | answered img/s | against | ratio | target | result | margin |",
+            "|---|---|---|---|---|---|---|",
+            f"| V2 BYTES, batch 1, {b.get('clients', 8)} clients | {b['v2_bytes_ok_per_s']} | `/predict` "
+            f"{b['predict_ok_per_s']} | {b.get('ratio_v2_bytes_to_predict')} | ≥ {V2_RATIO_TARGET} | {bytes_word} | "
+            f"{bytes_by} |",
+            f"| V2 FP32 (preprocessed tensors), {b.get('fp32_clients', 16)} clients | {b['v2_fp32_ok_per_s']} | raw ONNX Runtime {b['raw_ort_img_s']} | "
+            f"{b.get('ratio_v2_fp32_to_raw_ort')} | ≥ {V2_RATIO_TARGET} | {fp32_word} | {fp32_by} |",
+            "",
+        ]
+        cpu = b.get("api_cpu_ms_per_answer") or {}
+        if cpu:
+            shown = ", ".join(f"{mode} {ms}" for mode, ms in cpu.items())
+            lines += [f"API-side CPU (nginx, gunicorn, Redis) per answer, ms: {shown}.", ""]
+    return lines + _perf_analyzer_lines(folder)
+
+
+def _perf_analyzer_lines(folder: Path) -> list[str]:
+    found = find_json(folder, "perf_analyzer.json")
+    if found is None:
+        return []
+    path, pa = found
+    rows = [
+        {**level, "result": level.get("error") or "ok", "cache_hits": level.get("cache_hits")}
+        for level in pa.get("levels", [])
+    ]
+    return [
+        "### perf_analyzer (`make perf`)",
+        "",
+        f"{pa.get('tool')}, {pa.get('protocol')}; {pa.get('measurement')}; {pa.get('unique_inputs')} unique "
+        f"inputs (`{path}`). The project's own load generator on the same protocol is the V2 BYTES row above.",
+        "",
+        *md_table(
+            rows,
+            [
+                ("concurrency", "concurrency"),
+                ("throughput", "img/s"),
+                ("p50_ms", "p50 ms"),
+                ("p90_ms", "p90 ms"),
+                ("p99_ms", "p99 ms"),
+                ("cache_hits", "cache hits"),
+                ("result", "result"),
+            ],
+        ),
+    ]

@@ -30,7 +30,7 @@ from stress_test.peers.load import completions, session_cpu_seconds, summary
 from stress_test.peers.report import peers_section, verdict
 from stress_test.peers.systems import PEER_SYSTEMS, ROOT, Ours
 from stress_test.photos import photo_bytes
-from stress_test.results import new_run_dir, write_json
+from stress_test.results import latest_run_dir, new_run_dir, write_json
 
 REPLICAS, THREADS, MAX_BATCH = 2, 1, 8
 START_TIMEOUT_S = 300
@@ -145,7 +145,7 @@ def main() -> None:
         data["raw_onnxruntime"] = raw_onnxruntime(model, min(args.duration, 10.0), 2.0)
     data["machine"]["loadavg_at_end"] = os.getloadavg()
     data["verdict"] = verdict(data)
-    out = Path(args.out) if args.out else new_run_dir() / "peers.json"
+    out = Path(args.out) if args.out else (latest_run_dir("bench.json") or new_run_dir()) / "peers.json"
     write_json(out, data)
     print("\n" + peers_section(data))
     print(f"wrote {out}")

@@ -13,6 +13,7 @@ from stress_test.report_sections import (
     openvino_section,
     peers_report_section,
     shedding_section,
+    v2_section,
 )
 
 
@@ -179,3 +180,23 @@ def test_an_old_results_folder_renders_without_the_new_sections(tmp_path):
     for heading in ("OpenVINO", "serving peers", "CPU account", "Goodput"):
         assert heading not in text
     assert "## Raw model benchmark" in text
+
+
+def test_v2_section_judges_both_ratios_and_shows_perf_analyzer_beside_them(tmp_path):
+    run = tmp_path / "20260101T000000Z"
+    bench = {"workers": 2, "threads": 1, "batch_size": 8, "clients": 8, "fp32_clients": 16}
+    bench |= {"predict_ok_per_s": 10.0, "v2_bytes_ok_per_s": 9.7, "v2_fp32_ok_per_s": 11.0, "raw_ort_img_s": 12.0}
+    bench |= {"ratio_v2_bytes_to_predict": 0.97, "ratio_v2_fp32_to_raw_ort": 0.917}
+    write(run / "bench_v2.json", bench)
+    levels = [
+        {"concurrency": 1, "throughput": 8.1, "p50_ms": 120.0, "p90_ms": 130.0, "p99_ms": 150.0, "cache_hits": 0.0},
+        {"concurrency": 64, "error": "service at its admission limit; retry later", "shed": True},
+    ]
+    write(tmp_path / "20260102T000000Z" / "perf_analyzer.json", {"tool": "perf_analyzer", "levels": levels})
+    text = "\n".join(v2_section(run))
+    bytes_row = next(line for line in text.splitlines() if line.startswith("| V2 BYTES"))
+    fp32_row = next(line for line in text.splitlines() if line.startswith("| V2 FP32"))
+    assert "| 0.97 | ≥ 0.95 | met |" in bytes_row and "| 0.917 | ≥ 0.95 | **missed** |" in fp32_row
+    assert "| 1 | 8.1 | 120.0 | 130.0 | 150.0 | 0.0 | ok |" in text  # from the newest folder that has it
+    assert "| 64 | – | – | – | – | – | service at its admission limit; retry later |" in text
+    assert v2_section(tmp_path / "elsewhere" / "20260101T000000Z") == []  # no run anywhere has either file
