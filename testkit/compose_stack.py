@@ -126,7 +126,16 @@ class ComposeStack:
         }
 
     def ready(self) -> dict:
+        """/ready through nginx, as a client sees it (no worker names, hosts or pids)."""
         return requests.get(self.url + "/ready", timeout=5).json()
+
+    def ready_details(self) -> dict:
+        """/ready/details, asked inside the API container: nginx serves it to local clients only, and the test's
+        requests reach nginx from the Docker bridge's gateway."""
+        [api] = [c for c in self.containers("api") if c["State"]["Running"]]
+        url = "http://127.0.0.1:5000/ready/details"
+        code = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=5).read().decode())"
+        return json.loads(docker("exec", api["Id"], "python", "-c", code))
 
     def logs(self) -> str:
         return self.compose("logs", "--no-color", "--tail", "60", check=False).stdout

@@ -94,7 +94,7 @@ def test_page_is_served(compose):
 
 
 def test_ready_lists_two_workers_of_one_thread_each(compose):
-    ready = compose.ready()
+    ready = compose.ready_details()
     assert ready["status"] == "ready" and ready["workers_ready"] == 2, ready
     hosts = {c["Config"]["Hostname"] for c in model_containers(compose)}
     assert {w["host"] for w in ready["workers"]} == hosts and len(hosts) == 2, (ready, hosts)
