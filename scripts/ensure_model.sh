@@ -20,7 +20,8 @@ if [ -n "${MODEL_DIR:-}" ]; then   # the flat-folder override (tests, benchmarks
   log "converting ResNet50 (WEIGHTS=$WEIGHTS ${extra[*]}) into $MODEL_DIR"
   exec "$VENV_CONVERT/bin/python" conversion/convert.py --weights "$WEIGHTS" --out-dir "$MODEL_DIR" "${extra[@]}" ${CONVERT_ARGS:-}
 fi
-# The flat folder of earlier releases: its files are reused (hard links) when made from the same weights.
+# A flat model folder in model/artifacts (a conversion with MODEL_DIR set): its files are reused (hard links) when
+# made from the same weights.
 [ -f "$ROOT/model/artifacts/model_card.json" ] && extra+=(--reuse-from "$ROOT/model/artifacts")
 log "model repository $MODEL_REPOSITORY/$MODEL_NAME: WEIGHTS=$WEIGHTS ${extra[*]}"
 "$VENV_CONVERT/bin/python" conversion/publish_version.py --weights "$WEIGHTS" --repository "$MODEL_REPOSITORY" \
