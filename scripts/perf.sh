@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make perf`: perf_analyzer (from the pinned tritonclient wheel in .venv) against the stack `make run` serves on PORT.
 # perf_analyzer's connections all come from one address: run that stack with PER_CLIENT_INFLIGHT (and MAX_INFLIGHT)
-# at least the highest concurrency, or nginx sheds the levels above them (docs/protocol.md).
+# at least the highest concurrency, or nginx sheds the levels above them, and RESPONSE_CACHE=0 (perf_analyzer repeats
+# some inputs at high concurrency; docs/protocol.md).
 # Over HTTP it needs no GPU, only two shared libraries: Debian's libb64-0d (apt) and libcudart.so.12 from the
 # nvidia-cuda-runtime-cu12 wheel, installed into a small venv of its own (.venv-perf) and found via LD_LIBRARY_PATH.
 set -euo pipefail
