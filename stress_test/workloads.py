@@ -75,8 +75,11 @@ PART_NAMES = {"api": "gunicorn", "model": "model_service", "redis": "redis", "ng
 
 
 def cpu_roots(svc: Service) -> dict[int, str]:
-    """pid -> part for cpu_account: each program of the stack, every model worker process, this load generator."""
-    roots = {proc.pid: PART_NAMES.get(name, name) for name, proc in svc.parts().items()}
+    """pid -> part for cpu_account: supervisord, every process of each program of the stack, every model worker
+    process, this load generator."""
+    roots = {svc.stack.proc.pid: "supervisord"} if svc.stack.proc is not None else {}  # run.sh execs supervisord
+    for name, pids in svc.parts().items():
+        roots |= dict.fromkeys(pids, PART_NAMES.get(name, name))
     for pid in service_pids(svc)["model"]:
         roots[pid] = "worker"
     roots[psutil.Process().pid] = "load_generator"
