@@ -8,6 +8,7 @@ or a crash would: supervisorctl, or a signal to a program's process group.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from testkit.paths import PHOTOS, REPO, converted_model_dir
@@ -155,6 +157,20 @@ class Stack:
     def start(self, timeout: float = 120) -> Stack:
         """run.sh in a process group of its own; returns once nginx answers /health and every worker is ready."""
         return self.launch().wait_started(timeout)
+
+    @contextlib.contextmanager
+    def running(self, timeout: float = 120) -> Iterator[Stack]:
+        """start(), yield, stop(): a fixture's whole life. A start that fails prints the programs' logs first."""
+        try:
+            self.start(timeout)
+        except Exception:
+            print(self.logs())
+            self.stop()
+            raise
+        try:
+            yield self
+        finally:
+            self.stop()
 
     def launch(self) -> Stack:
         """run.sh in a process group of its own, without waiting (a benchmark times the start itself)."""

@@ -40,14 +40,8 @@ def sup(tmp_path_factory):
     s = Stack(
         tmp_path_factory.mktemp("hostile"), env={"HEARTBEAT_INTERVAL_S": "0.5", "HEARTBEAT_TTL_S": "3"}, workers=2
     )
-    try:
-        s.start()
-    except Exception:
-        print(s.logs())
-        s.stop()
-        raise
-    yield s
-    s.stop()
+    with s.running():
+        yield s
 
 
 @pytest.fixture(scope="module")

@@ -158,14 +158,8 @@ def rollout(tmp_path_factory):
         env={"MODEL_DIR": "", "MODEL_REPOSITORY": str(repository), "MODEL_POLL_S": str(POLL_S), "THREADS": "1"},
         workers=2,
     )
-    try:
-        stack.start(timeout=180)
-    except Exception:
-        print(stack.logs())
-        stack.stop()
-        raise
-    yield stack, repository, bases
-    stack.stop()
+    with stack.running(timeout=180):
+        yield stack, repository, bases
 
 
 def test_rollout_under_load_then_rollback_by_pin(rollout):

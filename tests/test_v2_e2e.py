@@ -27,14 +27,8 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 def sup(tmp_path_factory):
     # MAX_INFLIGHT 2: the tests send one request at a time, except the one that checks nginx's shedding
     s = Stack(tmp_path_factory.mktemp("v2"), env={"RESPONSE_CACHE": "0", "MAX_INFLIGHT": "2"}, workers=1)
-    try:
-        s.start()
-    except Exception:
-        print(s.logs())
-        s.stop()
-        raise
-    yield s
-    s.stop()
+    with s.running():
+        yield s
 
 
 @pytest.fixture(scope="module")
