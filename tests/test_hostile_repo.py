@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import shlex
+import time
+import sys
 import signal
 import subprocess
 
@@ -53,8 +56,8 @@ def start_in_own_group(args: list[str], env: dict | None = None) -> subprocess.P
     return subprocess.Popen(args, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def run_program(run_dir, name: str, *command: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, RUN_DIR=str(run_dir))
+def run_program(run_dir, name: str, *command: str, **extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, RUN_DIR=str(run_dir), **extra)
     return subprocess.run(
         [str(RUN_PROGRAM), name, *command], env=env, capture_output=True, timeout=30, start_new_session=True
     )
@@ -94,6 +97,37 @@ def test_its_own_orphans_are_ended(tmp_path):
         assert done.returncode == 0 and b"ending what is left" in done.stderr, done.stderr
         orphan.wait(10)
         assert not orphan.is_running()
+    finally:
+        try:
+            os.killpg(leader.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_leftovers_get_the_programs_own_signal(tmp_path):
+    """nginx's leftover workers get QUIT (finish what they hold), not TERM (drop it): the signal reaches them."""
+    env = dict(os.environ, RUN_DIR=str(tmp_path))
+    said = tmp_path / "signal"
+    worker = (  # a shell's background job would ignore QUIT: a program that handles it, as nginx's workers do
+        "import signal, sys, time\n"
+        "def say(n, _):\n"
+        f"    open({str(said)!r}, 'w').write(signal.Signals(n).name)\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGQUIT, say)\n"
+        "signal.signal(signal.SIGTERM, say)\n"
+        "time.sleep(300)\n"
+    )
+    command = f"{shlex.quote(sys.executable)} -c {shlex.quote(worker)} & exec sleep 300"
+    leader = start_in_own_group([str(RUN_PROGRAM), "nginx", "sh", "-c", command], env)
+    try:
+        wait_until(lambda: len(psutil.Process(leader.pid).children()) == 1, 10, "the command and its worker")
+        time.sleep(0.5)  # the worker installs its handlers
+        os.kill(leader.pid, signal.SIGKILL)
+        leader.wait(5)
+        done = run_program(tmp_path, "nginx", "true", RUN_PROGRAM_LEFTOVER_SIGNAL="QUIT")
+        assert done.returncode == 0 and b"ending what is left" in done.stderr, done.stderr
+        wait_until(said.exists, 10, "the leftover to report its signal")
+        assert said.read_text() == "SIGQUIT"
     finally:
         try:
             os.killpg(leader.pid, signal.SIGKILL)

@@ -8,6 +8,8 @@
 # children); or runs COMMAND's executable and started after the recorded leader (nginx rewrites its environment
 # area for its process titles). Never a process that merely reuses a recycled id. RUN_PROGRAM_STALE_SOCKETS: unix
 # sockets to remove before starting (a SIGKILLed nginx leaves its listening socket file behind).
+# RUN_PROGRAM_LEFTOVER_SIGNAL: how leftovers are ended (default TERM; nginx's workers get QUIT, which lets them
+# finish the requests they hold), then KILL after 5 s.
 set -euo pipefail
 name="$1"; shift
 record="${RUN_DIR:?}/pgid/$name"
@@ -42,7 +44,7 @@ if [ -s "$record" ]; then
   old="$(cat "$record")" started="$(cat "$record.start" 2>/dev/null || true)" exe="$(cat "$record.exe" 2>/dev/null || true)"
   if [ "$old" != "$$" ] && [ -n "$(ours "$old" "$started" "$exe")" ]; then
     echo "[run_program] ending what is left of the previous $name (process group $old)" >&2
-    kill -TERM $(ours "$old" "$started" "$exe") 2>/dev/null || true
+    kill -"${RUN_PROGRAM_LEFTOVER_SIGNAL:-TERM}" $(ours "$old" "$started" "$exe") 2>/dev/null || true
     for _ in $(seq 50); do [ -n "$(ours "$old" "$started" "$exe")" ] || break; sleep 0.1; done
     leftover="$(ours "$old" "$started" "$exe")"
     [ -z "$leftover" ] || kill -KILL $leftover 2>/dev/null || true
@@ -52,7 +54,7 @@ fi
 for stale in ${RUN_PROGRAM_STALE_SOCKETS:-}; do
   [ -S "$stale" ] && rm -f "$stale"
 done
-unset RUN_PROGRAM_STALE_SOCKETS
+unset RUN_PROGRAM_STALE_SOCKETS RUN_PROGRAM_LEFTOVER_SIGNAL
 echo "$$" >"$record"
 start_time $$ >"$record.start"
 readlink -f "$(command -v "$1" || echo "$1")" >"$record.exe" 2>/dev/null || : >"$record.exe"
