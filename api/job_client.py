@@ -66,7 +66,7 @@ def submit(
     (the worker then answers with a heatmap too)."""
     r = client()
     try:
-        depth, cached = _prepare(r, digest)
+        depth, [cached] = _prepare(r, [digest])
         answer = _cached_answer(cached) if cached is not None else None
         if answer is not None:
             return answer | {"cached": True}
@@ -155,30 +155,6 @@ def _queue_lookup(pipe: redis.client.Pipeline, digest: str, cutoff: str) -> None
     )
 
 
-def _prepare(r: redis.Redis, digest: str | None = None) -> tuple[int, bytes | None]:
-    """One round trip: make sure the consumer group exists (at id 0, so jobs queued before any worker starts or
-    after Redis lost its data are not skipped; BUSYGROUP is the normal case), read the queue depth and, given a
-    request digest, look the answer up in the response cache. Returns (depth, cached answer or None)."""
-    pipe = r.pipeline(transaction=False)
-    pipe.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
-    pipe.xlen(protocol.JOB_STREAM)
-    if digest:
-        _queue_lookup(pipe, digest, repr(time.time() - settings.HEARTBEAT_TTL_S))
-    created, depth, *lookup = pipe.execute(raise_on_error=False)
-    if isinstance(created, redis.ResponseError) and "BUSYGROUP" not in str(created):
-        raise created
-    for reply in (depth, *lookup):
-        if isinstance(reply, Exception):
-            raise reply
-    cached = None
-    if lookup:
-        outcome = lookup[0][0].decode()
-        if outcome != "hit":  # a hit is counted once its entry proved to be an answer (_cached_answer)
-            metrics.count_cache(outcome)
-        cached = lookup[0][1] if outcome == "hit" else None
-    return int(depth), cached
-
-
 def _wait(job_id: str, deadline: float) -> bytes | None:
     """BLPOP the result key for the time left before the deadline; None when it passes."""
     remaining = deadline - time.time()
@@ -206,7 +182,7 @@ def submit_many(jobs: list[dict[str, Any]], digests: list[str | None], deadline:
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     entry_ids: list[bytes] = []
     try:
-        depth, cached = _prepare_many(r, digests)
+        depth, cached = _prepare(r, digests)
         for i, raw in enumerate(cached):
             answer = _cached_answer(raw) if raw is not None else None
             if answer is not None:
@@ -234,8 +210,10 @@ def submit_many(jobs: list[dict[str, Any]], digests: list[str | None], deadline:
     return results  # type: ignore[return-value]
 
 
-def _prepare_many(r: redis.Redis, digests: list[str | None]) -> tuple[int, list[bytes | None]]:
-    """_prepare for several digests in one round trip: (queue depth, cached answer or None per digest)."""
+def _prepare(r: redis.Redis, digests: list[str | None]) -> tuple[int, list[bytes | None]]:
+    """One round trip: make sure the consumer group exists (at id 0, so jobs queued before any worker starts or
+    after Redis lost its data are not skipped; BUSYGROUP is the normal case), read the queue depth and look each
+    given request digest up in the response cache. Returns (depth, cached entry or None per digest)."""
     pipe = r.pipeline(transaction=False)
     pipe.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
     pipe.xlen(protocol.JOB_STREAM)

@@ -109,20 +109,20 @@ def index():
     return jsonify(rows)
 
 
-def _check_model(name: str):
+def _control_target(name: str):
+    """(the version a load/unload body names or None, None), or (None, the 404/400 error response)."""
     if name != settings.MODEL_NAME:
-        return _error(404, f"unknown model {name!r}: this repository serves {settings.MODEL_NAME!r}")
-    return None
+        return None, _error(404, f"unknown model {name!r}: this repository serves {settings.MODEL_NAME!r}")
+    version, error = _version_parameter()
+    return version, (_error(400, error) if error else None)
 
 
 @bp.post("/v2/repository/models/<name>/load")
 def load(name: str):
     """No version: back to the default policy (newest, or MODEL_VERSION). A version: pin it, live."""
-    if (bad := _check_model(name)) is not None:
-        return bad
-    version, error = _version_parameter()
-    if error:
-        return _error(400, error)
+    version, refused = _control_target(name)
+    if refused:
+        return refused
     key = protocol.model_control_key(name)
     try:
         r = job_client.client()
@@ -144,11 +144,9 @@ def load(name: str):
 def unload(name: str):
     """Stop serving a version (default: the one served now); workers move to the newest version left. Refused when
     no version would be left to serve."""
-    if (bad := _check_model(name)) is not None:
-        return bad
-    version, error = _version_parameter()
-    if error:
-        return _error(400, error)
+    version, refused = _control_target(name)
+    if refused:
+        return refused
     key = protocol.model_control_key(name)
     try:
         r = job_client.client()

@@ -12,7 +12,7 @@ import time
 
 import redis
 
-from resnet_common import protocol
+import fleet
 import settings
 
 DEFAULT_VERSION = "1"
@@ -33,22 +33,14 @@ _versions: tuple[float, tuple[str, ...]] = (0.0, ())
 
 def served_versions(r: redis.Redis, now: float | None = None) -> tuple[str, ...]:
     """Versions that at least one live, ready worker serves, sorted (numbers numerically); () when none.
-    Read from the heartbeats at most once per VERSIONS_TTL_S per process (one pipelined round trip)."""
+    Read from the heartbeats (fleet.live_workers) at most once per VERSIONS_TTL_S per process."""
     global _versions
     now = time.monotonic() if now is None else now
     with _lock:
         read_at, versions = _versions
         if read_at and now - read_at < VERSIONS_TTL_S:
             return versions
-    cutoff = time.time() - settings.HEARTBEAT_TTL_S
-    names = r.zrangebyscore(protocol.HEARTBEATS_KEY, cutoff, "+inf")
-    pipe = r.pipeline(transaction=False)
-    for name in names:
-        pipe.hmget(protocol.worker_key(name.decode()), ("ready", "model_version"))
-    found = set()
-    for ready, version in pipe.execute() if names else []:
-        if ready == b"1":
-            found.add(version.decode() if version else DEFAULT_VERSION)
+    found = {w.get("model_version") or DEFAULT_VERSION for w in fleet.live_workers(r) if w["ready"]}
     versions = tuple(sorted(found, key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v)))
     with _lock:
         _versions = (now, versions)
