@@ -145,13 +145,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--reuse-from",
         action="append",
-        default=[p for p in os.environ.get("MODEL_REUSE_FROM", "").split(":") if p],
         help="another model folder whose files may be reused when made from the same weights (a flat MODEL_DIR "
-        "such as the old model/artifacts; MODEL_REUSE_FROM, colon-separated). Repeatable",
+        "such as model/artifacts). Repeatable; given, it replaces MODEL_REUSE_FROM (colon-separated folders)",
     )
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--photos", type=Path, default=convert_cli.DEFAULT_PHOTOS)
     args = p.parse_args(argv)
+    if args.reuse_from is None:  # an explicit --reuse-from replaces the environment's list, never adds to it
+        args.reuse_from = [f for f in os.environ.get("MODEL_REUSE_FROM", "").split(":") if f]
     if args.int8_min_agreement is None:
         from quantize_policy import DEFAULT_MIN_AGREEMENT
 

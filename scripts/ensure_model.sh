@@ -22,6 +22,8 @@ if [ -n "${MODEL_DIR:-}" ]; then   # the flat-folder override (tests, benchmarks
 fi
 # A flat model folder in model/artifacts (a conversion with MODEL_DIR set): its files are reused (hard links) when
 # made from the same weights.
+IFS=: read -ra reusable <<<"${MODEL_REUSE_FROM:-}"   # explicit --reuse-from options replace the variable: pass it on
+for folder in "${reusable[@]}"; do [ -n "$folder" ] && extra+=(--reuse-from "$folder"); done
 [ -f "$ROOT/model/artifacts/model_card.json" ] && extra+=(--reuse-from "$ROOT/model/artifacts")
 log "model repository $MODEL_REPOSITORY/$MODEL_NAME: WEIGHTS=$WEIGHTS ${extra[*]}"
 "$VENV_CONVERT/bin/python" conversion/publish_version.py --weights "$WEIGHTS" --repository "$MODEL_REPOSITORY" \
