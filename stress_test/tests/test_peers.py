@@ -114,7 +114,8 @@ def test_session_cpu_counts_the_busy_processes_of_that_session_only():
     import sys
     import time
 
-    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\ntime.sleep(30)\n"
+    # 0.5 s of CPU, asserted as >= 0.4: /proc counts whole ticks (10 ms), summed in floats
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\ntime.sleep(30)\n"
     child = subprocess.Popen([sys.executable, "-c", busy], start_new_session=True)
     try:
         deadline = time.monotonic() + 30
