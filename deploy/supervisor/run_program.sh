@@ -55,8 +55,9 @@ for stale in ${RUN_PROGRAM_STALE_SOCKETS:-}; do
   [ -S "$stale" ] && rm -f "$stale"
 done
 unset RUN_PROGRAM_STALE_SOCKETS RUN_PROGRAM_LEFTOVER_SIGNAL
-echo "$$" >"$record"
-start_time $$ >"$record.start"
-readlink -f "$(command -v "$1" || echo "$1")" >"$record.exe" 2>/dev/null || : >"$record.exe"
+# Written beside the record, then renamed: a reader (the next start, a test) never sees a half-written file.
+start_time $$ >"$record.start.tmp" && mv "$record.start.tmp" "$record.start"
+{ readlink -f "$(command -v "$1" || echo "$1")" 2>/dev/null || :; } >"$record.exe.tmp" && mv "$record.exe.tmp" "$record.exe"
+echo "$$" >"$record.tmp" && mv "$record.tmp" "$record"
 export RUN_PROGRAM_MARK="$mark"
 exec "$@"
