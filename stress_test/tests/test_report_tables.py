@@ -147,7 +147,7 @@ def goodput(rate64: float, p99_160: float) -> dict:
     return {
         "runs": {
             "8": {**run, "ok_per_s": 20.0, "p99_ms": 600.0},
-            "64": {**run, "ok_per_s": rate64, "p99_ms": 2000.0, "shed_rate": 0.5},
+            "64": {**run, "ok_per_s": rate64, "p99_ms": 2000.0, "shed_rate": 0.5, "rounds": 2},
             "160": {**run, "ok_per_s": 19.0, "p99_ms": p99_160, "shed_rate": 0.8},
         },
         "ratio_64_vs_8": round(rate64 / 20.0, 3),
@@ -160,7 +160,7 @@ def goodput(rate64: float, p99_160: float) -> dict:
 def test_goodput_ratio_p99_and_the_derived_admission(tmp_path):
     write(tmp_path / "goodput.json", goodput(19.2, 2800.0))
     text = "\n".join(shedding_section(tmp_path))
-    assert "| 64 (honour Retry-After) | 20.0 | 19.2 |" in text and "| 160 | 20.0 | 19.0 |" in text
+    assert "| 64 (honour Retry-After), 2 windows | 20.0 | 19.2 |" in text and "| 160 | 20.0 | 19.0 |" in text
     assert "64 clients over 8: 0.96 (target ≥ 0.95: met, +0.01 (+1.1%))" in text
     assert "p99 of the answered requests 2800.0 ms (target ≤ 3000 ms: met, -200 ms (-6.7%))" in text
     assert "MAX_INFLIGHT 32, from rate: floor (WORKERS 2 + 1) × BATCH_SIZE 8 = 24" in text
