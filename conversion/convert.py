@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from quantize_policy import DEFAULT_MIN_AGREEMENT
@@ -168,18 +169,23 @@ def int8_variant(fp32_path: Path, out_dir: Path, args: argparse.Namespace, sourc
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def exit_code(prog: str, action: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """`action(args)`, with the refusals a user can act on printed as one line and turned into exit codes:
+    2 for weights that cannot be had, 4 for an INT8 model below INT8_MIN_AGREEMENT."""
     from quantize_policy import AgreementTooLow
 
     try:
-        return convert(args)
+        return action(args)
     except WeightsError as exc:
-        print(f"convert.py: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     except AgreementTooLow as exc:
-        print(f"convert.py: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    return exit_code("convert.py", convert, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import functools
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import convert as convert_cli
 from card_status import stale_reason
 from model_card import CARD_NAME, FP32_NAME, INT8_NAME, LABELS_NAME, read_card
-from weights import WeightsError, WeightsSpec, parse_weights_spec
+from weights import WeightsSpec, parse_weights_spec
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REPOSITORY = REPO / "model" / "repository"
@@ -194,17 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from quantize_policy import AgreementTooLow
-
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except WeightsError as exc:
-        print(f"publish_version: {exc}", file=sys.stderr)
-        return 2
-    except AgreementTooLow as exc:
-        print(f"publish_version: {exc}", file=sys.stderr)
-        return 4
+    return convert_cli.exit_code("publish_version", run, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -33,12 +33,7 @@ HERE = Path(__file__).resolve().parent
 KERAS_PYTHON = artifacts.REPO / ".venv-convert" / "bin" / "python"
 COLUMNS = [
     ("variant", "variant"),
-    ("workers", "W"),
-    ("threads", "T"),
-    ("batch", "B"),
-    ("img_s", "img/s"),
-    ("p50_ms", "p50 ms"),
-    ("p95_ms", "p95 ms"),
+    *ort_runner.RUN_COLUMNS,
     ("per_image_ms", "ms/img"),
     ("x_baseline", "x keras"),
     ("peak_pct", "% peak"),

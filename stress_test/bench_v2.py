@@ -115,23 +115,6 @@ def _client(port: int, index: int, mode: str, stop: float, start: float, out: li
 PROGRAMS = ("nginx", "gunicorn", "redis", "model")
 
 
-def cpu_seconds(stack: Stack) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by each program's process group of the stack."""
-    import psutil
-
-    used = {}
-    for name in PROGRAMS:
-        total = 0.0
-        for pid in stack.group_members(stack.program_pid(name)):
-            try:
-                times = psutil.Process(pid).cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                continue
-        used[name] = total
-    return used
-
-
 def closed_loop(stack: Stack, mode: str, clients: int, duration: float, warmup: float) -> dict:
     """Successful requests per second over the window, the failures, and what the service's CPU spent per
     answer (ms, by program: nginx, gunicorn, redis; model = the workers) — a figure other load on a shared
@@ -147,9 +130,9 @@ def closed_loop(stack: Stack, mode: str, clients: int, duration: float, warmup: 
     for t in threads:
         t.start()
     time.sleep(max(0.0, start - time.monotonic()))
-    cpu_start = cpu_seconds(stack)
+    cpu_start = stack.cpu_seconds(*PROGRAMS)
     time.sleep(max(0.0, stop - time.monotonic()))
-    cpu_stop = cpu_seconds(stack)
+    cpu_stop = stack.cpu_seconds(*PROGRAMS)
     for t in threads:
         t.join(duration + 70)
     ok = max(1, sum(out))

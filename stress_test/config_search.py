@@ -20,12 +20,7 @@ from stress_test import ort_runner
 from stress_test.results import latest_run_dir, new_run_dir, progress_line, write_json
 
 COLUMNS = [
-    ("workers", "W"),
-    ("threads", "T"),
-    ("batch", "B"),
-    ("img_s", "img/s"),
-    ("p50_ms", "p50 ms"),
-    ("p95_ms", "p95 ms"),
+    *ort_runner.RUN_COLUMNS,
     ("per_image_ms", "ms/img"),
 ]
 THROUGHPUT_TOLERANCE = 0.03  # configurations within 3% of the best count as equal; prefer the smaller batch

@@ -76,12 +76,7 @@ def run(cfg: ort_runner.Config) -> dict[str, Any]:
 
 COLUMNS = [
     ("variant", "variant"),
-    ("workers", "W"),
-    ("threads", "T"),
-    ("batch", "B"),
-    ("img_s", "img/s"),
-    ("p50_ms", "p50 ms"),
-    ("p95_ms", "p95 ms"),
+    *ort_runner.RUN_COLUMNS,
     ("x_onnxruntime", "x ORT"),
     ("rss_mb_max", "RSS MB"),
     ("other_load_cores", "other load"),

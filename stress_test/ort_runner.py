@@ -22,6 +22,17 @@ from stress_test.machine import busy_seconds
 BARRIER_TIMEOUT_S = 120.0
 
 
+# A configuration and its speed, the first columns of every table of raw runs (results.format_table).
+RUN_COLUMNS = [
+    ("workers", "W"),
+    ("threads", "T"),
+    ("batch", "B"),
+    ("img_s", "img/s"),
+    ("p50_ms", "p50 ms"),
+    ("p95_ms", "p95 ms"),
+]
+
+
 @dataclass(frozen=True)
 class Config:
     """One point of the grid; spin None means the worker's own rule (spinning off when processes share cores)."""

@@ -80,24 +80,17 @@ class Service:
                 pass
         return sorted(out)
 
+    PARTS = {"redis": "redis", "model": "model", "api": "gunicorn", "nginx": "nginx"}  # report name: program
+
     def parts(self) -> dict[str, set[int]]:
         """The processes under the names the report uses: redis, model (the model service and its workers),
         api (gunicorn) and nginx: each program's whole process group."""
-        names = {"redis": "redis", "model": "model", "api": "gunicorn", "nginx": "nginx"}
-        return {part: self.stack.program_pids(program) for part, program in names.items()}
+        return {part: self.stack.program_pids(program) for part, program in self.PARTS.items()}
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) so far of each part and its child processes, plus this (load) process."""
-        out = {}
-        for name, pids in self.parts().items():
-            total = 0.0
-            for pid in pids:
-                try:
-                    t = psutil.Process(pid).cpu_times()
-                    total += t.user + t.system
-                except psutil.Error:
-                    pass
-            out[name] = total
+        used = self.stack.cpu_seconds(*self.PARTS.values())
+        out = {part: used[program] for part, program in self.PARTS.items()}
         me = psutil.Process().cpu_times()
         out["load_client"] = me.user + me.system
         out["other"] = busy_seconds() - sum(out.values())  # everything else on the machine (other jobs)

@@ -282,6 +282,22 @@ class Stack:
                 continue
         return pids
 
+    def cpu_seconds(self, *names: str) -> dict[str, float]:
+        """CPU time (user + system) used so far by each of these programs' live processes, by program."""
+        import psutil
+
+        used = {}
+        for name in names or PROGRAMS:
+            total = 0.0
+            for pid in self.program_pids(name):
+                try:
+                    times = psutil.Process(pid).cpu_times()
+                    total += times.user + times.system
+                except psutil.Error:  # ended between listing and reading
+                    continue
+            used[name] = total
+        return used
+
     def model_workers(self) -> list:
         """The model service's worker processes (psutil.Process), not the service's parent or helpers."""
         import psutil
