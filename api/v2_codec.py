@@ -28,9 +28,9 @@ MAX_CLASSIFICATION = 10  # classification counts are answered with labels up to 
 class V2Error(Exception):
     """A request the protocol cannot accept; `status` is the HTTP status (400 unless said otherwise)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, kind: str = "v2_bad_request") -> None:
         super().__init__(message)
-        self.status = status
+        self.status, self.kind = status, kind  # kind: the error counter's label
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,8 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from typing import TYPE_CHECKING, Any
-
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import admission
 import explain
@@ -31,13 +30,22 @@ if TYPE_CHECKING:  # numpy loads on the first inference, not when a gunicorn wor
 TENSOR_MODE = "tensor"  # the `preprocess` field of a job carrying an FP32 `input`
 
 
+class Answers(NamedTuple):
+    """The outputs of one request's items, in order, and the model version that computed each."""
+
+    probabilities: np.ndarray  # [N, 1000]
+    labels: list[list[str]]  # the top labels of each item, best first
+    heatmaps: np.ndarray | None  # [N, 7, 7] when asked
+    versions: list[str]
+
+
 def item_digest(item_sha256: str, mode: str, top_k: int, heatmap: bool) -> str:
     """The cache digest of one V2 item; distinct from /predict's (its answers carry the whole vector)."""
     return hashlib.sha256(f"v2|{item_sha256}|{mode}|{int(top_k)}|{int(heatmap)}".encode()).hexdigest()
 
 
-def run(request: InferRequest) -> tuple[np.ndarray, list[list[str]], np.ndarray | None]:
-    """(probabilities [N, 1000], top labels per item, heatmaps [N, 7, 7] or None); typed errors otherwise."""
+def run(request: InferRequest) -> Answers:
+    """Every item's answer, or a typed error."""
     import numpy as np
 
     heatmap = any(o.name == "heatmap" for o in request.outputs)
@@ -56,7 +64,8 @@ def run(request: InferRequest) -> tuple[np.ndarray, list[list[str]], np.ndarray 
         probs.append(p)
         labels.append(top)
         maps.append(cam)
-    return np.stack(probs), labels, (np.asarray(maps, dtype=np.float32) if heatmap else None)
+    versions = [str(result.get("model_version") or v2_models.DEFAULT_VERSION) for result in results]
+    return Answers(np.stack(probs), labels, np.asarray(maps, dtype=np.float32) if heatmap else None, versions)
 
 
 def _job(input_name: str, item: Any, deadline: float) -> tuple[dict[str, Any], str, str]:

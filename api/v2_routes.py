@@ -45,7 +45,7 @@ def error(message: str, status: int, kind: str = "v2_bad_request") -> Response:
 @bp.errorhandler(V2Error)
 def _v2_error(exc: V2Error):
     log.info("%s %s rejected: %s", request.method, request.path, exc)
-    return error(str(exc), exc.status)
+    return error(str(exc), exc.status, exc.kind)
 
 
 @bp.errorhandler(PredictError)
@@ -136,27 +136,43 @@ def infer(name: str, version: str | None = None):
     if 0 < settings.MAX_QUEUE_WAIT_S < waited:
         log.warning("shed %s: waited %.2f s for a thread", request.path, waited)
         return error(admission.SHED_MESSAGE, 503, "shed")
-    served, _ = _resolve(name, version)
+    _resolve(name, version)
     if request.headers.get("Content-Encoding", "identity").lower() != "identity":
         raise V2Error("compressed request bodies are not supported (send Content-Encoding: identity)")
     header, binary = v2_codec.split_body(
         request.get_data(cache=False), request.headers.get("Inference-Header-Content-Length")
     )
     parsed = v2_codec.parse_request(header, binary, settings.V2_MAX_BATCH)
-    probs, labels, maps = v2_infer.run(parsed)
+    answers = v2_infer.run(parsed)
+    computed = answered_by(answers.versions, version)
     outputs, binaries = [], []
     for output in parsed.outputs:
         if output.classification:
-            data = [v2_codec.classification_strings(p, top, output.classification) for p, top in zip(probs, labels)]
+            data = [
+                v2_codec.classification_strings(p, top, output.classification)
+                for p, top in zip(answers.probabilities, answers.labels)
+            ]
         else:
-            data = probs if output.name == "probabilities" else maps
+            data = answers.probabilities if output.name == "probabilities" else answers.heatmaps
         entry, payload = v2_codec.output_tensor(output, data)
         outputs.append(entry)
         binaries.append(payload)
-    body = {"model_name": name, "model_version": served, **({"id": parsed.id} if parsed.id is not None else {})}
+    body = {"model_name": name, "model_version": computed, **({"id": parsed.id} if parsed.id is not None else {})}
     body["outputs"] = outputs
     data, headers = v2_codec.encode_response(body, binaries)
-    return Response(data, status=200, headers=headers)
+    return Response(data, status=200, headers={**headers, "X-Model-Version": computed})
+
+
+def answered_by(versions: list[str], named: str | None) -> str:
+    """The `model_version` of a response: the version that computed its items ("1,2", in order, for a batch that
+    straddled a rolling switch). A request that named a version gets answers of that version only: one computed by
+    another (its workers moved on while the request waited) is a 503 to retry, never a mislabelled answer."""
+    found = list(dict.fromkeys(versions))
+    if named is not None and found != [named]:
+        others = ", ".join(v for v in found if v != named)
+        message = f"version {named} was switched out while this request waited (answered by {others}); retry"
+        raise V2Error(message, 503, "version_switched")
+    return ",".join(found)
 
 
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])

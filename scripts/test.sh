@@ -9,7 +9,7 @@ export WEIGHTS="${TEST_WEIGHTS:-random:0}" INT8=1   # INT8 too, so its serving p
 export MODEL_REPOSITORY="${TEST_MODEL_REPOSITORY:-$ROOT/.run/test-repository}" MODEL_NAME=resnet50
 export MODEL_REUSE_FROM="$ROOT/.run/test-model" MODEL_DIR="${TEST_MODEL_DIR:-}"
 "$ROOT/scripts/install_system.sh" --test-tools
-"$ROOT/scripts/make_venvs.sh"
+"$ROOT/scripts/make_venvs.sh" --test-clients
 "$ROOT/scripts/ensure_model.sh"
 if [ -z "$MODEL_DIR" ]; then   # the suites get the newest version folder as their MODEL_DIR (testkit.paths)
   latest="$(ls "$MODEL_REPOSITORY/$MODEL_NAME" | grep -E '^[0-9]+$' | sort -n | tail -1)"

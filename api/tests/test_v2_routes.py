@@ -142,6 +142,42 @@ def test_versions_come_from_the_heartbeats(client, served):
     assert client.get(f"/v2/models/{MODEL}/versions/2").status_code == 200
 
 
+def serve_version(r, worker: str, version: str) -> None:
+    r.hset(protocol.worker_key(worker), mapping={"ready": "1", "model_version": version})
+    r.zadd(protocol.HEARTBEATS_KEY, {worker: time.time()})
+
+
+def answered_as(versions: list[str]):
+    """A fake worker whose answers say they were computed by `versions`, one per job, in turn."""
+    turn = iter(versions * 4)
+    return lambda fields: {**v2_answer(fields), "model_version": next(turn)}
+
+
+def test_model_version_is_the_one_that_computed_the_answers(client, served, jpeg):
+    serve_version(served, "w2", "2")  # a rolling switch: versions 1 and 2 both served
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], answered_as(["1"])):
+        response = binary_infer(client, [jpeg])
+    assert split(response)[0]["model_version"] == "1" and response.headers["X-Model-Version"] == "1"
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], answered_as(["1", "2"])):
+        response = binary_infer(client, [jpeg, read_photo("coffee.jpg")])  # two jobs, one per version
+    assert response.status_code == 200, response.data
+    assert split(response)[0]["model_version"] == "1,2"
+
+
+def test_a_named_version_is_never_answered_by_another(client, served, jpeg):
+    serve_version(served, "w2", "2")
+    path = f"/v2/models/{MODEL}/versions/2/infer"
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], answered_as(["2"])):
+        response = binary_infer(client, [jpeg], path=path)
+    assert response.status_code == 200 and split(response)[0]["model_version"] == "2"
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], answered_as(["1"])):
+        response = binary_infer(client, [jpeg], path=path)
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert response.get_json() == {
+        "error": "version 2 was switched out while this request waited (answered by 1); retry"
+    }
+
+
 @pytest.mark.parametrize(
     "path, status",
     [
