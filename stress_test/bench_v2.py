@@ -1,22 +1,25 @@
 """The Open Inference Protocol's cost, measured side by side in one run on the stack `make run` starts.
 
-  python -m stress_test.bench_v2 [--clients 8] [--duration 20] [--rounds 2]
+  python -m stress_test.bench_v2 [--clients 8] [--duration 20] [--rounds 3]
 
 1. /predict vs V2 BYTES (batch 1, binary tensors, as tritonclient sends them): `--clients` closed-loop clients,
    each from its own loopback address (127.0.0.10, .11, …), unique bytes per request (stress_test/unique.py), the
    two alternated `--rounds` times so that drift on a shared machine hits both. Ratio: V2 / /predict.
-2. V2 FP32 (the preprocessed tensor, no decoding; `--fp32-clients`, enough to fill the workers' batches) vs raw
-   ONNX Runtime (stress_test/ort_runner.py) with the stack's own workers × threads and BATCH_SIZE, measured before
-   the stack starts and after it stops. Ratio: V2 FP32 / raw ORT.
+2. V2 FP32 (the preprocessed tensor, no decoding) vs raw ONNX Runtime (stress_test/ort_runner.py) with the stack's
+   own workers × threads and BATCH_SIZE, measured in every round while the stack idles; every image a different
+   tensor. `--fp32-clients` images in flight (16 clients of 1 image: enough to fill the workers' batches);
+   `--fp32-batch 1 8` adds a series of 8 images per request (2 clients), alternated. Ratio: V2 FP32 / raw ORT.
 
-Prints the ratios and writes stress_test/results/<run>/bench_v2.json. Figures from a busy machine are noisy:
-compare ratios from one run, never figures across runs.
+Every load runs `--settle` seconds unrecorded first. Prints the ratios and writes
+stress_test/results/<run>/bench_v2.json. Figures from a busy machine are noisy: compare ratios from one run, never
+figures across runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import json
 import os
 import struct
@@ -41,7 +44,8 @@ INFER = "/v2/models/resnet50/infer"
 COLUMNS = [
     ("mode", "mode"),
     ("clients", "clients"),
-    ("ok_per_s", "ok/s"),
+    ("batch", "images/request"),
+    ("ok_per_s", "images/s"),
     ("failed", "failed"),
     ("api_cpu_ms", "nginx+gunicorn+redis CPU ms/answer"),
     ("model_cpu_ms", "workers CPU ms/answer"),
@@ -60,13 +64,14 @@ def v2_bytes_body(data: bytes) -> tuple[bytes, dict[str, str]]:
 
 
 def v2_fp32_body(tensor: np.ndarray) -> tuple[bytes, dict[str, str]]:
-    """A batch-1 FP32 request (224×224×3 float32, binary)."""
+    """An FP32 request of N preprocessed images (N×224×224×3 float32, binary; a single HWC image is N = 1)."""
+    tensor = tensor.reshape(-1, 224, 224, 3)
     header = {
         "inputs": [
             {
                 "name": "input",
                 "datatype": "FP32",
-                "shape": [1, 224, 224, 3],
+                "shape": list(tensor.shape),
                 "parameters": {"binary_data_size": tensor.nbytes},
             }
         ],
@@ -76,8 +81,23 @@ def v2_fp32_body(tensor: np.ndarray) -> tuple[bytes, dict[str, str]]:
     return text + tensor.tobytes(), {"Inference-Header-Content-Length": str(len(text))}
 
 
-def _client(port: int, index: int, mode: str, stop: float, start: float, out: list, run_id: str) -> None:
-    """One closed-loop client from its own loopback address; appends (end time, ok) per completed request."""
+TENSORS_SENT = itertools.count()  # every FP32 image this process sends, across clients, windows and rounds
+
+
+def unique_tensor(tensor: np.ndarray) -> np.ndarray:
+    """A copy whose first two values carry a number no other image of this process carries (small integers, exact
+    in float32): the same work for the model, never a response-cache hit."""
+    n = next(TENSORS_SENT)
+    out = tensor.copy()
+    out[0, 0, :2] = (n % 4096, n // 4096)
+    return out
+
+
+def _client(
+    port: int, index: int, mode: str, stop: float, start: float, out: list, run_id: str, batch: int = 1
+) -> None:
+    """One closed-loop client from its own loopback address; appends (ok, images) per request completed in the
+    window. `batch`: images per FP32 request."""
     photos = photo_bytes()
     tensors = [preprocess(data) for _, data in photos] if mode == "fp32" else []
     conn = http_connection("127.0.0.1", port, index, timeout=60)
@@ -91,9 +111,8 @@ def _client(port: int, index: int, mode: str, stop: float, start: float, out: li
         elif mode == "bytes":
             body, headers = v2_bytes_body(unique(data, tag))
             path = INFER
-        else:  # a different tensor per request (one value nudged): same work, never a cache hit
-            tensor = tensors[i % len(tensors)].copy()
-            tensor[0, 0, 0] += (index * 1_000_003 + i) * 1e-6
+        else:
+            tensor = np.stack([unique_tensor(tensors[(i + k) % len(tensors)]) for k in range(batch)])
             body, headers = v2_fp32_body(tensor)
             path = INFER
         i += 1
@@ -108,23 +127,23 @@ def _client(port: int, index: int, mode: str, stop: float, start: float, out: li
             ok = False
         now = time.monotonic()
         if start <= now <= stop:
-            out.append(ok)
+            out.append((ok, batch if mode == "fp32" else 1))
     conn.close()
 
 
 PROGRAMS = ("nginx", "gunicorn", "redis", "model")
 
 
-def closed_loop(stack: Stack, mode: str, clients: int, duration: float, warmup: float) -> dict:
-    """Successful requests per second over the window, the failures, and what the service's CPU spent per
-    answer (ms, by program: nginx, gunicorn, redis; model = the workers) — a figure other load on a shared
-    machine cannot distort the way it distorts throughput."""
+def closed_loop(stack: Stack, mode: str, clients: int, duration: float, warmup: float, batch: int = 1) -> dict:
+    """Images answered per second over the window, the failed requests, and what the service's CPU spent per
+    answered image (ms, by program: nginx, gunicorn, redis; model = the workers) — a figure other load on a shared
+    machine cannot distort the way it distorts throughput. `batch`: images per FP32 request."""
     start = time.monotonic() + warmup
     stop = start + duration
-    out: list[bool] = []
+    out: list[tuple[bool, int]] = []
     run_id = uuid.uuid4().hex[:8]
     threads = [
-        threading.Thread(target=_client, args=(stack.port, i, mode, stop, start, out, run_id), daemon=True)
+        threading.Thread(target=_client, args=(stack.port, i, mode, stop, start, out, run_id, batch), daemon=True)
         for i in range(clients)
     ]
     for t in threads:
@@ -135,13 +154,14 @@ def closed_loop(stack: Stack, mode: str, clients: int, duration: float, warmup: 
     cpu_stop = stack.cpu_seconds(*PROGRAMS)
     for t in threads:
         t.join(duration + 70)
-    ok = max(1, sum(out))
-    cpu_ms = {name: round((cpu_stop[name] - cpu_start[name]) * 1000 / ok, 1) for name in PROGRAMS}
+    images = sum(n for ok, n in out if ok)
+    cpu_ms = {name: round((cpu_stop[name] - cpu_start[name]) * 1000 / max(1, images), 1) for name in PROGRAMS}
     return {
         "mode": mode,
         "clients": clients,
-        "ok_per_s": round(sum(out) / duration, 3),
-        "failed": out.count(False),
+        "batch": batch,
+        "ok_per_s": round(images / duration, 3),
+        "failed": sum(1 for ok, _ in out if not ok),
         "cpu_ms_per_answer": cpu_ms,
         "api_cpu_ms": round(sum(v for k, v in cpu_ms.items() if k != "model"), 1),
         "model_cpu_ms": cpu_ms["model"],
@@ -155,11 +175,15 @@ def raw_ort(model: Path, workers: int, threads: int, batch: int, duration: float
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=8)
-    p.add_argument("--fp32-clients", type=int, default=16)
+    p.add_argument("--fp32-clients", type=int, default=16, help="FP32 images in flight: clients × images per request")
+    p.add_argument(
+        "--fp32-batch", type=int, nargs="+", default=[1], help="images per FP32 request, one series each (default 1)"
+    )
     p.add_argument("--duration", type=float, default=20.0, help="seconds per measured window")
     p.add_argument("--warmup", type=float, default=3.0)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--ort-duration", type=float, default=10.0)
+    p.add_argument("--rounds", type=int, default=3, help="rounds of every load (default 3)")
+    p.add_argument("--ort-duration", type=float, default=10.0, help="seconds of raw ONNX Runtime in each round")
+    p.add_argument("--settle", type=float, default=8.0, help="unrecorded seconds of each load before the rounds")
     args = p.parse_args()
     model = variants(model_dir()).get(os.environ.get("MODEL_VARIANT", "fp32"))
     if model is None:
@@ -169,29 +193,43 @@ def main() -> None:
     batch = int(os.environ.get("BATCH_SIZE") or 8)
     out_dir = latest_run_dir("bench.json") or new_run_dir()  # beside the raw benchmark: one run, one report
 
-    ort_before = raw_ort(model, workers, threads, batch, args.ort_duration)
     stack = Stack(Path(tempfile.mkdtemp(prefix="bench-v2-")), workers=workers)
     rows: list[dict] = []
+    raw: list[dict] = []
+    fp32_clients = {size: max(1, -(-args.fp32_clients // size)) for size in args.fp32_batch}  # same images in flight
     try:
         stack.start()
+        # Unrecorded: the first requests of each batch size make ONNX Runtime grow its arena and pick kernels.
+        for mode, clients, size in [("predict", args.clients, 1), ("bytes", args.clients, 1)] + [
+            ("fp32", fp32_clients[size], size) for size in args.fp32_batch
+        ]:
+            closed_loop(stack, mode, clients, args.settle, 1.0, size)
         for _ in range(args.rounds):
             for mode in ("predict", "bytes"):
                 rows.append(closed_loop(stack, mode, args.clients, args.duration, args.warmup))
                 print(format_table(rows, COLUMNS).splitlines()[-1], flush=True)
-        for _ in range(args.rounds):
-            rows.append(closed_loop(stack, "fp32", args.fp32_clients, args.duration, args.warmup))
+            for size in args.fp32_batch:  # alternated, like /predict and BYTES
+                rows.append(closed_loop(stack, "fp32", fp32_clients[size], args.duration, args.warmup, size))
+                print(format_table(rows, COLUMNS).splitlines()[-1], flush=True)
+            # Raw ONNX Runtime in the same round, the stack idle beside it: drift hits both sides of the ratio.
+            raw.append(raw_ort(model, workers, threads, batch, args.ort_duration))
+            print(f"raw ONNX Runtime: {raw[-1]['img_s']} img/s", flush=True)
     finally:
         stack.stop()
-    ort_after = raw_ort(model, workers, threads, batch, args.ort_duration)
 
-    def mean(mode: str, key: str = "ok_per_s") -> float:
-        values = [r[key] for r in rows if r["mode"] == mode]
+    def mean(mode: str, key: str = "ok_per_s", size: int | None = None) -> float:
+        values = [r[key] for r in rows if r["mode"] == mode and (size is None or r["batch"] == size)]
         return sum(values) / len(values)
 
-    ort_img_s = (ort_before["img_s"] + ort_after["img_s"]) / 2
+    ort_img_s = sum(r["img_s"] for r in raw) / len(raw)
+    first = args.fp32_batch[0]  # the series the FP32 target is judged on
+    modes = [("predict", 1), ("bytes", 1), ("fp32", first)]
     summary = {
         "command": "python -m stress_test.bench_v2 "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+        + " ".join(
+            f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in vars(args).items()
+        ),
         "model": model.name,
         "workers": workers,
         "threads": threads,
@@ -200,20 +238,32 @@ def main() -> None:
         "fp32_clients": args.fp32_clients,
         "predict_ok_per_s": round(mean("predict"), 3),
         "v2_bytes_ok_per_s": round(mean("bytes"), 3),
-        "v2_fp32_ok_per_s": round(mean("fp32"), 3),
+        "v2_fp32_ok_per_s": round(mean("fp32", size=first), 3),
+        "fp32_batch": first,
         "raw_ort_img_s": round(ort_img_s, 3),
-        "raw_ort_runs": [ort_before, ort_after],
+        "raw_ort_runs": raw,
         "ratio_v2_bytes_to_predict": round(mean("bytes") / mean("predict"), 3),
-        "ratio_v2_fp32_to_raw_ort": round(mean("fp32") / ort_img_s, 3),
-        "api_cpu_ms_per_answer": {m: round(mean(m, "api_cpu_ms"), 1) for m in ("predict", "bytes", "fp32")},
-        "workers_cpu_ms_per_answer": {m: round(mean(m, "model_cpu_ms"), 1) for m in ("predict", "bytes", "fp32")},
+        "ratio_v2_fp32_to_raw_ort": round(mean("fp32", size=first) / ort_img_s, 3),
+        "fp32_by_batch": {
+            str(size): {
+                "clients": next(r["clients"] for r in rows if r["mode"] == "fp32" and r["batch"] == size),
+                "ok_per_s": round(mean("fp32", size=size), 3),
+                "ratio_to_raw_ort": round(mean("fp32", size=size) / ort_img_s, 3),
+                "api_cpu_ms": round(mean("fp32", "api_cpu_ms", size), 1),
+                "model_cpu_ms": round(mean("fp32", "model_cpu_ms", size), 1),
+            }
+            for size in args.fp32_batch
+        },
+        "api_cpu_ms_per_answer": {m: round(mean(m, "api_cpu_ms", s), 1) for m, s in modes},
+        "workers_cpu_ms_per_answer": {m: round(mean(m, "model_cpu_ms", s), 1) for m, s in modes},
         "windows": rows,
     }
     write_json(out_dir / "bench_v2.json", summary)
     print(format_table(rows, COLUMNS))
     print(f"raw ONNX Runtime ({workers} x {threads} threads, batch {batch}): {ort_img_s:.2f} img/s")
     print(f"V2 BYTES / /predict: {summary['ratio_v2_bytes_to_predict']:.3f}")
-    print(f"V2 FP32 / raw ORT:   {summary['ratio_v2_fp32_to_raw_ort']:.3f}")
+    for size, fp32 in summary["fp32_by_batch"].items():
+        print(f"V2 FP32 ({size} images per request) / raw ORT: {fp32['ratio_to_raw_ort']:.3f}")
     print(f"service CPU ms per answer outside the workers: {summary['api_cpu_ms_per_answer']}")
     print(f"workers' CPU ms per answer: {summary['workers_cpu_ms_per_answer']}")
     print(f"saved {out_dir / 'bench_v2.json'}")

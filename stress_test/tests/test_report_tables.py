@@ -197,6 +197,18 @@ def test_v2_section_judges_both_ratios_and_shows_perf_analyzer_beside_them(tmp_p
     bytes_row = next(line for line in text.splitlines() if line.startswith("| V2 BYTES"))
     fp32_row = next(line for line in text.splitlines() if line.startswith("| V2 FP32"))
     assert "| 0.97 | ≥ 0.95 | met |" in bytes_row and "| 0.917 | ≥ 0.95 | **missed** |" in fp32_row
+    assert "1 image per request, 16 clients | 11.0 | raw ONNX Runtime 12.0 |" in fp32_row
+    bench["fp32_by_batch"] = {
+        "1": {"ok_per_s": 11.0, "ratio_to_raw_ort": 0.917, "api_cpu_ms": 6.0},
+        "8": {"clients": 2, "ok_per_s": 11.5, "ratio_to_raw_ort": 0.958, "api_cpu_ms": 3.0},
+    }
+    write(run / "bench_v2.json", bench | {"fp32_batch": 1, "api_cpu_ms_per_answer": {"predict": 7.0, "fp32": 6.0}})
+    rows = [line for line in "\n".join(v2_section(run)).splitlines() if line.startswith("| V2 FP32")]
+    assert len(rows) == 2 and "| 0.917 | ≥ 0.95 | **missed** |" in rows[0]
+    assert "8 images per request, 2 clients | 11.5 |" in rows[1] and "| 0.958 | ≥ 0.95 | met |" in rows[1]
+    assert "per answered image, ms: predict 7.0, fp32 6.0, FP32 at 8 images per request 3.0." in "\n".join(
+        v2_section(run)
+    )
     assert "| 1 | 8.1 | 120.0 | 130.0 | 150.0 | 0.0 | ok |" in text  # from the newest folder that has it
     assert "| 64 | – | – | – | – | – | service at its admission limit; retry later |" in text
     assert v2_section(tmp_path / "elsewhere" / "20260101T000000Z") == []  # no run anywhere has either file

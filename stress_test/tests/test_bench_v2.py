@@ -1,0 +1,29 @@
+"""The V2 benchmark's request bodies: FP32 images never repeat (no response-cache hit) and batches keep their shape."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from stress_test.bench_v2 import unique_tensor, v2_fp32_body
+
+
+def test_unique_tensors_never_repeat_and_change_two_values_only():
+    source = np.random.default_rng(0).standard_normal((224, 224, 3)).astype(np.float32) * 60
+    sent = [unique_tensor(source) for _ in range(5000)]  # more than 4096: both values used
+    assert len({hashlib.sha256(t.tobytes()).hexdigest() for t in sent}) == len(sent)
+    for t in sent[:50]:
+        assert np.count_nonzero(t != source) <= 2 and t.dtype == np.float32
+
+
+def test_fp32_body_carries_n_images_in_their_shape():
+    images = np.zeros((8, 224, 224, 3), dtype=np.float32)
+    for batch in (images[0], images):
+        body, headers = v2_fp32_body(batch)
+        length = int(headers["Inference-Header-Content-Length"])
+        [tensor] = json.loads(body[:length])["inputs"]
+        n = batch.size // (224 * 224 * 3)
+        assert tensor["shape"] == [n, 224, 224, 3] and tensor["parameters"]["binary_data_size"] == n * 602112
+        assert len(body) - length == n * 602112
