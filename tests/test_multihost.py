@@ -148,4 +148,7 @@ def test_two_worker_hosts_answer_correctly_and_one_dying_loses_nothing(tmp_path,
         assert hosts["w2"].poll() is None and hosts["w1"].poll() is not None
         assert r.xlen("ml:jobs") == 0 and r.xpending("ml:jobs", "ml:workers")["pending"] == 0
     finally:
-        stack.stop()
+        try:
+            stack.stop()
+        finally:
+            redis_server.stop()  # its namespace goes with the fixture; the process would outlive it
