@@ -6,8 +6,10 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 make_venv() {  # make_venv DIR REQUIREMENTS_FILE [no-common]
-  local dir="$1" req="$2" common="${3:-common}" sum
-  sum="$(cd "$ROOT" && cat "$req" api/requirements.txt model/requirements.txt common/pyproject.toml | sha256sum | cut -c1-64)"
+  local dir="$1" req="$2" common="${3:-common}" sum inputs
+  inputs=("$req")   # what the install reads: a change to any of them reinstalls
+  [ "$common" = common ] && inputs+=(api/requirements.txt model/requirements.txt common/pyproject.toml)
+  sum="$(cd "$ROOT" && cat "${inputs[@]}" | sha256sum | cut -c1-64)"
   if [ -f "$dir/.requirements.sha256" ] && [ "$(cat "$dir/.requirements.sha256")" = "$sum" ]; then return; fi
   log "installing $req into $dir"
   [ -x "$dir/bin/python" ] || "$PYTHON_BIN" -m venv "$dir"

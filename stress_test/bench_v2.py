@@ -246,7 +246,7 @@ def main() -> None:
         "ratio_v2_fp32_to_raw_ort": round(mean("fp32", size=first) / ort_img_s, 3),
         "fp32_by_batch": {
             str(size): {
-                "clients": next(r["clients"] for r in rows if r["mode"] == "fp32" and r["batch"] == size),
+                "clients": fp32_clients[size],
                 "ok_per_s": round(mean("fp32", size=size), 3),
                 "ratio_to_raw_ort": round(mean("fp32", size=size) / ort_img_s, 3),
                 "api_cpu_ms": round(mean("fp32", "api_cpu_ms", size), 1),

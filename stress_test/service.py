@@ -25,6 +25,9 @@ METRICS_PUSH_S = 0.5  # workers push their metrics this often, so a /metrics scr
 LOAD_ENV = {"HEARTBEAT_INTERVAL_S": "0.1", "METRICS_PUSH_INTERVAL_S": str(METRICS_PUSH_S)}
 
 
+PARTS = {"redis": "redis", "model": "model", "api": "gunicorn", "nginx": "nginx"}  # report's part: the program
+
+
 @dataclass
 class Service:
     """One configuration of the stack; `env` holds the model settings (WORKERS, THREADS, BATCH_SIZE, ...)."""
@@ -80,17 +83,15 @@ class Service:
                 pass
         return sorted(out)
 
-    PARTS = {"redis": "redis", "model": "model", "api": "gunicorn", "nginx": "nginx"}  # report name: program
-
     def parts(self) -> dict[str, set[int]]:
         """The processes under the names the report uses: redis, model (the model service and its workers),
         api (gunicorn) and nginx: each program's whole process group."""
-        return {part: self.stack.program_pids(program) for part, program in self.PARTS.items()}
+        return {part: self.stack.program_pids(program) for part, program in PARTS.items()}
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) so far of each part and its child processes, plus this (load) process."""
-        used = self.stack.cpu_seconds(*self.PARTS.values())
-        out = {part: used[program] for part, program in self.PARTS.items()}
+        used = self.stack.cpu_seconds(*PARTS.values())
+        out = {part: used[program] for part, program in PARTS.items()}
         me = psutil.Process().cpu_times()
         out["load_client"] = me.user + me.system
         out["other"] = busy_seconds() - sum(out.values())  # everything else on the machine (other jobs)

@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import itertools
 import json
 import time
 
@@ -149,7 +150,7 @@ def serve_version(r, worker: str, version: str) -> None:
 
 def answered_as(versions: list[str]):
     """A fake worker whose answers say they were computed by `versions`, one per job, in turn."""
-    turn = iter(versions * 4)
+    turn = itertools.cycle(versions)
     return lambda fields: {**v2_answer(fields), "model_version": next(turn)}
 
 
