@@ -5,7 +5,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import shlex
-import time
 import sys
 import signal
 import subprocess
@@ -107,7 +106,7 @@ def test_its_own_orphans_are_ended(tmp_path):
 def test_leftovers_get_the_programs_own_signal(tmp_path):
     """nginx's leftover workers get QUIT (finish what they hold), not TERM (drop it): the signal reaches them."""
     env = dict(os.environ, RUN_DIR=str(tmp_path))
-    said = tmp_path / "signal"
+    said, listening = tmp_path / "signal", tmp_path / "listening"
     worker = (  # a shell's background job would ignore QUIT: a program that handles it, as nginx's workers do
         "import signal, sys, time\n"
         "def say(n, _):\n"
@@ -115,13 +114,13 @@ def test_leftovers_get_the_programs_own_signal(tmp_path):
         "    sys.exit(0)\n"
         "signal.signal(signal.SIGQUIT, say)\n"
         "signal.signal(signal.SIGTERM, say)\n"
+        f"open({str(listening)!r}, 'w').close()\n"
         "time.sleep(300)\n"
     )
     command = f"{shlex.quote(sys.executable)} -c {shlex.quote(worker)} & exec sleep 300"
     leader = start_in_own_group([str(RUN_PROGRAM), "nginx", "sh", "-c", command], env)
     try:
-        wait_until(lambda: len(psutil.Process(leader.pid).children()) == 1, 10, "the command and its worker")
-        time.sleep(0.5)  # the worker installs its handlers
+        wait_until(listening.exists, 10, "the worker to install its signal handlers")
         os.kill(leader.pid, signal.SIGKILL)
         leader.wait(5)
         done = run_program(tmp_path, "nginx", "true", RUN_PROGRAM_LEFTOVER_SIGNAL="QUIT")
