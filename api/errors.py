@@ -47,3 +47,10 @@ class PredictionFailed(PredictError):
 
     status = 503
     kind = "prediction_failed"
+
+
+class VersionGone(PredictError):
+    """No worker serves the model version a request named any more (a rolling switch, an unload): retry later."""
+
+    status = 503
+    kind = "version_switched"

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -22,9 +23,10 @@ import metrics
 from resnet_common import redis_conn
 import response_cache
 import settings
-from errors import BrokerUnavailable, PredictionFailed, PredictionTimeout, QueueFull
+from errors import BrokerUnavailable, PredictionFailed, PredictionTimeout, QueueFull, VersionGone
 
 log = logging.getLogger(__name__)
+SERVED_CHECK_S = 1.0  # a job only some workers may compute: how often its wait checks that one of them is left
 
 _lock = threading.Lock()
 _clients: dict[tuple, redis.Redis] = {}
@@ -66,7 +68,7 @@ def submit(
     (the worker then answers with a heatmap too)."""
     r = client()
     try:
-        depth, [cached] = _prepare(r, [digest])
+        depth, [cached] = _prepare(r, [digest], protocol.JOB_STREAM)
         answer = _cached_answer(cached) if cached is not None else None
         if answer is not None:
             return answer | {"cached": True}
@@ -92,7 +94,7 @@ def submit(
     except redis.RedisError as exc:
         raise BrokerUnavailable(f"queue unavailable: {type(exc).__name__}") from exc
     if raw is None:
-        _forget(r, entry_id)
+        _forget(r, protocol.JOB_STREAM, [entry_id])
         raise PredictionTimeout("no worker answered in time")
     return _decode(raw)
 
@@ -155,34 +157,51 @@ def _queue_lookup(pipe: redis.client.Pipeline, digest: str, cutoff: str) -> None
     )
 
 
-def _wait(job_id: str, deadline: float) -> bytes | None:
-    """BLPOP the result key for the time left before the deadline; None when it passes."""
-    remaining = deadline - time.time()
-    if remaining <= 0:
-        return None
-    # Redis reads the timeout in milliseconds and treats 0 as "forever": never send less than 1 ms.
-    popped = client(blocking=True).blpop([protocol.result_key(job_id)], timeout=max(round(remaining, 3), 0.001))
-    return None if popped is None else popped[1]
+def _wait(job_id: str, deadline: float, served: Callable[[], bool] | None = None) -> bytes | None:
+    """BLPOP the result key for the time left before the deadline; None when it passes. With `served`, the wait
+    is cut into SERVED_CHECK_S slices and VersionGone raised as soon as `served()` says nobody can answer."""
+    while True:
+        remaining = deadline - time.time()
+        if remaining <= 0:
+            return None
+        wait = remaining if served is None else min(remaining, SERVED_CHECK_S)
+        # Redis reads the timeout in milliseconds and treats 0 as "forever": never send less than 1 ms.
+        popped = client(blocking=True).blpop([protocol.result_key(job_id)], timeout=max(round(wait, 3), 0.001))
+        if popped is not None:
+            return popped[1]
+        if served is not None and not served():
+            raise VersionGone("no worker serves the version this request named any more; retry")
 
 
-def _forget(r: redis.Redis, entry_id: bytes) -> None:
-    """Best effort: delete a job nobody waits for any more, so it stops counting against the queue depth."""
+def _forget(r: redis.Redis, stream: str, entry_ids: list[bytes]) -> None:
+    """Best effort: delete jobs nobody waits for any more, so they stop counting against the queue depth."""
     try:
-        r.xdel(protocol.JOB_STREAM, entry_id)
+        if entry_ids:
+            r.xdel(stream, *entry_ids)
     except redis.RedisError:
-        log.warning("could not delete expired job %s", entry_id)
+        log.warning("could not delete %d abandoned job(s) of %s", len(entry_ids), stream)
 
 
-def submit_many(jobs: list[dict[str, Any]], digests: list[str | None], deadline: float) -> list[dict[str, Any]]:
+def submit_many(
+    jobs: list[dict[str, Any]],
+    digests: list[str | None],
+    deadline: float,
+    stream: str = protocol.JOB_STREAM,
+    served: Callable[[], bool] | None = None,
+) -> list[dict[str, Any]]:
     """Several jobs of one request (an Open Inference Protocol batch), in order: one round trip for the group
     check, the queue depth and every cache lookup; one pipelined XADD of the misses (never retried); then each
     result until `deadline`. Admission counts jobs, not requests: QueueFull when depth + misses would exceed
-    MAX_QUEUE_DEPTH, so a batch of N is admitted only when all N fit."""
+    MAX_QUEUE_DEPTH, so a batch of N is admitted only when all N fit.
+
+    `stream` is a version's stream (protocol.version_stream) for a request that named one, with `served` telling
+    whether a worker still serves that version: when none does, the jobs left are deleted and VersionGone raised
+    within SERVED_CHECK_S, not at the deadline."""
     r = client()
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     entry_ids: list[bytes] = []
     try:
-        depth, cached = _prepare(r, digests)
+        depth, cached = _prepare(r, digests, stream)
         for i, raw in enumerate(cached):
             answer = _cached_answer(raw) if raw is not None else None
             if answer is not None:
@@ -196,13 +215,16 @@ def submit_many(jobs: list[dict[str, Any]], digests: list[str | None], deadline:
         for i in misses:
             ids[i] = uuid.uuid4().hex
             fields = {"id": ids[i], "enqueued": repr(now), "deadline": repr(deadline), "cache": digests[i] or ""}
-            pipe.xadd(protocol.JOB_STREAM, fields | jobs[i])
+            pipe.xadd(stream, fields | jobs[i])
         entry_ids = pipe.execute() if misses else []
         for n, i in enumerate(misses):
-            raw = _wait(ids[i], deadline)
+            try:
+                raw = _wait(ids[i], deadline, served)
+            except VersionGone:
+                _forget(r, stream, entry_ids[n:])
+                raise
             if raw is None:
-                for entry_id in entry_ids[n:]:
-                    _forget(r, entry_id)
+                _forget(r, stream, entry_ids[n:])
                 raise PredictionTimeout("no worker answered in time")
             results[i] = _decode(raw)
     except redis.RedisError as exc:
@@ -210,30 +232,34 @@ def submit_many(jobs: list[dict[str, Any]], digests: list[str | None], deadline:
     return results  # type: ignore[return-value]
 
 
-def _prepare(r: redis.Redis, digests: list[str | None]) -> tuple[int, list[bytes | None]]:
-    """One round trip: make sure the consumer group exists (at id 0, so jobs queued before any worker starts or
-    after Redis lost its data are not skipped; BUSYGROUP is the normal case), read the queue depth and look each
-    given request digest up in the response cache. Returns (depth, cached entry or None per digest)."""
+def _prepare(r: redis.Redis, digests: list[str | None], stream: str) -> tuple[int, list[bytes | None]]:
+    """One round trip: make sure the consumer group on `stream` exists (at id 0, so jobs queued before any worker
+    starts or after Redis lost its data are not skipped; BUSYGROUP is the normal case), read the queue depth (the
+    shared stream's, plus a version stream's) and look each given request digest up in the response cache.
+    Returns (depth, cached entry or None per digest)."""
     pipe = r.pipeline(transaction=False)
-    pipe.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
-    pipe.xlen(protocol.JOB_STREAM)
+    pipe.xgroup_create(stream, protocol.CONSUMER_GROUP, id="0", mkstream=True)
+    streams = list(dict.fromkeys([protocol.JOB_STREAM, stream]))
+    for name in streams:
+        pipe.xlen(name)
     cutoff = repr(time.time() - settings.HEARTBEAT_TTL_S)
     for digest in digests:
         if digest:
             _queue_lookup(pipe, digest, cutoff)
-    created, depth, *lookups = pipe.execute(raise_on_error=False)
+    created, *replies = pipe.execute(raise_on_error=False)
     if isinstance(created, redis.ResponseError) and "BUSYGROUP" not in str(created):
         raise created
-    for reply in (depth, *lookups):
+    for reply in replies:
         if isinstance(reply, Exception):
             raise reply
-    replies = iter(lookups)
+    depth, lookups = sum(replies[: len(streams)]), replies[len(streams) :]
+    answers = iter(lookups)
     cached: list[bytes | None] = []
     for digest in digests:
         if not digest:
             cached.append(None)
             continue
-        reply = next(replies)
+        reply = next(answers)
         outcome = reply[0].decode()
         if outcome != "hit":  # a hit is counted once its entry proved to be an answer (_cached_answer)
             metrics.count_cache(outcome)

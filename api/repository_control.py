@@ -23,7 +23,6 @@ from resnet_common import protocol
 import fleet
 import job_client
 import settings
-import v2_models
 
 log = logging.getLogger(__name__)
 bp = Blueprint("repository_control", __name__)
@@ -99,7 +98,7 @@ def index():
     except redis.RedisError as exc:
         return _error(503, f"redis unreachable: {type(exc).__name__}")
     # A worker serving a fixed MODEL_DIR reports no repository: its version is still listed, READY.
-    served = {w.get("model_version") or v2_models.DEFAULT_VERSION for w in workers if w["ready"]}
+    served = {w.get("model_version") or protocol.DEFAULT_VERSION for w in workers if w["ready"]}
     unloaded = set((control.get(b"unloaded") or b"").decode().split(","))
     rows = []
     for version in _repository_versions(workers, served):

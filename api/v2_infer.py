@@ -5,6 +5,9 @@ them with everybody else's; the answers come back in order. A BYTES `image` is d
 checks, budget, PREPROCESS mode and Keras parity as /predict); an FP32 `input` goes to the worker as it is
 (job field `input`). Every job asks for the whole probability vector (`probs`), and for the heatmap only when
 the `heatmap` output is requested. The response cache applies per item, keyed by the item's bytes.
+
+A request that names a version queues its jobs on that version's stream (protocol.version_stream), which only
+workers serving it read; the others go to the shared stream, which every worker reads.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import metrics
 import settings
 import v2_models
 from errors import InvalidImage, PredictionFailed
+from resnet_common import protocol
 from v2_codec import InferRequest
 
 if TYPE_CHECKING:  # numpy loads on the first inference, not when a gunicorn worker boots
@@ -44,8 +48,8 @@ def item_digest(item_sha256: str, mode: str, top_k: int, heatmap: bool) -> str:
     return hashlib.sha256(f"v2|{item_sha256}|{mode}|{int(top_k)}|{int(heatmap)}".encode()).hexdigest()
 
 
-def run(request: InferRequest) -> Answers:
-    """Every item's answer, or a typed error."""
+def run(request: InferRequest, version: str | None = None) -> Answers:
+    """Every item's answer, computed by `version` when one is named, or a typed error."""
     import numpy as np
 
     heatmap = any(o.name == "heatmap" for o in request.outputs)
@@ -57,14 +61,23 @@ def run(request: InferRequest) -> Answers:
         fields |= {"top_k": str(top_k), "probs": "1", **({"explain": "1"} if heatmap else {})}
         jobs.append(fields)
         digests.append(item_digest(sha256, mode, top_k, heatmap) if settings.RESPONSE_CACHE else None)
-    results = job_client.submit_many(jobs, digests, deadline)
+    if version is None:
+        results = job_client.submit_many(jobs, digests, deadline)
+    else:
+        results = job_client.submit_many(
+            jobs,
+            digests,
+            deadline,
+            protocol.version_stream(version),
+            lambda: version in v2_models.served_versions(job_client.client()),
+        )
     probs, labels, maps = [], [], []
     for result in results:
         p, top, cam = _answer(result, heatmap)
         probs.append(p)
         labels.append(top)
         maps.append(cam)
-    versions = [str(result.get("model_version") or v2_models.DEFAULT_VERSION) for result in results]
+    versions = [str(result.get("model_version") or protocol.DEFAULT_VERSION) for result in results]
     return Answers(np.stack(probs), labels, np.asarray(maps, dtype=np.float32) if heatmap else None, versions)
 
 

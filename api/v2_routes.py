@@ -143,7 +143,7 @@ def infer(name: str, version: str | None = None):
         request.get_data(cache=False), request.headers.get("Inference-Header-Content-Length")
     )
     parsed = v2_codec.parse_request(header, binary, settings.V2_MAX_BATCH)
-    answers = v2_infer.run(parsed)
+    answers = v2_infer.run(parsed, version)
     computed = answered_by(answers.versions, version)
     outputs, binaries = [], []
     for output in parsed.outputs:
@@ -165,8 +165,9 @@ def infer(name: str, version: str | None = None):
 
 def answered_by(versions: list[str], named: str | None) -> str:
     """The `model_version` of a response: the version that computed its items ("1,2", in order, for a batch that
-    straddled a rolling switch). A request that named a version gets answers of that version only: one computed by
-    another (its workers moved on while the request waited) is a 503 to retry, never a mislabelled answer."""
+    straddled a rolling switch). A request that named a version gets answers of that version only: its jobs go to
+    that version's stream; should a worker switch with one of them in hand, the answer of another version is a 503
+    to retry, never a mislabelled answer."""
     found = list(dict.fromkeys(versions))
     if named is not None and found != [named]:
         others = ", ".join(v for v in found if v != named)

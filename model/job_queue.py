@@ -2,6 +2,10 @@
 
 Delivery is at-least-once: an entry stays in the group's pending list until its answer is written in the
 same MULTI transaction that acknowledges and deletes it, so a worker dying mid-batch loses nothing.
+
+A worker reads two streams in one XREADGROUP: the shared ml:jobs, and the stream of the model version it serves
+(ml:jobs:v<N>), where the API puts the jobs of requests that named that version. Each job is acknowledged on the
+stream it came from.
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ import json
 import logging
 import threading
 import time
-from typing import Any, TypeVar
+from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
@@ -65,38 +70,61 @@ def connect(cfg: Settings, block_ms: int) -> redis.Redis:
     )
 
 
+def by_stream(entries: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(stream, entry id) pairs → the entry ids of each stream, in order."""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for stream, entry_id in entries:
+        grouped[stream].append(entry_id)
+    return grouped
+
+
 class JobQueue:
-    """Consumer `name` of group ml:workers on stream ml:jobs.
+    """Consumer `name` of group ml:workers on stream ml:jobs and on the stream of the version it serves (`serve`).
 
     Every job it hands out (read or claimed) is *held* until it is answered, dropped or dead-lettered (or the
     caller `release()`s it after an error): `refresh_leases()` — called from a lease.LeaseKeeper thread — keeps
     held jobs' idle time low so that claim_stale in other workers never mistakes a slow batch for a dead one.
     """
 
-    def __init__(self, client: redis.Redis, cfg: Settings, name: str) -> None:
-        self.r, self.cfg, self.name = client, cfg, name
-        self._held: set[str] = set()
+    def __init__(self, client: redis.Redis, cfg: Settings, name: str, version: str = "") -> None:
+        self.r, self.cfg, self.name, self.version = client, cfg, name, version
+        self._held: set[tuple[str, str]] = set()  # (stream, entry id)
         self._held_lock = threading.Lock()  # the worker thread adds/removes, the lease thread reads
+        # Read beyond the count asked (XREADGROUP's COUNT is per stream): still held, handed out first next time.
+        self._carried: list[Job] = []
         self._refresh = client.register_script(_REFRESH_LUA)
         self._cache_store = client.register_script(bounded_store.STORE_LUA)
+
+    @property
+    def streams(self) -> tuple[str, str]:
+        """The shared stream, then the stream of the version served."""
+        return protocol.JOB_STREAM, protocol.version_stream(self.version)
+
+    def serve(self, version: str) -> None:
+        """Read the stream of `version` from now on (a rolling switch, between two batches)."""
+        if version != self.version:
+            self.version = version
+            self.ensure_group()
 
     # leases --------------------------------------------------------------------------------------------
     def _hold(self, jobs: list[Job]) -> list[Job]:
         with self._held_lock:
-            self._held.update(job.entry_id for job in jobs)
+            self._held.update(job.key for job in jobs)
         return jobs
 
-    def release(self, entry_ids: Iterable[str] | None = None) -> None:
-        """Stop refreshing these entries (all of them when None): they were acked, or are left to be reclaimed."""
+    def release(self, jobs: Iterable[Job] | None = None) -> None:
+        """Stop refreshing these jobs (all but the carried ones when None): they were acked, or are left to be
+        reclaimed."""
         with self._held_lock:
-            if entry_ids is None:
-                self._held.clear()
+            if jobs is None:
+                self._held = {job.key for job in self._carried}
             else:
-                self._held.difference_update(entry_ids)
+                self._held.difference_update(job.key for job in jobs)
 
     def held(self) -> list[str]:
+        """The entry ids held, sorted."""
         with self._held_lock:
-            return sorted(self._held)
+            return sorted(entry_id for _, entry_id in self._held)
 
     def refresh_leases(self) -> int:
         """Reset the idle time of the held entries still owned by this consumer; returns how many were refreshed.
@@ -104,72 +132,82 @@ class JobQueue:
         Entries found owned by someone else (this worker stalled longer than CLAIM_IDLE_MS and another claimed
         them) are let go: never stolen back; this worker still answers them (at-least-once).
         """
-        ids = self.held()
-        if not ids:
+        with self._held_lock:
+            held = sorted(self._held)
+        if not held:
             return 0
         kept = {
-            text(i) for i in self._refresh(keys=[protocol.JOB_STREAM], args=[protocol.CONSUMER_GROUP, self.name, *ids])
+            (stream, text(i))
+            for stream, ids in by_stream(held).items()
+            for i in self._refresh(keys=[stream], args=[protocol.CONSUMER_GROUP, self.name, *ids])
         }
         with self._held_lock:
-            lost = [i for i in ids if i not in kept and i in self._held]  # not just answered meanwhile
+            lost = [h for h in held if h not in kept and h in self._held]  # not just answered meanwhile
             self._held.difference_update(lost)
         if lost:
             log.warning("lost the lease on %d job(s) (taken over by another worker after a stall): %s", len(lost), lost)
         return len(kept)
 
     def ensure_group(self) -> None:
-        """Create the group (and the stream) from the start of the stream, so jobs added before are served."""
-        try:
-            self.r.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
-            log.info("created consumer group %s on %s", protocol.CONSUMER_GROUP, protocol.JOB_STREAM)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        """Create the group (and the streams) from the start of each stream, so jobs added before are served."""
+        for stream in self.streams:
+            try:
+                self.r.xgroup_create(stream, protocol.CONSUMER_GROUP, id="0", mkstream=True)
+                log.info("created consumer group %s on %s", protocol.CONSUMER_GROUP, stream)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
 
-    def _grouped(self, call: Callable[[], T]) -> T:
+    def _grouped(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a group command; if Redis lost the group (restart without persistence), recreate it once."""
         try:
-            return call()
+            return call(*args, **kwargs)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             log.warning("consumer group missing (Redis restarted?); recreating it")
             self.ensure_group()
-            return call()
+            return call(*args, **kwargs)
 
-    def _parse(self, entries: list, now: float) -> list[Job]:
+    def _parse(self, stream: str, entries: list, now: float) -> list[Job]:
         jobs, orphans = [], []
         for entry_id, fields in entries:
             if not fields:  # deleted from the stream while pending: nothing to answer
                 orphans.append(entry_id)
                 continue
-            job = parse_job(entry_id, fields, now)
+            job = parse_job(entry_id, fields, now, stream)
             if job.id:
                 jobs.append(job)
             else:
                 log.error("stream entry %s has no job id; dropping it", job.entry_id)
                 orphans.append(entry_id)
         if orphans:
-            self.r.pipeline(transaction=True).xack(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, *orphans).xdel(
-                protocol.JOB_STREAM, *orphans
+            self.r.pipeline(transaction=True).xack(stream, protocol.CONSUMER_GROUP, *orphans).xdel(
+                stream, *orphans
             ).execute()
         return jobs
 
     def read(self, count: int, block_ms: int | None) -> list[Job]:
-        """New entries for this consumer, up to `count`; blocks up to `block_ms` (None: do not block)."""
+        """New entries for this consumer from both streams (the version's first), up to `count`; blocks up to
+        `block_ms` (None: do not block). Jobs carried over from the last read come first and are not re-read."""
         if count <= 0:
             return []
+        if self._carried:
+            jobs, self._carried = self._carried[:count], self._carried[count:]
+            return jobs
+        shared, versioned = self.streams
         reply = self._grouped(
-            lambda: self.r.xreadgroup(
-                protocol.CONSUMER_GROUP,
-                self.name,
-                {protocol.JOB_STREAM: ">"},
-                count=count,
-                block=max(1, block_ms) if block_ms is not None else None,
-            )
+            self.r.xreadgroup,
+            protocol.CONSUMER_GROUP,
+            self.name,
+            {versioned: ">", shared: ">"},
+            count=count,
+            block=max(1, block_ms) if block_ms is not None else None,
         )
-        entries = reply[0][1] if reply else []
-        return self._hold(self._parse(entries, time.time()))
+        now = time.time()
+        jobs = self._hold([job for stream, entries in reply or () for job in self._parse(text(stream), entries, now)])
+        jobs, self._carried = jobs[:count], jobs[count:]
+        return jobs
 
     def fair_share(self, count: int) -> int:
         """At most this worker's share of the unanswered jobs: ceil(XLEN / live workers), at least 1.
@@ -178,8 +216,11 @@ class JobQueue:
         8 clients and 2 workers at batch 8, one core sat idle between batches); sharing keeps all of them busy.
         One pipelined round trip; a single worker, or a queue deeper than the batch, reads `count` as before."""
         pipe = self.r.pipeline(transaction=False)
-        pipe.xlen(protocol.JOB_STREAM).zcount(protocol.HEARTBEATS_KEY, time.time() - self.cfg.HEARTBEAT_TTL_S, "+inf")
-        unanswered, workers = pipe.execute()
+        for stream in self.streams:
+            pipe.xlen(stream)
+        pipe.zcount(protocol.HEARTBEATS_KEY, time.time() - self.cfg.HEARTBEAT_TTL_S, "+inf")
+        *lengths, workers = pipe.execute()
+        unanswered = sum(lengths)
         if workers <= 1 or unanswered == 0:
             return count
         return max(1, min(count, -(-int(unanswered) // int(workers))))
@@ -210,31 +251,32 @@ class JobQueue:
         already failed twice (likely the poison that killed its workers) is claimed alone — `isolate` tells
         the caller to run it without neighbours — while jobs that failed once (a killed worker's batch) are
         batched; jobs at MAX_DELIVERIES are claimed too and come back with deliveries > MAX (dead letter).
-        XCLAIM with the idle threshold makes concurrent claimers take each job at most once.
+        XCLAIM with the idle threshold makes concurrent claimers take each job at most once. Both streams this
+        worker reads are looked at: a version's jobs are only ever taken over by a worker serving that version.
         """
-        stale = self._grouped(
-            lambda: self.r.xpending_range(
-                protocol.JOB_STREAM,
+        delivered: dict[tuple[str, str], int] = {}
+        for stream in self.streams:
+            stale = self._grouped(
+                self.r.xpending_range,
+                stream,
                 protocol.CONSUMER_GROUP,
                 min="-",
                 max="+",
                 count=max(100, 4 * count),
                 idle=self.cfg.CLAIM_IDLE_MS,
             )
-        )
-        delivered = {text(p["message_id"]): int(p["times_delivered"]) for p in stale}
+            delivered |= {(stream, text(p["message_id"])): int(p["times_delivered"]) for p in stale}
         limit = self.cfg.MAX_DELIVERIES
         dead = [i for i, n in delivered.items() if n >= limit]
         once = [i for i, n in delivered.items() if n < min(2, limit)]
         suspects = [i for i, n in delivered.items() if min(2, limit) <= n < limit]
         isolate = not once and bool(suspects)
-        chosen = dead[:count] + (suspects[:1] if isolate else once[:count])
-        if not chosen:
-            return [], False
-        claimed = self.r.xclaim(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, self.name, self.cfg.CLAIM_IDLE_MS, chosen)
-        jobs = self._hold(self._parse(claimed, time.time()))
+        jobs: list[Job] = []
+        for stream, ids in by_stream(dead[:count] + (suspects[:1] if isolate else once[:count])).items():
+            claimed = self.r.xclaim(stream, protocol.CONSUMER_GROUP, self.name, self.cfg.CLAIM_IDLE_MS, ids)
+            jobs += self._hold(self._parse(stream, claimed, time.time()))
         for job in jobs:
-            job.deliveries = delivered.get(job.entry_id, 0) + 1
+            job.deliveries = delivered.get(job.key, 0) + 1
         return jobs, isolate and any(job.deliveries <= limit for job in jobs)
 
     def answer(self, answers: list[tuple[Job, dict[str, Any]]], model_sha256: str = "") -> None:
@@ -261,33 +303,28 @@ class JobQueue:
                     repr(now),
                     self.cfg.CACHE_MAX_MB * 2**20,
                 )
-        ids = [job.entry_id for job, _ in answers]
-        pipe.xack(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, *ids).xdel(protocol.JOB_STREAM, *ids).execute()
-        self.release(ids)
+        jobs = [job for job, _ in answers]
+        _acknowledge(pipe, jobs).execute()
+        self.release(jobs)
 
     def drop(self, jobs: list[Job]) -> None:
         """Acknowledge and delete without an answer (expired: nobody waits for it)."""
         if jobs:
-            ids = [job.entry_id for job in jobs]
-            self.r.pipeline(transaction=True).xack(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, *ids).xdel(
-                protocol.JOB_STREAM, *ids
-            ).execute()
-            self.release(ids)
+            _acknowledge(self.r.pipeline(transaction=True), jobs).execute()
+            self.release(jobs)
 
     def dead_letter(self, job: Job, reason: str, result: dict[str, Any]) -> None:
         """Move a job aside (its fields minus the image, plus the reason) and answer it, in one transaction."""
         fields = {**job.fields, "reason": reason, "deliveries": str(job.deliveries), "worker": self.name}
         key = protocol.result_key(job.id)
-        (
+        pipe = (
             self.r.pipeline(transaction=True)
             .xadd(protocol.DEADLETTER_STREAM, fields, maxlen=DEADLETTER_MAXLEN, approximate=True)
             .rpush(key, json.dumps(result))
             .expire(key, self.cfg.RESULT_TTL_S)
-            .xack(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, job.entry_id)
-            .xdel(protocol.JOB_STREAM, job.entry_id)
-            .execute()
         )
-        self.release([job.entry_id])
+        _acknowledge(pipe, [job]).execute()
+        self.release([job])
 
     def prune_consumers(self) -> int:
         """Remove consumers of dead processes (no heartbeat for 3 TTLs) that have nothing pending.
@@ -296,12 +333,20 @@ class JobQueue:
         removed only when its heartbeat is gone too; names are unique per process, so it never reads again.
         """
         now, removed = time.time(), 0
-        for consumer in self._grouped(lambda: self.r.xinfo_consumers(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)):
-            name = text(consumer["name"])
-            if name == self.name or int(consumer["pending"]) or int(consumer["idle"]) < self.cfg.CLAIM_IDLE_MS:
-                continue
-            beat = self.r.zscore(protocol.HEARTBEATS_KEY, name)
-            if beat is None or beat < now - 3 * self.cfg.HEARTBEAT_TTL_S:
-                self.r.xgroup_delconsumer(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, name)
-                removed += 1
+        for stream in self.streams:
+            for consumer in self._grouped(self.r.xinfo_consumers, stream, protocol.CONSUMER_GROUP):
+                name = text(consumer["name"])
+                if name == self.name or int(consumer["pending"]) or int(consumer["idle"]) < self.cfg.CLAIM_IDLE_MS:
+                    continue
+                beat = self.r.zscore(protocol.HEARTBEATS_KEY, name)
+                if beat is None or beat < now - 3 * self.cfg.HEARTBEAT_TTL_S:
+                    self.r.xgroup_delconsumer(stream, protocol.CONSUMER_GROUP, name)
+                    removed += 1
         return removed
+
+
+def _acknowledge(pipe: redis.client.Pipeline, jobs: list[Job]) -> redis.client.Pipeline:
+    """Queue XACK and XDEL of `jobs` on `pipe`, on the stream each came from."""
+    for stream, ids in by_stream(job.key for job in jobs).items():
+        pipe.xack(stream, protocol.CONSUMER_GROUP, *ids).xdel(stream, *ids)
+    return pipe

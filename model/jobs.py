@@ -1,4 +1,5 @@
-"""A job as the worker sees it: one stream entry of ml:jobs, parsed leniently (docs/queue-protocol.md)."""
+"""A job as the worker sees it: one stream entry of ml:jobs (or of a version's stream), parsed leniently
+(docs/queue-protocol.md)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,13 @@ class Job:
     cache: str = ""  # request digest: store the answer in the response cache under it ("" = do not)
     tensor: bytes = b""  # `input`: an already preprocessed float32 224×224×3 model input (Open Inference Protocol)
     probs: bool = False  # the client wants the full probability vector (`probs` in the result)
+    stream: str = protocol.JOB_STREAM  # the stream it was read from: acknowledged and deleted there
     fields: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(stream, entry id): an entry id is unique only within its stream."""
+        return self.stream, self.entry_id
 
     def expired(self, now: float) -> bool:
         return now > self.deadline
@@ -47,7 +54,7 @@ def _number(value: bytes | None, default: float) -> float:
     return number if math.isfinite(number) else default
 
 
-def parse_job(entry_id: bytes, fields: dict[bytes, bytes], now: float) -> Job:
+def parse_job(entry_id: bytes, fields: dict[bytes, bytes], now: float, stream: str = protocol.JOB_STREAM) -> Job:
     """Lenient parsing: a malformed field gets a safe default rather than losing the job."""
     top_k = int(_number(fields.get(b"top_k"), protocol.TOP_K_DEFAULT))
     return Job(
@@ -65,5 +72,6 @@ def parse_job(entry_id: bytes, fields: dict[bytes, bytes], now: float) -> Job:
         top_k=min(protocol.TOP_K_MAX, max(protocol.TOP_K_MIN, top_k)),
         explain=fields.get(b"explain") == b"1",
         picked=now,
+        stream=stream,
         fields={text(k): text(v) for k, v in fields.items() if k not in PAYLOAD_FIELDS},
     )

@@ -143,7 +143,7 @@ def classify_process(
             threads,
             cfg.BATCH_SIZE,
         )
-        worker = Worker(cfg, classifier, JobQueue(client, cfg, name), metrics, watch, advertise)
+        worker = Worker(cfg, classifier, JobQueue(client, cfg, name, handle.version), metrics, watch, advertise)
         probe.last_loop = lambda: worker.last_loop
         worker.run(stop)
     except InterruptedError:

@@ -62,6 +62,7 @@ class Worker:
             self._group_ready = True
         self.lease.start()
         self.switch_model()
+        self.queue.serve(self._version())  # read the stream of the version that computes this batch
         try:
             return self._step(stop, block)
         finally:

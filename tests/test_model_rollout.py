@@ -10,6 +10,7 @@ the worker's own Classifier on the converted fp32 ONNX of each version, run here
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -226,6 +227,48 @@ def test_rollout_under_load_then_rollback_by_pin(rollout):
     assert back.headers["X-Model-Version"] == "1" and matches(back.json(), refs["1"]["coffee.jpg"])
     assert requests.post(url + "/v2/repository/models/resnet50/load", timeout=10).status_code == 200
     wait_until(lambda: worker_versions(url) == ["2", "2"], 180, "both workers on the newest version again", 0.1)
+
+
+def named_infer(url: str, version: str, image: bytes) -> requests.Response:
+    """One JSON Open Inference Protocol request naming `version`: the top class as Triton's classification."""
+    body = {
+        "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(image).decode()]}],
+        "outputs": [{"name": "probabilities", "parameters": {"classification": 1, "binary_data": False}}],
+    }
+    return requests.post(f"{url}/v2/models/resnet50/versions/{version}/infer", json=body, timeout=60)
+
+
+def test_a_named_version_is_computed_by_its_own_workers_while_two_are_served(rollout, tmp_path):
+    """A canary: the stack's workers serve the newest version while another host is pinned to version 1. Every
+    request naming a version is answered by that version (its jobs go to the version's stream), none is refused."""
+    stack, repository, _ = rollout
+    url = stack.url
+    assert worker_versions(url) == ["2", "2"]  # the test above left the default policy: the newest
+    canary = stack.start_model_host(WORKER_NAME="canary", MODEL_VERSION="1", WORKERS="1", THREADS="1")
+    try:
+        wait_until(lambda: worker_versions(url) == ["1", "2", "2"], 180, "the canary serving version 1 beside 2", 0.2)
+        photos = BASES[:2]
+        for base in photos:
+            (tmp_path / f"{base}.png").write_bytes(png(base))
+        refs = {
+            v: {
+                Path(k).name: a
+                for k, a in reference_answers(repository / "resnet50" / v, sorted(tmp_path.glob("*.png"))).items()
+            }
+            for v in ("1", "2")
+        }
+        for i in range(16):
+            version, base = "12"[i % 2], photos[(i // 2) % len(photos)]
+            response = named_infer(url, version, png(base, f"named {i}"))
+            assert response.status_code == 200, response.text
+            body = response.json()
+            score, _, label = body["outputs"][0]["data"][0].split(":", 2)
+            assert (body["model_version"], response.headers["X-Model-Version"]) == (version, version)
+            (want_label, want_score), *_ = refs[version][f"{base}.png"]
+            assert label == want_label and abs(float(score) - want_score) <= SCORE_TOLERANCE
+    finally:
+        canary.terminate()
+        canary.wait(60)
 
 
 def test_int8_on_a_calibration_set_built_to_disagree_is_refused(rollout, tmp_path):

@@ -11,30 +11,40 @@ from resnet_common import protocol
 
 
 class FakeWorker(threading.Thread):
-    """XREADGROUP jobs, answer each with `answer(fields)` (a result dict, or None to stay silent)."""
+    """XREADGROUP jobs, answer each with `answer(fields)` (a result dict, or None to stay silent). With `version`,
+    it also reads that version's stream, as a worker serving it does."""
 
     def __init__(
-        self, port: int, answer: Callable[[dict], dict | None], name: str = "fake-0", password: str | None = None
+        self,
+        port: int,
+        answer: Callable[[dict], dict | None],
+        name: str = "fake-0",
+        password: str | None = None,
+        version: str | None = None,
     ):
         super().__init__(daemon=True)
         self.r = redis.Redis(host="127.0.0.1", port=port, password=password)
         self.answer, self.name_ = answer, name
+        self.streams = [protocol.JOB_STREAM] + ([protocol.version_stream(version)] if version else [])
         self.jobs: list[dict] = []
+        self.read_from: list[str] = []  # the stream of each job in `jobs`
         self.stop = threading.Event()
-        try:
-            self.r.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            assert "BUSYGROUP" in str(exc)
+        for stream in self.streams:
+            try:
+                self.r.xgroup_create(stream, protocol.CONSUMER_GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                assert "BUSYGROUP" in str(exc)
 
     def run(self) -> None:
         while not self.stop.is_set():
             reply = self.r.xreadgroup(
-                protocol.CONSUMER_GROUP, self.name_, {protocol.JOB_STREAM: ">"}, count=8, block=50
+                protocol.CONSUMER_GROUP, self.name_, {stream: ">" for stream in self.streams}, count=8, block=50
             )
-            for _stream, entries in reply or []:
+            for stream, entries in reply or []:
                 for entry_id, raw in entries:
                     fields = {k.decode(): v for k, v in raw.items()}
                     self.jobs.append(fields)
+                    self.read_from.append(stream.decode())
                     result = self.answer(fields) if "top_k" in fields else None
                     if result is None:
                         continue
@@ -42,8 +52,8 @@ class FakeWorker(threading.Thread):
                     pipe = self.r.pipeline()
                     pipe.rpush(protocol.result_key(job_id), json.dumps({"id": job_id, **result}))
                     pipe.expire(protocol.result_key(job_id), 60)
-                    pipe.xack(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, entry_id)
-                    pipe.xdel(protocol.JOB_STREAM, entry_id)
+                    pipe.xack(stream, protocol.CONSUMER_GROUP, entry_id)
+                    pipe.xdel(stream, entry_id)
                     pipe.execute()
 
     def __enter__(self) -> "FakeWorker":

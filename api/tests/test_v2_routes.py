@@ -4,12 +4,14 @@ import base64
 import hashlib
 import itertools
 import json
+import threading
 import time
 
 import numpy as np
 import pytest
 
 import images
+import settings
 from resnet_common import preprocess, protocol
 import v2_infer
 import v2_codec
@@ -165,14 +167,38 @@ def test_model_version_is_the_one_that_computed_the_answers(client, served, jpeg
     assert split(response)[0]["model_version"] == "1,2"
 
 
-def test_a_named_version_is_never_answered_by_another(client, served, jpeg):
+def test_a_named_version_goes_to_its_own_workers_only(client, served, jpeg):
+    serve_version(served, "w2", "2")  # a rolling switch: versions 1 and 2 both served
+    port, path = served.connection_pool.connection_kwargs["port"], f"/v2/models/{MODEL}/versions/2/infer"
+    with (
+        FakeWorker(port, answered_as(["1"]), "w1") as v1,
+        FakeWorker(port, answered_as(["2"]), "w2", version="2") as v2,
+    ):
+        for _ in range(4):
+            response = binary_infer(client, [jpeg, read_photo("coffee.jpg")], path=path)
+            assert response.status_code == 200 and split(response)[0]["model_version"] == "2"
+            assert binary_infer(client, [jpeg]).status_code == 200  # unnamed: either version may answer
+    assert set(v1.read_from) <= {protocol.JOB_STREAM}  # version 1's worker never saw a version 2 job
+    assert v2.read_from.count(protocol.version_stream("2")) == 8
+
+
+def test_a_named_version_nobody_serves_any_more_is_a_quick_503(client, served, jpeg):
     serve_version(served, "w2", "2")
-    path = f"/v2/models/{MODEL}/versions/2/infer"
-    with FakeWorker(served.connection_pool.connection_kwargs["port"], answered_as(["2"])):
-        response = binary_infer(client, [jpeg], path=path)
-    assert response.status_code == 200 and split(response)[0]["model_version"] == "2"
-    with FakeWorker(served.connection_pool.connection_kwargs["port"], answered_as(["1"])):
-        response = binary_infer(client, [jpeg], path=path)
+    unloaded = threading.Timer(0.3, lambda: served.zrem(protocol.HEARTBEATS_KEY, "w2"))  # its worker moves on
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], answered_as(["1"])):  # reads ml:jobs only
+        unloaded.start()
+        started = time.monotonic()
+        response = binary_infer(client, [jpeg], path=f"/v2/models/{MODEL}/versions/2/infer")
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert "no worker serves the version" in response.get_json()["error"]
+    assert time.monotonic() - started < settings.REQUEST_TIMEOUT_S / 3  # not held until the deadline
+    assert served.xlen(protocol.version_stream("2")) == 0  # its job was deleted, not left to a later worker
+
+
+def test_an_answer_of_another_version_to_a_named_request_is_a_503(client, served, jpeg):
+    serve_version(served, "w2", "2")  # a worker that switched to version 1 with a version 2 job in hand
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], answered_as(["1"]), version="2"):
+        response = binary_infer(client, [jpeg], path=f"/v2/models/{MODEL}/versions/2/infer")
     assert response.status_code == 503 and response.headers["Retry-After"]
     assert response.get_json() == {
         "error": "version 2 was switched out while this request waited (answered by 1); retry"

@@ -30,11 +30,16 @@ __all__ = [
 
 
 def enqueue(
-    client: redis.Redis, image: bytes, top_k: int = 5, ttl_s: float = 30.0, job_id: str | None = None, **extra
+    client: redis.Redis,
+    image: bytes,
+    top_k: int = 5,
+    ttl_s: float = 30.0,
+    job_id: str | None = None,
+    stream: str = protocol.JOB_STREAM,
+    **extra,
 ) -> str:
-    """XADD a job exactly as the API does (docs/queue-protocol.md): the image decoded to its 224×224×3 pixels;
-    bytes that do not decode go as an old-style `image` field, which the worker refuses. Returns
-    its id."""
+    """XADD a job exactly as the API does (docs/queue-protocol.md) to `stream`: the image decoded to its 224×224×3
+    pixels; bytes that do not decode go as an old-style `image` field, which the worker refuses. Returns its id."""
     from resnet_common.preprocess import InvalidImage, decode_pixels
 
     job_id = job_id or uuid.uuid4().hex
@@ -52,7 +57,7 @@ def enqueue(
         "top_k": str(top_k),
         **extra,
     }
-    client.xadd(protocol.JOB_STREAM, fields)
+    client.xadd(stream, fields)
     return job_id
 
 

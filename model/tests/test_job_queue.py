@@ -1,12 +1,18 @@
-"""job_queue.JobQueue: reclaiming from dead consumers, delivery limits, dead letters, a lost group, pruning."""
+"""job_queue.JobQueue: reclaiming from dead consumers, delivery limits, dead letters, a lost group, pruning, and the
+streams of named versions."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
+
 from resnet_common import protocol
 from constants import Outcome
 from helpers import deliver, enqueue, pending, photo, result
+from job_queue import JobQueue, connect
+
+V2_STREAM = protocol.version_stream("2")
 
 
 def test_job_left_by_a_dead_consumer_is_reclaimed(r, make_worker):
@@ -98,3 +104,58 @@ def test_only_dead_consumers_with_nothing_pending_are_pruned(r, make_worker):
     assert worker.queue.prune_consumers() == 2
     names = {c["name"] for c in r.xinfo_consumers(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)}
     assert names == {b"dead-with-job", b"alive-idle"}
+
+
+@pytest.fixture
+def queue_of(make_cfg):
+    """JobQueue(version) of a worker serving that version, its groups created."""
+
+    def make(version: str, name: str = "", **overrides) -> JobQueue:
+        cfg = make_cfg(**overrides)
+        queue = JobQueue(connect(cfg, 100), cfg, name or f"w-v{version}", version)
+        queue.ensure_group()
+        return queue
+
+    return make
+
+
+def test_a_worker_reads_the_shared_stream_and_its_versions_only(r, queue_of):
+    v1, v2 = queue_of("1"), queue_of("2")
+    named, shared = enqueue(r, photo(), stream=V2_STREAM), enqueue(r, photo())
+    assert [(j.id, j.stream) for j in v1.read(8, None)] == [(shared, protocol.JOB_STREAM)]
+    jobs = v2.read(8, None)
+    assert [(j.id, j.stream) for j in jobs] == [(named, V2_STREAM)]
+    v2.answer([(jobs[0], {"ok": True})])
+    assert r.xlen(V2_STREAM) == 0 and r.xpending(V2_STREAM, protocol.CONSUMER_GROUP)["pending"] == 0
+    assert result(r, named, timeout=1) == {"ok": True}
+
+
+def test_jobs_read_beyond_the_count_are_carried_to_the_next_read_and_stay_leased(r, queue_of):
+    queue = queue_of("2")
+    named = [enqueue(r, photo(), stream=V2_STREAM) for _ in range(2)]
+    shared = [enqueue(r, photo()) for _ in range(2)]
+    first = queue.read(2, None)  # COUNT 2 from each stream: four entries came back
+    assert [j.id for j in first] == named  # the version's own jobs first
+    queue.answer([(job, {"ok": True}) for job in first])
+    queue.release()  # what the worker does after each batch: the carried jobs are still held
+    carried = r.xpending_range(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, "-", "+", 10)
+    assert queue.held() == sorted(p["message_id"].decode() for p in carried) and len(carried) == 2
+    assert [j.id for j in queue.read(8, None)] == shared
+
+
+def test_a_versions_stale_jobs_are_reclaimed_only_by_workers_serving_it(r, queue_of):
+    dead = queue_of("2", "w-dead", CLAIM_IDLE_MS=10)
+    job_id = enqueue(r, photo(), stream=V2_STREAM)
+    assert len(dead.read(1, None)) == 1  # then its worker dies
+    time.sleep(0.05)
+    assert queue_of("1", CLAIM_IDLE_MS=10).claim_stale(8) == ([], False)
+    jobs, _ = queue_of("2", CLAIM_IDLE_MS=10).claim_stale(8)
+    assert [(j.id, j.stream, j.deliveries) for j in jobs] == [(job_id, V2_STREAM, 2)]
+
+
+def test_serving_another_version_reads_its_stream(r, queue_of):
+    queue = queue_of("1")
+    job_id = enqueue(r, photo(), stream=V2_STREAM)
+    assert queue.read(8, None) == []
+    queue.serve("2")
+    assert [j.id for j in queue.read(8, None)] == [job_id]

@@ -67,6 +67,10 @@ def test_new_version_is_built_beside_and_taken_between_batches(rolling, r):
     assert worker.classifier.handle.version == "1" and watch._pending is not None
     second = answer(r, worker)  # the swap happens before this batch, never inside it
     assert second["model_version"] == "2" and switched == ["2"]
+    assert worker.queue.streams == (protocol.JOB_STREAM, protocol.version_stream("2"))  # now reads version 2's jobs
+    named = enqueue(r, photo("cat.jpg"), stream=protocol.version_stream("2"))
+    worker.step(block=False)
+    assert result(r, named, timeout=2)["model_version"] == "2"
     assert worker.classifier.handle.sha256 != old_sha and second["top_k"] != first["top_k"]
     registry = worker.metrics.registry
     samples = registry.get_sample_value("ml_worker_model_switch_seconds_count", {"worker": "w-roll"})

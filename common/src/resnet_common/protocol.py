@@ -6,6 +6,7 @@ from enum import Enum
 
 # Redis keys
 JOB_STREAM = "ml:jobs"
+VERSION_STREAM_PREFIX = "ml:jobs:v"  # + <version>: jobs of requests that named a model version (version_stream)
 CONSUMER_GROUP = "ml:workers"
 RESULT_KEY_PREFIX = "ml:result:"
 DEADLETTER_STREAM = "ml:deadletter"
@@ -20,6 +21,9 @@ MODEL_CONTROL_KEY_PREFIX = "ml:model-control:"  # + <model name>: hash pin, unlo
 # A job's top_k field: the API checks a client's value against these limits, a worker clamps it into them and
 # uses the default for a job that carries none.
 TOP_K_MIN, TOP_K_MAX, TOP_K_DEFAULT = 1, 10, 5
+
+# The model version of a worker that serves a folder outside a repository (MODEL_DIR), which reports none.
+DEFAULT_VERSION = "1"
 
 
 class ErrorKind(str, Enum):
@@ -48,3 +52,9 @@ def cache_key(model_sha256: str, digest: str) -> str:
 def model_control_key(name: str) -> str:
     """The live version policy of model `name` (docs/model-repository.md)."""
     return f"{MODEL_CONTROL_KEY_PREFIX}{name}"
+
+
+def version_stream(version: str) -> str:
+    """The stream of jobs that only workers serving `version` may compute (a request named it); every worker reads
+    the shared JOB_STREAM and the stream of the version it serves, in the same consumer group."""
+    return f"{VERSION_STREAM_PREFIX}{version or DEFAULT_VERSION}"
