@@ -428,13 +428,16 @@ def amdahl(raw_gain: float, share: float) -> float:
     return 1.0 / ((1.0 - share) + share / raw_gain)
 
 
-def find_json(folder: Path, name: str) -> tuple[Path, dict[str, Any]] | None:
-    """(path, data) of this results folder's `name` or, when it has none, of the newest sibling folder's that has
-    one (a benchmark run on its own, e.g. `make bench-peers` before any `make bench`, writes a folder of its own)."""
+def find_path(folder: Path, name: str) -> Path | None:
+    """This results folder's `name` or, when it has none, the newest sibling folder's that has one (a benchmark run
+    on its own, e.g. `make bench-peers` before any `make bench`, writes a folder of its own)."""
     candidates = [folder / name]
     if folder.parent.is_dir():
         candidates += sorted((p / name for p in folder.parent.iterdir() if p.is_dir()), reverse=True)
-    for path in candidates:
-        if path.exists():
-            return path, read_json(path)
-    return None
+    return next((path for path in candidates if path.exists()), None)
+
+
+def find_json(folder: Path, name: str) -> tuple[Path, dict[str, Any]] | None:
+    """(path, data) of find_path's file, or None."""
+    path = find_path(folder, name)
+    return None if path is None else (path, read_json(path))

@@ -9,6 +9,7 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = RESULTS.parents[1]
+MANIFEST = "written.json"  # in each results folder: file name -> UTC time write_json last wrote it
 
 
 def repo_relative(value: Any) -> Any:
@@ -39,10 +40,21 @@ def latest_run_dir(containing: str | None = None) -> Path | None:
 
 
 def write_json(path: Path, data: Any) -> Path:
-    """Pretty JSON, small enough to commit, with paths relative to the repository."""
+    """Pretty JSON, small enough to commit, with paths relative to the repository; the time it was written goes
+    into its folder's MANIFEST (a checkout does not keep file times, and a folder's files come from several runs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(repo_relative(data), indent=2) + "\n")
+    if path.name != MANIFEST:
+        manifest = path.parent / MANIFEST
+        times = read_json(manifest) or {}
+        times[path.name] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        manifest.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
     return path
+
+
+def written_at(path: Path) -> str | None:
+    """The UTC time write_json wrote `path`, from its folder's MANIFEST; None when not recorded."""
+    return (read_json(path.parent / MANIFEST) or {}).get(path.name)
 
 
 def read_json(path: Path) -> Any:

@@ -212,3 +212,18 @@ def test_v2_section_judges_both_ratios_and_shows_perf_analyzer_beside_them(tmp_p
     assert "| 1 | 8.1 | 120.0 | 130.0 | 150.0 | 0.0 | ok |" in text  # from the newest folder that has it
     assert "| 64 | – | – | – | – | – | service at its admission limit; retry later |" in text
     assert v2_section(tmp_path / "elsewhere" / "20260101T000000Z") == []  # no run anywhere has either file
+
+
+def test_the_report_says_which_file_and_run_each_part_comes_from(tmp_path):
+    from stress_test import results
+
+    run, other = tmp_path / "20260102T000000Z", tmp_path / "20260101T000000Z"
+    results.write_json(run / "bench.json", {"runs": [ort("fp32", 1, 1, 1, 10.0)], "settings": {}})
+    level = {"concurrency": 1, "throughput": 8.1, "p50_ms": 120.0, "p90_ms": 130.0, "p99_ms": 150.0, "cache_hits": 0.0}
+    write(other / "perf_analyzer.json", {"tool": "perf_analyzer", "levels": [level]})  # no write time recorded
+    stamped = results.written_at(run / "bench.json")
+    assert stamped and json.loads((run / results.MANIFEST).read_text()) == {"bench.json": stamped}
+    text = "\n".join(document(run, load(run), "run"))
+    assert f"| bench.json | 20260102T000000Z | {stamped} |" in text
+    assert "| perf_analyzer.json | 20260101T000000Z | not recorded |" in text
+    assert "written.json" not in text and "| goodput.json" not in text
