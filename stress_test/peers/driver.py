@@ -1,9 +1,11 @@
 """This service against BentoML, Ray Serve and MLServer serving the same model, side by side in one run.
 
 Each system serves the model card's served ONNX file with the same preprocessing (model/preprocess.py), 2
-replicas × 1 intra-op thread and max batch 8, started the way its own documentation starts it. All run at once
-(the idle ones cost little); the same closed-loop load (stress_test/peers/load.py) at 1, 8 and 64 clients goes to
-one system at a time, interleaved over rounds so that a shared machine's noise falls on every system alike.
+replicas × 1 intra-op thread and max batch 8, started the way its own documentation starts it. Only the measured
+system runs: each is started for its turn and stopped after it (idle, Ray Serve's processes alone keep about a fifth
+of a core busy, which would fall on whichever system is measured beside them). The same closed-loop load
+(stress_test/peers/load.py) at 1, 8 and 64 clients goes to each in turn, over rounds, so that a shared machine's
+noise falls on every system alike.
 Raw ONNX Runtime (stress_test/ort_runner.py, no HTTP) of the same configuration is measured in the same run.
 Writes peers.json to a new stress_test/results/<timestamp>/ folder and prints the table.
 
@@ -67,43 +69,54 @@ def raw_onnxruntime(model: Path, duration: float, warmup: float) -> list[dict[st
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def start_all(systems: list, tmp: Path, model_dir: Path, photo: bytes) -> dict[str, Any]:
-    """Start every system (one after another); a failure is recorded with its error text and the others go on."""
-    entries: dict[str, Any] = {}
-    for system in systems:
-        entry: dict[str, Any] = {"request": system.request, "version": system.version(), "loads": {}}
-        t0 = time.monotonic()
-        try:
-            entry["target"] = system.start(tmp, model_dir, photo, START_TIMEOUT_S)
-            entry["session"] = system.session
-            entry["status"], entry["startup_s"] = "ok", round(time.monotonic() - t0, 1)
-            print(f"{system.name}: answering after {entry['startup_s']} s", flush=True)
-        except Exception as exc:  # recorded, and the run goes on with the next system
-            entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
-            print(f"{system.name} failed: {entry['error']}", file=sys.stderr, flush=True)
-            system.stop()
-        entries[system.name] = entry
-    return entries
+def start(system: Any, entry: dict[str, Any], tmp: Path, model_dir: Path, photo: bytes) -> Any:
+    """The system's target once it answers, or None: the failure is recorded with its error text (and the system
+    is left out of the later rounds) while the others go on."""
+    t0 = time.monotonic()
+    try:
+        target = system.start(tmp, model_dir, photo, START_TIMEOUT_S)
+    except Exception as exc:
+        entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
+        print(f"{system.name} failed: {entry['error']}", file=sys.stderr, flush=True)
+        system.stop()
+        return None
+    entry["status"] = "ok"
+    entry.setdefault("startup_s", []).append(round(time.monotonic() - t0, 1))
+    print(f"{system.name}: answering after {entry['startup_s'][-1]} s", flush=True)
+    return target
 
 
-def interleaved(entries: dict[str, Any], photos: list, args: argparse.Namespace) -> None:
-    """Every load on every running system, round after round, so a shared machine's noise falls on all alike;
-    each load's figures are over all its rounds (img/s over the summed windows, percentiles over all requests)."""
-    running = {name: e for name, e in entries.items() if e["status"] == "ok"}
+def in_turn(systems: list, tmp: Path, model_dir: Path, photos: list, args: argparse.Namespace) -> dict[str, Any]:
+    """Every load on every system, round after round, each system running alone: started for its turn, stopped
+    after it. Each load's figures are over all its rounds (img/s over the summed windows, percentiles over all
+    requests)."""
+    entries = {s.name: {"request": s.request, "version": s.version(), "loads": {}} for s in systems}
     samples: dict[tuple[str, int], list] = {}
     cpu: dict[tuple[str, int], float] = {}
+    windows: dict[tuple[str, int], int] = {}  # rounds measured: fewer for a system that failed in a later round
     for rnd in range(args.rounds):
-        for clients in args.loads:
-            for name, entry in running.items():
-                probe = partial(session_cpu_seconds, entry["session"])
-                load, cpu_s = completions(entry["target"], photos, clients, args.duration, args.warmup, probe=probe)
-                samples.setdefault((name, clients), []).extend(load)
-                cpu[(name, clients)] = cpu.get((name, clients), 0.0) + (cpu_s or 0.0)
-                figures = summary(clients, args.duration, load, cpu_s)
-                print(f"round {rnd + 1} {name:>8} {clients:>3} clients: {json.dumps(figures)}", flush=True)
+        for system in systems:
+            entry = entries[system.name]
+            if entry.get("status") == "failed":
+                continue
+            target = start(system, entry, tmp, model_dir, photos[0][1])
+            if target is None:
+                continue
+            try:
+                for clients in args.loads:
+                    probe = partial(session_cpu_seconds, system.session)
+                    load, cpu_s = completions(target, photos, clients, args.duration, args.warmup, probe=probe)
+                    samples.setdefault((system.name, clients), []).extend(load)
+                    cpu[(system.name, clients)] = cpu.get((system.name, clients), 0.0) + (cpu_s or 0.0)
+                    windows[(system.name, clients)] = windows.get((system.name, clients), 0) + 1
+                    figures = summary(clients, args.duration, load, cpu_s)
+                    print(f"round {rnd + 1} {system.name:>8} {clients:>3} clients: {json.dumps(figures)}", flush=True)
+            finally:
+                system.stop()
     for (name, clients), load in samples.items():
-        figures = summary(clients, args.duration * args.rounds, load, cpu[(name, clients)])
-        running[name]["loads"][str(clients)] = figures
+        seconds = args.duration * windows[(name, clients)]
+        entries[name]["loads"][str(clients)] = summary(clients, seconds, load, cpu[(name, clients)])
+    return entries
 
 
 def main() -> None:
@@ -126,6 +139,7 @@ def main() -> None:
             "max_batch": MAX_BATCH,
             "photos": [name for name, _ in photos],
             "quick": args.quick,
+            "alone": True,  # only the measured system runs
         },
         "model": {"file": model.name, "variant": served, "sha256": card["variants"][served].get("sha256")},
         "machine": {"cores": os.cpu_count(), "loadavg_at_start": os.getloadavg()},
@@ -133,14 +147,10 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as tmp:
         try:
-            data["systems"] = start_all(systems, Path(tmp), model_dir, photos[0][1])
-            interleaved(data["systems"], photos, args)
+            data["systems"] = in_turn(systems, Path(tmp), model_dir, photos, args)
         finally:
             for system in systems:
                 system.stop()
-    for entry in data["systems"].values():
-        entry.pop("target", None)
-        entry.pop("session", None)
     if not args.skip_raw:
         data["raw_onnxruntime"] = raw_onnxruntime(model, min(args.duration, 10.0), 2.0)
     data["machine"]["loadavg_at_end"] = os.getloadavg()

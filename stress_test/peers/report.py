@@ -157,8 +157,13 @@ def peers_section(data: dict[str, Any], source: str | None = None) -> str:
         f"The same ONNX file ({data['model']['file']}), the same Keras-identical preprocessing (decode to 224×224×3,"
         f" then normalise), {s['replicas']} replicas × {s['threads']} intra-op thread, max batch {s['max_batch']},"
         f" each peer with its own batching and started by its own CLI; closed-loop clients from distinct loopback"
-        f" addresses, unique bytes per request; all systems up at once and loaded one at a time, {s.get('rounds', 1)}"
-        f" interleaved round(s) of {s['duration_s']} s per load after {s['warmup_s']} s warm-up.",
+        f" addresses, unique bytes per request; "
+        + (
+            "each system running alone (started for its turn, stopped after it), "
+            if s.get("alone")
+            else "all systems up at once and loaded one at a time, "
+        )
+        + f"{s.get('rounds', 1)} interleaved round(s) of {s['duration_s']} s per load after {s['warmup_s']} s warm-up.",
         "",
         table(data),
         "",

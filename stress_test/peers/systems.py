@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -129,7 +130,7 @@ class Peer:
         env = {**os.environ, **extra, "MODEL_DIR": str(model_dir), "PYTHONPATH": f"{ROOT}:{ROOT / 'model'}"}
         self.log = tmp / f"{self.name}.log"
         self.proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=cwd, env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True
         )
         target = Target(port, self.path, self.encode, self.accept)
         wait_answering(target, photo, timeout, self.proc, self.log)
@@ -238,7 +239,9 @@ class Ours:
         from testkit.stack import Stack
 
         self.stack = Stack(
-            tmp / "ours", env={"MODEL_DIR": str(model_dir), "THREADS": "1", "BATCH_SIZE": "8"}, workers=2
+            Path(tempfile.mkdtemp(prefix="ours-", dir=tmp)),  # a fresh folder for each start
+            env={"MODEL_DIR": str(model_dir), "THREADS": "1", "BATCH_SIZE": "8"},
+            workers=2,
         )
         self.stack.tmp.mkdir(parents=True, exist_ok=True)
         self.stack.start(timeout=timeout)

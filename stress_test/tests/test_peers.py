@@ -126,3 +126,55 @@ def test_session_cpu_counts_the_busy_processes_of_that_session_only():
         child.kill()
         child.wait()
     assert load.summary(1, 2.0, [(0.1, 200, True)] * 4, cpu_s=1.0)["cpu_ms_per_img"] == 250.0
+
+
+class _FakeSystem:
+    """A system whose start/stop are recorded; `fails_on` makes its nth start raise."""
+
+    running: set = set()
+
+    def __init__(self, name: str, fails_on: int = 0) -> None:
+        self.name, self.request, self.fails_on, self.starts = name, f"{name} request", fails_on, 0
+        self.session = 0
+
+    def version(self) -> str:
+        return "1.0"
+
+    def start(self, *_args):
+        self.starts += 1
+        if self.starts == self.fails_on:
+            raise RuntimeError("would not answer")
+        self.running.add(self.name)
+        return self.name
+
+    def stop(self) -> None:
+        self.running.discard(self.name)
+
+
+def test_each_system_is_measured_alone_in_every_round(monkeypatch, tmp_path):
+    from argparse import Namespace
+
+    from stress_test.peers import driver
+
+    measured: list[tuple[str, int, set]] = []
+
+    def completions(target, photos, clients, duration, warmup, probe=None):
+        measured.append((target, clients, set(_FakeSystem.running)))
+        return [(0.0, 0.05, True)] * clients, 1.0
+
+    monkeypatch.setattr(driver, "completions", completions)
+    monkeypatch.setattr(
+        driver, "summary", lambda clients, duration, out, cpu_s=None: {"n": len(out), "s": duration, "cpu": cpu_s}
+    )
+    systems = [_FakeSystem("ours"), _FakeSystem("ray"), _FakeSystem("mlserver", fails_on=2)]
+    args = Namespace(rounds=2, loads=[1, 8], duration=1.0, warmup=0.0)
+    entries = driver.in_turn(systems, tmp_path, tmp_path, [("a.jpg", b"x")], args)
+    assert all(running == {target} for target, _, running in measured)  # nobody else up while one is measured
+    assert [(t, c) for t, c, _ in measured] == [
+        ("ours", 1), ("ours", 8), ("ray", 1), ("ray", 8), ("mlserver", 1), ("mlserver", 8),
+        ("ours", 1), ("ours", 8), ("ray", 1), ("ray", 8),
+    ]  # fmt: skip
+    assert not _FakeSystem.running and [s.starts for s in systems] == [2, 2, 2]
+    assert entries["ours"]["loads"]["8"] == {"n": 16, "s": 2.0, "cpu": 2.0} and len(entries["ours"]["startup_s"]) == 2
+    assert entries["mlserver"]["status"] == "failed" and "would not answer" in entries["mlserver"]["error"]
+    assert entries["mlserver"]["loads"]["1"] == {"n": 1, "s": 1.0, "cpu": 1.0}  # its one round, over its own window
