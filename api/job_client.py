@@ -192,7 +192,8 @@ def submit_many(
     """Several jobs of one request (an Open Inference Protocol batch), in order: one round trip for the group
     check, the queue depth and every cache lookup; one pipelined XADD of the misses (never retried); then each
     result until `deadline`. Admission counts jobs, not requests: QueueFull when depth + misses would exceed
-    MAX_QUEUE_DEPTH, so a batch of N is admitted only when all N fit.
+    MAX_QUEUE_DEPTH, so a batch of N is admitted only when all N fit. A cached answer carries `lookup_ms`, its
+    share of the lookup's round trip.
 
     `stream` is a version's stream (protocol.version_stream) for a request that named one, with `served` telling
     whether a worker still serves that version: when none does, the jobs left are deleted and VersionGone raised
@@ -201,11 +202,13 @@ def submit_many(
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     entry_ids: list[bytes] = []
     try:
+        started = time.perf_counter()
         depth, cached = _prepare(r, digests, stream)
+        lookup_ms = (time.perf_counter() - started) * 1000 / max(1, sum(raw is not None for raw in cached))
         for i, raw in enumerate(cached):
             answer = _cached_answer(raw) if raw is not None else None
             if answer is not None:
-                results[i] = answer | {"cached": True}
+                results[i] = answer | {"cached": True, "lookup_ms": lookup_ms}
         misses = [i for i, res in enumerate(results) if res is None]
         if misses and depth + len(misses) > settings.MAX_QUEUE_DEPTH:
             raise QueueFull(f"queue is full ({depth} jobs waiting, {len(misses)} more asked); retry later")

@@ -20,16 +20,20 @@ import settings
 bp = Blueprint("metrics", __name__)
 
 
+def api_families() -> list[Metric]:
+    """The API's own metric families: every process's files under gunicorn, else this process's registry."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return list(MultiProcessCollector(None).collect())
+    return list(REGISTRY.collect())
+
+
 class Exposition:
     """At scrape time: the API's families (every process's files under gunicorn, else this process's registry),
     then queue depth, live workers, Redis up (and the workers' merged families when METRICS_MERGE_WORKERS=1),
     names of the API's own never overwritten."""
 
     def collect(self) -> Iterable[Metric]:
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            families = list(MultiProcessCollector(None).collect())
-        else:
-            families = list(REGISTRY.collect())
+        families = api_families()
         families += collector.collect(
             reserved={f.name for f in families}, merge_workers=bool(settings.METRICS_MERGE_WORKERS)
         )

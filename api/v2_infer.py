@@ -35,12 +35,15 @@ TENSOR_MODE = "tensor"  # the `preprocess` field of a job carrying an FP32 `inpu
 
 
 class Answers(NamedTuple):
-    """The outputs of one request's items, in order, and the model version that computed each."""
+    """The outputs of one request's items, in order, the model version that computed each, and for the statistics
+    each item's answer as it came (worker or cache) and the seconds its input took to prepare."""
 
     probabilities: np.ndarray  # [N, 1000]
     labels: list[list[str]]  # the top labels of each item, best first
     heatmaps: np.ndarray | None  # [N, 7, 7] when asked
     versions: list[str]
+    results: list[dict[str, Any]]
+    input_seconds: list[float]
 
 
 def item_digest(item_sha256: str, mode: str, top_k: int, heatmap: bool) -> str:
@@ -54,10 +57,12 @@ def run(request: InferRequest, version: str | None = None) -> Answers:
 
     heatmap = any(o.name == "heatmap" for o in request.outputs)
     top_k = max([o.classification for o in request.outputs] + [1])
-    jobs, digests = [], []
+    jobs, digests, input_seconds = [], [], []
     deadline = admission.current_deadline()  # from the request's arrival: decode waits and queueing count
     for item in request.items:
+        started = time.perf_counter()
         fields, sha256, mode = _job(request.input_name, item, deadline)
+        input_seconds.append(time.perf_counter() - started)
         fields |= {"top_k": str(top_k), "probs": "1", **({"explain": "1"} if heatmap else {})}
         jobs.append(fields)
         digests.append(item_digest(sha256, mode, top_k, heatmap) if settings.RESPONSE_CACHE else None)
@@ -78,7 +83,8 @@ def run(request: InferRequest, version: str | None = None) -> Answers:
         labels.append(top)
         maps.append(cam)
     versions = [str(result.get("model_version") or protocol.DEFAULT_VERSION) for result in results]
-    return Answers(np.stack(probs), labels, np.asarray(maps, dtype=np.float32) if heatmap else None, versions)
+    heatmaps = np.asarray(maps, dtype=np.float32) if heatmap else None
+    return Answers(np.stack(probs), labels, heatmaps, versions, results, input_seconds)
 
 
 def _job(input_name: str, item: Any, deadline: float) -> tuple[dict[str, Any], str, str]:

@@ -9,6 +9,7 @@ docs/protocol.md lists what is implemented and what is not.
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 from flask import Blueprint, Response, jsonify, request
@@ -21,6 +22,7 @@ import settings
 import v2_codec
 import v2_infer
 import v2_models
+import v2_stats
 from errors import PredictError
 from v2_codec import V2Error
 
@@ -29,7 +31,7 @@ bp = Blueprint("v2", __name__, url_prefix="/v2")
 
 SERVER_NAME, SERVER_VERSION = "resnet50-service", "2.0.0"
 # Exactly what this server implements (docs/protocol.md); Triton's names.
-EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration", "model_repository"]
+EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration", "model_repository", "statistics"]
 
 
 def error(message: str, status: int, kind: str = "v2_bad_request") -> Response:
@@ -129,6 +131,15 @@ def model_config(name: str, version: str | None = None):
     return v2_models.config()
 
 
+@bp.get("/models/stats")
+@bp.get("/models/<name>/stats")
+@bp.get("/models/<name>/versions/<version>/stats")
+def model_stats(name: str | None = None, version: str | None = None):
+    """Triton's statistics extension: every served version (or the one named), cumulative figures (v2_stats)."""
+    served, versions = _resolve(name or settings.MODEL_NAME, version)
+    return {"model_stats": v2_stats.model_stats(settings.MODEL_NAME, (served,) if version else versions)}
+
+
 @bp.post("/models/<name>/infer")
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None = None):
@@ -136,7 +147,19 @@ def infer(name: str, version: str | None = None):
     if 0 < settings.MAX_QUEUE_WAIT_S < waited:
         log.warning("shed %s: waited %.2f s for a thread", request.path, waited)
         return error(admission.SHED_MESSAGE, 503, "shed")
-    _resolve(name, version)
+    served, _ = _resolve(name, version)
+    arrived = admission.arrival(request)
+    try:
+        response, computed = _infer(name, version)
+    except Exception:
+        v2_stats.observe_request(served, False, time.time() - arrived)
+        raise
+    v2_stats.observe_request(computed if "," not in computed else served, True, time.time() - arrived)
+    return response
+
+
+def _infer(name: str, version: str | None) -> tuple[Response, str]:
+    """The response to an admitted inference request for a served model, and the version(s) that computed it."""
     if request.headers.get("Content-Encoding", "identity").lower() != "identity":
         raise V2Error("compressed request bodies are not supported (send Content-Encoding: identity)")
     header, binary = v2_codec.split_body(
@@ -145,6 +168,7 @@ def infer(name: str, version: str | None = None):
     parsed = v2_codec.parse_request(header, binary, settings.V2_MAX_BATCH)
     answers = v2_infer.run(parsed, version)
     computed = answered_by(answers.versions, version)
+    started = time.perf_counter()
     outputs, binaries = [], []
     for output in parsed.outputs:
         if output.classification:
@@ -160,7 +184,8 @@ def infer(name: str, version: str | None = None):
     body = {"model_name": name, "model_version": computed, **({"id": parsed.id} if parsed.id is not None else {})}
     body["outputs"] = outputs
     data, headers = v2_codec.encode_response(body, binaries)
-    return Response(data, status=200, headers={**headers, "X-Model-Version": computed})
+    v2_stats.observe_images(answers.results, answers.input_seconds, time.perf_counter() - started)
+    return Response(data, status=200, headers={**headers, "X-Model-Version": computed}), computed
 
 
 def answered_by(versions: list[str], named: str | None) -> str:

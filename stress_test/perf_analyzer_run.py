@@ -33,6 +33,12 @@ from stress_test.unique import unique
 MODEL = "resnet50"
 LEVELS = (1, 2, 4, 8, 16, 32, 64)
 MAX_TRIALS = 5
+SERVER_COLUMNS = (
+    ("server_queue_ms", "Server Queue"),
+    ("server_input_ms", "Server Compute Input"),
+    ("server_infer_ms", "Server Compute Infer"),
+    ("server_output_ms", "Server Compute Output"),
+)
 STABILITY_PERCENT = 100  # a shared machine is noisy: accept windows within ±100 % of each other
 COLUMNS = [
     ("concurrency", "concurrency"),
@@ -136,6 +142,10 @@ def run_level(binary: str, url: str, data: Path, level: int, csv_path: Path, env
     row["throughput"] = round(float(measured["Inferences/Second"]), 2)
     for key, column in (("p50_ms", "p50 latency"), ("p90_ms", "p90 latency"), ("p99_ms", "p99 latency")):
         row[key] = round(float(measured[column]) / 1000, 1)
+    # The server's side of each request, from the statistics extension (mean µs per request in perf's CSV).
+    for key, column in SERVER_COLUMNS:
+        if measured.get(column):
+            row[key] = round(float(measured[column]) / 1000, 1)
     return row
 
 

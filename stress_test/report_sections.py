@@ -1128,11 +1128,18 @@ def _perf_analyzer_lines(folder: Path) -> list[str]:
         {**level, "result": level.get("error") or "ok", "cache_hits": level.get("cache_hits")}
         for level in pa.get("levels", [])
     ]
+    columns = [("server_queue_ms", "queue ms"), ("server_input_ms", "decode ms"), ("server_infer_ms", "infer ms")]
+    server = columns if any("server_infer_ms" in row for row in rows) else None
+    server_note = (
+        " Server side, from the statistics extension (means per image): the wait in the job queue, the API's decode"
+        " and the inference of the batch that computed it."
+    )
     return [
         "### perf_analyzer (`make perf`)",
         "",
         f"{pa.get('tool')}, {pa.get('protocol')}; {pa.get('measurement')}; {pa.get('unique_inputs')} unique "
-        f"inputs (`{path}`). The project's own load generator on the same protocol is the V2 BYTES row above.",
+        f"inputs (`{path}`). The project's own load generator on the same protocol is the V2 BYTES row above."
+        + (server_note if server else ""),
         "",
         *md_table(
             rows,
@@ -1142,6 +1149,7 @@ def _perf_analyzer_lines(folder: Path) -> list[str]:
                 ("p50_ms", "p50 ms"),
                 ("p90_ms", "p90 ms"),
                 ("p99_ms", "p99 ms"),
+                *(server or []),
                 ("cache_hits", "cache hits"),
                 ("result", "result"),
             ],

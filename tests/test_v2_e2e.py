@@ -87,11 +87,38 @@ def test_health_and_metadata(client):
     assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(MODEL)
     assert client.is_model_ready(MODEL, "1")
     server = client.get_server_metadata()
-    assert server["extensions"] == ["binary_tensor_data", "classification", "model_configuration", "model_repository"]
+    assert server["extensions"] == [
+        "binary_tensor_data",
+        "classification",
+        "model_configuration",
+        "model_repository",
+        "statistics",
+    ]
     meta = client.get_model_metadata(MODEL)
     assert meta["versions"] == ["1"] and [i["name"] for i in meta["inputs"]] == ["image", "input"]
     config = client.get_model_config(MODEL)
     assert config["max_batch_size"] == 8 and [o["dims"] for o in config["output"]] == [[1000], [7, 7]]
+
+
+def test_statistics_count_what_the_client_sent(client, files):
+    """tritonclient's get_inference_statistics: the images and requests of this test, computed by version 1."""
+
+    def stat() -> dict:
+        [one] = client.get_inference_statistics(MODEL, "1")["model_stats"]
+        return one
+
+    before = stat()
+    tagged = [data + f"statistics {i}".encode() for i, data in enumerate(files)]  # unique bytes: no cache hit
+    probabilities(client, image_input(tagged[:2]))
+    probabilities(client, image_input(tagged[2:]))
+    after = stat()
+    count = lambda s, key: s["inference_stats"][key]["count"]  # noqa: E731
+    assert after["inference_count"] - before["inference_count"] == 3
+    assert count(after, "success") - count(before, "success") == 2
+    assert count(after, "compute_infer") - count(before, "compute_infer") == 3
+    assert after["inference_stats"]["queue"]["ns"] > before["inference_stats"]["queue"]["ns"]
+    assert 1 <= after["execution_count"] - before["execution_count"] <= 3  # 3 images in 1 to 3 batches
+    assert after["last_inference"] >= before["last_inference"] and after["last_inference"] > 0
 
 
 def test_bytes_binary_equals_predict(client, files, predicted):

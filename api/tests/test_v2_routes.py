@@ -102,7 +102,13 @@ def split(response) -> tuple[dict, bytes]:
 
 def test_server_metadata_lists_what_is_implemented(client):
     body = client.get("/v2").get_json()
-    assert body["extensions"] == ["binary_tensor_data", "classification", "model_configuration", "model_repository"]
+    assert body["extensions"] == [
+        "binary_tensor_data",
+        "classification",
+        "model_configuration",
+        "model_repository",
+        "statistics",
+    ]
     assert client.get("/v2/health/live").get_json() == {"live": True}
 
 

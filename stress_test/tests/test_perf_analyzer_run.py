@@ -45,6 +45,15 @@ def test_run_level_reads_the_csv(tmp_path):
     assert (out["throughput"], out["p50_ms"], out["p99_ms"]) == (12.5, 300.0, 500.0) and "error" not in out
 
 
+def test_run_level_reads_the_servers_side_when_the_statistics_give_it(tmp_path):
+    header = "Concurrency,Inferences/Second,Server Queue,Server Compute Input,Server Compute Infer,p50 latency,p90 latency,p99 latency\n"
+    row = "2,20.9,1064,2983,81308,88579,102197,247882\n"
+    fake = _fake_binary(tmp_path, f'while [ "$1" != "-f" ]; do shift; done; printf "{header}{row}" > "$2"\n')
+    out = runner.run_level(fake, "http://127.0.0.1:1", tmp_path / "d.json", 2, tmp_path / "c2.csv", {})
+    assert (out["server_queue_ms"], out["server_input_ms"], out["server_infer_ms"]) == (1.1, 3.0, 81.3)
+    assert "server_output_ms" not in out  # a column perf_analyzer did not write
+
+
 def test_run_level_records_a_shed_level(tmp_path):
     fake = _fake_binary(tmp_path, 'echo "Thread [3] had error: service at its admission limit; retry later"; exit 1\n')
     out = runner.run_level(fake, "http://127.0.0.1:1", tmp_path / "d.json", 64, tmp_path / "c64.csv", {})

@@ -227,3 +227,13 @@ def test_the_report_says_which_file_and_run_each_part_comes_from(tmp_path):
     assert f"| bench.json | 20260102T000000Z | {stamped} |" in text
     assert "| perf_analyzer.json | 20260101T000000Z | not recorded |" in text
     assert "written.json" not in text and "| goodput.json" not in text
+
+
+def test_perf_analyzer_table_shows_the_servers_side_when_measured(tmp_path):
+    level = {"concurrency": 2, "throughput": 20.9, "p50_ms": 88.6, "p90_ms": 102.2, "p99_ms": 247.9, "cache_hits": 0.0}
+    write(tmp_path / "run" / "perf_analyzer.json", {"tool": "perf_analyzer", "levels": [level]})
+    assert "infer ms" not in "\n".join(v2_section(tmp_path / "run"))
+    level |= {"server_queue_ms": 1.1, "server_input_ms": 3.0, "server_infer_ms": 81.3}
+    write(tmp_path / "run" / "perf_analyzer.json", {"tool": "perf_analyzer", "levels": [level]})
+    text = "\n".join(v2_section(tmp_path / "run"))
+    assert "| queue ms | decode ms | infer ms |" in text and "| 1.1 | 3.0 | 81.3 |" in text
