@@ -70,11 +70,12 @@ def observe_images(results: list[dict[str, Any]], input_seconds: list[float], ou
     """One answered request's images: `results` as the workers answered them (or the cache), `input_seconds` the
     decode of each, `output_seconds` the building of the response (shared by its computed images)."""
     computed = [(r, s) for r, s in zip(results, input_seconds) if not r.get("cached")]
+    now_ms = time.time() * 1000
     for result in results:
+        LAST_INFERENCE.labels(version=_version(result)).set(now_ms)
         if result.get("cached"):
             IMAGES.labels(version=_version(result), source="cache").inc()
             CACHE_SECONDS.labels(version=_version(result)).inc(max(0.0, float(result.get("lookup_ms") or 0.0)) / 1000)
-    now_ms = time.time() * 1000
     for result, decode_s in computed:
         version = _version(result)
         batch = max(1, int(result.get("batch_size") or 1))
@@ -89,7 +90,6 @@ def observe_images(results: list[dict[str, Any]], input_seconds: list[float], ou
             STAGE_SECONDS.labels(version=version, stage=stage).inc(max(0.0, seconds))
         BATCH_SHARES.labels(version=version, batch_size=str(batch)).inc(1 / batch)
         BATCH_SECONDS.labels(version=version, batch_size=str(batch)).inc(inference_s / batch)
-        LAST_INFERENCE.labels(version=version).set(now_ms)
 
 
 def _version(result: dict[str, Any]) -> str:

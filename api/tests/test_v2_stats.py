@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 import v2_models
+from resnet_common import protocol
 from fakeworker import FakeWorker, heartbeat
 from test_v2_routes import MODEL, binary_infer, v2_answer
 from testkit import photo as read_photo
@@ -59,3 +61,18 @@ def test_statistics_list_every_served_version_and_refuse_unknown_ones(client, re
     assert never["inference_count"] == 0 and never["inference_stats"]["success"] == {"count": 0, "ns": 0}
     assert client.get(f"/v2/models/{MODEL}/versions/5/stats").status_code == 404
     assert client.get("/v2/models/vgg16/stats").status_code == 404
+
+
+def test_an_image_answered_from_the_cache_is_a_cache_hit_not_an_inference(client, redis_env):
+    heartbeat(redis_env, "w6", model_version="6", model_sha256="b" * 64)
+    path = f"/v2/models/{MODEL}/versions/6"
+    answer = lambda fields: v2_answer(fields) | {"model_version": "6"}  # noqa: E731
+    with FakeWorker(redis_env.connection_pool.connection_kwargs["port"], answer, version="6") as worker:
+        assert binary_infer(client, [read_photo("cat.jpg")], path=f"{path}/infer").status_code == 200
+    [job] = worker.jobs  # stored as the worker would, under the model's hash and the job's digest
+    redis_env.set(protocol.cache_key("b" * 64, job["cache"].decode()), json.dumps(answer(job)))
+    assert binary_infer(client, [read_photo("cat.jpg")], path=f"{path}/infer").status_code == 200
+    [stat] = client.get(f"{path}/stats").get_json()["model_stats"]
+    stats = stat["inference_stats"]
+    assert (stat["inference_count"], stats["success"]["count"], stats["cache_hit"]["count"]) == (1, 2, 1)
+    assert stats["cache_hit"]["ns"] > 0 and stats["compute_infer"]["count"] == 1
