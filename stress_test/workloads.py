@@ -147,6 +147,7 @@ def run_stack(
     )
     suffix = "".join(f"-{k.lower()}{v}" for k, v in (extra or {}).items())
     rows = []
+    failed = False
     try:
         svc.start()
         for workload, clients in plan:
@@ -167,10 +168,12 @@ def run_stack(
             print(format_table([row], COLUMNS), flush=True)
     except Exception as exc:  # one broken stack must not lose the others' results
         rows.append({"name": f"{variant}-{mode}{suffix}", "error": f"{type(exc).__name__}: {exc}"[:2000]})
-        print(f"{variant}-{mode} failed: {exc}", file=sys.stderr)
+        print(f"{variant}-{mode} failed: {exc} (its logs are kept in {work})", file=sys.stderr)
+        failed = True
     finally:
         svc.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if not failed:  # a failed stack's folder holds the logs its error points to
+            shutil.rmtree(work, ignore_errors=True)
     return rows
 
 
