@@ -2,12 +2,13 @@
 
 Each system serves the model card's served ONNX file with the same preprocessing (model/preprocess.py), 2
 replicas × 1 intra-op thread and max batch 8, started the way its own documentation starts it. Only the measured
-system runs: each is started for its turn and stopped after it (idle, Ray Serve's processes alone keep about a fifth
-of a core busy, which would fall on whichever system is measured beside them). The same closed-loop load
+system runs: each is started for its turn and stopped after it (idle, Ray Serve's processes alone keep part of a core
+busy, which would fall on whichever system is measured beside them). The same closed-loop load
 (stress_test/peers/load.py) at 1, 8 and 64 clients goes to each in turn, over rounds, so that a shared machine's
 noise falls on every system alike.
 Raw ONNX Runtime (stress_test/ort_runner.py, no HTTP) of the same configuration is measured in the same run.
-Writes peers.json to a new stress_test/results/<timestamp>/ folder and prints the table.
+Writes peers.json to the newest stress_test/results/<timestamp>/ holding a bench.json (else a new one) and prints the
+table.
 
   python -m stress_test.peers.driver                  # 2 rounds x 15 s per load (~10 min with startups)
   python -m stress_test.peers.driver --quick          # 2 rounds x 6 s per load (~5 min)
