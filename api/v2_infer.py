@@ -66,16 +66,9 @@ def run(request: InferRequest, version: str | None = None) -> Answers:
         fields |= {"top_k": str(top_k), "probs": "1", **({"explain": "1"} if heatmap else {})}
         jobs.append(fields)
         digests.append(item_digest(sha256, mode, top_k, heatmap) if settings.RESPONSE_CACHE else None)
-    if version is None:
-        results = job_client.submit_many(jobs, digests, deadline)
-    else:
-        results = job_client.submit_many(
-            jobs,
-            digests,
-            deadline,
-            protocol.version_stream(version),
-            lambda: version in v2_models.served_versions(job_client.client()),
-        )
+    stream = protocol.JOB_STREAM if version is None else protocol.version_stream(version)
+    served = None if version is None else lambda: version in v2_models.served_versions(job_client.client())
+    results = job_client.submit_many(jobs, digests, deadline, stream, served)
     probs, labels, maps = [], [], []
     for result in results:
         p, top, cam = _answer(result, heatmap)

@@ -38,7 +38,7 @@ from stress_test.photos import photo_bytes, preprocess
 from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
 from stress_test.unique import unique
 from testkit.source_addresses import http_connection
-from testkit.stack import Stack
+from testkit.stack import PROGRAMS, Stack
 
 INFER = "/v2/models/resnet50/infer"
 COLUMNS = [
@@ -129,9 +129,6 @@ def _client(
         if start <= now <= stop:
             out.append((ok, batch if mode == "fp32" else 1))
     conn.close()
-
-
-PROGRAMS = ("nginx", "gunicorn", "redis", "model")
 
 
 def closed_loop(stack: Stack, mode: str, clients: int, duration: float, warmup: float, batch: int = 1) -> dict:

@@ -243,7 +243,6 @@ class Ours:
             env={"MODEL_DIR": str(model_dir), "THREADS": "1", "BATCH_SIZE": "8"},
             workers=2,
         )
-        self.stack.tmp.mkdir(parents=True, exist_ok=True)
         self.stack.start(timeout=timeout)
         target = Target(self.stack.port, "/predict", multipart("file"), accept_json(_ours_ok))
         wait_answering(target, photo, timeout)
