@@ -44,6 +44,9 @@ def test_upload_see_the_answer_and_report_it(stack, tmp_path):
             assert page.locator("#top-k meter").count() == 5
             image = page.locator("#uploaded-image")
             assert "/display/" in image.get_attribute("src")
+            image.evaluate(
+                "img => img.complete || new Promise(done => { img.onload = img.onerror = done; })"
+            )  # loads async
             assert image.evaluate("img => img.complete && img.naturalWidth > 0")
             page.screenshot(path=str(tmp_path / "result.png"))
             page.get_by_role("button", name="Report incorrect answer").click()
