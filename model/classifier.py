@@ -106,13 +106,15 @@ class Classifier:
     def predict_batch(
         self, arrays: Sequence[np.ndarray], top_k: int | Sequence[int] = 5, explain: Sequence[bool] | None = None
     ) -> list[Prediction]:
-        """Preprocessed HWC float32 arrays → one Prediction per array, in order; `explain[i]` asks for a heatmap."""
-        if not arrays:
+        """Preprocessed HWC float32 arrays (or one NHWC array, run as it is) → one Prediction per array, in order;
+        `explain[i]` asks for a heatmap."""
+        if len(arrays) == 0:
             return []
         ks = [top_k] * len(arrays) if isinstance(top_k, int) else list(top_k)
         asked = list(explain) if explain is not None else [False] * len(arrays)
         try:
-            probs, features = self._infer(np.stack(arrays).astype(np.float32, copy=False), any(asked))
+            batch = arrays if isinstance(arrays, np.ndarray) else np.stack(arrays)
+            probs, features = self._infer(batch.astype(np.float32, copy=False), any(asked))
             preds = [self._top_k(p, k) for p, k in zip(probs, ks)]
             if features is not None:
                 self._explain(preds, probs, features, asked)

@@ -13,6 +13,7 @@ import time
 from typing import Any
 from collections.abc import Callable
 
+import numpy as np
 import redis
 
 from classifier import Classifier, Prediction
@@ -24,7 +25,13 @@ from jobs import Job
 from lease import LeaseKeeper
 from metrics import WorkerMetrics
 from model_watch import ModelWatch
-from resnet_common.preprocess import InvalidImage, normalize_pixels, pixels_from_bytes, tensor_from_bytes
+from resnet_common.preprocess import (
+    PIXELS_SHAPE,
+    InvalidImage,
+    normalize_pixels,
+    pixels_from_bytes,
+    tensor_from_bytes,
+)
 from settings import Settings
 
 UNSUPPORTED_IMAGE_JOB = "jobs with an encoded `image` are not decoded by workers; send the decoded `pixels`"
@@ -53,6 +60,7 @@ class Worker:
         self.jobs = self.batches = 0
         self.last_loop = time.monotonic()  # the liveness probe's clock: the loop came round (health_server)
         self._since_summary = (time.monotonic(), 0)
+        self._batch = np.empty((cfg.BATCH_SIZE, *PIXELS_SHAPE), dtype=np.float32)  # every batch's input, reused
 
     # one iteration -------------------------------------------------------------------------------------
     def step(self, stop: threading.Event | None = None, block: bool = True) -> int:
@@ -129,12 +137,13 @@ class Worker:
 
     def _classify(self, jobs: list[Job]) -> None:
         answers: list[tuple[Job, dict[str, Any]]] = []
-        batch_jobs, arrays = [], []
+        batch_jobs = []
+        inputs = self._inputs(len(jobs))
         for job in jobs:
             self.metrics.queue_wait(job.picked - job.enqueued)
             started = time.perf_counter()
             try:
-                arrays.append(self._input(job))
+                self._input(job, inputs[len(batch_jobs)])
                 batch_jobs.append(job)
             except Exception as exc:  # InvalidImage, or anything else Pillow throws on hostile data
                 message = str(exc) if isinstance(exc, InvalidImage) else f"could not decode image: {exc}"
@@ -144,6 +153,7 @@ class Worker:
             self.metrics.preprocess(time.perf_counter() - started)
         if batch_jobs:
             started, cpu_started = time.perf_counter(), time.process_time()
+            arrays = inputs[: len(batch_jobs)]
             predictions = self.classifier.predict_batch(
                 arrays, [j.top_k for j in batch_jobs], [j.explain for j in batch_jobs]
             )
@@ -163,15 +173,23 @@ class Worker:
         handle = self.classifier.handle
         return getattr(handle, "version", "") if handle is not None else ""
 
-    def _input(self, job: Job):
-        """The model input of a job: a preprocessed float32 `input` as it is; the API's decoded pixels, normalised.
-        An old-style job carrying the encoded upload (`image`) is refused: decoding it here would bypass the API's
-        decode budget and scan limits."""
+    def _inputs(self, n: int) -> np.ndarray:
+        """The first n slots of the reused batch array (grown if a batch is larger than BATCH_SIZE). Reuse is safe:
+        one batch at a time per worker, and nothing keeps the input once the run returned."""
+        if len(self._batch) < n:
+            self._batch = np.empty((n, *PIXELS_SHAPE), dtype=np.float32)
+        return self._batch[:n]
+
+    def _input(self, job: Job, out: np.ndarray) -> None:
+        """Write the model input of a job into `out`: a preprocessed float32 `input` as it is; the API's decoded
+        pixels, normalised. An old-style job carrying the encoded upload (`image`) is refused: decoding it here
+        would bypass the API's decode budget and scan limits."""
         if job.tensor:
-            return tensor_from_bytes(job.tensor)
-        if not job.pixels and job.image:
+            np.copyto(out, tensor_from_bytes(job.tensor))
+        elif not job.pixels and job.image:
             raise InvalidImage(UNSUPPORTED_IMAGE_JOB)
-        return normalize_pixels(pixels_from_bytes(job.pixels))
+        else:
+            normalize_pixels(pixels_from_bytes(job.pixels), out)
 
     def _result(
         self,

@@ -51,6 +51,21 @@ def test_no_resize_when_already_224():
     np.testing.assert_array_equal(x + np.array(CAFFE_MEAN_BGR, np.float32), pixels[..., ::-1].astype(np.float32))
 
 
+def test_normalizing_every_value_of_every_channel_is_keras_arithmetic():
+    """The lookup table against Keras' own order of operations (float32 copy, BGR, in-place float subtraction) for
+    all 256 values in each channel, written into the given slot of a larger array and nowhere else."""
+    pixels = ((np.arange(224 * 224)[:, None] + [0, 85, 170]) % 256).astype(np.uint8).reshape(224, 224, 3)
+    keras = pixels.astype(np.float32)[..., ::-1].copy()
+    for c, mean in enumerate(CAFFE_MEAN_BGR):
+        keras[..., c] -= mean
+    batch = np.full((3, 224, 224, 3), np.nan, dtype=np.float32)
+    slot = batch[1]
+    assert preprocess.normalize_pixels(pixels, slot) is slot
+    np.testing.assert_array_equal(slot, keras)
+    assert np.isnan(batch[0]).all() and np.isnan(batch[2]).all()
+    np.testing.assert_array_equal(preprocess.normalize_pixels(pixels), keras)
+
+
 def test_nearest_resize_keeps_hard_edges():
     """NEAREST never blends: a black/white split stays exactly black and white (bilinear would not)."""
     img = Image.new("RGB", (100, 100), (0, 0, 0))

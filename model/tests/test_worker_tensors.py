@@ -59,3 +59,23 @@ def test_dead_letter_entry_leaves_the_tensor_out(r, make_worker):
     worker.step(block=False)
     [(_, fields)] = r.xrange(protocol.DEADLETTER_STREAM)
     assert b"input" not in fields and b"pixels" not in fields and b"reason" in fields
+
+
+def test_each_input_lands_in_its_own_slot_of_the_reused_batch(r, make_worker):
+    """Inputs are written into one batch array reused by every batch: a job refused half-way through a batch, or
+    a smaller batch after a larger one, must not shift or mix anyone's input."""
+    worker = make_worker()
+    tensor = normalize_pixels(decode_pixels(photo("cat.jpg"))).astype("<f4")
+    mixed = [
+        enqueue(r, photo("coffee.jpg"), probs="1"),
+        enqueue(r, photo(), input=b"\0" * 12, pixels=b""),
+        enqueue(r, photo("cat.jpg"), probs="1", input=tensor.tobytes(), pixels=b""),
+        enqueue(r, photo("rocket.jpg"), probs="1"),
+    ]
+    worker.step(block=False)
+    coffee, refused, cat, rocket = (result(r, job_id, timeout=1) for job_id in mixed)
+    assert refused["ok"] is False and coffee["batch_size"] == 3
+    for name, answer in (("rocket.jpg", rocket), ("cat.jpg", cat), ("coffee.jpg", coffee)):
+        alone = enqueue(r, photo(name), probs="1")
+        worker.step(block=False)
+        np.testing.assert_allclose(_probs(result(r, alone, timeout=1)), _probs(answer), rtol=0, atol=1e-5)

@@ -162,14 +162,20 @@ def decode_pixels(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str =
 
 
 _MEAN_BGR_F32 = np.array(CAFFE_MEAN_BGR, dtype=np.float32)
+# Row c, column v: what the uint8 value v of RGB channel c becomes in the model input (channel 2 - c of BGR):
+# float32(v) minus the float32 mean, the very subtraction Keras does, done once for all 256 values.
+_NORMALIZED_RGB = np.arange(256, dtype=np.float32)[None, :] - _MEAN_BGR_F32[::-1, None]
 
 
-def normalize_pixels(pixels: np.ndarray) -> np.ndarray:
-    """uint8 (224, 224, 3) → the float32 model input; bit-identical to img_to_array + preprocess_input (the same
-    float32 subtraction per channel) in one copy and one contiguous pass instead of caffe_normalize's strided ones."""
-    x = pixels[..., ::-1].astype(np.float32)
-    x -= _MEAN_BGR_F32
-    return x
+def normalize_pixels(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 (224, 224, 3) → the float32 model input, bit-identical to img_to_array + preprocess_input, by table
+    lookup. `out`: a float32 array of the same shape to write into (a slot of the worker's batch) instead of a
+    new one; a fresh 588 KiB array per image costs more than the lookups (the allocator maps and faults it in)."""
+    if out is None:
+        out = np.empty(pixels.shape, dtype=np.float32)
+    for channel in range(3):
+        np.take(_NORMALIZED_RGB[channel], pixels[..., channel], out=out[..., 2 - channel], mode="clip")
+    return out
 
 
 def pixels_from_bytes(raw: bytes) -> np.ndarray:
