@@ -148,9 +148,9 @@ def submit_many(
 ) -> list[dict[str, Any]]:
     """The jobs of one request (an Open Inference Protocol batch, or /predict's one), in order: one round trip
     (job_enqueue, never retried) checks the group, reads the queue depth, looks every digest up in the response
-    cache and queues the misses; then each result is awaited until `deadline`. Admission counts jobs, not requests: QueueFull when depth + misses would exceed
-    MAX_QUEUE_DEPTH, so a batch of N is admitted only when all N fit. A cached answer carries `lookup_ms`, its
-    share of that round trip.
+    cache and queues the misses; then each result is awaited until `deadline`. Admission counts jobs, not
+    requests: QueueFull when depth + misses would exceed MAX_QUEUE_DEPTH, so a batch of N is admitted only when
+    all N fit. A cached answer carries `lookup_ms`, its share of that round trip.
 
     `stream` is a version's stream (protocol.version_stream) for a request that named one, with `served` telling
     whether a worker still serves that version: when none does, the jobs left are deleted and VersionGone raised
@@ -165,9 +165,9 @@ def submit_many(
             for job_id, digest, job in zip(ids, digests, jobs)
         ]
         entry_of = _enqueue(stream, fields, digests, results)
-        waiting = [(i, entry_of[i]) for i in range(len(jobs)) if i in entry_of]
-        entry_ids = [entry_id for _, entry_id in waiting]
-        for n, (i, _) in enumerate(waiting):
+        waiting = sorted(entry_of)
+        entry_ids = [entry_of[i] for i in waiting]
+        for n, i in enumerate(waiting):
             try:
                 raw = _wait(ids[i], deadline, served)
             except VersionGone:
