@@ -21,7 +21,7 @@ from redis.retry import Retry
 from resnet_common import protocol
 import metrics
 from resnet_common import redis_conn
-import job_enqueue
+import response_cache
 import settings
 from errors import BrokerUnavailable, PredictionFailed, PredictionTimeout, QueueFull, VersionGone
 
@@ -66,9 +66,37 @@ def submit(
     enqueue one job (the decoded 224×224×3 uint8 pixels) and wait for its result dict until `deadline` (unix
     time); typed errors otherwise. A cached answer has "cached": true. `explain` adds the job field explain="1"
     (the worker then answers with a heatmap too)."""
-    fields = {"pixels": pixels, "filename": filename, "top_k": str(top_k), "preprocess": preprocess}
-    [result] = submit_many([fields | ({"explain": "1"} if explain else {})], [digest], deadline)
-    return result
+    r = client()
+    try:
+        depth, [cached] = _prepare(r, [digest], protocol.JOB_STREAM)
+        answer = _cached_answer(cached) if cached is not None else None
+        if answer is not None:
+            return answer | {"cached": True}
+        if depth >= settings.MAX_QUEUE_DEPTH:
+            raise QueueFull(f"queue is full ({depth} jobs waiting); retry later")
+        job_id = uuid.uuid4().hex
+        now = time.time()
+        entry_id = client(retry=False).xadd(
+            protocol.JOB_STREAM,
+            {
+                "id": job_id,
+                "pixels": pixels,
+                "filename": filename,
+                "enqueued": repr(now),
+                "deadline": repr(deadline),
+                "top_k": str(top_k),
+                "preprocess": preprocess,
+                "cache": digest or "",
+                **({"explain": "1"} if explain else {}),
+            },
+        )
+        raw = _wait(job_id, deadline)
+    except redis.RedisError as exc:
+        raise BrokerUnavailable(f"queue unavailable: {type(exc).__name__}") from exc
+    if raw is None:
+        _forget(r, protocol.JOB_STREAM, [entry_id])
+        raise PredictionTimeout("no worker answered in time")
+    return _decode(raw)
 
 
 def _decode(raw: bytes) -> dict[str, Any]:
@@ -114,6 +142,21 @@ def _is_answer(value: Any) -> bool:
     )
 
 
+def _queue_lookup(pipe: redis.client.Pipeline, digest: str, cutoff: str) -> None:
+    """Queue one response-cache lookup (response_cache.LOOKUP_LUA) on `pipe`: replies [outcome, entry or nil].
+    EVAL, not a registered script: in a pipeline redis-py would send SCRIPT EXISTS first, one more round trip per
+    request; Redis keeps the compiled script by its hash, so only the ~0.7 KB of text is sent again."""
+    pipe.eval(
+        response_cache.LOOKUP_LUA,
+        0,
+        protocol.HEARTBEATS_KEY,
+        cutoff,
+        protocol.WORKER_KEY_PREFIX,
+        protocol.CACHE_KEY_PREFIX,
+        digest,
+    )
+
+
 def _wait(job_id: str, deadline: float, served: Callable[[], bool] | None = None) -> bytes | None:
     """BLPOP the result key for the time left before the deadline; None when it passes. With `served`, the wait
     is cut into SERVED_CHECK_S slices and VersionGone raised as soon as `served()` says nobody can answer."""
@@ -146,28 +189,38 @@ def submit_many(
     stream: str = protocol.JOB_STREAM,
     served: Callable[[], bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """The jobs of one request (an Open Inference Protocol batch, or /predict's one), in order: one round trip
-    (job_enqueue, never retried) checks the group, reads the queue depth, looks every digest up in the response
-    cache and queues the misses; then each result is awaited until `deadline`. Admission counts jobs, not
-    requests: QueueFull when depth + misses would exceed MAX_QUEUE_DEPTH, so a batch of N is admitted only when
-    all N fit. A cached answer carries `lookup_ms`, its share of that round trip.
+    """Several jobs of one request (an Open Inference Protocol batch), in order: one round trip for the group
+    check, the queue depth and every cache lookup; one pipelined XADD of the misses (never retried); then each
+    result until `deadline`. Admission counts jobs, not requests: QueueFull when depth + misses would exceed
+    MAX_QUEUE_DEPTH, so a batch of N is admitted only when all N fit. A cached answer carries `lookup_ms`, its
+    share of the lookup's round trip.
 
     `stream` is a version's stream (protocol.version_stream) for a request that named one, with `served` telling
     whether a worker still serves that version: when none does, the jobs left are deleted and VersionGone raised
     within SERVED_CHECK_S, not at the deadline."""
     r = client()
     results: list[dict[str, Any] | None] = [None] * len(jobs)
+    entry_ids: list[bytes] = []
     try:
+        started = time.perf_counter()
+        depth, cached = _prepare(r, digests, stream)
+        lookup_ms = (time.perf_counter() - started) * 1000 / max(1, sum(raw is not None for raw in cached))
+        for i, raw in enumerate(cached):
+            answer = _cached_answer(raw) if raw is not None else None
+            if answer is not None:
+                results[i] = answer | {"cached": True, "lookup_ms": lookup_ms}
+        misses = [i for i, res in enumerate(results) if res is None]
+        if misses and depth + len(misses) > settings.MAX_QUEUE_DEPTH:
+            raise QueueFull(f"queue is full ({depth} jobs waiting, {len(misses)} more asked); retry later")
         now = time.time()
-        ids = [uuid.uuid4().hex for _ in jobs]
-        fields = [
-            {"id": job_id, "enqueued": repr(now), "deadline": repr(deadline), "cache": digest or ""} | job
-            for job_id, digest, job in zip(ids, digests, jobs)
-        ]
-        entry_of = _enqueue(stream, fields, digests, results)
-        waiting = sorted(entry_of)
-        entry_ids = [entry_of[i] for i in waiting]
-        for n, i in enumerate(waiting):
+        pipe = client(retry=False).pipeline(transaction=False)
+        ids = {}
+        for i in misses:
+            ids[i] = uuid.uuid4().hex
+            fields = {"id": ids[i], "enqueued": repr(now), "deadline": repr(deadline), "cache": digests[i] or ""}
+            pipe.xadd(stream, fields | jobs[i])
+        entry_ids = pipe.execute() if misses else []
+        for n, i in enumerate(misses):
             try:
                 raw = _wait(ids[i], deadline, served)
             except VersionGone:
@@ -182,41 +235,36 @@ def submit_many(
     return results  # type: ignore[return-value]
 
 
-def _enqueue(
-    stream: str, fields: list[dict[str, Any]], digests: list[str | None], results: list[dict[str, Any] | None]
-) -> dict[int, bytes]:
-    """Fill `results` with the cached answers and queue the other jobs (job_enqueue: one round trip); returns
-    the stream entry of each queued job by its index. A cache entry that is not an answer (forged or corrupt) is
-    queued in a second round trip, without a lookup. QueueFull when the jobs to queue do not fit."""
-    entry_of: dict[int, bytes] = {}
-    todo = list(range(len(fields)))
-    while todo:
-        started = time.perf_counter()
-        sent = job_enqueue.enqueue(
-            client(retry=False),
-            stream,
-            [fields[i] for i in todo],
-            [digests[i] for i in todo],
-            settings.MAX_QUEUE_DEPTH,
-            settings.HEARTBEAT_TTL_S,
-        )
-        hits = sum(outcome == "hit" for outcome in sent.outcomes)
-        lookup_ms = (time.perf_counter() - started) * 1000 / max(1, hits)
-        unreadable = []
-        for i, outcome, raw, entry_id in zip(todo, sent.outcomes, sent.cached, sent.entry_ids):
-            if raw is not None:
-                answer = _cached_answer(raw)
-                if answer is None:
-                    unreadable.append(i)
-                else:
-                    results[i] = answer | {"cached": True, "lookup_ms": lookup_ms}
-            elif outcome in ("miss", "no_model"):  # a hit is counted once its entry proved to be an answer
-                metrics.count_cache(outcome)
-            if entry_id is not None:
-                entry_of[i] = entry_id
-        if not sent.queued:
-            _forget(client(), stream, list(entry_of.values()))  # queued by a first round: all or none
-            misses = len(todo) - hits
-            raise QueueFull(f"queue is full ({sent.depth} jobs waiting, {misses} more asked); retry later")
-        todo, digests = unreadable, [None] * len(digests)
-    return entry_of
+def _prepare(r: redis.Redis, digests: list[str | None], stream: str) -> tuple[int, list[bytes | None]]:
+    """One round trip: make sure the consumer group on `stream` exists (at id 0, so jobs queued before any worker
+    starts or after Redis lost its data are not skipped; BUSYGROUP is the normal case), read the queue depth (the
+    shared stream's, plus a version stream's) and look each given request digest up in the response cache.
+    Returns (depth, cached entry or None per digest)."""
+    pipe = r.pipeline(transaction=False)
+    pipe.xgroup_create(stream, protocol.CONSUMER_GROUP, id="0", mkstream=True)
+    streams = list(dict.fromkeys([protocol.JOB_STREAM, stream]))
+    for name in streams:
+        pipe.xlen(name)
+    cutoff = repr(time.time() - settings.HEARTBEAT_TTL_S)
+    for digest in digests:
+        if digest:
+            _queue_lookup(pipe, digest, cutoff)
+    created, *replies = pipe.execute(raise_on_error=False)
+    if isinstance(created, redis.ResponseError) and "BUSYGROUP" not in str(created):
+        raise created
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    depth, lookups = sum(replies[: len(streams)]), replies[len(streams) :]
+    answers = iter(lookups)
+    cached: list[bytes | None] = []
+    for digest in digests:
+        if not digest:
+            cached.append(None)
+            continue
+        reply = next(answers)
+        outcome = reply[0].decode()
+        if outcome != "hit":  # a hit is counted once its entry proved to be an answer (_cached_answer)
+            metrics.count_cache(outcome)
+        cached.append(reply[1] if outcome == "hit" else None)
+    return int(depth), cached

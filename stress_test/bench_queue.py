@@ -1,7 +1,7 @@
 """Redis throughput of the full job protocol, without the model: how many jobs/s one Redis can carry.
 
-Client processes run the API's own `job_client.submit` (one script: group check, backpressure read, cache
-lookup and XADD of the payload; then BLPOP of the result) from many threads; worker processes run the model service's own `JobQueue` (XREADGROUP
+Client processes run the API's own `job_client.submit` (backpressure read + group check, XADD of the payload,
+BLPOP of the result) from many threads; worker processes run the model service's own `JobQueue` (XREADGROUP
 of a batch, then RPUSH + EXPIRE + XACK + XDEL in one MULTI) and answer at once with a result of the real shape.
 Every request carries unique bytes of the size the service really ships (default: one 224x224x3 uint8 tensor,
 150528 bytes). Redis' own CPU time is measured, so the figure can be scaled to a whole Redis core: on a shared

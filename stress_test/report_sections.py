@@ -581,8 +581,8 @@ def capacity_section(folder: Path, f: Figures) -> list[str]:
         return head + ["Not measured (no queue_capacity.json in this run).", ""]
     best, s = queue["best"], queue["settings"]
     lines = head + [
-        f"The full job protocol without the model — the API's own `job_client.submit` (one script: group, queue-depth "
-        f"check, cache lookup, XADD; then BLPOP) from many client threads in {s['client_procs']} processes, the worker's own `JobQueue` "
+        f"The full job protocol without the model — the API's own `job_client.submit` (queue-depth check, XADD, "
+        f"BLPOP) from many client threads in {s['client_procs']} processes, the worker's own `JobQueue` "
         f"(XREADGROUP of batches of {s['batch']}, then RPUSH + EXPIRE + XACK + XDEL in one MULTI) in "
         f"{s['workers']} processes — with unique {best['payload_bytes']}-byte payloads (one 224x224x3 uint8 tensor), "
         f"Redis {s.get('redis')}, {s['duration']} s per point. Load generators share the machine's "

@@ -1,4 +1,4 @@
-"""A job is never enqueued twice: the script that queues it is not sent again when the connection drops after it."""
+"""A job is never enqueued twice: the XADD is not retried when the connection drops after sending it."""
 
 import socket
 import threading
@@ -7,22 +7,20 @@ import pytest
 
 from resnet_common import protocol
 import images
-import job_enqueue
 import middleware
 from testkit import free_port
 from errors import BrokerUnavailable
 
 
-class DropAfterEnqueue(threading.Thread):
+class DropAfterXadd(threading.Thread):
     """A TCP proxy to the real Redis that forwards everything, but closes a connection right after forwarding
-    the EVALSHA of job_enqueue's script, which XADDs: Redis has run it, the client never sees the reply (like a
-    network cut at the worst moment)."""
+    an XADD — Redis has run it, the client never sees the reply (like a network cut at the worst moment)."""
 
     def __init__(self, redis_port: int):
         super().__init__(daemon=True)
         self.redis_port, self.port = redis_port, free_port()
         self.server = socket.create_server(("127.0.0.1", self.port))
-        self.enqueues = 0
+        self.xadds = 0
 
     def run(self) -> None:
         while True:
@@ -41,9 +39,9 @@ class DropAfterEnqueue(threading.Thread):
                 if cut.is_set():
                     return  # the reply to the XADD never reaches the client
                 dst.sendall(data)
-                if watch and b"EVALSHA" in data.upper():
+                if watch and b"XADD" in data.upper():
                     cut.set()
-                    self.enqueues += 1
+                    self.xadds += 1
                     src.settimeout(0.5)  # forward the rest of the command (150 KiB of pixels), then cut
                     try:
                         while more := src.recv(1 << 16):
@@ -62,17 +60,16 @@ class DropAfterEnqueue(threading.Thread):
 
 @pytest.fixture
 def proxy(redis_env, redis_server, monkeypatch):
-    redis_env.script_load(job_enqueue.ENQUEUE_LUA)  # the script runs on its first EVALSHA
-    p = DropAfterEnqueue(redis_server.port)
+    p = DropAfterXadd(redis_server.port)
     p.start()
     monkeypatch.setenv("REDIS_PORT", str(p.port))
     yield p
     p.close()
 
 
-def test_a_dropped_enqueue_is_not_sent_again(proxy, redis_env, photo):
+def test_a_dropped_xadd_is_not_sent_again(proxy, redis_env, photo):
     upload = images.decode(photo(), "a.jpg")
     with pytest.raises(BrokerUnavailable):
         middleware.model_predict(upload)
-    assert proxy.enqueues == 1
+    assert proxy.xadds == 1
     assert redis_env.xlen(protocol.JOB_STREAM) == 1  # Redis ran it once; nobody queued a second copy

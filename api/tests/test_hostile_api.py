@@ -12,12 +12,11 @@ import admission
 from app import MAX_URLENCODED_BYTES
 import decode_budget
 import images
-import job_client
 import metrics
 import middleware
 import response_cache
 from resnet_common import preprocess, protocol
-from errors import DecodeBusy, InvalidImage, PredictionTimeout, QueueFull
+from errors import DecodeBusy, InvalidImage, PredictionTimeout
 from fakeworker import FakeWorker, ok_result
 from testkit.images import many_scan_jpeg, oriented_jpeg
 
@@ -60,19 +59,6 @@ def test_forged_cache_entry_is_a_miss_not_a_500(redis_env, redis_server, photo, 
         result = middleware.model_predict(upload)
     assert result.prediction == "tabby" and len(worker.jobs) == 1  # answered by the worker, not the entry
     assert count("invalid") == invalid + 1 and count("hit") == hits
-
-
-def test_a_forged_entry_in_a_batch_that_no_longer_fits_queues_nothing(redis_env, photo, monkeypatch):
-    """The forged entry's job is queued in a second round trip; when that one finds the queue full, the job the
-    first round queued is taken back: a batch is queued whole or not at all."""
-    monkeypatch.setenv("MAX_QUEUE_DEPTH", "1")
-    live_worker(redis_env)
-    digests = [response_cache.request_digest(name, "keras", 5) for name in ("fresh", "forged")]
-    redis_env.set(protocol.cache_key(MODEL, digests[1]), b"not an answer", ex=60)
-    jobs = [{"pixels": b"p", "filename": name, "top_k": "5", "preprocess": "keras"} for name in ("a", "b")]
-    with pytest.raises(QueueFull):
-        job_client.submit_many(jobs, digests, time.time() + 5)
-    assert redis_env.xlen(protocol.JOB_STREAM) == 0
 
 
 def test_well_formed_cache_entry_is_still_a_hit(redis_env, photo, monkeypatch):

@@ -44,7 +44,7 @@ def group_lag(r: redis.Redis, stream: str, group: str) -> int:
 
 
 def create_group(r: redis.Redis) -> None:
-    """As the API does before its first XADD (job_enqueue.ENQUEUE_LUA)."""
+    """As the API does before its first XADD (job_client._prepare)."""
     r.xgroup_create(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, id="0", mkstream=True)
 
 
