@@ -24,11 +24,12 @@ def collect(reserved: set[str] = frozenset(), merge_workers: bool = True) -> lis
     up = GaugeMetricFamily("ml_redis_up", "1 if Redis answered during this scrape")
     try:
         r = job_client.client()
-        pipe = r.pipeline(transaction=False)
-        pipe.xlen(protocol.JOB_STREAM)
-        pipe.xlen(protocol.DEADLETTER_STREAM)
-        depth, dead = pipe.execute()
         workers = fleet.live_workers(r, with_metrics=merge_workers)
+        pipe = r.pipeline(transaction=False)
+        pipe.xlen(protocol.DEADLETTER_STREAM)
+        for stream in job_streams(workers):
+            pipe.xlen(stream)
+        dead, *depths = pipe.execute()
     except redis.RedisError as exc:
         log.warning("metrics scrape without Redis: %s", exc)
         up.add_metric([], 0)
@@ -36,7 +37,11 @@ def collect(reserved: set[str] = frozenset(), merge_workers: bool = True) -> lis
     up.add_metric([], 1)
     families = [
         up,
-        GaugeMetricFamily("ml_queue_depth", "Jobs in the stream not yet answered", value=depth),
+        GaugeMetricFamily(
+            "ml_queue_depth",
+            "Jobs not yet answered: in the shared stream and in the streams of the versions served now",
+            value=sum(depths),
+        ),
         GaugeMetricFamily("ml_deadletter_depth", "Jobs moved to the dead-letter stream", value=dead),
         GaugeMetricFamily("ml_workers_live", "Workers with a fresh heartbeat", value=len(workers)),
         GaugeMetricFamily(
@@ -50,6 +55,13 @@ def collect(reserved: set[str] = frozenset(), merge_workers: bool = True) -> lis
         return families
     taken = set(reserved) | {f.name for f in families}
     return families + merge_worker_metrics(workers, taken)
+
+
+def job_streams(workers: list[dict]) -> list[str]:
+    """The shared job stream and the stream of each version a ready worker serves (requests that named it). A
+    stream of a version nobody serves holds no job for long: the API deletes them and answers 503."""
+    versions = {w.get("model_version") or "" for w in workers if w["ready"]}
+    return [protocol.JOB_STREAM] + sorted({protocol.version_stream(v) for v in versions})
 
 
 def model_versions(workers: list[dict]) -> GaugeMetricFamily:

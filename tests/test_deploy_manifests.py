@@ -328,7 +328,7 @@ def _env_names(container: dict, docs: list[dict]) -> set[str]:
     return names
 
 
-def test_keda_scaledobject_watches_the_job_stream_length(overlay):
+def test_keda_scaledobject_watches_the_job_streams_lengths(overlay):
     name, docs = overlay
     so = one(docs, "ScaledObject", "model")
     assert so["apiVersion"] == "keda.sh/v1alpha1"
@@ -347,23 +347,25 @@ def test_keda_scaledobject_watches_the_job_stream_length(overlay):
         "fallback",
         "idleReplicaCount",
     }
-    [trigger] = spec["triggers"]
-    assert trigger["type"] == {"dev": "redis-streams", "production": "redis-sentinel-streams"}[name]
-    meta = trigger["metadata"]
-    assert meta["stream"] == protocol.JOB_STREAM
-    # XLEN: KEDA uses it only without consumerGroup (with one it switches to pendingEntriesCount).
-    assert "consumerGroup" not in meta and "pendingEntriesCount" not in meta and "lagCount" not in meta
-    target_len = int(meta["streamLength"])
-    assert target_len * spec["maxReplicaCount"] <= int(config_value(docs, "MAX_QUEUE_DEPTH")), (
-        "MAX_QUEUE_DEPTH caps XLEN below what maxReplicaCount needs"
-    )
+    # The shared stream, and the stream of the version a baked-in model is served as (requests that name it).
+    streams = [protocol.JOB_STREAM, protocol.version_stream(protocol.DEFAULT_VERSION)]
+    assert [t["metadata"]["stream"] for t in spec["triggers"]] == streams
     env = _env_names(target["spec"]["template"]["spec"]["containers"][0], docs)
-    for key, value in meta.items():
-        if key.endswith("FromEnv"):
-            assert value in env, f"{key}: {value} is not in the model container's environment"
-    if name == "production":
-        assert {"addressesFromEnv", "sentinelMasterFromEnv"} <= set(meta)
-        assert "REDIS_SENTINELS" in env and "REDIS_SENTINEL_MASTER" in env
+    for trigger in spec["triggers"]:
+        assert trigger["type"] == {"dev": "redis-streams", "production": "redis-sentinel-streams"}[name]
+        meta = trigger["metadata"]
+        # XLEN: KEDA uses it only without consumerGroup (with one it switches to pendingEntriesCount).
+        assert "consumerGroup" not in meta and "pendingEntriesCount" not in meta and "lagCount" not in meta
+        target_len = int(meta["streamLength"])
+        assert target_len * spec["maxReplicaCount"] <= int(config_value(docs, "MAX_QUEUE_DEPTH")), (
+            "MAX_QUEUE_DEPTH caps XLEN below what maxReplicaCount needs"
+        )
+        for key, value in meta.items():
+            if key.endswith("FromEnv"):
+                assert value in env, f"{key}: {value} is not in the model container's environment"
+        if name == "production":
+            assert {"addressesFromEnv", "sentinelMasterFromEnv"} <= set(meta)
+            assert "REDIS_SENTINELS" in env and "REDIS_SENTINEL_MASTER" in env
 
 
 def test_dev_overlay_runs_its_own_redis_and_production_an_external_sentinel_set(tree):

@@ -75,7 +75,7 @@ def test_metrics_without_redis_still_answers(client):
 
 
 def test_metrics_whole_service(client, redis_env, redis_server, photo):
-    heartbeat(redis_env, "w1", metrics=WORKER_METRICS % 3)
+    heartbeat(redis_env, "w1", metrics=WORKER_METRICS % 3, model_version="7")
     heartbeat(redis_env, "w2", metrics=WORKER_METRICS % 4)
     heartbeat(redis_env, "gone", metrics=WORKER_METRICS % 100, age_s=60)
     heartbeat(redis_env, "garbled", metrics="this is { not prometheus")
@@ -85,11 +85,13 @@ def test_metrics_whole_service(client, redis_env, redis_server, photo):
         )
     assert ok.status_code == 200
     redis_env.xadd(protocol.JOB_STREAM, {"id": "waiting"})
+    redis_env.xadd(protocol.version_stream("7"), {"id": "named the version w1 serves"})
+    redis_env.xadd(protocol.version_stream("8"), {"id": "named a version nobody serves"})
     client.post("/predict", json={})  # one 400
     text = client.get("/metrics").get_data(as_text=True)
     fams = families(text)  # parses: the exposition is valid
     assert value(fams, "ml_redis_up") == 1
-    assert value(fams, "ml_queue_depth") == 1
+    assert value(fams, "ml_queue_depth") == 2
     assert value(fams, "ml_workers_live") == 3 and value(fams, "ml_workers_ready") == 3
     assert value(fams, "api_requests", endpoint="/predict", status="200") >= 1
     assert value(fams, "api_requests", endpoint="/predict", status="400") >= 1

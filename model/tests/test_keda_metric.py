@@ -21,9 +21,10 @@ from job_queue import JobQueue, connect
 SCALED_OBJECT = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "k8s", "base", "model-scaledobject.yaml")
 
 
-def trigger_metadata() -> dict:
+def trigger_metadata(stream: str = protocol.JOB_STREAM) -> dict:
+    """The metadata of the shipped trigger on `stream`."""
     with open(SCALED_OBJECT) as fh:
-        [trigger] = yaml.safe_load(fh)["spec"]["triggers"]
+        [trigger] = [t for t in yaml.safe_load(fh)["spec"]["triggers"] if t["metadata"]["stream"] == stream]
     assert trigger["type"] == "redis-streams"
     return trigger["metadata"]
 
@@ -76,3 +77,19 @@ def test_stream_length_counts_queued_and_orphaned_jobs_and_reads_zero_when_drain
     assert keda_metric(r, meta) == 0
     assert r.xpending(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)["pending"] == 0
     assert worker.jobs == n  # every job answered once, the reclaimed 5 included
+
+
+def test_jobs_that_name_the_served_version_are_seen_by_their_own_trigger(r, make_worker):
+    """Requests that name the version a baked-in model is served as wait in that version's stream, which the
+    shared stream's trigger cannot see; the second trigger does, and a worker serving that model drains it."""
+    shared, named = trigger_metadata(), trigger_metadata(protocol.version_stream(protocol.DEFAULT_VERSION))
+    create_group(r)
+    n = 6
+    for _ in range(n):
+        enqueue(r, photo(), stream=named["stream"])
+    assert keda_metric(r, shared) == 0 and keda_metric(r, named) == n
+    worker = make_worker("baked-model-worker")
+    deadline = time.monotonic() + 30
+    while keda_metric(r, named) and time.monotonic() < deadline:
+        worker.step(block=False)
+    assert keda_metric(r, named) == 0 and worker.jobs == n
