@@ -209,6 +209,16 @@ class JobQueue:
         jobs, self._carried = jobs[:count], jobs[count:]
         return jobs
 
+    def take_carried(self, count: int) -> list[Job]:
+        """Up to `count` of the jobs carried over from the last read, reading nothing new (a worker stopping)."""
+        jobs, self._carried = self._carried[:count], self._carried[count:]
+        return jobs
+
+    @property
+    def carried(self) -> int:
+        """How many jobs this worker holds beyond its batches, to be handed out first."""
+        return len(self._carried)
+
     def fair_share(self, count: int) -> int:
         """At most this worker's share of the unanswered jobs: ceil(XLEN / live workers), at least 1.
 

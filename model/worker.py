@@ -110,7 +110,9 @@ class Worker:
             self._next_prune = now + PRUNE_INTERVAL_S
             if self.queue.prune_consumers():
                 log.info("removed idle consumers that had nothing pending")
-        if len(jobs) < size and not (isolate or stopping):
+        if len(jobs) < size and stopping and not isolate:  # only what this worker already holds
+            jobs += self.queue.take_carried(size - len(jobs))
+        elif len(jobs) < size and not isolate:
             jobs += self.queue.read_batch(size - len(jobs), self.block_ms if block and not jobs else None, stop)
         if jobs:
             self.process(jobs)
@@ -240,11 +242,23 @@ class Worker:
 
     # the loop ------------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        """Until `stop` is set; the batch in hand is always finished and acknowledged before returning."""
+        """Until `stop` is set; the batch in hand, and the jobs read beyond it, are finished and acknowledged
+        before returning."""
         try:
             self._run(stop)
+            self._finish_carried(stop)
         finally:
             self.close()
+
+    def _finish_carried(self, stop: threading.Event) -> None:
+        """Answer the jobs read beyond the last batch (XREADGROUP's COUNT applies per stream) before leaving:
+        left behind, they would wait CLAIM_IDLE_MS for another worker to reclaim them. Redis gone: left to that."""
+        while self.queue.carried:
+            try:
+                self.step(stop, block=False)
+            except Exception as exc:  # Redis gone, or a batch that failed: the jobs are still pending, reclaimable
+                log.warning("%d job(s) read beyond the last batch left to be reclaimed: %s", self.queue.carried, exc)
+                return
 
     def close(self) -> None:
         """Stop the lease thread (a worker is not reused after this)."""

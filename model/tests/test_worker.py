@@ -154,6 +154,20 @@ def test_stop_during_batch_wait_ends_the_top_up(r, make_worker):
     assert r.xlen(protocol.JOB_STREAM) == 1 and pending(r) == 0  # the late job stays for another worker
 
 
+def test_stop_answers_the_jobs_read_beyond_the_last_batch(r, make_worker):
+    """XREADGROUP's COUNT applies per stream, so a worker can hold more jobs than one batch. On SIGTERM it answers
+    them before leaving instead of leaving them pending until another worker reclaims them after CLAIM_IDLE_MS."""
+    worker = make_worker(BATCH_SIZE=2, CLAIM_IDLE_MS=600_000)
+    served = protocol.version_stream(worker.queue.version)
+    jobs = [enqueue(r, photo(), stream=served) for _ in range(2)] + [enqueue(r, photo()) for _ in range(2)]
+    assert worker.step(block=False) == 2 and worker.queue.carried == 2
+    stop = threading.Event()
+    stop.set()
+    worker.run(stop)
+    assert all(result(r, job_id, timeout=1)["ok"] for job_id in jobs)
+    assert worker.queue.carried == 0 and pending(r) == 0 and r.xlen(protocol.JOB_STREAM) == 0
+
+
 def test_run_survives_redis_being_unreachable(make_cfg, labels_file):
     cfg = make_cfg(REDIS_PORT=free_port())
     worker = Worker(cfg, Classifier(cfg), JobQueue(connect(cfg, 100), cfg, "w-down"), WorkerMetrics("w-down"))
