@@ -154,12 +154,13 @@ def infer(name: str, version: str | None = None):
     except Exception:
         v2_stats.observe_request(served, False, time.time() - arrived)
         raise
-    v2_stats.observe_request(computed if "," not in computed else served, True, time.time() - arrived)
+    # A request answered by two versions (it straddled a rolling switch) counts for the one it was resolved to.
+    v2_stats.observe_request(computed[0] if len(computed) == 1 else served, True, time.time() - arrived)
     return response
 
 
-def _infer(name: str, version: str | None) -> tuple[Response, str]:
-    """The response to an admitted inference request for a served model, and the version(s) that computed it."""
+def _infer(name: str, version: str | None) -> tuple[Response, list[str]]:
+    """The response to an admitted inference request for a served model, and the versions that computed it."""
     if request.headers.get("Content-Encoding", "identity").lower() != "identity":
         raise V2Error("compressed request bodies are not supported (send Content-Encoding: identity)")
     header, binary = v2_codec.split_body(
@@ -181,16 +182,17 @@ def _infer(name: str, version: str | None) -> tuple[Response, str]:
         entry, payload = v2_codec.output_tensor(output, data)
         outputs.append(entry)
         binaries.append(payload)
-    body = {"model_name": name, "model_version": computed, **({"id": parsed.id} if parsed.id is not None else {})}
+    label = ",".join(computed)
+    body = {"model_name": name, "model_version": label, **({"id": parsed.id} if parsed.id is not None else {})}
     body["outputs"] = outputs
     data, headers = v2_codec.encode_response(body, binaries)
     v2_stats.observe_images(answers.results, answers.input_seconds, time.perf_counter() - started)
-    return Response(data, status=200, headers={**headers, "X-Model-Version": computed}), computed
+    return Response(data, status=200, headers={**headers, "X-Model-Version": label}), computed
 
 
-def answered_by(versions: list[str], named: str | None) -> str:
-    """The `model_version` of a response: the version that computed its items ("1,2", in order, for a batch that
-    straddled a rolling switch). A request that named a version gets answers of that version only: its jobs go to
+def answered_by(versions: list[str], named: str | None) -> list[str]:
+    """The versions that computed a response's items, each once, in order (the `model_version` "1,2" of a batch
+    that straddled a rolling switch). A request that named a version gets answers of that version only: its jobs go to
     that version's stream; should a worker switch with one of them in hand, the answer of another version is a 503
     to retry, never a mislabelled answer."""
     found = list(dict.fromkeys(versions))
@@ -198,7 +200,7 @@ def answered_by(versions: list[str], named: str | None) -> str:
         others = ", ".join(v for v in found if v != named)
         message = f"version {named} was switched out while this request waited (answered by {others}); retry"
         raise V2Error(message, 503, "version_switched")
-    return ",".join(found)
+    return found
 
 
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
