@@ -34,6 +34,12 @@ def live_workers(r: redis.Redis, with_metrics: bool = False, with_repository: bo
     return workers
 
 
+def versions_of(workers: list[dict[str, Any]]) -> set[str]:
+    """The model versions the ready ones among `workers` serve; a worker serving a MODEL_DIR outside a repository
+    counts as protocol.DEFAULT_VERSION, the version its jobs' stream and the protocol's routes use."""
+    return {w.get("model_version") or protocol.DEFAULT_VERSION for w in workers if w["ready"]}
+
+
 def served_versions(r: redis.Redis) -> list[str]:
     """The model versions the live, ready workers serve now, ascending ("" for a worker serving a MODEL_DIR
     outside a repository): one entry while the fleet agrees, two during a rolling switch."""

@@ -98,7 +98,7 @@ def index():
     except redis.RedisError as exc:
         return _error(503, f"redis unreachable: {type(exc).__name__}")
     # A worker serving a fixed MODEL_DIR reports no repository: its version is still listed, READY.
-    served = {w.get("model_version") or protocol.DEFAULT_VERSION for w in workers if w["ready"]}
+    served = fleet.versions_of(workers)
     unloaded = set((control.get(b"unloaded") or b"").decode().split(","))
     rows = []
     for version in _repository_versions(workers, served):

@@ -1,8 +1,8 @@
 """What the Open Inference Protocol says about the served model: its name, versions, metadata and Triton config.
 
-`served_versions()` is the one place that decides which versions are being served: the `model_version` field of
-each live, ready worker's status hash (docs/queue-protocol.md), or protocol.DEFAULT_VERSION ("1") for a worker that
-reports none (one serving a MODEL_DIR folder outside a repository).
+`served_versions()` is what the protocol's routes read as the versions being served: fleet.versions_of() of the live
+workers (each ready worker's `model_version`, docs/queue-protocol.md, or protocol.DEFAULT_VERSION ("1") for one
+serving a MODEL_DIR folder outside a repository), re-read at most once per VERSIONS_TTL_S.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import redis
 
 import fleet
 import settings
-from resnet_common import protocol
 
 PLATFORM, BACKEND = "onnxruntime_onnx", "onnxruntime"
 IMAGE_SIZE, CHANNELS, CLASSES, HEATMAP_SIZE = 224, 3, 1000, 7
@@ -40,8 +39,9 @@ def served_versions(r: redis.Redis, now: float | None = None) -> tuple[str, ...]
         read_at, versions = _versions
         if read_at and now - read_at < VERSIONS_TTL_S:
             return versions
-    found = {w.get("model_version") or protocol.DEFAULT_VERSION for w in fleet.live_workers(r) if w["ready"]}
-    versions = tuple(sorted(found, key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v)))
+    versions = tuple(
+        sorted(fleet.versions_of(fleet.live_workers(r)), key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v))
+    )
     with _lock:
         _versions = (now, versions)
     return versions

@@ -186,7 +186,7 @@ def _infer(name: str, version: str | None) -> tuple[Response, list[str]]:
     body = {"model_name": name, "model_version": label, **({"id": parsed.id} if parsed.id is not None else {})}
     body["outputs"] = outputs
     data, headers = v2_codec.encode_response(body, binaries)
-    v2_stats.observe_images(answers.results, answers.input_seconds, time.perf_counter() - started)
+    v2_stats.observe_images(answers, time.perf_counter() - started)
     return Response(data, status=200, headers={**headers, "X-Model-Version": label}), computed
 
 

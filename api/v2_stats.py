@@ -16,12 +16,14 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge
 
 import metrics_server
-from resnet_common import protocol
+
+if TYPE_CHECKING:
+    import v2_infer
 
 STAGES = ("queue", "compute_input", "compute_infer", "compute_output")
 
@@ -66,18 +68,20 @@ def observe_request(version: str, ok: bool, seconds: float) -> None:
     REQUEST_SECONDS.labels(version=version, outcome=outcome).inc(max(0.0, seconds))
 
 
-def observe_images(results: list[dict[str, Any]], input_seconds: list[float], output_seconds: float) -> None:
-    """One answered request's images: `results` as the workers answered them (or the cache), `input_seconds` the
-    decode of each, `output_seconds` the building of the response (shared by its computed images)."""
-    computed = [(r, s) for r, s in zip(results, input_seconds) if not r.get("cached")]
+def observe_images(answers: v2_infer.Answers, output_seconds: float) -> None:
+    """One answered request's images: each result as the worker (or the cache) answered it, the version that
+    computed it and the decode of its input; `output_seconds` the building of the response (shared by its computed
+    images)."""
+    items = list(zip(answers.results, answers.versions, answers.input_seconds))
+    computed = [(result, version, decode_s) for result, version, decode_s in items if not result.get("cached")]
     now_ms = time.time() * 1000
-    for result in results:
-        LAST_INFERENCE.labels(version=_version(result)).set(now_ms)
+    for version in set(answers.versions):
+        LAST_INFERENCE.labels(version=version).set(now_ms)
+    for result, version, _ in items:
         if result.get("cached"):
-            IMAGES.labels(version=_version(result), source="cache").inc()
-            CACHE_SECONDS.labels(version=_version(result)).inc(max(0.0, float(result.get("lookup_ms") or 0.0)) / 1000)
-    for result, decode_s in computed:
-        version = _version(result)
+            IMAGES.labels(version=version, source="cache").inc()
+            CACHE_SECONDS.labels(version=version).inc(max(0.0, float(result.get("lookup_ms") or 0.0)) / 1000)
+    for result, version, decode_s in computed:
         batch = max(1, int(result.get("batch_size") or 1))
         inference_s = max(0.0, float(result.get("inference_ms") or 0.0)) / 1000
         IMAGES.labels(version=version, source="computed").inc()
@@ -90,10 +94,6 @@ def observe_images(results: list[dict[str, Any]], input_seconds: list[float], ou
             STAGE_SECONDS.labels(version=version, stage=stage).inc(max(0.0, seconds))
         BATCH_SHARES.labels(version=version, batch_size=str(batch)).inc(1 / batch)
         BATCH_SECONDS.labels(version=version, batch_size=str(batch)).inc(inference_s / batch)
-
-
-def _version(result: dict[str, Any]) -> str:
-    return str(result.get("model_version") or protocol.DEFAULT_VERSION)
 
 
 def model_stats(name: str, versions: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -193,8 +193,7 @@ class JobQueue:
         if count <= 0:
             return []
         if self._carried:
-            jobs, self._carried = self._carried[:count], self._carried[count:]
-            return jobs
+            return self.take_carried(count)
         shared, versioned = self.streams
         reply = self._grouped(
             self.r.xreadgroup,

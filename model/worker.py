@@ -110,10 +110,11 @@ class Worker:
             self._next_prune = now + PRUNE_INTERVAL_S
             if self.queue.prune_consumers():
                 log.info("removed idle consumers that had nothing pending")
-        if len(jobs) < size and stopping and not isolate:  # only what this worker already holds
-            jobs += self.queue.take_carried(size - len(jobs))
-        elif len(jobs) < size and not isolate:
-            jobs += self.queue.read_batch(size - len(jobs), self.block_ms if block and not jobs else None, stop)
+        if len(jobs) < size and not isolate:
+            if stopping:  # only what this worker already holds
+                jobs += self.queue.take_carried(size - len(jobs))
+            else:
+                jobs += self.queue.read_batch(size - len(jobs), self.block_ms if block and not jobs else None, stop)
         if jobs:
             self.process(jobs)
         return len(jobs)
