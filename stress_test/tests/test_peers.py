@@ -91,6 +91,28 @@ def test_section_has_a_row_per_system_and_says_why_one_did_not_run():
     assert "did not run: RuntimeError: boom" in text and "**met**" in text
 
 
+def test_why_missed_gives_the_cpu_budget_of_the_goal_against_raw_inference():
+    data = _data(10.0, 10.0, 110, 100)
+    data["settings"]["loads"] = [1, 8, 64]
+    ours, peer = data["systems"]["ours"]["loads"], data["systems"]["bentoml"]["loads"]
+    ours["8"] |= {"cpu_ms_per_img": 100.0, "cores_busy": 1.0}  # 1 core / (1.1 × 10 img/s): 90.9 ms allowed
+    ours["64"] = {"img_s": 10.0, "p50_ms": 900, "p99_ms": 1500, "errors": 7, "cpu_ms_per_img": 100.0, "cores_busy": 1.0}
+    peer["64"] = {"img_s": 12.0, "p50_ms": 900, "p99_ms": 4000, "errors": 0}  # 1 core / 13.2 img/s: 75.8 ms allowed
+    data["raw_onnxruntime"] = [
+        {"workers": 2, "threads": 1, "batch": 8, "img_s": 25.0, "p50_ms": 600.0, "per_image_ms": 80.0},
+        {"workers": 1, "threads": 1, "batch": 1, "img_s": 12.0, "p50_ms": 95.0, "per_image_ms": 95.0},
+    ]
+    lines = report.why_missed(data, report.verdict(data))
+    assert lines[0].startswith("- Why at 1 client:") and "+15.0 ms here and +5.0 ms with BentoML" in lines[0]
+    assert "allows 90.9 ms per image: 9.1 ms less than now, of the 20.0 ms it spent beyond raw inference" in lines[1]
+    assert "allows 75.8 ms per image, less than raw ONNX Runtime's inference alone costs (80.0 ms" in lines[2]
+    assert "refused 7 requests with 503" in lines[3] and "p99 4000 ms" in lines[3]
+    ours["8"] |= {"cpu_ms_per_img": 50.0}  # 90.9 ms allowed, 50 used: the cores were not the limit
+    idle_line = report.why_missed(data, report.verdict(data))[1]
+    assert "more than it used: it was not short of CPU but left cores idle" in idle_line and "0.55 cores" in idle_line
+    assert report.why_missed(_data(11.0, 10.0, 100, 100), report.verdict(_data(11.0, 10.0, 100, 100))) == []
+
+
 def test_openvino_runs_the_same_onnx_file_as_onnxruntime(tmp_path):
     pytest.importorskip("openvino")
     import onnxruntime as ort
