@@ -350,16 +350,24 @@ def test_keda_scaledobject_watches_the_job_streams_lengths(overlay):
     # The shared stream, and the stream of the version a baked-in model is served as (requests that name it).
     streams = [protocol.JOB_STREAM, protocol.version_stream(protocol.DEFAULT_VERSION)]
     assert [t["metadata"]["stream"] for t in spec["triggers"]] == streams
+    # One metric, the sum of both streams' lengths: without the modifier KEDA follows the larger trigger.
+    modifier = spec["advanced"]["scalingModifiers"]
+    assert set(modifier) <= {"formula", "target", "activationTarget", "metricType"}
+    names = [t.get("name", "") for t in spec["triggers"]]
+    assert all(re.fullmatch(r"[a-z_][a-z0-9_]*", n) for n in names), f"trigger names the formula can use: {names}"
+    assert modifier["formula"].replace(" ", "") == "+".join(names)
+    assert modifier.get("metricType", "AverageValue") == "AverageValue"
+    per_replica = int(modifier["target"])
+    assert per_replica * spec["maxReplicaCount"] <= int(config_value(docs, "MAX_QUEUE_DEPTH")), (
+        "MAX_QUEUE_DEPTH caps the backlog below what maxReplicaCount needs"
+    )
     env = _env_names(target["spec"]["template"]["spec"]["containers"][0], docs)
     for trigger in spec["triggers"]:
         assert trigger["type"] == {"dev": "redis-streams", "production": "redis-sentinel-streams"}[name]
         meta = trigger["metadata"]
         # XLEN: KEDA uses it only without consumerGroup (with one it switches to pendingEntriesCount).
         assert "consumerGroup" not in meta and "pendingEntriesCount" not in meta and "lagCount" not in meta
-        target_len = int(meta["streamLength"])
-        assert target_len * spec["maxReplicaCount"] <= int(config_value(docs, "MAX_QUEUE_DEPTH")), (
-            "MAX_QUEUE_DEPTH caps XLEN below what maxReplicaCount needs"
-        )
+        assert int(meta["streamLength"]) == per_replica, "each trigger's own target says what the modifier's does"
         for key, value in meta.items():
             if key.endswith("FromEnv"):
                 assert value in env, f"{key}: {value} is not in the model container's environment"

@@ -3,11 +3,14 @@
 The ScaledObject (deploy/k8s/base/model-scaledobject.yaml) is read as shipped and its metric computed the way
 KEDA's redis-streams scaler does: no consumerGroup → XLEN; consumerGroup → XPENDING count (or the group's lag
 with lagCount). N jobs queued with no worker must read N, a killed worker's unanswered jobs must still count,
-and a drained queue must read 0.
+and a drained queue must read 0. The scaling modifier's formula is evaluated over the triggers' metrics by name,
+as KEDA does, to check that a backlog split between the streams gets the replicas the whole backlog needs.
 """
 
 from __future__ import annotations
 
+import ast
+import math
 import os
 import time
 
@@ -21,10 +24,14 @@ from job_queue import JobQueue, connect
 SCALED_OBJECT = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "k8s", "base", "model-scaledobject.yaml")
 
 
+def scaled_object() -> dict:
+    with open(SCALED_OBJECT) as fh:
+        return yaml.safe_load(fh)
+
+
 def trigger_metadata(stream: str = protocol.JOB_STREAM) -> dict:
     """The metadata of the shipped trigger on `stream`."""
-    with open(SCALED_OBJECT) as fh:
-        [trigger] = [t for t in yaml.safe_load(fh)["spec"]["triggers"] if t["metadata"]["stream"] == stream]
+    [trigger] = [t for t in scaled_object()["spec"]["triggers"] if t["metadata"]["stream"] == stream]
     assert trigger["type"] == "redis-streams"
     return trigger["metadata"]
 
@@ -37,6 +44,21 @@ def keda_metric(r: redis.Redis, meta: dict) -> int:
     if "lagCount" in meta:
         return group_lag(r, stream, meta["consumerGroup"])
     return r.xpending(stream, meta["consumerGroup"])["pending"]
+
+
+def composite_metric(r: redis.Redis, so: dict) -> int:
+    """The scaling modifier's formula over the triggers' metrics, by trigger name. Only sums of names are
+    evaluated here: any other part of a formula fails the test rather than being guessed at."""
+    values = {t["name"]: keda_metric(r, t["metadata"]) for t in so["spec"]["triggers"]}
+
+    def value(node: ast.expr) -> int:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return value(node.left) + value(node.right)
+        if isinstance(node, ast.Name):
+            return values[node.id]
+        raise AssertionError(f"a formula part this test does not evaluate: {ast.dump(node)}")
+
+    return value(ast.parse(so["spec"]["advanced"]["scalingModifiers"]["formula"], mode="eval").body)
 
 
 def group_lag(r: redis.Redis, stream: str, group: str) -> int:
@@ -93,3 +115,18 @@ def test_jobs_that_name_the_served_version_are_seen_by_their_own_trigger(r, make
     while keda_metric(r, named) and time.monotonic() < deadline:
         worker.step(block=False)
     assert keda_metric(r, named) == 0 and worker.jobs == n
+
+
+def test_a_backlog_split_between_the_streams_gets_the_replicas_of_the_whole_backlog(r):
+    """Without the modifier KEDA follows the larger trigger: 6 + 6 jobs would ask for ceil(6 / 8) = 1 replica."""
+    so = scaled_object()
+    shared, named = trigger_metadata(), trigger_metadata(protocol.version_stream(protocol.DEFAULT_VERSION))
+    create_group(r)
+    for stream in (shared["stream"], named["stream"]):
+        for _ in range(6):
+            enqueue(r, photo(), stream=stream)
+    modifier = so["spec"]["advanced"]["scalingModifiers"]
+    assert modifier.get("metricType", "AverageValue") == "AverageValue"  # replicas = ceil(metric / target)
+    assert composite_metric(r, so) == 12
+    assert math.ceil(composite_metric(r, so) / int(modifier["target"])) == 2
+    assert max(math.ceil(keda_metric(r, m) / int(m["streamLength"])) for m in (shared, named)) == 1
