@@ -145,61 +145,71 @@ def verdict_lines(data: dict[str, Any], v: dict[str, Any]) -> list[str]:
 
 
 def why_missed(data: dict[str, Any], v: dict[str, Any]) -> list[str]:
-    """Why each missed goal was missed, from the run's own figures: for throughput, the CPU an image could cost
-    at most to reach the goal on the cores this service kept busy, beside what it cost and what raw ONNX Runtime's
-    inference alone cost; for a lone request, each system's time beyond raw batch-1 inference."""
-    systems, (served, lone) = data["systems"], served_raw(data)
-    ours = systems.get("ours", {})
-    inference_ms = served and served.get("per_image_ms")
+    """Why each missed goal was missed, from the run's own figures (a met goal gets no line)."""
     lines = []
     one = v.get("p50_1_client")
-    if one and one["met"] is False and lone:
-        peer = LABELS.get(one["best_peer"], "?")
-        lines.append(
-            f"- Why at 1 client: beyond raw batch-1 inference ({lone['p50_ms']} ms), a lone request took "
-            f"{one['ours_ms'] - lone['p50_ms']:+.1f} ms here and {one['best_peer_ms'] - lone['p50_ms']:+.1f} ms with "
-            f"{peer}; here it also crosses nginx, is decoded in the API process and is handed to a worker process "
-            "through Redis and back."
-        )
+    if one and one["met"] is False:
+        lines += _lone_why(data, one)
     for clients in data["settings"]["loads"]:
         check = v.get(f"throughput_{clients}_clients")
-        if not check or check["met"]:
-            continue
-        mine, peer = _load(ours, clients) or {}, _load(systems.get(check["best_peer"] or "", {}), clients) or {}
-        if not (mine.get("cpu_ms_per_img") and mine.get("cores_busy") and peer.get("img_s")):
-            continue
-        name = LABELS.get(check["best_peer"], "?")
-        goal = GOAL_THROUGHPUT_RATIO * peer["img_s"]
-        budget = 1000 * mine["cores_busy"] / goal
-        text = (
-            f"- Why at {clients} clients: this service's processes kept {mine['cores_busy']} cores busy at "
-            f"{mine['cpu_ms_per_img']} ms of CPU per answered image; {GOAL_THROUGHPUT_RATIO}× {name}'s "
-            f"{peer['img_s']} img/s is {goal:.2f} img/s, which on those cores allows {budget:.1f} ms per image"
+        if check and check["met"] is False:
+            lines += _throughput_why(data, clients, check)
+    return lines
+
+
+def _lone_why(data: dict[str, Any], one: dict[str, Any]) -> list[str]:
+    """Each system's time beyond raw batch-1 inference, and what this service's lone request goes through."""
+    _, lone = served_raw(data)
+    if not lone:
+        return []
+    return [
+        f"- Why at 1 client: beyond raw batch-1 inference ({lone['p50_ms']} ms), a lone request took "
+        f"{one['ours_ms'] - lone['p50_ms']:+.1f} ms here and {one['best_peer_ms'] - lone['p50_ms']:+.1f} ms with "
+        f"{LABELS.get(one['best_peer'], '?')}; here it also crosses nginx, is decoded in the API process and is "
+        "handed to a worker process through Redis and back."
+    ]
+
+
+def _throughput_why(data: dict[str, Any], clients: int, check: dict[str, Any]) -> list[str]:
+    """The CPU an image could cost at most to reach the goal on the cores this service kept busy, beside what it
+    cost and what raw ONNX Runtime's inference alone cost in the same run; and the 503s a peer did not send."""
+    served, _ = served_raw(data)
+    inference_ms = served and served.get("per_image_ms")
+    mine = _load(data["systems"].get("ours", {}), clients) or {}
+    peer = _load(data["systems"].get(check["best_peer"] or "", {}), clients) or {}
+    if not (mine.get("cpu_ms_per_img") and mine.get("cores_busy") and peer.get("img_s")):
+        return []
+    name, used = LABELS.get(check["best_peer"], "?"), mine["cpu_ms_per_img"]
+    goal = GOAL_THROUGHPUT_RATIO * peer["img_s"]
+    budget = 1000 * mine["cores_busy"] / goal
+    text = (
+        f"- Why at {clients} clients: this service's processes kept {mine['cores_busy']} cores busy at {used} ms of"
+        f" CPU per answered image; {GOAL_THROUGHPUT_RATIO}× {name}'s {peer['img_s']} img/s is {goal:.2f} img/s,"
+        f" which on those cores allows {budget:.1f} ms per image"
+    )
+    if budget >= used:
+        text += (
+            f", more than it used: it was not short of CPU but left cores idle (at its CPU per image, the goal needs"
+            f" {goal * used / 1000:.2f} cores busy)."
         )
-        if budget >= mine["cpu_ms_per_img"]:
-            text += (
-                f", more than it used: it was not short of CPU but left cores idle (at its CPU per image, the goal needs"
-                f" {goal * mine['cpu_ms_per_img'] / 1000:.2f} cores busy)."
-            )
-        elif inference_ms and budget < inference_ms:
-            text += (
-                f", less than raw ONNX Runtime's inference alone costs ({inference_ms} ms per image in this run): out"
-                " of reach on this machine for a server whose inference costs what raw ONNX Runtime's does."
-            )
-        elif inference_ms:
-            text += (
-                f": {mine['cpu_ms_per_img'] - budget:.1f} ms less than now, of the "
-                f"{mine['cpu_ms_per_img'] - inference_ms:.1f} ms it spent beyond raw inference (HTTP, decoding, the "
-                "queue)."
-            )
-        else:
-            text += "."
-        lines.append(text)
-        if mine.get("errors") and not peer.get("errors"):
-            lines.append(
-                f"  It also refused {mine['errors']} requests with 503 at its admission bound, which held its p99 at "
-                f"{mine.get('p99_ms')} ms; {name} queued every request (p99 {peer.get('p99_ms')} ms)."
-            )
+    elif inference_ms and budget < inference_ms:
+        text += (
+            f", less than raw ONNX Runtime's inference alone costs ({inference_ms} ms per image in this run): out of"
+            " reach on this machine for a server whose inference costs what raw ONNX Runtime's does."
+        )
+    elif inference_ms:
+        text += (
+            f": {used - budget:.1f} ms less than now, of the {used - inference_ms:.1f} ms it spent beyond raw"
+            " inference (HTTP, decoding, the queue)."
+        )
+    else:
+        text += "."
+    lines = [text]
+    if mine.get("errors") and not peer.get("errors"):
+        lines.append(
+            f"  It also refused {mine['errors']} requests with 503 at its admission bound, which held its p99 at "
+            f"{mine.get('p99_ms')} ms; {name} queued every request (p99 {peer.get('p99_ms')} ms)."
+        )
     return lines
 
 
