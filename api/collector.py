@@ -60,7 +60,7 @@ def collect(reserved: set[str] = frozenset(), merge_workers: bool = True) -> lis
 def job_streams(workers: list[dict]) -> list[str]:
     """The shared job stream and the stream of each version a ready worker serves (requests that named it). A
     stream of a version nobody serves holds no job for long: the API deletes them and answers 503."""
-    return [protocol.JOB_STREAM] + sorted(protocol.version_stream(v) for v in fleet.versions_of(workers))
+    return [protocol.JOB_STREAM] + [protocol.version_stream(v) for v in fleet.served_versions(workers)]
 
 
 def model_versions(workers: list[dict]) -> GaugeMetricFamily:

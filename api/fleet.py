@@ -34,14 +34,13 @@ def live_workers(r: redis.Redis, with_metrics: bool = False, with_repository: bo
     return workers
 
 
-def versions_of(workers: list[dict[str, Any]]) -> set[str]:
-    """The model versions the ready ones among `workers` serve; a worker serving a MODEL_DIR outside a repository
-    counts as protocol.DEFAULT_VERSION, the version its jobs' stream and the protocol's routes use."""
-    return {w.get("model_version") or protocol.DEFAULT_VERSION for w in workers if w["ready"]}
+def version_order(version: str) -> tuple[int, int, str]:
+    """Sort key of model versions: numbers in numeric order, then anything else by name."""
+    return (0, int(version), "") if version.isdigit() else (1, 0, version)
 
 
-def served_versions(r: redis.Redis) -> list[str]:
-    """The model versions the live, ready workers serve now, ascending ("" for a worker serving a MODEL_DIR
-    outside a repository): one entry while the fleet agrees, two during a rolling switch."""
-    found = {w.get("model_version") or "" for w in live_workers(r) if w["ready"]}
-    return sorted(found, key=lambda v: (len(v), v))
+def served_versions(workers: list[dict[str, Any]], unversioned: str = protocol.DEFAULT_VERSION) -> list[str]:
+    """The model versions the ready ones among `workers` serve, ascending: one entry while the fleet agrees, two
+    during a rolling switch. A worker serving a MODEL_DIR outside a repository counts as `unversioned`: by default
+    protocol.DEFAULT_VERSION, the version its jobs' stream and the protocol's routes use."""
+    return sorted({w.get("model_version") or unversioned for w in workers if w["ready"]}, key=version_order)

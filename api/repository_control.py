@@ -14,6 +14,7 @@ the whole forwarding chain is loopback, or an `Authorization: Bearer <ADMIN_TOKE
 import hmac
 import ipaddress
 import logging
+from collections.abc import Iterable
 
 from flask import Blueprint, jsonify, request
 
@@ -71,12 +72,12 @@ def _version_parameter() -> tuple[str | None, str | None]:
     return str(int(text)), None
 
 
-def _repository_versions(workers: list[dict], served: frozenset[str] | set[str] = frozenset()) -> list[str]:
+def _repository_versions(workers: list[dict], served: Iterable[str] = ()) -> list[str]:
     """Every version a live worker sees in its repository or serves, numbers in numeric order."""
     found = set(served)
     for w in workers:
         found.update(v for v in (w.get("repository_versions") or "").split(",") if v)
-    return sorted(found, key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v))
+    return sorted(found, key=fleet.version_order)
 
 
 @bp.before_request
@@ -98,7 +99,7 @@ def index():
     except redis.RedisError as exc:
         return _error(503, f"redis unreachable: {type(exc).__name__}")
     # A worker serving a fixed MODEL_DIR reports no repository: its version is still listed, READY.
-    served = fleet.versions_of(workers)
+    served = fleet.served_versions(workers)
     unloaded = set((control.get(b"unloaded") or b"").decode().split(","))
     rows = []
     for version in _repository_versions(workers, served):
@@ -151,7 +152,7 @@ def unload(name: str):
         r = job_client.client()
         workers = fleet.live_workers(r, with_repository=True)
         if version is None:
-            served = fleet.served_versions(r)
+            served = fleet.served_versions(workers, unversioned="")
             if len(served) != 1 or not served[0]:
                 return _error(409, f"name the version to unload: the workers serve {served or 'none'}")
             version = served[0]

@@ -1,7 +1,7 @@
 """What the Open Inference Protocol says about the served model: its name, versions, metadata and Triton config.
 
-`served_versions()` is what the protocol's routes read as the versions being served: fleet.versions_of() of the live
-workers (each ready worker's `model_version`, docs/queue-protocol.md, or protocol.DEFAULT_VERSION ("1") for one
+`served_versions()` is what the protocol's routes read as the versions being served: fleet.served_versions() of the
+live workers (each ready worker's `model_version`, docs/queue-protocol.md, or protocol.DEFAULT_VERSION ("1") for one
 serving a MODEL_DIR folder outside a repository), re-read at most once per VERSIONS_TTL_S.
 """
 
@@ -39,9 +39,7 @@ def served_versions(r: redis.Redis, now: float | None = None) -> tuple[str, ...]
         read_at, versions = _versions
         if read_at and now - read_at < VERSIONS_TTL_S:
             return versions
-    versions = tuple(
-        sorted(fleet.versions_of(fleet.live_workers(r)), key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v))
-    )
+    versions = tuple(fleet.served_versions(fleet.live_workers(r)))
     with _lock:
         _versions = (now, versions)
     return versions

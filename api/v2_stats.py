@@ -72,16 +72,15 @@ def observe_images(answers: v2_infer.Answers, output_seconds: float) -> None:
     """One answered request's images: each result as the worker (or the cache) answered it, the version that
     computed it and the decode of its input; `output_seconds` the building of the response (shared by its computed
     images)."""
-    items = list(zip(answers.results, answers.versions, answers.input_seconds))
-    computed = [(result, version, decode_s) for result, version, decode_s in items if not result.get("cached")]
+    computed = sum(not result.get("cached") for result in answers.results)
     now_ms = time.time() * 1000
     for version in set(answers.versions):
         LAST_INFERENCE.labels(version=version).set(now_ms)
-    for result, version, _ in items:
+    for result, version, decode_s in zip(answers.results, answers.versions, answers.input_seconds):
         if result.get("cached"):
             IMAGES.labels(version=version, source="cache").inc()
             CACHE_SECONDS.labels(version=version).inc(max(0.0, float(result.get("lookup_ms") or 0.0)) / 1000)
-    for result, version, decode_s in computed:
+            continue
         batch = max(1, int(result.get("batch_size") or 1))
         inference_s = max(0.0, float(result.get("inference_ms") or 0.0)) / 1000
         IMAGES.labels(version=version, source="computed").inc()
@@ -89,7 +88,7 @@ def observe_images(answers: v2_infer.Answers, output_seconds: float) -> None:
             ("queue", float(result.get("queued_ms") or 0.0) / 1000),
             ("compute_input", decode_s),
             ("compute_infer", inference_s),
-            ("compute_output", output_seconds / len(computed)),
+            ("compute_output", output_seconds / computed),
         ):
             STAGE_SECONDS.labels(version=version, stage=stage).inc(max(0.0, seconds))
         BATCH_SHARES.labels(version=version, batch_size=str(batch)).inc(1 / batch)

@@ -60,7 +60,8 @@ class Worker:
         self.jobs = self.batches = 0
         self.last_loop = time.monotonic()  # the liveness probe's clock: the loop came round (health_server)
         self._since_summary = (time.monotonic(), 0)
-        self._batch = np.empty((cfg.BATCH_SIZE, *PIXELS_SHAPE), dtype=np.float32)  # every batch's input, reused
+        # Every batch's input, reused: one batch at a time per worker, and nothing keeps it once the run returned.
+        self._batch = np.empty((cfg.BATCH_SIZE, *PIXELS_SHAPE), dtype=np.float32)
 
     # one iteration -------------------------------------------------------------------------------------
     def step(self, stop: threading.Event | None = None, block: bool = True) -> int:
@@ -141,12 +142,11 @@ class Worker:
     def _classify(self, jobs: list[Job]) -> None:
         answers: list[tuple[Job, dict[str, Any]]] = []
         batch_jobs = []
-        inputs = self._inputs(len(jobs))
         for job in jobs:
             self.metrics.queue_wait(job.picked - job.enqueued)
             started = time.perf_counter()
             try:
-                self._input(job, inputs[len(batch_jobs)])
+                self._input(job, self._batch[len(batch_jobs)])  # a step takes at most BATCH_SIZE jobs
                 batch_jobs.append(job)
             except Exception as exc:  # InvalidImage, or anything else Pillow throws on hostile data
                 message = str(exc) if isinstance(exc, InvalidImage) else f"could not decode image: {exc}"
@@ -156,7 +156,7 @@ class Worker:
             self.metrics.preprocess(time.perf_counter() - started)
         if batch_jobs:
             started, cpu_started = time.perf_counter(), time.process_time()
-            arrays = inputs[: len(batch_jobs)]
+            arrays = self._batch[: len(batch_jobs)]
             predictions = self.classifier.predict_batch(
                 arrays, [j.top_k for j in batch_jobs], [j.explain for j in batch_jobs]
             )
@@ -175,13 +175,6 @@ class Worker:
     def _version(self) -> str:
         handle = self.classifier.handle
         return getattr(handle, "version", "") if handle is not None else ""
-
-    def _inputs(self, n: int) -> np.ndarray:
-        """The first n slots of the reused batch array (grown if a batch is larger than BATCH_SIZE). Reuse is safe:
-        one batch at a time per worker, and nothing keeps the input once the run returned."""
-        if len(self._batch) < n:
-            self._batch = np.empty((n, *PIXELS_SHAPE), dtype=np.float32)
-        return self._batch[:n]
 
     def _input(self, job: Job, out: np.ndarray) -> None:
         """Write the model input of a job into `out`: a preprocessed float32 `input` as it is; the API's decoded

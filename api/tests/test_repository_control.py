@@ -34,7 +34,7 @@ def test_ready_and_metrics_show_each_workers_version(client, redis_env):
     fleet_of(redis_env, "1", "2", "2")
     body = client.get("/ready").get_json()
     assert sorted(w["model_version"] for w in body["workers"]) == ["1", "2", "2"]
-    assert body["model_versions"] == ["1", "2"] and fleet.served_versions(redis_env) == ["1", "2"]
+    assert body["model_versions"] == ["1", "2"] and fleet.served_versions(fleet.live_workers(redis_env)) == ["1", "2"]
     fams = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))}
     info = {s.labels["version"]: s.value for s in fams["ml_model_version_info"].samples}
     assert info == {"1": 1.0, "2": 2.0}
@@ -43,7 +43,7 @@ def test_ready_and_metrics_show_each_workers_version(client, redis_env):
 def test_served_versions_sorts_numerically_and_skips_loading_workers(redis_env):
     fleet_of(redis_env, "10", "9")
     heartbeat(redis_env, "loading", ready=False, model_version="11")
-    assert fleet.served_versions(redis_env) == ["9", "10"]
+    assert fleet.served_versions(fleet.live_workers(redis_env)) == ["9", "10"]
 
 
 def test_load_pins_a_version_and_load_without_one_clears_the_policy(client, redis_env):
@@ -75,6 +75,14 @@ def test_unload_drops_the_served_version_and_never_the_last_one(client, redis_en
     assert control(redis_env) == {"unloaded": "2,3"}
     client.post(LOAD, json={"parameters": {"version": "3"}})  # loading a version takes it off the unloaded list
     assert control(redis_env) == {"pin": "3", "unloaded": "2"}
+
+
+def test_unload_without_a_version_needs_one_served_repository_version(client, redis_env):
+    heartbeat(redis_env, "outside", model_version="")  # a MODEL_DIR outside a repository: nothing to unload
+    refused = client.post(UNLOAD)
+    assert refused.status_code == 409 and "name the version to unload" in refused.get_json()["error"]
+    fleet_of(redis_env, "2", "3")  # a rolling switch: which one is meant is not clear either
+    assert client.post(UNLOAD).status_code == 409 and control(redis_env) == {}
 
 
 def test_index_lists_versions_with_their_state(client, redis_env):
