@@ -2,8 +2,12 @@
 
 Each decode reserves what Pillow will hold for it (preprocess.decode_memory: size × bytes per pixel of its mode,
 plus the RGB copy) before any pixel is decoded. An image that alone exceeds the budget is refused (400); one
-that does not fit next to the decodes in progress waits up to DECODE_WAIT_S, then gets 503 + Retry-After. With
-G gunicorn processes, decoding adds at most G × DECODE_MEMORY_MB to the API's memory, whatever arrives.
+that does not fit next to the decodes in progress waits up to DECODE_WAIT_S, then gets 503 + Retry-After.
+
+Pillow also keeps up to DECODE_CACHE_MB of freed image memory for the next decode (keep_freed): memory handed back
+to the OS must be page-faulted in and zeroed again by the kernel, for every page of every image.
+With G gunicorn processes, decoding adds at most G × (DECODE_MEMORY_MB + DECODE_CACHE_MB) to the API's memory,
+whatever arrives.
 """
 
 import ctypes
@@ -67,6 +71,16 @@ def budget(capacity_mb: int) -> DecodeBudget:
             found = _budgets[capacity_mb] = DecodeBudget(capacity_mb * 2**20)
             _return_large_blocks_to_the_os()
         return found
+
+
+def keep_freed(cache_mb: int) -> None:
+    """Let Pillow keep up to `cache_mb` of freed image blocks (it allocates images in blocks of at most 16 MiB) for
+    the next decode to reuse; 0: every block goes back to the OS when its image is freed."""
+    from PIL import Image
+
+    blocks = max(0, cache_mb) * 2**20 // Image.core.get_block_size()
+    if Image.core.get_blocks_max() != blocks:
+        Image.core.set_blocks_max(blocks)
 
 
 def _trim() -> None:

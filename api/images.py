@@ -62,6 +62,7 @@ def decode(
     if (scans := jpeg_scans(data)) > MAX_JPEG_SCANS:
         raise InvalidImage(f"JPEG has {scans} scans, more than the {MAX_JPEG_SCANS} this service decodes")
     budget = decode_budget.budget(settings.DECODE_MEMORY_MB)
+    decode_budget.keep_freed(settings.DECODE_CACHE_MB)
     reserved = [0]
     wait_s = settings.DECODE_WAIT_S
     if deadline is not None:

@@ -196,12 +196,12 @@ def test_sidecar_start_renders_the_shared_template_and_stops_on_a_missing_value(
     assert stopped.returncode == 78 and "${MAX_INFLIGHT}" in stopped.stderr and not stopped.stdout
 
 
-def test_api_memory_limit_covers_every_decode_budget_plus_the_idle_process(overlay):
+def test_api_memory_limit_covers_every_decode_budget_and_cache_plus_the_idle_process(overlay):
     _, docs = overlay
     api = api_pod(docs)
     app = container(api, "api")
     env = env_of(app, docs)
-    decode = int(env["GUNICORN_WORKERS"]) * int(env["DECODE_MEMORY_MB"]) * 2**20
+    decode = int(env["GUNICORN_WORKERS"]) * (int(env["DECODE_MEMORY_MB"]) + int(env["DECODE_CACHE_MB"])) * 2**20
     in_memory = sum(
         quantity(volume_at(api, app, m["mountPath"])["emptyDir"].get("sizeLimit", 0))
         for m in app["volumeMounts"]

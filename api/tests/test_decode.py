@@ -1,6 +1,7 @@
 """Decode once in the API: the pixels, the fast mode, the decode memory budget."""
 
 import io
+import resource
 import threading
 import time
 
@@ -87,6 +88,30 @@ def test_budget_waits_then_sheds():
     threading.Timer(0.1, budget.release, args=(80,)).start()
     budget.acquire(30, timeout=5)  # released meanwhile: admitted
     assert budget.used == 30
+
+
+def _faults_of_second_decode(data: bytes) -> int:
+    """Minor page faults of this thread while decoding `data` again, right after a first decode of it."""
+    images.decode(data, "x.jpg")
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+    images.decode(data, "x.jpg")
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+
+
+def test_a_decode_reuses_the_memory_the_last_one_freed(monkeypatch):
+    monkeypatch.setenv("DECODE_CACHE_MB", "64")
+    data = big_jpeg(1500, 1500)  # 9 MB of pixels as Pillow holds them
+    pages = 1500 * 1500 * 4 // resource.getpagesize()
+    assert _faults_of_second_decode(data) < pages // 4
+    assert Image.core.get_blocks_max() == 64 * 2**20 // Image.core.get_block_size()
+
+
+def test_without_the_cache_every_decode_faults_its_memory_in_again(monkeypatch):
+    monkeypatch.setenv("DECODE_CACHE_MB", "0")
+    data = big_jpeg(1500, 1500)
+    pages = 1500 * 1500 * 4 // resource.getpagesize()
+    assert _faults_of_second_decode(data) >= pages
+    assert Image.core.get_blocks_max() == 0
 
 
 def test_busy_budget_is_a_503_with_retry_after(monkeypatch):
