@@ -88,6 +88,8 @@ def values(run_dir: Path, shed: dict | None = None) -> dict[str, object]:
         "MODEL_AUTOSTART": "true" if os.environ.get("START_MODEL", "1") == "1" else "false",
         "NGINX_LISTEN": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "API_UPSTREAM": f"unix:{run_dir}/gunicorn.sock",
+        # nginx in front logs every request: gunicorn's own access log only when asked for (GUNICORN_ACCESSLOG=-)
+        "GUNICORN_ACCESSLOG": os.environ.get("GUNICORN_ACCESSLOG", ""),
         "STATIC_ROOT": ROOT / "api" / "static",
         "MAX_CONTENT_LENGTH": settings.MAX_CONTENT_LENGTH,
         "MAX_INFLIGHT": shed["max_inflight"],

@@ -3,7 +3,7 @@ Redis, the model workers (inference and the rest) and this load generator, small
 
   python -m stress_test.cpu_bench                                 # int8, 8 clients, 20 s, 2 workers x 1 thread
   python -m stress_test.cpu_bench --variant fp32 --clients 1
-  python -m stress_test.cpu_bench GUNICORN_ACCESSLOG= WORKERS=2   # settings for the stack, as KEY=VALUE
+  python -m stress_test.cpu_bench DECODE_CACHE_MB=0 WORKERS=2     # settings for the stack, as KEY=VALUE
 
 An idle window of the same stack comes first (each part's background rate). Per image, CPU time counts where
 img/s cannot on a shared machine: with every core busy, inference / (inference + the rest) is the end-to-end

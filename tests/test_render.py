@@ -62,6 +62,16 @@ def test_values_follow_the_services_settings(tmp_path):
     assert "${" not in nginx + sup + conf["nginx/nginx.conf"]
 
 
+def test_gunicorn_logs_requests_only_when_asked_since_nginx_logs_them(tmp_path):
+    def gunicorn_env(**env) -> str:
+        section = render(tmp_path, **env)["supervisord.conf"].split("[program:gunicorn]")[1].split("[program:")[0]
+        return setting(section, r"environment=(.*)")
+
+    assert 'GUNICORN_ACCESSLOG=""' in gunicorn_env()  # gunicorn.conf.py: set but empty means no access log
+    assert 'GUNICORN_ACCESSLOG="-"' in gunicorn_env(GUNICORN_ACCESSLOG="-")
+    assert "access_log /dev/stdout;" in render(tmp_path)["nginx/nginx.conf"]
+
+
 def test_explicit_admission_bound_wins(tmp_path):
     assert setting(render(tmp_path, MAX_INFLIGHT=7)["nginx/default.conf"], r"limit_conn predict_inflight (\d+);") == "7"
 
