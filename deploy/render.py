@@ -61,7 +61,8 @@ def nginx_user_directive(run_dir: Path) -> str:
 
 def admission() -> dict:
     """MAX_INFLIGHT and Retry-After sized from the model fleet's measured rate (model/capacity.py, run in the
-    model service's own settings) and SHED_LATENCY_TARGET_S; explicit values win (deploy/shed_sizing.py)."""
+    model service's own settings) and SHED_LATENCY_TARGET_S, at most what gunicorn serves at once; explicit values
+    win (deploy/shed_sizing.py)."""
     done = subprocess.run(
         [sys.executable, "capacity.py"], cwd=ROOT / "model", capture_output=True, text=True, timeout=60, check=False
     )
@@ -69,7 +70,13 @@ def admission() -> dict:
         capacity = json.loads(done.stdout)
     except ValueError:
         raise SystemExit(f"model/capacity.py failed: {done.stderr.strip()[-2000:]}") from None
-    return shed_sizing.derive(capacity, settings.SHED_LATENCY_TARGET_S, settings.MAX_INFLIGHT, settings.RETRY_AFTER_S)
+    return shed_sizing.derive(
+        capacity,
+        settings.SHED_LATENCY_TARGET_S,
+        settings.MAX_INFLIGHT,
+        settings.RETRY_AFTER_S,
+        api_concurrency=settings.GUNICORN_WORKERS * settings.GUNICORN_THREADS,
+    )
 
 
 def values(run_dir: Path, shed: dict | None = None) -> dict[str, object]:

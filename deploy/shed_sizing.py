@@ -2,11 +2,14 @@
 
 By Little's law an admitted request spends about MAX_INFLIGHT / throughput inside the service, so
 
-    MAX_INFLIGHT = max((WORKERS + 1) × BATCH_SIZE, ceil(img/s × SHED_LATENCY_TARGET_S))
+    MAX_INFLIGHT = min(max((WORKERS + 1) × BATCH_SIZE, ceil(img/s × SHED_LATENCY_TARGET_S)),
+                       GUNICORN_WORKERS × GUNICORN_THREADS)
     Retry-After  = max(1, ceil(MAX_INFLIGHT / img/s))     (whole seconds: HTTP allows no fractions)
 
 The floor keeps every worker's next batch full while it runs the current one (throughput is never given up for
-latency); the rate term scales the bound with the machine, so the latency target holds on a faster one too.
+latency); the rate term scales the bound with the machine, so the latency target holds on a faster one too. The
+ceiling is what the API serves at once: requests admitted beyond its threads wait in gunicorn's socket backlog,
+where connections nginx keeps alive overtake new ones, so latency there no longer follows Little's law.
 Retry-After is the time the requests inside now take to be answered: when a slot is likely free again.
 An explicit MAX_INFLIGHT or RETRY_AFTER_S wins. docs/operations.md, "Load shedding", has the reasoning.
 """
@@ -18,24 +21,32 @@ from typing import Any
 
 
 def derive(
-    capacity: dict[str, Any], latency_target_s: float, max_inflight: int = 0, retry_after_s: int = 0
+    capacity: dict[str, Any],
+    latency_target_s: float,
+    max_inflight: int = 0,
+    retry_after_s: int = 0,
+    api_concurrency: int = 0,
 ) -> dict[str, Any]:
-    """The bound and Retry-After with every input that made them (`capacity` as model/capacity.py prints it)."""
+    """The bound and Retry-After with every input that made them (`capacity` as model/capacity.py prints it;
+    `api_concurrency`: requests the API serves at once, GUNICORN_WORKERS × GUNICORN_THREADS, 0 for no ceiling)."""
     workers, batch = int(capacity.get("workers") or 1), int(capacity.get("batch_size") or 1)
     rate = capacity.get("img_s") or None
     floor = (workers + 1) * batch
     from_rate = math.ceil(rate * latency_target_s) if rate else None
-    bound = max_inflight if max_inflight > 0 else max(floor, from_rate or 0)
+    wanted = max(floor, from_rate or 0)
+    capped = 0 < api_concurrency < wanted
+    bound = max_inflight if max_inflight > 0 else (api_concurrency if capped else wanted)
     retry = retry_after_s if retry_after_s > 0 else (max(1, math.ceil(bound / rate)) if rate else 1)
     return {
         "max_inflight": bound,
         "retry_after_s": retry,
         "max_inflight_source": "MAX_INFLIGHT"
         if max_inflight > 0
-        else ("rate" if (from_rate or 0) > floor else "floor"),
+        else ("API threads" if capped else "rate" if (from_rate or 0) > floor else "floor"),
         "retry_after_source": "RETRY_AFTER_S" if retry_after_s > 0 else ("rate" if rate else "no measured rate"),
         "floor": floor,
         "from_rate": from_rate,
+        "api_concurrency": api_concurrency or None,
         "expected_latency_s": round(bound / rate, 2) if rate else None,
         "latency_target_s": latency_target_s,
         "capacity": capacity,
@@ -51,7 +62,8 @@ def describe(shed: dict[str, Any]) -> str:
     return (
         f"admission: MAX_INFLIGHT {shed['max_inflight']} ({shed['max_inflight_source']}; floor (WORKERS "
         f"{cap.get('workers')} + 1) x BATCH_SIZE {cap.get('batch_size')} = {shed['floor']}, rate x "
-        f"SHED_LATENCY_TARGET_S {shed['latency_target_s']} = {shed['from_rate']}), Retry-After "
+        f"SHED_LATENCY_TARGET_S {shed['latency_target_s']} = {shed['from_rate']}, at most the API's threads "
+        f"{shed.get('api_concurrency')}), Retry-After "
         f"{shed['retry_after_s']} s ({shed['retry_after_source']}); fleet {rate}; expected latency at the bound "
         f"{shed['expected_latency_s']} s"
     )

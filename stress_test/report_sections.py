@@ -512,7 +512,8 @@ def _admission_lines(a: dict[str, Any]) -> list[str]:
         "",
         f"- MAX_INFLIGHT {a.get('max_inflight')}, from {a.get('max_inflight_source')}: floor (WORKERS "
         f"{cap.get('workers')} + 1) × BATCH_SIZE {cap.get('batch_size')} = {a.get('floor')}, rate × "
-        f"SHED_LATENCY_TARGET_S {a.get('latency_target_s')} s = {a.get('from_rate')}.",
+        f"SHED_LATENCY_TARGET_S {a.get('latency_target_s')} s = {a.get('from_rate')}"
+        + (f", at most the API's threads {a['api_concurrency']}." if a.get("api_concurrency") else "."),
         f"- Retry-After {a.get('retry_after_s')} s, from {a.get('retry_after_source')}"
         + (
             ": the time the admitted requests take to be answered at the fleet's rate (expected latency at the "

@@ -101,15 +101,18 @@ def admission_of(tmp_path) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("img_s", "bound", "retry_after"),
+    ("img_s", "bound", "retry_after", "gunicorn_threads"),
     [
-        (12.75, 26, 3),  # ceil(12.75 x 2 s) = 26 > floor 24; ceil(26 / 12.75) = 3 s
-        (38.25, 77, 3),  # a machine 3x faster: 3x the bound, the same latency budget
-        (4.0, 24, 6),  # slow: the floor (2 + 1) x 8 keeps batches full; Retry-After ceil(24 / 4)
+        (12.75, 26, 3, 16),  # ceil(12.75 x 2 s) = 26 > floor 24; ceil(26 / 12.75) = 3 s
+        (38.25, 77, 3, 64),  # a machine 3x faster: 3x the bound, the same latency budget
+        (38.25, 32, 1, 16),  # ... but never more than gunicorn's 2 x 16 threads serve at once
+        (4.0, 24, 6, 16),  # slow: the floor (2 + 1) x 8 keeps batches full; Retry-After ceil(24 / 4)
     ],
 )
-def test_bound_and_retry_after_follow_the_measured_rate(tmp_path, img_s, bound, retry_after):
-    conf = render(tmp_path, MODEL_DIR=card_with_speed(tmp_path, img_s), WORKERS=2, THREADS=1)["nginx/default.conf"]
+def test_bound_and_retry_after_follow_the_measured_rate(tmp_path, img_s, bound, retry_after, gunicorn_threads):
+    model = card_with_speed(tmp_path, img_s)
+    conf = render(tmp_path, MODEL_DIR=model, WORKERS=2, THREADS=1, GUNICORN_THREADS=gunicorn_threads)
+    conf = conf["nginx/default.conf"]
     assert setting(conf, r"limit_conn predict_inflight (\d+);") == str(bound)
     assert setting(conf, r"add_header Retry-After (\d+) always;") == str(retry_after)
     shed = admission_of(tmp_path)
@@ -125,7 +128,9 @@ def test_rate_scales_to_the_cores_the_fleet_uses(tmp_path):
 
 def test_explicit_retry_after_and_target_win(tmp_path):
     model = card_with_speed(tmp_path, 12.75)
-    conf = render(tmp_path, MODEL_DIR=model, WORKERS=2, THREADS=1, RETRY_AFTER_S=9, SHED_LATENCY_TARGET_S=4)
+    conf = render(
+        tmp_path, MODEL_DIR=model, WORKERS=2, THREADS=1, RETRY_AFTER_S=9, SHED_LATENCY_TARGET_S=4, GUNICORN_THREADS=32
+    )
     assert setting(conf["nginx/default.conf"], r"limit_conn predict_inflight (\d+);") == "51"  # ceil(12.75 x 4)
     assert setting(conf["nginx/default.conf"], r"add_header Retry-After (\d+) always;") == "9"
 
