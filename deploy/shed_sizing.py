@@ -8,8 +8,8 @@ By Little's law an admitted request spends about MAX_INFLIGHT / throughput insid
 
 The floor keeps every worker's next batch full while it runs the current one (throughput is never given up for
 latency); the rate term scales the bound with the machine, so the latency target holds on a faster one too. The
-ceiling is what the API serves at once: requests admitted beyond its threads wait in gunicorn's socket backlog,
-where connections nginx keeps alive overtake new ones, so latency there no longer follows Little's law.
+ceiling is what the API serves at once: requests admitted beyond its threads wait in gunicorn's socket backlog in
+no order admission controls, and there the slowest wait far longer than MAX_INFLIGHT / throughput.
 Retry-After is the time the requests inside now take to be answered: when a slot is likely free again.
 An explicit MAX_INFLIGHT or RETRY_AFTER_S wins. docs/operations.md, "Load shedding", has the reasoning.
 """
