@@ -105,7 +105,8 @@ def test_load_beyond_the_bound_is_shed_with_retry_after(sup):
     clients, duration = 160, 10.0
     bound = sup.admission_bound
     shed = json.loads((sup.run_dir / "admission.json").read_text())  # deploy/render.py's derivation
-    assert bound == shed["max_inflight"] and shed["max_inflight_source"] in ("rate", "floor")
+    assert bound == shed["max_inflight"] and shed["max_inflight_source"] in ("rate", "floor", "API threads")
+    assert bound <= shed["api_concurrency"]  # never more than gunicorn serves at once
     results: list[tuple[int, float, str | None]] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + duration
