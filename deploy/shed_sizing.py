@@ -35,7 +35,7 @@ def derive(
     from_rate = math.ceil(rate * latency_target_s) if rate else None
     wanted = max(floor, from_rate or 0)
     capped = 0 < api_concurrency < wanted
-    bound = max_inflight if max_inflight > 0 else (api_concurrency if capped else wanted)
+    bound = max_inflight if max_inflight > 0 else min(wanted, api_concurrency or wanted)
     retry = retry_after_s if retry_after_s > 0 else (max(1, math.ceil(bound / rate)) if rate else 1)
     return {
         "max_inflight": bound,
@@ -62,8 +62,9 @@ def describe(shed: dict[str, Any]) -> str:
     return (
         f"admission: MAX_INFLIGHT {shed['max_inflight']} ({shed['max_inflight_source']}; floor (WORKERS "
         f"{cap.get('workers')} + 1) x BATCH_SIZE {cap.get('batch_size')} = {shed['floor']}, rate x "
-        f"SHED_LATENCY_TARGET_S {shed['latency_target_s']} = {shed['from_rate']}, at most the API's threads "
-        f"{shed.get('api_concurrency')}), Retry-After "
+        f"SHED_LATENCY_TARGET_S {shed['latency_target_s']} = {shed['from_rate']}"
+        + (f", at most the API's threads {shed['api_concurrency']}" if shed.get("api_concurrency") else "")
+        + "), Retry-After "
         f"{shed['retry_after_s']} s ({shed['retry_after_source']}); fleet {rate}; expected latency at the bound "
         f"{shed['expected_latency_s']} s"
     )

@@ -111,8 +111,9 @@ def admission_of(tmp_path) -> dict:
 )
 def test_bound_and_retry_after_follow_the_measured_rate(tmp_path, img_s, bound, retry_after, gunicorn_threads):
     model = card_with_speed(tmp_path, img_s)
-    conf = render(tmp_path, MODEL_DIR=model, WORKERS=2, THREADS=1, GUNICORN_THREADS=gunicorn_threads)
-    conf = conf["nginx/default.conf"]
+    conf = render(tmp_path, MODEL_DIR=model, WORKERS=2, THREADS=1, GUNICORN_THREADS=gunicorn_threads)[
+        "nginx/default.conf"
+    ]
     assert setting(conf, r"limit_conn predict_inflight (\d+);") == str(bound)
     assert setting(conf, r"add_header Retry-After (\d+) always;") == str(retry_after)
     shed = admission_of(tmp_path)
