@@ -22,6 +22,7 @@ import settings  # api/settings.py (PYTHONPATH=api): the values the API itself r
 import shed_sizing  # deploy/shed_sizing.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
+API_GLIBC_TUNABLES = "glibc.malloc.hugetlb=1"  # gunicorn's unless GLIBC_TUNABLES is set (api/Dockerfile sets the same)
 
 _NAME = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
@@ -97,6 +98,9 @@ def values(run_dir: Path, shed: dict | None = None) -> dict[str, object]:
         "API_UPSTREAM": f"unix:{run_dir}/gunicorn.sock",
         # nginx in front logs every request: gunicorn's own access log only when asked for (GUNICORN_ACCESSLOG=-)
         "GUNICORN_ACCESSLOG": os.environ.get("GUNICORN_ACCESSLOG", ""),
+        # glibc asks for transparent huge pages for its large mmapped blocks (each decoded photo's image memory):
+        # a 12 MP decode then faults its 48 MB in 2 MiB pages, not 4 KiB ones (docs/operations.md#images)
+        "API_GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", API_GLIBC_TUNABLES),
         "STATIC_ROOT": ROOT / "api" / "static",
         "MAX_CONTENT_LENGTH": settings.MAX_CONTENT_LENGTH,
         "MAX_INFLIGHT": shed["max_inflight"],

@@ -19,7 +19,7 @@ def render(tmp_path, **env) -> dict[str, str]:
     full = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("GUNICORN_", "MAX_", "REQUEST_", "REDIS_", "RETRY_", "SHED_"))
+        if not k.startswith(("GLIBC_", "GUNICORN_", "MAX_", "REQUEST_", "REDIS_", "RETRY_", "SHED_"))
     }
     subprocess.run(
         [sys.executable, str(REPO / "deploy" / "render.py"), str(run)],
@@ -70,6 +70,16 @@ def test_gunicorn_logs_requests_only_when_asked_since_nginx_logs_them(tmp_path):
     assert 'GUNICORN_ACCESSLOG=""' in gunicorn_env()  # gunicorn.conf.py: set but empty means no access log
     assert 'GUNICORN_ACCESSLOG="-"' in gunicorn_env(GUNICORN_ACCESSLOG="-")
     assert "access_log /dev/stdout;" in render(tmp_path)["nginx/nginx.conf"]
+
+
+def test_gunicorn_asks_glibc_for_huge_pages_as_the_api_image_does(tmp_path):
+    def gunicorn_tunables(**env) -> str:
+        section = render(tmp_path, **env)["supervisord.conf"].split("[program:gunicorn]")[1].split("[program:")[0]
+        return setting(section, r'GLIBC_TUNABLES="([^"]*)"')
+
+    image_env = setting((REPO / "api" / "Dockerfile").read_text(), r"GLIBC_TUNABLES=(\S+)")
+    assert gunicorn_tunables() == image_env == "glibc.malloc.hugetlb=1"
+    assert gunicorn_tunables(GLIBC_TUNABLES="glibc.malloc.hugetlb=0") == "glibc.malloc.hugetlb=0"
 
 
 def test_explicit_admission_bound_wins(tmp_path):
