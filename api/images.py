@@ -1,8 +1,8 @@
 """Decode each upload once, in the API: bytes → the 224×224×3 uint8 pixels the worker classifies.
 
 Checks, in order: not empty; Pillow identifies it as an allowed format; the declared size is under
-MAX_IMAGE_PIXELS (from the header, before any pixel is decoded: decompression bombs); a JPEG has at most
-MAX_JPEG_SCANS scans (a progressive JPEG re-decodes every pixel once per scan: thousands of scans burn a CPU for
+MAX_IMAGE_PIXELS (from the header, before any pixel is decoded: decompression bombs); a JPEG that is not
+sequential has at most MAX_JPEG_SCANS scans (a progressive JPEG re-decodes every pixel once per scan: thousands of scans burn a CPU for
 minutes in a thread nobody can cancel); the decode fits the process's decode budget (decode_budget), waiting
 for it no later than the request's deadline; the pixels decode completely (a truncated JPEG fails). The pixels
 are bit-identical to Keras' load_img in PREPROCESS=keras; PREPROCESS=fast decodes JPEGs at a reduced DCT scale.
@@ -38,10 +38,33 @@ class Upload:
     display: bytes | None = None  # a JPEG of at most DISPLAY_SIDE pixels a side, when asked for (the page)
 
 
+# Frame headers (SOFn) of sequential JPEGs; C4 (DHT), C8 (JPG) and CC (DAC) are not frames.
+_SEQUENTIAL_FRAMES = frozenset({0xC0, 0xC1, 0xC3, 0xC5, 0xC7, 0xC9, 0xCB, 0xCD})
+_JPEG_SOS = 0xDA  # start of scan
+
+
 def jpeg_scans(data: bytes) -> int:
     """Start-of-scan markers in a JPEG. Inside entropy-coded data every 0xFF byte is followed by 0x00 or a
     restart marker, so FF DA occurs only where a scan starts: a count without decoding anything."""
     return data.count(b"\xff\xda") if data[:2] == b"\xff\xd8" else 0
+
+
+def sequential_jpeg(data: bytes) -> bool:
+    """True when the header's marker segments, followed from the start, reach a sequential frame (baseline or
+    extended) before any scan. Its scans are not a CPU bomb: each one carries its own bits for every block it
+    covers, so decoding grows with the bytes; a progressive scan can cover every block with a few bytes. Anything
+    this walk cannot follow is False, and gets its scans counted (which reads every byte of the upload)."""
+    if data[:2] != b"\xff\xd8":
+        return False
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker in _SEQUENTIAL_FRAMES:
+            return True
+        if marker == _JPEG_SOS or not 0xC0 <= marker <= 0xFE or 0xD0 <= marker <= 0xD9:
+            return False  # a scan before any frame, or a marker without a length (fill byte, RSTn, SOI, EOI, TEM)
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return False
 
 
 def decode(
@@ -59,7 +82,7 @@ def decode(
     mode = mode or settings.PREPROCESS
     if mode not in preprocess.MODES:
         raise ValueError(f"PREPROCESS={mode!r} is not one of {preprocess.MODES}")
-    if (scans := jpeg_scans(data)) > MAX_JPEG_SCANS:
+    if not sequential_jpeg(data) and (scans := jpeg_scans(data)) > MAX_JPEG_SCANS:
         raise InvalidImage(f"JPEG has {scans} scans, more than the {MAX_JPEG_SCANS} this service decodes")
     budget = decode_budget.budget(settings.DECODE_MEMORY_MB)
     decode_budget.keep_freed(settings.DECODE_CACHE_MB)

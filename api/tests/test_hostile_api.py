@@ -18,7 +18,7 @@ import response_cache
 from resnet_common import preprocess, protocol
 from errors import DecodeBusy, InvalidImage, PredictionTimeout
 from fakeworker import FakeWorker, ok_result
-from testkit.images import many_scan_jpeg, oriented_jpeg
+from testkit.images import encode, many_scan_jpeg, oriented_jpeg
 
 MODEL = "a" * 64
 
@@ -121,6 +121,20 @@ def test_jpeg_with_thousands_of_scans_is_refused_before_decoding():
     with pytest.raises(InvalidImage, match="scans"):
         images.decode(data, "scans.jpg")
     assert time.monotonic() - started < 1.0  # counted, never decoded
+
+
+def test_only_a_header_that_reaches_a_sequential_frame_skips_the_scan_count():
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    baseline, with_exif, progressive = (
+        encode(Image.new("RGB", (300, 200), (10, 120, 30)), "JPEG", **options)
+        for options in ({}, {"exif": exif.tobytes()}, {"progressive": True})
+    )
+    assert images.sequential_jpeg(baseline) and images.sequential_jpeg(with_exif)
+    assert not images.sequential_jpeg(progressive) and not images.sequential_jpeg(many_scan_jpeg(200, side=64))
+    fill_byte = baseline[:2] + b"\xff" + baseline[2:]  # decoders skip it; this walk stops and the scans are counted
+    assert not images.sequential_jpeg(fill_byte) and images.decode(fill_byte, "f.jpg").pixels.shape == (224, 224, 3)
+    assert not images.sequential_jpeg(encode(Image.new("RGB", (8, 8)), "PNG"))
 
 
 def test_ordinary_progressive_jpeg_is_decoded():
