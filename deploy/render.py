@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import settings  # api/settings.py (PYTHONPATH=api): the values the API itself reads
-import shed_sizing  # deploy/shed_sizing.py, beside this script
+from resnet_common import shed_sizing
 
 ROOT = Path(__file__).resolve().parents[1]
 API_GLIBC_TUNABLES = "glibc.malloc.hugetlb=1"  # gunicorn's unless GLIBC_TUNABLES is set (api/Dockerfile sets the same)
@@ -63,7 +63,7 @@ def nginx_user_directive(run_dir: Path) -> str:
 def admission() -> dict:
     """MAX_INFLIGHT and Retry-After sized from the model fleet's measured rate (model/capacity.py, run in the
     model service's own settings) and SHED_LATENCY_TARGET_S, at most what gunicorn serves at once; explicit values
-    win (deploy/shed_sizing.py)."""
+    win (resnet_common/shed_sizing.py)."""
     done = subprocess.run(
         [sys.executable, "capacity.py"], cwd=ROOT / "model", capture_output=True, text=True, timeout=60, check=False
     )

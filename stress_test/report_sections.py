@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from resnet_common import shed_sizing
+
 from stress_test.report_data import (
     REDIS_HEADROOM,
     Figures,
@@ -504,24 +506,19 @@ def _goodput_lines(good: dict[str, Any]) -> list[str]:
 
 
 def _admission_lines(a: dict[str, Any]) -> list[str]:
-    """MAX_INFLIGHT and Retry-After as deploy/render.py derived them (deploy/shed_sizing.py), with their inputs."""
-    cap = a.get("capacity") or {}
-    rate = f"{cap['img_s']} img/s ({cap.get('source')})" if cap.get("img_s") else f"none ({cap.get('source')})"
+    """MAX_INFLIGHT and Retry-After as deploy/render.py derived them, in the words `make run` prints at start."""
+    retry = (
+        ": the time the admitted requests take to be answered at the fleet's rate (expected latency at the bound "
+        f"{a['expected_latency_s']} s)."
+        if a["retry_after_source"] == "rate"
+        else "."
+    )
     return [
         "### Admission bound and Retry-After (derived by deploy/render.py)",
         "",
-        f"- MAX_INFLIGHT {a.get('max_inflight')}, from {a.get('max_inflight_source')}: floor (WORKERS "
-        f"{cap.get('workers')} + 1) × BATCH_SIZE {cap.get('batch_size')} = {a.get('floor')}, rate × "
-        f"SHED_LATENCY_TARGET_S {a.get('latency_target_s')} s = {a.get('from_rate')}"
-        + (f", at most the API's threads {a['api_concurrency']}." if a.get("api_concurrency") else "."),
-        f"- Retry-After {a.get('retry_after_s')} s, from {a.get('retry_after_source')}"
-        + (
-            ": the time the admitted requests take to be answered at the fleet's rate (expected latency at the "
-            f"bound {a.get('expected_latency_s')} s)."
-            if a.get("retry_after_source") == "rate"
-            else "."
-        ),
-        f"- Fleet capacity used: {rate}.",
+        f"- MAX_INFLIGHT {a['max_inflight']}, from {shed_sizing.bound_reason(a)}.",
+        f"- Retry-After {a['retry_after_s']} s, from {a['retry_after_source']}{retry}",
+        f"- Fleet capacity used: {shed_sizing.fleet_rate(a)}.",
         "",
     ]
 

@@ -53,18 +53,29 @@ def derive(
     }
 
 
-def describe(shed: dict[str, Any]) -> str:
-    """One line for `make run`'s start: the values and what they came from."""
+def bound_reason(shed: dict[str, Any]) -> str:
+    """Where MAX_INFLIGHT came from, with every input: `make run`'s start line and the report say it alike."""
     cap = shed["capacity"]
-    rate = (
+    return (
+        f"{shed['max_inflight_source']}: floor (WORKERS {cap.get('workers')} + 1) × BATCH_SIZE "
+        f"{cap.get('batch_size')} = {shed['floor']}, rate × SHED_LATENCY_TARGET_S {shed['latency_target_s']} s = "
+        f"{shed['from_rate']}"
+        + (f", at most the API's threads {shed['api_concurrency']}" if shed.get("api_concurrency") else "")
+    )
+
+
+def fleet_rate(shed: dict[str, Any]) -> str:
+    """The measured rate the derivation used, and where it was measured."""
+    cap = shed["capacity"]
+    return (
         f"{cap['img_s']} img/s ({cap.get('source')})" if cap.get("img_s") else f"no measured rate ({cap.get('source')})"
     )
+
+
+def describe(shed: dict[str, Any]) -> str:
+    """One line for `make run`'s start: the values and what they came from."""
     return (
-        f"admission: MAX_INFLIGHT {shed['max_inflight']} ({shed['max_inflight_source']}; floor (WORKERS "
-        f"{cap.get('workers')} + 1) x BATCH_SIZE {cap.get('batch_size')} = {shed['floor']}, rate x "
-        f"SHED_LATENCY_TARGET_S {shed['latency_target_s']} = {shed['from_rate']}"
-        + (f", at most the API's threads {shed['api_concurrency']}" if shed.get("api_concurrency") else "")
-        + "), Retry-After "
-        f"{shed['retry_after_s']} s ({shed['retry_after_source']}); fleet {rate}; expected latency at the bound "
-        f"{shed['expected_latency_s']} s"
+        f"admission: MAX_INFLIGHT {shed['max_inflight']} ({bound_reason(shed)}), Retry-After "
+        f"{shed['retry_after_s']} s ({shed['retry_after_source']}); fleet {fleet_rate(shed)}; expected latency at "
+        f"the bound {shed['expected_latency_s']} s"
     )
