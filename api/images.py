@@ -2,8 +2,8 @@
 
 Checks, in order: not empty; Pillow identifies it as an allowed format; the declared size is under
 MAX_IMAGE_PIXELS (from the header, before any pixel is decoded: decompression bombs); a JPEG that is not
-sequential has at most MAX_JPEG_SCANS scans (a progressive JPEG re-decodes every pixel once per scan: thousands of scans burn a CPU for
-minutes in a thread nobody can cancel); the decode fits the process's decode budget (decode_budget), waiting
+sequential has at most MAX_JPEG_SCANS scans (a progressive JPEG re-decodes every pixel once per scan: thousands
+of scans burn a CPU for minutes in a thread nobody can cancel); the decode fits the process's decode budget (decode_budget), waiting
 for it no later than the request's deadline; the pixels decode completely (a truncated JPEG fails). The pixels
 are bit-identical to Keras' load_img in PREPROCESS=keras; PREPROCESS=fast decodes JPEGs at a reduced DCT scale.
 """
