@@ -37,6 +37,10 @@ def setting(text: str, pattern: str) -> str:
     return re.search(pattern, text).group(1)
 
 
+def gunicorn_section(supervisord_conf: str) -> str:
+    return supervisord_conf.split("[program:gunicorn]")[1].split("[program:")[0]
+
+
 def test_values_follow_the_services_settings(tmp_path):
     conf = render(
         tmp_path,
@@ -53,9 +57,9 @@ def test_values_follow_the_services_settings(tmp_path):
     assert int(setting(nginx, r"proxy_read_timeout (\d+)s;")) > 50
     assert setting(nginx, r"listen (\S+);") == "127.0.0.1:8123"
     graceful = 50 + 5  # gunicorn.conf.py: REQUEST_TIMEOUT_S + 5
-    gunicorn_section = sup.split("[program:gunicorn]")[1].split("[program:")[0]
-    assert int(setting(gunicorn_section, r"stopwaitsecs=(\d+)")) > graceful
-    assert "stopasgroup=true" in gunicorn_section and "killasgroup=true" in gunicorn_section
+    gunicorn = gunicorn_section(sup)
+    assert int(setting(gunicorn, r"stopwaitsecs=(\d+)")) > graceful
+    assert "stopasgroup=true" in gunicorn and "killasgroup=true" in gunicorn
     assert "port 7001" in conf["redis.conf"] and "requirepass s3cret" in conf["redis.conf"]
     assert "s3cret" not in sup  # never on a command line
     assert stat.S_IMODE((tmp_path / "run" / "redis.conf").stat().st_mode) == 0o600
@@ -64,8 +68,7 @@ def test_values_follow_the_services_settings(tmp_path):
 
 def test_gunicorn_logs_requests_only_when_asked_since_nginx_logs_them(tmp_path):
     def gunicorn_env(**env) -> str:
-        section = render(tmp_path, **env)["supervisord.conf"].split("[program:gunicorn]")[1].split("[program:")[0]
-        return setting(section, r"environment=(.*)")
+        return setting(gunicorn_section(render(tmp_path, **env)["supervisord.conf"]), r"environment=(.*)")
 
     assert 'GUNICORN_ACCESSLOG=""' in gunicorn_env()  # gunicorn.conf.py: set but empty means no access log
     assert 'GUNICORN_ACCESSLOG="-"' in gunicorn_env(GUNICORN_ACCESSLOG="-")
@@ -74,8 +77,7 @@ def test_gunicorn_logs_requests_only_when_asked_since_nginx_logs_them(tmp_path):
 
 def test_gunicorn_asks_glibc_for_huge_pages_as_the_api_image_does(tmp_path):
     def gunicorn_tunables(**env) -> str:
-        section = render(tmp_path, **env)["supervisord.conf"].split("[program:gunicorn]")[1].split("[program:")[0]
-        return setting(section, r'GLIBC_TUNABLES="([^"]*)"')
+        return setting(gunicorn_section(render(tmp_path, **env)["supervisord.conf"]), r'GLIBC_TUNABLES="([^"]*)"')
 
     image_env = setting((REPO / "api" / "Dockerfile").read_text(), r"GLIBC_TUNABLES=(\S+)")
     assert gunicorn_tunables() == image_env == "glibc.malloc.hugetlb=1"

@@ -34,7 +34,6 @@ def derive(
     floor = (workers + 1) * batch
     from_rate = math.ceil(rate * latency_target_s) if rate else None
     wanted = max(floor, from_rate or 0)
-    capped = 0 < api_concurrency < wanted
     bound = max_inflight if max_inflight > 0 else min(wanted, api_concurrency or wanted)
     retry = retry_after_s if retry_after_s > 0 else (max(1, math.ceil(bound / rate)) if rate else 1)
     return {
@@ -42,7 +41,7 @@ def derive(
         "retry_after_s": retry,
         "max_inflight_source": "MAX_INFLIGHT"
         if max_inflight > 0
-        else ("API threads" if capped else "rate" if (from_rate or 0) > floor else "floor"),
+        else ("API threads" if bound < wanted else "rate" if (from_rate or 0) > floor else "floor"),
         "retry_after_source": "RETRY_AFTER_S" if retry_after_s > 0 else ("rate" if rate else "no measured rate"),
         "floor": floor,
         "from_rate": from_rate,
