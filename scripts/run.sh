@@ -49,4 +49,7 @@ fi
 PYTHONPATH="$ROOT/api" "$VENV/bin/python" "$ROOT/deploy/render.py" "$RUN_DIR"
 set -a; source "$RUN_DIR/admission.env"; set +a   # the API's 503s give the Retry-After nginx gives
 log "serving on http://$HOST:$PORT (Ctrl-C stops; make status, make logs; logs in $RUN_DIR/logs)"
+# supervisord's first turn (the one that starts the programs) waits up to 1 s for an event: a connection wakes it.
+# Started from a subshell, so that supervisord never reaps a child it does not know.
+( "$VENV/bin/python" -S "$ROOT/deploy/supervisor/wake.py" "$RUN_DIR/supervisor.sock" >/dev/null 2>&1 & )
 exec "$VENV/bin/supervisord" -n -c "$RUN_DIR/supervisord.conf"

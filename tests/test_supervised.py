@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import itertools
 import socket
@@ -16,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 import pytest
 import requests
@@ -281,6 +283,23 @@ def test_redis_sigkilled_in_flight_get_answer_or_explicit_error_then_recovers(su
     assert set(in_flight) <= {200, 503, 504}, in_flight
     assert all(code in (200, 503) and t < 3 for code, t in outage), outage
     assert recovery < RECOVERY_LIMIT_S
+
+
+def test_programs_start_on_supervisords_first_turn(sup):
+    """run.sh wakes supervisord's first loop turn (deploy/supervisor/wake.py): the programs are spawned at once,
+    not after the 1 s that turn otherwise waits for an event."""
+    log = (sup.run_dir / "logs" / "supervisord.log").read_text()
+    started = re.search(r"^(\S+ \S+) INFO supervisord started", log, re.M)
+    assert started, log[-2000:]
+    spawned = re.search(r"^(\S+ \S+) INFO spawned: ", log[started.end() :], re.M)
+    assert spawned, log[-2000:]
+    gap = (_logged_at(spawned[1]) - _logged_at(started[1])).total_seconds()
+    print(f"supervisord started its first program {gap * 1000:.0f} ms after it started")
+    assert gap < 0.9
+
+
+def _logged_at(stamp: str) -> datetime:
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f")
 
 
 # --- stop ------------------------------------------------------------------------------------------------------
