@@ -376,6 +376,52 @@ def test_keda_scaledobject_watches_the_job_streams_lengths(overlay):
             assert "REDIS_SENTINELS" in env and "REDIS_SENTINEL_MASTER" in env
 
 
+def test_scale_on_prometheus_component_swaps_the_stream_triggers_for_the_api_queue_depth(overlay, tree):
+    """components/scale-on-prometheus over an overlay: one Prometheus trigger on the API's ml_queue_depth (every
+    served version's stream) in the overlay's namespace, the same per-replica target, everything else unchanged."""
+    name, docs = overlay
+    wrapper = tree.parent / f"{name}-scale-on-prometheus"
+    wrapper.mkdir(exist_ok=True)
+    (wrapper / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [f"../k8s/overlays/{name}"],
+                "components": ["../k8s/components/scale-on-prometheus"],
+            }
+        )
+    )
+    before, after = one(docs, "ScaledObject", "model"), one(build(wrapper), "ScaledObject", "model")
+    [trigger] = after["spec"]["triggers"]
+    assert trigger["type"] == "prometheus"
+    meta = trigger["metadata"]
+    assert meta["ignoreNullValues"] == "false", "no series must be an error, not a backlog of 0"
+    namespace = after["metadata"]["namespace"]
+    assert namespace == before["metadata"]["namespace"]
+    assert meta["query"] == f'max(ml_queue_depth{{namespace="{namespace}"}})'
+    assert re.search(r'GaugeMetricFamily\(\s*"ml_queue_depth"', (REPO / "api" / "collector.py").read_text()), (
+        "the query reads a family the API exports"
+    )
+    out = subprocess.run(
+        [_tool("promtool"), "check", "rules", "/dev/stdin"],
+        input=yaml.safe_dump({"groups": [{"name": "keda", "rules": [{"record": "keda:q", "expr": meta["query"]}]}]}),
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert int(meta["threshold"]) == int(before["spec"]["advanced"]["scalingModifiers"]["target"])
+    assert "scalingModifiers" not in after["spec"]["advanced"], "a formula over removed triggers is invalid"
+    assert _without_triggers(after) == _without_triggers(before)
+
+
+def _without_triggers(scaled_object: dict) -> dict:
+    """A ScaledObject's spec without what decides the metric: its triggers and the modifier that combines them."""
+    spec = {k: v for k, v in scaled_object["spec"].items() if k != "triggers"}
+    spec["advanced"] = {k: v for k, v in spec["advanced"].items() if k != "scalingModifiers"}
+    return spec
+
+
 def test_dev_overlay_runs_its_own_redis_and_production_an_external_sentinel_set(tree):
     dev, prod = build(tree / "overlays" / "dev"), build(tree / "overlays" / "production")
     assert one(dev, "StatefulSet", "redis") and config_value(dev, "REDIS_HOST") == "redis"
