@@ -20,6 +20,7 @@ import job_client
 import metrics
 import settings
 import v2_codec
+import v2_content_coding
 import v2_infer
 import v2_models
 import v2_stats
@@ -161,11 +162,9 @@ def infer(name: str, version: str | None = None):
 
 def _infer(name: str, version: str | None) -> tuple[Response, list[str]]:
     """The response to an admitted inference request for a served model, and the versions that computed it."""
-    if request.headers.get("Content-Encoding", "identity").lower() != "identity":
-        raise V2Error("compressed request bodies are not supported (send Content-Encoding: identity)")
-    header, binary = v2_codec.split_body(
-        request.get_data(cache=False), request.headers.get("Inference-Header-Content-Length")
-    )
+    limit = request.max_content_length or settings.MAX_CONTENT_LENGTH  # an inflated body: the same bound
+    sent = v2_content_coding.inflate(request.get_data(cache=False), request.headers.get("Content-Encoding", ""), limit)
+    header, binary = v2_codec.split_body(sent, request.headers.get("Inference-Header-Content-Length"))
     parsed = v2_codec.parse_request(header, binary, settings.V2_MAX_BATCH)
     answers = v2_infer.run(parsed, version)
     computed = answered_by(answers.versions, version)
@@ -186,8 +185,12 @@ def _infer(name: str, version: str | None) -> tuple[Response, list[str]]:
     body = {"model_name": name, "model_version": label, **({"id": parsed.id} if parsed.id is not None else {})}
     body["outputs"] = outputs
     data, headers = v2_codec.encode_response(body, binaries)
+    data, coding = v2_content_coding.compress(data, request.accept_encodings)
+    if coding is not None:
+        headers["Content-Encoding"] = coding
     v2_stats.observe_images(answers, time.perf_counter() - started)
-    return Response(data, status=200, headers={**headers, "X-Model-Version": label}), computed
+    headers |= {"X-Model-Version": label, "Vary": "Accept-Encoding"}
+    return Response(data, status=200, headers=headers), computed
 
 
 def answered_by(versions: list[str], named: str | None) -> list[str]:

@@ -7,7 +7,9 @@ FP32 path with preprocessing done here must equal the BYTES path, and every malf
 from __future__ import annotations
 
 import base64
+import gzip
 import json
+import zlib
 
 import numpy as np
 import pytest
@@ -163,6 +165,34 @@ def test_heatmap_only_when_asked_equals_predict(client, sup, files):
     np.testing.assert_allclose(heat[0], body["heatmap"], atol=1e-4)
 
 
+@pytest.mark.parametrize("request_coding, response_coding", [("gzip", "deflate"), ("deflate", "gzip")])
+def test_compressed_both_ways_answers_as_uncompressed(client, sup, files, request_coding, response_coding):
+    """tritonclient's compression options; the response's coding is checked on the wire (tritonclient would also
+    read an uncompressed answer)."""
+    plain = probabilities(client, image_input(files))
+    packed = client.infer(
+        MODEL,
+        [image_input(files)],
+        outputs=[triton.InferRequestedOutput("probabilities", binary_data=True)],
+        request_compression_algorithm=request_coding,
+        response_compression_algorithm=response_coding,
+    )
+    np.testing.assert_allclose(packed.as_numpy("probabilities"), plain, rtol=0, atol=1e-6)
+    raw = requests.post(
+        f"{sup.url}/v2/models/{MODEL}/infer",
+        data=gzip.compress(json.dumps(json_image_request(files[:1])).encode()),
+        headers={"Content-Encoding": "gzip", "Accept-Encoding": response_coding},
+        timeout=30,
+    )
+    assert raw.status_code == 200 and raw.headers["Content-Encoding"] == response_coding
+    assert raw.json()["outputs"][0]["shape"] == [1, 1000]  # requests undoes the coding it was sent in
+
+
+def json_image_request(files: list[bytes]) -> dict:
+    data = [base64.b64encode(f).decode() for f in files]
+    return {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [len(files)], "data": data}]}
+
+
 def _error(call) -> tuple[str, str]:
     with pytest.raises(InferenceServerException) as err:
         call()
@@ -233,6 +263,8 @@ def test_unknown_v2_route_and_oversized_body(sup):
     assert response.status_code == 404 and set(response.json()) == {"error"}
     big = _post(sup, b"x" * (16 * 1024 * 1024 + 1))
     assert big.status_code == 413 and set(big.json()) == {"error"}
+    bomb = _post(sup, zlib.compress(b" " * (16 * 1024 * 1024 + 1)), **{"Content-Encoding": "deflate"})  # ~16 kB sent
+    assert bomb.status_code == 413 and "inflates to more than" in bomb.json()["error"]
 
 
 def test_beyond_the_admission_bound_nginx_sheds_v2_shaped(sup, files):

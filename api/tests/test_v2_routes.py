@@ -1,11 +1,13 @@
 """The /v2 routes against a real redis-server and a fake worker: metadata, health, inference, errors, admission."""
 
 import base64
+import gzip
 import hashlib
 import itertools
 import json
 import threading
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -242,6 +244,25 @@ def test_binary_images_give_probabilities_in_order(client, served, jpeg):
     assert all(job["probs"] == b"1" and b"explain" not in job for job in worker.jobs)
 
 
+@pytest.mark.parametrize(
+    "coding, encode, decode", [("gzip", gzip.compress, gzip.decompress), ("deflate", zlib.compress, zlib.decompress)]
+)
+def test_compressed_request_and_response_carry_the_same_answer(client, served, jpeg, coding, encode, decode):
+    header, payload = image_header([jpeg])
+    text = json.dumps(header).encode()
+    length = {"Inference-Header-Content-Length": str(len(text))}
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], v2_answer):
+        plain = client.post(INFER, data=text + payload, headers=length)
+        packed = client.post(
+            INFER,
+            data=encode(text + payload),
+            headers={**length, "Content-Encoding": coding, "Accept-Encoding": coding},
+        )
+    assert plain.status_code == packed.status_code == 200, packed.data
+    assert "Content-Encoding" not in plain.headers and plain.headers["Vary"] == "Accept-Encoding"
+    assert packed.headers["Content-Encoding"] == coding and decode(packed.data) == plain.data
+
+
 def test_json_request_and_outputs(client, served, jpeg):
     tensor = {"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(jpeg).decode()]}
     with FakeWorker(served.connection_pool.connection_kwargs["port"], v2_answer):
@@ -377,6 +398,8 @@ def test_body_over_the_limit_is_a_v2_413(app, served):
     app.config["MAX_CONTENT_LENGTH"] = 1000
     response = app.test_client().post(INFER, data=b"x" * 2000)
     assert response.status_code == 413 and set(response.get_json()) == {"error"}
+    bomb = app.test_client().post(INFER, data=zlib.compress(b" " * 2000), headers={"Content-Encoding": "deflate"})
+    assert bomb.status_code == 413 and "inflates to more than 1000 bytes" in bomb.get_json()["error"]
 
 
 def test_routes_are_labelled_in_the_metrics(client, served, jpeg):
