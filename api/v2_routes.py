@@ -160,12 +160,18 @@ def infer(name: str, version: str | None = None):
     return response
 
 
-def _infer(name: str, version: str | None) -> tuple[Response, list[str]]:
-    """The response to an admitted inference request for a served model, and the versions that computed it."""
+def _parsed_request() -> v2_codec.InferRequest:
+    """The request's items. The body (inflated, when it came compressed) and its binary part are freed on return:
+    a request holds one copy of its images, not three, while they wait for the decode budget and the workers."""
     limit = request.max_content_length or settings.MAX_CONTENT_LENGTH  # an inflated body: the same bound
     sent = v2_content_coding.inflate(request.get_data(cache=False), request.headers.get("Content-Encoding", ""), limit)
     header, binary = v2_codec.split_body(sent, request.headers.get("Inference-Header-Content-Length"))
-    parsed = v2_codec.parse_request(header, binary, settings.V2_MAX_BATCH)
+    return v2_codec.parse_request(header, binary, settings.V2_MAX_BATCH)
+
+
+def _infer(name: str, version: str | None) -> tuple[Response, list[str]]:
+    """The response to an admitted inference request for a served model, and the versions that computed it."""
+    parsed = _parsed_request()
     answers = v2_infer.run(parsed, version)
     computed = answered_by(answers.versions, version)
     started = time.perf_counter()

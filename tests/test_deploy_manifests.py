@@ -196,18 +196,19 @@ def test_sidecar_start_renders_the_shared_template_and_stops_on_a_missing_value(
     assert stopped.returncode == 78 and "${MAX_INFLIGHT}" in stopped.stderr and not stopped.stdout
 
 
-def test_api_memory_limit_covers_every_decode_budget_and_cache_plus_the_idle_process(overlay):
+def test_api_memory_limit_covers_every_decode_budget_and_cache_every_admitted_body_and_the_idle_process(overlay):
     _, docs = overlay
     api = api_pod(docs)
     app = container(api, "api")
     env = env_of(app, docs)
     decode = int(env["GUNICORN_WORKERS"]) * (int(env["DECODE_MEMORY_MB"]) + int(env["DECODE_CACHE_MB"])) * 2**20
+    bodies = int(env["MAX_INFLIGHT"]) * int(env["MAX_CONTENT_LENGTH"])  # one copy held by each admitted request
     in_memory = sum(
         quantity(volume_at(api, app, m["mountPath"])["emptyDir"].get("sizeLimit", 0))
         for m in app["volumeMounts"]
         if volume_at(api, app, m["mountPath"]).get("emptyDir", {}).get("medium") == "Memory"
     )
-    needed = decode + API_IDLE_RSS_MIB * 2**20 + in_memory
+    needed = decode + bodies + API_IDLE_RSS_MIB * 2**20 + in_memory
     limit = quantity(app["resources"]["limits"]["memory"])
     assert limit >= needed, f"limit {limit / 2**20:.0f} MiB < {needed / 2**20:.0f} MiB needed"
     assert quantity(app["resources"]["requests"]["memory"]) == limit, "a burst must not find the node short"

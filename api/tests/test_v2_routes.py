@@ -7,6 +7,7 @@ import itertools
 import json
 import threading
 import time
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -261,6 +262,27 @@ def test_compressed_request_and_response_carry_the_same_answer(client, served, j
     assert plain.status_code == packed.status_code == 200, packed.data
     assert "Content-Encoding" not in plain.headers and plain.headers["Vary"] == "Accept-Encoding"
     assert packed.headers["Content-Encoding"] == coding and decode(packed.data) == plain.data
+
+
+def test_while_its_jobs_wait_a_request_holds_one_copy_of_its_images(client, served, jpeg):
+    """Not the body, its binary part and the items: once parsed, only the items (traced by tracemalloc at the
+    moment the worker takes the job; the test client itself holds two copies of what it sent)."""
+    big = jpeg + bytes(4_000_000)  # bytes after the JPEG's end: decoded as the photo
+    held = []
+
+    def answer(fields: dict) -> dict:
+        held.append(tracemalloc.get_traced_memory()[0])
+        return v2_answer(fields)
+
+    tracemalloc.start()
+    try:
+        with FakeWorker(served.connection_pool.connection_kwargs["port"], answer):
+            before = tracemalloc.get_traced_memory()[0]
+            response = binary_infer(client, [big])
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 200, response.data
+    assert held[0] - before < 4 * len(big), (held[0] - before) / len(big)  # the client's 2 + the items' 1
 
 
 def test_json_request_and_outputs(client, served, jpeg):
