@@ -56,8 +56,9 @@ class InferRequest:
         return len(self.items)
 
 
-def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
-    """The JSON header (a dict) and the binary data after it."""
+def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes | memoryview]:
+    """The JSON header (a dict) and the binary data after it: a view into `body`, not a copy of a body that may be
+    MAX_CONTENT_LENGTH long."""
     if header_length is None:
         header, rest = body, b""
     else:
@@ -67,7 +68,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
             raise V2Error(f"Inference-Header-Content-Length must be an integer, got {header_length[:40]!r}") from None
         if not 0 < length <= len(body):
             raise V2Error(f"Inference-Header-Content-Length {length} does not fit a body of {len(body)} bytes")
-        header, rest = body[:length], body[length:]
+        header, rest = body[:length], memoryview(body)[length:]
     try:
         parsed = json.loads(header)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -77,7 +78,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes]:
     return parsed, rest
 
 
-def parse_request(header: dict, binary: bytes, max_batch: int) -> InferRequest:
+def parse_request(header: dict, binary: bytes | memoryview, max_batch: int) -> InferRequest:
     """Validate names, datatypes, shapes and data sizes; decode base64 and binary data into the items."""
     inputs = header.get("inputs")
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
@@ -143,7 +144,7 @@ def _request_id(header: dict) -> str | None:
 
 def _bytes_items(name: str, raw: Any, batch: int) -> list[bytes]:
     """N encoded files: from Triton's length-prefixed binary layout, or from base64 strings in JSON."""
-    if isinstance(raw, bytes):
+    if isinstance(raw, (bytes, memoryview)):
         items = deserialize_bytes(raw, name)
     else:
         strings = _flatten(raw, name)
@@ -160,8 +161,8 @@ def _bytes_items(name: str, raw: Any, batch: int) -> list[bytes]:
     return items
 
 
-def deserialize_bytes(raw: bytes, name: str = "") -> list[bytes]:
-    """Triton's BYTES layout: for each element a uint32 little-endian length, then that many bytes."""
+def deserialize_bytes(raw: bytes | memoryview, name: str = "") -> list[bytes]:
+    """Triton's BYTES layout: for each element a uint32 little-endian length, then that many bytes (each a copy)."""
     items, offset = [], 0
     while offset < len(raw):
         if offset + 4 > len(raw):
@@ -170,7 +171,7 @@ def deserialize_bytes(raw: bytes, name: str = "") -> list[bytes]:
         offset += 4
         if offset + length > len(raw):
             raise V2Error(f"input {name!r}: binary BYTES element of {length} bytes runs past the data")
-        items.append(raw[offset : offset + length])
+        items.append(bytes(raw[offset : offset + length]))
         offset += length
     return items
 
@@ -184,7 +185,7 @@ def _fp32_items(name: str, raw: Any, batch: int, item_shape: tuple[int, ...]) ->
     import numpy as np
 
     expected = batch * int(np.prod(item_shape))
-    if isinstance(raw, bytes):
+    if isinstance(raw, (bytes, memoryview)):
         if len(raw) != expected * 4:
             raise V2Error(f"input {name!r}: {len(raw)} bytes of FP32 data, the shape needs {expected * 4}")
         array = np.frombuffer(raw, dtype="<f4")

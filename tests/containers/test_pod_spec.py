@@ -1,8 +1,10 @@
 """The dev overlay's pod templates run on real containers, constrained as the kubelet would constrain them
 (testkit/k8s_pod.py): Redis, the API pod (nginx sidecar + gunicorn sharing one network namespace and a socket
 volume) and a model pod, with the images scripts/compose_images.sh built. Checks the probes, /predict through the
-sidecar, stalled uploads beside gunicorn's threads, a burst of huge rotated JPEGs under the API's memory limit,
-the dev Redis' eviction policy, and a SIGKILLed model container replaced by its restart policy. Runs from `make compose-test` / `make test` (scripts/compose_test.sh) beside the compose test.
+sidecar, stalled uploads beside gunicorn's threads, bursts of huge rotated JPEGs (uploads, and Open Inference
+Protocol bodies as large as admitted) under the API's memory limit, the dev Redis' eviction policy, and a SIGKILLed
+model container replaced by its restart policy. Runs from `make compose-test` / `make test`
+(scripts/compose_test.sh) beside the compose test.
 The host talks to the pods' addresses as a node's kubelet does (INPUT/OUTPUT, not FORWARD); traffic between the
 pods crosses a network Docker created and keeps its own FORWARD rules for, so no rule of ours is needed."""
 
@@ -20,6 +22,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -221,21 +224,16 @@ def test_predict_through_the_sidecar_with_its_own_request_start(pods):
     assert body["success"] and body["prediction"] in LABELS and 0 < body["score"] <= 1, body
 
 
-def test_burst_of_huge_rotated_jpegs_does_not_oom_the_api(pods):
+def burst(pods, count: int, send: Callable[[requests.Session, int], requests.Response], what: str) -> list:
+    """`count` requests at once (`send(session, i)`), from enough client addresses that PER_CLIENT_INFLIGHT is not
+    what stops them, while the API container's anonymous memory is sampled. Neither the API nor the model container
+    may be OOM-killed or restarted, and both API probes pass afterwards. Returns the answers."""
     api = pods["api"]
-    jpeg = rotated_jpeg()
     limit = api.inspect("api")["HostConfig"]["Memory"]
-    # From several client addresses, so a per-client inflight limit (PER_CLIENT_INFLIGHT) is not what stops it.
-    per_client = int(container_env(api.container_spec("nginx"), pods["docs"]).get("PER_CLIENT_INFLIGHT", BURST))
-    clients = -(-BURST // per_client)
+    per_client = int(container_env(api.container_spec("nginx"), pods["docs"]).get("PER_CLIENT_INFLIGHT", count))
     stack = contextlib.ExitStack()
-    addresses = stack.enter_context(host_addresses(pods["network"], clients)) or [None]
-    sessions, clients = [session_from(a) for a in addresses], len(addresses)
-
-    def send(i: int) -> requests.Response:
-        files = {"file": (f"big{i}.jpg", unique(jpeg), "image/jpeg")}
-        return sessions[i % clients].post(pods["url"] + "/predict", files=files, timeout=120)
-
+    addresses = stack.enter_context(host_addresses(pods["network"], -(-count // per_client))) or [None]
+    sessions = [session_from(a) for a in addresses]
     idle = api.anon_memory("api")
     peak, done = [idle or 0], threading.Event()
 
@@ -247,15 +245,13 @@ def test_burst_of_huge_rotated_jpegs_does_not_oom_the_api(pods):
     sampler.start()
     t0 = time.monotonic()
     try:
-        with stack, ThreadPoolExecutor(BURST) as pool:
-            answers = list(pool.map(send, range(BURST)))
+        with stack, ThreadPoolExecutor(count) as pool:
+            answers = list(pool.map(lambda i: send(sessions[i % len(sessions)], i), range(count)))
     finally:
         done.set()
         sampler.join(5)
-    statuses = [a.status_code for a in answers]
     print(
-        f"\nburst of {BURST} x {SIDE}x{SIDE} rotated JPEGs ({len(jpeg) / 1e6:.1f} MB each) from {clients} "
-        f"client addresses: {statuses} in "
+        f"\nburst of {count} {what} from {len(sessions)} client addresses: {[a.status_code for a in answers]} in "
         f"{time.monotonic() - t0:.1f} s; API container anonymous memory {(idle or 0) / 2**20:.0f} MiB before, "
         f"peak {peak[0] / 2**20:.0f} MiB, limit {limit / 2**20:.0f} MiB"
     )
@@ -263,6 +259,19 @@ def test_burst_of_huge_rotated_jpegs_does_not_oom_the_api(pods):
     assert not state["State"]["OOMKilled"] and state["RestartCount"] == 0, state["State"]
     model = pods["model"].inspect("model")
     assert not model["State"]["OOMKilled"] and model["RestartCount"] == 0, model["State"]
+    assert api.probe("api", "livenessProbe")[0] and api.probe("nginx", "readinessProbe")[0]
+    return answers
+
+
+def test_burst_of_huge_rotated_jpegs_does_not_oom_the_api(pods):
+    jpeg = rotated_jpeg()
+
+    def send(session: requests.Session, i: int) -> requests.Response:
+        files = {"file": (f"big{i}.jpg", unique(jpeg), "image/jpeg")}
+        return session.post(pods["url"] + "/predict", files=files, timeout=120)
+
+    answers = burst(pods, BURST, send, f"{SIDE}x{SIDE} rotated JPEGs ({len(jpeg) / 1e6:.1f} MB each)")
+    statuses = [a.status_code for a in answers]
     # 200, or a clear refusal: 400 when one such image alone exceeds the decode budget (a budget that counts the
     # EXIF-transposed copy), 503 + Retry-After when others hold the budget or the per-client limit is reached.
     assert set(statuses) <= {200, 400, 503}, [a.text[:200] for a in answers if a.status_code not in (200, 400, 503)]
@@ -271,7 +280,36 @@ def test_burst_of_huge_rotated_jpegs_does_not_oom_the_api(pods):
         assert body["success"] == (a.status_code == 200), body
         reason = body.get("error") or a.headers.get("X-Error")  # a 400 keeps the three keys, its reason in X-Error
         assert body["prediction"] in LABELS if a.status_code == 200 else reason, (a.status_code, body)
-    assert api.probe("api", "livenessProbe")[0] and api.probe("nginx", "readinessProbe")[0]
+
+
+def test_admitted_open_inference_protocol_bodies_fit_the_api_memory_limit(pods):
+    """As many Open Inference Protocol requests as nginx admits, each as large as MAX_CONTENT_LENGTH allows (items
+    of huge rotated JPEGs): their bodies wait for the decode budget, every one held at once, and the container's
+    memory limit (docs/deployment.md) holds them with the decode budgets full."""
+    env = container_env(pods["api"].container_spec("api"), pods["docs"])
+    count, limit = int(env["MAX_INFLIGHT"]), int(env["MAX_CONTENT_LENGTH"])
+    url = pods["url"] + "/v2/models/resnet50"
+    per_request = requests.get(url + "/config", timeout=10).json()["max_batch_size"]
+    jpeg = rotated_jpeg()
+    padding = bytes((limit - 4096) // per_request - len(jpeg) - 64)  # after the JPEG's end: decoded as the photo
+
+    def send(session: requests.Session, i: int) -> requests.Response:
+        items = [unique(jpeg) + padding for _ in range(per_request)]
+        payload = b"".join(struct.pack("<I", len(item)) + item for item in items)
+        size = {"binary_data_size": len(payload)}
+        header = json.dumps(
+            {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [per_request], "parameters": size}]}
+        ).encode()
+        headers = {"Inference-Header-Content-Length": str(len(header))}
+        return session.post(url + "/infer", data=header + payload, headers=headers, timeout=120)
+
+    what = f"V2 requests of {per_request} rotated JPEGs padded to {(len(jpeg) + len(padding)) / 2**20:.1f} MiB each"
+    answers = burst(pods, count, send, what)
+    # 200, or a clear refusal: 503 + Retry-After when the decode budget stayed full, 504 past the deadline.
+    assert {a.status_code for a in answers} <= {200, 503, 504}, [a.text[:200] for a in answers if a.status_code >= 400]
+    for a in answers:
+        if a.status_code != 200:
+            assert set(a.json()) == {"error"} and (a.status_code == 504 or a.headers["Retry-After"]), a.text[:200]
 
 
 def test_sigkilled_model_container_is_replaced_and_serves(pods):
