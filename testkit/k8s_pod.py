@@ -208,21 +208,30 @@ class Pod:
             out.append(f"--- {self.name}/{name}\n{text.stdout[-3000:]}{text.stderr[-3000:]}")
         return "\n".join(out)
 
+    def _memory_cgroup(self, container: str, v1: tuple[str, str], v2: tuple[str, str]) -> int | None:
+        """One counter of the container's memory cgroup: (file, key) under cgroup v1, or under v2. None if unread."""
+        cid = self.containers[container]
+        for directory, (name, key) in (
+            (f"/sys/fs/cgroup/memory/docker/{cid}", v1),
+            (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope", v2),
+            (f"/sys/fs/cgroup/docker/{cid}", v2),
+        ):
+            try:
+                lines = Path(directory, name).read_text().splitlines()
+            except OSError:
+                continue
+            return next((int(v) for k, v in (line.split() for line in lines) if k == key), None)
+        return None
+
     def anon_memory(self, container: str) -> int | None:
         """Bytes of anonymous memory (process heaps, tmpfs aside) the container's cgroup holds now: cgroup v1
         `rss` or v2 `anon`; page cache is left out (the kernel reclaims it before any OOM kill). None if unread."""
-        cid = self.containers[container]
-        for path, key in (
-            (f"/sys/fs/cgroup/memory/docker/{cid}/memory.stat", "rss"),
-            (f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/memory.stat", "anon"),
-            (f"/sys/fs/cgroup/docker/{cid}/memory.stat", "anon"),
-        ):
-            try:
-                lines = Path(path).read_text().splitlines()
-            except OSError:
-                continue
-            return next(int(v) for k, v in (line.split() for line in lines) if k == key)
-        return None
+        return self._memory_cgroup(container, ("memory.stat", "rss"), ("memory.stat", "anon"))
+
+    def oom_kills(self, container: str) -> int | None:
+        """Processes the OOM killer has killed in the container so far. Docker's OOMKilled says so only when the
+        container's first process dies; a gunicorn worker killed and replaced by its master shows only here."""
+        return self._memory_cgroup(container, ("memory.oom_control", "oom_kill"), ("memory.events", "oom_kill"))
 
     def disk_usage(self, volume: str) -> int:
         """Bytes a disk-backed emptyDir holds now (what the kubelet's eviction manager would measure)."""

@@ -227,14 +227,16 @@ def test_predict_through_the_sidecar_with_its_own_request_start(pods):
 def burst(pods, count: int, send: Callable[[requests.Session, int], requests.Response], what: str) -> list:
     """`count` requests at once (`send(session, i)`), from enough client addresses that PER_CLIENT_INFLIGHT is not
     what stops them, while the API container's anonymous memory is sampled. Neither the API nor the model container
-    may be OOM-killed or restarted, and both API probes pass afterwards. Returns the answers."""
+    may be OOM-killed or restarted, no process in the API container either, and both API probes pass afterwards.
+    Returns the answers."""
     api = pods["api"]
     limit = api.inspect("api")["HostConfig"]["Memory"]
     per_client = int(container_env(api.container_spec("nginx"), pods["docs"]).get("PER_CLIENT_INFLIGHT", count))
     stack = contextlib.ExitStack()
     addresses = stack.enter_context(host_addresses(pods["network"], -(-count // per_client))) or [None]
     sessions = [session_from(a) for a in addresses]
-    idle = api.anon_memory("api")
+    idle, kills = api.anon_memory("api"), api.oom_kills("api")
+    assert kills is not None, "the API container's memory cgroup cannot be read: this test would be blind"
     peak, done = [idle or 0], threading.Event()
 
     def sample() -> None:
@@ -257,6 +259,7 @@ def burst(pods, count: int, send: Callable[[requests.Session, int], requests.Res
     )
     state = api.inspect("api")
     assert not state["State"]["OOMKilled"] and state["RestartCount"] == 0, state["State"]
+    assert api.oom_kills("api") == kills, "the OOM killer killed a process of the API container (a gunicorn worker)"
     model = pods["model"].inspect("model")
     assert not model["State"]["OOMKilled"] and model["RestartCount"] == 0, model["State"]
     assert api.probe("api", "livenessProbe")[0] and api.probe("nginx", "readinessProbe")[0]
