@@ -6,7 +6,6 @@ timeout so a silent network partition still cannot hold a request past its deadl
 client that never retries: a retried XADD whose first attempt reached Redis would queue the job twice.
 """
 
-import json
 import logging
 import threading
 import time
@@ -22,6 +21,7 @@ from resnet_common import protocol
 import metrics
 from resnet_common import redis_conn
 import response_cache
+import safe_json
 import settings
 from errors import BrokerUnavailable, PredictionFailed, PredictionTimeout, QueueFull, VersionGone
 
@@ -101,7 +101,7 @@ def submit(
 
 def _decode(raw: bytes) -> dict[str, Any]:
     try:
-        return json.loads(raw)
+        return safe_json.loads(raw)
     except ValueError as exc:
         raise PredictionFailed(f"unreadable answer from the worker: {exc}") from None
 
@@ -110,7 +110,7 @@ def _cached_answer(raw: bytes) -> dict[str, Any] | None:
     """A cached entry that has the shape of a worker's successful answer, or None: anyone who could write the key
     (a forged or corrupt entry) gets a cache miss, counted as "invalid", never a 500 or a made-up answer."""
     try:
-        value = json.loads(raw)
+        value = safe_json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         value = None
     if _is_answer(value):

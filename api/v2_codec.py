@@ -17,6 +17,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 
+import safe_json
 import v2_models
 
 if TYPE_CHECKING:  # numpy loads on the first inference, not when a gunicorn worker boots
@@ -70,7 +71,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes | me
             raise V2Error(f"Inference-Header-Content-Length {length} does not fit a body of {len(body)} bytes")
         header, rest = body[:length], memoryview(body)[length:]
     try:
-        parsed = json.loads(header)
+        parsed = safe_json.loads(header)
     except (ValueError, UnicodeDecodeError) as exc:
         raise V2Error(f"the request header is not valid JSON: {exc}") from None
     if not isinstance(parsed, dict):

@@ -46,6 +46,7 @@ def count(result: str) -> float:
         json.dumps({"ok": True, "prediction": "x", "score": "high", "top_k": []}).encode(),
         json.dumps({"ok": True, "prediction": "x", "score": 0.5, "top_k": [["x"]]}).encode(),
         json.dumps({"ok": False, "prediction": "forged", "score": 0.9, "top_k": []}).encode(),
+        b"[" * 100_000,  # nested deeper than the interpreter's recursion limit
     ],
 )
 def test_forged_cache_entry_is_a_miss_not_a_500(redis_env, redis_server, photo, garbage):
@@ -226,6 +227,7 @@ def test_urlencoded_body_anywhere_is_bounded_before_parsing(app):
         {"data": "{not json", "content_type": "application/json"},
         {"data": "[1, 2]", "content_type": "application/json"},
         {"json": {"prediction": "x" * 5000}},
+        {"data": "[" * 10_000, "content_type": "application/json"},  # nested deeper than the recursion limit
     ],
 )
 def test_json_feedback_errors_are_json(client, kwargs):

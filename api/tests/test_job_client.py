@@ -129,6 +129,16 @@ def test_worker_errors_are_typed(redis_env, redis_server, stored, code, exc):
             middleware.model_predict(stored)
 
 
+@pytest.mark.parametrize("raw", [b"not json", b"[" * 100_000])  # the second nested deeper than the recursion limit
+def test_an_unreadable_worker_answer_is_a_prediction_failure(redis_env, redis_server, stored, raw):
+    def answer(fields: dict) -> None:
+        redis_env.lpush(protocol.result_key(fields["id"].decode()), raw)  # in the worker's place
+
+    with FakeWorker(redis_server.port, answer):
+        with pytest.raises(PredictionFailed, match="unreadable answer from the worker"):
+            middleware.model_predict(stored)
+
+
 def test_client_is_shared_and_follows_settings(redis_env, redis_server, monkeypatch):
     pool = job_client.client(False).connection_pool
     assert job_client.client(False) is job_client.client(False)  # one client per settings, not one per call

@@ -61,6 +61,7 @@ def test_load_refuses_unknown_versions_models_and_parameters(client, redis_env):
     assert client.post(LOAD, json={"parameters": {"version": "-1"}}).status_code == 400
     assert client.post(LOAD, json={"parameters": {"config": "{}"}}).status_code == 400
     assert client.post(LOAD, data="not json", content_type="application/json").status_code == 400
+    assert client.post(LOAD, data="[" * 10_000, content_type="application/json").status_code == 400
     assert control(redis_env) == {}
 
 

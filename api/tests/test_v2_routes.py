@@ -373,6 +373,7 @@ def test_worker_invalid_image_is_a_400(client, served, jpeg):
         ),
         (b'{"inputs": [{"name": "image", "datatype": "BYTES", "shape": [9], "data": []}]}', {}),
         (b'{"inputs": []}', {"Content-Encoding": "gzip"}),
+        (b'{"inputs": ' + b"[" * 100_000, {}),  # nested deeper than the interpreter's recursion limit
     ],
 )
 def test_malformed_requests_are_v2_400s(client, served, body, headers):
