@@ -6,7 +6,8 @@ that does not fit next to the decodes in progress waits up to DECODE_WAIT_S, the
 
 Pillow also keeps up to DECODE_CACHE_MB of freed image memory for the next decode (keep_freed): memory handed back
 to the OS must be page-faulted in and zeroed again by the kernel, for every page of every image.
-With G gunicorn processes, decoding adds at most G × (DECODE_MEMORY_MB + DECODE_CACHE_MB) to the API's memory,
+The parsing of a large Open Inference Protocol JSON document reserves its worst case here too (v2_json_budget). With
+G gunicorn processes, decoding and parsing add at most G × (DECODE_MEMORY_MB + DECODE_CACHE_MB) to the API's memory,
 whatever arrives.
 """
 

@@ -57,26 +57,29 @@ class InferRequest:
         return len(self.items)
 
 
-def split_body(body: bytes, header_length: str | None) -> tuple[dict, bytes | memoryview]:
-    """The JSON header (a dict) and the binary data after it: a view into `body`, not a copy of a body that may be
+def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes | memoryview]:
+    """The JSON header's text and the binary data after it: a view into `body`, not a copy of a body that may be
     MAX_CONTENT_LENGTH long."""
     if header_length is None:
-        header, rest = body, b""
-    else:
-        try:
-            length = int(header_length.strip(), 10)
-        except ValueError:
-            raise V2Error(f"Inference-Header-Content-Length must be an integer, got {header_length[:40]!r}") from None
-        if not 0 < length <= len(body):
-            raise V2Error(f"Inference-Header-Content-Length {length} does not fit a body of {len(body)} bytes")
-        header, rest = body[:length], memoryview(body)[length:]
+        return body, b""
     try:
-        parsed = safe_json.loads(header)
+        length = int(header_length.strip(), 10)
+    except ValueError:
+        raise V2Error(f"Inference-Header-Content-Length must be an integer, got {header_length[:40]!r}") from None
+    if not 0 < length <= len(body):
+        raise V2Error(f"Inference-Header-Content-Length {length} does not fit a body of {len(body)} bytes")
+    return body[:length], memoryview(body)[length:]
+
+
+def parse_header(text: bytes) -> dict:
+    """The request header: a JSON object."""
+    try:
+        parsed = safe_json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise V2Error(f"the request header is not valid JSON: {exc}") from None
     if not isinstance(parsed, dict):
         raise V2Error("the request header must be a JSON object")
-    return parsed, rest
+    return parsed
 
 
 def parse_request(header: dict, binary: bytes | memoryview, max_batch: int) -> InferRequest:

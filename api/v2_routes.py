@@ -22,6 +22,7 @@ import settings
 import v2_codec
 import v2_content_coding
 import v2_infer
+import v2_json_budget
 import v2_models
 import v2_stats
 from errors import PredictError
@@ -161,12 +162,14 @@ def infer(name: str, version: str | None = None):
 
 
 def _parsed_request() -> v2_codec.InferRequest:
-    """The request's items. The body (inflated, when it came compressed) and its binary part are freed on return:
-    a request holds one copy of its images, not three, while they wait for the decode budget and the workers."""
+    """The request's items. Its JSON is parsed inside the decode budget (v2_json_budget); the body (inflated, when
+    it came compressed) and its binary part are freed on return, so a request holds one copy of its images while
+    they wait for the decode budget and the workers."""
     limit = request.max_content_length or settings.MAX_CONTENT_LENGTH  # an inflated body: the same bound
     sent = v2_content_coding.inflate(request.get_data(cache=False), request.headers.get("Content-Encoding", ""), limit)
-    header, binary = v2_codec.split_body(sent, request.headers.get("Inference-Header-Content-Length"))
-    return v2_codec.parse_request(header, binary, settings.V2_MAX_BATCH)
+    text, binary = v2_codec.split_body(sent, request.headers.get("Inference-Header-Content-Length"))
+    with v2_json_budget.reserved(text, admission.current_deadline()):
+        return v2_codec.parse_request(v2_codec.parse_header(text), binary, settings.V2_MAX_BATCH)
 
 
 def _infer(name: str, version: str | None) -> tuple[Response, list[str]]:

@@ -29,8 +29,9 @@ def _binary_request(items: list[bytes], outputs=None, shape=None) -> tuple[dict,
 
 def test_split_body_with_and_without_binary_data():
     header = json.dumps({"inputs": []}).encode()
-    assert v2_codec.split_body(header, None) == ({"inputs": []}, b"")
-    assert v2_codec.split_body(header + b"\x01\x02", str(len(header))) == ({"inputs": []}, b"\x01\x02")
+    assert v2_codec.split_body(header, None) == (header, b"")
+    assert v2_codec.split_body(header + b"\x01\x02", str(len(header))) == (header, b"\x01\x02")
+    assert v2_codec.parse_header(header) == {"inputs": []}
 
 
 @pytest.mark.parametrize("length", ["abc", "-1", "0", "99999", "1e3", ""])
@@ -43,7 +44,7 @@ def test_malformed_header_length_is_a_400(length):
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b"\xff\xfe", b'{"inputs": ['])
 def test_non_json_or_non_object_header_is_a_400(body):
     with pytest.raises(V2Error):
-        v2_codec.split_body(body, None)
+        v2_codec.parse_header(body)
 
 
 def test_bytes_round_trip_and_truncation():
