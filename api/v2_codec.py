@@ -23,6 +23,7 @@ import v2_models
 if TYPE_CHECKING:  # numpy loads on the first inference, not when a gunicorn worker boots
     import numpy as np
 
+SHOWN = 60  # characters of a client's value an error message quotes
 MAX_CLASSIFICATION = 10  # classification counts are answered with labels up to the worker's top_k limit
 
 
@@ -55,6 +56,12 @@ class InferRequest:
     @property
     def batch(self) -> int:
         return len(self.items)
+
+
+def _shown(value: Any) -> str:
+    """A client's value as an error message quotes it: its repr, cut to SHOWN characters (it may be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
 
 
 def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes | memoryview]:
@@ -90,11 +97,11 @@ def parse_request(header: dict, binary: bytes | memoryview, max_batch: int) -> I
         raise V2Error(f"'inputs' must hold exactly one tensor, one of: {names}")
     tensor = inputs[0]
     name = tensor.get("name")
-    if name not in v2_models.INPUTS:
-        raise V2Error(f"unexpected input {name!r}; this model takes one of: {', '.join(v2_models.INPUTS)}")
+    if not isinstance(name, str) or name not in v2_models.INPUTS:
+        raise V2Error(f"unexpected input {_shown(name)}; this model takes one of: {', '.join(v2_models.INPUTS)}")
     datatype, item_shape = v2_models.INPUTS[name]
     if tensor.get("datatype") != datatype:
-        raise V2Error(f"input {name!r} must have datatype {datatype}, got {tensor.get('datatype')!r}")
+        raise V2Error(f"input {name!r} must have datatype {datatype}, got {_shown(tensor.get('datatype'))}")
     batch = _batch_of(name, tensor.get("shape"), item_shape, max_batch)
     params = _params(tensor, f"input {name!r}")
     if "binary_data_size" in params:
@@ -125,7 +132,7 @@ def _batch_of(name: str, shape: Any, item_shape: tuple[int, ...], max_batch: int
     allowed = [[-1, *item_shape]] + ([[-1, 1]] if not item_shape else [])  # an image batch may be [N] or [N, 1]
     if not any(len(shape) == len(a) and shape[1:] == a[1:] for a in allowed):
         wanted = " or ".join(str(["N", *a[1:]]).replace("'", "") for a in allowed)
-        raise V2Error(f"input {name!r} must have shape {wanted}, got {shape}")
+        raise V2Error(f"input {name!r} must have shape {wanted}, got {_shown(shape)}")
     batch = shape[0]
     if not 1 <= batch <= max_batch:
         raise V2Error(f"input {name!r}: batch size {batch} is outside 1..{max_batch} (V2_MAX_BATCH)")
@@ -236,10 +243,9 @@ def _outputs(header: dict) -> list[Output]:
         raise V2Error("'outputs' must be a non-empty list")
     outputs, seen = [], set()
     for entry in requested:
-        if not isinstance(entry, dict) or entry.get("name") not in v2_models.OUTPUTS:
-            name = entry.get("name") if isinstance(entry, dict) else entry
-            raise V2Error(f"unknown output {name!r}; this model has: {', '.join(v2_models.OUTPUTS)}")
-        name = entry["name"]
+        name = entry.get("name") if isinstance(entry, dict) else entry
+        if not isinstance(name, str) or name not in v2_models.OUTPUTS:
+            raise V2Error(f"unknown output {_shown(name)}; this model has: {', '.join(v2_models.OUTPUTS)}")
         if name in seen:
             raise V2Error(f"output {name!r} requested twice")
         seen.add(name)

@@ -208,3 +208,49 @@ def test_output_tensor_and_response_encoding():
     assert json.loads(body[:length]) == {"outputs": [entry]} and body[length:] == payload
     body, headers = v2_codec.encode_response({"outputs": [entry_json]}, [b""])
     assert headers == {"Content-Type": "application/json"} and json.loads(body)["outputs"][0]["shape"] == [2, 1000]
+
+
+# Every JSON value a hostile client could put anywhere in a header (Python's json also reads NaN and Infinity).
+HOSTILE = [None, True, 0, -1, 1.5, 2**70, float("nan"), float("inf"), "", "x" * 100_000, [], [1], {}, {"a": 1}]
+HOSTILE.append(list(range(100_000)))
+
+
+def _paths(node, prefix=()):
+    """Every place in a header: each dict key, and the first two items of each list."""
+    children = node.items() if isinstance(node, dict) else enumerate(node[:2]) if isinstance(node, list) else ()
+    for key, child in children:
+        yield prefix + (key,)
+        yield from _paths(child, prefix + (key,))
+
+
+def _headers():
+    image = base64.b64encode(b"\xff\xd8 not decoded here").decode()
+    outputs = [{"name": "probabilities", "parameters": {"classification": 3, "binary_data": True}}, {"name": "heatmap"}]
+    tensor = {"name": "image", "datatype": "BYTES", "shape": [1], "data": [image], "parameters": {"x": 1}}
+    yield {"id": "r1", "inputs": [tensor], "outputs": outputs, "parameters": {"binary_data_output": False}}
+    yield {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 224, 224, 3], "data": [0.5] * 150528}]}
+
+
+def test_any_value_anywhere_in_a_header_is_a_short_v2_error_or_a_request():
+    """Never a TypeError (a 500), such as a list looked up in the dict of input names; messages quote at most
+    v2_codec.SHOWN characters of what the client sent."""
+    failures = []
+    for template in _headers():
+        for path in list(_paths(template)):
+            for value in [*HOSTILE, "absent"]:
+                header = json.loads(json.dumps(template))
+                parent = header
+                for key in path[:-1]:
+                    parent = parent[key]
+                if value == "absent":
+                    parent.pop(path[-1])
+                else:
+                    parent[path[-1]] = value
+                try:
+                    v2_codec.parse_request(header, b"", 8)
+                except V2Error as exc:
+                    if len(str(exc)) > 300:
+                        failures.append((path, repr(value)[:20], f"{len(str(exc))}-character message"))
+                except Exception as exc:
+                    failures.append((path, repr(value)[:20], f"{type(exc).__name__}: {exc}"))
+    assert not failures, failures[:10]
