@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # numpy loads on the first inference, not when a gunicorn wor
     import numpy as np
 
 SHOWN = 60  # characters of a client's value an error message quotes
+# Bound on an FP32 input value: ten times what preprocess_input produces, far below what overflows the network
+# (near float32's largest, its output turns NaN: the worker's inference error, a 503, for what is a bad input).
+FP32_MAX_ABS = 1500.0
 MAX_CLASSIFICATION = 10  # classification counts are answered with labels up to the worker's top_k limit
 
 
@@ -207,8 +210,11 @@ def _fp32_items(name: str, raw: Any, batch: int, item_shape: tuple[int, ...]) ->
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             raise V2Error(f"input {name!r}: FP32 data must be numbers")
         array = np.asarray(values, dtype="<f4")
-    if not np.isfinite(array).all():
-        raise V2Error(f"input {name!r}: FP32 data must be finite")
+    if not (np.abs(array) <= FP32_MAX_ABS).all():  # NaN compares false too
+        raise V2Error(
+            f"input {name!r}: FP32 data must be finite and within ±{FP32_MAX_ABS:g} (preprocess_input leaves it "
+            "between -123.68 and 151.061)"
+        )
     return array.reshape(batch, *item_shape)
 
 

@@ -81,7 +81,7 @@ def test_json_image_request_is_base64():
 
 
 def test_fp32_request_binary_and_json():
-    x = np.arange(224 * 224 * 3, dtype=np.float32).reshape(1, 224, 224, 3)
+    x = np.linspace(-123.68, 151.061, 224 * 224 * 3, dtype=np.float32).reshape(1, 224, 224, 3)
     header = {
         "inputs": [
             {
@@ -134,6 +134,21 @@ def test_fp32_request_binary_and_json():
                 "parameters": {"binary_data_size": 602112},
             },
             np.full(150528, np.inf, "<f4").tobytes(),
+            "finite",
+        ),
+        (
+            {
+                "name": "input",
+                "datatype": "FP32",
+                "shape": [1, 224, 224, 3],
+                "parameters": {"binary_data_size": 602112},
+            },
+            np.r_[np.zeros(150527, "<f4"), np.float32(3e38)].astype("<f4").tobytes(),  # the network's output: NaN
+            "within ±1500",
+        ),
+        (
+            {"name": "input", "datatype": "FP32", "shape": [1, 224, 224, 3], "data": [float("nan")] * 150528},
+            b"",
             "finite",
         ),
         ({"name": "image", "datatype": "BYTES", "shape": "1", "data": ["eA=="]}, b"", "list of integers"),
