@@ -4,11 +4,12 @@
 Python's json makes an object of every value: a 16 MiB body of `{},` becomes 400 MiB of empty dicts, so a few
 dozen such requests at once would be many times the API's memory limit. Before a document larger than SMALL is
 parsed, its worst case is reserved: BYTES_PER_TOKEN for every value it can hold (each comma, bracket, brace or colon
-can start one; the most measured per token is about 90 bytes, a one-key dict under a new key) plus TEXT_FACTOR times
-its length (a string's characters take up to 4 bytes each, built in a buffer of twice that) plus BASE. A document whose worst case alone exceeds the budget is
-a 413; one that does not fit next to the decodes and parses in progress waits like a decode, then gets 503 +
-Retry-After. The reservation ends with the parsing, before any image of the request is decoded, so it never holds
-memory while it waits for a decode.
+can start one; the most measured per token is about 90 bytes, a one-key dict under a new key), plus TEXT_FACTOR
+times its length (a string's characters take up to 4 bytes each, built in a buffer of twice that), plus BASE.
+
+A document whose worst case alone exceeds the budget is a 413; one that does not fit next to the decodes and parses
+in progress waits like a decode, then gets 503 + Retry-After. The reservation ends with the parsing, before any
+image of the request is decoded, so it never holds memory while it waits for a decode.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import settings
 from errors import DecodeBusy
 from v2_codec import V2Error
 
-SMALL = 64 * 1024  # parsed without a reservation (every binary request's header): at most ~4 MiB each
+SMALL = 64 * 1024  # parsed without a reservation (every binary request's header): at most ~5 MiB each
 BYTES_PER_TOKEN = 96
 TEXT_FACTOR = 8
 BASE = 64 * 1024
