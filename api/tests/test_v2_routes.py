@@ -431,7 +431,7 @@ def test_body_over_the_limit_is_a_v2_413(app, served):
 
 def test_json_that_could_not_be_parsed_within_the_decode_budget_is_a_413_before_parsing(client, served, monkeypatch):
     monkeypatch.setenv("DECODE_MEMORY_MB", "16")
-    empties = b"{}," * 1_000_000  # 3 MB that would parse into ~40 MB of empty dicts
+    empties = b"{}," * 1_000_000  # 3 MB that would parse into ~75 MB of empty dicts
     body = (
         b'{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 224, 224, 3], "data": [' + empties + b"0]}]}"
     )
