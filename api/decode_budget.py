@@ -60,6 +60,12 @@ class DecodeBudget:
             self._cond.notify_all()
 
 
+def wait_s(limit_s: float, deadline: float | None) -> float:
+    """How long a reservation may wait for the budget: `limit_s` (DECODE_WAIT_S), or what is left before the
+    request's `deadline` (unix time) when that comes first."""
+    return limit_s if deadline is None else max(0.0, min(limit_s, deadline - time.time()))
+
+
 _budgets: dict[int, DecodeBudget] = {}
 _lock = threading.Lock()
 

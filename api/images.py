@@ -11,7 +11,6 @@ are bit-identical to Keras' load_img in PREPROCESS=keras; PREPROCESS=fast decode
 import dataclasses
 import hashlib
 import io
-import time
 from typing import TYPE_CHECKING
 
 import decode_budget
@@ -87,9 +86,7 @@ def decode(
     budget = decode_budget.budget(settings.DECODE_MEMORY_MB)
     decode_budget.keep_freed(settings.DECODE_CACHE_MB)
     reserved = [0]
-    wait_s = settings.DECODE_WAIT_S
-    if deadline is not None:
-        wait_s = max(0.0, min(wait_s, deadline - time.time()))
+    wait_s = decode_budget.wait_s(settings.DECODE_WAIT_S, deadline)
 
     def reserve(nbytes: int) -> None:
         budget.acquire(nbytes, wait_s)

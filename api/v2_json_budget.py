@@ -15,7 +15,6 @@ image of the request is decoded, so it never holds memory while it waits for a d
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 
 import decode_budget
@@ -45,7 +44,7 @@ def reserved(text: bytes, deadline: float) -> Iterator[None]:
     need = worst_case(text)
     budget = decode_budget.budget(settings.DECODE_MEMORY_MB)
     try:
-        budget.acquire(need, max(0.0, min(settings.DECODE_WAIT_S, deadline - time.time())))
+        budget.acquire(need, decode_budget.wait_s(settings.DECODE_WAIT_S, deadline))
     except decode_budget.BudgetExceeded:
         raise V2Error(
             f"parsing this JSON could take {need / 2**20:.0f} MiB, more than the {budget.capacity / 2**20:.0f} MiB "

@@ -100,6 +100,13 @@ def _second_decode_faults_per_page(side: int = 1500) -> float:
     return (resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before) / (side * side * 4 // resource.getpagesize())
 
 
+def test_a_reservation_waits_for_the_limit_or_until_the_deadline_whichever_is_sooner():
+    assert decode_budget.wait_s(5.0, None) == 5.0
+    assert 0.5 < decode_budget.wait_s(5.0, time.time() + 1) <= 1.0
+    assert decode_budget.wait_s(0.2, time.time() + 60) == 0.2
+    assert decode_budget.wait_s(5.0, time.time() - 1) == 0.0  # past the deadline: no wait, never a negative one
+
+
 def test_a_decode_reuses_the_memory_the_last_one_freed(monkeypatch):
     monkeypatch.setenv("DECODE_CACHE_MB", "64")
     assert _second_decode_faults_per_page() < 0.25

@@ -3,6 +3,7 @@ parsing really allocates, and a document that cannot fit is refused before it is
 
 import json
 import threading
+import time
 import tracemalloc
 
 import pytest
@@ -74,10 +75,12 @@ def test_a_document_that_does_not_fit_beside_the_others_waits_then_is_busy(monke
         with pytest.raises(DecodeBusy):
             with v2_json_budget.reserved(array_of(b"0.5,"), deadline=float("inf")):
                 pytest.fail("parsed")
-        freed = threading.Timer(0.02, held.release, args=(60 << 20,))
+        freed = threading.Timer(0.3, held.release, args=(60 << 20,))
         freed.start()
         monkeypatch.setenv("DECODE_WAIT_S", "5")
+        started = time.monotonic()
         with v2_json_budget.reserved(array_of(b"0.5,"), deadline=float("inf")):  # waits for the release
+            assert time.monotonic() - started >= 0.25
             assert held.used == v2_json_budget.worst_case(array_of(b"0.5,"))
     finally:
         held.release(held.used)
