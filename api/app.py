@@ -9,13 +9,13 @@ from typing import Any
 
 from flask import Flask, request
 
+import flask_json
 import health
 import metrics
 import metrics_server
 import overlay
 import repository_control
 import responses
-import safe_json
 import same_origin
 import secret_key
 import settings
@@ -51,7 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     if config:
         app.config.update(config)
-    app.json = safe_json.JSONProvider(app)  # request.get_json: too-deep nesting is invalid JSON, not a 500
+    app.json = flask_json.SafeJSONProvider(app)  # request.get_json: too-deep nesting is invalid JSON, not a 500
     app.json.sort_keys = False  # keep the documented key order: success, prediction, score[, top_k]
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key.load_or_create(app.instance_path)
