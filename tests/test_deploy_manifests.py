@@ -379,7 +379,8 @@ def test_keda_scaledobject_watches_the_job_streams_lengths(overlay):
 
 def test_scale_on_prometheus_component_swaps_the_stream_triggers_for_the_api_queue_depth(overlay, tree):
     """components/scale-on-prometheus over an overlay: one Prometheus trigger on the API's ml_queue_depth (every
-    served version's stream) in the overlay's namespace, the same per-replica target, everything else unchanged."""
+    served version's stream) in the overlay's namespace, the base's per-replica target (copied, not repeated),
+    everything else unchanged."""
     name, docs = overlay
     wrapper = tree.parent / f"{name}-scale-on-prometheus"
     wrapper.mkdir(exist_ok=True)
@@ -410,8 +411,15 @@ def test_scale_on_prometheus_component_swaps_the_stream_triggers_for_the_api_que
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert int(meta["threshold"]) == int(before["spec"]["advanced"]["scalingModifiers"]["target"])
-    assert "scalingModifiers" not in after["spec"]["advanced"], "a formula over removed triggers is invalid"
+    modifier, base_modifier = (
+        after["spec"]["advanced"]["scalingModifiers"],
+        before["spec"]["advanced"]["scalingModifiers"],
+    )
+    assert modifier["formula"] == trigger["name"], "a formula over the removed stream triggers would be invalid"
+    assert modifier["target"] == base_modifier["target"] and modifier.get("metricType") == base_modifier.get(
+        "metricType"
+    )
+    assert meta["threshold"] == modifier["target"], "the trigger's own target says what the modifier's does"
     assert _without_triggers(after) == _without_triggers(before)
 
 
