@@ -8,7 +8,18 @@ import redis
 from resnet_common import protocol
 import settings
 
-STATUS_FIELDS = ("pid", "host", "model", "variant", "model_version", "model_sha256", "ready", "batch_size", "threads")
+STATUS_FIELDS = (
+    "pid",
+    "host",
+    "model",
+    "variant",
+    "runtime",
+    "model_version",
+    "model_sha256",
+    "ready",
+    "batch_size",
+    "threads",
+)
 
 
 def live_workers(r: redis.Redis, with_metrics: bool = False, with_repository: bool = False) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import fleet
 import job_client
 
 bp = Blueprint("health", __name__)
-PUBLIC_FIELDS = ("model", "variant", "model_version", "threads", "ready")  # per worker in /ready
+PUBLIC_FIELDS = ("model", "variant", "runtime", "model_version", "threads", "ready")  # per worker in /ready
 DETAIL_FIELDS = ("name", "host", "pid", *PUBLIC_FIELDS)  # per worker in /ready/details
 
 

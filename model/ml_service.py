@@ -121,7 +121,14 @@ def classify_process(
 
     def advertise(clf: Classifier) -> None:
         h = clf.handle
-        heartbeat.set(model=h.model, variant=h.variant, model_sha256=h.sha256, model_version=h.version, ready="1")
+        heartbeat.set(
+            model=h.model,
+            variant=h.variant,
+            runtime=h.runtime,
+            model_sha256=h.sha256,
+            model_version=h.version,
+            ready="1",
+        )
 
     try:
         if watch is None:

@@ -15,6 +15,7 @@ from settings import Settings
 
 log = logging.getLogger(__name__)
 PREFERRED_OUTPUT = "probabilities"
+RUNTIMES = ("onnxruntime", "openvino")  # RUNTIME: what runs the ONNX file
 
 
 def available_cores() -> int:
@@ -77,14 +78,22 @@ class ModelHandle:
     variant: str
     path: str
     threads: int
+    runtime: str = "onnxruntime"  # RUNTIME it was opened with
     sha256: str = ""  # of the ONNX file: part of every response-cache key, so a new model never serves old answers
     version: str = ""  # the repository version folder it came from ("" for a MODEL_DIR outside a repository)
     folder: str = ""
 
 
-def open_session(path: str, threads: int, spin: bool):
+def open_session(path: str, threads: int, spin: bool, runtime: str = "onnxruntime"):
     """A CPU session with fixed intra-op threads, one inter-op thread and full graph optimisation (the benchmark
-    opens its sessions through this too, so it measures exactly what the worker runs)."""
+    opens its sessions through this too, so it measures exactly what the worker runs). RUNTIME=openvino: an
+    OpenVINO compiled model of the same file behind the same calls (openvino_session)."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"RUNTIME={runtime!r} is not one of {RUNTIMES}")
+    if runtime == "openvino":
+        import openvino_session
+
+        return openvino_session.open_compiled(path, threads, spin)
     import onnxruntime as ort  # imported here so the supervisor process never loads it
 
     opts = ort.SessionOptions()
@@ -119,16 +128,17 @@ def create_session(cfg: Settings, threads: int, spin: bool, model_dir: str | Non
     if expected and os.path.getsize(path) != expected:
         raise ValueError(f"{path} has {os.path.getsize(path)} bytes, the model card says {expected}")
 
-    session = open_session(path, threads, spin)
+    session = open_session(path, threads, spin, cfg.RUNTIME)
     sha256 = variants[variant].get("sha256") or _sha256_file(path)
 
     outputs = [o.name for o in session.get_outputs()]
     output = PREFERRED_OUTPUT if PREFERRED_OUTPUT in outputs else outputs[0]
     log.info(
-        "loaded %s (%s) from %s: %d intra-op threads, spinning %s",
+        "loaded %s (%s) from %s on %s: %d intra-op threads, spinning %s",
         card.get("model", "?"),
         variant,
         path,
+        cfg.RUNTIME,
         threads,
         "on" if spin else "off",
     )
@@ -141,6 +151,7 @@ def create_session(cfg: Settings, threads: int, spin: bool, model_dir: str | Non
         variant=variant,
         path=path,
         threads=threads,
+        runtime=cfg.RUNTIME,
         sha256=sha256,
         version=version_of(model_dir),
         folder=model_dir,

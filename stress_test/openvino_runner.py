@@ -1,72 +1,31 @@
 """Raw OpenVINO throughput for one workers x threads x batch configuration, on the same ONNX file as ort_runner.
 
 The same measurement as ort_runner (spawned processes, barrier, fixed window, per-batch latencies): only the
-session differs. `open_compiled` wraps an OpenVINO compiled model in the few calls of an ONNX Runtime session
-the runner uses, so `run(cfg)` is ort_runner.run with this factory. The settings mirror model/session.py: a fixed
-number of inference threads, one stream, f32 precision, and no thread pinning (processes share the cores, as
-ONNX Runtime's spinning is off for them). The model is reshaped to the configuration's static batch.
+session differs, and it is the worker's own (model/openvino_session.py, what RUNTIME=openvino runs), so
+`run(cfg)` is ort_runner.run with that factory.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from stress_test import ort_runner
 
 
-@dataclass(frozen=True)
-class _Port:
-    name: str
+def _session_module() -> Any:
+    from stress_test.service_code import service_module
+
+    return service_module("model", "openvino_session")
 
 
-class CompiledSession:
-    """An OpenVINO compiled model behind ONNX Runtime's get_inputs / get_outputs / run(names, feed)."""
-
-    def __init__(self, compiled: Any) -> None:
-        self.request = compiled.create_infer_request()
-        self.inputs = [_Port(p.get_any_name()) for p in compiled.inputs]
-        self.outputs = [_Port(p.get_any_name()) for p in compiled.outputs]
-
-    def get_inputs(self) -> list[_Port]:
-        return self.inputs
-
-    def get_outputs(self) -> list[_Port]:
-        return self.outputs
-
-    def run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
-        result = self.request.infer(feed)
-        by_name = {port.get_any_name(): value for port, value in result.items()}
-        return [by_name[n] for n in names]
-
-
-def open_compiled(path: str, threads: int, spin: bool, batch: int | None = None) -> CompiledSession:
-    """Compile the ONNX file for the CPU with `threads` inference threads (`spin` has no OpenVINO counterpart)."""
-    import openvino as ov
-
-    core = ov.Core()
-    model = core.read_model(path)
-    if batch:
-        model.reshape({model.inputs[0].get_any_name(): [batch, 224, 224, 3]})
-    config = {
-        "INFERENCE_NUM_THREADS": threads,
-        "NUM_STREAMS": 1,
-        "PERFORMANCE_HINT": "LATENCY",
-        "INFERENCE_PRECISION_HINT": "f32",
-        "ENABLE_CPU_PINNING": False,
-    }
-    return CompiledSession(core.compile_model(model, "CPU", config))
+def open_compiled(path: str, threads: int, spin: bool, batch: int | None = None) -> Any:
+    """The worker's own OpenVINO session, its batch dimension as the worker leaves it (`batch` is the runner's)."""
+    return _session_module().open_compiled(path, threads, spin)
 
 
 def version() -> str | None:
     """OpenVINO's version, or None when it is not installed (the bench then skips its rows)."""
-    try:
-        import openvino
-    except ImportError:
-        return None
-    return openvino.__version__.split("-")[0]
+    return _session_module().version()
 
 
 def run(cfg: ort_runner.Config) -> dict[str, Any]:

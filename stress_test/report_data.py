@@ -423,6 +423,44 @@ def openvino_at_ort_best(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]
     return out
 
 
+def openvino_end_to_end(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each workloads.json run made with RUNTIME=openvino beside the same run with ONNX Runtime (its name without
+    the settings suffix): answered img/s and p50 of both, and OpenVINO's img/s over ONNX Runtime's."""
+    by_name = {r["name"]: r for r in runs if "error" not in r}
+    rows = []
+    for name, ov in by_name.items():
+        base = by_name.get(name.removesuffix("-runtimeopenvino")) if ov.get("runtime") == "openvino" else None
+        if base is None or base is ov:
+            continue
+        rows.append(
+            {
+                "run": base["name"],
+                "clients": ov["clients"],
+                "ort_img_s": base["ok_per_s"],
+                "ov_img_s": ov["ok_per_s"],
+                "x_onnxruntime": round(ov["ok_per_s"] / base["ok_per_s"], 3) if base["ok_per_s"] else None,
+                "ort_p50_ms": base["p50_ms"],
+                "ov_p50_ms": ov["p50_ms"],
+                "ov_vs_raw": ov.get("vs_raw"),
+            }
+        )
+    return rows
+
+
+OPENVINO_MARGIN = 0.03  # closer than this in img/s and in p50 is run-to-run noise here: level
+
+
+def openvino_judgement(row: dict[str, Any]) -> str:
+    """An openvino_end_to_end row: "better" (more img/s or a lower p50 by more than the margin, and neither worse
+    by more), "worse", or "level"."""
+    x, p50 = row["x_onnxruntime"] or 0.0, row["ov_p50_ms"] / row["ort_p50_ms"]
+    if x < 1 - OPENVINO_MARGIN or p50 > 1 + OPENVINO_MARGIN:
+        return "worse"
+    if x > 1 + OPENVINO_MARGIN or p50 < 1 - OPENVINO_MARGIN:
+        return "better"
+    return "level"
+
+
 def amdahl(raw_gain: float, share: float) -> float:
     """End-to-end speed-up when only `share` of the CPU per image (inference) gets `raw_gain` times faster."""
     return 1.0 / ((1.0 - share) + share / raw_gain)

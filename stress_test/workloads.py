@@ -1,10 +1,11 @@
 """The two workloads side by side: small photos and 12 MP phone photos, end to end against raw.
 
-One stack per (variant, PREPROCESS) at 2 workers × 1 thread, batch 8: raw ONNX Runtime of the same configuration is
-measured right before it starts (batch 8, and one process at batch 1 for the lone-request latency); then closed-loop
-runs of 8 clients sending unique bytes per request. Each run records img/s, p50, its ratio to raw, the CPU cores
-each part used (the load generator shares the cores: its share is printed beside the figure), the Redis bytes per
-request (INFO total_net_input/output_bytes) and the per-stage profile from /metrics. Writes workloads.json.
+One stack per (variant, PREPROCESS) at 2 workers × 1 thread, batch 8: the raw runtime of the same configuration
+(ONNX Runtime, or OpenVINO for RUNTIME=openvino) is measured right before it starts (batch 8, and one process at
+batch 1 for the lone-request latency); then closed-loop runs of 8 clients sending unique bytes per request. Each
+run records img/s, p50, its ratio to raw, the CPU cores each part used (the load generator shares the cores: its
+share is printed beside the figure), the Redis bytes per request (INFO total_net_input/output_bytes) and the
+per-stage profile from /metrics. Writes workloads.json.
 
   python -m stress_test.workloads --quick          # a few seconds per run, results in a temp folder
 """
@@ -26,6 +27,7 @@ from stress_test import artifacts
 from stress_test import closed_loop
 from stress_test import cpu_account
 from stress_test import machine
+from stress_test import openvino_runner
 from stress_test import ort_runner
 from stress_test import pyspy_profile
 from stress_test import stages
@@ -35,12 +37,14 @@ from stress_test.results import format_table, latest_run_dir, write_json
 from stress_test.service import METRICS_PUSH_S, Service
 
 # (variant, PREPROCESS, [(workload, clients)], extra settings): what a target needs (the workload targets table),
-# plus the same fp32 small-photo run with BATCH_SHARE=0 (greedy batches), to show what the fair share is worth.
+# plus the same fp32 small-photo run with BATCH_SHARE=0 (greedy batches), to show what the fair share is worth,
+# and the small-photo runs again with RUNTIME=openvino: whether OpenVINO wins end to end, not only raw.
 PLAN = [
     ("fp32", "keras", [("small", 1), ("small", 8), ("12mp", 8)], {}),
     ("fp32", "fast", [("12mp", 8)], {}),
     ("int8", "keras", [("small", 8)], {}),
     ("fp32", "keras", [("small", 8)], {"BATCH_SHARE": "0"}),
+    ("fp32", "keras", [("small", 1), ("small", 8)], {"RUNTIME": "openvino"}),
 ]
 COLUMNS = [
     ("name", "run"),
@@ -130,8 +134,10 @@ def run_stack(
 ) -> list[dict[str, Any]]:
     model_dir = artifacts.model_dir(args.model_dir)
     model = artifacts.variants(model_dir)[variant]
-    raw = ort_runner.run(ort_runner.Config(str(model), 2, 1, 8, args.workload_raw_duration, 2.0))
-    raw_b1 = ort_runner.run(ort_runner.Config(str(model), 1, 1, 1, args.workload_raw_duration / 2, 1.0))
+    runtime = (extra or {}).get("RUNTIME", "onnxruntime")
+    raw_run = openvino_runner.run if runtime == "openvino" else ort_runner.run  # raw: the runtime the stack runs
+    raw = raw_run(ort_runner.Config(str(model), 2, 1, 8, args.workload_raw_duration, 2.0))
+    raw_b1 = raw_run(ort_runner.Config(str(model), 1, 1, 1, args.workload_raw_duration / 2, 1.0))
     work = Path(tempfile.mkdtemp(prefix=f"workloads-{variant}-{mode}-"))
     svc = Service(
         work,
@@ -160,6 +166,7 @@ def run_stack(
                 preprocess=mode,
                 clients=clients,
                 settings=extra or {},
+                runtime=runtime,
                 raw_img_s=raw["img_s"],
                 raw_b1_p50_ms=raw_b1["p50_ms"],
                 vs_raw=round(row["ok_per_s"] / raw["img_s"], 3) if raw["img_s"] else None,

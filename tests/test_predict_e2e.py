@@ -122,6 +122,20 @@ def test_int8_variant_is_served_when_asked(stack, make_stack):
         assert abs(int8_answer["score"] - fp32_answer["score"]) <= 0.02
 
 
+def test_the_openvino_runtime_answers_what_onnxruntime_answers(stack, make_stack):
+    """RUNTIME=openvino runs the same ONNX file: same classes, scores within float rounding, the same heatmaps
+    (the feature map comes from the same compiled model); /ready says which runtime each worker uses."""
+    ov = make_stack(workers=1, RUNTIME="openvino")
+    assert {w["runtime"] for w in requests.get(ov.url + "/ready", timeout=5).json()["workers"]} == {"openvino"}
+    assert {w["runtime"] for w in requests.get(stack.url + "/ready", timeout=5).json()["workers"]} == {"onnxruntime"}
+    for name in PHOTO_NAMES:
+        want = post_photo(stack.url, name, params={"explain": "1"}).json()
+        got = post_photo(ov.url, name, params={"explain": "1"}).json()
+        assert got["prediction"] == want["prediction"] and abs(got["score"] - want["score"]) <= 1e-3
+        cells = [(a, b) for ra, rb in zip(got["heatmap"], want["heatmap"]) for a, b in zip(ra, rb)]
+        assert len(cells) == 49 and max(abs(a - b) for a, b in cells) <= 1e-3
+
+
 def test_explain_adds_a_heatmap_from_the_same_inference(stack):
     """explain=1 (query or form) adds a 7 x 7 heatmap in [0, 1]; the class and score do not change; other values 400."""
     plain = post_photo(stack.url, "cat.jpg").json()

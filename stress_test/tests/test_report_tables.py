@@ -102,7 +102,7 @@ def workloads(tmp_path: Path) -> None:
     write(tmp_path / "workloads.json", {"settings": {"duration": 30}, "photos_mib": {}, "runs": runs})
 
 
-def test_openvino_beside_onnxruntime_and_why_it_is_no_worker_option(tmp_path):
+def test_openvino_beside_onnxruntime_raw_and_its_end_to_end_verdict(tmp_path):
     bench = {
         "runs": [ort("fp32", 2, 1, 8, 100.0), ort("fp32", 1, 1, 1, 10.0), ort("int8", 2, 1, 8, 200.0)],
         "openvino": [
@@ -116,8 +116,34 @@ def test_openvino_beside_onnxruntime_and_why_it_is_no_worker_option(tmp_path):
     assert "| int8 | 2x1 b8 | 200.0 | 160.0 | 0.8 |" in text
     assert "fp32 at 1.06× ONNX Runtime's rate (2x1 b8: 106.0 vs 100.0 img/s) and INT8 at 0.8×" in text
     # inference is 60 of 81 ms of CPU per image: 1 / (0.26 + 0.74 / 1.06) = 1.04
-    assert "1.04× with inference at 74% of it" in text and "not a worker option" in text
+    assert "1.04× with inference at 74% of it" in text
+    assert "No end-to-end run with RUNTIME=openvino is measured here" in text
     assert openvino_section(tmp_path, Figures(tmp_path, {"runs": bench["runs"]})) == []
+
+    def end_to_end(c8_img_s: float, c1_img_s: float, c1_p50_ms: float) -> str:
+        workloads(tmp_path)
+        data = json.loads((tmp_path / "workloads.json").read_text())
+        data["runs"] += [
+            {"name": "small-fp32-keras-c1", "clients": 1, "ok_per_s": 24.0, "p50_ms": 40.0},
+            {"name": "small-fp32-keras-c1-runtimeopenvino", "runtime": "openvino", "clients": 1},
+            {"name": "small-fp32-keras-c8-runtimeopenvino", "runtime": "openvino", "clients": 8},
+        ]
+        data["runs"][-2] |= {"ok_per_s": c1_img_s, "p50_ms": c1_p50_ms}
+        data["runs"][-1] |= {"ok_per_s": c8_img_s, "p50_ms": 160.0}
+        for run in data["runs"]:
+            run.setdefault("clients", 8)
+            run.setdefault("p50_ms", 160.0)
+        write(tmp_path / "workloads.json", data)
+        return "\n".join(openvino_section(tmp_path, Figures(tmp_path, bench)))
+
+    # ONNX Runtime: 20.0 img/s at 8 clients; 24.0 img/s and p50 40.0 ms at 1 client
+    text = end_to_end(20.2, 26.0, 36.0)
+    assert "1 client: 26.0 against 24.0 img/s (1.083×), p50 36.0 against 40.0 ms, better" in text
+    assert "8 clients: 20.2 against 20.0 img/s (1.01×), p50 160.0 against 160.0 ms, level" in text
+    assert "It wins end to end on this machine" in text
+    assert "It is level end to end" in end_to_end(20.2, 24.3, 40.5), "within 3 % both ways: noise"
+    assert "It does not win end to end" in end_to_end(23.0, 26.0, 42.0), "a lone request 5 % slower is no win"
+    assert "It does not win end to end" in end_to_end(19.0, 26.0, 36.0), "5 % fewer answers at 8 clients is no win"
 
 
 def test_cpu_account_per_part_and_the_bound_it_puts_on_end_to_end(tmp_path):

@@ -138,12 +138,13 @@ def test_feedback_rows_land_in_the_volume(compose):
     assert [(r["prediction"], r["score"]) for r in rows] == [("tabby", "0.5")]
 
 
-def test_model_image_has_no_tensorflow(compose):
+def test_model_image_has_its_runtimes_and_no_tensorflow(compose):
     image = model_containers(compose)[0]["Image"]
     probe = (
-        "import importlib.util as u; print(u.find_spec('tensorflow') is None, u.find_spec('onnxruntime') is not None)"
+        "import importlib.util as u; print(u.find_spec('tensorflow') is None, u.find_spec('onnxruntime') is not None,"
+        " u.find_spec('openvino') is not None)"  # RUNTIME=openvino works in the image too
     )
-    assert docker("run", "--rm", "--network", "none", image, "python", "-c", probe).split() == ["True", "True"]
+    assert docker("run", "--rm", "--network", "none", image, "python", "-c", probe).split() == ["True"] * 3
     sizes = {c["Config"]["Labels"]["com.docker.compose.service"]: c["Image"] for c in compose.containers()}
     for service in ("api", "model"):
         size = int(docker("image", "inspect", "-f", "{{.Size}}", sizes[service]).strip())
