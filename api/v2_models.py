@@ -13,6 +13,7 @@ import time
 import redis
 
 import fleet
+from resnet_common import protocol
 import settings
 
 PLATFORM, BACKEND = "onnxruntime_onnx", "onnxruntime"
@@ -63,10 +64,24 @@ def metadata(versions: tuple[str, ...]) -> dict:
     }
 
 
-def config() -> dict:
+def backends(r: redis.Redis, version: str) -> list[str]:
+    """The runtimes (RUNTIME) the live, ready workers serving `version` report, sorted; a worker that reports
+    none runs ONNX Runtime."""
+    workers = [w for w in fleet.live_workers(r) if w["ready"]]
+    return sorted(
+        {
+            w.get("runtime") or BACKEND
+            for w in workers
+            if (w.get("model_version") or protocol.DEFAULT_VERSION) == version
+        }
+    )
+
+
+def config(runtimes: list[str] | None = None) -> dict:
     """Triton's model configuration, as its `/config` route returns it (what perf_analyzer reads): dims without
     the batch dimension; `image` is one encoded file per batch item (dims [1], reshaped to a scalar); each input
-    is optional because a request carries exactly one of them."""
+    is optional because a request carries exactly one of them. `backend` names the runtimes that serve it
+    (`backends`), comma-separated while a fleet runs both."""
     inputs = []
     for name, (datatype, shape) in INPUTS.items():
         entry = {"name": name, "data_type": TRITON_TYPES[datatype], "dims": list(shape) or [1], "optional": True}
@@ -79,7 +94,7 @@ def config() -> dict:
     return {
         "name": settings.MODEL_NAME,
         "platform": PLATFORM,
-        "backend": BACKEND,
+        "backend": ",".join(runtimes or [BACKEND]),
         "max_batch_size": settings.V2_MAX_BATCH,
         "input": inputs,
         "output": outputs,

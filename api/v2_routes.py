@@ -129,8 +129,8 @@ def model_ready(name: str, version: str | None = None):
 @bp.get("/models/<name>/config")
 @bp.get("/models/<name>/versions/<version>/config")
 def model_config(name: str, version: str | None = None):
-    _resolve(name, version)
-    return v2_models.config()
+    served, _ = _resolve(name, version)
+    return v2_models.config(v2_models.backends(job_client.client(), served))
 
 
 @bp.get("/models/stats")

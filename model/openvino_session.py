@@ -2,9 +2,9 @@
 
 RUNTIME=openvino. The settings mirror session.open_session's: a fixed number of inference threads, one stream,
 f32 precision (no bf16 or fp16 downcast: the answers stay those of the ONNX file), and no thread pinning, since
-one process per core shares the cores as ONNX Runtime's non-spinning pools do. Without `batch` the model keeps
-the ONNX file's dynamic batch dimension, as the worker's batches vary in size; the raw benchmark passes a static
-one. `spin` has no OpenVINO counterpart.
+one process per core shares the cores as ONNX Runtime's non-spinning pools do. The model keeps the ONNX file's
+dynamic batch dimension: the worker's batches vary in size, and one compiled model serves them all (a static model
+per size would hold the weights once per size). `spin` has no OpenVINO counterpart.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-IMAGE_SHAPE = (224, 224, 3)
 
 
 @dataclass(frozen=True)
@@ -53,14 +51,11 @@ class CompiledSession:
         return [np.array(by_name[n]) for n in names]
 
 
-def open_compiled(path: str, threads: int, spin: bool = False, batch: int | None = None) -> CompiledSession:
-    """Compile the ONNX file for the CPU with `threads` inference threads; `batch` fixes the batch dimension."""
+def open_compiled(path: str, threads: int, spin: bool = False) -> CompiledSession:
+    """Compile the ONNX file for the CPU with `threads` inference threads."""
     import openvino as ov  # imported here: only a worker that runs it loads it
 
     core = ov.Core()
-    model = core.read_model(path)
-    if batch:
-        model.reshape({model.inputs[0].get_any_name(): [batch, *IMAGE_SHAPE]})
     config = {
         "INFERENCE_NUM_THREADS": threads,
         "NUM_STREAMS": 1,
@@ -68,7 +63,7 @@ def open_compiled(path: str, threads: int, spin: bool = False, batch: int | None
         "INFERENCE_PRECISION_HINT": "f32",
         "ENABLE_CPU_PINNING": False,
     }
-    return CompiledSession(core.compile_model(model, "CPU", config))
+    return CompiledSession(core.compile_model(core.read_model(path), "CPU", config))
 
 
 def version() -> str | None:

@@ -19,7 +19,8 @@ def _session_module() -> Any:
 
 
 def open_compiled(path: str, threads: int, spin: bool, batch: int | None = None) -> Any:
-    """The worker's own OpenVINO session, its batch dimension as the worker leaves it (`batch` is the runner's)."""
+    """The worker's own OpenVINO session. ort_runner passes its batch size too; the model keeps its dynamic batch
+    dimension, as in the worker."""
     return _session_module().open_compiled(path, threads, spin)
 
 
