@@ -441,7 +441,6 @@ def openvino_end_to_end(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "x_onnxruntime": round(ov["ok_per_s"] / base["ok_per_s"], 3) if base["ok_per_s"] else None,
                 "ort_p50_ms": base["p50_ms"],
                 "ov_p50_ms": ov["p50_ms"],
-                "ov_vs_raw": ov.get("vs_raw"),
             }
         )
     return rows
