@@ -5,7 +5,8 @@ Each process belongs to the part of its nearest ancestor among the `roots` the h
 Redis, the model service and each worker process, the load generator); what the machine's other processes used
 (/proc/stat) is reported beside them as `other_on_machine`, so a shared machine's noise is visible. Inference and
 the worker's other work are split with the workers' own counter ml_worker_inference_cpu_seconds (process CPU time
-around each ONNX Runtime run, pushed to the API's /metrics). Processes that exit inside the window are not seen.
+around each inference run, ONNX Runtime or OpenVINO, pushed to the API's /metrics). Processes that exit inside the
+window are not seen.
 
     with CpuWindow(roots) as window:
         ...load...
@@ -135,7 +136,7 @@ class CpuWindow:
             "service_cpu_ms_per_image": round(service, 2) if answered else None,
             "cores_used": {k: round(v / wall, 3) for k, v in cpu.items()} if wall > 0 else {},
             "other_on_machine_cores": round(other / wall, 3) if wall > 0 else None,
-            "inference_from": "ml_worker_inference_cpu_seconds (worker process CPU around each ONNX Runtime run)"
+            "inference_from": "ml_worker_inference_cpu_seconds (worker process CPU around each inference run)"
             if inference_cpu_s is not None
             else "not split (no inference CPU counter)",
         }

@@ -17,6 +17,7 @@ FMA_UNITS = 2  # FMA pipes per core on current x86 server cores (Zen 3-5, Skylak
 FLOP_PER_FMA = 2
 LIBRARIES = (
     "onnxruntime",
+    "openvino",
     "numpy",
     "pillow",
     "tensorflow-cpu",

@@ -1056,8 +1056,8 @@ def cpu_account_section(folder: Path) -> list[str]:
         "## CPU account per answered image (small and 12 MP photos)",
         "",
         "CPU time (utime + stime from /proc, every process under each part) over each workloads run, divided by the "
-        "images answered in it; inference is the workers' own counter of process CPU around each ONNX Runtime run "
-        "(stress_test/cpu_account.py). Every part shares the machine's cores with inference, the load generator "
+        "images answered in it; inference is the workers' own counter of process CPU around each inference run "
+        "(ONNX Runtime or OpenVINO; stress_test/cpu_account.py). Every part shares the machine's cores with inference, the load generator "
         "included, so inference / all of it is how close end-to-end / raw can get here; x raw is what the run "
         "measured.",
         "",
