@@ -50,8 +50,13 @@ def version_order(version: str) -> tuple[int, int, str]:
     return (0, int(version), "") if version.isdigit() else (1, 0, version)
 
 
+def served_version(worker: dict[str, Any], unversioned: str = protocol.DEFAULT_VERSION) -> str:
+    """The model version a worker serves. One serving a MODEL_DIR outside a repository counts as `unversioned`: by
+    default protocol.DEFAULT_VERSION, the version its jobs' stream and the protocol's routes use."""
+    return worker.get("model_version") or unversioned
+
+
 def served_versions(workers: list[dict[str, Any]], unversioned: str = protocol.DEFAULT_VERSION) -> list[str]:
-    """The model versions the ready ones among `workers` serve, ascending: one entry while the fleet agrees, two
-    during a rolling switch. A worker serving a MODEL_DIR outside a repository counts as `unversioned`: by default
-    protocol.DEFAULT_VERSION, the version its jobs' stream and the protocol's routes use."""
-    return sorted({w.get("model_version") or unversioned for w in workers if w["ready"]}, key=version_order)
+    """The model versions the ready ones among `workers` serve (served_version), ascending: one entry while the
+    fleet agrees, two during a rolling switch."""
+    return sorted({served_version(w, unversioned) for w in workers if w["ready"]}, key=version_order)

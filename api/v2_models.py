@@ -1,8 +1,9 @@
 """What the Open Inference Protocol says about the served model: its name, versions, metadata and Triton config.
 
-`served_versions()` is what the protocol's routes read as the versions being served: fleet.served_versions() of the
-live workers (each ready worker's `model_version`, docs/queue-protocol.md, or protocol.DEFAULT_VERSION ("1") for one
-serving a MODEL_DIR folder outside a repository), re-read at most once per VERSIONS_TTL_S.
+`served_versions()` is what the protocol's routes read as the versions being served: fleet.served_version() of each
+live, ready worker (its `model_version`, docs/queue-protocol.md, or protocol.DEFAULT_VERSION ("1") for one serving a
+MODEL_DIR folder outside a repository); `backends()` the runtimes serving one of them. Both come from one reading of
+the heartbeats, re-read at most once per VERSIONS_TTL_S.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import time
 import redis
 
 import fleet
-from resnet_common import protocol
 import settings
 
 PLATFORM, BACKEND = "onnxruntime_onnx", "onnxruntime"
@@ -28,29 +28,44 @@ OUTPUTS = {"probabilities": ("FP32", (CLASSES,)), "heatmap": ("FP32", (HEATMAP_S
 TRITON_TYPES = {"BYTES": "TYPE_STRING", "FP32": "TYPE_FP32"}
 
 _lock = threading.Lock()
-_versions: tuple[float, tuple[str, ...]] = (0.0, ())
+_served: tuple[float, dict[str, tuple[str, ...]]] = (0.0, {})
+
+
+def _served_runtimes(r: redis.Redis, now: float | None = None) -> dict[str, tuple[str, ...]]:
+    """Each version a live, ready worker serves (in version order) → the runtimes (RUNTIME) its workers report,
+    sorted; a worker that reports none runs ONNX Runtime. Read from the heartbeats (fleet.live_workers) at most
+    once per VERSIONS_TTL_S per process."""
+    global _served
+    now = time.monotonic() if now is None else now
+    with _lock:
+        read_at, served = _served
+        if read_at and now - read_at < VERSIONS_TTL_S:
+            return served
+    runtimes: dict[str, set[str]] = {}
+    for worker in fleet.live_workers(r):
+        if worker["ready"]:
+            runtimes.setdefault(fleet.served_version(worker), set()).add(worker.get("runtime") or BACKEND)
+    served = {v: tuple(sorted(runtimes[v])) for v in sorted(runtimes, key=fleet.version_order)}
+    with _lock:
+        _served = (now, served)
+    return served
 
 
 def served_versions(r: redis.Redis, now: float | None = None) -> tuple[str, ...]:
-    """Versions that at least one live, ready worker serves, sorted (numbers numerically); () when none.
-    Read from the heartbeats (fleet.live_workers) at most once per VERSIONS_TTL_S per process."""
-    global _versions
-    now = time.monotonic() if now is None else now
-    with _lock:
-        read_at, versions = _versions
-        if read_at and now - read_at < VERSIONS_TTL_S:
-            return versions
-    versions = tuple(fleet.served_versions(fleet.live_workers(r)))
-    with _lock:
-        _versions = (now, versions)
-    return versions
+    """Versions that at least one live, ready worker serves, sorted (numbers numerically); () when none."""
+    return tuple(_served_runtimes(r, now))
+
+
+def backends(r: redis.Redis, version: str) -> list[str]:
+    """The runtimes the live, ready workers serving `version` report, sorted."""
+    return list(_served_runtimes(r).get(version, ()))
 
 
 def forget_versions() -> None:
     """Read the heartbeats again on the next call (tests, and after a repository change)."""
-    global _versions
+    global _served
     with _lock:
-        _versions = (0.0, ())
+        _served = (0.0, {})
 
 
 def metadata(versions: tuple[str, ...]) -> dict:
@@ -62,19 +77,6 @@ def metadata(versions: tuple[str, ...]) -> dict:
         "inputs": [{"name": n, "datatype": t, "shape": [-1, *(shape or (1,))]} for n, (t, shape) in INPUTS.items()],
         "outputs": [{"name": n, "datatype": t, "shape": [-1, *shape]} for n, (t, shape) in OUTPUTS.items()],
     }
-
-
-def backends(r: redis.Redis, version: str) -> list[str]:
-    """The runtimes (RUNTIME) the live, ready workers serving `version` report, sorted; a worker that reports
-    none runs ONNX Runtime."""
-    workers = [w for w in fleet.live_workers(r) if w["ready"]]
-    return sorted(
-        {
-            w.get("runtime") or BACKEND
-            for w in workers
-            if (w.get("model_version") or protocol.DEFAULT_VERSION) == version
-        }
-    )
 
 
 def config(runtimes: list[str] | None = None) -> dict:

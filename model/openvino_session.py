@@ -35,6 +35,7 @@ class CompiledSession:
         self.request = compiled.create_infer_request()
         self.inputs = [Port.of(p) for p in compiled.inputs]
         self.outputs = [Port.of(p) for p in compiled.outputs]
+        self._index = {port.name: i for i, port in enumerate(self.outputs)}  # the results come in this order
 
     def get_inputs(self) -> list[Port]:
         return self.inputs
@@ -47,8 +48,7 @@ class CompiledSession:
         asked for, the feature map most of the time, are not copied). The input is read in place: the call is
         synchronous, so the caller cannot reuse its array before the run ends."""
         result = self.request.infer(feed, share_inputs=True, share_outputs=True)
-        by_name = {port.get_any_name(): value for port, value in result.items()}
-        return [np.array(by_name[n]) for n in names]
+        return [np.array(result[self._index[n]]) for n in names]
 
 
 def open_compiled(path: str, threads: int, spin: bool = False) -> CompiledSession:

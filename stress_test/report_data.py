@@ -435,6 +435,7 @@ def openvino_end_to_end(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "run": base["name"],
+                "variant": ov.get("variant", "fp32"),
                 "clients": ov["clients"],
                 "ort_img_s": base["ok_per_s"],
                 "ov_img_s": ov["ok_per_s"],

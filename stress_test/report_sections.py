@@ -236,9 +236,10 @@ def _openvino_end_to_end_verdict(folder: Path) -> str:
     if "worse" in verdicts:
         return text + " It does not win end to end on this machine: keep the default, RUNTIME=onnxruntime."
     if "better" in verdicts:
+        variants = " and ".join(sorted({VARIANT_NAMES.get(r["variant"], r["variant"]) for r in rows}))
         return text + (
-            " It wins end to end on this machine: RUNTIME=openvino is worth setting here for fp32 (ONNX Runtime"
-            " stays the default)."
+            f" It wins end to end on this machine: RUNTIME=openvino is worth setting here for {variants} (ONNX"
+            " Runtime stays the default)."
         )
     return text + " It is level end to end on this machine: keep the default, RUNTIME=onnxruntime."
 

@@ -141,8 +141,10 @@ def test_model_metadata_and_config(client, served):
     assert config["max_batch_size"] == 8 and config["name"] == MODEL
     assert (config["platform"], config["backend"]) == ("onnxruntime_onnx", "onnxruntime")  # no runtime reported
     served.hset(protocol.worker_key("w1"), "runtime", "openvino")
+    v2_models.forget_versions()
     assert client.get(f"/v2/models/{MODEL}/config").get_json()["backend"] == "openvino"
     heartbeat(served, "w2", runtime="onnxruntime")
+    v2_models.forget_versions()
     assert client.get(f"/v2/models/{MODEL}/config").get_json()["backend"] == "onnxruntime,openvino"  # switching
     assert [(i["name"], i["data_type"], i["dims"]) for i in config["input"]] == [
         ("image", "TYPE_STRING", [1]),

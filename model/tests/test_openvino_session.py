@@ -25,9 +25,9 @@ def test_openvino_answers_what_onnxruntime_answers_for_every_batch_size(tiny_mod
     ):
         # ONNX Runtime names a dynamic dimension ("N"); OpenVINO's is None: the class-map check reads the others
         assert [d if isinstance(d, int) else None for d in theirs.shape] == list(mine.shape), mine.name
+    names = [o.name for o in ort.session.get_outputs()]
     for n in (1, 3, 8, 2):
         batch = _batch(n, seed=n)
-        names = [o.name for o in ort.session.get_outputs()]
         got = ov.session.run(names, {ov.input_name: batch})
         want = ort.session.run(names, {ort.input_name: batch})
         for g, w in zip(got, want):

@@ -125,8 +125,8 @@ def test_openvino_beside_onnxruntime_raw_and_its_end_to_end_verdict(tmp_path):
         data = json.loads((tmp_path / "workloads.json").read_text())
         data["runs"] += [
             {"name": "small-fp32-keras-c1", "clients": 1, "ok_per_s": 24.0, "p50_ms": 40.0},
-            {"name": "small-fp32-keras-c1-runtimeopenvino", "runtime": "openvino", "clients": 1},
-            {"name": "small-fp32-keras-c8-runtimeopenvino", "runtime": "openvino", "clients": 8},
+            {"name": "small-fp32-keras-c1-runtimeopenvino", "runtime": "openvino", "variant": "fp32", "clients": 1},
+            {"name": "small-fp32-keras-c8-runtimeopenvino", "runtime": "openvino", "variant": "fp32", "clients": 8},
         ]
         data["runs"][-2] |= {"ok_per_s": c1_img_s, "p50_ms": c1_p50_ms}
         data["runs"][-1] |= {"ok_per_s": c8_img_s, "p50_ms": 160.0}
@@ -140,7 +140,7 @@ def test_openvino_beside_onnxruntime_raw_and_its_end_to_end_verdict(tmp_path):
     text = end_to_end(20.2, 26.0, 36.0)
     assert "1 client: 26.0 against 24.0 img/s (1.083×), p50 36.0 against 40.0 ms, better" in text
     assert "8 clients: 20.2 against 20.0 img/s (1.01×), p50 160.0 against 160.0 ms, level" in text
-    assert "It wins end to end on this machine" in text
+    assert "It wins end to end on this machine: RUNTIME=openvino is worth setting here for fp32" in text
     assert "It is level end to end" in end_to_end(20.2, 24.3, 40.5), "within 3 % both ways: noise"
     assert "It does not win end to end" in end_to_end(23.0, 26.0, 42.0), "a lone request 5 % slower is no win"
     assert "It does not win end to end" in end_to_end(19.0, 26.0, 36.0), "5 % fewer answers at 8 clients is no win"
