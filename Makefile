@@ -45,7 +45,7 @@ compose-test: setup  ## build the images offline and run the compose stack with 
 bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime and OpenVINO, workers x threads x batch (~8 min)
 	.venv/bin/python -m stress_test.bench_model
 
-bench-peers: model  ## this service vs BentoML, Ray Serve, MLServer: same model, cores, batch and load (~10 min; QUICK=1 ~5 min)
+bench-peers: model  ## this service (ONNX Runtime, OpenVINO) vs BentoML, Ray Serve, MLServer: same model, cores, batch and load (~13 min; QUICK=1 ~7 min)
 	bash scripts/peer_envs.sh
 	.venv/bin/python -m stress_test.peers.driver $(if $(QUICK),--quick)
 

@@ -1,4 +1,5 @@
-"""This service against BentoML, Ray Serve and MLServer serving the same model, side by side in one run.
+"""This service (on ONNX Runtime, and on OpenVINO) against BentoML, Ray Serve and MLServer serving the same model,
+side by side in one run.
 
 Each system serves the model card's served ONNX file with the same preprocessing (model/preprocess.py), 2
 replicas × 1 intra-op thread and max batch 8, started the way its own documentation starts it. Only the measured
@@ -6,18 +7,20 @@ system runs: each is started for its turn and stopped after it (idle, Ray Serve'
 busy, which would fall on whichever system is measured beside them). The same closed-loop load
 (stress_test/peers/load.py) at 1, 8 and 64 clients goes to each in turn, over rounds, so that a shared machine's
 noise falls on every system alike.
-Raw ONNX Runtime (stress_test/ort_runner.py, no HTTP) of the same configuration is measured in the same run.
+Raw ONNX Runtime (stress_test/ort_runner.py, no HTTP) of the same configuration is measured in the same run, and raw
+OpenVINO (stress_test/openvino_runner.py) when this service ran on it.
 Writes peers.json to the newest stress_test/results/<timestamp>/ holding a bench.json (else a new one) and prints the
 table.
 
-  python -m stress_test.peers.driver                  # 2 rounds x 15 s per load (~10 min with startups)
-  python -m stress_test.peers.driver --quick          # 2 rounds x 6 s per load (~5 min)
+  python -m stress_test.peers.driver                  # 2 rounds x 15 s per load (~13 min with startups)
+  python -m stress_test.peers.driver --quick          # 2 rounds x 6 s per load (~7 min)
   python -m stress_test.peers.driver --systems ours,bentoml --loads 1,8
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -30,8 +33,8 @@ from typing import Any
 
 from stress_test import artifacts
 from stress_test.peers.load import completions, session_cpu_seconds, summary
-from stress_test.peers.report import peers_section, verdict
-from stress_test.peers.systems import PEER_SYSTEMS, ROOT, Ours
+from stress_test.peers.report import OURS_RUNTIME, peers_section, verdict
+from stress_test.peers.systems import ROOT, named_system
 from stress_test.photos import photo_bytes
 from stress_test.results import latest_run_dir, new_run_dir, write_json
 
@@ -41,7 +44,11 @@ START_TIMEOUT_S = 300
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--systems", default="ours,bentoml,ray,mlserver", help="comma list (default: all four)")
+    p.add_argument(
+        "--systems",
+        default="ours,ours_openvino,bentoml,ray,mlserver",
+        help="comma list (default: this service on ONNX Runtime and on OpenVINO, and the three peers)",
+    )
     p.add_argument("--loads", default="1,8,64", help="client counts (default 1,8,64)")
     p.add_argument("--duration", type=float, default=15.0, help="measured seconds per load and round (default 15)")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring each load (default 3)")
@@ -56,18 +63,23 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def raw_onnxruntime(model: Path, duration: float, warmup: float) -> list[dict[str, Any]]:
-    """ort_runner's figures for the served configuration (2×1, batch 8) and a lone request's (1×1, batch 1)."""
+RAW_RUNNERS = {"onnxruntime": "ort_runner", "openvino": "openvino_runner"}  # stress_test modules, by runtime
+
+
+def raw_runtime(runtime: str, model: Path, duration: float, warmup: float) -> list[dict[str, Any]]:
+    """The raw runner's figures (no HTTP) for the served configuration (2×1, batch 8) and a lone request's (1×1,
+    batch 1), on `runtime`, in a process of its own."""
     code = (
-        "import json, onnxruntime as ort\nfrom stress_test import ort_runner\n"
-        f"rows = [ort_runner.run(ort_runner.Config({str(model)!r}, w, t, b, {duration}, {warmup}))"
+        f"import json\nfrom stress_test import ort_runner, {RAW_RUNNERS[runtime]} as runner\n"
+        f"rows = [runner.run(ort_runner.Config({str(model)!r}, w, t, b, {duration}, {warmup}))"
         f" for w, t, b in (({REPLICAS}, {THREADS}, {MAX_BATCH}), (1, 1, 1))]\n"
-        "print(json.dumps([{**r, 'version': 'onnxruntime ' + ort.__version__} for r in rows]))\n"
+        "print(json.dumps(rows))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    version = f"{runtime} {importlib.metadata.version(runtime)}"  # the distributions are named as the runtimes
+    return [{**row, "version": version} for row in json.loads(out.stdout.strip().splitlines()[-1])]
 
 
 def start(system: Any, entry: dict[str, Any], tmp: Path, model_dir: Path, photo: bytes) -> Any:
@@ -128,7 +140,7 @@ def main() -> None:
     served = card.get("serve", "fp32")
     model = model_dir / card["variants"][served]["file"]
     photos = photo_bytes()
-    systems = [Ours() if name == "ours" else PEER_SYSTEMS[name]() for name in args.systems.split(",") if name]
+    systems = [named_system(name) for name in args.systems.split(",") if name]
     data: dict[str, Any] = {
         "settings": {
             "loads": args.loads,
@@ -152,10 +164,11 @@ def main() -> None:
         finally:
             for system in systems:
                 system.stop()
-    if not args.skip_raw:
-        data["raw_onnxruntime"] = raw_onnxruntime(model, min(args.duration, 10.0), 2.0)
+    if not args.skip_raw:  # ONNX Runtime always (the peers run it), and the runtime of every other "ours"
+        for runtime in {"onnxruntime", *(OURS_RUNTIME[n] for n in data["systems"] if n in OURS_RUNTIME)}:
+            data[f"raw_{runtime}"] = raw_runtime(runtime, model, min(args.duration, 10.0), 2.0)
     data["machine"]["loadavg_at_end"] = os.getloadavg()
-    data["verdict"] = verdict(data)
+    data["verdicts"] = {name: verdict(data, name) for name in data["systems"] if name in OURS_RUNTIME}
     out = Path(args.out) if args.out else (latest_run_dir("bench.json") or new_run_dir()) / "peers.json"
     write_json(out, data)
     print("\n" + peers_section(data))

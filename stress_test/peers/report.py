@@ -5,19 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 GOAL_THROUGHPUT_RATIO = 1.1  # ours >= 1.1x the best peer's img/s at 8 and 64 clients
-LABELS = {"ours": "this service", "bentoml": "BentoML", "ray": "Ray Serve", "mlserver": "MLServer"}
+LABELS = {
+    "ours": "this service",
+    "ours_openvino": "this service, RUNTIME=openvino",
+    "bentoml": "BentoML",
+    "ray": "Ray Serve",
+    "mlserver": "MLServer",
+}
+OURS_RUNTIME = {"ours": "onnxruntime", "ours_openvino": "openvino"}  # this service's entries: the runtime of each
+RUNTIME_LABELS = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
+PEERS_RUNTIME = "onnxruntime"  # what every peer's service runs the ONNX file on
 
 
 def _load(system: dict, clients: int) -> dict | None:
     return (system.get("loads") or {}).get(str(clients))
 
 
-def verdict(data: dict[str, Any]) -> dict[str, Any]:
-    """Ours against the best peer that ran: img/s ratio at each load > 1 client, and 1-client p50."""
+def verdict(data: dict[str, Any], name: str = "ours") -> dict[str, Any]:
+    """This service's entry `name` against the best peer that ran: img/s ratio at each load > 1 client, and 1-client
+    p50. This service's other entries are not peers."""
     systems = data["systems"]
-    ours = systems.get("ours", {})
-    peers = {k: v for k, v in systems.items() if k != "ours" and v.get("status") == "ok"}
-    out: dict[str, Any] = {"peers_compared": sorted(peers)}
+    ours = systems.get(name, {})
+    peers = {k: v for k, v in systems.items() if k not in OURS_RUNTIME and v.get("status") == "ok"}
+    out: dict[str, Any] = {"system": name, "peers_compared": sorted(peers)}
     if ours.get("status") != "ok" or not peers:
         out["met"] = None
         return out
@@ -75,16 +85,17 @@ def table(data: dict[str, Any]) -> str:
             load = _load(system, c)
             row += [_cell(load, k) for k in ("img_s", "p50_ms", "p99_ms", "errors", "cpu_ms_per_img")]
         lines.append("| " + " | ".join(row) + " |")
-    for raw in data.get("raw_onnxruntime", []):
-        what = f"raw ONNX Runtime {raw['workers']}×{raw['threads']} batch {raw['batch']} (no HTTP)"
-        lines.append(f"| {what} | {raw.get('version', '')} | batch p50 {raw['p50_ms']} ms | {raw['img_s']} img/s |")
+    for runtime, label in RUNTIME_LABELS.items():
+        for raw in data.get(f"raw_{runtime}", []):
+            what = f"raw {label} {raw['workers']}×{raw['threads']} batch {raw['batch']} (no HTTP)"
+            lines.append(f"| {what} | {raw.get('version', '')} | batch p50 {raw['p50_ms']} ms | {raw['img_s']} img/s |")
     return "\n".join(lines)
 
 
-def served_raw(data: dict[str, Any]) -> tuple[dict | None, dict | None]:
-    """The raw ONNX Runtime rows of the same run: the served configuration (replicas × threads, max batch) and a
+def served_raw(data: dict[str, Any], runtime: str = PEERS_RUNTIME) -> tuple[dict | None, dict | None]:
+    """The raw rows of `runtime` in the same run: the served configuration (replicas × threads, max batch) and a
     lone request's (1 × 1, batch 1)."""
-    s, raw = data["settings"], data.get("raw_onnxruntime") or []
+    s, raw = data["settings"], data.get(f"raw_{runtime}") or []
     served = next(
         (r for r in raw if (r["workers"], r["threads"], r["batch"]) == (s["replicas"], s["threads"], s["max_batch"])),
         None,
@@ -122,11 +133,11 @@ def relative_table(data: dict[str, Any]) -> str:
 
 
 def verdict_lines(data: dict[str, Any], v: dict[str, Any]) -> list[str]:
-    """One line per goal: met or missed, with this service's figure and the best peer's."""
+    """One line per goal: met or missed, with this service's figure (entry v["system"]) and the best peer's."""
     words = {True: "met", False: "**missed**"}
     lines = []
     for clients in data["settings"]["loads"]:
-        mine = _load(data["systems"].get("ours", {}), clients) or {}
+        mine = _load(data["systems"].get(v["system"], {}), clients) or {}
         if clients == 1 and "p50_1_client" in v:
             p = v["p50_1_client"]
             lines.append(
@@ -149,42 +160,51 @@ def why_missed(data: dict[str, Any], v: dict[str, Any]) -> list[str]:
     lines = []
     one = v.get("p50_1_client")
     if one and one["met"] is False:
-        lines += _lone_why(data, one)
+        lines += _lone_why(data, v["system"], one)
     for clients in data["settings"]["loads"]:
         check = v.get(f"throughput_{clients}_clients")
         if check and check["met"] is False:
-            lines += _throughput_why(data, clients, check)
+            lines += _throughput_why(data, v["system"], clients, check)
     return lines
 
 
-def _lone_why(data: dict[str, Any], one: dict[str, Any]) -> list[str]:
-    """Each system's time beyond raw batch-1 inference, and what this service's lone request goes through."""
-    _, lone = served_raw(data)
-    if not lone:
+def _lone_why(data: dict[str, Any], name: str, one: dict[str, Any]) -> list[str]:
+    """Each system's time beyond raw batch-1 inference on its own runtime, and what this service's lone request goes
+    through."""
+    runtime = OURS_RUNTIME[name]
+    (_, lone), (_, peers_lone) = served_raw(data, runtime), served_raw(data)
+    if not (lone and peers_lone):
         return []
+    if runtime == PEERS_RUNTIME:
+        beyond = f"beyond raw batch-1 inference ({lone['p50_ms']} ms), a lone request took"
+    else:
+        beyond = (
+            f"beyond raw batch-1 inference ({lone['p50_ms']} ms with {RUNTIME_LABELS[runtime]}, "
+            f"{peers_lone['p50_ms']} ms with the peers' {RUNTIME_LABELS[PEERS_RUNTIME]}), a lone request took"
+        )
     return [
-        f"- Why at 1 client: beyond raw batch-1 inference ({lone['p50_ms']} ms), a lone request took "
-        f"{one['ours_ms'] - lone['p50_ms']:+.1f} ms here and {one['best_peer_ms'] - lone['p50_ms']:+.1f} ms with "
-        f"{LABELS.get(one['best_peer'], '?')}; here it also crosses nginx, is decoded in the API process and is "
-        "handed to a worker process through Redis and back."
+        f"- Why at 1 client: {beyond} {one['ours_ms'] - lone['p50_ms']:+.1f} ms here and "
+        f"{one['best_peer_ms'] - peers_lone['p50_ms']:+.1f} ms with {LABELS.get(one['best_peer'], '?')}; here it also"
+        " crosses nginx, is decoded in the API process and is handed to a worker process through Redis and back."
     ]
 
 
-def _throughput_why(data: dict[str, Any], clients: int, check: dict[str, Any]) -> list[str]:
+def _throughput_why(data: dict[str, Any], name: str, clients: int, check: dict[str, Any]) -> list[str]:
     """The CPU an image could cost at most to reach the goal on the cores this service kept busy, beside what it
-    cost and what raw ONNX Runtime's inference alone cost in the same run; and the 503s a peer did not send."""
-    served, _ = served_raw(data)
+    cost and what raw inference alone (on its runtime) cost in the same run; and the 503s a peer did not send."""
+    runtime = OURS_RUNTIME[name]
+    served, _ = served_raw(data, runtime)
     inference_ms = served and served.get("per_image_ms")
-    mine = _load(data["systems"].get("ours", {}), clients) or {}
+    mine = _load(data["systems"].get(name, {}), clients) or {}
     peer = _load(data["systems"].get(check["best_peer"] or "", {}), clients) or {}
     if not (mine.get("cpu_ms_per_img") and mine.get("cores_busy") and peer.get("img_s")):
         return []
-    name, used = LABELS.get(check["best_peer"], "?"), mine["cpu_ms_per_img"]
+    label, used = LABELS.get(check["best_peer"], "?"), mine["cpu_ms_per_img"]
     goal = GOAL_THROUGHPUT_RATIO * peer["img_s"]
     budget = 1000 * mine["cores_busy"] / goal
     text = (
         f"- Why at {clients} clients: this service's processes kept {mine['cores_busy']} cores busy at {used} ms of"
-        f" CPU per answered image; {GOAL_THROUGHPUT_RATIO}× {name}'s {peer['img_s']} img/s is {goal:.2f} img/s,"
+        f" CPU per answered image; {GOAL_THROUGHPUT_RATIO}× {label}'s {peer['img_s']} img/s is {goal:.2f} img/s,"
         f" which on those cores allows {budget:.1f} ms per image"
     )
     if budget >= used:
@@ -194,8 +214,9 @@ def _throughput_why(data: dict[str, Any], clients: int, check: dict[str, Any]) -
         )
     elif inference_ms and budget < inference_ms:
         text += (
-            f", less than raw ONNX Runtime's inference alone costs ({inference_ms} ms per image in this run): out of"
-            " reach on this machine for a server whose inference costs what raw ONNX Runtime's does."
+            f", less than raw {RUNTIME_LABELS[runtime]}'s inference alone costs ({inference_ms} ms per image in this"
+            f" run): out of reach on this machine for a server whose inference costs what raw"
+            f" {RUNTIME_LABELS[runtime]}'s does."
         )
     elif inference_ms:
         text += (
@@ -208,16 +229,33 @@ def _throughput_why(data: dict[str, Any], clients: int, check: dict[str, Any]) -
     if mine.get("errors") and not peer.get("errors"):
         lines.append(
             f"  It also refused {mine['errors']} requests with 503 at its admission bound, which held its p99 at "
-            f"{mine.get('p99_ms')} ms; {name} queued every request (p99 {peer.get('p99_ms')} ms)."
+            f"{mine.get('p99_ms')} ms; {label} queued every request (p99 {peer.get('p99_ms')} ms)."
         )
     return lines
+
+
+def _goal_paragraph(data: dict[str, Any], name: str) -> list[str]:
+    """The goal's verdict for one of this service's entries, its lines and the reasons for what it missed."""
+    v = verdict(data, name)
+    met = {True: "met", False: "missed", None: "not measurable"}[v.get("met")]
+    goal = (
+        f"ours ≥ {GOAL_THROUGHPUT_RATIO}× the best peer's img/s at every load above 1 client, 1-client p50 no worse"
+        " than the best peer's"
+    )
+    if OURS_RUNTIME[name] == PEERS_RUNTIME:
+        head = f"Goal ({goal}): **{met}**."
+    else:
+        runtime = RUNTIME_LABELS[OURS_RUNTIME[name]]
+        head = (
+            f"The same goal with this service's workers on {runtime} (`RUNTIME={OURS_RUNTIME[name]}`), while the"
+            f" peers run {RUNTIME_LABELS[PEERS_RUNTIME]} as above: **{met}**."
+        )
+    return [head, *verdict_lines(data, v), *why_missed(data, v)]
 
 
 def peers_section(data: dict[str, Any], source: str | None = None) -> str:
     """The report's "Side by side with serving peers" section in markdown; `source` says which run it came from."""
     s = data["settings"]
-    v = data.get("verdict") or verdict(data)
-    met = {True: "met", False: "missed", None: "not measurable"}[v.get("met")]
     served, lone = served_raw(data)
     parts = [
         "## Side by side with serving peers",
@@ -251,12 +289,9 @@ def peers_section(data: dict[str, Any], source: str | None = None) -> str:
             relative_table(data),
             "",
         ]
-    parts += [
-        f"Goal (ours ≥ {GOAL_THROUGHPUT_RATIO}× the best peer's img/s at every load above 1 client, 1-client p50 no"
-        f" worse than the best peer's): **{met}**.",
-        *verdict_lines(data, v),
-        *why_missed(data, v),
-    ]
+    ours = [name for name in OURS_RUNTIME if name in data["systems"]] or ["ours"]
+    for i, name in enumerate(ours):
+        parts += ([""] if i else []) + _goal_paragraph(data, name)
     for name, system in data["systems"].items():
         if system.get("status") != "ok":
             parts.append(f"- {LABELS.get(name, name)} did not run: {reason(system)}")

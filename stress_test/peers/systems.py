@@ -25,6 +25,7 @@ from testkit.processes import free_port
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = Path(__file__).resolve().parent
 STOP_TIMEOUT_S = 40
+DEFAULT_RUNTIME = "onnxruntime"  # model/settings.py's RUNTIME default
 
 
 def multipart(field: str) -> Any:
@@ -222,25 +223,34 @@ PEER_SYSTEMS = {
 }
 
 
-class Ours:
-    """This service exactly as `make run` starts it (testkit.stack.Stack), driven through nginx."""
+def named_system(name: str) -> Any:
+    """The system a --systems name means: "ours", "ours_<runtime>" (this service on that worker runtime), or a peer."""
+    if name == "ours" or name.startswith("ours_"):
+        return Ours(name.removeprefix("ours_") if name != "ours" else DEFAULT_RUNTIME)
+    return PEER_SYSTEMS[name]()
 
-    name = "ours"
+
+class Ours:
+    """This service exactly as `make run` starts it (testkit.stack.Stack), driven through nginx, with its workers on
+    `runtime` (the setting RUNTIME). The default runtime's entry is named "ours", any other "ours_<runtime>"."""
+
     request = "multipart/form-data to /predict through nginx"
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: str = DEFAULT_RUNTIME) -> None:
+        self.runtime = runtime
+        self.name = "ours" if runtime == DEFAULT_RUNTIME else f"ours_{runtime}"
         self.stack: Any = None
 
     def version(self) -> str:
         out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        return out.stdout.strip() or "?"
+        return f"{out.stdout.strip() or '?'} ({self.runtime})"
 
     def start(self, tmp: Path, model_dir: Path, photo: bytes, timeout: float) -> Target:
         from testkit.stack import Stack
 
         self.stack = Stack(
             Path(tempfile.mkdtemp(prefix="ours-", dir=tmp)),  # a fresh folder for each start
-            env={"MODEL_DIR": str(model_dir), "THREADS": "1", "BATCH_SIZE": "8"},
+            env={"MODEL_DIR": str(model_dir), "THREADS": "1", "BATCH_SIZE": "8", "RUNTIME": self.runtime},
             workers=2,
         )
         self.stack.start(timeout=timeout)

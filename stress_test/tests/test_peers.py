@@ -113,6 +113,34 @@ def test_why_missed_gives_the_cpu_budget_of_the_goal_against_raw_inference():
     assert report.why_missed(_data(11.0, 10.0, 100, 100), report.verdict(_data(11.0, 10.0, 100, 100))) == []
 
 
+def test_this_service_on_openvino_is_judged_against_the_peers_and_not_counted_as_one():
+    data = _data(10.0, 10.0, 100, 100)
+    data["systems"]["ours_openvino"] = _data(11.0, 10.0, 90, 100)["systems"]["ours"]
+    data["raw_onnxruntime"] = [{"workers": 1, "threads": 1, "batch": 1, "img_s": 12.0, "p50_ms": 95.0}]
+    data["raw_openvino"] = [{"workers": 1, "threads": 1, "batch": 1, "img_s": 14.0, "p50_ms": 80.0}]
+    default, openvino = report.verdict(data), report.verdict(data, "ours_openvino")
+    assert default["peers_compared"] == openvino["peers_compared"] == ["bentoml"]  # ours_openvino is no peer
+    assert default["met"] is False and default["throughput_8_clients"]["ratio"] == 1.0
+    assert openvino["met"] is True and openvino["throughput_8_clients"]["ratio"] == 1.1
+    text = report.peers_section(data)
+    assert "Goal (ours ≥ 1.1× the best peer's img/s" in text and "**missed**" in text
+    assert "workers on OpenVINO (`RUNTIME=openvino`), while the peers run ONNX Runtime as above: **met**" in text
+    assert "| raw OpenVINO 1×1 batch 1 (no HTTP) |" in text
+    data["systems"]["ours_openvino"]["loads"]["1"]["p50_ms"] = 101  # a lone request: 21 ms beyond raw OpenVINO
+    lone = report.why_missed(data, report.verdict(data, "ours_openvino"))[0]
+    assert "(80.0 ms with OpenVINO, 95.0 ms with the peers' ONNX Runtime)" in lone
+    assert "+21.0 ms here and +5.0 ms with BentoML" in lone
+
+
+def test_systems_are_named_by_what_runs_them():
+    from stress_test.peers.systems import named_system
+
+    assert (named_system("ours").name, named_system("ours").runtime) == ("ours", "onnxruntime")
+    assert (named_system("ours_openvino").name, named_system("ours_openvino").runtime) == ("ours_openvino", "openvino")
+    assert named_system("mlserver").path == "/v2/models/resnet50/infer"
+    assert set(report.OURS_RUNTIME) <= set(report.LABELS)
+
+
 def test_openvino_runs_the_same_onnx_file_as_onnxruntime(tmp_path):
     pytest.importorskip("openvino")
     import onnxruntime as ort
@@ -129,6 +157,23 @@ def test_openvino_runs_the_same_onnx_file_as_onnxruntime(tmp_path):
     want = ort.InferenceSession(str(path)).run(["probabilities"], {"input": batch})[0]
     assert got.shape == (2, 1000)
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_raw_rows_are_the_served_and_the_lone_configuration_on_that_runtime(tmp_path, runtime):
+    pytest.importorskip(runtime)
+    import importlib.metadata
+
+    from stress_test.peers import driver
+    from testkit.tiny_model import write_tiny_model
+
+    path = tmp_path / "tiny.onnx"
+    write_tiny_model(path)
+    rows = driver.raw_runtime(runtime, path, duration=0.3, warmup=0.1)
+    assert [(r["workers"], r["threads"], r["batch"]) for r in rows] == [(2, 1, 8), (1, 1, 1)]
+    assert all(r["img_s"] > 0 and r["version"] == f"{runtime} {importlib.metadata.version(runtime)}" for r in rows)
+    data = {"settings": {"replicas": 2, "threads": 1, "max_batch": 8}, f"raw_{runtime}": rows}
+    assert report.served_raw(data, runtime) == (rows[0], rows[1])
 
 
 def test_session_cpu_counts_the_busy_processes_of_that_session_only():
