@@ -135,12 +135,15 @@ def in_turn(systems: list, tmp: Path, model_dir: Path, photos: list, args: argpa
 def main() -> None:
     args = parse_args()
     args.loads = [int(x) for x in args.loads.split(",") if x.strip()]
+    try:
+        systems = [named_system(name) for name in args.systems.split(",") if name]
+    except ValueError as exc:
+        sys.exit(f"--systems: {exc}")
     model_dir = artifacts.model_dir(args.model_dir).resolve()
     card = artifacts.card(model_dir)
     served = card.get("serve", "fp32")
     model = model_dir / card["variants"][served]["file"]
     photos = photo_bytes()
-    systems = [named_system(name) for name in args.systems.split(",") if name]
     data: dict[str, Any] = {
         "settings": {
             "loads": args.loads,
@@ -165,7 +168,7 @@ def main() -> None:
             for system in systems:
                 system.stop()
     if not args.skip_raw:  # ONNX Runtime always (the peers run it), and the runtime of every other "ours"
-        for runtime in {"onnxruntime", *(OURS_RUNTIME[n] for n in data["systems"] if n in OURS_RUNTIME)}:
+        for runtime in sorted({"onnxruntime", *(OURS_RUNTIME[n] for n in data["systems"] if n in OURS_RUNTIME)}):
             data[f"raw_{runtime}"] = raw_runtime(runtime, model, min(args.duration, 10.0), 2.0)
     data["machine"]["loadavg_at_end"] = os.getloadavg()
     data["verdicts"] = {name: verdict(data, name) for name in data["systems"] if name in OURS_RUNTIME}

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from stress_test.peers.load import Target
+from stress_test.peers.report import OURS_RUNTIME
 from testkit.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = Path(__file__).resolve().parent
 STOP_TIMEOUT_S = 40
-DEFAULT_RUNTIME = "onnxruntime"  # model/settings.py's RUNTIME default
 
 
 def multipart(field: str) -> Any:
@@ -224,21 +224,22 @@ PEER_SYSTEMS = {
 
 
 def named_system(name: str) -> Any:
-    """The system a --systems name means: "ours", "ours_<runtime>" (this service on that worker runtime), or a peer."""
-    if name == "ours" or name.startswith("ours_"):
-        return Ours(name.removeprefix("ours_") if name != "ours" else DEFAULT_RUNTIME)
-    return PEER_SYSTEMS[name]()
+    """The system a --systems name means: one of this service's entries (report.OURS_RUNTIME) or a peer."""
+    if name in OURS_RUNTIME:
+        return Ours(name)
+    if name in PEER_SYSTEMS:
+        return PEER_SYSTEMS[name]()
+    raise ValueError(f"unknown system {name!r}: one of {', '.join([*OURS_RUNTIME, *PEER_SYSTEMS])}")
 
 
 class Ours:
     """This service exactly as `make run` starts it (testkit.stack.Stack), driven through nginx, with its workers on
-    `runtime` (the setting RUNTIME). The default runtime's entry is named "ours", any other "ours_<runtime>"."""
+    the runtime (the setting RUNTIME) its entry `name` names in report.OURS_RUNTIME."""
 
     request = "multipart/form-data to /predict through nginx"
 
-    def __init__(self, runtime: str = DEFAULT_RUNTIME) -> None:
-        self.runtime = runtime
-        self.name = "ours" if runtime == DEFAULT_RUNTIME else f"ours_{runtime}"
+    def __init__(self, name: str = "ours") -> None:
+        self.name, self.runtime = name, OURS_RUNTIME[name]
         self.stack: Any = None
 
     def version(self) -> str:

@@ -138,6 +138,8 @@ def test_systems_are_named_by_what_runs_them():
     assert (named_system("ours").name, named_system("ours").runtime) == ("ours", "onnxruntime")
     assert (named_system("ours_openvino").name, named_system("ours_openvino").runtime) == ("ours_openvino", "openvino")
     assert named_system("mlserver").path == "/v2/models/resnet50/infer"
+    with pytest.raises(ValueError, match="unknown system 'ours_tensorrt'"):
+        named_system("ours_tensorrt")  # not one of this service's entries: neither run nor judged as a peer
     assert set(report.OURS_RUNTIME) <= set(report.LABELS)
 
 
