@@ -45,7 +45,7 @@ compose-test: setup  ## build the images offline and run the compose stack with 
 bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime and OpenVINO, workers x threads x batch (~8 min)
 	.venv/bin/python -m stress_test.bench_model
 
-bench-peers: model  ## this service (ONNX Runtime, OpenVINO) vs BentoML, Ray Serve, MLServer: same model, cores, batch and load (~13 min; QUICK=1 ~7 min)
+bench-peers: model  ## this service (ONNX Runtime, OpenVINO) vs BentoML, Ray Serve, MLServer: same model, cores, batch and load (~14 min; QUICK=1 shorter windows)
 	bash scripts/peer_envs.sh
 	.venv/bin/python -m stress_test.peers.driver $(if $(QUICK),--quick)
 
@@ -55,7 +55,7 @@ bench-explain: model  ## what class activation heatmaps cost per image, asked an
 config-search: model  ## recommend WORKERS / THREADS / BATCH_SIZE for this machine (~1 min)
 	.venv/bin/python -m stress_test.config_search --save
 
-matrix: model     ## Locust matrix (configurations using every core) + small / 12 MP workloads (~17 min; after bench); CONTAINERS=1 adds matrix-containers
+matrix: model     ## Locust matrix (configurations using every core) + small / 12 MP workloads (~20 min; after bench); CONTAINERS=1 adds matrix-containers
 	.venv/bin/python -m stress_test.run_matrix
 	$(if $(filter 1,$(CONTAINERS)),scripts/compose_matrix.sh)
 

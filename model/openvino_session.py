@@ -4,7 +4,7 @@ RUNTIME=openvino. The settings mirror session.open_session's: a fixed number of 
 f32 precision (no bf16 or fp16 downcast: the answers stay those of the ONNX file), and no thread pinning, since
 one process per core shares the cores as ONNX Runtime's non-spinning pools do. The model keeps the ONNX file's
 dynamic batch dimension: the worker's batches vary in size, and one compiled model serves them all (a static model
-per size would hold the weights once per size). `spin` has no OpenVINO counterpart.
+per size would hold the weights once per size). ONNX Runtime's spinning (ORT_SPIN) has no OpenVINO counterpart.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class CompiledSession:
         return [np.array(result[self._index[n]]) for n in names]
 
 
-def open_compiled(path: str, threads: int, spin: bool = False) -> CompiledSession:
+def open_compiled(path: str, threads: int) -> CompiledSession:
     """Compile the ONNX file for the CPU with `threads` inference threads."""
     import openvino as ov  # imported here: only a worker that runs it loads it
 

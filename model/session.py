@@ -93,7 +93,7 @@ def open_session(path: str, threads: int, spin: bool, runtime: str = "onnxruntim
     if runtime == "openvino":
         import openvino_session
 
-        return openvino_session.open_compiled(path, threads, spin)
+        return openvino_session.open_compiled(path, threads)  # spinning is ONNX Runtime's alone
     import onnxruntime as ort  # imported here so the supervisor process never loads it
 
     opts = ort.SessionOptions()

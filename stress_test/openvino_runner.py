@@ -19,9 +19,9 @@ def _session_module() -> Any:
 
 
 def open_compiled(path: str, threads: int, spin: bool, batch: int | None = None) -> Any:
-    """The worker's own OpenVINO session. ort_runner passes its batch size too; the model keeps its dynamic batch
-    dimension, as in the worker."""
-    return _session_module().open_compiled(path, threads, spin)
+    """The worker's own OpenVINO session, behind ort_runner's session factory: `spin` has no OpenVINO counterpart,
+    and the model keeps its dynamic batch dimension whatever `batch` is, as in the worker."""
+    return _session_module().open_compiled(path, threads)
 
 
 def version() -> str | None:

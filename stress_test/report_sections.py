@@ -1058,9 +1058,9 @@ def cpu_account_section(folder: Path) -> list[str]:
         "",
         "CPU time (utime + stime from /proc, every process under each part) over each workloads run, divided by the "
         "images answered in it; inference is the workers' own counter of process CPU around each inference run "
-        "(ONNX Runtime or OpenVINO; stress_test/cpu_account.py). Every part shares the machine's cores with inference, the load generator "
-        "included, so inference / all of it is how close end-to-end / raw can get here; x raw is what the run "
-        "measured.",
+        "(ONNX Runtime or OpenVINO; stress_test/cpu_account.py). Every part shares the machine's cores with "
+        "inference, the load generator included, so inference / all of it is how close end-to-end / raw can get "
+        "here; x raw is what the run measured.",
         "",
     ]
     lines += md_table(

@@ -27,9 +27,9 @@ from stress_test import artifacts
 from stress_test import closed_loop
 from stress_test import cpu_account
 from stress_test import machine
-from stress_test import openvino_runner
 from stress_test import ort_runner
 from stress_test import pyspy_profile
+from stress_test import raw_runtime
 from stress_test import stages
 from stress_test.phone_photos import phone_photos
 from stress_test.photos import photo_bytes
@@ -135,9 +135,8 @@ def run_stack(
     model_dir = artifacts.model_dir(args.model_dir)
     model = artifacts.variants(model_dir)[variant]
     runtime = (extra or {}).get("RUNTIME", "onnxruntime")
-    raw_run = openvino_runner.run if runtime == "openvino" else ort_runner.run  # raw: the runtime the stack runs
-    raw = raw_run(ort_runner.Config(str(model), 2, 1, 8, args.workload_raw_duration, 2.0))
-    raw_b1 = raw_run(ort_runner.Config(str(model), 1, 1, 1, args.workload_raw_duration / 2, 1.0))
+    raw = raw_runtime.run(runtime, ort_runner.Config(str(model), 2, 1, 8, args.workload_raw_duration, 2.0))
+    raw_b1 = raw_runtime.run(runtime, ort_runner.Config(str(model), 1, 1, 1, args.workload_raw_duration / 2, 1.0))
     work = Path(tempfile.mkdtemp(prefix=f"workloads-{variant}-{mode}-"))
     svc = Service(
         work,

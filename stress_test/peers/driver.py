@@ -12,15 +12,14 @@ OpenVINO (stress_test/openvino_runner.py) when this service ran on it.
 Writes peers.json to the newest stress_test/results/<timestamp>/ holding a bench.json (else a new one) and prints the
 table.
 
-  python -m stress_test.peers.driver                  # 2 rounds x 15 s per load (~13 min with startups)
-  python -m stress_test.peers.driver --quick          # 2 rounds x 6 s per load (~7 min)
+  python -m stress_test.peers.driver                  # 2 rounds x 15 s per load (~14 min with startups)
+  python -m stress_test.peers.driver --quick          # 2 rounds x 6 s per load
   python -m stress_test.peers.driver --systems ours,bentoml --loads 1,8
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -63,23 +62,19 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-RAW_RUNNERS = {"onnxruntime": "ort_runner", "openvino": "openvino_runner"}  # stress_test modules, by runtime
-
-
 def raw_runtime(runtime: str, model: Path, duration: float, warmup: float) -> list[dict[str, Any]]:
-    """The raw runner's figures (no HTTP) for the served configuration (2×1, batch 8) and a lone request's (1×1,
-    batch 1), on `runtime`, in a process of its own."""
+    """raw_runtime's figures (no HTTP) for the served configuration (2×1, batch 8) and a lone request's (1×1,
+    batch 1), on `runtime`, in a process of its own; `version` names the runtime and its version."""
     code = (
-        f"import json\nfrom stress_test import ort_runner, {RAW_RUNNERS[runtime]} as runner\n"
-        f"rows = [runner.run(ort_runner.Config({str(model)!r}, w, t, b, {duration}, {warmup}))"
+        "import json\nfrom stress_test import ort_runner, raw_runtime\n"
+        f"rows = [raw_runtime.run({runtime!r}, ort_runner.Config({str(model)!r}, w, t, b, {duration}, {warmup}))"
         f" for w, t, b in (({REPLICAS}, {THREADS}, {MAX_BATCH}), (1, 1, 1))]\n"
         "print(json.dumps(rows))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
-    version = f"{runtime} {importlib.metadata.version(runtime)}"  # the distributions are named as the runtimes
-    return [{**row, "version": version} for row in json.loads(out.stdout.strip().splitlines()[-1])]
+    return [{**row, "version": row["runtime"]} for row in json.loads(out.stdout.strip().splitlines()[-1])]
 
 
 def start(system: Any, entry: dict[str, Any], tmp: Path, model_dir: Path, photo: bytes) -> Any:

@@ -178,6 +178,13 @@ def test_raw_rows_are_the_served_and_the_lone_configuration_on_that_runtime(tmp_
     assert report.served_raw(data, runtime) == (rows[0], rows[1])
 
 
+def test_a_raw_baseline_for_an_unknown_runtime_is_refused():
+    from stress_test import ort_runner, raw_runtime
+
+    with pytest.raises(ValueError, match="no raw runner for RUNTIME='tensorrt'"):
+        raw_runtime.run("tensorrt", ort_runner.Config("model.onnx", 1, 1, 1, 0.1, 0.1))
+
+
 def test_session_cpu_counts_the_busy_processes_of_that_session_only():
     import subprocess
     import sys
