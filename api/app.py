@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, request
 
+import body_drain
 import flask_json
 import health
 import metrics
@@ -80,6 +81,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             response.headers.setdefault(name, value)
         return response
 
+    # nginx lets through bodies of at most MAX_CONTENT_LENGTH (client_max_body_size): the most there is to drain
+    app.wsgi_app = body_drain.DrainBody(app.wsgi_app, settings.MAX_CONTENT_LENGTH)
     return app
 
 
