@@ -59,4 +59,17 @@ def served_version(worker: dict[str, Any], unversioned: str = protocol.DEFAULT_V
 def served_versions(workers: list[dict[str, Any]], unversioned: str = protocol.DEFAULT_VERSION) -> list[str]:
     """The model versions the ready ones among `workers` serve (served_version), ascending: one entry while the
     fleet agrees, two during a rolling switch."""
-    return sorted({served_version(w, unversioned) for w in workers if w["ready"]}, key=version_order)
+    return list(served_runtimes(workers, unversioned))
+
+
+def served_runtimes(
+    workers: list[dict[str, Any]], unversioned: str = protocol.DEFAULT_VERSION
+) -> dict[str, tuple[str, ...]]:
+    """Each version in served_versions → the runtimes (RUNTIME) its ready workers report, sorted; a worker that
+    reports none runs the default, ONNX Runtime."""
+    runtimes: dict[str, set[str]] = {}
+    for worker in workers:
+        if worker["ready"]:
+            version = served_version(worker, unversioned)
+            runtimes.setdefault(version, set()).add(worker.get("runtime") or protocol.Runtime.ONNXRUNTIME)
+    return {version: tuple(sorted(runtimes[version])) for version in sorted(runtimes, key=version_order)}

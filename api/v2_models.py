@@ -15,8 +15,9 @@ import redis
 
 import fleet
 import settings
+from resnet_common.protocol import Runtime
 
-PLATFORM, BACKEND = "onnxruntime_onnx", "onnxruntime"
+PLATFORM, BACKEND = "onnxruntime_onnx", Runtime.ONNXRUNTIME  # BACKEND: named while no worker is ready
 IMAGE_SIZE, CHANNELS, CLASSES, HEATMAP_SIZE = 224, 3, 1000, 7
 VERSIONS_TTL_S = 1.0  # how long one process reuses its reading of the heartbeats
 
@@ -32,20 +33,15 @@ _served: tuple[float, dict[str, tuple[str, ...]]] = (0.0, {})
 
 
 def _served_runtimes(r: redis.Redis, now: float | None = None) -> dict[str, tuple[str, ...]]:
-    """Each version a live, ready worker serves (in version order) → the runtimes (RUNTIME) its workers report,
-    sorted; a worker that reports none runs ONNX Runtime. Read from the heartbeats (fleet.live_workers) at most
-    once per VERSIONS_TTL_S per process."""
+    """fleet.served_runtimes of the live workers, read from the heartbeats at most once per VERSIONS_TTL_S per
+    process."""
     global _served
     now = time.monotonic() if now is None else now
     with _lock:
         read_at, served = _served
         if read_at and now - read_at < VERSIONS_TTL_S:
             return served
-    runtimes: dict[str, set[str]] = {}
-    for worker in fleet.live_workers(r):
-        if worker["ready"]:
-            runtimes.setdefault(fleet.served_version(worker), set()).add(worker.get("runtime") or BACKEND)
-    served = {v: tuple(sorted(runtimes[v])) for v in sorted(runtimes, key=fleet.version_order)}
+    served = fleet.served_runtimes(fleet.live_workers(r))
     with _lock:
         _served = (now, served)
     return served

@@ -11,11 +11,11 @@ import logging
 import os
 
 import cpu_quota
+from resnet_common.protocol import Runtime
 from settings import Settings
 
 log = logging.getLogger(__name__)
 PREFERRED_OUTPUT = "probabilities"
-RUNTIMES = ("onnxruntime", "openvino")  # RUNTIME: what runs the ONNX file
 
 
 def available_cores() -> int:
@@ -78,19 +78,19 @@ class ModelHandle:
     variant: str
     path: str
     threads: int
-    runtime: str = "onnxruntime"  # RUNTIME it was opened with
+    runtime: Runtime = Runtime.ONNXRUNTIME  # RUNTIME it was opened with
     sha256: str = ""  # of the ONNX file: part of every response-cache key, so a new model never serves old answers
     version: str = ""  # the repository version folder it came from ("" for a MODEL_DIR outside a repository)
     folder: str = ""
 
 
-def open_session(path: str, threads: int, spin: bool, runtime: str = "onnxruntime"):
+def open_session(path: str, threads: int, spin: bool, runtime: str = Runtime.ONNXRUNTIME):
     """A CPU session with fixed intra-op threads, one inter-op thread and full graph optimisation (the benchmark
     opens its sessions through this too, so it measures exactly what the worker runs). RUNTIME=openvino: an
     OpenVINO compiled model of the same file behind the same calls (openvino_session)."""
-    if runtime not in RUNTIMES:
-        raise ValueError(f"RUNTIME={runtime!r} is not one of {RUNTIMES}")
-    if runtime == "openvino":
+    if runtime not in tuple(Runtime):
+        raise ValueError(f"RUNTIME={runtime!r} is not one of {[r.value for r in Runtime]}")
+    if runtime == Runtime.OPENVINO:
         import openvino_session
 
         return openvino_session.open_compiled(path, threads)  # spinning is ONNX Runtime's alone

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-
+from resnet_common.protocol import Runtime
 
 from stress_test import artifacts
 from stress_test import closed_loop
@@ -44,7 +44,7 @@ PLAN = [
     ("fp32", "fast", [("12mp", 8)], {}),
     ("int8", "keras", [("small", 8)], {}),
     ("fp32", "keras", [("small", 8)], {"BATCH_SHARE": "0"}),
-    ("fp32", "keras", [("small", 1), ("small", 8)], {"RUNTIME": "openvino"}),
+    ("fp32", "keras", [("small", 1), ("small", 8)], {"RUNTIME": Runtime.OPENVINO}),
 ]
 COLUMNS = [
     ("name", "run"),
@@ -134,7 +134,7 @@ def run_stack(
 ) -> list[dict[str, Any]]:
     model_dir = artifacts.model_dir(args.model_dir)
     model = artifacts.variants(model_dir)[variant]
-    runtime = (extra or {}).get("RUNTIME", "onnxruntime")
+    runtime = (extra or {}).get("RUNTIME", Runtime.ONNXRUNTIME)
     raw = raw_runtime.run(runtime, ort_runner.Config(str(model), 2, 1, 8, args.workload_raw_duration, 2.0))
     raw_b1 = raw_runtime.run(runtime, ort_runner.Config(str(model), 1, 1, 1, args.workload_raw_duration / 2, 1.0))
     work = Path(tempfile.mkdtemp(prefix=f"workloads-{variant}-{mode}-"))

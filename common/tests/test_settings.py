@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import types
 
 import pytest
 
 from resnet_common.settings import SettingsError, SettingsLoader, SharedSettings
+
+
+class Engine(enum.StrEnum):
+    FAST = "fast"
+    EXACT = "exact"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,6 +23,7 @@ class Example(SharedSettings):
     MERGE: bool = True
     NAME: str = ""
     SECRET: str | None = None
+    ENGINE: Engine = Engine.FAST
 
 
 @pytest.fixture
@@ -55,6 +62,15 @@ def test_types_come_from_the_resolved_annotations(loader):
     assert (type(cfg.WAIT_S), type(cfg.HEARTBEAT_TTL_S), type(cfg.REDIS_PORT)) == (float, float, int)
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.WAIT_S = 1.0  # type: ignore[misc]
+
+
+def test_an_enum_field_takes_its_values_only(loader):
+    assert loader.load({"ENGINE": "exact"}).ENGINE is Engine.EXACT
+    assert loader.load(ENGINE=Engine.EXACT).ENGINE is Engine.EXACT
+    with pytest.raises(
+        SettingsError, match=r"ENGINE='EXACT' is not a valid Engine: expected one of \['fast', 'exact'\]"
+    ):
+        loader.load({"ENGINE": "EXACT"})
 
 
 @pytest.mark.parametrize("raw, expected", [("1", True), ("yes", True), (" On ", True), ("0", False), ("off", False)])

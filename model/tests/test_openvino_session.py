@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import session
-from settings import load
+from settings import SettingsError, load
 
 
 def _batch(n: int, seed: int = 1) -> np.ndarray:
@@ -48,6 +48,11 @@ def test_outputs_are_the_callers_own_and_the_input_is_left_as_it_was(tiny_model_
     np.testing.assert_array_equal(first, kept)
 
 
-def test_an_unknown_runtime_is_refused_by_name(tiny_model_dir):
+def test_an_unknown_runtime_is_refused_by_name_when_the_settings_load(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("RUNTIME", "tensorrt")
+    with pytest.raises(
+        SettingsError, match=r"RUNTIME='tensorrt' is not a valid Runtime: expected one of \['onnxruntime'"
+    ):
+        load(MODEL_DIR=tiny_model_dir)
     with pytest.raises(ValueError, match="RUNTIME='tensorrt' is not one of"):
-        session.create_session(load(MODEL_DIR=tiny_model_dir, RUNTIME="tensorrt"), threads=1, spin=False)
+        session.open_session(tiny_model_dir + "/model.onnx", threads=1, spin=False, runtime="tensorrt")

@@ -32,7 +32,7 @@ from typing import Any
 
 from stress_test import artifacts
 from stress_test.peers.load import completions, session_cpu_seconds, summary
-from stress_test.peers.report import OURS_RUNTIME, peers_section, verdict
+from stress_test.peers.report import OURS_RUNTIME, PEERS_RUNTIME, peers_section, verdict
 from stress_test.peers.systems import ROOT, named_system
 from stress_test.photos import photo_bytes
 from stress_test.results import latest_run_dir, new_run_dir, write_json
@@ -163,7 +163,7 @@ def main() -> None:
             for system in systems:
                 system.stop()
     if not args.skip_raw:  # ONNX Runtime always (the peers run it), and the runtime of every other "ours"
-        for runtime in sorted({"onnxruntime", *(OURS_RUNTIME[n] for n in data["systems"] if n in OURS_RUNTIME)}):
+        for runtime in sorted({PEERS_RUNTIME, *(OURS_RUNTIME[n] for n in data["systems"] if n in OURS_RUNTIME)}):
             data[f"raw_{runtime}"] = raw_runtime(runtime, model, min(args.duration, 10.0), 2.0)
     data["machine"]["loadavg_at_end"] = os.getloadavg()
     data["verdicts"] = {name: verdict(data, name) for name in data["systems"] if name in OURS_RUNTIME}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from resnet_common.protocol import Runtime
+
 GOAL_THROUGHPUT_RATIO = 1.1  # ours >= 1.1x the best peer's img/s at 8 and 64 clients
 LABELS = {
     "ours": "this service",
@@ -12,9 +14,9 @@ LABELS = {
     "ray": "Ray Serve",
     "mlserver": "MLServer",
 }
-OURS_RUNTIME = {"ours": "onnxruntime", "ours_openvino": "openvino"}  # this service's entries: the runtime of each
-RUNTIME_LABELS = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
-PEERS_RUNTIME = "onnxruntime"  # what every peer's service runs the ONNX file on
+OURS_RUNTIME = {"ours": Runtime.ONNXRUNTIME, "ours_openvino": Runtime.OPENVINO}  # this service's entries
+RUNTIME_LABELS = {Runtime.ONNXRUNTIME: "ONNX Runtime", Runtime.OPENVINO: "OpenVINO"}
+PEERS_RUNTIME = Runtime.ONNXRUNTIME  # what every peer's service runs the ONNX file on
 
 
 def _load(system: dict, clients: int) -> dict | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 # Redis keys
 JOB_STREAM = "ml:jobs"
@@ -24,6 +24,14 @@ TOP_K_MIN, TOP_K_MAX, TOP_K_DEFAULT = 1, 10, 5
 
 # The model version of a worker that serves a folder outside a repository (MODEL_DIR), which reports none.
 DEFAULT_VERSION = "1"
+
+
+class Runtime(StrEnum):
+    """What runs a worker's ONNX file (the workers' RUNTIME setting): each worker reports it in its heartbeat's
+    `runtime` field, and the API's protocol routes name it as the model's backend."""
+
+    ONNXRUNTIME = "onnxruntime"  # the default
+    OPENVINO = "openvino"
 
 
 class ErrorKind(str, Enum):

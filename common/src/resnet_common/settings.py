@@ -11,6 +11,7 @@ SettingsError naming the variable. A set but empty variable means None where the
 from __future__ import annotations
 
 import dataclasses
+import enum
 import os
 import typing
 from collections.abc import Callable, Mapping
@@ -63,6 +64,10 @@ class SettingsLoader(Generic[T]):
                 if raw.strip().lower() not in _TRUE | _FALSE:
                     raise ValueError(f"expected one of {sorted(_TRUE | _FALSE)}")
                 return raw.strip().lower() in _TRUE
+            if issubclass(kind, enum.Enum):
+                values = [member.value for member in kind]
+                if raw not in values:
+                    raise ValueError(f"expected one of {values}")
             return kind(raw)
         except ValueError as exc:
             raise SettingsError(f"environment variable {name}={raw!r} is not a valid {kind.__name__}: {exc}") from None
