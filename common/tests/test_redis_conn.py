@@ -31,6 +31,18 @@ def test_direct_connection_and_sentinel_mode_ignoring_host_and_port(redis_server
             redis_conn.make_client(cfg, socket_connect_timeout=0.5).ping()
 
 
+def test_replies_are_parsed_by_hiredis(redis_server):
+    """The services pin hiredis: without it redis-py silently falls back to its slower Python parser."""
+    from redis._parsers import _HiredisParser
+
+    pool = redis_conn.make_client(load(REDIS_HOST="127.0.0.1", REDIS_PORT=redis_server.port)).connection_pool
+    connection = pool.get_connection()
+    try:
+        assert isinstance(connection._parser, _HiredisParser)
+    finally:
+        pool.release(connection)
+
+
 def test_connection_key_changes_with_every_redis_field_only():
     base = load()
     assert redis_conn.connection_key(base) == redis_conn.connection_key(load(HEARTBEAT_TTL_S=3))

@@ -6,6 +6,9 @@ of REDIS_SENTINEL_MASTER (redis-py's SentinelConnectionPool), so after a failove
 promoted replica; REDIS_HOST/REDIS_PORT are ignored then. A command caught on the dead master fails fast (connection
 refused or reset, or a ReadOnlyError from a demoted one, turned into ConnectionError by redis-py): the API answers
 503, the worker loop backs off and reconnects.
+
+Replies are parsed by hiredis (C), which redis-py picks when it is installed: a worker's batch read of pixel jobs
+costs less than half the CPU it takes with redis-py's Python parser.
 """
 
 from __future__ import annotations
