@@ -67,7 +67,7 @@ def raw_runtime(runtime: str, model: Path, duration: float, warmup: float) -> li
     batch 1), on `runtime`, in a process of its own; `version` names the runtime and its version."""
     code = (
         "import json\nfrom stress_test import ort_runner, raw_runtime\n"
-        f"rows = [raw_runtime.run({runtime!r}, ort_runner.Config({str(model)!r}, w, t, b, {duration}, {warmup}))"
+        f"rows = [raw_runtime.run({str(runtime)!r}, ort_runner.Config({str(model)!r}, w, t, b, {duration}, {warmup}))"
         f" for w, t, b in (({REPLICAS}, {THREADS}, {MAX_BATCH}), (1, 1, 1))]\n"
         "print(json.dumps(rows))\n"
     )

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from resnet_common.protocol import Runtime
 
 from stress_test.peers import load, report
 from stress_test.peers.systems import accept_json, multipart, open_inference_v2
@@ -161,7 +162,7 @@ def test_openvino_runs_the_same_onnx_file_as_onnxruntime(tmp_path):
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
 
 
-@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("runtime", list(Runtime))  # the members main() passes, not their strings
 def test_raw_rows_are_the_served_and_the_lone_configuration_on_that_runtime(tmp_path, runtime):
     pytest.importorskip(runtime)
     import importlib.metadata
