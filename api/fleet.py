@@ -66,10 +66,10 @@ def served_runtimes(
     workers: list[dict[str, Any]], unversioned: str = protocol.DEFAULT_VERSION
 ) -> dict[str, tuple[str, ...]]:
     """Each version in served_versions → the runtimes (RUNTIME) its ready workers report, sorted; a worker that
-    reports none runs the default, ONNX Runtime."""
+    reports none runs protocol.DEFAULT_RUNTIME."""
     runtimes: dict[str, set[str]] = {}
     for worker in workers:
         if worker["ready"]:
             version = served_version(worker, unversioned)
-            runtimes.setdefault(version, set()).add(worker.get("runtime") or protocol.Runtime.ONNXRUNTIME)
+            runtimes.setdefault(version, set()).add(worker.get("runtime") or protocol.DEFAULT_RUNTIME)
     return {version: tuple(sorted(runtimes[version])) for version in sorted(runtimes, key=version_order)}

@@ -15,9 +15,9 @@ import redis
 
 import fleet
 import settings
-from resnet_common.protocol import Runtime
+from resnet_common.protocol import DEFAULT_RUNTIME
 
-PLATFORM, BACKEND = "onnxruntime_onnx", Runtime.ONNXRUNTIME  # BACKEND: named while no worker is ready
+PLATFORM, BACKEND = "onnxruntime_onnx", DEFAULT_RUNTIME  # BACKEND: named while no worker is ready
 IMAGE_SIZE, CHANNELS, CLASSES, HEATMAP_SIZE = 224, 3, 1000, 7
 VERSIONS_TTL_S = 1.0  # how long one process reuses its reading of the heartbeats
 

@@ -11,7 +11,7 @@ import logging
 import os
 
 import cpu_quota
-from resnet_common.protocol import Runtime
+from resnet_common.protocol import DEFAULT_RUNTIME, Runtime
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,13 +78,13 @@ class ModelHandle:
     variant: str
     path: str
     threads: int
-    runtime: Runtime = Runtime.ONNXRUNTIME  # RUNTIME it was opened with
+    runtime: Runtime = DEFAULT_RUNTIME  # RUNTIME it was opened with
     sha256: str = ""  # of the ONNX file: part of every response-cache key, so a new model never serves old answers
     version: str = ""  # the repository version folder it came from ("" for a MODEL_DIR outside a repository)
     folder: str = ""
 
 
-def open_session(path: str, threads: int, spin: bool, runtime: str = Runtime.ONNXRUNTIME):
+def open_session(path: str, threads: int, spin: bool, runtime: str = DEFAULT_RUNTIME):
     """A CPU session with fixed intra-op threads, one inter-op thread and full graph optimisation (the benchmark
     opens its sessions through this too, so it measures exactly what the worker runs). RUNTIME=openvino: an
     OpenVINO compiled model of the same file behind the same calls (openvino_session)."""

@@ -11,7 +11,7 @@ import dataclasses
 import os
 import socket
 
-from resnet_common.protocol import Runtime
+from resnet_common.protocol import DEFAULT_RUNTIME, Runtime
 from resnet_common.settings import SettingsError, SettingsLoader, SharedSettings
 
 __all__ = ["Settings", "SettingsError", "load", "lease_period_s", "problems", "worker_name"]
@@ -33,7 +33,7 @@ class Settings(SharedSettings):
     WORKERS: int = 0  # 0: derived from the cores (session.default_topology)
     THREADS: int = 0  # 0: derived from the cores
     ORT_SPIN: str = "auto"  # auto (off when WORKERS > 1) | 0 | 1
-    RUNTIME: Runtime = Runtime.ONNXRUNTIME  # onnxruntime | openvino: what runs the ONNX file
+    RUNTIME: Runtime = DEFAULT_RUNTIME  # onnxruntime | openvino: what runs the ONNX file
     BATCH_SIZE: int = 8
     BATCH_WAIT_MS: int = 0
     CLAIM_IDLE_MS: int = 5000

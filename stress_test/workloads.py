@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from resnet_common.protocol import Runtime
+from resnet_common.protocol import DEFAULT_RUNTIME, Runtime
 
 from stress_test import artifacts
 from stress_test import closed_loop
@@ -134,7 +134,7 @@ def run_stack(
 ) -> list[dict[str, Any]]:
     model_dir = artifacts.model_dir(args.model_dir)
     model = artifacts.variants(model_dir)[variant]
-    runtime = (extra or {}).get("RUNTIME", Runtime.ONNXRUNTIME)
+    runtime = (extra or {}).get("RUNTIME", DEFAULT_RUNTIME)
     raw = raw_runtime.run(runtime, ort_runner.Config(str(model), 2, 1, 8, args.workload_raw_duration, 2.0))
     raw_b1 = raw_runtime.run(runtime, ort_runner.Config(str(model), 1, 1, 1, args.workload_raw_duration / 2, 1.0))
     work = Path(tempfile.mkdtemp(prefix=f"workloads-{variant}-{mode}-"))

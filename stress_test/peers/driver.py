@@ -62,16 +62,24 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+# Runs in a process of its own; its arguments arrive as one JSON document, never spliced into the code.
+RAW_CODE = """
+import json, sys
+from stress_test import ort_runner, raw_runtime
+runtime, model, duration, warmup, configs = json.loads(sys.argv[1])
+rows = [raw_runtime.run(runtime, ort_runner.Config(model, w, t, b, duration, warmup)) for w, t, b in configs]
+print(json.dumps(rows))
+"""
+
+
 def raw_runtime(runtime: str, model: Path, duration: float, warmup: float) -> list[dict[str, Any]]:
     """raw_runtime's figures (no HTTP) for the served configuration (2×1, batch 8) and a lone request's (1×1,
     batch 1), on `runtime`, in a process of its own; `version` names the runtime and its version."""
-    code = (
-        "import json\nfrom stress_test import ort_runner, raw_runtime\n"
-        f"rows = [raw_runtime.run({str(runtime)!r}, ort_runner.Config({str(model)!r}, w, t, b, {duration}, {warmup}))"
-        f" for w, t, b in (({REPLICAS}, {THREADS}, {MAX_BATCH}), (1, 1, 1))]\n"
-        "print(json.dumps(rows))\n"
+    configs = [(REPLICAS, THREADS, MAX_BATCH), (1, 1, 1)]
+    argument = json.dumps([runtime, str(model), duration, warmup, configs])
+    out = subprocess.run(
+        [sys.executable, "-c", RAW_CODE, argument], cwd=ROOT, capture_output=True, text=True, timeout=900
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=900)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return [{**row, "version": row["runtime"]} for row in json.loads(out.stdout.strip().splitlines()[-1])]

@@ -30,8 +30,11 @@ class Runtime(StrEnum):
     """What runs a worker's ONNX file (the workers' RUNTIME setting): each worker reports it in its heartbeat's
     `runtime` field, and the API's protocol routes name it as the model's backend."""
 
-    ONNXRUNTIME = "onnxruntime"  # the default
+    ONNXRUNTIME = "onnxruntime"
     OPENVINO = "openvino"
+
+
+DEFAULT_RUNTIME = Runtime.ONNXRUNTIME  # a worker's RUNTIME unless set; a heartbeat without `runtime` means it
 
 
 class ErrorKind(str, Enum):

@@ -7,8 +7,8 @@ promoted replica; REDIS_HOST/REDIS_PORT are ignored then. A command caught on th
 refused or reset, or a ReadOnlyError from a demoted one, turned into ConnectionError by redis-py): the API answers
 503, the worker loop backs off and reconnects.
 
-Replies are parsed by hiredis (C), which redis-py picks when it is installed: a worker's batch read of pixel jobs
-costs less than half the CPU it takes with redis-py's Python parser.
+Replies are parsed by hiredis (C), which redis-py picks when it is installed: its own Python parser costs more CPU
+per reply, most for a worker's batch read of pixel jobs.
 """
 
 from __future__ import annotations
