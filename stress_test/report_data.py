@@ -288,6 +288,41 @@ def workload_targets(runs: list[dict]) -> list[dict[str, Any]]:
     return rows
 
 
+# Where a 1-client run's p50 beyond raw batch 1 went, each part from the run's own figures (stages_ms: means from
+# /metrics); the parts add up to the gap by construction, the last two being what the stages leave of the API's time
+# and of the client's. (key, label)
+LONE_PARTS = [
+    ("inference", "inference beyond raw b1"),
+    ("api_decode", "API decode"),
+    ("queue_wait", "queue wait"),
+    ("normalise", "worker normalise"),
+    ("api_other", "API other"),
+    ("outside_api", "outside the API"),
+]
+
+
+def lone_request_parts(run: dict) -> dict[str, float] | None:
+    """A 1-client run's gap (p50 - raw batch-1 p50) split into LONE_PARTS, in ms; None without the figures.
+
+    inference: the workers' mean inference minus raw's batch-1 p50; API other: the API's mean /predict time minus
+    decode, queue wait, normalise and inference (form parsing, the Redis round trips, the answer); outside the API:
+    the client's p50 minus the API's mean (nginx, gunicorn's HTTP, the load generator)."""
+    stages = run.get("stages_ms") or {}
+    names = ("api_decode_per_image", "queue_wait", "preprocess_per_image", "inference_per_image", "api_request")
+    if run.get("clients") != 1 or any(stages.get(n) is None for n in names) or run.get("raw_b1_p50_ms") is None:
+        return None
+    decode, wait, normalise, inference, api = (stages[n] for n in names)
+    parts = {
+        "inference": inference - run["raw_b1_p50_ms"],
+        "api_decode": decode,
+        "queue_wait": wait,
+        "normalise": normalise,
+        "api_other": api - decode - wait - normalise - inference,
+        "outside_api": run["p50_ms"] - api,
+    }
+    return {"gap": round(run["p50_ms"] - run["raw_b1_p50_ms"], 2)} | {k: round(v, 2) for k, v in parts.items()}
+
+
 REDIS_HEADROOM = 0.5  # plan Redis at half a core: failover catch-up, replication and bursts need the rest
 GROWTH = (1, 10, 1000)
 

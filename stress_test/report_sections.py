@@ -23,6 +23,8 @@ from stress_test.report_data import (
     find_json,
     find_path,
     judge,
+    LONE_PARTS,
+    lone_request_parts,
     openvino_at_ort_best,
     OPENVINO_MARGIN,
     openvino_end_to_end,
@@ -667,7 +669,8 @@ def workloads_section(folder: Path) -> list[str]:
     if w:
         runs = w.get("runs", [])
         ok = [r for r in runs if "error" not in r]
-        lines += _workload_tables(w, runs) + _stage_profiles(ok) + _pyspy_lines(ok) + _batch_share_lines(ok)
+        lines += _workload_tables(w, runs) + _stage_profiles(ok) + _lone_request_lines(ok)
+        lines += _pyspy_lines(ok) + _batch_share_lines(ok)
         lines += [f"- {r['name']} failed: {r['error'][:300]}" for r in runs if "error" in r]
     if d:
         lines += _fast_mode_lines(d)
@@ -750,6 +753,22 @@ def _stage_profiles(ok: list[dict]) -> list[str]:
             ("cores_other", "other load cores"),
         ],
     )
+
+
+def _lone_request_lines(ok: list[dict]) -> list[str]:
+    rows = [{"name": r["name"], **parts} for r in ok if (parts := lone_request_parts(r)) is not None]
+    if not rows:
+        return []
+    return [
+        "### Where a lone request's time goes (1-client runs)",
+        "",
+        "The p50 beyond raw batch 1 of each 1-client run, split with the run's own figures: stage means from "
+        "/metrics, the client's p50, raw's batch-1 p50. Means and p50s are mixed, so a part is approximate; the "
+        "parts add up to the gap. API other is the API's time outside decode, queue wait, normalise and inference "
+        "(form parsing, the Redis round trips, the answer); outside the API is nginx, gunicorn's HTTP and the load "
+        "generator.",
+        "",
+    ] + md_table(rows, [("name", "run"), ("gap", "gap ms"), *((k, f"{label} ms") for k, label in LONE_PARTS)])
 
 
 def _pyspy_lines(ok: list[dict]) -> list[str]:

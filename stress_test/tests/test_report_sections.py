@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stress_test.report_data import workload_targets
+from stress_test.report_data import lone_request_parts, workload_targets
 from stress_test.report_sections import compose_section, workloads_section
 
 
@@ -55,6 +55,38 @@ def test_targets_and_section(tmp_path):
     assert got["1-client p50 minus raw batch-1 p50"]["by"] == "+1 ms (+20.0%)"
     text = "\n".join(workloads_section(tmp_path))
     assert "### Targets" in text and "did not help" not in text and "helped" in text and "60" in text
+
+
+def test_a_lone_requests_gap_is_split_into_parts_that_add_up_to_it(tmp_path):
+    stages = {
+        "api_decode_per_image": 1.5,
+        "queue_wait": 0.5,
+        "preprocess_per_image": 0.25,
+        "inference_per_image": 35.0,
+        "api_request": 39.0,
+    }
+    lone = run("small-fp32-keras-c1", 20, 57, clients=1, stages_ms=stages)  # p50 40, raw batch-1 p50 34
+    parts = lone_request_parts(lone)
+    assert parts == {
+        "gap": 6.0,
+        "inference": 1.0,
+        "api_decode": 1.5,
+        "queue_wait": 0.5,
+        "normalise": 0.25,
+        "api_other": 1.75,  # 39 - 1.5 - 0.5 - 0.25 - 35
+        "outside_api": 1.0,  # the client's 40 - the API's 39
+    }
+    assert sum(v for k, v in parts.items() if k != "gap") == parts["gap"]
+    busy = run("small-fp32-keras-c8", 53, 57, stages_ms=stages)
+    assert lone_request_parts(busy) is None  # 8 clients: queueing, not a lone request
+    assert lone_request_parts(run("x-c1", 20, 57, clients=1)) is None  # no stage profile: no split
+    (tmp_path / "workloads.json").write_text(
+        json.dumps({"settings": {"duration": 30}, "photos_mib": {}, "runs": [lone, busy]})
+    )
+    text = "\n".join(workloads_section(tmp_path))
+    assert "### Where a lone request's time goes" in text
+    assert "| small-fp32-keras-c1 | 6.0 | 1.0 | 1.5 | 0.5 | 0.25 | 1.75 | 1.0 |" in text
+    assert "| small-fp32-keras-c8 |" not in text.split("### Where a lone request's time goes")[1]
 
 
 def test_missing_results_give_no_section(tmp_path):
