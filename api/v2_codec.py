@@ -249,7 +249,9 @@ def _outputs(header: dict) -> list[Output]:
         raise V2Error("'outputs' must be a non-empty list")
     outputs, seen = [], set()
     for entry in requested:
-        name = entry.get("name") if isinstance(entry, dict) else entry
+        if not isinstance(entry, dict):
+            raise V2Error(f"each requested output must be an object with a 'name', got {_shown(entry)}")
+        name = entry.get("name")
         if not isinstance(name, str) or name not in v2_models.OUTPUTS:
             raise V2Error(f"unknown output {_shown(name)}; this model has: {', '.join(v2_models.OUTPUTS)}")
         if name in seen:

@@ -189,6 +189,8 @@ def test_outputs_binary_defaults_and_classification():
         ([{"name": "probabilities"}, {"name": "probabilities"}], "twice"),
         ([{"name": "probabilities", "parameters": {"binary_data": "yes"}}], "binary_data"),
         ([], "non-empty"),
+        (["probabilities"], "must be an object"),  # a bare name, even a valid one, is not an output object
+        ([{"name": "probabilities"}, 5], "must be an object"),
     ):
         with pytest.raises(V2Error, match=message):
             v2_codec.parse_request({"inputs": [image], "outputs": outputs}, b"", 8)
