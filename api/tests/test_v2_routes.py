@@ -5,6 +5,7 @@ import gzip
 import hashlib
 import itertools
 import json
+import random
 import threading
 import time
 import tracemalloc
@@ -453,3 +454,62 @@ def test_routes_are_labelled_in_the_metrics(client, served, jpeg):
     binary_infer(client, [b"nope"])
     after = metrics.REQUESTS.labels(endpoint="/v2/models/<name>/infer", method="POST", status="400")._value.get()
     assert after == before + 1
+
+
+# What a mutation may put in place of any value of a valid request: wrong types, empty and huge values, the names of
+# other fields. Every mutated request must be answered with a V2 error or an answer, never a 500.
+MUTANTS = [None, True, 0, -1, 2**63, 1.5, "", "x", "FP32", "image", "probabilities", [], {}, [1], ["x"], {"a": 1}]
+
+
+def _mutate(value, rng):
+    """`value` with one random change somewhere inside it: replaced, removed, duplicated or a field added."""
+    if isinstance(value, dict) and value:
+        key, r = rng.choice(list(value)), rng.random()
+        if r < 0.3:
+            value[key] = rng.choice(MUTANTS)
+        elif r < 0.45:
+            del value[key]
+        elif r < 0.55:
+            value[rng.choice(["parameters", "shape", "datatype", "name", "data", "classification", "binary_data"])] = (
+                rng.choice(MUTANTS)
+            )
+        else:
+            value[key] = _mutate(value[key], rng)
+    elif isinstance(value, list) and value:
+        i, r = rng.randrange(len(value)), rng.random()
+        if r < 0.3:
+            value[i] = rng.choice(MUTANTS)
+        elif r < 0.45:
+            value.append(json.loads(json.dumps(value[i])))
+        elif r < 0.55:
+            del value[i]
+        else:
+            value[i] = _mutate(value[i], rng)
+    return json.loads(json.dumps(value))  # no value shared between requests
+
+
+def test_mutated_requests_to_a_served_model_are_never_a_500(client, served, jpeg):
+    """A seeded fuzz of inference requests that reach the parser (a worker serves the model): JSON and binary."""
+    rng = random.Random(20261205)
+    image = base64.b64encode(jpeg).decode()
+    statuses = []
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], v2_answer):
+        for n in range(300):
+            request = {
+                "id": "r",
+                "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [image]}],
+                "outputs": [{"name": "probabilities", "parameters": {"classification": 2, "binary_data": False}}],
+            }
+            for _ in range(rng.randint(1, 3)):
+                request = _mutate(request, rng)
+            body, headers = json.dumps(request).encode(), {}
+            if n % 3 == 0:  # the binary extension: the image after the JSON, its size declared or not
+                blob = v2_codec.serialize_bytes([jpeg])
+                headers["Inference-Header-Content-Length"] = str(len(body) + rng.choice([0, 0, 1, -1]))
+                body += blob[: rng.choice([len(blob), len(blob) // 2])]
+            response = client.post(INFER, data=body, headers=headers)
+            statuses.append(response.status_code)
+            assert response.status_code in (200, 400), (request, response.data[:300])
+            if response.status_code != 200:
+                assert set(response.get_json()) == {"error"}, response.data[:300]
+    assert statuses.count(200) >= 10 and statuses.count(400) >= 100  # mutations both kept and broke requests
