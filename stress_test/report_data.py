@@ -289,8 +289,8 @@ def workload_targets(runs: list[dict]) -> list[dict[str, Any]]:
 
 
 # Where a 1-client run's p50 beyond raw batch 1 went, each part from the run's own figures (stages_ms: means from
-# /metrics); the parts add up to the gap by construction, the last two being what the stages leave of the API's time
-# and of the client's. (key, label)
+# /metrics); the parts add up to the gap by construction (to rounding), the last two being what the stages leave of
+# the API's time and of the client's. (key, label)
 LONE_PARTS = [
     ("inference", "inference beyond raw b1"),
     ("api_decode", "API decode"),

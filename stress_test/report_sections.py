@@ -763,10 +763,10 @@ def _lone_request_lines(ok: list[dict]) -> list[str]:
         "### Where a lone request's time goes (1-client runs)",
         "",
         "The p50 beyond raw batch 1 of each 1-client run, split with the run's own figures: stage means from "
-        "/metrics, the client's p50, raw's batch-1 p50. Means and p50s are mixed, so a part is approximate; the "
-        "parts add up to the gap. API other is the API's time outside decode, queue wait, normalise and inference "
-        "(form parsing, the Redis round trips, the answer); outside the API is nginx, gunicorn's HTTP and the load "
-        "generator.",
+        "/metrics, the client's p50, raw's batch-1 p50. Means and p50s are mixed, so a part is approximate; to "
+        "rounding, the parts add up to the gap. API other is the API's time outside decode, queue wait, normalise "
+        "and inference (form parsing, the Redis round trips, the answer); outside the API is nginx, gunicorn's HTTP "
+        "and the load generator.",
         "",
     ] + md_table(rows, [("name", "run"), ("gap", "gap ms"), *((k, f"{label} ms") for k, label in LONE_PARTS)])
 
