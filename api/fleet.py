@@ -6,6 +6,7 @@ from typing import Any
 import redis
 
 from resnet_common import protocol
+from resnet_common.repository_layout import version_number
 import settings
 
 STATUS_FIELDS = (
@@ -47,7 +48,8 @@ def live_workers(r: redis.Redis, with_metrics: bool = False, with_repository: bo
 
 def version_order(version: str) -> tuple[int, int, str]:
     """Sort key of model versions: numbers in numeric order, then anything else by name."""
-    return (0, int(version), "") if version.isdigit() else (1, 0, version)
+    number = version_number(version)
+    return (0, number, "") if number is not None else (1, 0, version)
 
 
 def served_version(worker: dict[str, Any], unversioned: str = protocol.DEFAULT_VERSION) -> str:

@@ -21,12 +21,15 @@ from flask import Blueprint, jsonify, request
 import redis
 
 from resnet_common import protocol
+from resnet_common.repository_layout import version_number
 import fleet
 import job_client
 import settings
+import v2_errors
 
 log = logging.getLogger(__name__)
 bp = Blueprint("repository_control", __name__)
+v2_errors.register(bp)  # every failure V2-shaped, as on the protocol's other routes
 
 
 def _is_loopback(address: str) -> bool:
@@ -66,10 +69,10 @@ def _version_parameter() -> tuple[str | None, str | None]:
     version = params.get("version")
     if version is None:
         return None, None
-    text = str(version)
-    if not text.isdigit() or int(text) < 1:
+    number = version_number(str(version))
+    if number is None or number < 1:
         return None, f"version must be a positive integer, got {version!r}"
-    return str(int(text)), None
+    return str(number), None
 
 
 def _repository_versions(workers: list[dict], served: Iterable[str] = ()) -> list[str]:

@@ -11,69 +11,28 @@ from __future__ import annotations
 import logging
 import time
 
-import redis
-from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from flask import Blueprint, Response, request
 
 import admission
 import job_client
-import metrics
 import settings
 import v2_codec
 import v2_content_coding
+import v2_errors
 import v2_infer
 import v2_json_budget
 import v2_models
 import v2_stats
-from errors import PredictError
 from v2_codec import V2Error
+from v2_errors import error
 
 log = logging.getLogger(__name__)
 bp = Blueprint("v2", __name__, url_prefix="/v2")
+v2_errors.register(bp)
 
 SERVER_NAME, SERVER_VERSION = "resnet50-service", "2.0.0"
 # Exactly what this server implements (docs/protocol.md); Triton's names.
 EXTENSIONS = ["binary_tensor_data", "classification", "model_configuration", "model_repository", "statistics"]
-
-
-def error(message: str, status: int, kind: str = "v2_bad_request") -> Response:
-    """The protocol's error body; 503s carry Retry-After."""
-    metrics.count_error(kind)
-    response = jsonify({"error": message})
-    response.status_code = status
-    if status == 503:
-        response.headers["Retry-After"] = str(settings.retry_after_s())
-    return response
-
-
-@bp.errorhandler(V2Error)
-def _v2_error(exc: V2Error):
-    log.info("%s %s rejected: %s", request.method, request.path, exc)
-    return error(str(exc), exc.status, exc.kind)
-
-
-@bp.errorhandler(PredictError)
-def _predict_error(exc: PredictError):
-    if exc.status >= 500:
-        log.warning("%s %s failed (%s): %s", request.method, request.path, exc.kind, exc)
-    return error(str(exc), exc.status, exc.kind)
-
-
-@bp.errorhandler(redis.RedisError)
-def _redis_error(exc: redis.RedisError):
-    return error(f"queue unavailable: {type(exc).__name__}", 503, "broker_unavailable")
-
-
-@bp.errorhandler(RequestEntityTooLarge)  # the app has its own 413 handler: this one wins on /v2 routes
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
-    return error(exc.description or exc.name, exc.code or 400, "v2_http")
-
-
-@bp.errorhandler(Exception)
-def _unexpected(exc: Exception):
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    return error("internal error", 500, "internal")
 
 
 # server -------------------------------------------------------------------------------------------------------

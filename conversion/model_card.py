@@ -11,13 +11,14 @@ import json
 import platform
 from importlib import metadata
 from pathlib import Path
+
+from resnet_common.repository_layout import CARD_NAME
 from typing import Any
 
 from atomic import atomic_write_json
 from export import FEATURE_LAYER, FEATURE_LAYOUT, FEATURE_OUTPUT, OUTPUT_NAMES
 from weights import WeightsSpec
 
-CARD_NAME = "model_card.json"
 FP32_NAME = "resnet50.onnx"
 INT8_NAME = "resnet50.int8.onnx"
 LABELS_NAME = "imagenet_class_index.json"

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from resnet_common.repository_layout import published_versions
+
 import convert as convert_cli
 from card_status import stale_reason
 from model_card import CARD_NAME, FP32_NAME, INT8_NAME, LABELS_NAME, read_card
@@ -33,10 +35,8 @@ LABELS_SOURCE = REPO / "model" / LABELS_NAME
 
 
 def versions(root: Path) -> list[int]:
-    """Published versions, ascending (numeric folders with a card)."""
-    if not root.is_dir():
-        return []
-    return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and (p / CARD_NAME).is_file())
+    """Published versions, ascending (resnet_common.repository_layout)."""
+    return published_versions(root)
 
 
 def calibration_digest(folder: Path) -> str:

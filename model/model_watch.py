@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import redis
 
 import repository
+from resnet_common.repository_layout import CARD_NAME
 from classifier import Classifier
 from settings import Settings
 
@@ -126,7 +127,7 @@ class ModelWatch:
 
     def _card_mtime(self, version: str) -> float:
         try:
-            return os.stat(os.path.join(self.folder(version), repository.CARD_NAME)).st_mtime
+            return os.stat(os.path.join(self.folder(version), CARD_NAME)).st_mtime
         except OSError:
             return 0.0
 

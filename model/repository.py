@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 from resnet_common import protocol
+from resnet_common.repository_layout import published_versions, version_number
 
 log = logging.getLogger(__name__)
-CARD_NAME = "model_card.json"
 
 
 def model_root(repository: str | Path, name: str) -> Path:
@@ -31,13 +31,8 @@ def model_root(repository: str | Path, name: str) -> Path:
 
 
 def versions(repository: str | Path, name: str) -> list[int]:
-    """Published versions, ascending: numeric folder names holding a model card (temporary folders start with '.')."""
-    root = model_root(repository, name)
-    try:
-        entries = list(os.scandir(root))
-    except OSError:
-        return []
-    return sorted(int(e.name) for e in entries if e.name.isdigit() and (Path(e.path) / CARD_NAME).is_file())
+    """Published versions, ascending (resnet_common.repository_layout)."""
+    return published_versions(model_root(repository, name))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,11 +46,10 @@ class Control:
     def from_hash(cls, raw: dict) -> Control:
         def text(key: str) -> str:
             value = raw.get(key) or raw.get(key.encode()) or b""
-            return value.decode() if isinstance(value, bytes) else str(value)
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
-        pin = text("pin")
-        unloaded = {int(v) for v in text("unloaded").split(",") if v.strip().isdigit()}
-        return cls(int(pin) if pin.isdigit() else None, frozenset(unloaded))
+        unloaded = {version_number(v.strip()) for v in text("unloaded").split(",")}
+        return cls(version_number(text("pin")), frozenset(unloaded - {None}))
 
 
 def choose(available: list[int], env_pin: int | None, control: Control = Control()) -> int | None:
@@ -77,9 +71,10 @@ def parse_env_pin(raw: str) -> int | None:
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    number = version_number(raw)
+    if number is None:
         raise ValueError(f"MODEL_VERSION={raw!r} is not a version number")
-    return int(raw)
+    return number
 
 
 def start_folder(cfg) -> str:
@@ -100,8 +95,9 @@ def served_versions(client, ttl_s: float) -> set[int] | None:
         found = set()
         for name in names:
             value = client.hget(protocol.worker_key(name.decode()), "model_version")
-            if value and value.decode().isdigit():
-                found.add(int(value.decode()))
+            number = version_number(value.decode("utf-8", "replace")) if value else None
+            if number is not None:
+                found.add(number)
         return found
     except Exception as exc:  # no Redis, wrong password, anything: unsure, so keep
         log.warning("cannot read the workers' heartbeats (%s): keeping every version", exc)

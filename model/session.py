@@ -12,6 +12,7 @@ import os
 
 import cpu_quota
 from resnet_common.protocol import DEFAULT_RUNTIME, Runtime
+from resnet_common.repository_layout import version_number
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def open_session(path: str, threads: int, spin: bool, runtime: str = DEFAULT_RUN
 def version_of(model_dir: str) -> str:
     """A repository version folder is named by its number (<repository>/<name>/<version>); any other folder: ""."""
     base = os.path.basename(os.path.normpath(model_dir))
-    return base if base.isdigit() else ""
+    return base if version_number(base) is not None else ""
 
 
 def create_session(cfg: Settings, threads: int, spin: bool, model_dir: str | None = None) -> ModelHandle:

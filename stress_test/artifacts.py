@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from resnet_common.repository_layout import published_versions
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_FILES = {"fp32": "resnet50.onnx", "int8": "resnet50.int8.onnx"}
 
@@ -19,7 +21,7 @@ def model_dir(override: str | None = None) -> Path:
     root = Path(os.environ.get("MODEL_REPOSITORY") or REPO / "model" / "repository") / (
         os.environ.get("MODEL_NAME") or "resnet50"
     )
-    found = sorted(int(p.name) for p in root.glob("*") if p.name.isdigit() and (p / "model_card.json").is_file())
+    found = published_versions(root)
     return root / str(found[-1]) if found else REPO / "model" / "artifacts"
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from resnet_common.repository_layout import published_versions
+
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO / "tests" / "data" / "photos"
 
@@ -17,7 +19,7 @@ def converted_model_dir() -> Path:
     root = Path(os.environ.get("MODEL_REPOSITORY") or REPO / "model" / "repository") / (
         os.environ.get("MODEL_NAME") or "resnet50"
     )
-    found = sorted(int(p.name) for p in root.glob("*") if p.name.isdigit() and (p / "model_card.json").is_file())
+    found = published_versions(root)
     return root / str(found[-1]) if found else root / "1"
 
 

@@ -44,6 +44,7 @@ def test_served_versions_sorts_numerically_and_skips_loading_workers(redis_env):
     fleet_of(redis_env, "10", "9")
     heartbeat(redis_env, "loading", ready=False, model_version="11")
     assert fleet.served_versions(fleet.live_workers(redis_env)) == ["9", "10"]
+    assert sorted(["10", "²", "9", "b"], key=fleet.version_order) == ["9", "10", "b", "²"]  # names after numbers
 
 
 def test_served_runtimes_name_each_versions_runtimes_and_default_to_onnxruntime(redis_env):
@@ -71,7 +72,20 @@ def test_load_refuses_unknown_versions_models_and_parameters(client, redis_env):
     assert client.post(LOAD, json={"parameters": {"config": "{}"}}).status_code == 400
     assert client.post(LOAD, data="not json", content_type="application/json").status_code == 400
     assert client.post(LOAD, data="[" * 10_000, content_type="application/json").status_code == 400
+    for digits in ("²", "٣", "１"):  # str.isdigit() takes them; int() refuses the first, reads the others as 3 and 1
+        response = client.post(LOAD, json={"parameters": {"version": digits}})
+        assert response.status_code == 400 and "positive integer" in response.get_json()["error"], digits
     assert control(redis_env) == {}
+
+
+def test_a_failure_in_a_repository_route_is_a_v2_error_not_the_pages_redirect(client, redis_env, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(fleet, "live_workers", broken)
+    response = client.post(LOAD, json={"parameters": {"version": "2"}})
+    assert response.status_code == 500 and response.get_json() == {"error": "internal error"}
+    assert client.post("/v2/repository/index").get_json() == {"error": "internal error"}
 
 
 def test_unload_drops_the_served_version_and_never_the_last_one(client, redis_env):

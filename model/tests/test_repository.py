@@ -41,12 +41,16 @@ def test_control_reads_the_redis_hash():
     assert Control.from_hash({b"pin": b"2", b"unloaded": b"3,4,"}) == Control(2, frozenset({3, 4}))
     assert Control.from_hash({}) == Control()
     assert Control.from_hash({b"pin": b"x"}) == Control()
+    weird = {b"pin": "²".encode(), b"unloaded": "٣,2,\xff".encode() + b"\xff"}  # not versions: ignored, never raised
+    assert Control.from_hash(weird) == Control(None, frozenset({2}))
 
 
 def test_env_pin_must_be_a_number():
     assert repository.parse_env_pin("") is None and repository.parse_env_pin(" 3 ") == 3
     with pytest.raises(ValueError, match="MODEL_VERSION"):
         repository.parse_env_pin("latest")
+    with pytest.raises(ValueError, match="MODEL_VERSION"):
+        repository.parse_env_pin("²")
 
 
 def test_prune_keeps_the_newest_and_the_served_and_nothing_when_unsure(tmp_path):
