@@ -14,7 +14,7 @@ load = SettingsLoader(SharedSettings, "settings").load
 def test_sentinel_addresses_are_parsed_and_bad_ones_named():
     assert redis_conn.sentinel_addresses(" s1:26379, 198.18.0.2:26380 ,") == [("s1", 26379), ("198.18.0.2", 26380)]
     assert redis_conn.sentinel_addresses(None) == [] and redis_conn.sentinel_addresses("") == []
-    for bad in ("a:x", "s1", ":1"):
+    for bad in ("a:x", "s1", ":1", "s1:²"):
         with pytest.raises(ValueError, match=f"REDIS_SENTINELS entry {bad!r}"):
             redis_conn.sentinel_addresses(bad)
 

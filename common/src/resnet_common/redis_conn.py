@@ -30,7 +30,7 @@ def sentinel_addresses(raw: str | None) -> list[tuple[str, int]]:
         if not item:
             continue
         host, sep, port = item.rpartition(":")
-        if not sep or not host or not port.isdigit():
+        if not sep or not host or not (port.isascii() and port.isdigit()):  # '²' is isdigit(), not int()
             raise ValueError(f"REDIS_SENTINELS entry {item!r} is not host:port")
         addresses.append((host, int(port)))
     return addresses
