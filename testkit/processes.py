@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -13,11 +15,41 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+EPHEMERAL_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now and that this process has not handed out before.
+
+    Between this call and the server's bind the port is free for anyone to take. So it is drawn from the ports just
+    below the kernel's ephemeral range, which no outgoing connection gets as its source port. And it is never handed
+    out twice: a stack asks for its nginx and Redis ports before either binds, and the kernel's own pick (bind to
+    port 0) can give the same port to both."""
+    low = _ephemeral_low()
+    with _handed_out_lock:
+        for _ in range(10_000):
+            port = random.randrange(max(1024, low - 16_384), low)
+            if port in _handed_out:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free port below {low} on 127.0.0.1")
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux's default when it cannot be read)."""
+    try:
+        with open(EPHEMERAL_RANGE, encoding="ascii") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 @contextlib.contextmanager

@@ -1,0 +1,27 @@
+"""testkit/processes.py free_port: a port nothing listens on, never handed out twice, outside the ephemeral range."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+
+from testkit import processes
+
+
+def test_ports_are_distinct_bindable_and_below_the_ephemeral_range():
+    low = processes._ephemeral_low()
+    ports = [processes.free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)  # the kernel's bind to port 0 may give one port twice; this never does
+    assert all(1024 <= p < low for p in ports)  # no outgoing connection takes one as its source port
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", ports[-1]))  # free when handed out
+
+
+def test_a_port_in_use_or_handed_out_before_is_skipped(monkeypatch):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        busy, handed = taken.getsockname()[1], processes.free_port()
+        draws = itertools.chain([busy, handed], range(handed + 1, handed + 1000))
+        monkeypatch.setattr(processes.random, "randrange", lambda low, high: next(draws))
+        got = processes.free_port()
+    assert got not in (busy, handed) and got > handed
