@@ -11,9 +11,9 @@ import json
 import platform
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from resnet_common.repository_layout import CARD_NAME
-from typing import Any
 
 from atomic import atomic_write_json
 from export import FEATURE_LAYER, FEATURE_LAYOUT, FEATURE_OUTPUT, OUTPUT_NAMES

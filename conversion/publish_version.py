@@ -34,11 +34,6 @@ DEFAULT_REPOSITORY = REPO / "model" / "repository"
 LABELS_SOURCE = REPO / "model" / LABELS_NAME
 
 
-def versions(root: Path) -> list[int]:
-    """Published versions, ascending (resnet_common.repository_layout)."""
-    return published_versions(root)
-
-
 def calibration_digest(folder: Path) -> str:
     """sha256 over the calibration folder's image names and contents: the same set gives the same digest."""
     from imageprep import list_images
@@ -119,7 +114,7 @@ def stamp(tmp: Path, reused_from: Path | None, calibration: str | None) -> None:
 def publish(tmp: Path, root: Path) -> int:
     """Rename `tmp` to the next free version number (another `make model` may have taken one meanwhile)."""
     for _ in range(100):
-        version = (versions(root) or [0])[-1] + 1
+        version = (published_versions(root) or [0])[-1] + 1
         try:
             os.rename(tmp, root / str(version))
             return version
@@ -167,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     root = args.repository.resolve() / args.name
     root.mkdir(parents=True, exist_ok=True)
     calibration = calibration_digest(args.calibration_dir) if args.int8 else None
-    existing = versions(root)
+    existing = published_versions(root)
     if existing and up_to_date(root / str(existing[-1]), spec, args.int8, calibration):
         print(f"publish_version: version {existing[-1]} in {root} is already made from WEIGHTS={args.weights}")
         return 0

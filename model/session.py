@@ -12,7 +12,7 @@ import os
 
 import cpu_quota
 from resnet_common.protocol import DEFAULT_RUNTIME, Runtime
-from resnet_common.repository_layout import version_number
+from resnet_common.repository_layout import CARD_NAME, version_number
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def spinning(cfg: Settings, workers: int) -> bool:
 
 
 def read_card(model_dir: str) -> dict:
-    path = os.path.join(model_dir, "model_card.json")
+    path = os.path.join(model_dir, CARD_NAME)
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from resnet_common.repository_layout import published_versions
+from resnet_common.repository_layout import CARD_NAME, newest_version_dir
+
+from testkit.paths import model_root
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_FILES = {"fp32": "resnet50.onnx", "int8": "resnet50.int8.onnx"}
@@ -18,16 +20,12 @@ def model_dir(override: str | None = None) -> Path:
     model/repository/resnet50/<version>: what `make model` adds and `make run` serves), else model/artifacts."""
     if override or os.environ.get("MODEL_DIR"):
         return Path(override or os.environ["MODEL_DIR"])
-    root = Path(os.environ.get("MODEL_REPOSITORY") or REPO / "model" / "repository") / (
-        os.environ.get("MODEL_NAME") or "resnet50"
-    )
-    found = published_versions(root)
-    return root / str(found[-1]) if found else REPO / "model" / "artifacts"
+    return newest_version_dir(model_root()) or REPO / "model" / "artifacts"
 
 
 def card(folder: Path) -> dict[str, Any]:
     """model_card.json, or {} when the conversion has not written one."""
-    path = folder / "model_card.json"
+    path = folder / CARD_NAME
     return json.loads(path.read_text()) if path.exists() else {}
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from resnet_common import cam
+from resnet_common.repository_layout import CARD_NAME
 
 from stress_test import artifacts
 from stress_test.photos import batch_of
@@ -70,7 +71,7 @@ def stripped_copy(folder: Path, variant: str, dest: Path) -> Path:
     name = f"{variant}.no-features.onnx"
     onnx.save(model, str(dest / name))
     card["variants"] = {variant: {**card["variants"][variant], "file": name, "bytes": (dest / name).stat().st_size}}
-    (dest / "model_card.json").write_text(json.dumps(card))
+    (dest / CARD_NAME).write_text(json.dumps(card))
     return dest
 
 

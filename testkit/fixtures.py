@@ -7,6 +7,7 @@ Tests that need the real converted ResNet50 (the `real_model_dir` fixture or the
 from __future__ import annotations
 
 import pytest
+from resnet_common.repository_layout import CARD_NAME
 
 from testkit.paths import converted_model_dir
 from testkit.redis_server import RedisServer
@@ -59,7 +60,7 @@ def r(redis_server):
 def real_model_dir() -> str:
     """The converted ResNet50 (`make test` converts it first); skips when there is none."""
     path = converted_model_dir()
-    if not (path / "model_card.json").exists():
+    if not (path / CARD_NAME).exists():
         pytest.skip(f"no converted model in {path}: run `make test` (it converts first)")
     return str(path)
 

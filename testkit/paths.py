@@ -5,10 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from resnet_common.repository_layout import published_versions
+from resnet_common.repository_layout import newest_version_dir
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO / "tests" / "data" / "photos"
+
+
+def model_root() -> Path:
+    """MODEL_REPOSITORY/MODEL_NAME as `make run` reads them (default model/repository/resnet50)."""
+    repository = Path(os.environ.get("MODEL_REPOSITORY") or REPO / "model" / "repository")
+    return repository / (os.environ.get("MODEL_NAME") or "resnet50")
 
 
 def converted_model_dir() -> Path:
@@ -16,11 +22,7 @@ def converted_model_dir() -> Path:
     else the newest version in MODEL_REPOSITORY (default model/repository, what `make run` serves)."""
     if os.environ.get("MODEL_DIR"):
         return Path(os.environ["MODEL_DIR"])
-    root = Path(os.environ.get("MODEL_REPOSITORY") or REPO / "model" / "repository") / (
-        os.environ.get("MODEL_NAME") or "resnet50"
-    )
-    found = published_versions(root)
-    return root / str(found[-1]) if found else root / "1"
+    return newest_version_dir(model_root()) or model_root() / "1"
 
 
 def photo(name: str = "cat.jpg") -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import signal
 import socket
@@ -43,6 +44,7 @@ def free_port() -> int:
     raise RuntimeError(f"no free port below {low} on 127.0.0.1")
 
 
+@functools.cache
 def _ephemeral_low() -> int:
     """The first port of the kernel's ephemeral range (Linux's default when it cannot be read)."""
     try:

@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from resnet_common.repository_layout import CARD_NAME
+
 TINY_GFLOPS = round(2 * (8 * 112 * 112 * 27 + 8 * 1000) / 1e9, 3)  # conv MACs + matmul MACs, ×2
 
 
@@ -55,7 +57,7 @@ def write_card(model_dir: str | os.PathLike, file: str, model: str) -> None:
         "outputs": ["logits", "probabilities"],
         "labels": "imagenet_class_index.json",
     }
-    (model_dir / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+    (model_dir / CARD_NAME).write_text(json.dumps(card), encoding="utf-8")
 
 
 def make_tiny_model_dir(model_dir: str | os.PathLike, file: str = "tiny.onnx", seed: int = 0) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resnet_common.repository_layout import CARD_NAME, published_versions, version_number
+from resnet_common.repository_layout import CARD_NAME, newest_version_dir, published_versions, version_number
 
 
 def test_a_version_number_is_ascii_digits():
@@ -28,3 +28,5 @@ def test_published_versions_are_number_folders_with_a_card(tmp_path):
     (tmp_path / "4").write_text("a file, not a folder")
     assert published_versions(tmp_path) == [1, 2, 10]
     assert published_versions(tmp_path / "missing") == []
+    assert newest_version_dir(tmp_path) == tmp_path / "10"  # by number, not by name ("2" > "10")
+    assert newest_version_dir(tmp_path / "missing") is None

@@ -28,3 +28,9 @@ def published_versions(model_root: str | Path) -> list[int]:
         return []
     found = ((version_number(e.name), e.path) for e in entries)
     return sorted(v for v, path in found if v is not None and os.path.isfile(os.path.join(path, CARD_NAME)))
+
+
+def newest_version_dir(model_root: str | Path) -> Path | None:
+    """The folder of the newest published version under `model_root`; None when there is none."""
+    found = published_versions(model_root)
+    return Path(model_root) / str(found[-1]) if found else None
