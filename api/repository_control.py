@@ -20,7 +20,7 @@ from flask import Blueprint, jsonify, request
 
 import redis
 
-from resnet_common import protocol
+from resnet_common import model_control
 from resnet_common.repository_layout import version_number
 import fleet
 import job_client
@@ -98,12 +98,12 @@ def index():
     try:
         r = job_client.client()
         workers = fleet.live_workers(r, with_repository=True)
-        control = r.hgetall(protocol.model_control_key(settings.MODEL_NAME))
+        control = model_control.read(r, settings.MODEL_NAME)
     except redis.RedisError as exc:
         return _error(503, f"redis unreachable: {type(exc).__name__}")
     # A worker serving a fixed MODEL_DIR reports no repository: its version is still listed, READY.
     served = fleet.served_versions(workers)
-    unloaded = set((control.get(b"unloaded") or b"").decode().split(","))
+    unloaded = {str(v) for v in control.unloaded}
     rows = []
     for version in _repository_versions(workers, served):
         state = "READY" if version in served else "UNAVAILABLE"
@@ -126,17 +126,15 @@ def load(name: str):
     version, refused = _control_target(name)
     if refused:
         return refused
-    key = protocol.model_control_key(name)
     try:
         r = job_client.client()
         if version is not None:
             known = _repository_versions(fleet.live_workers(r, with_repository=True))
             if known and version not in known:
                 return _error(404, f"version {version} is not in the repository (it has {', '.join(known)})")
-            unloaded = [v for v in (r.hget(key, "unloaded") or b"").decode().split(",") if v and v != version]
-            r.hset(key, mapping={"pin": version, "unloaded": ",".join(unloaded)})
+            model_control.write(r, name, model_control.read(r, name).pinned(int(version)))
         else:
-            r.delete(key)
+            model_control.write(r, name, model_control.Control())
     except redis.RedisError as exc:
         return _error(503, f"redis unreachable: {type(exc).__name__}")
     log.info("model %s: load %s", name, f"pins version {version}" if version else "serves the newest version")
@@ -150,25 +148,21 @@ def unload(name: str):
     version, refused = _control_target(name)
     if refused:
         return refused
-    key = protocol.model_control_key(name)
     try:
         r = job_client.client()
         workers = fleet.live_workers(r, with_repository=True)
         if version is None:
             served = fleet.served_versions(workers, unversioned="")
-            if len(served) != 1 or not served[0]:
+            if len(served) != 1 or version_number(served[0]) is None:
                 return _error(409, f"name the version to unload: the workers serve {served or 'none'}")
             version = served[0]
-        unloaded = {v for v in (r.hget(key, "unloaded") or b"").decode().split(",") if v} | {version}
+        control = model_control.read(r, name).unloading(int(version))
+        unloaded = [str(v) for v in control.sorted_unloaded()]
         known = _repository_versions(workers)
-        if known and not set(known) - unloaded:
+        if known and not set(known) - set(unloaded):
             return _error(409, f"unloading version {version} would leave no version to serve (make model adds one)")
-        mapping = {"unloaded": ",".join(sorted(unloaded, key=int))}
-        pipe = r.pipeline(transaction=True).hset(key, mapping=mapping)
-        if (r.hget(key, "pin") or b"").decode() == version:
-            pipe.hdel(key, "pin")
-        pipe.execute()
+        model_control.write(r, name, control)
     except redis.RedisError as exc:
         return _error(503, f"redis unreachable: {type(exc).__name__}")
     log.info("model %s: unload version %s", name, version)
-    return jsonify(model=name, unloaded=sorted(unloaded, key=int)), 200
+    return jsonify(model=name, unloaded=unloaded), 200

@@ -2,7 +2,7 @@
 it over between two batches, free the old one.
 
 A thread polls every MODEL_POLL_S: the repository's versions (repository.versions) and the live policy the
-load/unload routes keep in Redis (repository.read_control) decide the version wanted (repository.choose). When it
+load/unload routes keep in Redis (resnet_common.model_control) decide the version wanted (repository.choose). When it
 differs from the one serving, the thread builds and warms a Classifier for it while the worker keeps answering with
 the old one; the worker loop calls `take()` between batches and swaps, so every batch is computed by exactly one
 version. A version that fails to load is logged and skipped until its folder changes; the old one keeps serving.
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import redis
 
 import repository
+from resnet_common import model_control
 from resnet_common.repository_layout import CARD_NAME
 from classifier import Classifier
 from settings import Settings
@@ -96,7 +97,7 @@ class ModelWatch:
         self.on_report = on_report  # told each finished switch, with its figures (the worker's metrics)
         self.available: list[int] | None = None
         self.env_pin = repository.parse_env_pin(cfg.MODEL_VERSION)
-        self.control = repository.Control()
+        self.control = model_control.Control()
         self.serving = ""  # version of the classifier the worker uses
         self._pending: Switch | None = None
         self._failed: dict[str, float] = {}  # version -> mtime of its card when it failed to load
@@ -114,7 +115,7 @@ class ModelWatch:
         """The version the policy names now (reading the live policy from Redis when it answers)."""
         if self.client is not None:
             try:
-                self.control = repository.read_control(self.client, self.cfg.MODEL_NAME)
+                self.control = model_control.read(self.client, self.cfg.MODEL_NAME)
             except redis.RedisError as exc:  # keep the last policy seen: an outage must not flip versions
                 log.debug("model control unreadable: %s", exc)
         available = repository.versions(self.cfg.MODEL_REPOSITORY, self.cfg.MODEL_NAME)

@@ -12,7 +12,6 @@ served exactly and never watched (tests, benchmarks, the baked image in Kubernet
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import shutil
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 from resnet_common import protocol
+from resnet_common.model_control import Control
 from resnet_common.repository_layout import published_versions, version_number
 
 log = logging.getLogger(__name__)
@@ -35,36 +35,16 @@ def versions(repository: str | Path, name: str) -> list[int]:
     return published_versions(model_root(repository, name))
 
 
-@dataclasses.dataclass(frozen=True)
-class Control:
-    """The live version policy, set by POST /v2/repository/models/<name>/load|unload and kept in Redis."""
-
-    pin: int | None = None
-    unloaded: frozenset[int] = frozenset()
-
-    @classmethod
-    def from_hash(cls, raw: dict) -> Control:
-        def text(key: str) -> str:
-            value = raw.get(key) or raw.get(key.encode()) or b""
-            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-        unloaded = {version_number(v.strip()) for v in text("unloaded").split(",")}
-        return cls(version_number(text("pin")), frozenset(unloaded - {None}))
-
-
-def choose(available: list[int], env_pin: int | None, control: Control = Control()) -> int | None:
+def choose(available: list[int], env_pin: int | None, control: Control | None = None) -> int | None:
     """The version to serve: the live pin, else MODEL_VERSION, else the newest not unloaded; None if none fits.
 
     A pin to a version that is not (or no longer) in the repository is ignored, so a bad pin never stops serving."""
+    control = control or Control()
     for pin in (control.pin, env_pin):
         if pin is not None and pin in available:
             return pin
     candidates = [v for v in available if v not in control.unloaded]
     return candidates[-1] if candidates else None
-
-
-def read_control(client, name: str) -> Control:
-    return Control.from_hash(client.hgetall(protocol.model_control_key(name)))
 
 
 def parse_env_pin(raw: str) -> int | None:

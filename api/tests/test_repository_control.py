@@ -120,6 +120,17 @@ def test_index_lists_versions_with_their_state(client, redis_env):
     ]
 
 
+def test_a_hand_edited_policy_is_read_past_and_rewritten_clean(client, redis_env):
+    fleet_of(redis_env, "2", "3")
+    key = protocol.model_control_key("resnet50")
+    redis_env.hset(key, mapping={"pin": "x", "unloaded": "1,²,b,".encode() + b"\xff"})
+    rows = client.post("/v2/repository/index").get_json()
+    assert [(r["version"], r["reason"]) for r in rows] == [("1", "unloaded"), ("2", ""), ("3", "")]
+    response = client.post(UNLOAD, json={"parameters": {"version": "2"}})
+    assert response.status_code == 200 and response.get_json()["unloaded"] == ["1", "2"]
+    assert control(redis_env) == {"unloaded": "1,2"}
+
+
 def test_remote_clients_are_refused_unless_they_hold_the_admin_token(client, redis_env, monkeypatch):
     fleet_of(redis_env, "3")
     assert client.post(LOAD, environ_base=REMOTE).status_code == 403

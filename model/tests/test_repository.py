@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import repository
-from repository import Control, choose
+from repository import choose
+from resnet_common.model_control import Control
 
 
 def publish(root, version: int | str, card: bool = True):
@@ -35,14 +36,6 @@ def test_policy_newest_then_pins_then_unloads():
     assert choose([1, 2], env_pin=7) == 2  # a pin to a missing version never stops serving
     assert choose([1], None, Control(unloaded=frozenset({1}))) is None
     assert choose([], None) is None
-
-
-def test_control_reads_the_redis_hash():
-    assert Control.from_hash({b"pin": b"2", b"unloaded": b"3,4,"}) == Control(2, frozenset({3, 4}))
-    assert Control.from_hash({}) == Control()
-    assert Control.from_hash({b"pin": b"x"}) == Control()
-    weird = {b"pin": "²".encode(), b"unloaded": "٣,2,\xff".encode() + b"\xff"}  # not versions: ignored, never raised
-    assert Control.from_hash(weird) == Control(None, frozenset({2}))
 
 
 def test_env_pin_must_be_a_number():
