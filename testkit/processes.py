@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
+import os
 import random
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,12 +20,16 @@ T = TypeVar("T")
 
 
 EPHEMERAL_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
+# One byte of this file per port: the process that handed a port out holds a lock on its byte until it exits, so
+# test processes running side by side (make test-unit) never hand out the same port either.
+PORT_LOCKS = os.path.join(tempfile.gettempdir(), "testkit-free-ports.lock")
 _handed_out: set[int] = set()
 _handed_out_lock = threading.Lock()
+_port_locks_fd: int | None = None
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now and that this process has not handed out before.
+    """A TCP port on 127.0.0.1 that nothing listens on right now and that no test process has handed out before.
 
     Between this call and the server's bind the port is free for anyone to take. So it is drawn from the ports just
     below the kernel's ephemeral range, which no outgoing connection gets as its source port. And it is never handed
@@ -32,16 +39,33 @@ def free_port() -> int:
     with _handed_out_lock:
         for _ in range(10_000):
             port = random.randrange(max(1024, low - 16_384), low)
-            if port in _handed_out:
+            if port in _handed_out or not _bindable(port) or not _lock_port(port):
                 continue
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
             _handed_out.add(port)
             return port
     raise RuntimeError(f"no free port below {low} on 127.0.0.1")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _lock_port(port: int) -> bool:
+    """Lock the port's byte of PORT_LOCKS for the life of this process; False when another process holds it. A
+    process's record locks go when it exits, or when it closes any descriptor of the file: this one stays open."""
+    global _port_locks_fd
+    if _port_locks_fd is None:
+        _port_locks_fd = os.open(PORT_LOCKS, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.lockf(_port_locks_fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+    except OSError:
+        return False
+    return True
 
 
 @functools.cache

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import socket
+import subprocess
+import sys
 
-from testkit import processes
+from testkit import paths, processes
 
 
 def test_ports_are_distinct_bindable_and_below_the_ephemeral_range():
@@ -25,3 +27,32 @@ def test_a_port_in_use_or_handed_out_before_is_skipped(monkeypatch):
         monkeypatch.setattr(processes.random, "randrange", lambda low, high: next(draws))
         got = processes.free_port()
     assert got not in (busy, handed) and got > handed
+
+
+def test_a_port_another_process_handed_out_is_skipped(monkeypatch):
+    """Suites run side by side (make test-unit): a port one test process handed out is not handed out by another,
+    though nothing listens on it yet."""
+    low = processes._ephemeral_low()
+    theirs = next(
+        p for p in range(low - 1, low - 1000, -1) if p not in processes._handed_out and processes._bindable(p)
+    )
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from testkit import processes; print(processes._lock_port({theirs}), flush=True); input()",
+        ],
+        cwd=paths.REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        draws = itertools.chain([theirs], range(low - 2000, low))
+        monkeypatch.setattr(processes.random, "randrange", lambda low, high: next(draws))
+        assert processes.free_port() != theirs
+    finally:
+        holder.communicate("\n", timeout=10)
+    monkeypatch.setattr(processes.random, "randrange", lambda low, high: theirs)
+    assert processes.free_port() == theirs  # its lock went with the process
