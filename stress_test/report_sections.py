@@ -36,6 +36,7 @@ from stress_test.report_data import (
     targets,
     workload_targets,
 )
+from stress_test import bench_queue
 from stress_test.peers.report import peers_section
 from stress_test.results import read_json, written_at
 
@@ -613,19 +614,7 @@ def capacity_section(folder: Path, f: Figures) -> list[str]:
         f"from the measured Redis CPU share, the less certain the lower that share is.",
         "",
     ]
-    lines += md_table(
-        queue["runs"],
-        [
-            ("clients", "clients"),
-            ("jobs_s", "jobs/s"),
-            ("p50_ms", "p50 ms"),
-            ("p95_ms", "p95 ms"),
-            ("redis_cpu_pct", "Redis CPU %"),
-            ("jobs_s_per_redis_core", "jobs/s per Redis core"),
-            ("mb_s_through_redis", "MB/s through Redis"),
-            ("errors", "errors"),
-        ],
-    )
+    lines += md_table(queue["runs"], bench_queue.COLUMNS)
     return lines + _capacity_plan_lines(queue, f) + [BEYOND_ONE_REDIS, ""]
 
 
