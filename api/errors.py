@@ -49,6 +49,13 @@ class PredictionFailed(PredictError):
     kind = "prediction_failed"
 
 
+class StorageUnavailable(PredictError):
+    """A file could not be written (a full disk, a read-only volume): a fault of this host, not of the request."""
+
+    status = 503
+    kind = "storage_unavailable"
+
+
 class VersionGone(PredictError):
     """No worker serves the model version a request named any more (a rolling switch, an unload): retry later."""
 

@@ -18,7 +18,7 @@ import overlay
 import settings
 import uploads_gc
 import utils
-from errors import PredictError
+from errors import PredictError, StorageUnavailable
 from resnet_common.protocol import TOP_K_DEFAULT, TOP_K_MAX, TOP_K_MIN
 from middleware import as_classification, model_predict
 from prediction import Classification
@@ -49,16 +49,20 @@ def _decode_upload(file, stored: bool = False) -> images.Upload:
 
 
 def _save_upload(file) -> images.Upload:
-    """The page flow: decode, then store the bytes for display on local disk (/predict stores nothing)."""
+    """The page flow: decode, then store the bytes for display on local disk (/predict stores nothing). The folder
+    is pruned first, so on a full disk what the prune frees lets this upload in; a write that still fails is a 503."""
     upload = _decode_upload(file, stored=True)
-    utils.store_upload(settings.UPLOAD_FOLDER, upload.name, upload.data)
-    uploads_gc.maybe_prune(
-        settings.UPLOAD_FOLDER,
-        settings.UPLOAD_MAX_AGE_S,
-        settings.UPLOAD_GC_INTERVAL_S,
-        settings.UPLOAD_MAX_BYTES,
-        grace_s=settings.REQUEST_TIMEOUT_S + 60,
-    )
+    try:
+        uploads_gc.maybe_prune(
+            settings.UPLOAD_FOLDER,
+            settings.UPLOAD_MAX_AGE_S,
+            settings.UPLOAD_GC_INTERVAL_S,
+            settings.UPLOAD_MAX_BYTES,
+            grace_s=settings.REQUEST_TIMEOUT_S + 60,
+        )
+        utils.store_upload(settings.UPLOAD_FOLDER, upload.name, upload.data)
+    except OSError as exc:
+        raise StorageUnavailable(f"the upload could not be stored ({_reason(exc)}); please try again later") from None
     return upload
 
 
@@ -150,6 +154,11 @@ def _overlay(name: str, result: Classification) -> dict | None:
     return overlay.overlay_query(heatmap, overlay.display_size(os.path.join(settings.UPLOAD_FOLDER, name)))
 
 
+def _reason(exc: OSError) -> str:
+    """What went wrong writing a file, without its path (the user needs the cause, not this host's layout)."""
+    return exc.strerror or type(exc).__name__
+
+
 def _parse_top_k(raw: str) -> int | None:
     try:
         value = int(raw.strip(), 10)
@@ -178,7 +187,16 @@ def feedback_view():
         flash(f"Feedback not stored: {exc}", "error")
         return render_template("index.html")
     if values is not None:
-        feedback.store(values)
+        try:
+            feedback.store(values)
+        except OSError as exc:
+            message = f"the report could not be stored ({_reason(exc)}); please try again later"
+            log.warning("feedback not stored: %s", exc)
+            metrics.count_error(StorageUnavailable.kind)
+            if api_style:
+                return {"success": False, "error": message}, StorageUnavailable.status
+            flash(f"Feedback not stored: {message}", "error")
+            return render_template("index.html"), StorageUnavailable.status
     if api_style:
         return {"success": True, "stored": values is not None}
     if values is not None:

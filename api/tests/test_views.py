@@ -418,3 +418,26 @@ def test_full_queue_retry_after_is_one_second_when_nothing_derived_it(client, mo
     monkeypatch.delenv("RETRY_AFTER_S", raising=False)
     response = client.post("/predict", data=upload(photo()), content_type="multipart/form-data")
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+
+
+def test_index_says_so_when_the_upload_cannot_be_stored(client, calls, photo, isolated_dirs, monkeypatch):
+    (isolated_dirs / "a-file").write_bytes(b"")
+    monkeypatch.setenv("UPLOAD_FOLDER", str(isolated_dirs / "a-file" / "uploads"))  # no folder can be made there
+    response = client.post("/", data=upload(photo()), content_type="multipart/form-data")
+    assert response.status_code == 302
+    assert flashes(client) == [
+        "Could not classify this image: the upload could not be stored (Not a directory); please try again later"
+    ]
+    assert calls == []
+
+
+def test_feedback_on_a_full_disk_is_a_503_that_says_why(client, monkeypatch):
+    monkeypatch.setenv("FEEDBACK_FILEPATH", "/dev/full")  # every write fails with ENOSPC
+    response = client.post("/feedback", json={"filename": "j.png", "prediction": "cat", "score": 0.5})
+    assert response.status_code == 503
+    assert response.get_json() == {
+        "success": False,
+        "error": "the report could not be stored (No space left on device); please try again later",
+    }
+    page = client.post("/feedback", data={"report": json.dumps({"filename": "a.jpg", "prediction": "cat"})})
+    assert page.status_code == 503 and b"Feedback not stored: the report could not be stored" in page.data
