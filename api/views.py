@@ -48,6 +48,15 @@ def _decode_upload(file, stored: bool = False) -> images.Upload:
     return upload
 
 
+def _form_file():
+    """The form's `file` part, or None. Werkzeug buffers a part over 500 KB in a temporary file: a temporary folder
+    that cannot take it (full, missing) is this host's fault, a 503 StorageUnavailable, not a 500."""
+    try:
+        return request.files.get("file")
+    except OSError as exc:
+        raise StorageUnavailable(f"the upload could not be buffered ({_reason(exc)}); please try again later") from None
+
+
 def _save_upload(file) -> images.Upload:
     """The page flow: decode, then store the bytes for display on local disk (/predict stores nothing). The folder
     is pruned first, so on a full disk what the prune frees lets this upload in; a write that still fails is a 503."""
@@ -76,7 +85,12 @@ def index():
     if request.mimetype != "multipart/form-data":  # refused before anything parses the body
         flash(f"{MSG_NO_PART}: expected multipart/form-data, got {request.mimetype or 'no content type'}", "error")
         return render_template("index.html"), 400
-    file = request.files.get("file")
+    try:
+        file = _form_file()
+    except StorageUnavailable as exc:
+        metrics.count_error(exc.kind)
+        flash(f"Could not classify this image: {exc}", "error")
+        return redirect(url_for("views.index"))
     if file is None:
         flash(MSG_NO_PART, "error")
         return redirect(url_for("views.index"))
@@ -110,7 +124,10 @@ def predict():
         return shed
     if request.mimetype != "multipart/form-data":
         return bad_request(f"expected multipart/form-data, got {request.mimetype or 'no content type'}")
-    file = request.files.get("file")
+    try:
+        file = _form_file()
+    except StorageUnavailable as exc:
+        return predict_error(exc)
     if file is None:
         return bad_request("missing form field 'file'")
     if not file.filename or not utils.allowed_file(file.filename):

@@ -4,6 +4,7 @@ import io
 import json
 import os
 import re
+import tempfile
 
 from unittest.mock import patch
 
@@ -441,3 +442,18 @@ def test_feedback_on_a_full_disk_is_a_503_that_says_why(client, monkeypatch):
     }
     page = client.post("/feedback", data={"report": json.dumps({"filename": "a.jpg", "prediction": "cat"})})
     assert page.status_code == 503 and b"Feedback not stored: the report could not be stored" in page.data
+
+
+def test_an_upload_the_temporary_folder_cannot_buffer_is_a_503(client, calls, photo, monkeypatch, tmp_path):
+    """Werkzeug spools a part over 500 KB to a temporary file; a full or missing temporary folder is a fault."""
+    boundary = "b0undary"
+    part = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n'.encode()
+    body = part + photo() + b"\0" * 600_000 + f"\r\n--{boundary}--\r\n".encode()
+    kind = f"multipart/form-data; boundary={boundary}"
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))  # every spool fails
+    response = client.post("/predict", data=body, content_type=kind)
+    assert response.status_code == 503 and response.get_json()["success"] is False
+    assert response.headers["X-Error"].startswith("the upload could not be buffered (No such file or directory)")
+    page = client.post("/", data=body, content_type=kind)
+    assert page.status_code == 302 and flashes(client)[0].startswith("Could not classify this image: the upload")
+    assert calls == []
