@@ -32,8 +32,8 @@ from typing import Any
 
 from stress_test import artifacts
 from stress_test.peers.load import completions, session_cpu_seconds, summary
-from stress_test.peers.report import OURS_RUNTIME, PEERS_RUNTIME, peers_section, verdict
-from stress_test.peers.systems import ROOT, named_system
+from stress_test.peers.report import peers_section, verdict
+from stress_test.peers.systems import OURS_RUNTIME, PEERS_RUNTIME, ROOT, named_system
 from stress_test.photos import photo_bytes
 from stress_test.results import latest_run_dir, new_run_dir, write_json
 

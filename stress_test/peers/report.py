@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from resnet_common.protocol import DEFAULT_RUNTIME, Runtime
+from resnet_common.protocol import Runtime
+from stress_test.peers.systems import OURS_RUNTIME, PEERS_RUNTIME
 
 GOAL_THROUGHPUT_RATIO = 1.1  # ours >= 1.1x the best peer's img/s at 8 and 64 clients
 LABELS = {
@@ -14,9 +15,7 @@ LABELS = {
     "ray": "Ray Serve",
     "mlserver": "MLServer",
 }
-OURS_RUNTIME = {"ours": DEFAULT_RUNTIME, "ours_openvino": Runtime.OPENVINO}  # this service's entries
 RUNTIME_LABELS = {Runtime.ONNXRUNTIME: "ONNX Runtime", Runtime.OPENVINO: "OpenVINO"}
-PEERS_RUNTIME = Runtime.ONNXRUNTIME  # what every peer's service runs the ONNX file on
 
 
 def _load(system: dict, clients: int) -> dict | None:

@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from resnet_common.protocol import DEFAULT_RUNTIME, Runtime
 from stress_test.peers.load import Target
-from stress_test.peers.report import OURS_RUNTIME
 from testkit.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = Path(__file__).resolve().parent
 STOP_TIMEOUT_S = 40
+OURS_RUNTIME = {"ours": DEFAULT_RUNTIME, "ours_openvino": Runtime.OPENVINO}  # this service's entries, by runtime
+PEERS_RUNTIME = Runtime.ONNXRUNTIME  # what every peer's service runs the ONNX file on
 
 
 def multipart(field: str) -> Any:
@@ -224,7 +226,7 @@ PEER_SYSTEMS = {
 
 
 def named_system(name: str) -> Any:
-    """The system a --systems name means: one of this service's entries (report.OURS_RUNTIME) or a peer."""
+    """The system a --systems name means: one of this service's entries (OURS_RUNTIME) or a peer."""
     if name in OURS_RUNTIME:
         return Ours(name)
     if name in PEER_SYSTEMS:

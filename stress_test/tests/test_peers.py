@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from resnet_common.protocol import Runtime
 
-from stress_test.peers import load, report
+from stress_test.peers import load, report, systems
 from stress_test.peers.systems import accept_json, multipart, open_inference_v2
 from testkit.source_addresses import source_address
 
@@ -141,7 +141,7 @@ def test_systems_are_named_by_what_runs_them():
     assert named_system("mlserver").path == "/v2/models/resnet50/infer"
     with pytest.raises(ValueError, match="unknown system 'ours_tensorrt'"):
         named_system("ours_tensorrt")  # not one of this service's entries: neither run nor judged as a peer
-    assert set(report.OURS_RUNTIME) <= set(report.LABELS)
+    assert set(systems.OURS_RUNTIME) <= set(report.LABELS)
 
 
 def test_openvino_runs_the_same_onnx_file_as_onnxruntime(tmp_path):
