@@ -49,7 +49,7 @@ def _decode_upload(file, stored: bool = False) -> images.Upload:
 
 
 def _form_file():
-    """The form's `file` part, or None. Werkzeug buffers a part over 500 KB in a temporary file: a temporary folder
+    """The form's `file` part, or None. werkzeug buffers a part over 500 KB in a temporary file: a temporary folder
     that cannot take it (full, missing) is this host's fault, a 503 StorageUnavailable, not a 500."""
     try:
         return request.files.get("file")
@@ -88,9 +88,7 @@ def index():
     try:
         file = _form_file()
     except StorageUnavailable as exc:
-        metrics.count_error(exc.kind)
-        flash(f"Could not classify this image: {exc}", "error")
-        return redirect(url_for("views.index"))
+        return _page_failure(exc)
     if file is None:
         flash(MSG_NO_PART, "error")
         return redirect(url_for("views.index"))
@@ -104,10 +102,7 @@ def index():
         upload = _save_upload(file)
         result = _classify(upload, TOP_K_DEFAULT, explain=True)
     except PredictError as exc:
-        metrics.count_error(exc.kind)
-        log.info("page upload failed (%s): %s", exc.kind, exc)
-        flash(f"Could not classify this image: {exc}", "error")
-        return redirect(url_for("views.index"))
+        return _page_failure(exc)
     if upload.display is not None:  # only now, once the job was admitted and answered: other replicas serve it
         display_store.keep(upload.name, upload.display)
     prediction, score = result.prediction, float(result.score)
@@ -158,6 +153,14 @@ def predict():
     return body
 
 
+def _page_failure(exc: PredictError):
+    """The page's answer to a failed upload: back to the form, with the reason as a flash message."""
+    metrics.count_error(exc.kind)
+    log.info("page upload failed (%s): %s", exc.kind, exc)
+    flash(f"Could not classify this image: {exc}", "error")
+    return redirect(url_for("views.index"))
+
+
 def _classify(upload: images.Upload, top_k: int, explain: bool) -> Classification:
     """The one call to the course's model_predict (looked up here, where its tests patch it)."""
     return as_classification(model_predict(upload, top_k=top_k, explain=explain))
@@ -172,7 +175,7 @@ def _overlay(name: str, result: Classification) -> dict | None:
 
 
 def _reason(exc: OSError) -> str:
-    """What went wrong writing a file, without its path (the user needs the cause, not this host's layout)."""
+    """What went wrong with a file, without its path (the user needs the cause, not this host's layout)."""
     return exc.strerror or type(exc).__name__
 
 

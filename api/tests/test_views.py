@@ -445,7 +445,7 @@ def test_feedback_on_a_full_disk_is_a_503_that_says_why(client, monkeypatch):
 
 
 def test_an_upload_the_temporary_folder_cannot_buffer_is_a_503(client, calls, photo, monkeypatch, tmp_path):
-    """Werkzeug spools a part over 500 KB to a temporary file; a full or missing temporary folder is a fault."""
+    """werkzeug spools a part over 500 KB to a temporary file; a full or missing temporary folder is a fault."""
     boundary = "b0undary"
     part = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jpg"\r\n\r\n'.encode()
     body = part + photo() + b"\0" * 600_000 + f"\r\n--{boundary}--\r\n".encode()
