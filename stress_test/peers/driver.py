@@ -74,7 +74,7 @@ print(json.dumps(rows))
 
 def raw_runtime(runtime: str, model: Path, duration: float, warmup: float) -> list[dict[str, Any]]:
     """raw_runtime's figures (no HTTP) for the served configuration (2×1, batch 8) and a lone request's (1×1,
-    batch 1), on `runtime`, in a process of its own; `version` names the runtime and its version."""
+    batch 1), on `runtime`, in a process of its own; each row's `runtime` names the runtime and its version."""
     configs = [(REPLICAS, THREADS, MAX_BATCH), (1, 1, 1)]
     argument = json.dumps([runtime, str(model), duration, warmup, configs])
     out = subprocess.run(
@@ -82,7 +82,7 @@ def raw_runtime(runtime: str, model: Path, duration: float, warmup: float) -> li
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
-    return [{**row, "version": row["runtime"]} for row in json.loads(out.stdout.strip().splitlines()[-1])]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def start(system: Any, entry: dict[str, Any], tmp: Path, model_dir: Path, photo: bytes) -> Any:

@@ -89,7 +89,7 @@ def table(data: dict[str, Any]) -> str:
     for runtime, label in RUNTIME_LABELS.items():
         for raw in data.get(f"raw_{runtime}", []):
             what = f"raw {label} {raw['workers']}×{raw['threads']} batch {raw['batch']} (no HTTP)"
-            lines.append(f"| {what} | {raw.get('version', '')} | batch p50 {raw['p50_ms']} ms | {raw['img_s']} img/s |")
+            lines.append(f"| {what} | {raw.get('runtime', '')} | batch p50 {raw['p50_ms']} ms | {raw['img_s']} img/s |")
     return "\n".join(lines)
 
 

@@ -174,7 +174,7 @@ def test_raw_rows_are_the_served_and_the_lone_configuration_on_that_runtime(tmp_
     write_tiny_model(path)
     rows = driver.raw_runtime(runtime, path, duration=0.3, warmup=0.1)
     assert [(r["workers"], r["threads"], r["batch"]) for r in rows] == [(2, 1, 8), (1, 1, 1)]
-    assert all(r["img_s"] > 0 and r["version"] == f"{runtime} {importlib.metadata.version(runtime)}" for r in rows)
+    assert all(r["img_s"] > 0 and r["runtime"] == f"{runtime} {importlib.metadata.version(runtime)}" for r in rows)
     data = {"settings": {"replicas": 2, "threads": 1, "max_batch": 8}, f"raw_{runtime}": rows}
     assert report.served_raw(data, runtime) == (rows[0], rows[1])
 
