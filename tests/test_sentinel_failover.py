@@ -152,16 +152,22 @@ def test_master_sigkill_fails_over_with_explicit_503s_only(tmp_path, sentinel_se
         first_ok = min(s + d for s, d, o in results if s > kill_at[0] and o == "correct")
         recovery_s = first_ok - kill_at[0]
         slowest = max(d for _, d, _ in results)
-        new_master = sentinels[0].master()
+        # The sentinel that led the failover tells the others through the new master's hello channel, every 2 s:
+        # one of them may still name the dead master for a moment (the service asks until one names a live one).
+        wait_until(
+            lambda: all(int(s.master()["port"]) == replica.port for s in sentinels),
+            10,
+            "every sentinel to name the promoted replica as the master",
+            0.2,
+        )
         other = {k: v for k, v in outcomes.items() if k not in ("correct", "explicit_503")}
         print(
             f"\nsentinel failover: {len(results)} requests in {elapsed:.1f} s, {outcomes['correct']} correct 200s, "
             f"{outcomes['explicit_503']} explicit 503s, other {other}; "
             f"first 200 {recovery_s:.2f} s after SIGKILL of the master; slowest request {slowest:.2f} s; "
-            f"new master port {new_master['port']} (replica {replica.port})"
+            f"the replica (port {replica.port}) promoted"
         )
 
-        assert int(new_master["port"]) == replica.port, "Sentinel did not promote the replica"
         assert set(outcomes) <= {"correct", "explicit_503"}, outcomes
         assert recovery_s <= RECOVERY_BOUND_S, f"no 200 within {RECOVERY_BOUND_S} s of the kill ({recovery_s:.1f} s)"
         assert slowest < REQUEST_TIMEOUT_S / 2, f"a request waited {slowest:.1f} s: a hang towards the deadline"
