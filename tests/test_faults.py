@@ -98,6 +98,35 @@ def test_redis_outage_answers_503_fast_and_recovers(make_stack):
     )
 
 
+def test_full_redis_answers_503_fast_and_recovers(make_stack):
+    """Redis at `maxmemory` with nothing it may evict (volatile-lru evicts only keys with a TTL; the job stream has
+    none): it refuses writes, so /predict is a fast 503 that says why. Freeing memory brings answers back with no
+    process restarted."""
+    stack = make_stack(workers=1, RESPONSE_CACHE=0)
+    expected = expected_answers(stack)["cat.jpg"]
+    pids = stack.program_pids("gunicorn", "model")
+    r = stack.redis_client()
+    r.set("test:filler", b"x" * (8 << 20))  # no TTL: never evicted
+    r.config_set("maxmemory", int(r.info("memory")["used_memory"]) - (4 << 20))  # below what is held: full
+    try:
+        started = time.monotonic()
+        responses = [post_photo(stack.url, timeout=10) for _ in range(3)]
+        elapsed = (time.monotonic() - started) / len(responses)
+        assert [x.status_code for x in responses] == [503] * 3
+        assert all("OutOfMemoryError" in x.json()["error"] for x in responses), responses[0].text
+        assert elapsed < 1, f"503 took {elapsed:.2f}s"
+        assert requests.get(stack.url + "/health", timeout=2).status_code == 200
+    finally:
+        r.delete("test:filler")
+    started = time.monotonic()
+    wait_until(lambda: post_photo(stack.url, timeout=10).json().get("prediction") == expected, 30, "answers", 0.5)
+    assert stack.program_pids("gunicorn", "model") == pids
+    print(
+        f"Redis full test: 503 in {elapsed * 1000:.0f} ms while full; correct answers "
+        f"{time.monotonic() - started:.1f}s after memory was freed"
+    )
+
+
 def test_no_worker_ends_in_504(make_stack):
     stack = make_stack(workers=0, REQUEST_TIMEOUT_S=2)
     started = time.monotonic()
