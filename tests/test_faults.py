@@ -1,5 +1,5 @@
-"""Faults against the stack as `make run` serves it: killed workers, Redis outages, no workers, graceful stops,
-backpressure. Programs are stopped with supervisorctl (what an operator runs) and killed with signals.
+"""Faults against the stack as `make run` serves it: killed and frozen workers, Redis outages, a full Redis, no
+workers, graceful stops, backpressure. Programs are stopped with supervisorctl (what an operator runs) and killed with signals.
 
 Each test prints what it sent and what came back, so a CI log carries the figures."""
 
@@ -45,6 +45,19 @@ def fire(stack, n: int, concurrency: int, timeout: float = 120) -> tuple[ThreadP
     return pool, [pool.submit(one, i) for i in range(n)]
 
 
+def worker_holding_a_batch(r, pids: dict[str, int], futures: list) -> int:
+    """The pid of a worker that holds unacknowledged jobs (a batch in flight), once some answers are in."""
+
+    def holder() -> int | None:
+        if sum(f.done() for f in futures) < 10:
+            return None
+        consumers = r.xpending("ml:jobs", "ml:workers")["consumers"]
+        holding = [c["name"].decode() for c in consumers if c["pending"] > 1]
+        return next((pids[n] for n in holding if n in pids), None)
+
+    return wait_until(holder, 60, "a worker to hold a batch of unacknowledged jobs", 0.002)
+
+
 def test_sigkill_mid_batch_loses_no_request(make_stack):
     # RESPONSE_CACHE=0: the same five photos repeat, and cached answers would never put a batch in the victim's hands.
     # Deadlines, queue waits (90 s) and the admission bound (64 > 32 clients) are out of reach: nothing may be shed.
@@ -56,13 +69,7 @@ def test_sigkill_mid_batch_loses_no_request(make_stack):
     pids = {w["name"]: int(w["pid"]) for w in stack.ready_workers()}
     pool, futures = fire(stack, 200, concurrency=32)
 
-    def worker_holding_a_batch() -> int | None:
-        """The pid of a worker that holds unacknowledged jobs (a batch in flight), once some answers are in."""
-        consumers = r.xpending("ml:jobs", "ml:workers")["consumers"]
-        holding = [c["name"].decode() for c in consumers if c["pending"] > 1]
-        return next((pids[n] for n in holding if n in pids), None) if sum(f.done() for f in futures) >= 10 else None
-
-    victim = wait_until(worker_holding_a_batch, 60, "a worker to hold a batch of unacknowledged jobs", 0.002)
+    victim = worker_holding_a_batch(r, pids, futures)
     os.kill(victim, signal.SIGKILL)  # that worker process only: the model service replaces it
     killed_at = time.monotonic()
     outcomes = Counter(
@@ -76,6 +83,41 @@ def test_sigkill_mid_batch_loses_no_request(make_stack):
     assert outcomes == {"correct": 200}, outcomes
     assert r.xlen("ml:jobs") == 0
     assert r.xlen("ml:deadletter") == 0  # the killed worker's batch was reclaimed, not dead-lettered
+
+
+def test_a_frozen_worker_loses_no_request_and_its_late_answers_harm_none(make_stack):
+    """SIGSTOP freezes a worker with a batch in hand (a paused VM, a debugger): its leases stop being refreshed, the
+    other worker reclaims the batch after CLAIM_IDLE_MS, and every request gets its answer. SIGCONT wakes the frozen
+    one: it finishes the batch it had, answers jobs already answered, and serves on, unrestarted."""
+    stack = make_stack(
+        workers=2, REQUEST_TIMEOUT_S=90, MAX_QUEUE_WAIT_S=90, MAX_INFLIGHT=64, CLAIM_IDLE_MS=2000, RESPONSE_CACHE=0
+    )
+    expected = expected_answers(stack)
+    r = stack.redis_client()
+    pids = {w["name"]: int(w["pid"]) for w in stack.ready_workers()}
+    pool, futures = fire(stack, 120, concurrency=16)
+
+    frozen = worker_holding_a_batch(r, pids, futures)
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        outcomes = Counter(
+            classify(f.result(), expected[PHOTOS_CYCLE[i % len(PHOTOS_CYCLE)]]) for i, f in enumerate(futures)
+        )
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    pool.shutdown()
+    after = [post_photo(stack.url, name).json().get("prediction") == expected[name] for name in PHOTOS_CYCLE * 4]
+    print(
+        f"SIGSTOP test: 120 sent with one worker frozen: {dict(outcomes)}; after SIGCONT {sum(after)}/{len(after)} correct"
+    )
+    assert outcomes == {"correct": 120}, outcomes
+    assert all(after)
+
+    def back() -> bool:  # the frozen one heartbeats again, with the same pid: not restarted
+        return {int(w["pid"]) for w in stack.ready_workers()} == set(pids.values())
+
+    wait_until(back, 15, "the frozen worker to be ready again", 0.2)
+    assert r.xlen("ml:deadletter") == 0
 
 
 def test_redis_outage_answers_503_fast_and_recovers(make_stack):
