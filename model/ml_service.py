@@ -79,14 +79,17 @@ def classify_process(
     cfg: settings.Settings | None = None,
     stop: threading.Event | None = None,
     on_ready: Callable[[], Any] | None = None,
+    on_stall: Callable[[float], None] | None = None,
 ) -> int:
-    """One worker process: load and warm the model, then serve the queue until SIGTERM/SIGINT (or `stop`)."""
+    """One worker process: load and warm the model, then serve the queue until SIGTERM/SIGINT (or `stop`).
+    `on_stall`: called once when the loop has not come round for HEALTH_STALL_S (stall_watchdog)."""
     import health_server
     from heartbeat import Heartbeat
     from job_queue import JobQueue, connect
     from metrics import WorkerMetrics
     from model_watch import ModelWatch
     from session import resolve_topology, spinning
+    from stall_watchdog import StallWatchdog
     from worker import Worker
 
     cfg = cfg or settings.load()
@@ -117,7 +120,7 @@ def classify_process(
             metrics.model_switch,
         )
     classifier = Classifier(cfg, threads=threads, spin=spin)
-    worker = None
+    worker = watchdog = None
 
     def advertise(clf: Classifier) -> None:
         h = clf.handle
@@ -152,10 +155,14 @@ def classify_process(
         )
         worker = Worker(cfg, classifier, JobQueue(client, cfg, name, handle.version), metrics, watch, advertise)
         probe.last_loop = lambda: worker.last_loop
+        if on_stall is not None:
+            watchdog = StallWatchdog(probe.alive, on_stall, min(5.0, cfg.HEALTH_STALL_S / 4)).start()
         worker.run(stop)
     except InterruptedError:
         log.info("worker %s stopped while waiting for a model", name)
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         if watch is not None:
             watch.stop()
         heartbeat.stop(remove=True)
@@ -200,7 +207,9 @@ def configure_logging(level: str = "INFO") -> None:
 
 def _child(index: int, ready: Any) -> None:
     _set_parent_death_signal()
-    sys.exit(classify_process(index, on_ready=ready.set))
+    import stall_watchdog
+
+    sys.exit(classify_process(index, on_ready=ready.set, on_stall=stall_watchdog.end_process))
 
 
 def main() -> int:

@@ -43,7 +43,7 @@ class Settings(SharedSettings):
     HEARTBEAT_INTERVAL_S: float = 2.0
     METRICS_PUSH_INTERVAL_S: float = 5.0
     METRICS_PORT: int = 0  # 0: off; else worker i serves on METRICS_PORT + i (+ /healthz, /readyz)
-    HEALTH_STALL_S: float = 120.0  # /healthz fails when the worker loop has not come round for this long
+    HEALTH_STALL_S: float = 120.0  # loop stalled this long: /healthz fails and the process ends (stall_watchdog)
     METRICS_ADDR: str = "127.0.0.1"  # where those ports listen: loopback only unless asked (scrape via the API)
     CACHE_TTL_S: int = 3600  # response cache: how long an answer is kept (the API's RESPONSE_CACHE=0: off)
     CACHE_MAX_MB: int = 64  # response cache: bytes of answers kept, oldest dropped first

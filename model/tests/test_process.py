@@ -138,3 +138,24 @@ def test_missing_model_fails_fast(r, redis_server, tmp_path, labels_file):
     proc.wait(30)
     out = proc.stdout.read()
     assert proc.returncode == 1 and "convert the model first" in out and "stopping all" in out
+
+
+def test_a_worker_whose_loop_is_stuck_is_ended_and_replaced(redis_factory, tiny_model_dir, labels_file):
+    """stall_watchdog: a loop that does not come round for HEALTH_STALL_S ends its process, and the supervisor
+    starts a new worker. The stall here is real: Redis frozen with SIGSTOP holds the loop in a read for ~6 s (its
+    socket timeout), longer than the 2 s allowed."""
+    server = redis_factory()
+    client = server.client()
+    env = env_for(server, tiny_model_dir, labels_file, WORKERS=1, HEALTH_STALL_S=2, HEARTBEAT_TTL_S=3)
+    proc = start_worker(env, main=True)
+    try:
+        before = wait_for(lambda: ready_workers(client), proc=proc)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        time.sleep(4)  # past HEALTH_STALL_S, before the read's socket timeout
+        os.kill(server.proc.pid, signal.SIGCONT)
+        wait_for(lambda: set(ready_workers(client)) - set(before), timeout=30, proc=proc)  # a new worker's name
+        assert result(client, enqueue(client, photo()))["ok"] is True
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+        out = stop(proc)
+    assert "worker loop stuck for" in out and "died (exit 70); restarting it" in out, out
