@@ -1,5 +1,6 @@
 """Faults against the stack as `make run` serves it: killed and frozen workers, Redis outages, a full Redis, no
-workers, graceful stops, backpressure. Programs are stopped with supervisorctl (what an operator runs) and killed with signals.
+workers, graceful stops, backpressure. Programs are stopped with supervisorctl (what an operator runs) and killed
+with signals.
 
 Each test prints what it sent and what came back, so a CI log carries the figures."""
 
@@ -10,10 +11,12 @@ import signal
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
+import redis
 import requests
 
-from testkit import post_photo, wait_until
+from testkit import Stack, post_photo, wait_until
 
 PHOTOS_CYCLE = ["cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg"]
 
@@ -45,8 +48,36 @@ def fire(stack, n: int, concurrency: int, timeout: float = 120) -> tuple[ThreadP
     return pool, [pool.submit(one, i) for i in range(n)]
 
 
-def worker_holding_a_batch(r, pids: dict[str, int], futures: list) -> int:
-    """The pid of a worker that holds unacknowledged jobs (a batch in flight), once some answers are in."""
+@dataclass
+class BatchInHand:
+    """A 2-worker stack under load, and the pid of a worker holding a batch of unacknowledged jobs."""
+
+    stack: Stack
+    r: redis.Redis
+    expected: dict[str, str]
+    pool: ThreadPoolExecutor
+    futures: list
+    pids: dict[str, int]  # worker name -> pid
+    holder: int
+
+    def outcomes(self) -> Counter:
+        """Every request's outcome (waits for all), then the client pool is shut down."""
+        names = [PHOTOS_CYCLE[i % len(PHOTOS_CYCLE)] for i in range(len(self.futures))]
+        outcomes = Counter(classify(f.result(), self.expected[name]) for name, f in zip(names, self.futures))
+        self.pool.shutdown()
+        return outcomes
+
+
+def load_until_a_worker_holds_a_batch(make_stack, requests_sent: int, clients: int) -> BatchInHand:
+    """Nothing can be shed: deadlines and queue waits of 90 s, an admission bound (64) above the clients.
+    RESPONSE_CACHE=0: the same photos repeat, and cached answers would never put a batch in a worker's hands."""
+    stack = make_stack(
+        workers=2, REQUEST_TIMEOUT_S=90, MAX_QUEUE_WAIT_S=90, MAX_INFLIGHT=64, CLAIM_IDLE_MS=2000, RESPONSE_CACHE=0
+    )
+    expected = expected_answers(stack)
+    r = stack.redis_client()
+    pids = {w["name"]: int(w["pid"]) for w in stack.ready_workers()}
+    pool, futures = fire(stack, requests_sent, concurrency=clients)
 
     def holder() -> int | None:
         if sum(f.done() for f in futures) < 10:
@@ -55,69 +86,45 @@ def worker_holding_a_batch(r, pids: dict[str, int], futures: list) -> int:
         holding = [c["name"].decode() for c in consumers if c["pending"] > 1]
         return next((pids[n] for n in holding if n in pids), None)
 
-    return wait_until(holder, 60, "a worker to hold a batch of unacknowledged jobs", 0.002)
+    held_by = wait_until(holder, 60, "a worker to hold a batch of unacknowledged jobs", 0.002)
+    return BatchInHand(stack, r, expected, pool, futures, pids, held_by)
 
 
 def test_sigkill_mid_batch_loses_no_request(make_stack):
-    # RESPONSE_CACHE=0: the same five photos repeat, and cached answers would never put a batch in the victim's hands.
-    # Deadlines, queue waits (90 s) and the admission bound (64 > 32 clients) are out of reach: nothing may be shed.
-    stack = make_stack(
-        workers=2, REQUEST_TIMEOUT_S=90, MAX_QUEUE_WAIT_S=90, MAX_INFLIGHT=64, CLAIM_IDLE_MS=2000, RESPONSE_CACHE=0
-    )
-    expected = expected_answers(stack)
-    r = stack.redis_client()
-    pids = {w["name"]: int(w["pid"]) for w in stack.ready_workers()}
-    pool, futures = fire(stack, 200, concurrency=32)
-
-    victim = worker_holding_a_batch(r, pids, futures)
-    os.kill(victim, signal.SIGKILL)  # that worker process only: the model service replaces it
+    load = load_until_a_worker_holds_a_batch(make_stack, 200, clients=32)
+    os.kill(load.holder, signal.SIGKILL)  # that worker process only: the model service replaces it
     killed_at = time.monotonic()
-    outcomes = Counter(
-        classify(f.result(), expected[PHOTOS_CYCLE[i % len(PHOTOS_CYCLE)]]) for i, f in enumerate(futures)
-    )
-    pool.shutdown()
+    outcomes = load.outcomes()
     print(
         f"SIGKILL test: sent 200, outcomes {dict(outcomes)}, finished {time.monotonic() - killed_at:.1f}s after the kill"
     )
     # Nothing can be shed here, so every request must get its answer.
     assert outcomes == {"correct": 200}, outcomes
-    assert r.xlen("ml:jobs") == 0
-    assert r.xlen("ml:deadletter") == 0  # the killed worker's batch was reclaimed, not dead-lettered
+    assert load.r.xlen("ml:jobs") == 0
+    assert load.r.xlen("ml:deadletter") == 0  # the killed worker's batch was reclaimed, not dead-lettered
 
 
 def test_a_frozen_worker_loses_no_request_and_its_late_answers_harm_none(make_stack):
     """SIGSTOP freezes a worker with a batch in hand (a paused VM, a debugger): its leases stop being refreshed, the
     other worker reclaims the batch after CLAIM_IDLE_MS, and every request gets its answer. SIGCONT wakes the frozen
     one: it finishes the batch it had, answers jobs already answered, and serves on, unrestarted."""
-    stack = make_stack(
-        workers=2, REQUEST_TIMEOUT_S=90, MAX_QUEUE_WAIT_S=90, MAX_INFLIGHT=64, CLAIM_IDLE_MS=2000, RESPONSE_CACHE=0
-    )
-    expected = expected_answers(stack)
-    r = stack.redis_client()
-    pids = {w["name"]: int(w["pid"]) for w in stack.ready_workers()}
-    pool, futures = fire(stack, 120, concurrency=16)
-
-    frozen = worker_holding_a_batch(r, pids, futures)
-    os.kill(frozen, signal.SIGSTOP)
+    load = load_until_a_worker_holds_a_batch(make_stack, 120, clients=16)
+    os.kill(load.holder, signal.SIGSTOP)
     try:
-        outcomes = Counter(
-            classify(f.result(), expected[PHOTOS_CYCLE[i % len(PHOTOS_CYCLE)]]) for i, f in enumerate(futures)
-        )
+        outcomes = load.outcomes()
     finally:
-        os.kill(frozen, signal.SIGCONT)
-    pool.shutdown()
+        os.kill(load.holder, signal.SIGCONT)
+    stack, expected = load.stack, load.expected
     after = [post_photo(stack.url, name).json().get("prediction") == expected[name] for name in PHOTOS_CYCLE * 4]
-    print(
-        f"SIGSTOP test: 120 sent with one worker frozen: {dict(outcomes)}; after SIGCONT {sum(after)}/{len(after)} correct"
-    )
+    print(f"SIGSTOP test: 120 sent, one worker frozen: {dict(outcomes)}; after SIGCONT {sum(after)}/{len(after)} right")
     assert outcomes == {"correct": 120}, outcomes
     assert all(after)
 
     def back() -> bool:  # the frozen one heartbeats again, with the same pid: not restarted
-        return {int(w["pid"]) for w in stack.ready_workers()} == set(pids.values())
+        return {int(w["pid"]) for w in stack.ready_workers()} == set(load.pids.values())
 
     wait_until(back, 15, "the frozen worker to be ready again", 0.2)
-    assert r.xlen("ml:deadletter") == 0
+    assert load.r.xlen("ml:deadletter") == 0
 
 
 def test_redis_outage_answers_503_fast_and_recovers(make_stack):
