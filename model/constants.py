@@ -13,8 +13,3 @@ class Outcome(str, Enum):
     INFERENCE_FAILED = "inference_failed"
     DEAD_LETTER = "dead_letter"
     EXPIRED = "expired"
-
-
-# Redis outage handling: bounded exponential back-off between reconnect attempts
-BACKOFF_START_S = 0.1
-BACKOFF_MAX_S = 2.0

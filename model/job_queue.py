@@ -25,7 +25,7 @@ from redis.retry import Retry
 from resnet_common import protocol
 from resnet_common import bounded_store, redis_conn
 from jobs import Job, parse_job, text
-from settings import Settings
+from settings import Settings, redis_timeout_s
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,7 +62,7 @@ def connect(cfg: Settings, block_ms: int) -> redis.Redis:
     """
     return redis_conn.make_client(
         cfg,
-        socket_timeout=max(block_ms, cfg.BATCH_WAIT_MS) / 1000 + 5,
+        socket_timeout=redis_timeout_s(cfg, block_ms),
         socket_connect_timeout=2,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,

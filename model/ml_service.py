@@ -105,7 +105,7 @@ def classify_process(
     probe = health_server.Probe(cfg.HEALTH_STALL_S)
     if cfg.METRICS_PORT:
         health_server.serve(cfg.METRICS_PORT + index, metrics.registry, probe, cfg.METRICS_ADDR)
-    client = connect(cfg, block_ms=int(min(1000.0, cfg.CLAIM_INTERVAL_S * 1000)))
+    client = connect(cfg, block_ms=settings.read_block_ms(cfg))
     heartbeat = Heartbeat(client, cfg, name, {"batch_size": str(cfg.BATCH_SIZE), "threads": str(threads)}, metrics.text)
     heartbeat.start()
     started = time.monotonic()

@@ -59,12 +59,27 @@ __dir__ = _loader.module_dir(globals())
 
 
 LEASE_MIN_PERIOD_S = 0.01  # the lease refresher never runs more often than this
+# The worker loop's bounded exponential back-off between attempts while Redis is unreachable (worker.py).
+BACKOFF_START_S = 0.1
+BACKOFF_MAX_S = 2.0
 
 
 def lease_period_s(cfg: Settings) -> float:
     """How often a worker refreshes the jobs it holds (lease.LeaseKeeper): min(HEARTBEAT_INTERVAL_S,
     CLAIM_IDLE_MS/3), so that a live worker renews each entry at least twice more before claim_stale may take it."""
     return max(LEASE_MIN_PERIOD_S, min(cfg.HEARTBEAT_INTERVAL_S, cfg.CLAIM_IDLE_MS / 3000))
+
+
+def read_block_ms(cfg: Settings) -> int:
+    """How long the worker's XREADGROUP blocks for new jobs: at most a second, and no longer than CLAIM_INTERVAL_S,
+    so that stale jobs are looked for on time."""
+    return int(min(1000.0, cfg.CLAIM_INTERVAL_S * 1000))
+
+
+def redis_timeout_s(cfg: Settings, block_ms: int) -> float:
+    """The worker's Redis socket timeout: it outlasts the longest blocking read (BLOCK or the batch wait). A Redis
+    that stops answering holds one pass of the worker loop this long, then the loop backs off and comes round."""
+    return max(block_ms, cfg.BATCH_WAIT_MS) / 1000 + 5
 
 
 def problems(cfg: Settings) -> list[str]:
@@ -83,6 +98,12 @@ def problems(cfg: Settings) -> list[str]:
         found.append(
             f"HEARTBEAT_INTERVAL_S={cfg.HEARTBEAT_INTERVAL_S} is not below HEARTBEAT_TTL_S="
             f"{cfg.HEARTBEAT_TTL_S}: the API would see live workers as dead between beats"
+        )
+    longest_pass = redis_timeout_s(cfg, read_block_ms(cfg)) + BACKOFF_MAX_S
+    if cfg.HEALTH_STALL_S <= longest_pass:
+        found.append(
+            f"HEALTH_STALL_S={cfg.HEALTH_STALL_S} is not above the {longest_pass:.1f} s one pass of the worker loop may "
+            "wait on a Redis that hangs: workers would be ended and replaced during such a hang (stall_watchdog)"
         )
     return found
 

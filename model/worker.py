@@ -17,7 +17,6 @@ import numpy as np
 import redis
 
 from classifier import Classifier, Prediction
-import constants
 from resnet_common.protocol import ErrorKind
 from constants import Outcome
 from job_queue import JobQueue
@@ -32,7 +31,7 @@ from resnet_common.preprocess import (
     pixels_from_bytes,
     tensor_from_bytes,
 )
-from settings import Settings
+from settings import BACKOFF_MAX_S, BACKOFF_START_S, Settings
 
 UNSUPPORTED_IMAGE_JOB = "jobs with an encoded `image` are not decoded by workers; send the decoded `pixels`"
 
@@ -259,14 +258,14 @@ class Worker:
         self.lease.stop()
 
     def _run(self, stop: threading.Event) -> None:
-        backoff, outage = constants.BACKOFF_START_S, False
+        backoff, outage = BACKOFF_START_S, False
         while not stop.is_set():
             self.last_loop = time.monotonic()
             try:
                 self.step(stop)
                 if outage:
                     log.info("Redis is back")
-                backoff, outage = constants.BACKOFF_START_S, False
+                backoff, outage = BACKOFF_START_S, False
                 continue
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if not outage:
@@ -277,4 +276,4 @@ class Worker:
                 log.exception("unexpected error in the worker loop; its jobs will be reclaimed")
                 self.metrics.error("loop")
             stop.wait(backoff)
-            backoff = min(backoff * 2, constants.BACKOFF_MAX_S)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)

@@ -88,6 +88,7 @@ def test_lease_period_stays_well_inside_the_claim_idle_time():
         ({"CLAIM_IDLE_MS": 20}, "shorter than three lease refresh periods"),
         ({"HEARTBEAT_INTERVAL_S": 10, "HEARTBEAT_TTL_S": 10}, "not below HEARTBEAT_TTL_S"),
         ({"HEARTBEAT_INTERVAL_S": 0}, "HEARTBEAT_INTERVAL_S=0 must be positive"),
+        ({"HEALTH_STALL_S": 8}, "HEALTH_STALL_S=8 is not above the 8.0 s one pass of the worker loop may wait"),
     ],
 )
 def test_timing_problems_are_reported(overrides, match):
