@@ -18,8 +18,6 @@ from collections.abc import Iterable
 
 from flask import Blueprint, jsonify, request
 
-import redis
-
 from resnet_common import model_control
 from resnet_common.repository_layout import version_number
 import fleet
@@ -52,7 +50,8 @@ def is_admin() -> bool:
 
 
 def _error(status: int, message: str):
-    return jsonify(error=message), status
+    """A refusal in the protocol's shape (v2_errors.error: counted, Retry-After on a 503)."""
+    return v2_errors.error(message, status, "repository_control")
 
 
 def _version_parameter() -> tuple[str | None, str | None]:
@@ -95,12 +94,9 @@ def admin_only():
 
 @bp.post("/v2/repository/index")
 def index():
-    try:
-        r = job_client.client()
-        workers = fleet.live_workers(r, with_repository=True)
-        control = model_control.read(r, settings.MODEL_NAME)
-    except redis.RedisError as exc:
-        return _error(503, f"redis unreachable: {type(exc).__name__}")
+    r = job_client.client()  # Redis errors: the blueprint's handler (v2_errors), 503 + Retry-After
+    workers = fleet.live_workers(r, with_repository=True)
+    control = model_control.read(r, settings.MODEL_NAME)
     # A worker serving a fixed MODEL_DIR reports no repository: its version is still listed, READY.
     served = fleet.served_versions(workers)
     unloaded = {str(v) for v in control.unloaded}
@@ -126,17 +122,14 @@ def load(name: str):
     version, refused = _control_target(name)
     if refused:
         return refused
-    try:
-        r = job_client.client()
-        if version is not None:
-            known = _repository_versions(fleet.live_workers(r, with_repository=True))
-            if known and version not in known:
-                return _error(404, f"version {version} is not in the repository (it has {', '.join(known)})")
-            model_control.write(r, name, model_control.read(r, name).pinned(int(version)))
-        else:
-            model_control.write(r, name, model_control.Control())
-    except redis.RedisError as exc:
-        return _error(503, f"redis unreachable: {type(exc).__name__}")
+    r = job_client.client()
+    if version is not None:
+        known = _repository_versions(fleet.live_workers(r, with_repository=True))
+        if known and version not in known:
+            return _error(404, f"version {version} is not in the repository (it has {', '.join(known)})")
+        model_control.write(r, name, model_control.read(r, name).pinned(int(version)))
+    else:
+        model_control.write(r, name, model_control.Control())
     log.info("model %s: load %s", name, f"pins version {version}" if version else "serves the newest version")
     return jsonify(model=name, pinned=version), 200
 
@@ -148,21 +141,18 @@ def unload(name: str):
     version, refused = _control_target(name)
     if refused:
         return refused
-    try:
-        r = job_client.client()
-        workers = fleet.live_workers(r, with_repository=True)
-        if version is None:
-            served = fleet.served_versions(workers, unversioned="")
-            if len(served) != 1 or version_number(served[0]) is None:
-                return _error(409, f"name the version to unload: the workers serve {served or 'none'}")
-            version = served[0]
-        control = model_control.read(r, name).unloading(int(version))
-        unloaded = [str(v) for v in control.sorted_unloaded()]
-        known = _repository_versions(workers)
-        if known and not set(known) - set(unloaded):
-            return _error(409, f"unloading version {version} would leave no version to serve (make model adds one)")
-        model_control.write(r, name, control)
-    except redis.RedisError as exc:
-        return _error(503, f"redis unreachable: {type(exc).__name__}")
+    r = job_client.client()
+    workers = fleet.live_workers(r, with_repository=True)
+    if version is None:
+        served = fleet.served_versions(workers, unversioned="")
+        if len(served) != 1 or version_number(served[0]) is None:
+            return _error(409, f"name the version to unload: the workers serve {served or 'none'}")
+        version = served[0]
+    control = model_control.read(r, name).unloading(int(version))
+    unloaded = [str(v) for v in control.sorted_unloaded()]
+    known = _repository_versions(workers)
+    if known and not set(known) - set(unloaded):
+        return _error(409, f"unloading version {version} would leave no version to serve (make model adds one)")
+    model_control.write(r, name, control)
     log.info("model %s: unload version %s", name, version)
     return jsonify(model=name, unloaded=unloaded), 200

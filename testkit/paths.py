@@ -22,7 +22,8 @@ def converted_model_dir() -> Path:
     else the newest version in MODEL_REPOSITORY (default model/repository, what `make run` serves)."""
     if os.environ.get("MODEL_DIR"):
         return Path(os.environ["MODEL_DIR"])
-    return newest_version_dir(model_root()) or model_root() / "1"
+    root = model_root()
+    return newest_version_dir(root) or root / "1"
 
 
 def photo(name: str = "cat.jpg") -> bytes:

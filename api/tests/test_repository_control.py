@@ -139,3 +139,10 @@ def test_remote_clients_are_refused_unless_they_hold_the_admin_token(client, red
     monkeypatch.setenv("ADMIN_TOKEN", "s3cret")
     assert client.post(LOAD, environ_base=REMOTE, headers={"Authorization": "Bearer wrong"}).status_code == 403
     assert client.post(LOAD, environ_base=REMOTE, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_without_redis_every_repository_route_is_a_v2_503_with_retry_after(client):
+    for path in ("/v2/repository/index", LOAD, UNLOAD):  # Redis: a closed port (conftest)
+        response = client.post(path)
+        assert response.status_code == 503 and response.headers["Retry-After"], path
+        assert response.get_json() == {"error": "queue unavailable: ConnectionError"}, path
