@@ -1,11 +1,10 @@
 """Which workers are alive, read from their heartbeats; shared by /ready and /metrics."""
 
-import time
 from typing import Any
 
 import redis
 
-from resnet_common import protocol
+from resnet_common import heartbeats, protocol
 from resnet_common.repository_layout import version_number
 import settings
 
@@ -26,8 +25,7 @@ STATUS_FIELDS = (
 def live_workers(r: redis.Redis, with_metrics: bool = False, with_repository: bool = False) -> list[dict[str, Any]]:
     """Workers whose heartbeat is younger than HEARTBEAT_TTL_S, with the status fields of their hash
     (`repository_versions`: the versions each one sees in its model repository, with `with_repository`)."""
-    cutoff = time.time() - settings.HEARTBEAT_TTL_S
-    names = [n.decode() for n in r.zrangebyscore(protocol.HEARTBEATS_KEY, cutoff, "+inf")]
+    names = heartbeats.live_names(r, settings.HEARTBEAT_TTL_S)
     if not names:
         return []
     fields = (

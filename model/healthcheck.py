@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import socket
 import sys
-import time
 
 import redis
 
-from resnet_common import protocol
+from resnet_common import heartbeats, protocol
 import settings
 from session import resolve_topology
 
 
 def ready_workers(r: redis.Redis, host: str, ttl_s: float) -> int:
     """Workers on `host` whose heartbeat is younger than ttl_s and that report ready="1"."""
-    names = [n.decode() for n in r.zrangebyscore(protocol.HEARTBEATS_KEY, time.time() - ttl_s, "+inf")]
     pipe = r.pipeline(transaction=False)
-    for name in names:
+    for name in heartbeats.live_names(r, ttl_s):
         pipe.hmget(protocol.worker_key(name), ("host", "ready"))
-    return sum(1 for h, ready in pipe.execute() if h is not None and h.decode() == host and ready == b"1")
+    return sum(1 for h, ready in pipe.execute() if h == host.encode() and ready == b"1")
 
 
 def main() -> int:

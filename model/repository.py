@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from resnet_common import protocol
+from resnet_common import heartbeats, protocol
 from resnet_common.model_control import Control
 from resnet_common.repository_layout import published_versions, version_number
 
@@ -71,10 +71,9 @@ def start_folder(cfg) -> str:
 def served_versions(client, ttl_s: float) -> set[int] | None:
     """Versions the live workers serve (from their heartbeats); None when Redis cannot tell (keep everything)."""
     try:
-        names = client.zrangebyscore(protocol.HEARTBEATS_KEY, time.time() - ttl_s, "+inf")
         found = set()
-        for name in names:
-            value = client.hget(protocol.worker_key(name.decode()), "model_version")
+        for name in heartbeats.live_names(client, ttl_s):
+            value = client.hget(protocol.worker_key(name), "model_version")
             number = version_number(value.decode("utf-8", "replace")) if value else None
             if number is not None:
                 found.add(number)

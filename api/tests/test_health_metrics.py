@@ -1,6 +1,7 @@
 """/health, /ready and /metrics against a real redis-server (and without one)."""
 
 import io
+import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -66,6 +67,15 @@ def test_ready_needs_a_live_warmed_worker(client, redis_env):
         "w1": (True, "int8"),
     }  # the stale heartbeat is not listed
     assert all(w["pid"] is not None for w in details["workers"])
+
+
+def test_a_heartbeat_member_that_is_not_utf8_is_skipped_not_a_500(client, redis_env):
+    heartbeat(redis_env, "w1", ready=True)
+    redis_env.zadd(protocol.HEARTBEATS_KEY, {b"\xff\xfe": time.time()})  # a hand edit: cannot be a worker
+    response = client.get("/ready")
+    assert response.status_code == 200 and response.get_json()["workers_ready"] == 1
+    assert len(response.get_json()["workers"]) == 1
+    assert client.get("/v2/health/ready").status_code == 200
 
 
 def test_metrics_without_redis_still_answers(client):

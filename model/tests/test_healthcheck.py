@@ -31,6 +31,15 @@ def test_stale_heartbeats_do_not_count(r, make_cfg):
     assert healthcheck.ready_workers(r, HOST, ttl_s=10) == 0
 
 
+def test_a_member_that_is_not_a_workers_name_is_skipped(r, make_cfg):
+    beat(r, make_cfg, "w-warm", "1")
+    r.zadd("ml:heartbeats", {b"\xff\xfe": 2e9})  # a hand edit: not UTF-8, so no worker of ours
+    r.hset("ml:worker:w-warm", "host", b"\xff")  # nor is a host that is not UTF-8 this one
+    assert healthcheck.ready_workers(r, HOST, ttl_s=10) == 0
+    beat(r, make_cfg, "w-warm", "1")
+    assert healthcheck.ready_workers(r, HOST, ttl_s=10) == 1
+
+
 @pytest.mark.parametrize("workers,warm,code", [(1, 1, 0), (2, 1, 1), (2, 2, 0), (1, 0, 1)])
 def test_exit_code_needs_every_expected_worker(r, make_cfg, redis_server, monkeypatch, workers, warm, code):
     for i in range(warm):

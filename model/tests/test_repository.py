@@ -62,6 +62,7 @@ def test_served_versions_come_from_live_heartbeats(r):
     from resnet_common import protocol
 
     r.zadd(protocol.HEARTBEATS_KEY, {"a": time.time(), "b": time.time(), "old": time.time() - 60})
+    r.zadd(protocol.HEARTBEATS_KEY, {b"\xff": time.time()})  # not a worker's name: skipped, not "unsure"
     r.hset(protocol.worker_key("a"), "model_version", "2")
     r.hset(protocol.worker_key("b"), "model_version", "3")
     r.hset(protocol.worker_key("old"), "model_version", "1")
