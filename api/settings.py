@@ -45,7 +45,6 @@ class Settings(SharedSettings):
     DECODE_MEMORY_MB: int = 256  # per API process: what concurrent decodes may hold (decode_budget.py)
     DECODE_WAIT_S: float = 5.0  # wait for decode budget before answering 503
     DECODE_CACHE_MB: int = 128  # per API process: freed decode memory kept for the next decode (decode_budget.py)
-    MODEL_NAME: str = "resnet50"  # the model's name in the Open Inference Protocol and repository routes
     V2_MAX_BATCH: int = 8  # most images (or tensors) one /v2 infer request may carry; more: 400
     RESPONSE_CACHE: int = 1  # 0: off; 1: identical requests answered from Redis (response_cache.py)
     FEEDBACK_MAX_FIELD: int = 512

@@ -23,7 +23,6 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 class Settings(SharedSettings):
     UPLOAD_FOLDER: str = os.path.join(_HERE, "..", "api", "uploads")
     MODEL_REPOSITORY: str = os.path.join(_HERE, "repository")  # <name>/<version>/ folders (docs/model-repository.md)
-    MODEL_NAME: str = "resnet50"
     MODEL_VERSION: str = ""  # empty: the newest version; a number pins that version
     MODEL_POLL_S: float = 5.0  # how often a worker looks for a new version (and at the load/unload policy)
     MODEL_DIR: str = ""  # set: serve exactly this model folder, never switch (tests, benchmarks, a baked image)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from resnet_common.repository_layout import newest_version_dir
+from resnet_common.settings import SharedSettings
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO / "tests" / "data" / "photos"
@@ -14,7 +15,7 @@ PHOTOS = REPO / "tests" / "data" / "photos"
 def model_root() -> Path:
     """MODEL_REPOSITORY/MODEL_NAME as `make run` reads them (default model/repository/resnet50)."""
     repository = Path(os.environ.get("MODEL_REPOSITORY") or REPO / "model" / "repository")
-    return repository / (os.environ.get("MODEL_NAME") or "resnet50")
+    return repository / (os.environ.get("MODEL_NAME") or SharedSettings.MODEL_NAME)
 
 
 def converted_model_dir() -> Path:

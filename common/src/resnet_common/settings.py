@@ -24,7 +24,7 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 @dataclasses.dataclass(frozen=True)
 class SharedSettings:
     """Fields both services read from the same variables, with the same meaning: the Redis they meet in, how long
-    a silent worker counts as alive, the largest image either decodes, the log level."""
+    a silent worker counts as alive, the model's name, the largest image either decodes, the log level."""
 
     REDIS_HOST: str = "localhost"
     REDIS_PORT: int = 6379
@@ -35,6 +35,7 @@ class SharedSettings:
     REDIS_SENTINEL_MASTER: str = "mymaster"
     REDIS_SENTINEL_PASSWORD: str | None = None
     HEARTBEAT_TTL_S: float = 10.0  # a worker silent this long counts as dead
+    MODEL_NAME: str = "resnet50"  # the model's folder in the repository; its name in the /v2 and repository routes
     MAX_IMAGE_PIXELS: int = 40_000_000  # larger declared images are refused before any pixel is decoded
     LOG_LEVEL: str = "info"  # any case: gunicorn and Python logging each get the spelling they need
 
