@@ -12,6 +12,7 @@ from flask import Flask, request
 import body_drain
 import flask_json
 import health
+import malloc_policy
 import metrics
 import metrics_server
 import overlay
@@ -39,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` (tests) overrides values read from the environment."""
     if not logging.getLogger().handlers:  # gunicorn leaves the root logger bare; keep our INFO lines
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    malloc_policy.apply()  # gunicorn imports the app in each worker process before its request threads start
     app = Flask(__name__, instance_path=settings.INSTANCE_PATH)
     debug = settings.debug()
     app.config.from_mapping(

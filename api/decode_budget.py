@@ -11,13 +11,11 @@ G gunicorn processes, decoding and parsing add at most G × (DECODE_MEMORY_MB + 
 whatever arrives.
 """
 
-import ctypes
-import logging
 import threading
 import time
 
-log = logging.getLogger(__name__)
-M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+import malloc_policy
+
 TRIM_AT_BYTES = 16 * 2**20  # a decode this large gives its freed heap back before the next one starts
 
 
@@ -54,7 +52,7 @@ class DecodeBudget:
     def release(self, nbytes: int) -> None:
         """Give back a reservation; after a large decode, first hand its freed memory back to the OS."""
         if nbytes >= TRIM_AT_BYTES:
-            _trim()
+            malloc_policy.trim()
         with self._cond:
             self.used = max(0, self.used - nbytes)
             self._cond.notify_all()
@@ -76,7 +74,6 @@ def budget(capacity_mb: int) -> DecodeBudget:
         found = _budgets.get(capacity_mb)
         if found is None:
             found = _budgets[capacity_mb] = DecodeBudget(capacity_mb * 2**20)
-            _return_large_blocks_to_the_os()
         return found
 
 
@@ -88,33 +85,3 @@ def keep_freed(cache_mb: int) -> None:
     blocks = max(0, cache_mb) * 2**20 // Image.core.get_block_size()
     if Image.core.get_blocks_max() != blocks:
         Image.core.set_blocks_max(blocks)
-
-
-def _trim() -> None:
-    """glibc keeps memory freed in a thread's arena for that thread: concurrent decodes in different gunicorn
-    threads each kept their last image's heap (the stack grew by 2 GB under 16 concurrent 6000×6000 PNGs, with the
-    budget admitting one at a time). malloc_trim hands it back."""
-    try:
-        _libc().malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _libc():
-    global _LIBC
-    if _LIBC is None:
-        _LIBC = ctypes.CDLL("libc.so.6")
-    return _LIBC
-
-
-_LIBC = None
-
-
-def _return_large_blocks_to_the_os() -> None:
-    """Fix glibc's mmap threshold at 1 MiB: without it, the first freed image raises the threshold to that
-    image's block size, and later decode blocks come from per-thread heaps that are never given back (the stack
-    grew by 2.1 GB under 16 concurrent 6000×6000 PNGs)."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20)
-    except (OSError, AttributeError):
-        log.debug("not glibc: mmap threshold left as is")
