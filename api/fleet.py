@@ -25,17 +25,11 @@ STATUS_FIELDS = (
 def live_workers(r: redis.Redis, with_metrics: bool = False, with_repository: bool = False) -> list[dict[str, Any]]:
     """Workers whose heartbeat is younger than HEARTBEAT_TTL_S, with the status fields of their hash
     (`repository_versions`: the versions each one sees in its model repository, with `with_repository`)."""
-    names = heartbeats.live_names(r, settings.HEARTBEAT_TTL_S)
-    if not names:
-        return []
     fields = (
         STATUS_FIELDS + (("metrics",) if with_metrics else ()) + (("repository_versions",) if with_repository else ())
     )
-    pipe = r.pipeline(transaction=False)
-    for name in names:
-        pipe.hmget(protocol.worker_key(name), fields)
     workers = []
-    for name, values in zip(names, pipe.execute()):
+    for name, values in heartbeats.live_status(r, settings.HEARTBEAT_TTL_S, fields):
         info: dict[str, Any] = {"name": name}
         for field, value in zip(fields, values):
             info[field] = value.decode("utf-8", "replace") if value is not None else None

@@ -12,17 +12,15 @@ import sys
 
 import redis
 
-from resnet_common import heartbeats, protocol
+from resnet_common import heartbeats
 import settings
 from session import resolve_topology
 
 
 def ready_workers(r: redis.Redis, host: str, ttl_s: float) -> int:
     """Workers on `host` whose heartbeat is younger than ttl_s and that report ready="1"."""
-    pipe = r.pipeline(transaction=False)
-    for name in heartbeats.live_names(r, ttl_s):
-        pipe.hmget(protocol.worker_key(name), ("host", "ready"))
-    return sum(1 for h, ready in pipe.execute() if h == host.encode() and ready == b"1")
+    status = heartbeats.live_status(r, ttl_s, ("host", "ready"))
+    return sum(1 for _, (h, ready) in status if h == host.encode() and ready == b"1")
 
 
 def main() -> int:

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from resnet_common import heartbeats, protocol
+from resnet_common import heartbeats
 from resnet_common.model_control import Control
 from resnet_common.repository_layout import published_versions, version_number
 
@@ -72,8 +72,7 @@ def served_versions(client, ttl_s: float) -> set[int] | None:
     """Versions the live workers serve (from their heartbeats); None when Redis cannot tell (keep everything)."""
     try:
         found = set()
-        for name in heartbeats.live_names(client, ttl_s):
-            value = client.hget(protocol.worker_key(name), "model_version")
+        for _, (value,) in heartbeats.live_status(client, ttl_s, ("model_version",)):
             number = version_number(value.decode("utf-8", "replace")) if value else None
             if number is not None:
                 found.add(number)
