@@ -12,11 +12,11 @@ from flask import Flask, request
 import body_drain
 import flask_json
 import health
-import malloc_policy
 import metrics
 import metrics_server
 import overlay
 import repository_control
+from resnet_common import malloc_policy
 import responses
 import same_origin
 import secret_key

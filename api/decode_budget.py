@@ -14,7 +14,7 @@ whatever arrives.
 import threading
 import time
 
-import malloc_policy
+from resnet_common import malloc_policy
 
 TRIM_AT_BYTES = 16 * 2**20  # a decode this large gives its freed heap back before the next one starts
 

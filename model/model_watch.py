@@ -10,7 +10,6 @@ version. A version that fails to load is logged and skipped until its folder cha
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 import os
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 import redis
 
 import repository
-from resnet_common import model_control
+from resnet_common import malloc_policy, model_control
 from resnet_common.repository_layout import CARD_NAME
 from classifier import Classifier
 from settings import Settings
@@ -43,10 +42,7 @@ def rss_bytes() -> int:
 def release_freed_memory() -> None:
     """Return freed heap pages to the OS (glibc keeps them otherwise, and RSS would not show the old session gone)."""
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    malloc_policy.trim()
 
 
 @dataclass

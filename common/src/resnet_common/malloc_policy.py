@@ -1,4 +1,5 @@
-"""How glibc's malloc keeps and returns memory in an API process: set once, before the request threads start.
+"""How glibc's malloc keeps and returns memory: the API sets it once per process, before its request threads start
+(apply); both services hand freed heap back to the OS after a large release (trim).
 
 - Blocks of MMAP_THRESHOLD and more (decoded images) are mapped on their own and go back to the OS when freed.
   Left to glibc, the first freed image raises its threshold to that image's block size, and later decode blocks
@@ -7,7 +8,8 @@
   heaps, each keeping up to TRIM_THRESHOLD of free memory at its top for the next request. At glibc's default of
   128 KiB each request's buffers went back to the OS and were faulted in and zeroed again by the kernel: ~670
   page faults per Open Inference Protocol FP32 request. The memory kept is at most ARENA_MAX × TRIM_THRESHOLD.
-- After a large decode, trim() hands back whatever the heaps hold free (decode_budget calls it).
+- trim() hands back whatever the heaps hold free: the API after a large decode (decode_budget), a worker after it
+  drops a replaced model session (model_watch).
 
 Another C library than glibc: nothing is changed.
 """
@@ -56,7 +58,8 @@ def apply() -> None:
 
 def trim() -> None:
     """Hand the memory the heaps hold free back to the OS (malloc_trim): glibc keeps memory freed in a thread's
-    heap for that heap, so concurrent large decodes would each leave their last image's heap behind."""
+    heap for that heap, so concurrent large decodes would each leave their last image's heap behind, and RSS would
+    not show a replaced model session gone."""
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)

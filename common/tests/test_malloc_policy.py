@@ -1,21 +1,18 @@
-"""The API process's malloc policy, measured in a fresh interpreter: large blocks go back to the OS when freed;
-request-sized ones are kept for the next request instead of being faulted in again for each."""
+"""The malloc policy the API applies in each process, measured in a fresh interpreter: large blocks go back to the OS
+when freed; request-sized ones are kept for the next request instead of being faulted in again for each."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-API = Path(__file__).resolve().parents[1]
 TENSOR_BYTES = 224 * 224 * 3 * 4  # one Open Inference Protocol FP32 image
 ROUNDS = 50
 
 PROBE = f"""
-import json, os, resource, sys
-sys.path.insert(0, sys.argv[1])
-import malloc_policy
+import json, os, resource
+from resnet_common import malloc_policy
 malloc_policy.apply()
 
 def rss():
@@ -37,7 +34,7 @@ print(json.dumps({{"large_kept": kept, "request_faults": faults}}))
 
 
 def test_large_blocks_go_back_to_the_os_and_request_buffers_are_reused():
-    out = subprocess.run([sys.executable, "-c", PROBE, str(API)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     measured = json.loads(out.stdout)
     assert measured["large_kept"] < 2 << 20  # glibc alone keeps the last 16 MiB block
