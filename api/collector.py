@@ -27,9 +27,10 @@ def collect(reserved: set[str] = frozenset(), merge_workers: bool = True) -> lis
         workers = fleet.live_workers(r, with_metrics=merge_workers)
         pipe = r.pipeline(transaction=False)
         pipe.xlen(protocol.DEADLETTER_STREAM)
-        for stream in job_streams(workers):
+        streams = job_streams(workers)
+        for stream in streams:
             pipe.xlen(stream)
-        dead, *depths = pipe.execute()
+        dead, *depths = lengths([protocol.DEADLETTER_STREAM, *streams], pipe.execute(raise_on_error=False))
     except redis.RedisError as exc:
         log.warning("metrics scrape without Redis: %s", exc)
         up.add_metric([], 0)
@@ -55,6 +56,15 @@ def collect(reserved: set[str] = frozenset(), merge_workers: bool = True) -> lis
         return families
     taken = set(reserved) | {f.name for f in families}
     return families + merge_worker_metrics(workers, taken)
+
+
+def lengths(keys: list[str], replies: list) -> list[int]:
+    """The XLEN replies of `keys`; one that failed (a key of ours holding another type of value) counts 0 and is
+    logged: one bad key must not turn the whole scrape into "Redis down"."""
+    for key, reply in zip(keys, replies):
+        if isinstance(reply, Exception):
+            log.warning("metrics scrape: %s is not a stream (%s); counted as empty", key, reply)
+    return [0 if isinstance(reply, Exception) else int(reply) for reply in replies]
 
 
 def job_streams(workers: list[dict]) -> list[str]:

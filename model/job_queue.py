@@ -6,6 +6,10 @@ same MULTI transaction that acknowledges and deletes it, so a worker dying mid-b
 A worker reads two streams in one XREADGROUP: the shared ml:jobs, and the stream of the model version it serves
 (ml:jobs:v<N>), where the API puts the jobs of requests that named that version. Each job is acknowledged on the
 stream it came from.
+
+One of those keys holding another type of value (a hand edit, a stray client) fails every command that names it,
+the XREADGROUP of both streams included. Such a stream is set aside for WRONG_TYPE_RETRY_S and the other is served
+meanwhile; the API answers the requests bound for it 503 at once (its XLEN fails), so nobody waits for a timeout.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEADLETTER_MAXLEN = 10_000
 STOP_POLL_MS = 100  # with a stop event, the batch-wait top-up blocks at most this long per read
+WRONG_TYPE_RETRY_S = 5.0  # a stream key found holding another type of value is tried again after this long
 
 # Lease refresh, atomically: of the given entry ids, keep those still pending *for this consumer* and reset their
 # idle time with XCLAIM <min-idle 0> JUSTID (JUSTID: the delivery counter is not raised). XCLAIM alone would
@@ -94,11 +99,52 @@ class JobQueue:
         self._carried: list[Job] = []
         self._refresh = client.register_script(_REFRESH_LUA)
         self._cache_store = client.register_script(bounded_store.STORE_LUA)
+        self._set_aside: dict[str, float] = {}  # stream → when (monotonic) to try it again
 
     @property
-    def streams(self) -> tuple[str, str]:
+    def wanted(self) -> tuple[str, str]:
         """The shared stream, then the stream of the version served."""
         return protocol.JOB_STREAM, protocol.version_stream(self.version)
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """The streams read now: those wanted, less any set aside for holding another type of value."""
+        now = time.monotonic()
+        return tuple(s for s in self.wanted if self._set_aside.get(s, 0.0) <= now)
+
+    def _set_aside_wrong_types(self, streams: tuple[str, ...]) -> bool:
+        """After a WRONGTYPE: set aside those of `streams` whose key holds something else; True if any was."""
+        pipe = self.r.pipeline(transaction=False)
+        for stream in streams:
+            pipe.type(stream)
+        wrong = {s: text(kind) for s, kind in zip(streams, pipe.execute()) if text(kind) not in ("stream", "none")}
+        for stream, kind in wrong.items():
+            if stream not in self._set_aside:
+                log.error(
+                    "%s holds a %s, not a stream: its jobs cannot be read; serving the other stream, and trying it "
+                    "again every %g s",
+                    stream,
+                    kind,
+                    WRONG_TYPE_RETRY_S,
+                )
+            self._set_aside[stream] = time.monotonic() + WRONG_TYPE_RETRY_S
+        return bool(wrong)
+
+    def _on_streams(self, run: Callable[[tuple[str, ...]], T], empty: T) -> T:
+        """`run(streams read now)`; on a WRONGTYPE, run again without the streams found holding another type
+        (`empty` when none is left). A stream set aside that `run` succeeds on is back."""
+        while streams := self.streams:
+            try:
+                result = self._grouped(run, streams)
+            except redis.ResponseError as exc:
+                if "WRONGTYPE" not in str(exc) or not self._set_aside_wrong_types(streams):
+                    raise
+                continue
+            for stream in self._set_aside.keys() & set(streams):
+                del self._set_aside[stream]
+                log.info("%s is a stream again: reading it", stream)
+            return result
+        return empty
 
     def serve(self, version: str) -> None:
         """Read the stream of `version` from now on (a rolling switch, between two batches)."""
@@ -155,7 +201,9 @@ class JobQueue:
                 self.r.xgroup_create(stream, protocol.CONSUMER_GROUP, id="0", mkstream=True)
                 log.info("created consumer group %s on %s", protocol.CONSUMER_GROUP, stream)
             except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
+                if "WRONGTYPE" in str(exc):
+                    self._set_aside_wrong_types((stream,))
+                elif "BUSYGROUP" not in str(exc):
                     raise
 
     def _grouped(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -194,15 +242,18 @@ class JobQueue:
             return []
         if self._carried:
             return self.take_carried(count)
-        shared, versioned = self.streams
-        reply = self._grouped(
-            self.r.xreadgroup,
-            protocol.CONSUMER_GROUP,
-            self.name,
-            {versioned: ">", shared: ">"},
-            count=count,
-            block=max(1, block_ms) if block_ms is not None else None,
+        reply = self._on_streams(
+            lambda streams: self.r.xreadgroup(
+                protocol.CONSUMER_GROUP,
+                self.name,
+                {stream: ">" for stream in reversed(streams)},  # the version's first
+                count=count,
+                block=max(1, block_ms) if block_ms is not None else None,
+            ),
+            None,
         )
+        if not self.streams:  # every stream set aside: wait as long as a blocking read would have
+            time.sleep((block_ms or 0) / 1000)
         now = time.time()
         jobs = self._hold([job for stream, entries in reply or () for job in self._parse(text(stream), entries, now)])
         jobs, self._carried = jobs[:count], jobs[count:]
@@ -224,11 +275,15 @@ class JobQueue:
         A greedy XREADGROUP COUNT BATCH_SIZE lets one worker take every job in flight while its peers idle (with
         8 clients and 2 workers at batch 8, one core sat idle between batches); sharing keeps all of them busy.
         One pipelined round trip; a single worker, or a queue deeper than the batch, reads `count` as before."""
-        pipe = self.r.pipeline(transaction=False)
-        for stream in self.streams:
-            pipe.xlen(stream)
-        pipe.zcount(protocol.HEARTBEATS_KEY, time.time() - self.cfg.HEARTBEAT_TTL_S, "+inf")
-        *lengths, workers = pipe.execute()
+
+        def lengths_and_workers(streams: tuple[str, ...]) -> list[int]:
+            pipe = self.r.pipeline(transaction=False)
+            for stream in streams:
+                pipe.xlen(stream)
+            pipe.zcount(protocol.HEARTBEATS_KEY, time.time() - self.cfg.HEARTBEAT_TTL_S, "+inf")
+            return pipe.execute()
+
+        *lengths, workers = self._on_streams(lengths_and_workers, [0])
         unanswered = sum(lengths)
         if workers <= 1 or unanswered == 0:
             return count
@@ -263,18 +318,22 @@ class JobQueue:
         XCLAIM with the idle threshold makes concurrent claimers take each job at most once. Both streams this
         worker reads are looked at: a version's jobs are only ever taken over by a worker serving that version.
         """
-        delivered: dict[tuple[str, str], int] = {}
-        for stream in self.streams:
-            stale = self._grouped(
-                self.r.xpending_range,
-                stream,
-                protocol.CONSUMER_GROUP,
-                min="-",
-                max="+",
-                count=max(100, 4 * count),
-                idle=self.cfg.CLAIM_IDLE_MS,
-            )
-            delivered |= {(stream, text(p["message_id"])): int(p["times_delivered"]) for p in stale}
+
+        def stale(streams: tuple[str, ...]) -> dict[tuple[str, str], int]:
+            delivered: dict[tuple[str, str], int] = {}
+            for stream in streams:
+                pending = self.r.xpending_range(
+                    stream,
+                    protocol.CONSUMER_GROUP,
+                    min="-",
+                    max="+",
+                    count=max(100, 4 * count),
+                    idle=self.cfg.CLAIM_IDLE_MS,
+                )
+                delivered |= {(stream, text(p["message_id"])): int(p["times_delivered"]) for p in pending}
+            return delivered
+
+        delivered = self._on_streams(stale, {})
         limit = self.cfg.MAX_DELIVERIES
         dead = [i for i, n in delivered.items() if n >= limit]
         once = [i for i, n in delivered.items() if n < min(2, limit)]
@@ -342,8 +401,11 @@ class JobQueue:
         removed only when its heartbeat is gone too; names are unique per process, so it never reads again.
         """
         now, removed = time.time(), 0
-        for stream in self.streams:
-            for consumer in self._grouped(self.r.xinfo_consumers, stream, protocol.CONSUMER_GROUP):
+        consumers = self._on_streams(
+            lambda streams: {s: self.r.xinfo_consumers(s, protocol.CONSUMER_GROUP) for s in streams}, {}
+        )
+        for stream, of_stream in consumers.items():
+            for consumer in of_stream:
                 name = text(consumer["name"])
                 if name == self.name or int(consumer["pending"]) or int(consumer["idle"]) < self.cfg.CLAIM_IDLE_MS:
                     continue

@@ -124,6 +124,16 @@ def test_metrics_whole_service(client, redis_env, redis_server, photo):
     assert text.count("# TYPE api_requests_total counter") == 1
 
 
+def test_a_stream_key_holding_another_type_is_counted_empty_not_redis_down(client, redis_env):
+    heartbeat(redis_env, "w1", model_version="7")
+    redis_env.xadd(protocol.JOB_STREAM, {"id": "waiting"})
+    redis_env.set(protocol.version_stream("7"), "a hand edit")
+    redis_env.hset(protocol.DEADLETTER_STREAM, "not", "a stream")
+    fams = families(client.get("/metrics").get_data(as_text=True))
+    assert value(fams, "ml_redis_up") == 1 and value(fams, "ml_workers_live") == 1
+    assert value(fams, "ml_queue_depth") == 1 and value(fams, "ml_deadletter_depth") == 0
+
+
 def test_security_headers_and_no_debug(app, client):
     assert app.debug is False
     response = client.get("/")

@@ -212,6 +212,18 @@ def test_a_named_version_nobody_serves_any_more_is_a_quick_503(client, served, j
     assert served.xlen(protocol.version_stream("2")) == 0  # its job was deleted, not left to a later worker
 
 
+def test_a_job_stream_holding_another_type_is_a_quick_503_for_its_requests_only(client, served, jpeg):
+    serve_version(served, "w2", "2")
+    served.set(protocol.version_stream("2"), "a hand edit")
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], answered_as(["1"])):  # reads ml:jobs only
+        started = time.monotonic()
+        response = binary_infer(client, [jpeg], path=f"/v2/models/{MODEL}/versions/2/infer")
+        assert response.status_code == 503 and response.headers["Retry-After"]
+        assert time.monotonic() - started < settings.REQUEST_TIMEOUT_S / 3
+        assert binary_infer(client, [jpeg]).status_code == 200  # the shared stream still serves
+    assert served.get(protocol.version_stream("2")) == b"a hand edit"  # the API deletes no key it did not create
+
+
 def test_an_answer_of_another_version_to_a_named_request_is_a_503(client, served, jpeg):
     serve_version(served, "w2", "2")  # a worker that switched to version 1 with a version 2 job in hand
     with FakeWorker(served.connection_pool.connection_kwargs["port"], answered_as(["1"]), version="2"):

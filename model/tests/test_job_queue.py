@@ -10,6 +10,7 @@ import pytest
 from resnet_common import protocol
 from constants import Outcome
 from helpers import deliver, enqueue, pending, photo, result
+import job_queue
 from job_queue import JobQueue, connect
 
 V2_STREAM = protocol.version_stream("2")
@@ -159,3 +160,40 @@ def test_serving_another_version_reads_its_stream(r, queue_of):
     assert queue.read(8, None) == []
     queue.serve("2")
     assert [j.id for j in queue.read(8, None)] == [job_id]
+
+
+def test_a_stream_key_holding_another_type_is_set_aside_and_the_other_served(r, make_worker, monkeypatch, caplog):
+    """A string at the version's stream fails every command naming it, the XREADGROUP of both streams included:
+    the shared stream is served meanwhile, and the version's once its key is a stream again."""
+    monkeypatch.setattr(job_queue, "WRONG_TYPE_RETRY_S", 0.3)
+    versioned = protocol.version_stream("1")  # what a worker serving a MODEL_DIR outside a repository reads
+    r.set(versioned, "not a stream")
+    worker = make_worker(CLAIM_IDLE_MS=1)
+    shared = enqueue(r, photo())
+    assert worker.step(block=False) == 1  # groups, reclaim, fair share, pruning and the read: none raised
+    assert result(r, shared, timeout=1)["ok"] is True
+    assert worker.queue.streams == (protocol.JOB_STREAM,)
+    assert [m for m in caplog.messages if "not a stream" in m] == [
+        f"{versioned} holds a string, not a stream: its jobs cannot be read; serving the other stream, and trying "
+        "it again every 0.3 s"
+    ]
+    r.delete(versioned)
+    time.sleep(0.35)
+    named = enqueue(r, photo(), stream=versioned)
+    assert worker.step(block=False) == 1  # the group recreated on the fresh stream
+    assert result(r, named, timeout=1)["ok"] is True
+    assert worker.queue.streams == (protocol.JOB_STREAM, versioned)
+
+
+def test_with_every_stream_set_aside_a_read_waits_its_block_time_and_nothing_raises(r, queue_of):
+    queue = queue_of("2")
+    r.set(protocol.JOB_STREAM, "x")
+    r.delete(V2_STREAM)
+    r.hset(V2_STREAM, "a", "b")
+    started = time.monotonic()
+    assert queue.read(8, 200) == []
+    assert 0.2 <= time.monotonic() - started < 1.0  # not a busy loop, and no longer than a blocking read
+    assert queue.streams == ()
+    assert queue.claim_stale(8) == ([], False)
+    assert queue.fair_share(8) == 8
+    assert queue.prune_consumers() == 0
