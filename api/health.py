@@ -40,11 +40,14 @@ def _readiness(fields: tuple[str, ...]):
     body: dict = {"status": "not_ready", "redis": False, "workers": [], "workers_ready": 0}
     try:
         r = job_client.client()
-        r.ping()
+        unqueueable = job_client.why_unqueueable(r)
         body["redis"] = True
         workers = fleet.live_workers(r)
     except redis.RedisError as exc:
         body["error"] = f"redis unreachable: {type(exc).__name__}"
+        return jsonify(body), 503
+    if unqueueable:
+        body["error"] = unqueueable
         return jsonify(body), 503
     body["workers"] = [{k: w.get(k) for k in fields} for w in workers]
     body["workers_ready"] = sum(1 for w in workers if w["ready"])
@@ -58,9 +61,11 @@ def _readiness(fields: tuple[str, ...]):
 
 @bp.get("/ready/accept")
 def ready_to_accept():
-    """200 when Redis answers PING (jobs can be queued), 503 otherwise; workers are not required."""
+    """200 when jobs can be queued (Redis answers, the job stream is one), 503 otherwise; workers are not required."""
     try:
-        job_client.client().ping()
+        unqueueable = job_client.why_unqueueable(job_client.client())
     except redis.RedisError as exc:
         return jsonify(status="not_ready", redis=False, error=f"redis unreachable: {type(exc).__name__}"), 503
+    if unqueueable:
+        return jsonify(status="not_ready", redis=True, error=unqueueable), 503
     return jsonify(status="ready", redis=True), 200

@@ -53,6 +53,17 @@ def client(blocking: bool = False, retry: bool = True) -> redis.Redis:
         return r
 
 
+def why_unqueueable(r: redis.Redis) -> str | None:
+    """None when Redis answers and the shared job stream is a stream (or not created yet); else the reason. One
+    round trip (TYPE), for the readiness routes: the key holding another type of value (a hand edit) fails every
+    XADD, so the replica is not ready until it is fixed."""
+    kind = r.type(protocol.JOB_STREAM)
+    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    if kind in ("stream", "none"):
+        return None
+    return f"{protocol.JOB_STREAM} holds a {kind}, not the job stream: no request can be queued"
+
+
 def submit(
     pixels: bytes,
     filename: str,

@@ -49,8 +49,12 @@ def live():
 
 @bp.get("/health/ready")
 def ready():
-    """Redis answers and at least one live worker has its model loaded."""
-    if not v2_models.served_versions(job_client.client()):
+    """Redis answers, jobs can be queued and at least one live worker has its model loaded."""
+    r = job_client.client()
+    unqueueable = job_client.why_unqueueable(r)
+    if unqueueable:
+        return error(unqueueable, 503, "v2_not_ready")
+    if not v2_models.served_versions(r):
         return error("no live worker with its model loaded", 503, "v2_not_ready")
     return {"ready": True}
 

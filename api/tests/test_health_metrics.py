@@ -78,6 +78,17 @@ def test_a_heartbeat_member_that_is_not_utf8_is_skipped_not_a_500(client, redis_
     assert client.get("/v2/health/ready").status_code == 200
 
 
+def test_a_job_stream_holding_another_type_makes_every_readiness_route_a_503_with_the_reason(client, redis_env):
+    heartbeat(redis_env, "w1", ready=True)
+    redis_env.set(protocol.JOB_STREAM, "a hand edit")  # every XADD would fail
+    for path in ("/ready", "/ready/details", "/ready/accept", "/v2/health/ready"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert response.get_json()["error"] == "ml:jobs holds a string, not the job stream: no request can be queued"
+    redis_env.delete(protocol.JOB_STREAM)  # fixed: the next XADD creates the stream
+    assert [client.get(p).status_code for p in ("/ready", "/ready/accept", "/v2/health/ready")] == [200, 200, 200]
+
+
 def test_metrics_without_redis_still_answers(client):
     response = client.get("/metrics")
     assert response.status_code == 200 and response.mimetype == "text/plain"
