@@ -30,7 +30,7 @@ def collect(reserved: set[str] = frozenset(), merge_workers: bool = True) -> lis
         streams = job_streams(workers)
         for stream in streams:
             pipe.xlen(stream)
-        dead, *depths = lengths([protocol.DEADLETTER_STREAM, *streams], pipe.execute(raise_on_error=False))
+        dead, *depths = stream_lengths([protocol.DEADLETTER_STREAM, *streams], pipe.execute(raise_on_error=False))
     except redis.RedisError as exc:
         log.warning("metrics scrape without Redis: %s", exc)
         up.add_metric([], 0)
@@ -58,7 +58,7 @@ def collect(reserved: set[str] = frozenset(), merge_workers: bool = True) -> lis
     return families + merge_worker_metrics(workers, taken)
 
 
-def lengths(keys: list[str], replies: list) -> list[int]:
+def stream_lengths(keys: list[str], replies: list) -> list[int]:
     """The XLEN replies of `keys`; one that failed (a key of ours holding another type of value) counts 0 and is
     logged: one bad key must not turn the whole scrape into "Redis down"."""
     for key, reply in zip(keys, replies):

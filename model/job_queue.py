@@ -121,8 +121,8 @@ class JobQueue:
         for stream, kind in wrong.items():
             if stream not in self._set_aside:
                 log.error(
-                    "%s holds a %s, not a stream: its jobs cannot be read; serving the other stream, and trying it "
-                    "again every %g s",
+                    "%s holds a %s, not a stream: its jobs cannot be read until it is one again (tried every %g s); "
+                    "the other stream is still served",
                     stream,
                     kind,
                     WRONG_TYPE_RETRY_S,

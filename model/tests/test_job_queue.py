@@ -174,8 +174,8 @@ def test_a_stream_key_holding_another_type_is_set_aside_and_the_other_served(r, 
     assert result(r, shared, timeout=1)["ok"] is True
     assert worker.queue.streams == (protocol.JOB_STREAM,)
     assert [m for m in caplog.messages if "not a stream" in m] == [
-        f"{versioned} holds a string, not a stream: its jobs cannot be read; serving the other stream, and trying "
-        "it again every 0.3 s"
+        f"{versioned} holds a string, not a stream: its jobs cannot be read until it is one again (tried every "
+        "0.3 s); the other stream is still served"
     ]
     r.delete(versioned)
     time.sleep(0.35)
