@@ -6,6 +6,8 @@
 since a scaled-to-zero worker pool is woken only by jobs the API accepted.
 """
 
+import logging
+
 from flask import Blueprint, jsonify
 
 import redis
@@ -13,6 +15,7 @@ import redis
 import fleet
 import job_client
 
+log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
 PUBLIC_FIELDS = ("model", "variant", "runtime", "model_version", "threads", "ready")  # per worker in /ready
 DETAIL_FIELDS = ("name", "host", "pid", *PUBLIC_FIELDS)  # per worker in /ready/details
@@ -43,6 +46,10 @@ def _readiness(fields: tuple[str, ...]):
         unqueueable = job_client.why_unqueueable(r)
         body["redis"] = True
         workers = fleet.live_workers(r)
+    except redis.ResponseError as exc:  # Redis answers, but a key of ours holds another type of value
+        log.warning("readiness: Redis answered an error: %s", exc)
+        body["error"] = "redis answered an error (the API's log names it)"
+        return jsonify(body), 503
     except redis.RedisError as exc:
         body["error"] = f"redis unreachable: {type(exc).__name__}"
         return jsonify(body), 503

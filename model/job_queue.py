@@ -274,18 +274,24 @@ class JobQueue:
 
         A greedy XREADGROUP COUNT BATCH_SIZE lets one worker take every job in flight while its peers idle (with
         8 clients and 2 workers at batch 8, one core sat idle between batches); sharing keeps all of them busy.
-        One pipelined round trip; a single worker, or a queue deeper than the batch, reads `count` as before."""
+        One pipelined round trip; a single worker, or a queue deeper than the batch, reads `count` as before. A
+        heartbeat set that cannot be counted (another type of value at its key) leaves the read greedy: the heartbeat
+        thread reports that key, and jobs keep being served."""
 
-        def lengths_and_workers(streams: tuple[str, ...]) -> list[int]:
+        def lengths_and_workers(streams: tuple[str, ...]) -> list[Any]:
             pipe = self.r.pipeline(transaction=False)
             for stream in streams:
                 pipe.xlen(stream)
             pipe.zcount(protocol.HEARTBEATS_KEY, time.time() - self.cfg.HEARTBEAT_TTL_S, "+inf")
-            return pipe.execute()
+            *lengths, workers = pipe.execute(raise_on_error=False)
+            for length in lengths:
+                if isinstance(length, Exception):
+                    raise length  # a stream of another type: _on_streams sets it aside
+            return [*lengths, workers]
 
         *lengths, workers = self._on_streams(lengths_and_workers, [0])
         unanswered = sum(lengths)
-        if workers <= 1 or unanswered == 0:
+        if isinstance(workers, Exception) or workers <= 1 or unanswered == 0:
             return count
         return max(1, min(count, -(-int(unanswered) // int(workers))))
 
@@ -398,7 +404,8 @@ class JobQueue:
         """Remove consumers of dead processes (no heartbeat for 3 TTLs) that have nothing pending.
 
         Idle time alone is no proof of death (Redis 7.0 does not reset it on empty reads), so a consumer is
-        removed only when its heartbeat is gone too; names are unique per process, so it never reads again.
+        removed only when its heartbeat is gone too; names are unique per process, so it never reads again. A
+        heartbeat set that cannot be read (another type of value at its key) proves nothing: none is removed.
         """
         now, removed = time.time(), 0
         consumers = self._on_streams(
@@ -409,7 +416,10 @@ class JobQueue:
                 name = text(consumer["name"])
                 if name == self.name or int(consumer["pending"]) or int(consumer["idle"]) < self.cfg.CLAIM_IDLE_MS:
                     continue
-                beat = self.r.zscore(protocol.HEARTBEATS_KEY, name)
+                try:
+                    beat = self.r.zscore(protocol.HEARTBEATS_KEY, name)
+                except redis.ResponseError:
+                    return removed
                 if beat is None or beat < now - 3 * self.cfg.HEARTBEAT_TTL_S:
                     self.r.xgroup_delconsumer(stream, protocol.CONSUMER_GROUP, name)
                     removed += 1

@@ -89,6 +89,13 @@ def test_a_job_stream_holding_another_type_makes_every_readiness_route_a_503_wit
     assert [client.get(p).status_code for p in ("/ready", "/ready/accept", "/v2/health/ready")] == [200, 200, 200]
 
 
+def test_a_heartbeat_set_holding_another_type_is_a_503_that_does_not_say_redis_is_unreachable(client, redis_env):
+    redis_env.set(protocol.HEARTBEATS_KEY, "a hand edit")
+    response = client.get("/ready")
+    assert response.status_code == 503 and response.get_json()["redis"] is True
+    assert response.get_json()["error"] == "redis answered an error (the API's log names it)"
+
+
 def test_metrics_without_redis_still_answers(client):
     response = client.get("/metrics")
     assert response.status_code == 200 and response.mimetype == "text/plain"

@@ -197,3 +197,18 @@ def test_with_every_stream_set_aside_a_read_waits_its_block_time_and_nothing_rai
     assert queue.claim_stale(8) == ([], False)
     assert queue.fair_share(8) == 8
     assert queue.prune_consumers() == 0
+
+
+def test_a_heartbeat_set_holding_another_type_leaves_jobs_served(r, make_worker):
+    """The fair share counts live workers in ml:heartbeats and the pruner reads it: neither may stop the loop."""
+    worker = make_worker(CLAIM_IDLE_MS=1, BATCH_SHARE=1)
+    worker.step(block=False)  # the group exists
+    r.xgroup_createconsumer(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, "idle-with-nothing-pending")
+    r.set(protocol.HEARTBEATS_KEY, "a hand edit")
+    job_ids = [enqueue(r, photo()) for _ in range(3)]
+    assert worker.step(block=False) == 3  # greedy: the share cannot be counted
+    assert all(result(r, job_id, timeout=1)["ok"] for job_id in job_ids)
+    time.sleep(0.01)
+    assert worker.queue.prune_consumers() == 0  # no heartbeat could be read, so none proved dead
+    names = {c["name"] for c in r.xinfo_consumers(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)}
+    assert b"idle-with-nothing-pending" in names
