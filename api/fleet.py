@@ -31,7 +31,7 @@ def live_workers(r: redis.Redis, with_metrics: bool = False, with_repository: bo
     workers = []
     for name, values in heartbeats.live_status(r, settings.HEARTBEAT_TTL_S, fields):
         info: dict[str, Any] = {"name": name}
-        for field, value in zip(fields, values):
+        for field, value in zip(fields, values or [None] * len(fields)):  # status unknown: listed, not ready
             info[field] = value.decode("utf-8", "replace") if value is not None else None
         info["ready"] = info.get("ready") == "1"
         workers.append(info)

@@ -20,7 +20,7 @@ from session import resolve_topology
 def ready_workers(r: redis.Redis, host: str, ttl_s: float) -> int:
     """Workers on `host` whose heartbeat is younger than ttl_s and that report ready="1"."""
     status = heartbeats.live_status(r, ttl_s, ("host", "ready"))
-    return sum(1 for _, (h, ready) in status if h == host.encode() and ready == b"1")
+    return sum(1 for _, values in status if values and values[0] == host.encode() and values[1] == b"1")
 
 
 def main() -> int:

@@ -71,15 +71,21 @@ def start_folder(cfg) -> str:
 def served_versions(client, ttl_s: float) -> set[int] | None:
     """Versions the live workers serve (from their heartbeats); None when Redis cannot tell (keep everything)."""
     try:
-        found = set()
-        for _, (value,) in heartbeats.live_status(client, ttl_s, ("model_version",)):
-            number = version_number(value.decode("utf-8", "replace")) if value else None
-            if number is not None:
-                found.add(number)
-        return found
+        status = heartbeats.live_status(client, ttl_s, ("model_version",))
     except Exception as exc:  # no Redis, wrong password, anything: unsure, so keep
         log.warning("cannot read the workers' heartbeats (%s): keeping every version", exc)
         return None
+    unknown = [name for name, values in status if values is None]
+    if unknown:  # a live worker serving who knows what: unsure, so keep
+        log.warning("cannot read the status of live worker(s) %s: keeping every version", ", ".join(unknown))
+        return None
+    found = set()
+    for _, values in status:
+        value = values[0] if values else None
+        number = version_number(value.decode("utf-8", "replace")) if value else None
+        if number is not None:
+            found.add(number)
+    return found
 
 
 def prune(repository: str | Path, name: str, keep: int, in_use: set[int] | None) -> list[int]:

@@ -78,6 +78,17 @@ def test_a_heartbeat_member_that_is_not_utf8_is_skipped_not_a_500(client, redis_
     assert client.get("/v2/health/ready").status_code == 200
 
 
+def test_a_workers_status_key_holding_another_type_leaves_the_others_ready(client, redis_env):
+    heartbeat(redis_env, "w1", ready=True)
+    heartbeat(redis_env, "w2", ready=True)
+    redis_env.delete(protocol.worker_key("w2"))
+    redis_env.set(protocol.worker_key("w2"), "a hand edit")
+    response = client.get("/ready")
+    assert response.status_code == 200 and response.get_json()["workers_ready"] == 1
+    assert sorted(w["ready"] for w in response.get_json()["workers"]) == [False, True]  # listed, not ready
+    assert client.get("/v2/health/ready").status_code == 200
+
+
 def test_a_job_stream_holding_another_type_makes_every_readiness_route_a_503_with_the_reason(client, redis_env):
     heartbeat(redis_env, "w1", ready=True)
     redis_env.set(protocol.JOB_STREAM, "a hand edit")  # every XADD would fail

@@ -30,3 +30,13 @@ def test_live_status_reads_the_fields_of_live_workers_only(redis_server):
     assert r.info("commandstats")["cmdstat_hmget"]["calls"] - calls_before == 2  # none for the dead or the stray
     r.delete(protocol.HEARTBEATS_KEY)
     assert heartbeats.live_status(r, 10, ("host",)) == []
+
+
+def test_a_status_key_holding_another_type_is_an_unknown_status_for_that_worker_only(redis_server):
+    r = redis.Redis(port=redis_server.port)
+    r.flushdb()
+    now = time.time()
+    r.zadd(protocol.HEARTBEATS_KEY, {"w1": now - 1, "w2": now})
+    r.hset(protocol.worker_key("w1"), mapping={"host": "h", "ready": "1"})
+    r.set(protocol.worker_key("w2"), "a hand edit")
+    assert heartbeats.live_status(r, 10, ("host", "ready")) == [("w1", [b"h", b"1"]), ("w2", None)]

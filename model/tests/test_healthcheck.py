@@ -40,6 +40,14 @@ def test_a_member_that_is_not_a_workers_name_is_skipped(r, make_cfg):
     assert healthcheck.ready_workers(r, HOST, ttl_s=10) == 1
 
 
+def test_a_status_key_holding_another_type_counts_that_worker_only_as_not_ready(r, make_cfg):
+    beat(r, make_cfg, "w-warm", "1")
+    beat(r, make_cfg, "w-edited", "1")
+    r.delete("ml:worker:w-edited")
+    r.set("ml:worker:w-edited", "a hand edit")
+    assert healthcheck.ready_workers(r, HOST, ttl_s=10) == 1
+
+
 @pytest.mark.parametrize("workers,warm,code", [(1, 1, 0), (2, 1, 1), (2, 2, 0), (1, 0, 1)])
 def test_exit_code_needs_every_expected_worker(r, make_cfg, redis_server, monkeypatch, workers, warm, code):
     for i in range(warm):

@@ -67,6 +67,9 @@ def test_served_versions_come_from_live_heartbeats(r):
     r.hset(protocol.worker_key("b"), "model_version", "3")
     r.hset(protocol.worker_key("old"), "model_version", "1")
     assert repository.served_versions(r, ttl_s=10) == {2, 3}
+    r.delete(protocol.worker_key("b"))
+    r.set(protocol.worker_key("b"), "a hand edit")  # live, serving a version nobody can read: unsure
+    assert repository.served_versions(r, ttl_s=10) is None
     import redis
 
     assert repository.served_versions(redis.Redis(port=1, socket_timeout=0.5), ttl_s=10) is None

@@ -29,13 +29,16 @@ def live_names(r: redis.Redis, ttl_s: float) -> list[str]:
     return names
 
 
-def live_status(r: redis.Redis, ttl_s: float, fields: Sequence[str]) -> list[tuple[str, list[bytes | None]]]:
+def live_status(r: redis.Redis, ttl_s: float, fields: Sequence[str]) -> list[tuple[str, list[bytes | None] | None]]:
     """Each live worker (live_names) with the raw values of `fields` in its status hash (protocol.worker_key; None
-    where a field or the hash is missing), read in one round trip for all of them."""
+    where a field or the hash is missing), read in one round trip for all of them. A status key holding another
+    type of value (a hand edit) gives None instead of the list: that worker's status is unknown, the others' are
+    still read."""
     names = live_names(r, ttl_s)
     if not names:
         return []
     pipe = r.pipeline(transaction=False)
     for name in names:
         pipe.hmget(protocol.worker_key(name), list(fields))
-    return list(zip(names, pipe.execute()))
+    replies = pipe.execute(raise_on_error=False)
+    return [(name, None if isinstance(values, Exception) else values) for name, values in zip(names, replies)]
