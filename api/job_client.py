@@ -263,10 +263,10 @@ def _prepare(r: redis.Redis, digests: list[str | None], stream: str) -> tuple[in
     created, *replies = pipe.execute(raise_on_error=False)
     if isinstance(created, redis.ResponseError) and "BUSYGROUP" not in str(created):
         raise created
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    depth, lookups = sum(replies[: len(streams)]), replies[len(streams) :]
+    lengths, lookups = replies[: len(streams)], replies[len(streams) :]
+    for length in lengths:
+        if isinstance(length, Exception):
+            raise length
     answers = iter(lookups)
     cached: list[bytes | None] = []
     for digest in digests:
@@ -274,8 +274,26 @@ def _prepare(r: redis.Redis, digests: list[str | None], stream: str) -> tuple[in
             cached.append(None)
             continue
         reply = next(answers)
+        if isinstance(reply, Exception):  # a key the lookup reads holds another type of value: a miss, not a 503
+            metrics.count_cache("unreadable")
+            _warn_lookup_failed(reply)
+            cached.append(None)
+            continue
         outcome = reply[0].decode()
         if outcome != "hit":  # a hit is counted once its entry proved to be an answer (_cached_answer)
             metrics.count_cache(outcome)
         cached.append(reply[1] if outcome == "hit" else None)
-    return int(depth), cached
+    return int(sum(lengths)), cached
+
+
+_lookup_warned = 0.0  # when the last failed cache lookup was logged (time.monotonic)
+
+
+def _warn_lookup_failed(exc: Exception) -> None:
+    """Log a failed response-cache lookup at most once a minute per process: it fails for every request until the
+    key is fixed, and each of them is still served."""
+    global _lookup_warned
+    now = time.monotonic()
+    if now - _lookup_warned >= 60:
+        _lookup_warned = now
+        log.warning("response cache lookup failed, requests go to the workers meanwhile: %s", exc)

@@ -45,7 +45,7 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPT
 
 
 def count_cache(result: str) -> None:
-    CACHE.labels(result=result if result in ("hit", "miss", "no_model", "invalid") else "other").inc()
+    CACHE.labels(result=result if result in ("hit", "miss", "no_model", "invalid", "unreadable") else "other").inc()
 
 
 def count_error(kind: str) -> None:

@@ -95,6 +95,24 @@ def test_miss_goes_to_the_worker_and_carries_the_digest(redis_env, redis_server,
     assert digest == response_cache.request_digest(upload.sha256, "keras", 3)
 
 
+@pytest.mark.parametrize("broken", ["heartbeats", "worker status", "entry"])
+def test_a_lookup_that_fails_is_a_miss_and_the_worker_answers(redis_env, redis_server, upload, broken):
+    """Each key the lookup script reads holding another type of value (a hand edit) fails the script."""
+    live_worker(redis_env, "w-0", MODEL_A)
+    if broken == "heartbeats":
+        redis_env.delete(protocol.HEARTBEATS_KEY)
+        redis_env.set(protocol.HEARTBEATS_KEY, "x")
+    elif broken == "worker status":
+        redis_env.delete(protocol.worker_key("w-0"))
+        redis_env.set(protocol.worker_key("w-0"), "x")
+    else:
+        redis_env.rpush(cache_key(upload.sha256, MODEL_A, upload.mode, 5), "x")
+    unreadable = count("unreadable")
+    with FakeWorker(redis_server.port, ok_result):
+        assert middleware.model_predict(upload, top_k=5)[0] == "tabby"  # answered by the worker, not a 503
+    assert count("unreadable") == unreadable + 1
+
+
 def test_other_top_k_or_other_bytes_miss(redis_env, upload, photo, short):
     live_worker(redis_env, "w-0", MODEL_A)
     cache(redis_env, upload, MODEL_A, top_k=5)
