@@ -16,6 +16,7 @@ from collections.abc import Callable
 import redis
 
 from resnet_common import protocol
+from jobs import text
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,20 @@ class Heartbeat:
         if self.metrics_text and now - self._last_metrics >= self.cfg.METRICS_PUSH_INTERVAL_S:
             fields["metrics"] = self.metrics_text()
             self._last_metrics = now
+        try:
+            self._send(now, fields)
+        except redis.ResponseError as exc:
+            key = protocol.worker_key(self.name)
+            kind = text(self.r.type(key))
+            if "WRONGTYPE" not in str(exc) or kind in ("hash", "none"):
+                raise
+            # The key is this worker's alone (its name is unique per process), so it is replaced, not left to
+            # make this worker's status unreadable: the EXPIRE of every beat would keep a stray value forever.
+            log.warning("%s held a %s, not this worker's status: replaced", key, kind)
+            self.r.delete(key)
+            self._send(now, fields)
+
+    def _send(self, now: float, fields: dict[str, str]) -> None:
         key = protocol.worker_key(self.name)
         (
             self.r.pipeline(transaction=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from resnet_common import protocol
@@ -72,6 +74,18 @@ def test_heartbeat_advertises_the_worker(r, make_cfg):
     assert r.hget(protocol.worker_key("w-hb"), "variant") == b"fp32"
     hb.stop(remove=True)
     assert r.zscore(protocol.HEARTBEATS_KEY, "w-hb") is None and not r.exists(protocol.worker_key("w-hb"))
+
+
+def test_a_status_key_holding_another_type_is_replaced_by_the_next_beat(r, make_cfg):
+    hb = Heartbeat(r, make_cfg(), "w-edited", {"threads": "1"})
+    r.set(protocol.worker_key("w-edited"), "a hand edit")
+    hb.beat()
+    assert r.hget(protocol.worker_key("w-edited"), "threads") == b"1" and r.ttl(protocol.worker_key("w-edited")) > 0
+    r.delete(protocol.HEARTBEATS_KEY)
+    r.set(protocol.HEARTBEATS_KEY, "a hand edit")  # not this worker's key: left alone, the beat fails
+    with pytest.raises(redis.ResponseError):
+        hb.beat()
+    assert r.get(protocol.HEARTBEATS_KEY) == b"a hand edit" and r.hget(protocol.worker_key("w-edited"), "threads")
 
 
 def test_heartbeat_thread_beats_and_forgets_the_long_dead(r, make_cfg):
