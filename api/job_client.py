@@ -17,7 +17,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from resnet_common import protocol
+from resnet_common import key_types, protocol
 import metrics
 from resnet_common import redis_conn
 import response_cache
@@ -57,11 +57,10 @@ def why_unqueueable(r: redis.Redis) -> str | None:
     """None when Redis answers and the shared job stream is a stream (or not created yet); else the reason. One
     round trip (TYPE), for the readiness routes: the key holding another type of value (a hand edit) fails every
     XADD, so the replica is not ready until it is fixed."""
-    kind = r.type(protocol.JOB_STREAM)
-    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-    if kind in ("stream", "none"):
+    wrong = key_types.wrong_types(r, [protocol.JOB_STREAM], "stream")
+    if not wrong:
         return None
-    return f"{protocol.JOB_STREAM} holds a {kind}, not the job stream: no request can be queued"
+    return f"{protocol.JOB_STREAM} holds a {wrong[protocol.JOB_STREAM]}, not the job stream: no request can be queued"
 
 
 def submit(

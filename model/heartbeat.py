@@ -15,8 +15,7 @@ from collections.abc import Callable
 
 import redis
 
-from resnet_common import protocol
-from jobs import text
+from resnet_common import key_types, protocol
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,12 +57,12 @@ class Heartbeat:
             self._send(now, fields)
         except redis.ResponseError as exc:
             key = protocol.worker_key(self.name)
-            kind = text(self.r.type(key))
-            if "WRONGTYPE" not in str(exc) or kind in ("hash", "none"):
+            wrong = key_types.wrong_types(self.r, [key], "hash") if key_types.is_wrong_type(exc) else {}
+            if not wrong:
                 raise
             # The key is this worker's alone (its name is unique per process), so it is replaced, not left to
             # make this worker's status unreadable: the EXPIRE of every beat would keep a stray value forever.
-            log.warning("%s held a %s, not this worker's status: replaced", key, kind)
+            log.warning("%s held a %s, not this worker's status: replaced", key, wrong[key])
             self.r.delete(key)
             self._send(now, fields)
 

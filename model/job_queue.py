@@ -27,7 +27,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from resnet_common import protocol
-from resnet_common import bounded_store, redis_conn
+from resnet_common import bounded_store, key_types, redis_conn
 from jobs import Job, parse_job, text
 from settings import Settings, redis_timeout_s
 
@@ -114,10 +114,7 @@ class JobQueue:
 
     def _set_aside_wrong_types(self, streams: tuple[str, ...]) -> bool:
         """After a WRONGTYPE: set aside those of `streams` whose key holds something else; True if any was."""
-        pipe = self.r.pipeline(transaction=False)
-        for stream in streams:
-            pipe.type(stream)
-        wrong = {s: text(kind) for s, kind in zip(streams, pipe.execute()) if text(kind) not in ("stream", "none")}
+        wrong = key_types.wrong_types(self.r, streams, "stream")
         for stream, kind in wrong.items():
             if stream not in self._set_aside:
                 log.error(
@@ -137,7 +134,7 @@ class JobQueue:
             try:
                 result = self._grouped(run, streams)
             except redis.ResponseError as exc:
-                if "WRONGTYPE" not in str(exc) or not self._set_aside_wrong_types(streams):
+                if not key_types.is_wrong_type(exc) or not self._set_aside_wrong_types(streams):
                     raise
                 continue
             for stream in self._set_aside.keys() & set(streams):
@@ -196,15 +193,17 @@ class JobQueue:
 
     def ensure_group(self) -> None:
         """Create the group (and the streams) from the start of each stream, so jobs added before are served."""
-        for stream in self.streams:
-            try:
-                self.r.xgroup_create(stream, protocol.CONSUMER_GROUP, id="0", mkstream=True)
-                log.info("created consumer group %s on %s", protocol.CONSUMER_GROUP, stream)
-            except redis.ResponseError as exc:
-                if "WRONGTYPE" in str(exc):
-                    self._set_aside_wrong_types((stream,))
-                elif "BUSYGROUP" not in str(exc):
-                    raise
+
+        def create(streams: tuple[str, ...]) -> None:
+            for stream in streams:
+                try:
+                    self.r.xgroup_create(stream, protocol.CONSUMER_GROUP, id="0", mkstream=True)
+                    log.info("created consumer group %s on %s", protocol.CONSUMER_GROUP, stream)
+                except redis.ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+
+        self._on_streams(create, None)
 
     def _grouped(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a group command; if Redis lost the group (restart without persistence), recreate it once."""
