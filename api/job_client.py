@@ -56,7 +56,7 @@ def client(blocking: bool = False, retry: bool = True) -> redis.Redis:
 def why_unqueueable(r: redis.Redis) -> str | None:
     """None when Redis answers and the shared job stream is a stream (or not created yet); else the reason. One
     round trip (TYPE), for the readiness routes: the key holding another type of value (a hand edit) fails every
-    XADD, so the replica is not ready until it is fixed."""
+    XADD, so the replica is not ready until a worker moves it aside (or a human, where Redis refuses the move)."""
     wrong = key_types.wrong_types(r, [protocol.JOB_STREAM], "stream")
     if not wrong:
         return None

@@ -56,15 +56,18 @@ class Heartbeat:
         try:
             self._send(now, fields)
         except redis.ResponseError as exc:
-            key = protocol.worker_key(self.name)
-            wrong = key_types.wrong_types(self.r, [key], "hash") if key_types.is_wrong_type(exc) else {}
-            if not wrong:
+            if not key_types.is_wrong_type(exc):
                 raise
-            # The key is this worker's alone (its name is unique per process), so it is replaced, not left to
-            # make this worker's status unreadable: the EXPIRE of every beat would keep a stray value forever.
-            log.warning("%s held a %s, not this worker's status: replaced", key, wrong[key])
-            self.r.delete(key)
-            self._send(now, fields)
+            self._move_aside_wrong_types()
+            self._send(now, fields)  # both keys are now of their type or absent, unless a stray client is quicker
+
+    def _move_aside_wrong_types(self) -> None:
+        """Move ml:heartbeats and this worker's status out of the way if they hold another type of value; this beat
+        recreates them. Left alone, the EXPIRE of every beat would keep a stray status forever, and a stray
+        heartbeats key would leave no live worker to be counted."""
+        for key, expected in ((protocol.HEARTBEATS_KEY, "zset"), (protocol.worker_key(self.name), "hash")):
+            if kind := key_types.move_aside(self.r, key, expected):
+                log.warning("%s held a %s, not a %s: moved it to %s", key, kind, expected, protocol.set_aside_key(key))
 
     def _send(self, now: float, fields: dict[str, str]) -> None:
         key = protocol.worker_key(self.name)

@@ -8,8 +8,10 @@ A worker reads two streams in one XREADGROUP: the shared ml:jobs, and the stream
 stream it came from.
 
 One of those keys holding another type of value (a hand edit, a stray client) fails every command that names it,
-the XREADGROUP of both streams included. Such a stream is set aside for WRONG_TYPE_RETRY_S and the other is served
-meanwhile; the API answers the requests bound for it 503 at once (its XLEN fails), so nobody waits for a timeout.
+the XREADGROUP of both streams included. The worker moves that value out of the way (key_types.move_aside) and reads
+on: the group is recreated on a fresh stream. Where Redis refuses the move, the stream is set aside for
+WRONG_TYPE_RETRY_S and the other is served meanwhile; the API answers the requests bound for it 503 at once (its XLEN
+fails), so nobody waits for a timeout.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEADLETTER_MAXLEN = 10_000
 STOP_POLL_MS = 100  # with a stop event, the batch-wait top-up blocks at most this long per read
+GROUP_ATTEMPTS = 3  # runs of a group command, with the group recreated between them (_grouped)
 WRONG_TYPE_RETRY_S = 5.0  # a stream key found holding another type of value is tried again after this long
 
 # Lease refresh, atomically: of the given entry ids, keep those still pending *for this consumer* and reset their
@@ -112,10 +115,14 @@ class JobQueue:
         now = time.monotonic()
         return tuple(s for s in self.wanted if self._set_aside.get(s, 0.0) <= now)
 
-    def _set_aside_wrong_types(self, streams: tuple[str, ...]) -> bool:
-        """After a WRONGTYPE: set aside those of `streams` whose key holds something else; True if any was."""
+    def _set_aside_wrong_types(self, streams: tuple[str, ...], move: bool) -> bool:
+        """After a WRONGTYPE: those of `streams` whose key holds something else are moved aside when `move` (read
+        again at once), else, or when Redis refuses, set aside for a while. True if any key was found."""
         wrong = key_types.wrong_types(self.r, streams, "stream")
         for stream, kind in wrong.items():
+            if move and self._moved_aside(stream, quiet=stream in self._set_aside):
+                self._set_aside.pop(stream, None)
+                continue
             if stream not in self._set_aside:
                 log.error(
                     "%s holds a %s, not a stream: its jobs cannot be read until it is one again (tried every %g s); "
@@ -127,15 +134,37 @@ class JobQueue:
             self._set_aside[stream] = time.monotonic() + WRONG_TYPE_RETRY_S
         return bool(wrong)
 
+    def _moved_aside(self, stream: str, quiet: bool) -> bool:
+        """Move `stream`'s stray value to its set-aside key; False if Redis refused (logged unless `quiet`)."""
+        try:
+            kind = key_types.move_aside(self.r, stream, "stream")
+        except redis.ResponseError as exc:
+            if not quiet:
+                log.error("%s holds another type of value and could not be moved aside: %s", stream, exc)
+            return False
+        if kind:  # else another worker moved it first, or it is a stream again
+            log.error(
+                "%s held a %s, not a stream: moved it to %s (kept %d s) and reading a fresh stream",
+                stream,
+                kind,
+                protocol.set_aside_key(stream),
+                protocol.SET_ASIDE_TTL_S,
+            )
+        return True
+
     def _on_streams(self, run: Callable[[tuple[str, ...]], T], empty: T) -> T:
-        """`run(streams read now)`; on a WRONGTYPE, run again without the streams found holding another type
-        (`empty` when none is left). A stream set aside that `run` succeeds on is back."""
+        """`run(streams read now)`; on a WRONGTYPE, move the keys found holding another type out of the way and run
+        again, or run without them when they cannot be moved (`empty` when none is left). A stream set aside that
+        `run` succeeds on is back."""
+        move = True  # once per call: a stray client rewriting the key at once gets it set aside, not a busy loop
         while streams := self.streams:
             try:
                 result = self._grouped(run, streams)
             except redis.ResponseError as exc:
-                if not key_types.is_wrong_type(exc) or not self._set_aside_wrong_types(streams):
+                # The first time, run again even if no key is wrong by now: another worker may have moved it.
+                if not key_types.is_wrong_type(exc) or not (self._set_aside_wrong_types(streams, move) or move):
                     raise
+                move = False
                 continue
             for stream in self._set_aside.keys() & set(streams):
                 del self._set_aside[stream]
@@ -206,15 +235,21 @@ class JobQueue:
         self._on_streams(create, None)
 
     def _grouped(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a group command; if Redis lost the group (restart without persistence), recreate it once."""
-        try:
-            return call(*args, **kwargs)
-        except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            log.warning("consumer group missing (Redis restarted?); recreating it")
-            self.ensure_group()
-            return call(*args, **kwargs)
+        """Run a group command; if the group is gone (Redis restarted without persistence, or a stream key deleted or
+        replaced while a read waited on it), recreate it and run the command again, up to GROUP_ATTEMPTS times in
+        all (a key deleted, then written again, interrupts the read twice)."""
+        for _ in range(GROUP_ATTEMPTS - 1):
+            try:
+                return call(*args, **kwargs)
+            except redis.ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    log.warning("consumer group missing (Redis restarted?); recreating it")
+                elif "UNBLOCKED" in str(exc):
+                    log.warning("a stream went away while this worker waited on it (%s); recreating its group", exc)
+                else:
+                    raise
+                self.ensure_group()
+        return call(*args, **kwargs)
 
     def _parse(self, stream: str, entries: list, now: float) -> list[Job]:
         jobs, orphans = [], []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,17 @@ class RedisServer:
         import redis
 
         return redis.Redis(host=self.host, port=self.port, password=self.password, **{"socket_timeout": 30, **kwargs})
+
+    @contextmanager
+    def denied(self, *commands: str) -> Iterator[None]:
+        """Redis refuses `commands` to every client of the default user (an ACL, as a locked-down deployment sets)
+        until the block ends."""
+        client = self.client()
+        client.execute_command("ACL", "SETUSER", "default", *(f"-{c}" for c in commands))
+        try:
+            yield
+        finally:
+            client.execute_command("ACL", "SETUSER", "default", *(f"+{c}" for c in commands))
 
     def _answers(self, client) -> bool:
         import redis

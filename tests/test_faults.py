@@ -176,6 +176,32 @@ def test_full_redis_answers_503_fast_and_recovers(make_stack):
     )
 
 
+def test_keys_of_ours_holding_another_type_are_moved_aside_and_answers_resume(make_stack):
+    """A hand edit turns the job stream and the heartbeats into strings. Requests meanwhile get an explicit 503 (never a
+    500 or a hang); the worker moves both keys aside (kept for a human) and, with no process restarted, /predict
+    answers correctly and /ready is ready again."""
+    stack = make_stack(workers=1, RESPONSE_CACHE=0)
+    expected = expected_answers(stack)["cat.jpg"]
+    pids = stack.program_pids("gunicorn", "model")
+    r = stack.redis_client()
+    r.set("ml:jobs", "a hand edit")  # SET replaces a key of any type
+    r.set("ml:heartbeats", "a hand edit")
+    started, seen = time.monotonic(), Counter()
+
+    def answered_and_ready() -> bool:
+        response = post_photo(stack.url, timeout=10)
+        seen[response.status_code] += 1
+        ok = response.status_code == 200 and response.json()["prediction"] == expected
+        return ok and requests.get(stack.url + "/ready", timeout=5).status_code == 200
+
+    wait_until(answered_and_ready, 20, "correct answers and readiness", 0.1)
+    elapsed = time.monotonic() - started
+    assert set(seen) <= {200, 503}, seen
+    assert r.get("ml:set-aside:ml:jobs") == b"a hand edit" and r.get("ml:set-aside:ml:heartbeats") == b"a hand edit"
+    assert stack.program_pids("gunicorn", "model") == pids
+    print(f"Keys of another type: answered and ready {elapsed:.1f}s after the edit; statuses meanwhile {dict(seen)}")
+
+
 def test_no_worker_ends_in_504(make_stack):
     stack = make_stack(workers=0, REQUEST_TIMEOUT_S=2)
     started = time.monotonic()

@@ -14,6 +14,7 @@ def test_redis_keys_are_pinned():
     assert protocol.version_stream("2") == "ml:jobs:v2"
     assert protocol.version_stream("") == "ml:jobs:v1"  # a worker serving a MODEL_DIR reports no version: "1"
     assert protocol.worker_key("host-1-0") == "ml:worker:host-1-0"
+    assert protocol.set_aside_key("ml:jobs") == "ml:set-aside:ml:jobs"
     assert protocol.cache_key("m" * 64, "d" * 64) == f"ml:cache:{'m' * 64}:{'d' * 64}"
     assert (protocol.CACHE_INDEX_KEY, protocol.CACHE_SIZES_KEY, protocol.CACHE_BYTES_KEY) == (
         "ml:cache-index",

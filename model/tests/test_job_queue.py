@@ -4,10 +4,12 @@ streams of named versions."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from resnet_common import protocol
+from testkit import wait_until
 from constants import Outcome
 from helpers import deliver, enqueue, pending, photo, result
 import job_queue
@@ -162,21 +164,47 @@ def test_serving_another_version_reads_its_stream(r, queue_of):
     assert [j.id for j in queue.read(8, None)] == [job_id]
 
 
-def test_a_stream_key_holding_another_type_is_set_aside_and_the_other_served(r, make_worker, monkeypatch, caplog):
-    """A string at the version's stream fails every command naming it, the XREADGROUP of both streams included:
-    the shared stream is served meanwhile, and the version's once its key is a stream again."""
-    monkeypatch.setattr(job_queue, "WRONG_TYPE_RETRY_S", 0.3)
+def test_a_stream_key_holding_another_type_is_moved_aside_and_read_again_at_once(r, make_worker, caplog):
+    """A string at the version's stream fails every command naming it, the XREADGROUP of both streams included: the
+    worker moves it out of the way, keeps it for a human, and serves both streams in the same step."""
     versioned = protocol.version_stream("1")  # what a worker serving a MODEL_DIR outside a repository reads
     r.set(versioned, "not a stream")
     worker = make_worker(CLAIM_IDLE_MS=1)
     shared = enqueue(r, photo())
     assert worker.step(block=False) == 1  # groups, reclaim, fair share, pruning and the read: none raised
     assert result(r, shared, timeout=1)["ok"] is True
-    assert worker.queue.streams == (protocol.JOB_STREAM,)
+    assert worker.queue.streams == (protocol.JOB_STREAM, versioned)
+    assert r.get(protocol.set_aside_key(versioned)) == b"not a stream"
     assert [m for m in caplog.messages if "not a stream" in m] == [
+        f"{versioned} held a string, not a stream: moved it to {protocol.set_aside_key(versioned)} (kept "
+        f"{protocol.SET_ASIDE_TTL_S} s) and reading a fresh stream"
+    ]
+    named = enqueue(r, photo(), stream=versioned)
+    assert worker.step(block=False) == 1
+    assert result(r, named, timeout=1)["ok"] is True
+
+
+def test_a_stream_key_redis_will_not_move_is_set_aside_and_the_other_served(
+    r, redis_server, make_worker, monkeypatch, caplog
+):
+    """Where Redis refuses the rename (an ACL), the shared stream is served meanwhile, and the version's once its key
+    is a stream again."""
+    monkeypatch.setattr(job_queue, "WRONG_TYPE_RETRY_S", 0.3)
+    versioned = protocol.version_stream("1")
+    r.set(versioned, "not a stream")
+    worker = make_worker(CLAIM_IDLE_MS=1)
+    shared = enqueue(r, photo())
+    with redis_server.denied("rename"):
+        assert worker.step(block=False) == 1
+        assert result(r, shared, timeout=1)["ok"] is True
+        assert worker.queue.streams == (protocol.JOB_STREAM,)
+    refused, set_aside = [m for m in caplog.messages if "not a stream" in m or "moved aside" in m]
+    assert refused.startswith(f"{versioned} holds another type of value and could not be moved aside: ")
+    assert "can't run this command" in refused  # Redis' own reason
+    assert set_aside == (
         f"{versioned} holds a string, not a stream: its jobs cannot be read until it is one again (tried every "
         "0.3 s); the other stream is still served"
-    ]
+    )
     r.delete(versioned)
     time.sleep(0.35)
     named = enqueue(r, photo(), stream=versioned)
@@ -185,18 +213,58 @@ def test_a_stream_key_holding_another_type_is_set_aside_and_the_other_served(r, 
     assert worker.queue.streams == (protocol.JOB_STREAM, versioned)
 
 
-def test_with_every_stream_set_aside_a_read_waits_its_block_time_and_nothing_raises(r, queue_of):
+def test_with_every_stream_set_aside_a_read_waits_its_block_time_and_nothing_raises(r, redis_server, queue_of):
     queue = queue_of("2")
     r.set(protocol.JOB_STREAM, "x")
     r.delete(V2_STREAM)
     r.hset(V2_STREAM, "a", "b")
-    started = time.monotonic()
-    assert queue.read(8, 200) == []
-    assert 0.2 <= time.monotonic() - started < 1.0  # not a busy loop, and no longer than a blocking read
-    assert queue.streams == ()
-    assert queue.claim_stale(8) == ([], False)
-    assert queue.fair_share(8) == 8
-    assert queue.prune_consumers() == 0
+    with redis_server.denied("rename"):
+        started = time.monotonic()
+        assert queue.read(8, 200) == []
+        assert 0.2 <= time.monotonic() - started < 1.0  # not a busy loop, and no longer than a blocking read
+        assert queue.streams == ()
+        assert queue.claim_stale(8) == ([], False)
+        assert queue.fair_share(8) == 8
+        assert queue.prune_consumers() == 0
+
+
+@pytest.mark.parametrize("edit", ["delete", "set", "delete, then set"])
+def test_a_stream_key_deleted_or_replaced_during_a_blocking_read_is_served_again(r, queue_of, edit, caplog):
+    """Redis ends a blocking XREADGROUP on a key that goes away with an UNBLOCKED error: the read recreates the group
+    (moving a stray value aside first) and reads on, instead of failing the worker's step."""
+    queue = queue_of("2")
+    queue.ensure_group()
+    with ThreadPoolExecutor(1) as pool:
+        reading = pool.submit(queue.read, 8, 1500)
+        time.sleep(0.3)  # blocked in XREADGROUP by now
+        if edit.startswith("delete"):
+            r.delete(protocol.JOB_STREAM)
+            time.sleep(0.05)  # the read, retried, waits on the group recreated: interrupted again by the SET
+        if edit.endswith("set"):
+            r.set(protocol.JOB_STREAM, "a hand edit")
+        wait_until(lambda: r.type(protocol.JOB_STREAM) == b"stream", 5, "the group recreated", 0.01)
+        job_id = enqueue(r, photo())
+        assert [job.id for job in reading.result(timeout=5)] == [job_id]
+    assert any("went away while this worker waited" in m for m in caplog.messages)
+
+
+def test_a_stray_client_rewriting_a_stream_key_at_once_gets_it_set_aside_not_a_busy_loop(r, queue_of, monkeypatch):
+    """Each read moves a stray value aside once; one written again before the retry sets the stream aside."""
+    queue = queue_of("2")
+    queue.ensure_group()
+    move_aside = job_queue.key_types.move_aside
+
+    def and_rewrite(client, key, expected):  # the stray client writes again right after each move
+        kind = move_aside(client, key, expected)
+        r.set(key, "again")
+        return kind
+
+    monkeypatch.setattr(job_queue.key_types, "move_aside", and_rewrite)
+    r.delete(protocol.JOB_STREAM)
+    r.set(protocol.JOB_STREAM, "x")
+    assert queue.read(8, None) == []
+    assert queue.streams == (V2_STREAM,)
+    assert r.get(protocol.set_aside_key(protocol.JOB_STREAM)) == b"x" and r.get(protocol.JOB_STREAM) == b"again"
 
 
 def test_a_heartbeat_set_holding_another_type_leaves_jobs_served(r, make_worker):

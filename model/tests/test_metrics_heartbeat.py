@@ -76,16 +76,23 @@ def test_heartbeat_advertises_the_worker(r, make_cfg):
     assert r.zscore(protocol.HEARTBEATS_KEY, "w-hb") is None and not r.exists(protocol.worker_key("w-hb"))
 
 
-def test_a_status_key_holding_another_type_is_replaced_by_the_next_beat(r, make_cfg):
+def test_keys_holding_another_type_are_moved_aside_by_the_next_beat(r, redis_server, make_cfg):
     hb = Heartbeat(r, make_cfg(), "w-edited", {"threads": "1"})
-    r.set(protocol.worker_key("w-edited"), "a hand edit")
+    status = protocol.worker_key("w-edited")
+    r.set(status, "a hand edit")
     hb.beat()
-    assert r.hget(protocol.worker_key("w-edited"), "threads") == b"1" and r.ttl(protocol.worker_key("w-edited")) > 0
+    assert r.hget(status, "threads") == b"1" and r.ttl(status) > 0
+    assert r.get(protocol.set_aside_key(status)) == b"a hand edit"
     r.delete(protocol.HEARTBEATS_KEY)
-    r.set(protocol.HEARTBEATS_KEY, "a hand edit")  # not this worker's key: left alone, the beat fails
-    with pytest.raises(redis.ResponseError):
+    r.set(protocol.HEARTBEATS_KEY, "a hand edit")
+    hb.beat()
+    assert r.zscore(protocol.HEARTBEATS_KEY, "w-edited") is not None  # this worker counts as alive again
+    assert r.get(protocol.set_aside_key(protocol.HEARTBEATS_KEY)) == b"a hand edit"
+    r.delete(protocol.HEARTBEATS_KEY)
+    r.set(protocol.HEARTBEATS_KEY, "a hand edit")
+    with redis_server.denied("rename"), pytest.raises(redis.ResponseError):  # left as it is: the beat fails
         hb.beat()
-    assert r.get(protocol.HEARTBEATS_KEY) == b"a hand edit" and r.hget(protocol.worker_key("w-edited"), "threads")
+    assert r.get(protocol.HEARTBEATS_KEY) == b"a hand edit"
 
 
 def test_heartbeat_thread_beats_and_forgets_the_long_dead(r, make_cfg):

@@ -1,15 +1,30 @@
 """Keys of ours holding another type of value than the protocol gives them (docs/queue-protocol.md): a hand edit, or
 a stray client with the password. Every command on such a key fails with WRONGTYPE; the services find which key it
-is with TYPE, and each decides what to do with it (a worker sets a stream aside or replaces its own status key, the
-API answers not ready)."""
+is with TYPE. A worker moves the keys it writes out of the way (`move_aside`), keeping the stray value for a human
+to look at, so the next write recreates them; the API answers not ready until then."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from resnet_common import protocol
+
 if TYPE_CHECKING:
     import redis
+
+# KEYS[1] the key, KEYS[2] where to move it; ARGV[1] the type it should hold, ARGV[2] how long the copy is kept (s).
+# TYPE and RENAME in one script: a key another worker has just moved, or that a write has since recreated with the
+# right type, is never moved.
+_MOVE_ASIDE_LUA = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == ARGV[1] or kind == 'none' then
+  return false
+end
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return kind
+"""
 
 
 def is_wrong_type(exc: BaseException) -> bool:
@@ -26,3 +41,11 @@ def wrong_types(r: redis.Redis, keys: Sequence[str], expected: str) -> dict[str,
         pipe.type(key)
     kinds = [kind.decode() if isinstance(kind, bytes) else str(kind) for kind in pipe.execute()]
     return {key: kind for key, kind in zip(keys, kinds) if kind not in (expected, "none")}
+
+
+def move_aside(r: redis.Redis, key: str, expected: str) -> str | None:
+    """Rename `key` to protocol.set_aside_key(key), kept SET_ASIDE_TTL_S, if it holds something other than
+    `expected`; the type it held, or None when it was of that type or absent. Raises redis.ResponseError when
+    Redis refuses the rename (an ACL without RENAME, a read-only replica): the caller keeps working around it."""
+    kind = r.eval(_MOVE_ASIDE_LUA, 2, key, protocol.set_aside_key(key), expected, protocol.SET_ASIDE_TTL_S)
+    return (kind.decode() if isinstance(kind, bytes) else str(kind)) if kind else None

@@ -17,6 +17,8 @@ CACHE_INDEX_KEY = "ml:cache-index"  # zset key -> time stored: workers trim olde
 CACHE_SIZES_KEY = "ml:cache-sizes"  # hash key -> bytes counted
 CACHE_BYTES_KEY = "ml:cache-bytes"  # total bytes counted, kept <= CACHE_MAX_MB
 MODEL_CONTROL_KEY_PREFIX = "ml:model-control:"  # + <model name>: hash pin, unloaded (load/unload routes)
+SET_ASIDE_KEY_PREFIX = "ml:set-aside:"  # + <key>: a key of ours found holding another type of value, moved here
+SET_ASIDE_TTL_S = 7 * 24 * 3600  # how long such a copy is kept for a human to look at
 
 # A job's top_k field: the API checks a client's value against these limits, a worker clamps it into them and
 # uses the default for a job that carries none.
@@ -63,6 +65,12 @@ def cache_key(model_sha256: str, digest: str) -> str:
 def model_control_key(name: str) -> str:
     """The live version policy of model `name` (docs/model-repository.md)."""
     return f"{MODEL_CONTROL_KEY_PREFIX}{name}"
+
+
+def set_aside_key(key: str) -> str:
+    """Where a worker moves `key` when it holds another type of value than this protocol gives it (the last such
+    value only: a later one replaces it)."""
+    return f"{SET_ASIDE_KEY_PREFIX}{key}"
 
 
 def version_stream(version: str) -> str:
