@@ -45,6 +45,11 @@ class StallWatchdog:
     def stop(self) -> None:
         self._stop.set()
 
+    def join(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for the watchdog to end (stopped, or done after its one call); True if it has."""
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
 
 def end_process(age: float) -> None:
     """The worker process's `on_stall`: say why, then end at once (the stuck thread cannot be interrupted)."""

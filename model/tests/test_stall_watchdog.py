@@ -18,13 +18,11 @@ def test_on_stall_is_called_once_when_the_loop_stops_coming_round():
 
     watchdog = StallWatchdog(lambda: next(answers), on_stall, 0.01).start()
     assert called.wait(5)
-    watchdog._thread.join(5)
-    assert stalls == [3.5] and not watchdog._thread.is_alive()
+    assert watchdog.join(5) and stalls == [3.5]
 
 
 def test_a_stopped_watchdog_never_calls():
     stalls: list[float] = []
     watchdog = StallWatchdog(lambda: (False, 1.0), stalls.append, 0.2).start()
     watchdog.stop()
-    watchdog._thread.join(5)
-    assert stalls == []
+    assert watchdog.join(5) and stalls == []
