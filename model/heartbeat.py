@@ -32,8 +32,10 @@ class Heartbeat:
         name: str,
         info: dict[str, str],
         metrics_text: Callable[[], str] | None = None,
+        on_moved_aside: Callable[[], None] | None = None,
     ) -> None:
         self.r, self.cfg, self.name = client, cfg, name
+        self.on_moved_aside = on_moved_aside  # called for each key moved aside (a metric)
         self.info = {"pid": str(os.getpid()), "host": socket.gethostname(), "ready": "0", **info}
         self.metrics_text = metrics_text
         self._stop = threading.Event()
@@ -67,6 +69,8 @@ class Heartbeat:
         heartbeats key would leave no live worker to be counted."""
         for key, expected in ((protocol.HEARTBEATS_KEY, "zset"), (protocol.worker_key(self.name), "hash")):
             if kind := key_types.move_aside(self.r, key, expected):
+                if self.on_moved_aside:
+                    self.on_moved_aside()
                 log.warning("%s held a %s, not a %s: moved it to %s", key, kind, expected, protocol.set_aside_key(key))
 
     def _send(self, now: float, fields: dict[str, str]) -> None:

@@ -94,8 +94,16 @@ class JobQueue:
     held jobs' idle time low so that claim_stale in other workers never mistakes a slow batch for a dead one.
     """
 
-    def __init__(self, client: redis.Redis, cfg: Settings, name: str, version: str = "") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        cfg: Settings,
+        name: str,
+        version: str = "",
+        on_moved_aside: Callable[[], None] | None = None,
+    ) -> None:
         self.r, self.cfg, self.name, self.version = client, cfg, name, version
+        self.on_moved_aside = on_moved_aside  # called for each stream key moved aside (a metric)
         self._held: set[tuple[str, str]] = set()  # (stream, entry id)
         self._held_lock = threading.Lock()  # the worker thread adds/removes, the lease thread reads
         # Read beyond the count asked (XREADGROUP's COUNT is per stream): still held, handed out first next time.
@@ -143,12 +151,14 @@ class JobQueue:
                 log.error("%s holds another type of value and could not be moved aside: %s", stream, exc)
             return False
         if kind:  # else another worker moved it first, or it is a stream again
+            if self.on_moved_aside:
+                self.on_moved_aside()
             log.error(
-                "%s held a %s, not a stream: moved it to %s (kept %d s) and reading a fresh stream",
+                "%s held a %s, not a stream: moved it to %s (kept %g days) and reading a fresh stream",
                 stream,
                 kind,
                 protocol.set_aside_key(stream),
-                protocol.SET_ASIDE_TTL_S,
+                protocol.SET_ASIDE_TTL_S / 86400,
             )
         return True
 

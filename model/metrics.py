@@ -84,6 +84,10 @@ class WorkerMetrics:
     def error(self, kind: str) -> None:
         self._errors.labels(self.worker, kind).inc()
 
+    def key_moved_aside(self) -> None:
+        """A key of ours held another type of value and was moved to ml:set-aside: (the log names it)."""
+        self.error("key_moved_aside")
+
     def batch(self, size: int, seconds: float, cpu_seconds: float = 0.0) -> None:
         self._batch.labels(self.worker).observe(size)
         self._inference.labels(self.worker).observe(seconds)

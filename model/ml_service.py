@@ -106,7 +106,8 @@ def classify_process(
     if cfg.METRICS_PORT:
         health_server.serve(cfg.METRICS_PORT + index, metrics.registry, probe, cfg.METRICS_ADDR)
     client = connect(cfg, block_ms=settings.read_block_ms(cfg))
-    heartbeat = Heartbeat(client, cfg, name, {"batch_size": str(cfg.BATCH_SIZE), "threads": str(threads)}, metrics.text)
+    advertised = {"batch_size": str(cfg.BATCH_SIZE), "threads": str(threads)}
+    heartbeat = Heartbeat(client, cfg, name, advertised, metrics.text, metrics.key_moved_aside)
     heartbeat.start()
     started = time.monotonic()
     spin = spinning(cfg, workers)
@@ -153,7 +154,8 @@ def classify_process(
             threads,
             cfg.BATCH_SIZE,
         )
-        worker = Worker(cfg, classifier, JobQueue(client, cfg, name, handle.version), metrics, watch, advertise)
+        queue = JobQueue(client, cfg, name, handle.version, metrics.key_moved_aside)
+        worker = Worker(cfg, classifier, queue, metrics, watch, advertise)
         probe.last_loop = lambda: worker.last_loop
         if on_stall is not None:
             watchdog = StallWatchdog(probe.alive, on_stall, min(5.0, cfg.HEALTH_STALL_S / 4)).start()

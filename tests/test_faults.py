@@ -199,6 +199,16 @@ def test_keys_of_ours_holding_another_type_are_moved_aside_and_answers_resume(ma
     assert set(seen) <= {200, 503}, seen
     assert r.get("ml:set-aside:ml:jobs") == b"a hand edit" and r.get("ml:set-aside:ml:heartbeats") == b"a hand edit"
     assert stack.program_pids("gunicorn", "model") == pids
+
+    def moves_counted() -> float:  # one per key moved, in the worker metrics that /metrics shows
+        text = requests.get(stack.url + "/metrics", timeout=5).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("ml_worker_errors_total{") and 'kind="key_moved_aside"' in line
+        )
+
+    assert wait_until(lambda: moves_counted() >= 2, 10, "the moves counted in /metrics", 0.2)
     print(f"Keys of another type: answered and ready {elapsed:.1f}s after the edit; statuses meanwhile {dict(seen)}")
 
 

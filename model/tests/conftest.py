@@ -62,7 +62,9 @@ def make_worker(make_cfg):
         cfg = make_cfg(**overrides)
         clf = Classifier(cfg, threads=1)
         clf.initialize()
-        workers.append(Worker(cfg, clf, JobQueue(connect(cfg, 100), cfg, name), WorkerMetrics(name)))
+        metrics = WorkerMetrics(name)  # wired as ml_service wires it
+        queue = JobQueue(connect(cfg, 100), cfg, name, on_moved_aside=metrics.key_moved_aside)
+        workers.append(Worker(cfg, clf, queue, metrics))
         return workers[-1]
 
     yield make

@@ -176,9 +176,11 @@ def test_a_stream_key_holding_another_type_is_moved_aside_and_read_again_at_once
     assert worker.queue.streams == (protocol.JOB_STREAM, versioned)
     assert r.get(protocol.set_aside_key(versioned)) == b"not a stream"
     assert [m for m in caplog.messages if "not a stream" in m] == [
-        f"{versioned} held a string, not a stream: moved it to {protocol.set_aside_key(versioned)} (kept "
-        f"{protocol.SET_ASIDE_TTL_S} s) and reading a fresh stream"
+        f"{versioned} held a string, not a stream: moved it to {protocol.set_aside_key(versioned)} (kept 7 days) "
+        "and reading a fresh stream"
     ]
+    moved = {"worker": "w-test", "kind": "key_moved_aside"}
+    assert worker.metrics.registry.get_sample_value("ml_worker_errors_total", moved) == 1
     named = enqueue(r, photo(), stream=versioned)
     assert worker.step(block=False) == 1
     assert result(r, named, timeout=1)["ok"] is True

@@ -77,7 +77,8 @@ def test_heartbeat_advertises_the_worker(r, make_cfg):
 
 
 def test_keys_holding_another_type_are_moved_aside_by_the_next_beat(r, redis_server, make_cfg):
-    hb = Heartbeat(r, make_cfg(), "w-edited", {"threads": "1"})
+    moved = []
+    hb = Heartbeat(r, make_cfg(), "w-edited", {"threads": "1"}, on_moved_aside=lambda: moved.append(1))
     status = protocol.worker_key("w-edited")
     r.set(status, "a hand edit")
     hb.beat()
@@ -88,6 +89,7 @@ def test_keys_holding_another_type_are_moved_aside_by_the_next_beat(r, redis_ser
     hb.beat()
     assert r.zscore(protocol.HEARTBEATS_KEY, "w-edited") is not None  # this worker counts as alive again
     assert r.get(protocol.set_aside_key(protocol.HEARTBEATS_KEY)) == b"a hand edit"
+    assert len(moved) == 2  # counted once per key moved
     r.delete(protocol.HEARTBEATS_KEY)
     r.set(protocol.HEARTBEATS_KEY, "a hand edit")
     with redis_server.denied("rename"), pytest.raises(redis.ResponseError):  # left as it is: the beat fails
