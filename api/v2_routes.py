@@ -60,9 +60,10 @@ def ready():
 
 
 # models -------------------------------------------------------------------------------------------------------
-def _resolve(name: str, version: str | None) -> tuple[str, tuple[str, ...]]:
+def _resolve(name: str, version: str | None, queue_unserved: bool = False) -> tuple[str, tuple[str, ...]]:
     """The version a request is about (the highest served when none is named) and all served versions;
-    404 for an unknown model or version, 503 when no worker serves it."""
+    404 for an unknown model or version, 503 when no worker serves it, except with `queue_unserved` for a request
+    that names no version: ("", ()) then, and its jobs wait in the shared queue as /predict's do."""
     if name != settings.MODEL_NAME:
         raise V2Error(f"unknown model {name!r}; this server serves {settings.MODEL_NAME!r}", 404)
     versions = v2_models.served_versions(job_client.client())
@@ -71,6 +72,8 @@ def _resolve(name: str, version: str | None) -> tuple[str, tuple[str, ...]]:
             raise V2Error(f"model {name!r} is not ready: no live worker serves it", 503)
         raise V2Error(f"unknown version {version!r} of model {name!r}; served: {', '.join(versions)}", 404)
     if not versions:
+        if queue_unserved and version is None:
+            return "", ()
         raise V2Error(f"model {name!r} is not ready: no live worker serves it", 503)
     return version or versions[-1], versions
 
@@ -112,15 +115,18 @@ def infer(name: str, version: str | None = None):
     if 0 < settings.MAX_QUEUE_WAIT_S < waited:
         log.warning("shed %s: waited %.2f s for a thread", request.path, waited)
         return error(admission.SHED_MESSAGE, 503, "shed")
-    served, _ = _resolve(name, version)
+    # With no worker up, a request naming no version is queued like /predict's, so the first worker to start answers
+    # it (a pool scaled to zero starts on queued jobs) and the deadline's 504 ends the wait.
+    served, _ = _resolve(name, version, queue_unserved=True)
     arrived = admission.arrival(request)
     try:
         response, computed = _infer(name, version)
     except Exception:
-        v2_stats.observe_request(served, False, time.time() - arrived)
+        if served:  # else no version to count it for
+            v2_stats.observe_request(served, False, time.time() - arrived)
         raise
     # A request answered by two versions (it straddled a rolling switch) counts for the one it was resolved to.
-    v2_stats.observe_request(computed[0] if len(computed) == 1 else served, True, time.time() - arrived)
+    v2_stats.observe_request(computed[0] if len(computed) == 1 or not served else served, True, time.time() - arrived)
     return response
 
 

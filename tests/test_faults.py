@@ -6,6 +6,7 @@ Each test prints what it sent and what came back, so a CI log carries the figure
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import time
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import redis
 import requests
 
-from testkit import Stack, post_photo, wait_until
+from testkit import Stack, photo, post_photo, wait_until
 
 PHOTOS_CYCLE = ["cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg"]
 
@@ -213,6 +214,8 @@ def test_keys_of_ours_holding_another_type_are_moved_aside_and_answers_resume(ma
 
 
 def test_no_worker_ends_in_504(make_stack):
+    """/predict and an Open Inference Protocol inference naming no version wait in the queue for a worker (what a
+    pool scaled to zero needs), until the deadline; their jobs are deleted then, so no late worker computes them."""
     stack = make_stack(workers=0, REQUEST_TIMEOUT_S=2)
     started = time.monotonic()
     response = post_photo(stack.url, timeout=15)
@@ -220,6 +223,13 @@ def test_no_worker_ends_in_504(make_stack):
     assert response.status_code == 504, response.text
     assert response.json()["success"] is False and response.json().get("error")
     assert 1.5 < elapsed < 6, elapsed
+    tensor = {"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(photo()).decode()]}
+    started = time.monotonic()
+    response = requests.post(f"{stack.url}/v2/models/resnet50/infer", json={"inputs": [tensor]}, timeout=15)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 504 and set(response.json()) == {"error"}, response.text
+    assert 1.5 < elapsed < 6, elapsed
+    assert stack.redis_client().xlen("ml:jobs") == 0
 
 
 def test_sigterm_worker_finishes_and_acks_its_batch(make_stack):

@@ -10,6 +10,7 @@ import threading
 import time
 import tracemalloc
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ import v2_codec
 import v2_models
 from fakeworker import FakeWorker, error_result, heartbeat
 from testkit import photo as read_photo
+from testkit import wait_until
 
 MODEL = "resnet50"
 INFER = f"/v2/models/{MODEL}/infer"
@@ -210,6 +212,22 @@ def test_a_named_version_nobody_serves_any_more_is_a_quick_503(client, served, j
     assert "no worker serves the version" in response.get_json()["error"]
     assert time.monotonic() - started < settings.REQUEST_TIMEOUT_S / 3  # not held until the deadline
     assert served.xlen(protocol.version_stream("2")) == 0  # its job was deleted, not left to a later worker
+
+
+def test_with_no_worker_up_a_request_naming_no_version_waits_in_the_queue_for_the_first_one(client, redis_env, jpeg):
+    """What a pool scaled to zero needs: the job is queued (what wakes it) and answered by the worker that starts."""
+    port = redis_env.connection_pool.connection_kwargs["port"]
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(binary_infer, client, [jpeg])
+        wait_until(lambda: redis_env.exists(protocol.JOB_STREAM) and redis_env.xlen(protocol.JOB_STREAM), 5, "a job")
+        assert not waiting.done()
+        with FakeWorker(port, answered_as(["3"])):
+            response = waiting.result(timeout=10)
+    assert response.status_code == 200, response.data
+    assert split(response)[0]["model_version"] == "3" and response.headers["X-Model-Version"] == "3"
+    named = binary_infer(client, [jpeg], path=f"/v2/models/{MODEL}/versions/3/infer")
+    assert named.status_code == 503 and "no live worker serves it" in named.get_json()["error"]  # at once
+    assert client.get(f"/v2/models/{MODEL}").status_code == 503  # the model is still not ready
 
 
 def test_a_job_stream_holding_another_type_is_a_quick_503_for_its_requests_only(client, served, jpeg):
