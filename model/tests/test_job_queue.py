@@ -237,8 +237,8 @@ def test_a_stream_key_deleted_or_replaced_during_a_blocking_read_is_served_again
     queue = queue_of("2")
     queue.ensure_group()
     with ThreadPoolExecutor(1) as pool:
-        reading = pool.submit(queue.read, 8, 1500)
-        time.sleep(0.3)  # blocked in XREADGROUP by now
+        reading = pool.submit(queue.read, 8, 3000)
+        wait_until(lambda: any("b" in c["flags"] for c in r.client_list()), 5, "the read to block", 0.01)
         if edit.startswith("delete"):
             r.delete(protocol.JOB_STREAM)
             time.sleep(0.05)  # the read, retried, waits on the group recreated: interrupted again by the SET
