@@ -55,11 +55,20 @@ def client(blocking: bool = False, retry: bool = True) -> redis.Redis:
 
 def why_unqueueable(r: redis.Redis) -> str | None:
     """None when Redis answers and the shared job stream is a stream (or not created yet); else the reason. One
-    round trip (TYPE), for the readiness routes: the key holding another type of value (a hand edit) fails every
-    XADD, so the replica is not ready until a worker moves it aside (or a human, where Redis refuses the move)."""
+    round trip (TYPE), for the readiness routes. The key holding another type of value (a hand edit) fails every
+    XADD: it is moved aside here as a worker would (key_types.move_aside, kept for a human), since with the workers
+    scaled to zero and the replicas out of service while not ready, nothing else would. Where Redis refuses the
+    move, the replica is not ready until a human fixes the key."""
     wrong = key_types.wrong_types(r, [protocol.JOB_STREAM], "stream")
     if not wrong:
         return None
+    try:
+        if kind := key_types.move_aside(r, protocol.JOB_STREAM, "stream"):
+            aside = protocol.set_aside_key(protocol.JOB_STREAM)
+            log.error("%s held a %s, not the job stream: moved it to %s", protocol.JOB_STREAM, kind, aside)
+        return None
+    except redis.ResponseError as exc:
+        log.warning("%s holds another type of value and could not be moved aside: %s", protocol.JOB_STREAM, exc)
     return f"{protocol.JOB_STREAM} holds a {wrong[protocol.JOB_STREAM]}, not the job stream: no request can be queued"
 
 

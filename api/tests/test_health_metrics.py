@@ -3,6 +3,7 @@
 import io
 import time
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from resnet_common import protocol
@@ -89,14 +90,28 @@ def test_a_workers_status_key_holding_another_type_leaves_the_others_ready(clien
     assert client.get("/v2/health/ready").status_code == 200
 
 
-def test_a_job_stream_holding_another_type_makes_every_readiness_route_a_503_with_the_reason(client, redis_env):
+@pytest.mark.parametrize("path", ["/ready", "/ready/details", "/ready/accept", "/v2/health/ready"])
+def test_a_job_stream_holding_another_type_is_moved_aside_by_every_readiness_route(client, redis_env, path):
+    """With the workers scaled to zero and the replicas out of service while not ready, only the probe can fix it."""
     heartbeat(redis_env, "w1", ready=True)
     redis_env.set(protocol.JOB_STREAM, "a hand edit")  # every XADD would fail
-    for path in ("/ready", "/ready/details", "/ready/accept", "/v2/health/ready"):
-        response = client.get(path)
-        assert response.status_code == 503, path
-        assert response.get_json()["error"] == "ml:jobs holds a string, not the job stream: no request can be queued"
-    redis_env.delete(protocol.JOB_STREAM)  # fixed: the next XADD creates the stream
+    assert client.get(path).status_code == 200
+    assert redis_env.get(protocol.set_aside_key(protocol.JOB_STREAM)) == b"a hand edit"
+    assert not redis_env.exists(protocol.JOB_STREAM)  # the next XADD creates the stream
+
+
+def test_a_job_stream_redis_will_not_move_makes_every_readiness_route_a_503_with_the_reason(
+    client, redis_env, redis_server
+):
+    heartbeat(redis_env, "w1", ready=True)
+    redis_env.set(protocol.JOB_STREAM, "a hand edit")
+    with redis_server.denied("rename"):
+        for path in ("/ready", "/ready/details", "/ready/accept", "/v2/health/ready"):
+            response = client.get(path)
+            assert response.status_code == 503, path
+            error = response.get_json()["error"]
+            assert error == "ml:jobs holds a string, not the job stream: no request can be queued"
+    redis_env.delete(protocol.JOB_STREAM)  # fixed by hand: the next XADD creates the stream
     assert [client.get(p).status_code for p in ("/ready", "/ready/accept", "/v2/health/ready")] == [200, 200, 200]
 
 
