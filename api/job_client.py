@@ -63,9 +63,7 @@ def why_unqueueable(r: redis.Redis) -> str | None:
     if not wrong:
         return None
     try:
-        if kind := key_types.move_aside(r, protocol.JOB_STREAM, "stream"):
-            aside = protocol.set_aside_key(protocol.JOB_STREAM)
-            log.error("%s held a %s, not the job stream: moved it to %s", protocol.JOB_STREAM, kind, aside)
+        key_types.move_aside(r, protocol.JOB_STREAM, "stream")
         return None
     except redis.ResponseError as exc:
         log.warning("%s holds another type of value and could not be moved aside: %s", protocol.JOB_STREAM, exc)

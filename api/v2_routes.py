@@ -126,7 +126,7 @@ def infer(name: str, version: str | None = None):
             v2_stats.observe_request(served, False, time.time() - arrived)
         raise
     # A request answered by two versions (it straddled a rolling switch) counts for the one it was resolved to.
-    v2_stats.observe_request(computed[0] if len(computed) == 1 or not served else served, True, time.time() - arrived)
+    v2_stats.observe_request(served if served and len(computed) > 1 else computed[0], True, time.time() - arrived)
     return response
 
 

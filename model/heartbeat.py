@@ -68,10 +68,8 @@ class Heartbeat:
         recreates them. Left alone, the EXPIRE of every beat would keep a stray status forever, and a stray
         heartbeats key would leave no live worker to be counted."""
         for key, expected in ((protocol.HEARTBEATS_KEY, "zset"), (protocol.worker_key(self.name), "hash")):
-            if kind := key_types.move_aside(self.r, key, expected):
-                if self.on_moved_aside:
-                    self.on_moved_aside()
-                log.warning("%s held a %s, not a %s: moved it to %s", key, kind, expected, protocol.set_aside_key(key))
+            if key_types.move_aside(self.r, key, expected) and self.on_moved_aside:
+                self.on_moved_aside()
 
     def _send(self, now: float, fields: dict[str, str]) -> None:
         key = protocol.worker_key(self.name)

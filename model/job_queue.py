@@ -123,14 +123,24 @@ class JobQueue:
         now = time.monotonic()
         return tuple(s for s in self.wanted if self._set_aside.get(s, 0.0) <= now)
 
-    def _set_aside_wrong_types(self, streams: tuple[str, ...], move: bool) -> bool:
-        """After a WRONGTYPE: those of `streams` whose key holds something else are moved aside when `move` (read
-        again at once), else, or when Redis refuses, set aside for a while. True if any key was found."""
+    def _move_aside(self, streams: tuple[str, ...]) -> None:
+        """After a first WRONGTYPE: move those of `streams` holding another type of value to their set-aside keys
+        (key_types.move_aside checks each type itself). One Redis refuses to move is set aside on the next failure."""
+        for stream in streams:
+            try:
+                moved = key_types.move_aside(self.r, stream, "stream")
+            except redis.ResponseError as exc:
+                if stream not in self._set_aside:
+                    log.error("%s holds another type of value and could not be moved aside: %s", stream, exc)
+                continue
+            if moved and self.on_moved_aside:
+                self.on_moved_aside()
+
+    def _set_aside_wrong_types(self, streams: tuple[str, ...]) -> bool:
+        """After a WRONGTYPE that moving did not cure: set aside those of `streams` whose key holds something else;
+        True if any was."""
         wrong = key_types.wrong_types(self.r, streams, "stream")
         for stream, kind in wrong.items():
-            if move and self._moved_aside(stream, quiet=stream in self._set_aside):
-                self._set_aside.pop(stream, None)
-                continue
             if stream not in self._set_aside:
                 log.error(
                     "%s holds a %s, not a stream: its jobs cannot be read until it is one again (tried every %g s); "
@@ -142,26 +152,6 @@ class JobQueue:
             self._set_aside[stream] = time.monotonic() + WRONG_TYPE_RETRY_S
         return bool(wrong)
 
-    def _moved_aside(self, stream: str, quiet: bool) -> bool:
-        """Move `stream`'s stray value to its set-aside key; False if Redis refused (logged unless `quiet`)."""
-        try:
-            kind = key_types.move_aside(self.r, stream, "stream")
-        except redis.ResponseError as exc:
-            if not quiet:
-                log.error("%s holds another type of value and could not be moved aside: %s", stream, exc)
-            return False
-        if kind:  # else another worker moved it first, or it is a stream again
-            if self.on_moved_aside:
-                self.on_moved_aside()
-            log.error(
-                "%s held a %s, not a stream: moved it to %s (kept %g days) and reading a fresh stream",
-                stream,
-                kind,
-                protocol.set_aside_key(stream),
-                protocol.SET_ASIDE_TTL_S / 86400,
-            )
-        return True
-
     def _on_streams(self, run: Callable[[tuple[str, ...]], T], empty: T) -> T:
         """`run(streams read now)`; on a WRONGTYPE, move the keys found holding another type out of the way and run
         again, or run without them when they cannot be moved (`empty` when none is left). A stream set aside that
@@ -171,10 +161,13 @@ class JobQueue:
             try:
                 result = self._grouped(run, streams)
             except redis.ResponseError as exc:
-                # The first time, run again even if no key is wrong by now: another worker may have moved it.
-                if not key_types.is_wrong_type(exc) or not (self._set_aside_wrong_types(streams, move) or move):
+                if not key_types.is_wrong_type(exc):
                     raise
-                move = False
+                if move:  # run again even if nothing is moved now: another worker may have moved it first
+                    self._move_aside(streams)
+                    move = False
+                elif not self._set_aside_wrong_types(streams):
+                    raise
                 continue
             for stream in self._set_aside.keys() & set(streams):
                 del self._set_aside[stream]

@@ -176,8 +176,7 @@ def test_a_stream_key_holding_another_type_is_moved_aside_and_read_again_at_once
     assert worker.queue.streams == (protocol.JOB_STREAM, versioned)
     assert r.get(protocol.set_aside_key(versioned)) == b"not a stream"
     assert [m for m in caplog.messages if "not a stream" in m] == [
-        f"{versioned} held a string, not a stream: moved it to {protocol.set_aside_key(versioned)} (kept 7 days) "
-        "and reading a fresh stream"
+        f"{versioned} held a string, not a stream: moved it to {protocol.set_aside_key(versioned)} (kept 7 days)"
     ]
     moved = {"worker": "w-test", "kind": "key_moved_aside"}
     assert worker.metrics.registry.get_sample_value("ml_worker_errors_total", moved) == 1
@@ -258,7 +257,8 @@ def test_a_stray_client_rewriting_a_stream_key_at_once_gets_it_set_aside_not_a_b
 
     def and_rewrite(client, key, expected):  # the stray client writes again right after each move
         kind = move_aside(client, key, expected)
-        r.set(key, "again")
+        if kind:
+            r.set(key, "again")
         return kind
 
     monkeypatch.setattr(job_queue.key_types, "move_aside", and_rewrite)

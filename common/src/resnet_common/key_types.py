@@ -1,10 +1,11 @@
 """Keys of ours holding another type of value than the protocol gives them (docs/queue-protocol.md): a hand edit, or
 a stray client with the password. Every command on such a key fails with WRONGTYPE; the services find which key it
-is with TYPE. A worker moves the keys it writes out of the way (`move_aside`), keeping the stray value for a human
-to look at, so the next write recreates them; the API answers not ready until then."""
+is with TYPE. The workers, and the API's readiness routes for ml:jobs, move such a key out of the way (`move_aside`),
+keeping the stray value for a human to look at, so the next write recreates it."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,8 @@ from resnet_common import protocol
 
 if TYPE_CHECKING:
     import redis
+
+log = logging.getLogger(__name__)
 
 # KEYS[1] the key, KEYS[2] where to move it; ARGV[1] the type it should hold, ARGV[2] how long the copy is kept (s).
 # TYPE and RENAME in one script: a key another worker has just moved, or that a write has since recreated with the
@@ -45,7 +48,13 @@ def wrong_types(r: redis.Redis, keys: Sequence[str], expected: str) -> dict[str,
 
 def move_aside(r: redis.Redis, key: str, expected: str) -> str | None:
     """Rename `key` to protocol.set_aside_key(key), kept SET_ASIDE_TTL_S, if it holds something other than
-    `expected`; the type it held, or None when it was of that type or absent. Raises redis.ResponseError when
-    Redis refuses the rename (an ACL without RENAME, a read-only replica): the caller keeps working around it."""
-    kind = r.eval(_MOVE_ASIDE_LUA, 2, key, protocol.set_aside_key(key), expected, protocol.SET_ASIDE_TTL_S)
-    return (kind.decode() if isinstance(kind, bytes) else str(kind)) if kind else None
+    `expected` (logged); the type it held, or None when it was of that type or absent. Raises redis.ResponseError
+    when Redis refuses the rename (an ACL without RENAME, a read-only replica): the caller keeps working around it."""
+    aside = protocol.set_aside_key(key)
+    kind = r.eval(_MOVE_ASIDE_LUA, 2, key, aside, expected, protocol.SET_ASIDE_TTL_S)
+    if not kind:
+        return None
+    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    days = protocol.SET_ASIDE_TTL_S / 86400
+    log.error("%s held a %s, not a %s: moved it to %s (kept %g days)", key, kind, expected, aside, days)
+    return kind
