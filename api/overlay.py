@@ -133,8 +133,8 @@ def heatmap_png():
         if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
             raise ValueError("size out of range")
         cells = decode_cells(request.args.get("cells", ""), rows, cols)
-    except ValueError:
-        abort(400)
+    except ValueError as exc:
+        abort(400, description=f"malformed overlay query: {str(exc)[:200]}")
     response = Response(render(cells, width, height), mimetype="image/png")
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"  # a pure function of the URL
     return response

@@ -5,11 +5,16 @@ import logging
 from flask import Flask, Response, flash, jsonify, redirect, request, url_for
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+import http_reasons
 import metrics
 import settings
+import v2_errors
 from errors import PredictError, QueueFull
 
 log = logging.getLogger(__name__)
+
+# Routes that answer JSON or images to programs, never the page: their HTTP errors are `{"error": "…"}` too.
+JSON_ERROR_ROUTES = frozenset({"/health", "/ready", "/ready/details", "/ready/accept", "/metrics", "/heatmap.png"})
 
 
 def _header_safe(text: str) -> str:
@@ -54,6 +59,18 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
+def _with_headers(response: Response, exc: HTTPException) -> Response:
+    """`response` with the headers `exc` carries (a 405's Allow), its status `exc`'s."""
+    response.status_code = exc.code or 500
+    response.headers.extend((k, v) for k, v in exc.get_headers() if k.lower() != "content-type")
+    return response
+
+
+def upload_too_large(limit: int | None) -> str:
+    """What a refused upload's answer says, on /predict, on the page and in the page's return from nginx."""
+    return f"upload larger than the limit of {limit} bytes"
+
+
 def _is_api() -> bool:
     """/predict, and a JSON client of /feedback: errors as JSON, never a redirect to the page."""
     return request.path == "/predict" or (request.path == "/feedback" and (request.is_json or wants_json()))
@@ -64,8 +81,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge):
-        limit = request.max_content_length if request.path == "/feedback" else app.config.get("MAX_CONTENT_LENGTH")
-        message = f"{'feedback' if request.path == '/feedback' else 'upload'} larger than the limit of {limit} bytes"
+        if request.path == "/feedback":
+            message = f"feedback larger than the limit of {request.max_content_length} bytes"
+        else:
+            message = upload_too_large(app.config.get("MAX_CONTENT_LENGTH"))
         metrics.count_error("too_large")
         if _is_api():
             return _failure(413, message)
@@ -74,12 +93,15 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        """Each route's own error shape; only the page and unknown paths get werkzeug's HTML."""
+        if v2_errors.owns(request.path):  # /v2 paths no route takes: a blueprint's handlers never see them
+            return v2_errors.http_error(exc)
         if _is_api():
             if exc.code == 400:
                 return bad_request(exc.description or "bad request")
-            response = _failure(exc.code or 500, exc.name)
-            response.headers.extend((k, v) for k, v in exc.get_headers() if k.lower() != "content-type")
-            return response
+            return _with_headers(_failure(exc.code or 500, exc.name), exc)
+        if request.path in JSON_ERROR_ROUTES:
+            return _with_headers(jsonify(error=http_reasons.reason(exc)), exc)
         return exc
 
     @app.errorhandler(Exception)

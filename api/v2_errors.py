@@ -13,6 +13,7 @@ import redis
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+import http_reasons
 import metrics
 import settings
 from errors import PredictError
@@ -46,8 +47,18 @@ def _redis_error(exc: redis.RedisError) -> Response:
     return error(f"queue unavailable: {type(exc).__name__}", 503, "broker_unavailable")
 
 
-def _http_error(exc: HTTPException) -> Response:
-    return error(exc.description or exc.name, exc.code or 400, "v2_http")
+def owns(path: str) -> bool:
+    """Whether `path` is the protocol's, routed or not: its errors are answered in the protocol's shape."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def http_error(exc: HTTPException) -> Response:
+    """An HTTP error in the protocol's shape, with the headers it carries (a 405's Allow). Also the app's answer
+    for a /v2 path no route takes, or a method its route does not allow, which no blueprint handler sees."""
+    unrouted = exc.code == 404 and request.url_rule is None
+    response = error(http_reasons.reason(exc), exc.code or 400, "v2_not_found" if unrouted else "v2_http")
+    response.headers.extend((k, v) for k, v in exc.get_headers() if k.lower() != "content-type")
+    return response
 
 
 def _unexpected(exc: Exception) -> Response:
@@ -61,6 +72,6 @@ def register(bp: Blueprint) -> None:
     bp.register_error_handler(V2Error, _v2_error)
     bp.register_error_handler(PredictError, _predict_error)
     bp.register_error_handler(redis.RedisError, _redis_error)
-    bp.register_error_handler(RequestEntityTooLarge, _http_error)
-    bp.register_error_handler(HTTPException, _http_error)
+    bp.register_error_handler(RequestEntityTooLarge, http_error)
+    bp.register_error_handler(HTTPException, http_error)
     bp.register_error_handler(Exception, _unexpected)

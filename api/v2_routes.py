@@ -182,8 +182,3 @@ def answered_by(versions: list[str], named: str | None) -> list[str]:
         message = f"version {named} was switched out while this request waited (answered by {others}); retry"
         raise V2Error(message, 503, "version_switched")
     return found
-
-
-@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-def unknown_route(rest: str):
-    return error(f"no such route: /v2/{rest}", 404, "v2_not_found")

@@ -22,7 +22,7 @@ from errors import PredictError, StorageUnavailable
 from resnet_common.protocol import TOP_K_DEFAULT, TOP_K_MAX, TOP_K_MIN
 from middleware import as_classification, model_predict
 from prediction import Classification
-from responses import bad_request, predict_error, wants_json
+from responses import bad_request, predict_error, upload_too_large, wants_json
 
 log = logging.getLogger(__name__)
 bp = Blueprint("views", __name__)
@@ -30,6 +30,11 @@ bp = Blueprint("views", __name__)
 MSG_NO_PART = "No file part"
 MSG_NO_NAME = "No image selected for uploading"
 MSG_BAD_EXT = "Allowed image types are -> png, jpg, jpeg, gif"
+# Why nginx refused a page upload before the app saw it (it sends a browser back to /?refused=<reason>).
+MSG_REFUSED = {
+    "too_large": lambda: f"File too large: {upload_too_large(settings.MAX_CONTENT_LENGTH)}",
+    "rate_limited": lambda: "Too many uploads from this address; please wait a moment and try again",
+}
 
 
 def _decode_upload(file, stored: bool = False) -> images.Upload:
@@ -79,6 +84,8 @@ def _save_upload(file) -> images.Upload:
 def index():
     """Upload page; a POST classifies the image and shows it with its top-5, or flashes why it could not."""
     if request.method == "GET":
+        if (refused := MSG_REFUSED.get(request.args.get("refused", ""))) is not None:
+            flash(refused(), "error")
         return render_template("index.html")
     if (shed := admission.check(request)) is not None:
         return shed
@@ -191,6 +198,8 @@ def _parse_top_k(raw: str) -> int | None:
 def feedback_view():
     """Store a "Report incorrect answer" row; always 200 unless an API-style post sends over-long fields."""
     if request.method == "GET":
+        if (refused := MSG_REFUSED.get(request.args.get("refused", ""))) is not None:
+            flash(refused(), "error")
         return render_template("index.html")
     request.max_content_length = feedback.MAX_BODY_BYTES  # a few short fields (nginx enforces it first)
     body = request.get_json(silent=True) if request.is_json else None

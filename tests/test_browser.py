@@ -111,3 +111,24 @@ def test_heatmap_overlay_peaks_where_the_api_heatmap_peaks(stack):
     hottest = np.unravel_index(np.argmax(rendered), rendered.shape)
     assert api[hottest] >= api.max() - 0.02, (hottest, api.round(2).tolist())  # the API's peak (or a near tie)
     assert np.corrcoef(rendered.ravel(), api.ravel())[0, 1] > 0.9
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs Debian's chromium)")
+def test_an_upload_over_the_limit_comes_back_to_the_page_saying_why(stack, tmp_path):
+    """nginx refuses the body before the app could answer: the browser lands on the page with the reason."""
+    from playwright.sync_api import sync_playwright
+
+    big = tmp_path / "panorama.jpg"
+    big.write_bytes((PHOTOS / "cat.jpg").read_bytes() + bytes(16 * 2**20))  # over MAX_CONTENT_LENGTH (16 MiB)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(stack.url + "/")
+            page.set_input_files("#file", str(big))
+            page.click("#submit")
+            page.wait_for_selector(".flash")
+            assert page.inner_text(".flash") == "File too large: upload larger than the limit of 16777216 bytes"
+            assert page.url.startswith(stack.url + "/")
+        finally:
+            browser.close()

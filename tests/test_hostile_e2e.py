@@ -90,6 +90,14 @@ class Client:
         finally:
             conn.close()
 
+    def raw(self, data: bytes, timeout: float = 10) -> tuple[int, dict, bytes]:
+        """Bytes as they are, for requests http.client would refuse to send."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout, source_address=(self.source, 0)) as sock:
+            sock.sendall(data)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+
     def predict(self, data: bytes | None = None, name: str = "cat.jpg", **kw) -> tuple[int, dict, bytes]:
         body, ctype = multipart({"file": (name, data if data is not None else unique_jpeg(), "image/jpeg")})
         return self.request("POST", "/predict", body, {"Content-Type": ctype} | kw.pop("headers", {}), **kw)
@@ -280,6 +288,67 @@ def test_rate_limited_routes_answer_429_with_retry_after(sup, path):
     assert other_status != 429
 
 
+# --- requests nginx refuses itself ---------------------------------------------------------------------------------
+
+MALFORMED = {  # what a client sends to {path} -> the status nginx answers before any location or the API sees it
+    "a NUL in the path": (b"GET {path}%00 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "no Host header": (b"GET {path} HTTP/1.1\r\n\r\n", 400),
+    "two Content-Lengths": (
+        b"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        400,
+    ),
+    "a broken chunked body": (b"POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n", 400),
+    "headers over the limit": (b"GET {path} HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n", 400),
+    "a URI over the limit": (b"GET {path}?" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    "an unknown Transfer-Encoding": (b"POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    "HTTP/2 as text": (b"GET {path} HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+}
+
+
+@pytest.mark.parametrize("path", ["/v2/models/resnet50/infer", "/predict"])
+@pytest.mark.parametrize("case", MALFORMED)
+def test_requests_nginx_refuses_itself_get_json_in_their_routes_shape(sup, case, path):
+    """The Open Inference Protocol's {"error"} under /v2, the course's shape elsewhere; never nginx's HTML."""
+    raw, status = MALFORMED[case]
+    got, headers, body = Client(sup, "127.0.3.1").raw(raw.replace(b"{path}", path.encode()))
+    print(f"{case} to {path} -> {got} {headers.get('content-type')} {body[:100]!r}")
+    answer = json.loads(body)
+    assert got == status and headers["content-type"] == "application/json"
+    if path.startswith("/v2"):
+        assert set(answer) == {"error"} and answer["error"]
+    else:
+        assert answer["success"] is False and set(answer) <= {"success", "prediction", "score", "error"}
+        assert answer.get("error") or headers["x-error"]
+
+
+@pytest.mark.parametrize("accept, status", [("text/html,*/*;q=0.8", 303), ("application/json", 413)])
+def test_a_page_upload_too_large_for_nginx_sends_a_browser_back_to_the_page_saying_why(sup, accept, status):
+    """nginx refuses the body before the app could flash a message: a browser is sent back to the page, which
+    says why; a program gets the JSON 413."""
+    client = Client(sup, "127.0.3.2")
+    body, ctype = multipart({"file": ("big.jpg", bytes(16 * 2**20 + 1), "image/jpeg")})
+    got, headers, answer = client.request("POST", "/", body, {"Content-Type": ctype, "Accept": accept}, timeout=30)
+    print(f"page upload of 16 MiB + 1 with Accept {accept} -> {got} {headers.get('location')} {answer[:80]!r}")
+    assert got == status
+    if status == 303:
+        assert headers["location"] == "/?refused=too_large"
+        page = client.request("GET", headers["location"])
+        assert page[0] == 200 and b"File too large: upload larger than the limit of 16777216 bytes" in page[2]
+    else:
+        assert json.loads(answer)["error"] == "upload larger than the limit of 16777216 bytes"
+
+
+def test_a_browser_flooding_the_page_is_sent_back_to_it_saying_why(sup):
+    flooder = Client(sup, "127.0.3.3")
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda _: flooder.request("POST", "/", b"", {"Accept": "text/html"}), range(60)))
+    codes = Counter(status for status, _, _ in replies)
+    print(f"60 page posts at once from one browser -> {dict(codes)}")
+    assert codes[303] and all(h["location"] == "/?refused=rate_limited" for s, h, _ in replies if s == 303)
+    page = flooder.request("GET", "/?refused=rate_limited")[2]
+    assert b"Too many uploads from this address; please wait a moment and try again" in page
+
+
 # --- huge forms ----------------------------------------------------------------------------------------------------
 
 
@@ -433,7 +502,7 @@ def test_public_ready_names_no_worker_details_only_local_ones_do(sup):
     print(f"/ready workers {public['workers']}; /ready/details local {local[0]}, from 127.0.6.1 {remote[0]}")
     assert public["workers_ready"] == 2 and not any({"pid", "name", "host"} & set(w) for w in public["workers"])
     assert local[0] == 200 and all(w["pid"] for w in json.loads(local[2])["workers"])
-    assert remote[0] == 403
+    assert remote[0] == 403 and json.loads(remote[2]) == {"error": "this route answers local clients only"}
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

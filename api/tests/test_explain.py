@@ -156,8 +156,9 @@ def test_heatmap_png_is_smooth_coloured_and_translucent(client):
 
 
 @pytest.mark.parametrize("query", ["cells=AAAA", "cells=!!&rows=1&cols=1", "w=0&cells=", "w=5000", "rows=x"])
-def test_heatmap_png_bad_query_is_400(client, query):
-    assert client.get(f"/heatmap.png?{query}").status_code == 400
+def test_heatmap_png_bad_query_is_a_400_saying_what_is_wrong(client, query):
+    response = client.get(f"/heatmap.png?{query}")
+    assert response.status_code == 400 and response.get_json()["error"].startswith("malformed overlay query: ")
 
 
 def test_page_shows_overlay_toggle_and_legend(client, calls, photo):

@@ -85,3 +85,31 @@ def test_no_request_is_a_500(app, method, caplog):
                     failures.append((route + query, headers, (body or b"")[:40], response.status_code))
     assert not failures, failures[:5]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records][:5]
+
+
+# The page's routes (and paths no route takes) answer browsers; every other route answers programs.
+PAGE_ROUTES = {"/", "/feedback", "/uploads/x.jpg", "/static/../app.py"}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE", "FOO"])
+def test_every_error_a_program_route_gives_is_json_in_its_routes_shape(app, method):
+    """/v2 paths, routed or not: exactly {"error"}; the operational routes and the overlay: an object with its
+    "error"; a 405 names what the route allows in both the body and Allow; /predict: the course's keys."""
+    client, failures = app.test_client(), []
+    for route in sorted(set(ROUTES) - PAGE_ROUTES):
+        for headers, body in _requests():
+            response = client.open(route, method=method, data=body, headers=headers)
+            if response.status_code < 400:
+                continue
+            answer = response.get_json(silent=True)
+            keys = set(answer) if isinstance(answer, dict) else None
+            if route == "/predict":
+                right = keys in ({"success", "prediction", "score"}, {"success", "prediction", "score", "error"})
+            else:
+                right = bool(keys) and isinstance(answer.get("error"), str)
+                right = right and (keys == {"error"} or not route.startswith("/v2"))
+                if response.status_code == 405:
+                    right = right and "allowed: " in answer["error"] and bool(response.headers.get("Allow"))
+            if not right:
+                failures.append((method, route, headers, response.status_code, response.data[:80]))
+    assert not failures, failures[:5]

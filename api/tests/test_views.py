@@ -370,6 +370,22 @@ def test_feedback_json_body(client, isolated_dirs):
     assert response.status_code == 200 and _rows(isolated_dirs)[0][1:] == ["j.png", "cat", "0.5"]
 
 
+@pytest.mark.parametrize(
+    "refused, message",
+    [
+        ("too_large", "File too large: upload larger than the limit of 16777216 bytes"),
+        ("rate_limited", "Too many uploads from this address; please wait a moment and try again"),
+    ],
+)
+def test_the_page_says_why_nginx_sent_a_browser_back_to_it(client, refused, message):
+    assert message in client.get(f"/?refused={refused}").get_data(as_text=True)
+
+
+def test_the_page_flashes_nothing_for_a_refusal_it_does_not_know(client):
+    page = client.get("/?refused=<b>x</b>").get_data(as_text=True)
+    assert 'class="flash' not in page and "<b>x</b>" not in page
+
+
 def test_get_predict_is_a_405_json_that_says_what_is_allowed(client):
     response = client.get("/predict")
     assert response.status_code == 405
