@@ -16,6 +16,7 @@ import metrics
 import metrics_server
 import overlay
 import repository_control
+import request_ids
 from resnet_common import malloc_policy
 import responses
 import same_origin
@@ -26,6 +27,7 @@ import views
 
 log = logging.getLogger(__name__)
 
+LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s [%(request_id)s]: %(message)s"  # request_ids.py
 MAX_URLENCODED_BYTES = 64 * 1024  # no route takes more than a few short url-encoded fields
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -39,7 +41,9 @@ SECURITY_HEADERS = {
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` (tests) overrides values read from the environment."""
     if not logging.getLogger().handlers:  # gunicorn leaves the root logger bare; keep our INFO lines
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(request_ids.LogFilter())
     malloc_policy.apply()  # gunicorn imports the app in each worker process before its request threads start
     app = Flask(__name__, instance_path=settings.INSTANCE_PATH)
     debug = settings.debug()
@@ -67,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             current = request.max_content_length
             request.max_content_length = limit if current is None else min(current, limit)
 
+    request_ids.init_app(app)
     same_origin.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(health.bp)

@@ -78,11 +78,12 @@ def submit(
     preprocess: str = "keras",
     digest: str | None = None,
     explain: bool = False,
+    request_id: str = "",
 ) -> dict[str, Any]:
     """Answer from the response cache when `digest` (response_cache.request_digest) is given and cached, else
     enqueue one job (the decoded 224×224×3 uint8 pixels) and wait for its result dict until `deadline` (unix
     time); typed errors otherwise. A cached answer has "cached": true. `explain` adds the job field explain="1"
-    (the worker then answers with a heatmap too)."""
+    (the worker then answers with a heatmap too); `request_id` is the job's `rid`, which the worker logs."""
     r = client()
     try:
         depth, [cached] = _prepare(r, [digest], protocol.JOB_STREAM)
@@ -104,6 +105,7 @@ def submit(
                 "top_k": str(top_k),
                 "preprocess": preprocess,
                 "cache": digest or "",
+                "rid": request_id,
                 **({"explain": "1"} if explain else {}),
             },
         )
@@ -205,6 +207,7 @@ def submit_many(
     deadline: float,
     stream: str = protocol.JOB_STREAM,
     served: Callable[[], bool] | None = None,
+    request_id: str = "",
 ) -> list[dict[str, Any]]:
     """Several jobs of one request (an Open Inference Protocol batch), in order: one round trip for the group
     check, the queue depth and every cache lookup; one pipelined XADD of the misses (never retried); then each
@@ -214,7 +217,7 @@ def submit_many(
 
     `stream` is a version's stream (protocol.version_stream) for a request that named one, with `served` telling
     whether a worker still serves that version: when none does, the jobs left are deleted and VersionGone raised
-    within SERVED_CHECK_S, not at the deadline."""
+    within SERVED_CHECK_S, not at the deadline. Every job's `rid` is `request_id`."""
     r = client()
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     entry_ids: list[bytes] = []
@@ -235,6 +238,7 @@ def submit_many(
         for i in misses:
             ids[i] = uuid.uuid4().hex
             fields = {"id": ids[i], "enqueued": repr(now), "deadline": repr(deadline), "cache": digests[i] or ""}
+            fields["rid"] = request_id
             pipe.xadd(stream, fields | jobs[i])
         entry_ids = pipe.execute() if misses else []
         for n, i in enumerate(misses):

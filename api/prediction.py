@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import admission
 import job_client
 import metrics
+import request_ids
 import response_cache
 import settings
 from errors import InvalidImage, PredictionFailed
@@ -40,7 +41,14 @@ def classify(upload: Upload, top_k: int, explain: bool = False) -> Classificatio
         response_cache.request_digest(upload.sha256, upload.mode, top_k, explain) if settings.RESPONSE_CACHE else None
     )
     result = job_client.submit(
-        upload.pixels.tobytes(), upload.name, top_k, deadline, upload.mode, digest, explain=explain
+        upload.pixels.tobytes(),
+        upload.name,
+        top_k,
+        deadline,
+        upload.mode,
+        digest,
+        explain=explain,
+        request_id=request_ids.current(),
     )
     return _to_classification(result, top_k)
 

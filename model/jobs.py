@@ -30,6 +30,7 @@ class Job:
     cache: str = ""  # request digest: store the answer in the response cache under it ("" = do not)
     tensor: bytes = b""  # `input`: an already preprocessed float32 224×224×3 model input (Open Inference Protocol)
     probs: bool = False  # the client wants the full probability vector (`probs` in the result)
+    request_id: str = ""  # `rid`: the ID of the HTTP request that queued it, for the log
     stream: str = protocol.JOB_STREAM  # the stream it was read from: acknowledged and deleted there
     fields: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -40,6 +41,11 @@ class Job:
 
     def expired(self, now: float) -> bool:
         return now > self.deadline
+
+    @property
+    def named(self) -> str:
+        """How the log names it: its id, its request's and its file."""
+        return f"{self.id} (request {self.request_id or '-'}, {self.filename})"
 
 
 def text(value: bytes | None, default: str = "") -> str:
@@ -66,6 +72,7 @@ def parse_job(entry_id: bytes, fields: dict[bytes, bytes], now: float, stream: s
         probs=fields.get(b"probs") == b"1",
         preprocess=text(fields.get(b"preprocess"), "keras"),
         cache=text(fields.get(b"cache")),
+        request_id=text(fields.get(b"rid"))[:64],
         filename=text(fields.get(b"filename")),
         enqueued=_number(fields.get(b"enqueued"), now),
         deadline=_number(fields.get(b"deadline"), math.inf),

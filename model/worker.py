@@ -125,13 +125,13 @@ class Worker:
         for job in jobs:
             if job.deliveries > self.cfg.MAX_DELIVERIES:
                 reason = f"delivered {job.deliveries} times (limit {self.cfg.MAX_DELIVERIES})"
-                log.error("job %s (%s) %s: dead-lettered", job.id, job.filename, reason)
+                log.error("job %s %s: dead-lettered", job.named, reason)
                 self.queue.dead_letter(job, reason, self._result(job, None, ErrorKind.DEAD_LETTER, reason))
                 self.metrics.job(Outcome.DEAD_LETTER)
             elif job.expired(now):
                 self.queue.drop([job])
                 self.metrics.job(Outcome.EXPIRED)
-                log.info("job %s expired %.2f s ago: dropped", job.id, now - job.deadline)
+                log.info("job %s expired %.2f s ago: dropped", job.named, now - job.deadline)
             else:
                 fresh.append(job)
         if fresh:
@@ -149,7 +149,7 @@ class Worker:
                 batch_jobs.append(job)
             except Exception as exc:  # InvalidImage, or anything else Pillow throws on hostile data
                 message = str(exc) if isinstance(exc, InvalidImage) else f"could not decode image: {exc}"
-                log.info("job %s (%s): invalid image: %s", job.id, job.filename, message)
+                log.info("job %s: invalid image: %s", job.named, message)
                 answers.append((job, self._result(job, None, ErrorKind.INVALID_IMAGE, message)))
                 self.metrics.job(Outcome.INVALID_IMAGE)
             self.metrics.preprocess(time.perf_counter() - started)
@@ -168,6 +168,7 @@ class Worker:
                 self.metrics.job(Outcome.OK if pred.ok else Outcome.INFERENCE_FAILED)
                 if not pred.ok:
                     self.metrics.error(pred.error.value)
+                    log.warning("job %s: %s: %s", job.named, pred.error.value, pred.message)
         handle = self.classifier.handle
         self.queue.answer(answers, getattr(handle, "sha256", "") if handle is not None else "")
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 import requests
 
-from testkit import PHOTOS, REPO, converted_model_dir, post_photo
+from testkit import PHOTOS, REPO, converted_model_dir, post_photo, wait_until
 
 PHOTO_NAMES = ["cat.jpg", "coffee.jpg", "rocket.jpg"]
 FEEDBACK_COLUMNS = ("timestamp", "filename", "prediction", "score")  # api/feedback.py COLUMNS; no header row
@@ -57,6 +57,29 @@ def test_top_k_lists_sorted_probabilities(stack):
     ]
     assert probs == sorted(probs, reverse=True)
     assert probs[0] == body["score"]
+
+
+def test_one_request_id_links_the_answer_nginx_and_the_api(stack):
+    """The client's X-Request-ID comes back, and names the request in nginx's access log and in the API's log
+    line for its refusal; a request without one gets nginx's own, logged the same way."""
+    truncated = (PHOTOS / "cat.jpg").read_bytes()[:2000]
+    refused = requests.post(
+        stack.url + "/predict", files={"file": ("cut.jpg", truncated)}, headers={"X-Request-ID": "e2e-trace-1"}
+    )
+    answered = post_photo(stack.url, "cat.jpg")
+    made = answered.headers["X-Request-ID"]
+    assert refused.status_code == 400 and refused.headers["X-Request-ID"] == "e2e-trace-1"
+    assert answered.status_code == 200 and len(made) == 32 and int(made, 16) >= 0
+    logs = stack.run_dir / "logs"
+
+    def lines(program: str, needle: str) -> list[str]:  # supervisord writes the programs' output as it comes
+        return [line for line in (logs / f"{program}.log").read_text().splitlines() if needle in line]
+
+    [access] = wait_until(lambda: lines("nginx", "id=e2e-trace-1 "), 5, "the access log line of the refusal")
+    assert '"POST /predict HTTP/1.1" 400' in access
+    wait_until(lambda: lines("nginx", f"id={made} "), 5, "the access log line of the answer")
+    [api_line] = wait_until(lambda: lines("gunicorn", "[e2e-trace-1]"), 5, "the API's log line of the refusal")
+    assert "rejected" in api_line
 
 
 def test_get_predict_is_405(stack):

@@ -543,3 +543,10 @@ def test_mutated_requests_to_a_served_model_are_never_a_500(client, served, jpeg
             if response.status_code != 200:
                 assert set(response.get_json()) == {"error"}, response.data[:300]
     assert statuses.count(200) >= 10 and statuses.count(400) >= 100  # mutations both kept and broke requests
+
+
+def test_every_job_of_a_batch_carries_the_requests_id(client, served, jpeg):
+    with FakeWorker(served.connection_pool.connection_kwargs["port"], v2_answer) as worker:
+        response = binary_infer(client, [jpeg, jpeg], headers={"X-Request-ID": "batch-9"})
+    assert response.status_code == 200 and response.headers["X-Request-ID"] == "batch-9"
+    assert [job["rid"] for job in worker.jobs] == [b"batch-9", b"batch-9"]

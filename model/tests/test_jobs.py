@@ -44,3 +44,10 @@ def test_missing_or_odd_deadline_never_expires(raw):
 
 def test_missing_enqueued_time_counts_from_pickup():
     assert parse_job(b"1-0", entry(enqueued=None), 42.0).enqueued == 42.0
+
+
+def test_the_request_id_names_the_job_in_the_log_cut_to_64_characters():
+    job = parse_job(b"1-0", entry(rid=b"trace-1"), 0.0)
+    assert job.request_id == "trace-1" and job.named == "abc (request trace-1, x.jpg)"
+    assert parse_job(b"1-0", entry(rid=b"r" * 500), 0.0).request_id == "r" * 64
+    assert parse_job(b"1-0", entry(), 0.0).named == "abc (request -, x.jpg)"

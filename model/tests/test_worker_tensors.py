@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 
 import numpy as np
 
@@ -79,3 +80,20 @@ def test_each_input_lands_in_its_own_slot_of_the_reused_batch(r, make_worker):
         alone = enqueue(r, photo(name), probs="1")
         worker.step(block=False)
         np.testing.assert_allclose(_probs(result(r, alone, timeout=1)), _probs(answer), rtol=0, atol=1e-5)
+
+
+def test_a_failed_job_is_logged_under_its_request_id_which_the_dead_letter_keeps(r, make_worker, caplog):
+    worker = make_worker(MAX_DELIVERIES=0)
+    enqueue(r, photo(), rid="trace-dead")
+    worker.step(block=False)
+    [(_, fields)] = r.xrange(protocol.DEADLETTER_STREAM)
+    assert fields[b"rid"] == b"trace-dead"
+    assert any("request trace-dead" in m and "dead-lettered" in m for m in caplog.messages)
+
+
+def test_an_input_the_worker_refuses_is_logged_under_its_request_id(r, make_worker, caplog):
+    worker = make_worker()
+    enqueue(r, photo(), input=b"\0" * 12, pixels=b"", rid="trace-bad")
+    with caplog.at_level(logging.INFO, logger="worker"):
+        worker.step(block=False)
+    assert any("request trace-bad" in m and "invalid image" in m for m in caplog.messages)
