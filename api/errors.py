@@ -22,6 +22,13 @@ class QueueFull(PredictError):
     kind = "queue_full"
 
 
+class NoWorker(PredictError):
+    """No worker is ready to answer, and the pool does not scale from zero (SCALE_FROM_ZERO): retry later."""
+
+    status = 503
+    kind = "no_worker"
+
+
 class DecodeBusy(QueueFull):
     """The process's decode memory budget stayed full (large images in flight); retry later (Retry-After)."""
 

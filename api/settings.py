@@ -28,6 +28,9 @@ class Settings(SharedSettings):
     MAX_CONTENT_LENGTH: int = 16 * 1024 * 1024
     REQUEST_TIMEOUT_S: float = 30.0
     MAX_QUEUE_DEPTH: int = 64
+    # With no worker ready, a request that needs one: 0, a 503 + Retry-After at once (a fixed pool is down);
+    # 1, queued, for the first worker to answer (a pool KEDA scales to zero starts on queued jobs).
+    SCALE_FROM_ZERO: bool = False
     # Load shedding (docs/operations.md, "Load shedding"): /predict requests inside the service at once, and the
     # Retry-After of a 503; 0 = sized by deploy/render.py from the model fleet's measured img/s and
     # SHED_LATENCY_TARGET_S (the API sees render's values through run.sh). nginx enforces the bound; the API sheds a

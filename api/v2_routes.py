@@ -115,9 +115,9 @@ def infer(name: str, version: str | None = None):
     if 0 < settings.MAX_QUEUE_WAIT_S < waited:
         log.warning("shed %s: waited %.2f s for a thread", request.path, waited)
         return error(admission.SHED_MESSAGE, 503, "shed")
-    # With no worker up, a request naming no version is queued like /predict's, so the first worker to start answers
-    # it (a pool scaled to zero starts on queued jobs) and the deadline's 504 ends the wait.
-    served, _ = _resolve(name, version, queue_unserved=True)
+    # With no worker up and a pool that scales from zero, a request naming no version is queued like /predict's,
+    # so the first worker to start answers it and the deadline's 504 ends the wait; otherwise it is a 503 at once.
+    served, _ = _resolve(name, version, queue_unserved=settings.SCALE_FROM_ZERO)
     arrived = admission.arrival(request)
     try:
         response, computed = _infer(name, version)

@@ -213,10 +213,32 @@ def test_keys_of_ours_holding_another_type_are_moved_aside_and_answers_resume(ma
     print(f"Keys of another type: answered and ready {elapsed:.1f}s after the edit; statuses meanwhile {dict(seen)}")
 
 
-def test_no_worker_ends_in_504(make_stack):
-    """/predict and an Open Inference Protocol inference naming no version wait in the queue for a worker (what a
-    pool scaled to zero needs), until the deadline; their jobs are deleted then, so no late worker computes them."""
-    stack = make_stack(workers=0, REQUEST_TIMEOUT_S=2)
+def test_no_worker_is_a_503_at_once_for_every_inference(make_stack):
+    """A fixed pool with no worker ready (the default): /predict, the page and the Open Inference Protocol answer
+    503 + Retry-After at once instead of holding each client until the deadline, and nothing is queued."""
+    stack = make_stack(workers=0, REQUEST_TIMEOUT_S=20)
+    tensor = {"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(photo()).decode()]}
+    started = time.monotonic()
+    answers = [
+        post_photo(stack.url, timeout=15),
+        requests.post(stack.url + "/", files={"file": ("cat.jpg", photo())}, headers={"Accept": "text/html"}),
+        requests.post(f"{stack.url}/v2/models/resnet50/infer", json={"inputs": [tensor]}, timeout=15),
+    ]
+    elapsed = time.monotonic() - started
+    print(f"no worker: {[a.status_code for a in answers]} in {elapsed:.2f} s")
+    predict, page, v2 = answers
+    assert predict.status_code == 503 and predict.headers["Retry-After"] and "no worker" in predict.json()["error"]
+    assert page.status_code == 200 and "no worker is ready" in page.text  # back to the page, which says why
+    assert v2.status_code == 503 and v2.headers["Retry-After"] and set(v2.json()) == {"error"}
+    assert elapsed < 3, elapsed
+    assert stack.redis_client().xlen("ml:jobs") == 0
+
+
+def test_no_worker_for_a_pool_scaling_from_zero_ends_in_504(make_stack):
+    """With SCALE_FROM_ZERO, /predict and an Open Inference Protocol inference naming no version wait in the queue
+    for a worker (what wakes a pool scaled to zero), until the deadline; their jobs are deleted then, so no late
+    worker computes them."""
+    stack = make_stack(workers=0, REQUEST_TIMEOUT_S=2, SCALE_FROM_ZERO=1)
     started = time.monotonic()
     response = post_photo(stack.url, timeout=15)
     elapsed = time.monotonic() - started
@@ -279,7 +301,7 @@ def test_sigterm_gunicorn_lets_in_flight_requests_finish(make_stack):
 
 
 def test_queue_full_answers_503_with_retry_after_at_once(make_stack):
-    stack = make_stack(workers=0, MAX_QUEUE_DEPTH=3, REQUEST_TIMEOUT_S=20)
+    stack = make_stack(workers=0, MAX_QUEUE_DEPTH=3, REQUEST_TIMEOUT_S=20, SCALE_FROM_ZERO=1)  # jobs wait, unread
     pool, futures = fire(stack, 3, concurrency=3)
     r = stack.redis_client()
     wait_until(lambda: r.xlen("ml:jobs") >= 3, 10, "three queued jobs")

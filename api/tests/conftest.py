@@ -22,6 +22,16 @@ def isolated_dirs(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture(autouse=True)
+def fresh_versions():
+    """Each test reads the heartbeats afresh: a process keeps its reading for a second (v2_models)."""
+    import v2_models
+
+    v2_models.forget_versions()
+    yield
+    v2_models.forget_versions()
+
+
 @pytest.fixture
 def app():
     from app import create_app

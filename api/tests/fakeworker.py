@@ -12,7 +12,9 @@ from resnet_common import protocol
 
 class FakeWorker(threading.Thread):
     """XREADGROUP jobs, answer each with `answer(fields)` (a result dict, or None to stay silent). With `version`,
-    it also reads that version's stream, as a worker serving it does."""
+    it also reads that version's stream, as a worker serving it does. When the test has published no heartbeat
+    of its own, it beats once as a ready worker serving `version` (the API answers 503 at once while no worker
+    is ready, SCALE_FROM_ZERO off), and leaves the fleet when it stops."""
 
     def __init__(
         self,
@@ -24,6 +26,9 @@ class FakeWorker(threading.Thread):
     ):
         super().__init__(daemon=True)
         self.r = redis.Redis(host="127.0.0.1", port=port, password=password)
+        self.beats = not self.r.exists(protocol.HEARTBEATS_KEY)
+        if self.beats:
+            heartbeat(self.r, name, **({"model_version": version} if version else {}))
         self.answer, self.name_ = answer, name
         self.streams = [protocol.JOB_STREAM] + ([protocol.version_stream(version)] if version else [])
         self.jobs: list[dict] = []
@@ -63,6 +68,10 @@ class FakeWorker(threading.Thread):
     def __exit__(self, *exc) -> None:
         self.stop.set()
         self.join(5)
+        if self.beats:  # gone, as a worker stopping gracefully is
+            self.r.pipeline().zrem(protocol.HEARTBEATS_KEY, self.name_).delete(
+                protocol.worker_key(self.name_)
+            ).execute()
 
 
 def ok_result(fields: dict) -> dict:

@@ -4,7 +4,7 @@ import io
 import time
 
 from resnet_common import protocol
-from fakeworker import FakeWorker, error_result, ok_result
+from fakeworker import FakeWorker, error_result, heartbeat, ok_result
 from testkit import refused_port
 
 THREE_KEYS = {"success": False, "prediction": None, "score": None}
@@ -32,7 +32,17 @@ def test_page_shows_top_5(client, redis_env, redis_server, photo):
     assert page.count("<meter") == 5 and "cougar" in page
 
 
-def test_predict_504_when_no_worker(client, redis_env, photo, monkeypatch):
+def test_predict_503_at_once_when_no_worker_is_ready(client, redis_env, photo):
+    heartbeat(redis_env, "loading", ready=False)  # alive, its model not loaded yet
+    start = time.perf_counter()
+    response = post(client, photo)
+    assert response.status_code == 503 and time.perf_counter() - start < 1.0
+    assert response.headers["Retry-After"] == "1" and "no worker is ready" in response.get_json()["error"]
+    assert not redis_env.exists(protocol.JOB_STREAM) or redis_env.xlen(protocol.JOB_STREAM) == 0  # nothing queued
+
+
+def test_predict_504_when_no_worker_comes_to_a_pool_scaling_from_zero(client, redis_env, photo, monkeypatch):
+    monkeypatch.setenv("SCALE_FROM_ZERO", "1")
     monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.3")
     start = time.perf_counter()
     response = post(client, photo)
@@ -41,6 +51,7 @@ def test_predict_504_when_no_worker(client, redis_env, photo, monkeypatch):
 
 
 def test_predict_503_retry_after_when_full(client, redis_env, photo, monkeypatch):
+    heartbeat(redis_env, "w1")
     monkeypatch.setenv("MAX_QUEUE_DEPTH", "1")
     redis_env.xadd(protocol.JOB_STREAM, {"id": "busy"})
     response = post(client, photo)

@@ -10,6 +10,7 @@ import images
 import middleware
 from testkit import free_port
 from errors import BrokerUnavailable
+from fakeworker import heartbeat
 
 
 class DropAfterXadd(threading.Thread):
@@ -68,6 +69,7 @@ def proxy(redis_env, redis_server, monkeypatch):
 
 
 def test_a_dropped_xadd_is_not_sent_again(proxy, redis_env, photo):
+    heartbeat(redis_env, "w1")
     upload = images.decode(photo(), "a.jpg")
     with pytest.raises(BrokerUnavailable):
         middleware.model_predict(upload)

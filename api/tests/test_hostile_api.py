@@ -171,6 +171,7 @@ def test_wait_for_decode_budget_ends_at_the_deadline(photo, monkeypatch):
 def test_deadline_runs_from_nginx_arrival_stamp(app, redis_env, photo, monkeypatch):
     """A request stamped as arrived 29.9 s ago has 0.1 s left of REQUEST_TIMEOUT_S, whatever it waited for."""
     monkeypatch.setenv("MAX_QUEUE_WAIT_S", "0")  # no shedding: only the deadline decides
+    live_worker(redis_env)  # ready, but it never reads
     with app.test_request_context("/predict", headers={"X-Request-Start": f"t={time.time() - 29.9:.3f}"}):
         from flask import request
 

@@ -8,8 +8,8 @@ from resnet_common import protocol
 import images
 import job_client
 import middleware
-from errors import BrokerUnavailable, InvalidImage, PredictionFailed, PredictionTimeout, QueueFull
-from fakeworker import FakeWorker, error_result, ok_result
+from errors import BrokerUnavailable, InvalidImage, NoWorker, PredictionFailed, PredictionTimeout, QueueFull
+from fakeworker import FakeWorker, error_result, heartbeat, ok_result
 from testkit import refused_port
 
 
@@ -37,7 +37,9 @@ def test_round_trip_carries_bytes_and_protocol_fields(redis_env, redis_server, s
 
 
 def test_consumer_group_exists_before_any_worker(redis_env, stored, monkeypatch):
-    """Jobs added before a worker starts must not be skipped: the API creates the group at id 0."""
+    """Jobs added before a worker starts (a pool scaled to zero) must not be skipped: the API creates the group at
+    id 0."""
+    monkeypatch.setenv("SCALE_FROM_ZERO", "1")
     monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.2")
     with pytest.raises(PredictionTimeout):
         middleware.model_predict(stored)
@@ -57,6 +59,7 @@ def test_group_is_recreated_after_redis_lost_its_data(redis_env, redis_server, s
 
 
 def test_timeout_is_quick_and_forgets_the_job(redis_env, stored, monkeypatch):
+    heartbeat(redis_env, "w-silent")  # ready, but it never reads
     monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.5")
     start = time.perf_counter()
     with pytest.raises(PredictionTimeout):
@@ -77,6 +80,7 @@ def test_silent_worker_still_bounded_by_deadline(redis_env, redis_server, stored
 
 
 def test_queue_full(redis_env, stored, monkeypatch):
+    heartbeat(redis_env, "w-busy")
     monkeypatch.setenv("MAX_QUEUE_DEPTH", "2")
     for _ in range(2):
         redis_env.xadd(protocol.JOB_STREAM, {"id": "x"})
@@ -111,8 +115,7 @@ def test_password_from_settings(redis_env, redis_server, stored, monkeypatch):
         with pytest.raises(BrokerUnavailable):
             middleware.model_predict(stored)
         monkeypatch.setenv("REDIS_PASSWORD", "s3cret")
-        monkeypatch.setenv("REQUEST_TIMEOUT_S", "0.2")
-        with pytest.raises(PredictionTimeout):  # authenticated: got as far as waiting for a worker
+        with pytest.raises(NoWorker):  # authenticated: got as far as reading the workers' heartbeats
             middleware.model_predict(stored)
     finally:
         redis_env.execute_command("AUTH", "s3cret")

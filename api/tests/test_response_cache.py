@@ -103,6 +103,7 @@ def test_a_lookup_that_fails_is_a_miss_and_the_worker_answers(redis_env, redis_s
         redis_env.delete(protocol.HEARTBEATS_KEY)
         redis_env.set(protocol.HEARTBEATS_KEY, "x")
     elif broken == "worker status":
+        live_worker(redis_env, "w-1", MODEL_A)  # a ready one: with none, the request is a 503 before any lookup
         redis_env.delete(protocol.worker_key("w-0"))
         redis_env.set(protocol.worker_key("w-0"), "x")
     else:
@@ -130,7 +131,8 @@ def test_a_new_model_never_serves_an_old_answer(redis_env, upload, short):
 
 
 @pytest.mark.parametrize("fleet", ["rollout", "no worker", "worker without hash"])
-def test_no_single_known_model_means_no_lookup(redis_env, upload, short, fleet):
+def test_no_single_known_model_means_no_lookup(redis_env, upload, short, fleet, monkeypatch):
+    monkeypatch.setenv("SCALE_FROM_ZERO", "1")  # with no worker, the request waits in the queue
     cache(redis_env, upload, MODEL_A)
     if fleet == "rollout":
         live_worker(redis_env, "w-0", MODEL_A)

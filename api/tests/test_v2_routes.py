@@ -29,13 +29,6 @@ MODEL = "resnet50"
 INFER = f"/v2/models/{MODEL}/infer"
 
 
-@pytest.fixture(autouse=True)
-def fresh_versions():
-    v2_models.forget_versions()
-    yield
-    v2_models.forget_versions()
-
-
 def fake_probs(payload: bytes) -> np.ndarray:
     """A deterministic probability vector per job payload (what a model would be, for these tests)."""
     seed = int.from_bytes(hashlib.sha256(payload).digest()[:4], "little")
@@ -214,8 +207,20 @@ def test_a_named_version_nobody_serves_any_more_is_a_quick_503(client, served, j
     assert served.xlen(protocol.version_stream("2")) == 0  # its job was deleted, not left to a later worker
 
 
-def test_with_no_worker_up_a_request_naming_no_version_waits_in_the_queue_for_the_first_one(client, redis_env, jpeg):
+def test_with_no_worker_up_every_inference_is_a_503_at_once_and_queues_nothing(client, redis_env, jpeg):
+    for path in (INFER, f"/v2/models/{MODEL}/versions/1/infer"):
+        started = time.monotonic()
+        response = binary_infer(client, [jpeg], path=path)
+        assert response.status_code == 503 and response.headers["Retry-After"]
+        assert "no live worker serves it" in response.get_json()["error"] and time.monotonic() - started < 1
+    assert not redis_env.exists(protocol.JOB_STREAM) or redis_env.xlen(protocol.JOB_STREAM) == 0
+
+
+def test_with_no_worker_up_and_a_pool_scaling_from_zero_a_request_naming_no_version_waits_for_the_first_one(
+    client, redis_env, jpeg, monkeypatch
+):
     """What a pool scaled to zero needs: the job is queued (what wakes it) and answered by the worker that starts."""
+    monkeypatch.setenv("SCALE_FROM_ZERO", "1")
     port = redis_env.connection_pool.connection_kwargs["port"]
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(binary_infer, client, [jpeg])

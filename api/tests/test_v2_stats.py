@@ -5,20 +5,11 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 
-import v2_models
 from resnet_common import protocol
 from fakeworker import FakeWorker, heartbeat
 from test_v2_routes import MODEL, binary_infer, v2_answer
 from testkit import photo as read_photo
-
-
-@pytest.fixture(autouse=True)
-def fresh_versions():
-    v2_models.forget_versions()
-    yield
-    v2_models.forget_versions()
 
 
 def batch_of_three(fields: dict) -> dict:
