@@ -221,7 +221,9 @@ def test_no_worker_is_a_503_at_once_for_every_inference(make_stack):
     started = time.monotonic()
     answers = [
         post_photo(stack.url, timeout=15),
-        requests.post(stack.url + "/", files={"file": ("cat.jpg", photo())}, headers={"Accept": "text/html"}),
+        requests.post(
+            stack.url + "/", files={"file": ("cat.jpg", photo())}, headers={"Accept": "text/html"}, timeout=15
+        ),
         requests.post(f"{stack.url}/v2/models/resnet50/infer", json={"inputs": [tensor]}, timeout=15),
     ]
     elapsed = time.monotonic() - started

@@ -64,7 +64,10 @@ def test_one_request_id_links_the_answer_nginx_and_the_api(stack):
     line for its refusal; a request without one gets nginx's own, logged the same way."""
     truncated = (PHOTOS / "cat.jpg").read_bytes()[:2000]
     refused = requests.post(
-        stack.url + "/predict", files={"file": ("cut.jpg", truncated)}, headers={"X-Request-ID": "e2e-trace-1"}
+        stack.url + "/predict",
+        files={"file": ("cut.jpg", truncated)},
+        headers={"X-Request-ID": "e2e-trace-1"},
+        timeout=15,
     )
     answered = post_photo(stack.url, "cat.jpg")
     made = answered.headers["X-Request-ID"]
