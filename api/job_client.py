@@ -237,8 +237,13 @@ def submit_many(
         ids = {}
         for i in misses:
             ids[i] = uuid.uuid4().hex
-            fields = {"id": ids[i], "enqueued": repr(now), "deadline": repr(deadline), "cache": digests[i] or ""}
-            fields["rid"] = request_id
+            fields = {
+                "id": ids[i],
+                "enqueued": repr(now),
+                "deadline": repr(deadline),
+                "cache": digests[i] or "",
+                "rid": request_id,
+            }
             pipe.xadd(stream, fields | jobs[i])
         entry_ids = pipe.execute() if misses else []
         for n, i in enumerate(misses):

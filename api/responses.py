@@ -59,13 +59,6 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def _with_headers(response: Response, exc: HTTPException) -> Response:
-    """`response` with the headers `exc` carries (a 405's Allow), its status `exc`'s."""
-    response.status_code = exc.code or 500
-    response.headers.extend((k, v) for k, v in exc.get_headers() if k.lower() != "content-type")
-    return response
-
-
 def upload_too_large(limit: int | None) -> str:
     """What a refused upload's answer says, on /predict, on the page and in the page's return from nginx."""
     return f"upload larger than the limit of {limit} bytes"
@@ -99,9 +92,9 @@ def register_error_handlers(app: Flask) -> None:
         if _is_api():
             if exc.code == 400:
                 return bad_request(exc.description or "bad request")
-            return _with_headers(_failure(exc.code or 500, exc.name), exc)
+            return http_reasons.carry(_failure(exc.code or 500, exc.name), exc)
         if request.path in JSON_ERROR_ROUTES:
-            return _with_headers(jsonify(error=http_reasons.reason(exc)), exc)
+            return http_reasons.carry(jsonify(error=http_reasons.reason(exc)), exc)
         return exc
 
     @app.errorhandler(Exception)

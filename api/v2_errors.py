@@ -56,9 +56,9 @@ def http_error(exc: HTTPException) -> Response:
     """An HTTP error in the protocol's shape, with the headers it carries (a 405's Allow). Also the app's answer
     for a /v2 path no route takes, or a method its route does not allow, which no blueprint handler sees."""
     unrouted = exc.code == 404 and request.url_rule is None
-    response = error(http_reasons.reason(exc), exc.code or 400, "v2_not_found" if unrouted else "v2_http")
-    response.headers.extend((k, v) for k, v in exc.get_headers() if k.lower() != "content-type")
-    return response
+    return http_reasons.carry(
+        error(http_reasons.reason(exc), exc.code or 400, "v2_not_found" if unrouted else "v2_http"), exc
+    )
 
 
 def _unexpected(exc: Exception) -> Response:

@@ -198,8 +198,6 @@ def _parse_top_k(raw: str) -> int | None:
 def feedback_view():
     """Store a "Report incorrect answer" row; always 200 unless an API-style post sends over-long fields."""
     if request.method == "GET":
-        if (refused := MSG_REFUSED.get(request.args.get("refused", ""))) is not None:
-            flash(refused(), "error")
         return render_template("index.html")
     request.max_content_length = feedback.MAX_BODY_BYTES  # a few short fields (nginx enforces it first)
     body = request.get_json(silent=True) if request.is_json else None
