@@ -1,12 +1,22 @@
-"""Which workers are alive, read from their heartbeats; shared by /ready and /metrics."""
+"""Which workers are alive, read from their heartbeats; shared by /ready, /metrics and the inference routes.
 
+`ready_versions()` is what every route that queues a job or describes the model reads as the versions being served:
+served_version() of each live, ready worker, from one reading of the heartbeats that a process reuses for
+READING_TTL_S. `require_ready()` is the one check an inference makes before queueing a job.
+"""
+
+import threading
+import time
 from typing import Any
 
 import redis
 
+from errors import BrokerUnavailable, NoWorker
 from resnet_common import heartbeats, protocol
 from resnet_common.repository_layout import version_number
 import settings
+
+READING_TTL_S = 1.0  # how long one process reuses its reading of the heartbeats
 
 STATUS_FIELDS = (
     "pid",
@@ -67,3 +77,50 @@ def served_runtimes(
             version = served_version(worker, unversioned)
             runtimes.setdefault(version, set()).add(worker.get("runtime") or protocol.DEFAULT_RUNTIME)
     return {version: tuple(sorted(runtimes[version])) for version in sorted(runtimes, key=version_order)}
+
+
+_lock = threading.Lock()
+_reading: tuple[float, dict[str, tuple[str, ...]]] = (0.0, {})
+
+
+def ready_runtimes(r: redis.Redis, now: float | None = None) -> dict[str, tuple[str, ...]]:
+    """served_runtimes of the live workers, read from the heartbeats at most once per READING_TTL_S per process."""
+    global _reading
+    now = time.monotonic() if now is None else now
+    with _lock:
+        read_at, served = _reading
+        if read_at and now - read_at < READING_TTL_S:
+            return served
+    served = served_runtimes(live_workers(r))
+    with _lock:
+        _reading = (now, served)
+    return served
+
+
+def ready_versions(r: redis.Redis, now: float | None = None) -> tuple[str, ...]:
+    """Versions that at least one live, ready worker serves, ascending (ready_runtimes); () when none."""
+    return tuple(ready_runtimes(r, now))
+
+
+def forget_reading() -> None:
+    """Read the heartbeats again on the next call (tests, and after a repository change)."""
+    global _reading
+    with _lock:
+        _reading = (0.0, {})
+
+
+def require_ready(r: redis.Redis, queueing: bool = False) -> tuple[str, ...]:
+    """ready_versions, or NoWorker (503 + Retry-After at once, not a 504 at the deadline) when no worker is ready.
+
+    For a request about to queue a job (`queueing`) two cases queue it instead and give (): a pool that scales from
+    zero (SCALE_FROM_ZERO), whose first worker the queued job wakes; and heartbeats Redis cannot read (a key of ours
+    holding another type, until a worker moves it aside), which prove nothing either way."""
+    try:
+        versions = ready_versions(r)
+    except redis.RedisError as exc:
+        if queueing and isinstance(exc, redis.ResponseError):
+            return ()
+        raise BrokerUnavailable(f"queue unavailable: {type(exc).__name__}") from exc
+    if versions or (queueing and settings.SCALE_FROM_ZERO):
+        return versions
+    raise NoWorker("no worker is ready to answer; retry later")

@@ -4,16 +4,14 @@ JSON answer (queue-protocol.md, "Result") becomes a `Classification` or a typed 
 import logging
 from typing import Any, NamedTuple
 
-import redis
-
 import admission
+import fleet
 import job_client
 import metrics
 import request_ids
 import response_cache
 import settings
-import v2_models
-from errors import BrokerUnavailable, InvalidImage, NoWorker, PredictionFailed
+from errors import InvalidImage, PredictionFailed
 from images import Upload
 from resnet_common.protocol import ErrorKind
 
@@ -38,7 +36,7 @@ class Classification(NamedTuple):
 def classify(upload: Upload, top_k: int, explain: bool = False) -> Classification:
     """Waits at most REQUEST_TIMEOUT_S from the request's arrival. `explain` also asks the worker for the heatmap of the predicted class
     (from the same inference)."""
-    _require_worker()
+    fleet.require_ready(job_client.client(), queueing=True)
     # Inside a request the deadline runs from its arrival at nginx: the wait for a thread and for decode budget count.
     deadline = admission.current_deadline()
     digest = (
@@ -55,23 +53,6 @@ def classify(upload: Upload, top_k: int, explain: bool = False) -> Classificatio
         request_id=request_ids.current(),
     )
     return _to_classification(result, top_k)
-
-
-def _require_worker() -> None:
-    """A fixed pool with no worker ready answers at once (503 + Retry-After), not at the deadline; a pool that
-    scales from zero (SCALE_FROM_ZERO) is woken by the queued job instead. The heartbeats are read at most once a
-    second per process (v2_models.served_versions). Heartbeats Redis cannot read (a key of ours holding another
-    type, until a worker moves it aside) prove nothing: the request goes on to the queue."""
-    if settings.SCALE_FROM_ZERO:
-        return
-    try:
-        ready = v2_models.served_versions(job_client.client())
-    except redis.ResponseError:
-        return
-    except redis.RedisError as exc:
-        raise BrokerUnavailable(f"queue unavailable: {type(exc).__name__}") from exc
-    if not ready:
-        raise NoWorker("no worker is ready to answer; retry later")
 
 
 def _to_classification(result: dict[str, Any], top_k: int) -> Classification:

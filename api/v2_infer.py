@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import admission
 import explain
+import fleet
 import images
 import job_client
 import metrics
@@ -68,7 +69,7 @@ def run(request: InferRequest, version: str | None = None) -> Answers:
         jobs.append(fields)
         digests.append(item_digest(sha256, mode, top_k, heatmap) if settings.RESPONSE_CACHE else None)
     stream = protocol.JOB_STREAM if version is None else protocol.version_stream(version)
-    served = None if version is None else lambda: version in v2_models.served_versions(job_client.client())
+    served = None if version is None else lambda: version in fleet.ready_versions(job_client.client())
     results = job_client.submit_many(jobs, digests, deadline, stream, served, request_ids.current())
     probs, labels, maps = [], [], []
     for result in results:

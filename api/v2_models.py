@@ -1,25 +1,13 @@
-"""What the Open Inference Protocol says about the served model: its name, versions, metadata and Triton config.
-
-`served_versions()` is what the protocol's routes read as the versions being served: fleet.served_version() of each
-live, ready worker (its `model_version`, docs/queue-protocol.md, or protocol.DEFAULT_VERSION ("1") for one serving a
-MODEL_DIR folder outside a repository); `backends()` the runtimes serving one of them. Both come from one reading of
-the heartbeats, re-read at most once per VERSIONS_TTL_S.
-"""
+"""What the Open Inference Protocol says about the served model: its metadata and Triton config, given the versions
+and runtimes that fleet.ready_runtimes() reads from the workers' heartbeats."""
 
 from __future__ import annotations
 
-import threading
-import time
-
-import redis
-
-import fleet
 import settings
 from resnet_common.protocol import DEFAULT_RUNTIME
 
 PLATFORM, BACKEND = "onnxruntime_onnx", DEFAULT_RUNTIME  # BACKEND: named while no worker is ready
 IMAGE_SIZE, CHANNELS, CLASSES, HEATMAP_SIZE = 224, 3, 1000, 7
-VERSIONS_TTL_S = 1.0  # how long one process reuses its reading of the heartbeats
 
 # name → (datatype, shape of one item): the batch dimension comes first, -1 in metadata. One `image` item is one
 # encoded file: requests may shape a batch [N] or [N, 1]; metadata says [-1, 1], as Triton does for a batched input of
@@ -27,41 +15,6 @@ VERSIONS_TTL_S = 1.0  # how long one process reuses its reading of the heartbeat
 INPUTS = {"image": ("BYTES", ()), "input": ("FP32", (IMAGE_SIZE, IMAGE_SIZE, CHANNELS))}
 OUTPUTS = {"probabilities": ("FP32", (CLASSES,)), "heatmap": ("FP32", (HEATMAP_SIZE, HEATMAP_SIZE))}
 TRITON_TYPES = {"BYTES": "TYPE_STRING", "FP32": "TYPE_FP32"}
-
-_lock = threading.Lock()
-_served: tuple[float, dict[str, tuple[str, ...]]] = (0.0, {})
-
-
-def _served_runtimes(r: redis.Redis, now: float | None = None) -> dict[str, tuple[str, ...]]:
-    """fleet.served_runtimes of the live workers, read from the heartbeats at most once per VERSIONS_TTL_S per
-    process."""
-    global _served
-    now = time.monotonic() if now is None else now
-    with _lock:
-        read_at, served = _served
-        if read_at and now - read_at < VERSIONS_TTL_S:
-            return served
-    served = fleet.served_runtimes(fleet.live_workers(r))
-    with _lock:
-        _served = (now, served)
-    return served
-
-
-def served_versions(r: redis.Redis, now: float | None = None) -> tuple[str, ...]:
-    """Versions that at least one live, ready worker serves, sorted (numbers numerically); () when none."""
-    return tuple(_served_runtimes(r, now))
-
-
-def backends(r: redis.Redis, version: str) -> list[str]:
-    """The runtimes the live, ready workers serving `version` report, sorted."""
-    return list(_served_runtimes(r).get(version, ()))
-
-
-def forget_versions() -> None:
-    """Read the heartbeats again on the next call (tests, and after a repository change)."""
-    global _served
-    with _lock:
-        _served = (0.0, {})
 
 
 def metadata(versions: tuple[str, ...]) -> dict:
@@ -79,7 +32,7 @@ def config(runtimes: list[str] | None = None) -> dict:
     """Triton's model configuration, as its `/config` route returns it (what perf_analyzer reads): dims without
     the batch dimension; `image` is one encoded file per batch item (dims [1], reshaped to a scalar); each input
     is optional because a request carries exactly one of them. `backend` names the runtimes that serve it
-    (`backends`), comma-separated while a fleet runs both."""
+    (fleet.ready_runtimes), comma-separated while a fleet runs both."""
     inputs = []
     for name, (datatype, shape) in INPUTS.items():
         entry = {"name": name, "data_type": TRITON_TYPES[datatype], "dims": list(shape) or [1], "optional": True}

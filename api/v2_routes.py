@@ -14,6 +14,7 @@ import time
 from flask import Blueprint, Response, request
 
 import admission
+import fleet
 import job_client
 import settings
 import v2_codec
@@ -54,28 +55,24 @@ def ready():
     unqueueable = job_client.why_unqueueable(r)
     if unqueueable:
         return error(unqueueable, 503, "v2_not_ready")
-    if not v2_models.served_versions(r):
+    if not fleet.ready_versions(r):
         return error("no live worker with its model loaded", 503, "v2_not_ready")
     return {"ready": True}
 
 
 # models -------------------------------------------------------------------------------------------------------
-def _resolve(name: str, version: str | None, queue_unserved: bool = False) -> tuple[str, tuple[str, ...]]:
-    """The version a request is about (the highest served when none is named) and all served versions;
-    404 for an unknown model or version, 503 when no worker serves it, except with `queue_unserved` for a request
-    that names no version: ("", ()) then, and its jobs wait in the shared queue as /predict's do."""
+def _resolve(name: str, version: str | None, queueing: bool = False) -> tuple[str, tuple[str, ...]]:
+    """The version a request is about (the highest served when none is named) and all served versions; 404 for an
+    unknown model or version, 503 when no worker is ready (fleet.require_ready). A request about to queue jobs
+    (`queueing`) that names no version may get ("", ()) instead: its jobs wait in the shared queue as /predict's do."""
     if name != settings.MODEL_NAME:
         raise V2Error(f"unknown model {name!r}; this server serves {settings.MODEL_NAME!r}", 404)
-    versions = v2_models.served_versions(job_client.client())
-    if version is not None and version not in versions:
-        if not versions:
-            raise V2Error(f"model {name!r} is not ready: no live worker serves it", 503)
+    versions = fleet.require_ready(job_client.client(), queueing=queueing and version is None)
+    if version is None:
+        return (versions[-1] if versions else ""), versions
+    if version not in versions:
         raise V2Error(f"unknown version {version!r} of model {name!r}; served: {', '.join(versions)}", 404)
-    if not versions:
-        if queue_unserved and version is None:
-            return "", ()
-        raise V2Error(f"model {name!r} is not ready: no live worker serves it", 503)
-    return version or versions[-1], versions
+    return version, versions
 
 
 @bp.get("/models/<name>")
@@ -96,7 +93,7 @@ def model_ready(name: str, version: str | None = None):
 @bp.get("/models/<name>/versions/<version>/config")
 def model_config(name: str, version: str | None = None):
     served, _ = _resolve(name, version)
-    return v2_models.config(v2_models.backends(job_client.client(), served))
+    return v2_models.config(list(fleet.ready_runtimes(job_client.client()).get(served, ())))
 
 
 @bp.get("/models/stats")
@@ -115,9 +112,7 @@ def infer(name: str, version: str | None = None):
     if 0 < settings.MAX_QUEUE_WAIT_S < waited:
         log.warning("shed %s: waited %.2f s for a thread", request.path, waited)
         return error(admission.SHED_MESSAGE, 503, "shed")
-    # With no worker up and a pool that scales from zero, a request naming no version is queued like /predict's,
-    # so the first worker to start answers it and the deadline's 504 ends the wait; otherwise it is a 503 at once.
-    served, _ = _resolve(name, version, queue_unserved=settings.SCALE_FROM_ZERO)
+    served, _ = _resolve(name, version, queueing=True)
     arrived = admission.arrival(request)
     try:
         response, computed = _infer(name, version)

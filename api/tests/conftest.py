@@ -24,12 +24,12 @@ def isolated_dirs(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def fresh_versions():
-    """Each test reads the heartbeats afresh: a process keeps its reading for a second (v2_models)."""
-    import v2_models
+    """Each test reads the heartbeats afresh: a process keeps its reading for a second (fleet)."""
+    import fleet
 
-    v2_models.forget_versions()
+    fleet.forget_reading()
     yield
-    v2_models.forget_versions()
+    fleet.forget_reading()
 
 
 @pytest.fixture

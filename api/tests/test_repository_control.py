@@ -40,22 +40,6 @@ def test_ready_and_metrics_show_each_workers_version(client, redis_env):
     assert info == {"1": 1.0, "2": 2.0}
 
 
-def test_served_versions_sorts_numerically_and_skips_loading_workers(redis_env):
-    fleet_of(redis_env, "10", "9")
-    heartbeat(redis_env, "loading", ready=False, model_version="11")
-    assert fleet.served_versions(fleet.live_workers(redis_env)) == ["9", "10"]
-    assert sorted(["10", "²", "9", "b"], key=fleet.version_order) == ["9", "10", "b", "²"]  # names after numbers
-
-
-def test_served_runtimes_name_each_versions_runtimes_and_default_to_onnxruntime(redis_env):
-    heartbeat(redis_env, "a", model_version="2", runtime="openvino")
-    heartbeat(redis_env, "b", model_version="2")  # reports no runtime
-    heartbeat(redis_env, "c", model_version="10", runtime="openvino")
-    heartbeat(redis_env, "loading", ready=False, model_version="3", runtime="onnxruntime")
-    served = fleet.served_runtimes(fleet.live_workers(redis_env))
-    assert served == {"2": ("onnxruntime", "openvino"), "10": ("openvino",)} and list(served) == ["2", "10"]
-
-
 def test_load_pins_a_version_and_load_without_one_clears_the_policy(client, redis_env):
     fleet_of(redis_env, "3")
     response = client.post(LOAD, json={"parameters": {"version": "1"}})

@@ -15,12 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+import fleet
 import images
 import settings
 from resnet_common import preprocess, protocol
 import v2_infer
 import v2_codec
-import v2_models
 from fakeworker import FakeWorker, error_result, heartbeat
 from testkit import photo as read_photo
 from testkit import wait_until
@@ -115,10 +115,10 @@ def test_readiness_follows_the_workers(client, redis_env):
     response = client.get("/v2/health/ready")
     assert response.status_code == 503 and "error" in response.get_json() and response.headers["Retry-After"]
     heartbeat(redis_env, "w1", ready=False)
-    v2_models.forget_versions()
+    fleet.forget_reading()
     assert client.get(f"/v2/models/{MODEL}/ready").status_code == 503
     heartbeat(redis_env, "w1")
-    v2_models.forget_versions()
+    fleet.forget_reading()
     assert client.get("/v2/health/ready").get_json() == {"ready": True}
     assert client.get(f"/v2/models/{MODEL}/ready").get_json() == {"name": MODEL, "version": "1", "ready": True}
     assert client.get(f"/v2/models/{MODEL}/versions/1/ready").status_code == 200
@@ -137,10 +137,10 @@ def test_model_metadata_and_config(client, served):
     assert config["max_batch_size"] == 8 and config["name"] == MODEL
     assert (config["platform"], config["backend"]) == ("onnxruntime_onnx", "onnxruntime")  # no runtime reported
     served.hset(protocol.worker_key("w1"), "runtime", "openvino")
-    v2_models.forget_versions()
+    fleet.forget_reading()
     assert client.get(f"/v2/models/{MODEL}/config").get_json()["backend"] == "openvino"
     heartbeat(served, "w2", runtime="onnxruntime")
-    v2_models.forget_versions()
+    fleet.forget_reading()
     assert client.get(f"/v2/models/{MODEL}/config").get_json()["backend"] == "onnxruntime,openvino"  # switching
     assert [(i["name"], i["data_type"], i["dims"]) for i in config["input"]] == [
         ("image", "TYPE_STRING", [1]),
@@ -212,7 +212,7 @@ def test_with_no_worker_up_every_inference_is_a_503_at_once_and_queues_nothing(c
         started = time.monotonic()
         response = binary_infer(client, [jpeg], path=path)
         assert response.status_code == 503 and response.headers["Retry-After"]
-        assert "no live worker serves it" in response.get_json()["error"] and time.monotonic() - started < 1
+        assert "no worker is ready" in response.get_json()["error"] and time.monotonic() - started < 1
     assert not redis_env.exists(protocol.JOB_STREAM) or redis_env.xlen(protocol.JOB_STREAM) == 0
 
 
@@ -231,7 +231,7 @@ def test_with_no_worker_up_and_a_pool_scaling_from_zero_a_request_naming_no_vers
     assert response.status_code == 200, response.data
     assert split(response)[0]["model_version"] == "3" and response.headers["X-Model-Version"] == "3"
     named = binary_infer(client, [jpeg], path=f"/v2/models/{MODEL}/versions/3/infer")
-    assert named.status_code == 503 and "no live worker serves it" in named.get_json()["error"]  # at once
+    assert named.status_code == 503 and "no worker is ready" in named.get_json()["error"]  # at once
     assert client.get(f"/v2/models/{MODEL}").status_code == 503  # the model is still not ready
 
 
