@@ -53,20 +53,28 @@ def client(blocking: bool = False, retry: bool = True) -> redis.Redis:
         return r
 
 
+_refusal_logged = False  # why_unqueueable logged Redis refusing to move the job stream aside
+
+
 def why_unqueueable(r: redis.Redis) -> str | None:
     """None when Redis answers and the shared job stream is a stream (or not created yet); else the reason. One
     round trip (TYPE), for the readiness routes. The key holding another type of value (a hand edit) fails every
     XADD: it is moved aside here as a worker would (key_types.move_aside, kept for a human), since with the workers
     scaled to zero and the replicas out of service while not ready, nothing else would. Where Redis refuses the
     move, the replica is not ready until a human fixes the key."""
+    global _refusal_logged
     wrong = key_types.wrong_types(r, [protocol.JOB_STREAM], "stream")
     if not wrong:
+        _refusal_logged = False
         return None
     try:
         key_types.move_aside(r, protocol.JOB_STREAM, "stream")
+        _refusal_logged = False
         return None
     except redis.ResponseError as exc:
-        log.warning("%s holds another type of value and could not be moved aside: %s", protocol.JOB_STREAM, exc)
+        if not _refusal_logged:  # once per fault and process, not once per probe
+            log.warning("%s holds another type of value and could not be moved aside: %s", protocol.JOB_STREAM, exc)
+            _refusal_logged = True
     return f"{protocol.JOB_STREAM} holds a {wrong[protocol.JOB_STREAM]}, not the job stream: no request can be queued"
 
 

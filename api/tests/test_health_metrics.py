@@ -101,18 +101,29 @@ def test_a_job_stream_holding_another_type_is_moved_aside_by_every_readiness_rou
 
 
 def test_a_job_stream_redis_will_not_move_makes_every_readiness_route_a_503_with_the_reason(
-    client, redis_env, redis_server
+    client, redis_env, redis_server, caplog
 ):
     heartbeat(redis_env, "w1", ready=True)
     redis_env.set(protocol.JOB_STREAM, "a hand edit")
+
+    def refusals_logged() -> int:
+        return sum("could not be moved aside" in r.getMessage() for r in caplog.records)
+
     with redis_server.denied("rename"):
         for path in ("/ready", "/ready/details", "/ready/accept", "/v2/health/ready"):
             response = client.get(path)
             assert response.status_code == 503, path
             error = response.get_json()["error"]
             assert error == "ml:jobs holds a string, not the job stream: no request can be queued"
+        assert refusals_logged() == 1  # once for the fault, not once per probe
     redis_env.delete(protocol.JOB_STREAM)  # fixed by hand: the next XADD creates the stream
     assert [client.get(p).status_code for p in ("/ready", "/ready/accept", "/v2/health/ready")] == [200, 200, 200]
+    redis_env.set(protocol.JOB_STREAM, "a hand edit")
+    with redis_server.denied("rename"):
+        assert client.get("/ready").status_code == 503
+    assert refusals_logged() == 2  # a new fault is logged again
+    redis_env.delete(protocol.JOB_STREAM)
+    assert client.get("/ready").status_code == 200  # and this process forgets it once fixed
 
 
 def test_a_heartbeat_set_holding_another_type_is_a_503_that_does_not_say_redis_is_unreachable(client, redis_env):
