@@ -103,7 +103,7 @@ def ready_versions(r: redis.Redis, now: float | None = None) -> tuple[str, ...]:
 
 
 def forget_reading() -> None:
-    """Read the heartbeats again on the next call (tests, and after a repository change)."""
+    """Read the heartbeats again on the next call (tests: a change of the fleet otherwise shows within a second)."""
     global _reading
     with _lock:
         _reading = (0.0, {})
