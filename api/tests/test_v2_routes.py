@@ -235,6 +235,18 @@ def test_with_no_worker_up_and_a_pool_scaling_from_zero_a_request_naming_no_vers
     assert client.get(f"/v2/models/{MODEL}").status_code == 503  # the model is still not ready
 
 
+def test_unreadable_heartbeats_queue_an_inference_as_predict_does_but_a_named_version_is_a_503(client, redis_env, jpeg):
+    """A heartbeat set holding another type (a hand edit, until a worker moves it aside) proves nothing: a request
+    naming no version goes to the shared queue, where a live worker answers; one naming a version cannot be checked."""
+    redis_env.set(protocol.HEARTBEATS_KEY, "a hand edit")
+    with FakeWorker(redis_env.connection_pool.connection_kwargs["port"], answered_as(["1"])):  # publishes no beat
+        response = binary_infer(client, [jpeg])
+        named = binary_infer(client, [jpeg], path=f"/v2/models/{MODEL}/versions/1/infer")
+    assert response.status_code == 200, response.data
+    assert split(response)[0]["model_version"] == "1"
+    assert named.status_code == 503 and named.get_json() == {"error": "queue unavailable: ResponseError"}
+
+
 def test_a_job_stream_holding_another_type_is_a_quick_503_for_its_requests_only(client, served, jpeg):
     serve_version(served, "w2", "2")
     served.set(protocol.version_stream("2"), "a hand edit")
