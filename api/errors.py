@@ -6,6 +6,7 @@ class PredictError(Exception):
 
     status = 503
     kind = "prediction_failed"
+    retry_later = False  # a 503 the client should retry after a moment: its answer carries Retry-After
 
 
 class InvalidImage(PredictError):
@@ -20,6 +21,7 @@ class QueueFull(PredictError):
 
     status = 503
     kind = "queue_full"
+    retry_later = True
 
 
 class NoWorker(PredictError):
@@ -27,6 +29,7 @@ class NoWorker(PredictError):
 
     status = 503
     kind = "no_worker"
+    retry_later = True
 
 
 class DecodeBusy(QueueFull):
@@ -68,3 +71,4 @@ class VersionGone(PredictError):
 
     status = 503
     kind = "version_switched"
+    retry_later = True

@@ -9,7 +9,7 @@ import http_reasons
 import metrics
 import settings
 import v2_errors
-from errors import NoWorker, PredictError, QueueFull
+from errors import PredictError
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +41,14 @@ def bad_request(reason: str, kind: str = "bad_request") -> Response:
 
 
 def predict_error(exc: PredictError) -> Response:
-    """Typed prediction error → its status; 503 for a full queue or no worker ready carries Retry-After."""
+    """Typed prediction error → its status; one the client should retry later (`retry_later`) carries Retry-After."""
     if exc.status == 400:
         return bad_request(str(exc), kind=exc.kind)
     log.warning("POST /predict failed (%s): %s", exc.kind, exc)
     metrics.count_error(exc.kind)
     response = _failure(exc.status, str(exc))
     response.headers["X-Error"] = _header_safe(str(exc))
-    if isinstance(exc, (QueueFull, NoWorker)):
+    if exc.retry_later:
         response.headers["Retry-After"] = str(settings.retry_after_s())
     return response
 

@@ -332,6 +332,11 @@ class Stack:
 
     # --- logs and stop --------------------------------------------------------------------------------------------
 
+    def log_lines(self, program: str, needle: str) -> list[str]:
+        """The lines of one supervised program's log (`nginx`, `gunicorn`, `model`, …) that contain `needle`."""
+        path = self.run_dir / "logs" / f"{program}.log"
+        return [line for line in path.read_text(errors="replace").splitlines() if needle in line]
+
     def logs(self) -> str:
         files = [self.tmp / "run.sh.log", *sorted(self.tmp.glob("model-host-*.log"))]
         files += sorted((self.run_dir / "logs").glob("*.log"))

@@ -23,7 +23,7 @@ def isolated_dirs(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def fresh_versions():
+def fresh_fleet_reading():
     """Each test reads the heartbeats afresh: a process keeps its reading for a second (fleet)."""
     import fleet
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-
 from resnet_common import protocol
 from fakeworker import FakeWorker, heartbeat
 from test_v2_routes import MODEL, binary_infer, v2_answer
