@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import pytest
 import requests
 
 from testkit import PHOTOS, REPO, converted_model_dir, post_photo, wait_until
+from testkit.request_id_cases import MADE_ID, SENT_IDS
 
 PHOTO_NAMES = ["cat.jpg", "coffee.jpg", "rocket.jpg"]
 FEEDBACK_COLUMNS = ("timestamp", "filename", "prediction", "score")  # api/feedback.py COLUMNS; no header row
@@ -73,13 +73,20 @@ def test_one_request_id_links_the_answer_nginx_and_the_api(stack):
     answered = post_photo(stack.url, "cat.jpg")
     made = answered.headers["X-Request-ID"]
     assert refused.status_code == 400 and refused.headers["X-Request-ID"] == "e2e-trace-1"
-    assert answered.status_code == 200 and re.fullmatch(r"[0-9a-f]{32}", made)  # nginx's $request_id
+    assert answered.status_code == 200 and MADE_ID.fullmatch(made)  # nginx's $request_id
     lines = stack.log_lines  # supervisord writes the programs' output as it comes: wait for each line
     [access] = wait_until(lambda: lines("nginx", "id=e2e-trace-1 "), 5, "the access log line of the refusal")
     assert '"POST /predict HTTP/1.1" 400' in access
     wait_until(lambda: lines("nginx", f"id={made} "), 5, "the access log line of the answer")
     [api_line] = wait_until(lambda: lines("gunicorn", "[e2e-trace-1]"), 5, "the API's log line of the refusal")
     assert "rejected" in api_line
+
+
+@pytest.mark.parametrize("sent", SENT_IDS)
+def test_nginx_echoes_the_ids_the_api_echoes_and_replaces_the_others(stack, sent):
+    """nginx's plausibility rule is the API's (the same table tests both): an ID the API would keep reaches it."""
+    answered = requests.get(stack.url + "/health", headers={"X-Request-ID": sent}, timeout=5).headers["X-Request-ID"]
+    assert answered == sent if SENT_IDS[sent] else MADE_ID.fullmatch(answered)
 
 
 def test_get_predict_is_405(stack):
