@@ -305,17 +305,21 @@ MALFORMED = {  # what a client sends to {path} -> the status nginx answers befor
 }
 
 
-@pytest.mark.parametrize("path", ["/v2/models/resnet50/infer", "/predict"])
+@pytest.mark.parametrize("path", ["/v2/models/resnet50/infer", "/predict", "/feedback"])
 @pytest.mark.parametrize("case", MALFORMED)
 def test_requests_nginx_refuses_itself_get_json_in_their_routes_shape(sup, case, path):
-    """The Open Inference Protocol's {"error"} under /v2, the course's shape elsewhere; never nginx's HTML."""
+    """The Open Inference Protocol's {"error"} under /v2, /feedback's own shape there, the course's elsewhere;
+    never nginx's HTML."""
     raw, status = MALFORMED[case]
-    got, headers, body = Client(sup, "127.0.3.1").raw(raw.replace(b"{path}", path.encode()))
+    sent = raw.replace(b"{path}", path.encode())
+    got, headers, body = Client(sup, "127.0.3.1").raw(sent)
     print(f"{case} to {path} -> {got} {headers.get('content-type')} {body[:100]!r}")
     answer = json.loads(body)
     assert got == status and headers["content-type"] == "application/json"
     if path.startswith("/v2"):
         assert set(answer) == {"error"} and answer["error"] and "x-error" not in headers  # the reason: in the body
+    elif path == "/feedback" and not sent.startswith(b"GET /feedback%00"):  # that one names another route
+        assert answer == {"success": False, "error": headers["x-error"]}
     else:
         assert answer["success"] is False and set(answer) <= {"success", "prediction", "score", "error"}
         assert headers["x-error"] and answer.get("error", headers["x-error"]) == headers["x-error"]  # one reason
