@@ -29,6 +29,12 @@ errorlog = "-"
 loglevel = _cfg.LOG_LEVEL.lower()
 control_socket_disable = True  # gunicorn ≥ 25 opens ~/.gunicorn/gunicorn.ctl: clashes between instances, needs $HOME
 forwarded_allow_ips = _cfg.FORWARDED_ALLOW_IPS
+# nginx bounds what reaches gunicorn (4 x 8 KiB header buffers: a request line or header line of at most 8 KiB, at
+# most 32 KiB of headers) and answers anything beyond in the route's JSON. gunicorn's own limits sit at or above
+# that, so a request nginx passed on is never refused here with gunicorn's HTML 414 or 431.
+limit_request_line = 8190  # gunicorn's maximum: nginx's 8 KiB buffer holds no longer line
+limit_request_fields = 32768  # gunicorn's maximum: nginx refuses a header block long before that many
+limit_request_field_size = 16384  # the admission server's buffers: a line may grow on the way (X-Forwarded-For)
 
 # Must be in the environment before any worker imports prometheus_client (workers fork after this file runs).
 _own_multiproc_dir = not _cfg.PROMETHEUS_MULTIPROC_DIR

@@ -325,6 +325,33 @@ def test_requests_nginx_refuses_itself_get_json_in_their_routes_shape(sup, case,
         assert headers["x-error"] and answer.get("error", headers["x-error"]) == headers["x-error"]  # one reason
 
 
+PASSED_ON = {  # requests at the public server's limits, which it passes on (one byte more and it refuses them)
+    "the longest request line": b"GET /health?" + b"a" * (8190 - len("GET /health? HTTP/1.1")) + b" HTTP/1.1",
+    "150 header fields": b"GET /health HTTP/1.1\r\n" + b"\r\n".join(b"X-%d: a" % i for i in range(150)),
+    "a header line that grows on the way": b"GET /health HTTP/1.1\r\nX-Forwarded-For: " + b"1" * 8170,
+}
+
+
+@pytest.mark.parametrize("case", PASSED_ON)
+def test_a_request_the_public_server_passes_on_is_answered_by_the_api(sup, case):
+    """Every part behind the public server accepts at least what it passes on, so a request within nginx's limits
+    never meets a second refusal in HTML: the admission server's 400 (X-Forwarded-For gains the client's address
+    on the way), gunicorn's 414 (a line over 4 KiB) or 431 (over 100 header fields)."""
+    got, headers, body = Client(sup, "127.0.3.3").raw(PASSED_ON[case] + b"\r\nHost: x\r\n\r\n")
+    assert got == 200 and json.loads(body) == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "request_line, status", [("GET /health", 200), ("OPTIONS /", 200), ("GET /v2", 200), ("GET /predict", 405)]
+)
+def test_an_http_1_0_request_without_host_is_answered_by_the_api(sup, request_line, status):
+    """HTTP/1.0 makes Host optional, and load balancers' health checks often send none (HAProxy's default check
+    is `OPTIONS / HTTP/1.0`): the API answers them as any other, never nginx's HTML 400."""
+    got, headers, body = Client(sup, "127.0.3.2").raw(f"{request_line} HTTP/1.0\r\n\r\n".encode())
+    print(f"{request_line} HTTP/1.0 without Host -> {got} {headers.get('content-type')} {body[:80]!r}")
+    assert got == status
+
+
 @pytest.mark.parametrize("accept, status", [("text/html,*/*;q=0.8", 303), ("application/json", 413)])
 def test_a_page_upload_too_large_for_nginx_sends_a_browser_back_to_the_page_saying_why(sup, accept, status):
     """nginx refuses the body before the app could flash a message: a browser is sent back to the page, which
