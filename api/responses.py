@@ -64,6 +64,13 @@ def upload_too_large(limit: int | None) -> str:
     return f"upload larger than the limit of {limit} bytes"
 
 
+def _within_length_limit() -> bool:
+    """True when werkzeug's 413 came for a body within the route's length limit: then a form limit refused it (more
+    parts than MAX_FORM_PARTS, or a text field over MAX_FORM_MEMORY_SIZE), which werkzeug reports the same way."""
+    length, limit = request.content_length, request.max_content_length
+    return length is not None and limit is not None and length <= limit
+
+
 def _is_api() -> bool:
     """/predict, and a JSON client of /feedback: errors as JSON, never a redirect to the page."""
     return request.path == "/predict" or (request.path == "/feedback" and (request.is_json or wants_json()))
@@ -74,14 +81,20 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge):
-        if request.path == "/feedback":
+        form_limit = _within_length_limit()
+        if form_limit:
+            message = (
+                f"form has more than {request.max_form_parts} parts, "
+                f"or a text field over {request.max_form_memory_size} bytes"
+            )
+        elif request.path == "/feedback":
             message = f"feedback larger than the limit of {request.max_content_length} bytes"
         else:
-            message = upload_too_large(app.config.get("MAX_CONTENT_LENGTH"))
-        metrics.count_error("too_large")
+            message = upload_too_large(request.max_content_length)
+        metrics.count_error("form_limit" if form_limit else "too_large")
         if _is_api():
             return _failure(413, message)
-        flash(f"File too large: {message}", "error")
+        flash(f"Upload refused: {message}" if form_limit else f"File too large: {message}", "error")
         return redirect(url_for("views.index"))
 
     @app.errorhandler(HTTPException)

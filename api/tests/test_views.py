@@ -138,6 +138,13 @@ def test_index_too_large_flashes(app, photo):
     assert response.status_code == 302 and flashes(client)[0].startswith("File too large")
 
 
+def test_index_form_over_a_form_limit_flashes_why(client, photo):
+    form = {f"f{i}": "1" for i in range(40)} | {"file": (io.BytesIO(photo()), "cat.jpg")}  # 32 parts at most
+    response = client.post("/", data=form, content_type="multipart/form-data")
+    assert response.status_code == 302
+    assert flashes(client) == ["Upload refused: form has more than 32 parts, or a text field over 500000 bytes"]
+
+
 @pytest.mark.parametrize(
     "name",
     ["../../etc/passwd.jpg", "/abs/path/x.jpg", "фото 猫.jpg", "a" * 5000 + ".jpg", "..\\..\\win.jpg", "x.jpg\x00.php"],
