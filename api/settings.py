@@ -43,6 +43,7 @@ class Settings(SharedSettings):
     PER_CLIENT_INFLIGHT: int = 4  # nginx: POST /predict and POST / inside the service at once per client address
     PER_CLIENT_RATE_PER_S: int = 5  # nginx: POST /, /feedback, /heatmap.png per second per client address
     PER_CLIENT_RATE_BURST: int = 20  # nginx: requests above that rate accepted at once before 429s
+    NGINX_METRICS_PORT: int = 9145  # nginx serves its refusal counts on HOST:this port (`make run`)
     REDIS_MAXMEMORY: str = "256mb"  # the Redis `make run` starts (compose sets its own)
     PREPROCESS: str = "keras"  # keras: bit-identical to Keras load_img; fast: JPEG decoded at a reduced DCT scale
     DECODE_MEMORY_MB: int = 256  # per API process: what concurrent decodes may hold (decode_budget.py)

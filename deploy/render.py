@@ -60,6 +60,10 @@ def nginx_user_directive(run_dir: Path) -> str:
     return f"user {pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name};"
 
 
+def listen_address(host: str, port: object) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def admission() -> dict:
     """MAX_INFLIGHT and Retry-After sized from the model fleet's measured rate (model/capacity.py, run in the
     model service's own settings) and SHED_LATENCY_TARGET_S, at most what gunicorn serves at once; explicit values
@@ -94,7 +98,8 @@ def values(run_dir: Path, shed: dict | None = None) -> dict[str, object]:
         "REDIS_AUTOSTART": "true" if os.environ.get("START_REDIS", "1") == "1" else "false",
         # START_MODEL=0: an API host whose model workers run elsewhere (or start later: supervisorctl start model)
         "MODEL_AUTOSTART": "true" if os.environ.get("START_MODEL", "1") == "1" else "false",
-        "NGINX_LISTEN": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "NGINX_LISTEN": listen_address(host, port),
+        "NGINX_METRICS_LISTEN": listen_address(host, settings.NGINX_METRICS_PORT),
         "API_UPSTREAM": f"unix:{run_dir}/gunicorn.sock",
         # nginx in front logs every request: gunicorn's own access log only when asked for (GUNICORN_ACCESSLOG=-)
         "GUNICORN_ACCESSLOG": os.environ.get("GUNICORN_ACCESSLOG", ""),

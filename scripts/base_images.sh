@@ -5,7 +5,8 @@
 # never an official image's. An image whose recipe (packages, setup script, image settings) is unchanged is kept.
 #   local/python:3.11  bookworm's python3.11 (3.11.2) in a virtual environment at /opt/python (PEP 668)
 #   local/redis:7      Debian's redis-server, runs as user redis in /data
-#   local/nginx:1      Debian's nginx (+ curl for health checks, as the official image) with its template entrypoint
+#   local/nginx:1      Debian's nginx and its Lua module (+ curl for health checks, as the official image) with its
+#                      template entrypoint
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 SUITE=bookworm
@@ -60,6 +61,6 @@ image local/python:3.11 "python3.11 python3.11-venv ca-certificates" python.sh \
 image local/redis:7 "redis-server" redis.sh "ENV $ENVPATH" "WORKDIR /data" "USER redis" "EXPOSE 6379" \
   'CMD ["redis-server"]'
 # The official image's STOPSIGNAL SIGQUIT (graceful) cannot be set by `docker import`: compose sets stop_signal.
-image local/nginx:1 "nginx-light gettext-base curl" nginx.sh "ENV $ENVPATH" "EXPOSE 80" \
+image local/nginx:1 "nginx-light libnginx-mod-http-lua gettext-base curl" nginx.sh "ENV $ENVPATH" "EXPOSE 80" \
   'ENTRYPOINT ["/docker-entrypoint.sh"]' 'CMD ["nginx", "-g", "daemon off;"]'
 rm -f "$ROOTFS"   # the images hold everything now; a recipe change starts from debootstrap again

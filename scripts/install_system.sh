@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages the project needs (Debian): redis-server and nginx if not on PATH, and with
+# Installs the system packages the project needs (Debian): redis-server and nginx if not on PATH, nginx's Lua
+# module if missing, and with
 # --test-tools Chromium (browser test), docker-compose (offline compose check), kubectl (kustomize builds),
 # promtool (Prometheus config and dashboard queries), iproute2 and iptables (network-namespace test).
 # Needs root (or sudo) only when something is missing.
@@ -8,6 +9,7 @@ source "$(dirname "$0")/common.sh"
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)   # make run's front door
+[ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)   # nginx counts its refusals
 if [ "${1:-}" = "--test-tools" ]; then   # the browser test and the offline compose check
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)

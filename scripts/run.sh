@@ -42,13 +42,18 @@ elif [[ "$anonymous" == *NOAUTH* || "$anonymous" == *WRONGPASS* ]]; then
 else
   export START_REDIS=1 REDIS_HOST=127.0.0.1
 fi
-if ! "$VENV/bin/python" -c "import socket, sys; s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2])))" "$HOST" "$PORT" 2>/dev/null; then
-  log "$HOST:$PORT is already in use: stop what listens there or choose another PORT"; exit 1
-fi
+port_free() {  # port_free SETTING PORT: nothing listens on HOST:PORT yet (nginx will); else stop, naming SETTING
+  "$VENV/bin/python" -c "import socket, sys; s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2])))" "$HOST" "$2" 2>/dev/null \
+    || { log "$HOST:$2 is already in use: stop what listens there or choose another $1"; exit 1; }
+}
+metrics_port="$(PYTHONPATH="$ROOT/api" "$VENV/bin/python" -c "import settings; print(settings.NGINX_METRICS_PORT)")"
+port_free PORT "$PORT"
+port_free NGINX_METRICS_PORT "$metrics_port"
 PYTHONPATH="$ROOT/api" "$VENV/bin/python" "$ROOT/deploy/render.py" "$RUN_DIR"
 set -a; source "$RUN_DIR/admission.env"; set +a   # the API's 503s give the Retry-After nginx gives
 log "serving on http://$HOST:$PORT (Ctrl-C stops; make status, make logs; logs in $RUN_DIR/logs)"
+log "nginx's refusal counts for Prometheus: http://$HOST:$metrics_port/metrics"
 # supervisord's first turn (the one that starts the programs) waits up to 1 s for an event: a connection wakes it.
 # Started from a subshell, so that supervisord never reaps a child it does not know.
 ( "$VENV/bin/python" -S "$ROOT/deploy/supervisor/wake.py" "$RUN_DIR/supervisor.sock" >/dev/null 2>&1 & )

@@ -15,11 +15,13 @@ import signal
 import socket
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
+from testkit.nginx_metrics import refusal_counts
 from testkit.paths import PHOTOS, REPO, converted_model_dir
 from testkit.processes import free_port, stop_process, wait_until
 from testkit.redis_server import RedisServer
@@ -58,6 +60,7 @@ class Stack:
     redis: RedisServer | None = None
     port: int = field(default_factory=free_port)
     redis_port: int = field(default_factory=free_port)
+    nginx_metrics_port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"
     prefix: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
@@ -75,6 +78,15 @@ class Stack:
     def url(self) -> str:
         """nginx, the only public address."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def nginx_metrics_url(self) -> str:
+        """nginx's own figures (its refusal counts), on a listener of their own."""
+        return f"http://{self.host}:{self.nginx_metrics_port}/metrics"
+
+    def nginx_refusals(self) -> Counter:
+        """nginx_refusals_total by (refusal, code): the answers nginx made itself so far."""
+        return refusal_counts(self.nginx_metrics_url)
 
     @property
     def run_dir(self) -> Path:
@@ -137,6 +149,7 @@ class Stack:
                 "HOST": self.host,
                 "REDIS_HOST": self.redis_host,
                 "REDIS_PORT": str(self.redis_port),
+                "NGINX_METRICS_PORT": str(self.nginx_metrics_port),
                 "MODEL_DIR": str(converted_model_dir()),
                 "INSTANCE_PATH": str(self.tmp / "instance"),
                 "UPLOAD_FOLDER": str(self.tmp / "uploads"),

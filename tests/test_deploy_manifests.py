@@ -244,10 +244,11 @@ def test_network_policies_open_http_to_all_metrics_to_monitoring_and_deny_the_re
     )
     [http] = _rules_for_port(api, "http")
     assert "from" not in http, "the front door must be reachable from anywhere"
-    for workload in ("api", "model"):
+    for workload, scraped in (("api", ("metrics", "nginx-metrics")), ("model", ("metrics",))):
         policy = one(docs, "NetworkPolicy", workload)
-        [metrics] = _rules_for_port(policy, "metrics")
-        assert metrics["from"] == [{"namespaceSelector": {"matchLabels": MONITORING_NAMESPACE}}]
+        for port in scraped:
+            [metrics] = _rules_for_port(policy, port)
+            assert metrics["from"] == [{"namespaceSelector": {"matchLabels": MONITORING_NAMESPACE}}], port
         pod = one(docs, "Deployment", workload)["spec"]["template"]["spec"]
         ported = {p["name"] for c in pod["containers"] for p in c.get("ports", [])}
         allowed = {p["port"] for r in policy["spec"]["ingress"] for p in r["ports"]}
@@ -440,23 +441,29 @@ def test_dev_overlay_runs_its_own_redis_and_production_an_external_sentinel_set(
     assert len(sentinels) >= 3 and all(re.fullmatch(r"[\w.-]+:\d+", s) for s in sentinels)
 
 
-def test_servicemonitors_scrape_each_pod_on_the_metrics_port():
+def test_servicemonitors_scrape_each_pod_on_its_metrics_ports(overlay):
+    _, deployed = overlay
     docs = build(K8S / "monitoring")
     for doc in by_kind(docs, "Service"):
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
         assert doc["spec"]["clusterIP"] == "None"
     monitors = by_kind(docs, "ServiceMonitor")
-    assert {m["metadata"]["name"] for m in monitors} == {"api", "model"}
+    # The API pod has two scrape ports: gunicorn's metrics and its nginx sidecar's refusals.
+    wanted = {"api": ["metrics", "nginx-metrics"], "model": ["metrics"]}
+    assert {m["metadata"]["name"] for m in monitors} == set(wanted)
     for m in monitors:
         assert m["apiVersion"] == "monitoring.coreos.com/v1"
-        [endpoint] = m["spec"]["endpoints"]
-        assert endpoint["port"] == "metrics"
-        services = [
+        name = m["metadata"]["name"]
+        assert [e["port"] for e in m["spec"]["endpoints"]] == wanted[name]
+        [service] = [
             s
             for s in by_kind(docs, "Service")
             if m["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()
         ]
-        assert len(services) == 1 and services[0]["spec"]["ports"][0]["name"] == "metrics"
+        assert [p["name"] for p in service["spec"]["ports"]] == wanted[name]
+        pod = one(deployed, "Deployment", name)["spec"]["template"]["spec"]
+        ported = {p["name"] for c in pod["containers"] for p in c.get("ports", [])}
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= ported, f"{name}: no such container port"
 
 
 def dashboard_queries() -> list[str]:
@@ -464,7 +471,7 @@ def dashboard_queries() -> list[str]:
     return [t["expr"] for p in dash["panels"] for t in p["targets"]]
 
 
-def test_prometheus_config_and_dashboard_queries_pass_promtool(tmp_path):
+def test_prometheus_config_and_dashboard_queries_pass_promtool(tmp_path, tree):
     promtool = _tool("promtool")
     out = subprocess.run([promtool, "check", "config", str(OBS / "prometheus.yml")], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -482,11 +489,19 @@ def test_prometheus_config_and_dashboard_queries_pass_promtool(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     # Debian's promtool is built without Kubernetes discovery: the pod-discovery config is checked here instead.
     k8s = yaml.safe_load((OBS / "prometheus-k8s.yml").read_text())
-    [job] = k8s["scrape_configs"]
-    assert job["kubernetes_sd_configs"][0]["role"] == "pod"
-    for rule in job["relabel_configs"]:
-        re.compile(rule.get("regex", "(.*)"))
-        assert rule.get("action", "replace") in ("keep", "replace")
+    jobs = {job["job_name"]: job for job in k8s["scrape_configs"]}
+    assert set(jobs) == {"resnet-pods", "resnet-nginx"}
+    for job in jobs.values():
+        assert job["kubernetes_sd_configs"][0]["role"] == "pod"
+        for rule in job["relabel_configs"]:
+            re.compile(rule.get("regex", "(.*)"))
+            assert rule.get("action", "replace") in ("keep", "replace")
+    # nginx's scrape port is found by its container port's name (an annotation names one port: gunicorn's).
+    nginx_job = jobs["resnet-nginx"]["relabel_configs"]
+    kept = {r["source_labels"][0]: r["regex"] for r in nginx_job if r.get("action") == "keep"}
+    api = one(build(tree / "overlays" / "dev"), "Deployment", "api")["spec"]["template"]["spec"]
+    names = {p["name"] for c in api["containers"] for p in c.get("ports", [])}
+    assert kept["__meta_kubernetes_pod_container_port_name"] in names
 
 
 def test_compose_observability_profile_is_valid():

@@ -7,6 +7,7 @@ Clients bind their own loopback source addresses (Linux routes all of 127/8 to l
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -28,6 +29,7 @@ from PIL import Image
 
 from testkit.images import many_scan_jpeg, oriented_jpeg
 from testkit.paths import PHOTOS, REPO
+from testkit.processes import wait_until
 from testkit.stack import Stack
 
 pytestmark = pytest.mark.timeout(600)
@@ -323,6 +325,67 @@ def test_requests_nginx_refuses_itself_get_json_in_their_routes_shape(sup, case,
     else:
         assert answer["success"] is False and set(answer) <= {"success", "prediction", "score", "error"}
         assert headers["x-error"] and answer.get("error", headers["x-error"]) == headers["x-error"]  # one reason
+
+
+def trickle(sup: Stack, head: bytes, hold_s: float) -> None:
+    """Send `head` and nothing more for `hold_s` (nginx cuts such a client off after its 10 s timeouts)."""
+    with socket.create_connection(("127.0.0.1", sup.port), 5, source_address=("127.0.3.5", 0)) as sock:
+        sock.sendall(head)
+        sock.settimeout(hold_s)
+        with contextlib.suppress(OSError):
+            sock.recv(1)
+
+
+def test_nginx_counts_each_answer_it_makes_itself_once_by_refusal(sup):
+    """Refusals from either nginx server are counted once each, by name and status, and so are the clients nginx
+    cuts off mid-headers or mid-body (408); an answer from the API (its 200, 400, 404) is not nginx's and is not
+    counted."""
+    client = Client(sup, "127.0.3.4")
+    before = sup.nginx_refusals()
+    slow = [
+        threading.Thread(target=trickle, args=(sup, head, 12))
+        for head in (
+            b"GET /health HTTP/1.1\r\nHost: x\r\n",
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab",
+        )
+    ]
+    for t in slow:
+        t.start()
+    for path in ("/predict", "/v2/models/resnet50/infer"):
+        for case, count in (("a URI over the limit", 2), ("two Content-Lengths", 1), ("HTTP/2 as text", 1)):
+            raw, status = MALFORMED[case]
+            for _ in range(count):
+                assert client.raw(raw.replace(b"{path}", path.encode()))[0] == status
+    huge = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n"
+    assert client.raw(huge)[0] == 413
+    assert client.request("GET", "/health")[0] == 200
+    assert client.predict(b"not an image", name="x.jpg")[0] == 400
+    assert client.request("GET", "/v2/models/nope")[0] == 404
+    for t in slow:
+        t.join(20)
+    sup.stop_program("gunicorn")  # the admission server answers 503; the public server passes that answer on
+    try:
+        got, headers, _ = client.request("GET", "/health")
+        assert got == 503 and headers["x-error"] == "API not reachable; retry later"
+        counted = sup.nginx_refusals() - before
+    finally:  # (the wait's own /health may be refused as well, until gunicorn listens)
+        sup.start_program("gunicorn")
+        wait_until(lambda: client.request("GET", "/health")[0] == 200, 60, "gunicorn back", interval=0.2)
+    print(f"counted: {dict(counted)}")
+    assert counted == Counter(
+        {
+            ("uri_too_large", "414"): 4,
+            ("malformed", "400"): 2,
+            ("http_version", "505"): 2,
+            ("too_large", "413"): 1,
+            ("unavailable", "503"): 1,
+            ("client_timeout", "408"): 2,
+        }
+    )
+    scraped = requests.get(sup.nginx_metrics_url, timeout=5)
+    assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert requests.get(sup.nginx_metrics_url.replace("/metrics", "/"), timeout=5).status_code == 404
+    assert "nginx_refusals_total" not in requests.get(sup.url + "/metrics", timeout=5).text  # the API's
 
 
 PASSED_ON = {  # requests at the public server's limits, which it passes on (one byte more and it refuses them)

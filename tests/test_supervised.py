@@ -28,6 +28,7 @@ pytestmark = pytest.mark.timeout(300)
 RECOVERY_LIMIT_S = 30
 HEARTBEAT = {"HEARTBEAT_INTERVAL_S": "0.5", "HEARTBEAT_TTL_S": "3"}  # a dead worker leaves /ready within seconds
 CAT = (PHOTOS / "cat.jpg").read_bytes()
+SHED_REASON = "service at its admission limit; retry later"  # X-Error of the admission server's 503
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +110,8 @@ def test_load_beyond_the_bound_is_shed_with_retry_after(sup):
     shed = json.loads((sup.run_dir / "admission.json").read_text())  # deploy/render.py's derivation
     assert bound == shed["max_inflight"] and shed["max_inflight_source"] in ("rate", "floor", "API threads")
     assert bound <= shed["api_concurrency"]  # never more than gunicorn serves at once
-    results: list[tuple[int, float, str | None]] = []
+    results: list[tuple[int, float, str | None, str | None]] = []
+    refused_before = sup.nginx_refusals()
     lock = threading.Lock()
     stop_at = time.monotonic() + duration
 
@@ -122,11 +124,11 @@ def test_load_beyond_the_bound_is_shed_with_retry_after(sup):
                 r = session.post(
                     sup.url + "/predict", files={"file": ("c.jpg", unique_jpeg(n * 1000 + i), "image/jpeg")}, timeout=40
                 )
-                status, retry_after = r.status_code, r.headers.get("Retry-After")
+                status, retry_after, reason = r.status_code, r.headers.get("Retry-After"), r.headers.get("X-Error")
             except requests.RequestException as exc:
-                status, retry_after = type(exc).__name__, None
+                status, retry_after, reason = type(exc).__name__, None, None
             with lock:
-                results.append((status, time.monotonic() - started, retry_after))
+                results.append((status, time.monotonic() - started, retry_after, reason))
             if status == 503:
                 time.sleep(float(retry_after or 1))  # what Retry-After asks of a client
 
@@ -137,8 +139,8 @@ def test_load_beyond_the_bound_is_shed_with_retry_after(sup):
     for t in threads:
         t.join(120)
     elapsed = time.monotonic() - started
-    codes = Counter(status for status, _, _ in results)
-    ok = sorted(latency for status, latency, _ in results if status == 200)
+    codes = Counter(status for status, _, _, _ in results)
+    ok = sorted(latency for status, latency, _, _ in results if status == 200)
     throughput = len(ok) / elapsed  # measured here: the machine may be shared
     # docs/operations.md, "Load shedding": an admitted request waits about MAX_INFLIGHT / throughput (the bound was
     # sized for SHED_LATENCY_TARGET_S at the measured rate; p99 <= 3 s is the target). On a shared machine the rate
@@ -153,7 +155,11 @@ def test_load_beyond_the_bound_is_shed_with_retry_after(sup):
     )
     assert set(codes) <= {200, 503}, codes
     assert codes[200] > 0 and codes[503] > 0, codes
-    assert {ra for status, _, ra in results if status == 503} == {str(shed["retry_after_s"])}
+    assert {ra for status, _, ra, _ in results if status == 503} == {str(shed["retry_after_s"])}
+    # Each 503 nginx's admission server made is counted once for Prometheus; the API's own 503s are not.
+    shed_by_nginx = sum(1 for status, _, _, reason in results if status == 503 and reason == SHED_REASON)
+    assert shed_by_nginx > 0
+    assert (sup.nginx_refusals() - refused_before)[("shed", "503")] == shed_by_nginx
     assert p99 <= max(3.0, documented), (p99, documented)
     assert ok[-1] <= documented, (ok[-1], documented)
     assert answers_correctly(sup)
@@ -340,3 +346,23 @@ def test_ctrl_c_stops_everything(tmp_path):
         f"{time.monotonic() - started:.1f} s; nothing left"
     )
     assert code == 0
+
+
+@pytest.mark.parametrize("setting", ["PORT", "NGINX_METRICS_PORT"])
+def test_a_port_nginx_needs_already_taken_stops_the_start_naming_its_setting(tmp_path, setting):
+    """Both of nginx's listeners are checked before anything starts: nginx would otherwise fail to bind and be
+    restarted by supervisord in a loop, the reason only in its log."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        s = Stack(tmp_path, model=False)
+        setattr(s, {"PORT": "port", "NGINX_METRICS_PORT": "nginx_metrics_port"}[setting], port)
+        s.launch()
+        try:
+            code = s.proc.wait(60)
+        finally:
+            s.stop()
+    said = (tmp_path / "run.sh.log").read_text()
+    assert code == 1 and f"127.0.0.1:{port} is already in use" in said and f"another {setting}" in said, said
+    assert not (s.run_dir / "supervisord.conf").exists(), "it went on to render the configs"

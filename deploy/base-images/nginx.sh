@@ -1,5 +1,6 @@
-# local/nginx:1: Debian's nginx arranged like the official image: conf.d/ included, logs to the container's
-# stdout/stderr, and /etc/nginx/templates/*.template rendered with envsubst into conf.d/ at start.
+# local/nginx:1: Debian's nginx and its Lua module (nginx counts its refusals with it) arranged like the official
+# image: conf.d/ included, logs to the container's stdout/stderr, and /etc/nginx/templates/*.template rendered with
+# envsubst into conf.d/ at start.
 rm -f /etc/nginx/sites-enabled/default
 mkdir -p /etc/nginx/conf.d /etc/nginx/templates
 ln -sf /dev/stdout /var/log/nginx/access.log && ln -sf /dev/stderr /var/log/nginx/error.log

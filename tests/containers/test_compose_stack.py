@@ -16,8 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+import yaml
 
 from testkit.compose_stack import docker
+from testkit.nginx_metrics import parse_refusals
 from testkit.paths import PHOTOS
 from testkit.paths import REPO as ROOT
 from testkit.processes import wait_until
@@ -86,6 +88,22 @@ def test_ports_on_loopback_and_networks_in_198_19(compose):
     assert bridges, addresses  # the engine's default bridge at least
     for fields in bridges:  # every bridge the engine made on the host, its default one included
         assert ipaddress.ip_interface(fields[3]).ip in DOCKER_NETS, f"Docker bridge outside 198.19.0.0/16: {fields}"
+
+
+def test_nginx_counts_its_refusals_where_prometheus_scrapes_them(compose):
+    """The observability profile's nginx target (deploy/observability/prometheus.yml), read inside nginx's
+    container: the port answers, and one refusal counts once."""
+    jobs = yaml.safe_load((ROOT / "deploy" / "observability" / "prometheus.yml").read_text())["scrape_configs"]
+    [target] = next(j for j in jobs if j["job_name"] == "resnet-nginx")["static_configs"][0]["targets"]
+    service, port = target.split(":")
+    [nginx] = compose.containers(service)
+
+    def counts():
+        return parse_refusals(docker("exec", nginx["Id"], "curl", "-fsS", f"http://127.0.0.1:{port}/metrics"))
+
+    before = counts()
+    assert requests.get(compose.url + "/predict?" + "a" * 9000, timeout=10).status_code == 414
+    assert counts() - before == {("uri_too_large", "414"): 1}
 
 
 def test_page_is_served(compose):

@@ -34,6 +34,7 @@ from testkit.compose_stack import docker
 from testkit.images import encode
 from testkit.k8s_manifests import one
 from testkit.k8s_pod import Pod, container_env, host_addresses, session_from
+from testkit.nginx_metrics import refusal_counts
 from testkit.paths import PHOTOS, REPO
 from testkit.processes import wait_until
 
@@ -155,7 +156,7 @@ def listening_ports(pod: Pod, container: str) -> set[int]:
 def test_gunicorn_answers_only_through_the_sidecar(pods):
     api = pods["api"]
     declared = {p["containerPort"] for c in api.spec["containers"] for p in c.get("ports", [])}
-    assert listening_ports(api, "api") == declared == {8080, 8081, 9100}, "gunicorn listens on a TCP port"
+    assert listening_ports(api, "api") == declared == {8080, 8081, 9100, 9145}, "gunicorn listens on a TCP port"
     listing = docker("exec", api.containers["nginx"], "ls", "/run/gunicorn")
     assert "gunicorn.sock" in listing.split()
     css = requests.get(pods["url"] + "/static/style.css", timeout=5)  # from the sidecar's image, not gunicorn
@@ -197,6 +198,17 @@ def test_slow_clients_beyond_every_gunicorn_thread_hold_none_of_them(pods):
     finally:
         for s in sockets:
             s.close()
+
+
+def test_the_sidecar_counts_its_refusals_on_the_port_prometheus_scrapes(pods):
+    """The port the manifests name nginx-metrics (the ServiceMonitor's and the pod discovery's) serves
+    nginx_refusals_total; one refusal counts once."""
+    api = pods["api"]
+    [port] = [p["containerPort"] for p in api.container_spec("nginx")["ports"] if p["name"] == "nginx-metrics"]
+    metrics = f"http://{api.ip}:{port}/metrics"
+    before = refusal_counts(metrics)
+    assert requests.get(pods["url"] + "/predict?" + "a" * 9000, timeout=10).status_code == 414
+    assert refusal_counts(metrics) - before == {("uri_too_large", "414"): 1}
 
 
 def test_dev_redis_runs_volatile_lru_without_its_password_on_the_command_line(pods):
