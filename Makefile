@@ -8,7 +8,7 @@ export MODEL_REPOSITORY MODEL_NAME MODEL_VERSION MODEL_KEEP_VERSIONS MODEL_POLL_
 
 .PHONY: setup model run status logs redis-cli test test-unit lint compose-check compose-test bench bench-peers bench-explain config-search matrix matrix-containers capacity perf report clean help
 
-setup:            ## virtual environments, pinned packages, redis-server if none is on PATH
+setup:            ## virtual environments, pinned packages, redis-server and nginx (with its Lua module) when missing
 	scripts/install_system.sh
 	scripts/make_venvs.sh
 

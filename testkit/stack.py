@@ -21,7 +21,6 @@ from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
-from testkit.nginx_metrics import refusal_counts
 from testkit.paths import PHOTOS, REPO, converted_model_dir
 from testkit.processes import free_port, stop_process, wait_until
 from testkit.redis_server import RedisServer
@@ -86,6 +85,8 @@ class Stack:
 
     def nginx_refusals(self) -> Counter:
         """nginx_refusals_total by (refusal, code): the answers nginx made itself so far."""
+        from testkit.nginx_metrics import refusal_counts  # prometheus-client: not in the conversion environment
+
         return refusal_counts(self.nginx_metrics_url)
 
     @property

@@ -54,8 +54,9 @@ def test_nginx_template_renders_as_the_nginx_image_does(tmp_path):
     ).stdout
     assert "${" not in rendered and "$binary_remote_addr" in rendered and "t=$msec" in rendered
     (tmp_path / "default.conf").write_text(rendered)
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/pid;\nevents {{}}\nhttp {{ client_body_temp_path {tmp_path}/b; "
+    (tmp_path / "nginx.conf").write_text(  # with the dynamic modules Debian's nginx.conf loads, as local/nginx:1's
+        f"include /etc/nginx/modules-enabled/*.conf;\npid {tmp_path}/pid;\nevents {{}}\n"
+        f"http {{ client_body_temp_path {tmp_path}/b; "
         f"include {tmp_path}/default.conf; }}\n"
     )
     subprocess.run(
