@@ -123,7 +123,7 @@ def test_a_job_stream_redis_will_not_move_makes_every_readiness_route_a_503_with
         assert client.get("/ready").status_code == 503
     assert refusals_logged() == 2  # a new fault is logged again
     redis_env.delete(protocol.JOB_STREAM)
-    assert client.get("/ready").status_code == 200  # and this process forgets it once fixed
+    assert client.get("/ready").status_code == 200  # fixed: ready again (the count of 2 showed it forgot the first)
 
 
 def test_a_heartbeat_set_holding_another_type_is_a_503_that_does_not_say_redis_is_unreachable(client, redis_env):
