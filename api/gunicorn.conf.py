@@ -35,6 +35,9 @@ forwarded_allow_ips = _cfg.FORWARDED_ALLOW_IPS
 limit_request_line = 8190  # gunicorn's maximum: nginx's 8 KiB buffer holds no longer line
 limit_request_fields = 32768  # gunicorn's maximum: nginx refuses a header block long before that many
 limit_request_field_size = 16384  # the admission server's buffers: a line may grow on the way (X-Forwarded-For)
+# nginx passes on only methods of capital letters, '_' and '-'; gunicorn's own convention (3 to 20 characters) would
+# refuse a shorter or longer one with its HTML 400 where the API answers 405 (Method Not Allowed) in JSON.
+permit_unconventional_http_method = True
 
 # Must be in the environment before any worker imports prometheus_client (workers fork after this file runs).
 _own_multiproc_dir = not _cfg.PROMETHEUS_MULTIPROC_DIR

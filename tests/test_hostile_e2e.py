@@ -304,6 +304,13 @@ MALFORMED = {  # what a client sends to {path} -> the status nginx answers befor
     "a URI over the limit": (b"GET {path}?" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     "an unknown Transfer-Encoding": (b"POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     "HTTP/2 as text": (b"GET {path} HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    # What gunicorn would refuse in its own HTML, had nginx passed it on:
+    "a byte outside printable ASCII in the target": (b"GET {path}?a=\x80 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    "a control character in a header value": (b"GET {path} HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", 400),
+    "Content-Type twice": (
+        b"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: a/b\r\ncontent-type: a/b\r\nContent-Length: 0\r\n\r\n",
+        400,
+    ),
 }
 
 
@@ -386,6 +393,34 @@ def test_nginx_counts_each_answer_it_makes_itself_once_by_refusal(sup):
     assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert requests.get(sup.nginx_metrics_url.replace("/metrics", "/"), timeout=5).status_code == 404
     assert "nginx_refusals_total" not in requests.get(sup.url + "/metrics", timeout=5).text  # the API's
+
+
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        (
+            "a byte outside printable ASCII in the target",
+            "request target holds a byte outside printable ASCII; percent-encode it",
+        ),
+        ("a control character in a header value", "a header value holds a control character"),
+        ("Content-Type twice", "Content-Type sent more than once"),
+    ],
+)
+def test_what_gunicorn_would_refuse_in_html_nginx_refuses_naming_why(sup, case, reason):
+    """gunicorn follows RFC 9112 and 9110 more strictly than nginx: the public server refuses these first."""
+    raw, _ = MALFORMED[case]
+    before = sup.nginx_refusals()
+    got, headers, _ = Client(sup, "127.0.3.6").raw(raw.replace(b"{path}", b"/predict"))
+    assert got == 400 and headers["x-error"] == reason
+    assert sum((sup.nginx_refusals() - before).values()) == 1
+
+
+@pytest.mark.parametrize("method", ["GE", "A" * 25])
+def test_a_method_outside_gunicorns_convention_is_answered_by_the_api(sup, method):
+    """nginx passes on any method of capital letters; the API, not gunicorn's HTML 400, answers one it lacks."""
+    got, headers, body = Client(sup, "127.0.3.6").raw(f"{method} /health HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    reason = json.loads(body)["error"]  # the API names at most 20 characters of a method
+    assert got == 405 and headers["content-type"] == "application/json" and reason.startswith(f"method {method[:20]} ")
 
 
 PASSED_ON = {  # requests at the public server's limits, which it passes on (one byte more and it refuses them)
