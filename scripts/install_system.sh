@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the system packages the project needs (Debian): redis-server and nginx if not on PATH, nginx's Lua
-# module if missing, and with
-# --test-tools Chromium (browser test), docker-compose (offline compose check), kubectl (kustomize builds),
-# promtool (Prometheus config and dashboard queries), iproute2 and iptables (network-namespace test).
+# Installs the system packages the project needs (Debian): redis-server and nginx if not on PATH, nginx's Lua module
+# if missing, and with --test-tools Chromium (browser test), docker-compose (offline compose check), kubectl
+# (kustomize builds), promtool (Prometheus config and dashboard queries), iproute2 and iptables (network-namespace
+# test).
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
