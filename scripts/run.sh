@@ -42,14 +42,16 @@ elif [[ "$anonymous" == *NOAUTH* || "$anonymous" == *WRONGPASS* ]]; then
 else
   export START_REDIS=1 REDIS_HOST=127.0.0.1
 fi
-port_free() {  # port_free SETTING PORT: nothing listens on HOST:PORT yet (nginx will); else stop, naming SETTING
-  "$VENV/bin/python" -c "import socket, sys; s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2])))" "$HOST" "$2" 2>/dev/null \
-    || { log "$HOST:$2 is already in use: stop what listens there or choose another $1"; exit 1; }
-}
-metrics_port="$(PYTHONPATH="$ROOT/api" "$VENV/bin/python" -c "import settings; print(settings.NGINX_METRICS_PORT)")"
-port_free PORT "$PORT"
-port_free NGINX_METRICS_PORT "$metrics_port"
+# nginx will listen on PORT and NGINX_METRICS_PORT: each must be free, or the start stops naming the setting.
+metrics_port="$(PYTHONPATH="$ROOT/api" "$VENV/bin/python" -c "import socket, sys, settings
+for name, port in (('PORT', settings.PORT), ('NGINX_METRICS_PORT', settings.NGINX_METRICS_PORT)):
+    s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((sys.argv[1], port))
+    except OSError:
+        sys.exit(f'[run.sh] {sys.argv[1]}:{port} is already in use: stop what listens there or choose another {name}')
+print(settings.NGINX_METRICS_PORT)" "$HOST")"
 PYTHONPATH="$ROOT/api" "$VENV/bin/python" "$ROOT/deploy/render.py" "$RUN_DIR"
 set -a; source "$RUN_DIR/admission.env"; set +a   # the API's 503s give the Retry-After nginx gives
 log "serving on http://$HOST:$PORT (Ctrl-C stops; make status, make logs; logs in $RUN_DIR/logs)"
