@@ -156,3 +156,21 @@ def test_without_a_measured_rate_the_floor_and_one_second(tmp_path):
     assert setting(conf["nginx/default.conf"], r"limit_conn predict_inflight (\d+);") == "16"  # (3 + 1) x 4
     assert setting(conf["nginx/default.conf"], SHED_RETRY_AFTER) == "1"
     assert admission_of(tmp_path)["retry_after_source"] == "no measured rate"
+
+
+def test_every_answer_nginx_can_make_itself_is_exported_from_zero():
+    """The Lua table that starts nginx_refusals_total at zero names exactly the (refusal, status) pairs the error
+    pages can answer with: one missing from it would appear at 1 and hide its first refusal from increase()."""
+    template = (REPO / "deploy" / "nginx" / "templates" / "default.conf.template").read_text()
+    declared = set(re.findall(r'"(\w+ \d{3})"', template.split("local ANSWERS = {")[1].split("}")[0]))
+    answers = {"client_timeout 408"}  # refusal_metrics.count(): nginx cut a slow client off
+    for location in re.findall(r"\n    location [^{]*\{(.*?)\n    \}", template, re.S):
+        name = re.search(r"set \$refusal (\$?\w+);", location)
+        if name is None:
+            continue
+        codes = set(re.findall(r"return (\d{3}) ", location))
+        names = (
+            set(re.findall(r'refusal = "(\w+)"', template)) if name.group(1) == "$arg_refusal" else {name.group(1)}
+        )
+        answers |= {f"{n} {code}" for n in names for code in codes}
+    assert len(answers) == 18 and declared == answers
