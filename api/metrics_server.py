@@ -51,7 +51,7 @@ def scrape() -> Response:
     """The exposition on the app's port; with METRICS_PORT set it lives only on that port (404 here)."""
     if settings.METRICS_PORT:
         abort(404)
-    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)  # mimetype= would add a charset
 
 
 def start(port: int, addr: str = "0.0.0.0") -> None:

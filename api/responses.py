@@ -59,6 +59,12 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
+def prefers_html() -> bool:
+    """True when the client ranks HTML above JSON (a browser); False for `*/*`, no Accept, or JSON first."""
+    accept = request.accept_mimetypes
+    return accept["text/html"] > accept["application/json"]
+
+
 def upload_too_large(limit: int | None) -> str:
     """What a refused upload's answer says, on /predict, on the page and in the page's return from nginx."""
     return f"upload larger than the limit of {limit} bytes"
@@ -99,14 +105,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        """Each route's own error shape; only the page and unknown paths get werkzeug's HTML."""
+        """Each route's own error shape; werkzeug's HTML only for a browser on the page or a path no route takes."""
         if v2_errors.owns(request.path):  # /v2 paths no route takes: a blueprint's handlers never see them
             return v2_errors.http_error(exc)
         if _is_api():
             if exc.code == 400:
                 return bad_request(exc.description or "bad request")
-            return http_reasons.carry(_failure(exc.code or 500, exc.name), exc)
-        if request.path in JSON_ERROR_ROUTES:
+            return http_reasons.carry(_failure(exc.code or 500, http_reasons.reason(exc)), exc)
+        if request.path in JSON_ERROR_ROUTES or not prefers_html():
             return http_reasons.carry(jsonify(error=http_reasons.reason(exc)), exc)
         return exc
 

@@ -199,6 +199,29 @@ def test_static_files_served_by_nginx(sup):
     assert r.status_code == 200 and "Expires" in r.headers  # nginx's `expires`, Flask does not set it
 
 
+@pytest.mark.parametrize(
+    "method, path, status, reason",
+    [
+        ("GET", "/static/nope.css", 404, "no such file or route"),
+        ("GET", "/static/", 404, "no such file or route"),  # a folder: not a listing refused as local-only (403)
+        ("GET", "/_nginx/malformed", 404, "no such file or route"),  # an error page's URI, from outside
+        ("POST", "/static/style.css", 405, "static files answer GET and HEAD only"),
+    ],
+)
+def test_what_nginx_cannot_serve_under_static_is_a_json_error_it_counts(sup, method, path, status, reason):
+    before = sup.nginx_refusals()
+    r = requests.request(method, sup.url + path, data=b"x" if method == "POST" else None, timeout=5)
+    assert (r.status_code, r.headers["Content-Type"], r.json(), r.headers["X-Error"]) == (
+        status,
+        "application/json",
+        {"error": reason},
+        reason,
+    )
+    assert r.headers.get("Allow") == ("GET, HEAD" if status == 405 else None)
+    refusal = "not_found" if status == 404 else "method_not_allowed"
+    assert sup.nginx_refusals() - before == {(refusal, str(status)): 1}
+
+
 # --- faults: each process SIGKILLed ----------------------------------------------------------------------------------
 
 

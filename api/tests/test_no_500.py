@@ -113,3 +113,25 @@ def test_every_error_a_program_route_gives_is_json_in_its_routes_shape(app, meth
             if not right:
                 failures.append((method, route, headers, response.status_code, response.data[:80]))
     assert not failures, failures[:5]
+
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [("PUT", "/"), ("DELETE", "/feedback"), ("POST", "/uploads/x.jpg"), ("GET", "/nope"), ("GET", "/a/b")],
+)
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "image/avif,image/webp,*/*"])
+def test_a_page_route_or_unknown_path_answers_a_program_in_json(app, method, path, accept):
+    """Only a client that ranks HTML first (a browser) gets werkzeug's HTML page; curl, requests and an <img> get
+    {"error"} naming the method or path, with the status and a 405's Allow."""
+    response = app.test_client().open(path, method=method, headers={"Accept": accept} if accept else {})
+    assert response.status_code in (404, 405) and response.mimetype == "application/json"
+    error = response.get_json()["error"]
+    if response.status_code == 405:
+        assert error.startswith(f"method {method} not allowed on {path}; allowed: ") and response.headers["Allow"]
+    else:
+        assert error == f"no such route: {path}"
+    browser = app.test_client().open(path, method=method, headers={"Accept": BROWSER})
+    assert browser.status_code == response.status_code and browser.mimetype == "text/html"
