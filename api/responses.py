@@ -31,6 +31,16 @@ def _failure(status: int, error: str | None = None) -> Response:
     return response
 
 
+def _program_error(status: int, error: str) -> Response:
+    """An error for a program in its route's shape: the course's on /predict, feedback's own (as its view and nginx
+    answer) on /feedback, `{"error": …}` elsewhere."""
+    if request.path == "/predict":
+        return _failure(status, error)
+    response = jsonify(success=False, error=error) if request.path == "/feedback" else jsonify(error=error)
+    response.status_code = status
+    return response
+
+
 def bad_request(reason: str, kind: str = "bad_request") -> Response:
     """400 with exactly the three keys; the reason goes to the X-Error header and the log."""
     log.info("POST /predict rejected: %s", reason)
@@ -99,7 +109,7 @@ def register_error_handlers(app: Flask) -> None:
             message = upload_too_large(request.max_content_length)
         metrics.count_error("form_limit" if form_limit else "too_large")
         if _is_api():
-            return _failure(413, message)
+            return _program_error(413, message)
         flash(f"Upload refused: {message}" if form_limit else f"File too large: {message}", "error")
         return redirect(url_for("views.index"))
 
@@ -108,12 +118,10 @@ def register_error_handlers(app: Flask) -> None:
         """Each route's own error shape; werkzeug's HTML only for a browser on the page or a path no route takes."""
         if v2_errors.owns(request.path):  # /v2 paths no route takes: a blueprint's handlers never see them
             return v2_errors.http_error(exc)
-        if _is_api():
-            if exc.code == 400:
-                return bad_request(exc.description or "bad request")
-            return http_reasons.carry(_failure(exc.code or 500, http_reasons.reason(exc)), exc)
-        if request.path in JSON_ERROR_ROUTES or not prefers_html():
-            return http_reasons.carry(jsonify(error=http_reasons.reason(exc)), exc)
+        if exc.code == 400 and request.path == "/predict":
+            return bad_request(exc.description or "bad request")
+        if _is_api() or request.path in JSON_ERROR_ROUTES or not prefers_html():
+            return http_reasons.carry(_program_error(exc.code or 500, http_reasons.reason(exc)), exc)
         return exc
 
     @app.errorhandler(Exception)
@@ -121,7 +129,7 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         metrics.count_error("internal")
         if _is_api():
-            return _failure(500, "internal error")
+            return _program_error(500, "internal error")
         if request.method == "POST":  # the page's forms: back to the form with a message, never a bare 500
             flash("Something went wrong; please try again.", "error")
             return redirect(url_for("views.index"))

@@ -201,8 +201,18 @@ def test_page_refuses_a_non_multipart_post_before_parsing_it(client):
 def test_feedback_body_over_16_kib_is_a_json_413(client, content_type):
     body = b"a=b&" * 2**20 if content_type.startswith("application") else b"--x\r\n" + b"x" * 2**20
     response = client.post("/feedback", data=body, content_type=content_type, headers={"Accept": "application/json"})
-    assert response.status_code == 413 and response.get_json()["success"] is False
-    assert "16384" in response.get_json()["error"]
+    assert response.status_code == 413 and set(response.get_json()) == {"success", "error"}  # feedback's own shape
+    assert response.get_json()["success"] is False and "16384" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_feedback_answers_a_json_client_a_405_in_its_own_shape(client, method):
+    response = client.open("/feedback", method=method, json={}, headers={"Accept": "application/json"})
+    assert response.status_code == 405 and response.headers["Allow"]
+    assert response.get_json() == {
+        "success": False,
+        "error": f"method {method} not allowed on /feedback; allowed: GET, HEAD, OPTIONS, POST",
+    }
 
 
 def test_form_with_many_parts_is_refused(client):

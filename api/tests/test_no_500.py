@@ -125,10 +125,12 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 @pytest.mark.parametrize("accept", [None, "*/*", "application/json", "image/avif,image/webp,*/*"])
 def test_a_page_route_or_unknown_path_answers_a_program_in_json(app, method, path, accept):
     """Only a client that ranks HTML first (a browser) gets werkzeug's HTML page; curl, requests and an <img> get
-    {"error"} naming the method or path, with the status and a 405's Allow."""
+    JSON naming the method or path (/feedback in its own shape), with the status and a 405's Allow."""
     response = app.test_client().open(path, method=method, headers={"Accept": accept} if accept else {})
     assert response.status_code in (404, 405) and response.mimetype == "application/json"
-    error = response.get_json()["error"]
+    answer = response.get_json()
+    assert set(answer) == ({"success", "error"} if path == "/feedback" else {"error"})  # the route's own shape
+    error = answer["error"]
     if response.status_code == 405:
         assert error.startswith(f"method {method} not allowed on {path}; allowed: ") and response.headers["Allow"]
     else:
