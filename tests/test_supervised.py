@@ -200,17 +200,27 @@ def test_static_files_served_by_nginx(sup):
 
 
 @pytest.mark.parametrize(
-    "method, path, status, reason",
+    "method, path, headers, status, refusal, reason",
     [
-        ("GET", "/static/nope.css", 404, "no such file or route"),
-        ("GET", "/static/", 404, "no such file or route"),  # a folder: not a listing refused as local-only (403)
-        ("GET", "/_nginx/malformed", 404, "no such file or route"),  # an error page's URI, from outside
-        ("POST", "/static/style.css", 405, "static files answer GET and HEAD only"),
+        ("GET", "/static/nope.css", {}, 404, "not_found", "no such file or route"),
+        ("GET", "/static/", {}, 404, "not_found", "no such file or route"),  # a folder: not a listing refused (403)
+        ("GET", "/_nginx/malformed", {}, 404, "not_found", "no such file or route"),  # an error page's URI
+        ("POST", "/static/style.css", {}, 405, "method_not_allowed", "static files answer GET and HEAD only"),
+        (
+            "GET",
+            "/static/style.css",
+            {"If-Match": '"other"'},
+            412,
+            "precondition_failed",
+            "the file does not meet If-Match or If-Unmodified-Since",
+        ),
     ],
 )
-def test_what_nginx_cannot_serve_under_static_is_a_json_error_it_counts(sup, method, path, status, reason):
+def test_what_nginx_cannot_serve_under_static_is_a_json_error_it_counts(
+    sup, method, path, headers, status, refusal, reason
+):
     before = sup.nginx_refusals()
-    r = requests.request(method, sup.url + path, data=b"x" if method == "POST" else None, timeout=5)
+    r = requests.request(method, sup.url + path, headers=headers, data=b"x" if method == "POST" else None, timeout=5)
     assert (r.status_code, r.headers["Content-Type"], r.json(), r.headers["X-Error"]) == (
         status,
         "application/json",
@@ -218,8 +228,15 @@ def test_what_nginx_cannot_serve_under_static_is_a_json_error_it_counts(sup, met
         reason,
     )
     assert r.headers.get("Allow") == ("GET, HEAD" if status == 405 else None)
-    refusal = "not_found" if status == 404 else "method_not_allowed"
     assert sup.nginx_refusals() - before == {(refusal, str(status)): 1}
+
+
+@pytest.mark.parametrize("ranges", ["bytes=99999-", "bytes=0-1,5-6", "bytes=x"])
+def test_a_static_file_ignores_range_so_no_range_is_an_html_416(sup, ranges):
+    whole = requests.get(sup.url + "/static/style.css", timeout=5)
+    r = requests.get(sup.url + "/static/style.css", headers={"Range": ranges}, timeout=5)
+    assert r.status_code == 200 and r.content == whole.content and "Content-Range" not in r.headers
+    assert r.raw.headers.getlist("X-Request-ID") == [r.headers["X-Request-ID"]]  # one ID, as on every answer
 
 
 # --- faults: each process SIGKILLed ----------------------------------------------------------------------------------
