@@ -83,7 +83,7 @@ def _save_upload(file) -> images.Upload:
 @bp.route("/", methods=["GET", "POST"])
 def index():
     """Upload page; a POST classifies the image and shows it with its top-5, or flashes why it could not."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (the same answer without a body)
         if (refused := MSG_REFUSED.get(request.args.get("refused", ""))) is not None:
             flash(refused(), "error")
         return render_template("index.html")
@@ -197,7 +197,7 @@ def _parse_top_k(raw: str) -> int | None:
 @bp.route("/feedback", methods=["GET", "POST"])
 def feedback_view():
     """Store a "Report incorrect answer" row; always 200 unless an API-style post sends over-long fields."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET and HEAD
         return render_template("index.html")
     request.max_content_length = feedback.MAX_BODY_BYTES  # a few short fields (nginx enforces it first)
     body = request.get_json(silent=True) if request.is_json else None

@@ -93,6 +93,14 @@ def test_get_predict_is_405(stack):
     assert requests.get(stack.url + "/predict", timeout=5).status_code == 405
 
 
+@pytest.mark.parametrize("path", ["/", "/feedback", "/health", "/static/style.css", "/v2/health/ready"])
+def test_head_is_answered_as_get_without_a_body(stack, path):
+    """A load balancer's check, or `curl -I`, through nginx: GET's status and type, no body."""
+    get, head = requests.get(stack.url + path, timeout=5), requests.head(stack.url + path, timeout=5)
+    assert head.status_code == get.status_code == 200 and head.content == b""
+    assert head.headers["Content-Type"] == get.headers["Content-Type"]
+
+
 def test_index_page_and_upload_flow(stack):
     assert requests.get(stack.url + "/", timeout=5).status_code == 200
     with open(PHOTOS / "cat.jpg", "rb") as fh:

@@ -50,6 +50,15 @@ def test_index_get(client):
     assert b'enctype="multipart/form-data"' in response.data and b'name="file"' in response.data
 
 
+@pytest.mark.parametrize("path", ["/", "/feedback"])
+def test_head_of_a_page_is_its_get_without_a_body(client, path):
+    """A load balancer's check or `curl -I`: the page's answer, never the upload's 400."""
+    get, head = client.get(path), client.head(path)
+    assert head.status_code == get.status_code == 200 and head.data == b""
+    assert head.headers["Content-Type"] == get.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert head.headers["Content-Length"] == get.headers["Content-Length"]
+
+
 @pytest.mark.parametrize(
     "data, message",
     [
@@ -362,6 +371,14 @@ def test_feedback_explicit_fields_are_json(client, isolated_dirs):
     response = client.post("/feedback", data={"filename": "a.jpg", "prediction": "=cmd|' /C calc'!A0", "score": "1"})
     assert response.status_code == 200 and response.get_json() == {"success": True, "stored": True}
     assert _rows(isolated_dirs)[0][1:] == ["a.jpg", "'=cmd|' /C calc'!A0", "1"]
+
+
+def test_feedback_is_stored_by_a_post_only(client, isolated_dirs):
+    """Same-origin checks and the page's contract cover POST; a HEAD (or GET) carrying the same form stores nothing."""
+    for method in ("HEAD", "GET"):
+        response = client.open("/feedback", method=method, data={"filename": "a.jpg", "prediction": "x"})
+        assert response.status_code == 200 and response.mimetype == "text/html"
+    assert _rows(isolated_dirs) == []
 
 
 def test_feedback_over_long_is_rejected(client, isolated_dirs):
