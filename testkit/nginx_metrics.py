@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+
+from testkit.paths import REPO
+
+TEMPLATE = REPO / "deploy" / "nginx" / "templates" / "default.conf.template"
 
 
 def refusal_counts(url: str) -> Counter:
@@ -19,3 +24,9 @@ def parse_refusals(text: str) -> Counter:
     return Counter(
         {(s.labels["refusal"], s.labels["code"]): int(s.value) for s in samples if s.name == "nginx_refusals_total"}
     )
+
+
+def declared_answers() -> set[tuple[str, str]]:
+    """The (refusal, code) pairs the template starts at zero (its Lua table ANSWERS)."""
+    table = TEMPLATE.read_text().split("local ANSWERS = {")[1].split("}")[0]
+    return {tuple(pair.split()) for pair in re.findall(r'"(\w+ \d{3})"', table)}

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from testkit import REPO
+from testkit import REPO, nginx_metrics
 
 
 def render(tmp_path, **env) -> dict[str, str]:
@@ -161,14 +161,13 @@ def test_without_a_measured_rate_the_floor_and_one_second(tmp_path):
 def test_every_answer_nginx_can_make_itself_is_exported_from_zero():
     """The Lua table that starts nginx_refusals_total at zero names exactly the (refusal, status) pairs the error
     pages can answer with: one missing from it would appear at 1 and hide its first refusal from increase()."""
-    template = (REPO / "deploy" / "nginx" / "templates" / "default.conf.template").read_text()
-    declared = set(re.findall(r'"(\w+ \d{3})"', template.split("local ANSWERS = {")[1].split("}")[0]))
-    answers = {"client_timeout 408"}  # refusal_metrics.count(): nginx cut a slow client off
+    template = nginx_metrics.TEMPLATE.read_text()
+    answers = {("client_timeout", "408")}  # refusal_metrics.count(): nginx cut a slow client off
     for location in re.findall(r"\n    location [^{]*\{(.*?)\n    \}", template, re.S):
         name = re.search(r"set \$refusal (\$?\w+);", location)
         if name is None:
             continue
         codes = set(re.findall(r"return (\d{3}) ", location))
         names = set(re.findall(r'refusal = "(\w+)"', template)) if name.group(1) == "$arg_refusal" else {name.group(1)}
-        answers |= {f"{n} {code}" for n in names for code in codes}
-    assert len(answers) == 21 and declared == answers
+        answers |= {(n, code) for n in names for code in codes}
+    assert len(answers) == 21 and nginx_metrics.declared_answers() == answers
