@@ -64,13 +64,13 @@ def predict_error(exc: PredictError) -> Response:
 
 
 def wants_json() -> bool:
-    """True when the client prefers JSON to HTML (API clients, not browsers)."""
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    """True when the client ranks JSON above HTML in Accept (an API client; a tie, as `*/*`, is not)."""
+    accept = request.accept_mimetypes
+    return accept["application/json"] > accept["text/html"]
 
 
 def prefers_html() -> bool:
-    """True when the client ranks HTML above JSON (a browser); False for `*/*`, no Accept, or JSON first."""
+    """True when the client ranks HTML above JSON (a browser); False for a tie (`*/*`, no Accept) or JSON first."""
     accept = request.accept_mimetypes
     return accept["text/html"] > accept["application/json"]
 

@@ -14,6 +14,7 @@ import os
 import re
 import runpy
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,24 @@ def listen_address(host: str, port: object) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def public_address() -> tuple[str, str]:
+    """nginx's public HOST and PORT: loopback unless asked otherwise (run.sh exports both)."""
+    return os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
+
+
+def taken_port(host: str, ports: dict[str, int]) -> str | None:
+    """Why nginx could not start, or None: the first of `ports` (setting -> port) another program holds on `host`.
+    Checked before anything is written: supervisord would otherwise restart nginx in a loop, the reason in its log."""
+    for name, port in ports.items():
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return f"{host}:{port} is already in use: stop what listens there or choose another {name}"
+    return None
+
+
 def admission() -> dict:
     """MAX_INFLIGHT and Retry-After sized from the model fleet's measured rate (model/capacity.py, run in the
     model service's own settings) and SHED_LATENCY_TARGET_S, at most what gunicorn serves at once; explicit values
@@ -87,7 +106,7 @@ def admission() -> dict:
 def values(run_dir: Path, shed: dict | None = None) -> dict[str, object]:
     gconf = gunicorn_config()
     shed = shed or admission()
-    host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "5000")
+    host, port = public_address()
     return {
         "ROOT": ROOT,
         "RUN_DIR": run_dir,
@@ -147,6 +166,9 @@ def write(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def main(run_dir: str) -> None:
+    host, port = public_address()
+    if why := taken_port(host, {"PORT": int(port), "NGINX_METRICS_PORT": settings.NGINX_METRICS_PORT}):
+        sys.exit(f"[render.py] {why}")
     run = Path(run_dir).resolve()
     for sub in ("logs", "redis", "nginx", "pgid"):
         (run / sub).mkdir(parents=True, exist_ok=True)
@@ -164,6 +186,7 @@ def main(run_dir: str) -> None:
     write(run / "admission.env", f"MAX_INFLIGHT={shed['max_inflight']}\nRETRY_AFTER_S={shed['retry_after_s']}\n")
     print(shed_sizing.describe(shed))
     print(f"upload limit {vals['MAX_CONTENT_LENGTH']} B")
+    print(f"nginx's refusal counts for Prometheus: http://{vals['NGINX_METRICS_LISTEN']}/metrics")
 
 
 if __name__ == "__main__":

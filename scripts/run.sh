@@ -42,20 +42,10 @@ elif [[ "$anonymous" == *NOAUTH* || "$anonymous" == *WRONGPASS* ]]; then
 else
   export START_REDIS=1 REDIS_HOST=127.0.0.1
 fi
-# nginx will listen on PORT and NGINX_METRICS_PORT: each must be free, or the start stops naming the setting.
-metrics_port="$(PYTHONPATH="$ROOT/api" "$VENV/bin/python" -c "import socket, sys, settings
-for name, port in (('PORT', settings.PORT), ('NGINX_METRICS_PORT', settings.NGINX_METRICS_PORT)):
-    s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind((sys.argv[1], port))
-    except OSError:
-        sys.exit(f'[run.sh] {sys.argv[1]}:{port} is already in use: stop what listens there or choose another {name}')
-print(settings.NGINX_METRICS_PORT)" "$HOST")"
+# Stops before writing anything when a port nginx needs is taken, naming the setting.
 PYTHONPATH="$ROOT/api" "$VENV/bin/python" "$ROOT/deploy/render.py" "$RUN_DIR"
 set -a; source "$RUN_DIR/admission.env"; set +a   # the API's 503s give the Retry-After nginx gives
 log "serving on http://$HOST:$PORT (Ctrl-C stops; make status, make logs; logs in $RUN_DIR/logs)"
-log "nginx's refusal counts for Prometheus: http://$HOST:$metrics_port/metrics"
 # supervisord's first turn (the one that starts the programs) waits up to 1 s for an event: a connection wakes it.
 # Started from a subshell, so that supervisord never reaps a child it does not know.
 ( "$VENV/bin/python" -S "$ROOT/deploy/supervisor/wake.py" "$RUN_DIR/supervisor.sock" >/dev/null 2>&1 & )
