@@ -417,6 +417,34 @@ def test_what_gunicorn_would_refuse_in_html_nginx_refuses_naming_why(sup, case, 
     assert sum((sup.nginx_refusals() - before).values()) == 1
 
 
+def test_a_body_nginx_cannot_buffer_is_a_json_503_and_served_once_it_can(sup):
+    """A body over client_body_buffer_size (1 MiB) goes to nginx's temp folder; when nginx cannot write there (a
+    full disk, a folder gone) its own 500 would be its HTML page. It is a fault, answered as one: 503 with
+    Retry-After in the route's shape, counted, and the same request is served once the folder is back."""
+    client = Client(sup, "127.0.3.7")
+    photo = unique_jpeg() + os.urandom(2 * 2**20)  # bytes after the JPEG's end: decodes as the cat
+    body, ctype = multipart({"file": ("cat.jpg", photo, "image/jpeg")})
+    temp = sup.run_dir / "nginx" / "client_body_temp"
+    before = sup.nginx_refusals()
+    temp.rename(temp.with_name("client_body_temp.away"))
+    try:
+        predict = client.request("POST", "/predict", body, {"Content-Type": ctype})
+        v2 = client.request("POST", "/v2/models/resnet50/infer", photo, {"Inference-Header-Content-Length": "2"})
+        counted = sup.nginx_refusals() - before
+    finally:
+        temp.with_name("client_body_temp.away").rename(temp)
+    print(f"temp folder gone: /predict -> {predict[0]} {predict[2][:90]!r}; /v2 infer -> {v2[0]} {v2[2][:90]!r}")
+    reason = "nginx could not handle this request (its error log says why); retry later"
+    for (status, headers, answer), shape in (
+        (predict, {"success": False, "prediction": None, "score": None}),
+        (v2, {}),
+    ):
+        assert status == 503 and headers["content-type"] == "application/json" and headers["retry-after"]
+        assert json.loads(answer) == shape | {"error": reason}
+    assert counted == Counter({("internal_error", "503"): 2})
+    assert client.request("POST", "/predict", body, {"Content-Type": ctype})[0] == 200
+
+
 @pytest.mark.parametrize("method", ["GE", "A" * 25])
 def test_a_method_outside_gunicorns_convention_is_answered_by_the_api(sup, method):
     """nginx passes on any method of capital letters; the API, not gunicorn's HTML 400, answers one it lacks."""
