@@ -22,7 +22,7 @@ from errors import PredictError, StorageUnavailable
 from resnet_common.protocol import TOP_K_DEFAULT, TOP_K_MAX, TOP_K_MIN
 from middleware import as_classification, model_predict
 from prediction import Classification
-from responses import bad_request, predict_error, upload_too_large, wants_json
+from responses import bad_request, predict_error, prefers_html, upload_too_large, wants_json
 
 log = logging.getLogger(__name__)
 bp = Blueprint("views", __name__)
@@ -30,10 +30,13 @@ bp = Blueprint("views", __name__)
 MSG_NO_PART = "No file part"
 MSG_NO_NAME = "No image selected for uploading"
 MSG_BAD_EXT = "Allowed image types are -> png, jpg, jpeg, gif"
-# Why nginx refused a page upload before the app saw it (it sends a browser back to /?refused=<reason>).
+# Why a browser's page upload was refused before it could be classified: nginx sends it back to /?refused=<reason>,
+# and so does the page when it sheds the upload itself.
 MSG_REFUSED = {
     "too_large": lambda: f"File too large: {upload_too_large(settings.MAX_CONTENT_LENGTH)}",
     "rate_limited": lambda: "Too many uploads from this address; please wait a moment and try again",
+    "busy": lambda: f"The service is at its limit right now; please try again in {settings.retry_after_s()} s",
+    "internal_error": lambda: "The server could not take this upload just now; please try again in a moment",
 }
 
 
@@ -88,7 +91,7 @@ def index():
             flash(refused(), "error")
         return render_template("index.html")
     if (shed := admission.check(request)) is not None:
-        return shed
+        return redirect(url_for("views.index", refused="busy"), 303) if prefers_html() else shed
     if request.mimetype != "multipart/form-data":  # refused before anything parses the body
         flash(f"{MSG_NO_PART}: expected multipart/form-data, got {request.mimetype or 'no content type'}", "error")
         return render_template("index.html"), 400

@@ -420,7 +420,8 @@ def test_what_gunicorn_would_refuse_in_html_nginx_refuses_naming_why(sup, case, 
 def test_a_body_nginx_cannot_buffer_is_a_json_503_and_served_once_it_can(sup):
     """A body over client_body_buffer_size (1 MiB) goes to nginx's temp folder; when nginx cannot write there (a
     full disk, a folder gone) its own 500 would be its HTML page. It is a fault, answered as one: 503 with
-    Retry-After in the route's shape, counted, and the same request is served once the folder is back."""
+    Retry-After in the route's shape (a browser's page upload: back to the page, which says why), counted, and the
+    same request is served once the folder is back."""
     client = Client(sup, "127.0.3.7")
     photo = unique_jpeg() + os.urandom(2 * 2**20)  # bytes after the JPEG's end: decodes as the cat
     body, ctype = multipart({"file": ("cat.jpg", photo, "image/jpeg")})
@@ -430,6 +431,7 @@ def test_a_body_nginx_cannot_buffer_is_a_json_503_and_served_once_it_can(sup):
     try:
         predict = client.request("POST", "/predict", body, {"Content-Type": ctype})
         v2 = client.request("POST", "/v2/models/resnet50/infer", photo, {"Inference-Header-Content-Length": "2"})
+        page = client.request("POST", "/", body, {"Content-Type": ctype, "Accept": "text/html"})
         counted = sup.nginx_refusals() - before
     finally:
         temp.with_name("client_body_temp.away").rename(temp)
@@ -441,7 +443,8 @@ def test_a_body_nginx_cannot_buffer_is_a_json_503_and_served_once_it_can(sup):
     ):
         assert status == 503 and headers["content-type"] == "application/json" and headers["retry-after"]
         assert json.loads(answer) == shape | {"error": reason}
-    assert counted == Counter({("internal_error", "503"): 2})
+    assert page[0] == 303 and page[1]["location"] == "/?refused=internal_error"
+    assert counted == Counter({("internal_error", "503"): 2, ("internal_error", "303"): 1})
     assert client.request("POST", "/predict", body, {"Content-Type": ctype})[0] == 200
 
 
@@ -502,10 +505,31 @@ def test_a_browser_flooding_the_page_is_sent_back_to_it_saying_why(sup):
     with ThreadPoolExecutor(8) as pool:
         replies = list(pool.map(lambda _: flooder.request("POST", "/", b"", {"Accept": "text/html"}), range(60)))
     codes = Counter(status for status, _, _ in replies)
-    print(f"60 page posts at once from one browser -> {dict(codes)}")
-    assert codes[303] and all(h["location"] == "/?refused=rate_limited" for s, h, _ in replies if s == 303)
+    back = Counter(h["location"] for s, h, _ in replies if s == 303)
+    print(f"60 page posts at once from one browser -> {dict(codes)}, sent back to {dict(back)}")
+    assert back["/?refused=rate_limited"] and set(back) <= {"/?refused=rate_limited", "/?refused=busy"}
     page = flooder.request("GET", "/?refused=rate_limited")[2]
     assert b"Too many uploads from this address; please wait a moment and try again" in page
+
+
+def test_a_browser_nginx_sheds_is_sent_back_to_the_page_saying_why(sup):
+    """Page uploads from one browser beyond PER_CLIENT_INFLIGHT: the admission server sheds them, and a browser is
+    sent back to the page with the reason instead of a JSON 503 (a program gets the 503: test_greedy_client...)."""
+    browser = Client(sup, "127.0.3.8")
+
+    def upload(_: int) -> tuple[int, dict, bytes]:
+        body, ctype = multipart({"file": ("cat.jpg", unique_jpeg(), "image/jpeg")})
+        return browser.request("POST", "/", body, {"Content-Type": ctype, "Accept": "text/html"})
+
+    before = sup.nginx_refusals()
+    with ThreadPoolExecutor(12) as pool:
+        replies = list(pool.map(upload, range(12)))  # within the page's rate burst (20): only the bound sheds
+    codes = Counter(status for status, _, _ in replies)
+    print(f"12 page uploads at once from one browser -> {dict(codes)}")
+    assert set(codes) == {200, 303} and all(h["location"] == "/?refused=busy" for s, h, _ in replies if s == 303)
+    assert (sup.nginx_refusals() - before) == Counter({("shed", "303"): codes[303]})
+    page = browser.request("GET", "/?refused=busy")[2]
+    assert b"The service is at its limit right now; please try again in" in page
 
 
 # --- huge forms ----------------------------------------------------------------------------------------------------
@@ -562,7 +586,7 @@ def test_page_uploads_do_not_fill_redis(sup, authed):
 
     base = ten_mb_jpeg()
     assert len(base) > 9 * 2**20
-    before = authed.info()
+    before, earlier = authed.info(), set(authed.keys("ml:display:*"))  # other tests' page uploads
     shown, ready = Counter(), Counter()
     t0 = time.monotonic()
     for i in range(24):
@@ -577,7 +601,7 @@ def test_page_uploads_do_not_fill_redis(sup, authed):
         shown[(img_status, headers.get("content-type", "").split(";")[0])] += 1
         ready[requests.get(sup.url + "/ready", timeout=5).status_code] += 1
     after = authed.info()
-    renditions = [len(authed.get(k) or b"") for k in authed.keys("ml:display:*")]
+    renditions = [len(authed.get(k) or b"") for k in set(authed.keys("ml:display:*")) - earlier]
     growth = (after["used_memory"] - before["used_memory"]) / 2**20
     evicted = after["evicted_keys"] - before["evicted_keys"]
     print(

@@ -93,6 +93,27 @@ def test_request_that_waited_too_long_for_a_thread_is_shed(client, monkeypatch):
     assert response.get_json() == {"success": False, "prediction": None, "score": None, "error": admission.SHED_MESSAGE}
 
 
+@pytest.mark.parametrize("accept", ["text/html,*/*;q=0.8", "*/*"])
+def test_a_page_upload_that_waited_too_long_is_shed_back_to_the_page_for_a_browser(client, monkeypatch, accept):
+    """A browser is sent back to the page, which says why (as nginx sends it when it sheds); a program gets the
+    JSON 503 with Retry-After."""
+    monkeypatch.setenv("MAX_QUEUE_WAIT_S", "2")
+    import io
+
+    response = client.post(
+        "/",
+        data={"file": (io.BytesIO(good_images()["rgba.png"]), "x.png")},
+        headers={"X-Request-Start": f"t={time.time() - 3:.3f}", "Accept": accept},
+    )
+    if accept == "*/*":
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+        assert response.get_json()["error"] == admission.SHED_MESSAGE
+    else:
+        assert response.status_code == 303 and response.headers["Location"] == "/?refused=busy"
+        page = client.get(response.headers["Location"]).get_data(as_text=True)
+        assert "The service is at its limit right now; please try again in 1 s" in page
+
+
 def test_queue_wait_parsing():
     from werkzeug.test import EnvironBuilder
     from flask import Request

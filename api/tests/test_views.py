@@ -399,6 +399,8 @@ def test_feedback_json_body(client, isolated_dirs):
     [
         ("too_large", "File too large: upload larger than the limit of 16777216 bytes"),
         ("rate_limited", "Too many uploads from this address; please wait a moment and try again"),
+        ("busy", "The service is at its limit right now; please try again in 1 s"),
+        ("internal_error", "The server could not take this upload just now; please try again in a moment"),
     ],
 )
 def test_the_page_says_why_nginx_sent_a_browser_back_to_it(client, refused, message):
