@@ -305,6 +305,7 @@ MALFORMED = {  # what a client sends to {path} -> the status nginx answers befor
     "a URI over the limit": (b"GET {path}?" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     "an unknown Transfer-Encoding": (b"POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     "HTTP/2 as text": (b"GET {path} HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    "TRACE": (b"TRACE {path} HTTP/1.1\r\nHost: x\r\n\r\n", 501),  # nginx refuses it on every route
     # What gunicorn would refuse in its own HTML, had nginx passed it on:
     "a byte outside printable ASCII in the target": (b"GET {path}?a=\x80 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     "a control character in a header value": (b"GET {path} HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", 400),
@@ -430,6 +431,7 @@ def test_a_body_nginx_cannot_buffer_is_a_json_503_and_served_once_it_can(sup):
     temp.rename(temp.with_name("client_body_temp.away"))
     try:
         predict = client.request("POST", "/predict", body, {"Content-Type": ctype})
+        # any body will do: nginx fails before the API would read its header
         v2 = client.request("POST", "/v2/models/resnet50/infer", photo, {"Inference-Header-Content-Length": "2"})
         page = client.request("POST", "/", body, {"Content-Type": ctype, "Accept": "text/html"})
         counted = sup.nginx_refusals() - before
@@ -454,6 +456,82 @@ def test_a_method_outside_gunicorns_convention_is_answered_by_the_api(sup, metho
     got, headers, body = Client(sup, "127.0.3.6").raw(f"{method} /health HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     reason = json.loads(body)["error"]  # the API names at most 20 characters of a method
     assert got == 405 and headers["content-type"] == "application/json" and reason.startswith(f"method {method[:20]} ")
+
+
+PROBE_PATHS = [
+    *("/", "/predict", "/feedback", "/heatmap.png?rows=1&cols=1&cells=AA&w=8&h=8", "/health", "/ready"),
+    *("/ready/accept", "/ready/details", "/metrics", "/display/nope.jpg", "/uploads/x.jpg", "/nope", "/v2"),
+    *("/v2/health/live", "/v2/models/resnet50", "/v2/models/resnet50/versions/1", "/v2/models/resnet50/ready"),
+    *("/v2/models/resnet50/config", "/v2/models/resnet50/infer", "/v2/models/nope/infer", "/v2/repository/index"),
+    *("/static/style.css", "/static/", "/static/nope.css", "/static/../app.py", "/_nginx/malformed"),
+]
+PROBE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "MKCOL", "TRACE"]
+PROBE_VARIANTS = {  # headers and a body that agree with them: nginx never waits for bytes that do not come
+    "none": ({}, b""),
+    "a JSON body": ({"Content-Type": "application/json"}, b'{"prediction": "x"}'),
+    "a form": ({"Content-Type": "application/x-www-form-urlencoded"}, b"filename=a.jpg&prediction=x"),
+    "multipart without a boundary": ({"Content-Type": "multipart/form-data"}, b"--x\r\n\r\n--x--\r\n"),
+    "a chunked body": ({"Transfer-Encoding": "chunked"}, b"5\r\nhello\r\n0\r\n\r\n"),
+    "Expect: 100-continue": ({"Expect": "100-continue", "Content-Type": "application/octet-stream"}, b"abc"),
+    "a Range past the end": ({"Range": "bytes=99999-"}, b""),
+    "If-Match another tag": ({"If-Match": '"other"'}, b""),
+    "If-Modified-Since in 2100": ({"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}, b""),
+}
+
+
+def test_no_program_gets_html_a_500_a_hang_or_two_request_ids(sup):
+    """Every route (and paths that are none), every method, bodies and conditional headers, as programs send them
+    (no Accept, `*/*`, JSON). An error is JSON, never HTML; a 5xx only says what is not implemented (501, 505) or
+    asks to retry (503, 504), never a 500; every answer comes within seconds and carries one X-Request-ID. One
+    exception, the course's page contract: `POST /` without a usable form gets the page's HTML 400 with its flash
+    message. Sent from 50 non-local addresses (the local-only routes answer 403), so the per-address rate limits
+    rarely refuse."""
+    cases = [
+        (path, method, variant, accept)
+        for path in PROBE_PATHS
+        for method in PROBE_METHODS
+        for variant in PROBE_VARIANTS
+        for accept in (None, "*/*", "application/json")
+    ]
+
+    def probe(index: int) -> tuple[tuple, int | str, str, int]:
+        path, method, variant, accept = cases[index]
+        headers, body = PROBE_VARIANTS[variant]
+        headers = headers | ({"Accept": accept} if accept else {})
+        conn = http.client.HTTPConnection(
+            "127.0.0.1", sup.port, timeout=15, source_address=(f"127.0.5.{index % 50 + 1}", 0)
+        )
+        try:
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            if "Transfer-Encoding" not in headers:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            response = conn.getresponse()
+            response.read()
+            ids = sum(1 for name, _ in response.getheaders() if name.lower() == "x-request-id")
+            return cases[index], response.status, response.getheader("Content-Type", ""), ids
+        except OSError as exc:  # a timeout included: nginx answers every one of these at once
+            return cases[index], type(exc).__name__, "", 0
+        finally:
+            conn.close()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(probe, range(len(cases))))
+    statuses = Counter(status for _, status, _, _ in answers)
+    print(f"{len(cases)} requests in {time.monotonic() - started:.1f} s -> {dict(statuses)}")
+    page_contract = {(("/", "POST"), 400)}
+    wrong = [
+        (case, status, ctype, ids)
+        for case, status, ctype, ids in answers
+        if not isinstance(status, int)
+        or ids != 1
+        or (status >= 500 and status not in (501, 503, 504, 505))
+        or (status >= 400 and "text/html" in ctype and ((case[0], case[1]), status) not in page_contract)
+    ]
+    assert not wrong, wrong[:20]
 
 
 PASSED_ON = {  # requests at the public server's limits, which it passes on (one byte more and it refuses them)
@@ -514,7 +592,8 @@ def test_a_browser_flooding_the_page_is_sent_back_to_it_saying_why(sup):
 
 def test_a_browser_nginx_sheds_is_sent_back_to_the_page_saying_why(sup):
     """Page uploads from one browser beyond PER_CLIENT_INFLIGHT: the admission server sheds them, and a browser is
-    sent back to the page with the reason instead of a JSON 503 (a program gets the 503: test_greedy_client...)."""
+    sent back to the page with the reason instead of a JSON 503 (a program gets the 503, as
+    test_greedy_client_does_not_starve_a_polite_one checks)."""
     browser = Client(sup, "127.0.3.8")
 
     def upload(_: int) -> tuple[int, dict, bytes]:
