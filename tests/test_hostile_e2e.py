@@ -465,6 +465,7 @@ PROBE_PATHS = [
     *("/v2/models/resnet50/config", "/v2/models/resnet50/infer", "/v2/models/nope/infer", "/v2/repository/index"),
     *("/static/style.css", "/static/", "/static/nope.css", "/static/../app.py", "/_nginx/malformed"),
 ]
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 PROBE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "MKCOL", "TRACE"]
 PROBE_VARIANTS = {  # headers and a body that agree with them: nginx never waits for bytes that do not come
     "none": ({}, b""),
@@ -479,19 +480,19 @@ PROBE_VARIANTS = {  # headers and a body that agree with them: nginx never waits
 }
 
 
-def test_no_program_gets_html_a_500_a_hang_or_two_request_ids(sup):
+def test_every_route_method_and_body_answers_without_a_500_a_hang_or_html_for_programs(sup):
     """Every route (and paths that are none), every method, bodies and conditional headers, as programs send them
-    (no Accept, `*/*`, JSON). An error is JSON, never HTML; a 5xx only says what is not implemented (501, 505) or
-    asks to retry (503, 504), never a 500; every answer comes within seconds and carries one X-Request-ID. One
-    exception, the course's page contract: `POST /` without a usable form gets the page's HTML 400 with its flash
-    message. Sent from 50 non-local addresses (the local-only routes answer 403), so the per-address rate limits
-    rarely refuse."""
+    (no Accept, `*/*`, JSON) and as a browser does. A 5xx only says what is not implemented (501, 505) or asks to
+    retry (503, 504), never a 500; every answer comes within seconds and carries one X-Request-ID. A program's
+    error is JSON, never HTML, with one exception, the course's page contract: `POST /` without a usable form gets
+    the page's HTML 400 with its flash message (a browser gets the API's HTML errors). Sent from 50 non-local
+    addresses (the local-only routes answer 403), so the per-address rate limits rarely refuse."""
     cases = [
         (path, method, variant, accept)
         for path in PROBE_PATHS
         for method in PROBE_METHODS
         for variant in PROBE_VARIANTS
-        for accept in (None, "*/*", "application/json")
+        for accept in (None, "*/*", "application/json", BROWSER)
     ]
 
     def probe(index: int) -> tuple[tuple, int | str, str, int]:
@@ -529,7 +530,12 @@ def test_no_program_gets_html_a_500_a_hang_or_two_request_ids(sup):
         if not isinstance(status, int)
         or ids != 1
         or (status >= 500 and status not in (501, 503, 504, 505))
-        or (status >= 400 and "text/html" in ctype and ((case[0], case[1]), status) not in page_contract)
+        or (
+            status >= 400
+            and "text/html" in ctype
+            and case[3] != BROWSER
+            and ((case[0], case[1]), status) not in page_contract
+        )
     ]
     assert not wrong, wrong[:20]
 
