@@ -503,17 +503,12 @@ def test_every_route_method_and_body_answers_without_a_500_a_hang_or_html_for_pr
             "127.0.0.1", sup.port, timeout=15, source_address=(f"127.0.5.{index % 50 + 1}", 0)
         )
         try:
-            conn.putrequest(method, path, skip_accept_encoding=True)
-            for name, value in headers.items():
-                conn.putheader(name, value)
-            if "Transfer-Encoding" not in headers:
-                conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(body)
+            conn.request(method, path, body=body, headers=headers)  # Content-Length unless a Transfer-Encoding is set
             response = conn.getresponse()
             response.read()
-            ids = sum(1 for name, _ in response.getheaders() if name.lower() == "x-request-id")
+            ids = len(response.msg.get_all("X-Request-ID", []))
             return cases[index], response.status, response.getheader("Content-Type", ""), ids
-        except OSError as exc:  # a timeout included: nginx answers every one of these at once
+        except (OSError, http.client.HTTPException) as exc:  # a timeout included: nginx answers each of these at once
             return cases[index], type(exc).__name__, "", 0
         finally:
             conn.close()
@@ -523,7 +518,6 @@ def test_every_route_method_and_body_answers_without_a_500_a_hang_or_html_for_pr
         answers = list(pool.map(probe, range(len(cases))))
     statuses = Counter(status for _, status, _, _ in answers)
     print(f"{len(cases)} requests in {time.monotonic() - started:.1f} s -> {dict(statuses)}")
-    page_contract = {(("/", "POST"), 400)}
     wrong = [
         (case, status, ctype, ids)
         for case, status, ctype, ids in answers
@@ -531,10 +525,7 @@ def test_every_route_method_and_body_answers_without_a_500_a_hang_or_html_for_pr
         or ids != 1
         or (status >= 500 and status not in (501, 503, 504, 505))
         or (
-            status >= 400
-            and "text/html" in ctype
-            and case[3] != BROWSER
-            and ((case[0], case[1]), status) not in page_contract
+            status >= 400 and "text/html" in ctype and case[3] != BROWSER and (case[:2], status) != (("/", "POST"), 400)
         )
     ]
     assert not wrong, wrong[:20]
