@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,16 @@ class Stack:
         from testkit.nginx_metrics import refusal_counts  # prometheus-client: not in the conversion environment
 
         return refusal_counts(self.nginx_metrics_url)
+
+    def nginx_refusals_since(self, before: Counter, answers: int, timeout: float = 10) -> Counter:
+        """What nginx counted since `before`, read once it holds at least `answers` (or after `timeout` s): nginx
+        counts an answer in its log phase, after sending it, so the client of the last one can read before it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            counted = self.nginx_refusals() - before
+            if sum(counted.values()) >= answers or time.monotonic() > deadline:
+                return counted
+            time.sleep(0.05)
 
     @property
     def run_dir(self) -> Path:
