@@ -8,9 +8,10 @@ import shutil
 
 import numpy as np
 import pytest
+import requests
 
 from testkit import REPO
-from testkit import PHOTOS, post_photo
+from testkit import PHOTOS, post_photo, wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags that keep Chromium from reaching for Google's hosts on a machine without internet.
@@ -130,5 +131,36 @@ def test_an_upload_over_the_limit_comes_back_to_the_page_saying_why(stack, tmp_p
             page.wait_for_selector(".flash")
             assert page.inner_text(".flash") == "File too large: upload larger than the limit of 16777216 bytes"
             assert page.url.startswith(stack.url + "/")
+        finally:
+            browser.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs Debian's chromium)")
+def test_an_upload_while_the_api_is_down_shows_why_and_the_way_back(stack):
+    """gunicorn stops between loading the page and pressing Classify: the browser shows nginx's page, styled by the
+    page's stylesheet (nginx serves /static/ itself), and its link leads back to the page once the API is back."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(stack.url + "/")
+            page.set_input_files("#file", str(PHOTOS / "cat.jpg"))
+            stack.stop_program("gunicorn")
+            try:
+                with page.expect_navigation() as landed:
+                    page.click("#submit")
+                assert landed.value.status == 503
+                assert page.title() == "Service unavailable"
+                message = page.locator(".flash.error")
+                assert message.inner_text().startswith("The image classifier cannot be reached right now.")
+                assert message.evaluate("m => getComputedStyle(m).backgroundColor") == "rgb(253, 236, 234)"
+            finally:
+                stack.start_program("gunicorn")
+            wait_until(lambda: requests.get(stack.url + "/health", timeout=5).status_code == 200, 60, "gunicorn back")
+            page.click("text=Back to the upload page")
+            page.wait_for_selector("#submit")
+            assert page.url == stack.url + "/"
         finally:
             browser.close()

@@ -256,6 +256,37 @@ def test_no_worker_for_a_pool_scaling_from_zero_ends_in_504(make_stack):
     assert stack.redis_client().xlen("ml:jobs") == 0
 
 
+def test_an_api_that_never_answers_ends_in_nginxs_504_a_page_for_a_browser(make_stack):
+    """gunicorn frozen (SIGSTOP: a deadlock, a paused VM) takes connections but never answers: nginx answers 504
+    once PROXY_READ_TIMEOUT_S has passed (REQUEST_TIMEOUT_S + MAX_QUEUE_WAIT_S + 10 s), with a page of its own to a
+    browser loading the upload page and JSON to a program; after SIGCONT, answers resume."""
+    stack = make_stack(workers=0, REQUEST_TIMEOUT_S=1, MAX_QUEUE_WAIT_S=1)  # nginx waits 12 s
+    frozen = stack.group_members(stack.program_pid("gunicorn"))
+    started = time.monotonic()
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            page, program = pool.map(
+                lambda accept: requests.get(stack.url + "/", headers={"Accept": accept}, timeout=60),
+                ["text/html,application/xhtml+xml,*/*;q=0.8", "*/*"],
+            )
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    elapsed = time.monotonic() - started
+    print(
+        f"gunicorn frozen: {page.status_code} {page.headers['content-type']} and {program.status_code} after {elapsed:.1f} s"
+    )
+    assert 11 < elapsed < 30, elapsed
+    assert page.status_code == 504 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<title>No answer in time</title>" in page.text and "did not answer in time" in page.text
+    assert "retry-after" not in page.headers  # nginx cannot know when a frozen API answers again
+    assert program.status_code == 504 and program.headers["content-type"] == "application/json"
+    assert program.json() == {"success": False, "prediction": None, "score": None, "error": "no answer in time"}
+    assert requests.get(stack.url + "/", headers={"Accept": "text/html"}, timeout=10).status_code == 200
+
+
 def test_sigterm_worker_finishes_and_acks_its_batch(make_stack):
     # BATCH_WAIT_MS lets the batch fill up with several jobs before the worker runs it.
     stack = make_stack(workers=1, BATCH_SIZE=8, BATCH_WAIT_MS=300, REQUEST_TIMEOUT_S=60)

@@ -450,6 +450,50 @@ def test_a_body_nginx_cannot_buffer_is_a_json_503_and_served_once_it_can(sup):
     assert client.request("POST", "/predict", body, {"Content-Type": ctype})[0] == 200
 
 
+def test_with_the_api_out_of_reach_a_browser_on_the_page_gets_nginxs_page_and_a_program_json(sup):
+    """gunicorn stopped: the upload page itself cannot load, so a browser loading it or posting its forms gets a
+    page of nginx's own (503, Retry-After, why, the request's ID, a link back), with a CSP of its own. A program on
+    the same routes, and a browser on the JSON routes, get the JSON answer. Each is counted as `unavailable`."""
+    client = Client(sup, "127.0.3.8")
+    body, ctype = multipart({"file": ("cat.jpg", unique_jpeg(), "image/jpeg")})
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    before = sup.nginx_refusals()
+    sup.stop_program("gunicorn")
+    try:
+        pages = [
+            client.request("GET", "/", headers={"Accept": BROWSER}),
+            client.request("GET", "/?refused=busy", headers={"Accept": BROWSER}),
+            client.request("POST", "/", body, {"Content-Type": ctype, "Accept": BROWSER}),
+            client.request("POST", "/feedback", b"report=1&filename=a.jpg", form | {"Accept": BROWSER}),
+        ]
+        head = client.request("HEAD", "/", headers={"Accept": BROWSER})
+        programs = {
+            "GET /": client.request("GET", "/", headers={"Accept": "*/*"}),
+            "POST / without Accept": client.request("POST", "/", body, {"Content-Type": ctype}),
+            "POST /predict": client.request("POST", "/predict", body, {"Content-Type": ctype, "Accept": BROWSER}),
+            "GET /v2/health/ready": client.request("GET", "/v2/health/ready", headers={"Accept": BROWSER}),
+        }
+        counted = sup.nginx_refusals_since(before, len(pages) + 1 + len(programs))
+    finally:  # (the wait's own /health may be refused as well, until gunicorn listens)
+        sup.start_program("gunicorn")
+        wait_until(lambda: client.request("GET", "/health")[0] == 200, 60, "gunicorn back", interval=0.2)
+    print(f"API out of reach, a browser on the page: {pages[0][0]} {pages[0][1]['content-type']}")
+    for status, headers, page in pages:
+        text = page.decode()
+        assert status == 503 and headers["content-type"] == "text/html; charset=utf-8", (status, headers)
+        assert "<title>Service unavailable</title>" in text and "cannot be reached right now" in text
+        assert f"Please try again in {int(headers['retry-after'])} s." in text  # what Retry-After says
+        assert '<a href="/">' in text and f"<code>{headers['x-request-id']}</code>" in text
+        assert headers["content-security-policy"].startswith("default-src 'none'")
+        assert headers["x-content-type-options"] == "nosniff"
+    assert head[0] == 503 and head[1]["content-type"] == "text/html; charset=utf-8" and head[2] == b""
+    for name, (status, headers, answer) in programs.items():
+        assert status == 503 and headers["content-type"] == "application/json", name
+        assert "content-security-policy" not in headers, name
+        assert json.loads(answer)["error"] == "API not reachable; retry later", name
+    assert counted == Counter({("unavailable", "503"): len(pages) + 1 + len(programs)})
+
+
 @pytest.mark.parametrize("method", ["GE", "A" * 25])
 def test_a_method_outside_gunicorns_convention_is_answered_by_the_api(sup, method):
     """nginx passes on any method of capital letters; the API, not gunicorn's HTML 400, answers one it lacks."""
