@@ -26,7 +26,9 @@ import pytest
 import redis
 import requests
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
+from testkit.framing_cases import answers_in, exchange, framing_cases
 from testkit.images import many_scan_jpeg, oriented_jpeg
 from testkit.nginx_metrics import declared_answers
 from testkit.paths import PHOTOS, REPO
@@ -306,6 +308,12 @@ MALFORMED = {  # what a client sends to {path} -> the status nginx answers befor
     "an unknown Transfer-Encoding": (b"POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     "HTTP/2 as text": (b"GET {path} HTTP/2.0\r\nHost: x\r\n\r\n", 505),
     "TRACE": (b"TRACE {path} HTTP/1.1\r\nHost: x\r\n\r\n", 501),  # nginx refuses it on every route
+    "CONNECT": (b"CONNECT {path} HTTP/1.1\r\nHost: x\r\n\r\n", 501),  # and this one
+    # nginx discards the body of a request it refused as the refusal's page is made: its framing may fail then
+    "TRACE with a broken chunked body": (
+        b"TRACE {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
+        400,
+    ),
     # What gunicorn would refuse in its own HTML, had nginx passed it on:
     "a byte outside printable ASCII in the target": (b"GET {path}?a=\x80 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     "a control character in a header value": (b"GET {path} HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", 400),
@@ -450,6 +458,53 @@ def test_a_body_nginx_cannot_buffer_is_a_json_503_and_served_once_it_can(sup):
     assert client.request("POST", "/predict", body, {"Content-Type": ctype})[0] == 200
 
 
+def predict_requests_answered_by_the_api(sup: Stack) -> int:
+    """All /predict answers the API has given (api_requests_total, every status), from its /metrics."""
+    status, text = sup.api_get("/metrics")
+    assert status == 200, text[:200]
+    return int(
+        sum(
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "api_requests_total" and s.labels["endpoint"] == "/predict"
+        )
+    )
+
+
+def test_clients_that_send_and_hang_up_stay_within_the_admission_bound(sup):
+    """Three times the bound of uploads, each half-closed as soon as it is sent, from 48 addresses (two each, within
+    PER_CLIENT_INFLIGHT): nginx sees its client gone and drops the answer (499), but gunicorn computes the request
+    all the same, so the admission slot is held until gunicorn answers. Only about the bound reach the API; the
+    rest are shed at once."""
+    bound = sup.admission_bound
+    flood = 3 * bound
+    before, answered_before = sup.nginx_refusals()[("shed", "503")], predict_requests_answered_by_the_api(sup)
+
+    def outcomes() -> tuple[int, int]:
+        """(uploads the API answered, uploads nginx shed) since the flood began."""
+        answered = predict_requests_answered_by_the_api(sup) - answered_before
+        return answered, sup.nginx_refusals()[("shed", "503")] - before
+
+    sockets = []
+    try:
+        for i in range(flood):
+            body, ctype = multipart({"file": ("cat.jpg", unique_jpeg(), "image/jpeg")})
+            head = f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
+            sock = socket.create_connection(("127.0.0.1", sup.port), 5, source_address=(f"127.0.8.{i % 48 + 1}", 0))
+            sockets.append(sock)
+            sock.sendall(head.encode() + body)
+            sock.shutdown(socket.SHUT_WR)
+        wait_until(lambda: sum(outcomes()) >= flood, 60, "every upload shed by nginx or answered by the API", 0.2)
+    finally:
+        for sock in sockets:
+            sock.close()
+    reached, shed = outcomes()
+    print(f"{flood} uploads sent and hung up on (bound {bound}): {reached} reached the API, {shed} shed by nginx")
+    assert reached + shed == flood
+    assert reached <= bound + 8, reached  # the bound, plus what was answered while the flood was being sent
+
+
 def test_with_the_api_out_of_reach_a_browser_on_the_page_gets_nginxs_page_and_a_program_json(sup):
     """gunicorn stopped: the upload page itself cannot load, so a browser loading it or posting its forms gets a
     page of nginx's own (503, Retry-After, why, the request's ID, a link back), with a CSP of its own. A program on
@@ -510,7 +565,7 @@ PROBE_PATHS = [
     *("/static/style.css", "/static/", "/static/nope.css", "/static/../app.py", "/_nginx/malformed"),
 ]
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-PROBE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "MKCOL", "TRACE"]
+PROBE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "MKCOL", "TRACE", "CONNECT"]
 PROBE_VARIANTS = {  # headers and a body that agree with them: nginx never waits for bytes that do not come
     "none": ({}, b""),
     "a JSON body": ({"Content-Type": "application/json"}, b'{"prediction": "x"}'),
@@ -573,6 +628,39 @@ def test_every_route_method_and_body_answers_without_a_500_a_hang_or_html_for_pr
         )
     ]
     assert not wrong, wrong[:20]
+
+
+FRAMING_SEED, FRAMING_CASES = 20261206, 3000
+
+
+def test_broken_framing_never_gets_a_500_a_hang_html_for_a_program_or_a_crash(sup):
+    """Seeded raw requests with broken framing (testkit/framing_cases.py: valid requests to every kind of route,
+    each mutated one to three times, every fifth with a second request pipelined after it), from 50 addresses.
+    Every connection ends within seconds of the client's half-close; every answer carries one X-Request-ID and is no
+    500 and no HTML error for a program (but the page's own 400); no process of the stack dies, and a photo is
+    classified afterwards. A failure names the case and its mutations: the same seed sends the same bytes."""
+    cases = framing_cases(FRAMING_SEED, FRAMING_CASES)
+    pids = sup.program_pids()
+    started = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        sent = list(pool.map(lambda case: exchange(sup.port, f"127.0.6.{case.number % 50 + 1}", case.data), cases))
+    statuses = Counter(status for done in sent for status, _ in answers_in(done.received))
+    print(f"seed {FRAMING_SEED}: {len(cases)} cases in {time.monotonic() - started:.1f} s -> {dict(statuses)}")
+    wrong = []
+    for case, done in zip(cases, sent):
+        for status, headers in answers_in(done.received):
+            html = any("text/html" in value for value in headers.get("content-type", []))
+            if (
+                (status >= 500 and status not in (501, 503, 504, 505))
+                or len(headers.get("x-request-id", [])) != 1
+                or (status >= 400 and html and not (status == 400 and case.may_get_page_html))
+            ):
+                wrong.append((case.number, case.seeds, case.mutations, status, headers.get("content-type")))
+        if done.hung:
+            wrong.append((case.number, case.seeds, case.mutations, f"open after {done.seconds:.1f} s"))
+    assert not wrong, wrong[:20]
+    assert sup.program_pids() == pids  # nothing crashed or was restarted
+    assert Client(sup, "127.0.6.99").predict()[0] == 200
 
 
 PASSED_ON = {  # requests at the public server's limits, which it passes on (one byte more and it refuses them)
