@@ -1,7 +1,7 @@
 """Seeded raw HTTP/1.1 requests with broken framing, for the hostile-client tests: valid requests to every kind of
-route, each mutated one to three times (a byte in the head, a header added, repeated or dropped, a wrong
-Content-Length, another method, target or version, a body cut or padded, a second request pipelined after it).
-The same seed gives the same bytes, so a failure names the case that reproduces it."""
+route, each mutated one to three times (a byte in the head; a header added, repeated or dropped; a wrong
+Content-Length; another method, target or version; a body cut, padded or chunked), some with a second request
+pipelined after them. The same seed gives the same bytes, so a failure names the case that reproduces it."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 
 BOUNDARY = b"fuzzboundary"
-TINY_JPEG_NAME = b"x.jpg"
+UPLOAD_NAME = b"x.jpg"
 
 
 def _multipart(path: bytes, field: bytes, data: bytes) -> bytes:
     body = (
-        b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="' + field + b'"; filename="' + TINY_JPEG_NAME
+        b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="' + field + b'"; filename="' + UPLOAD_NAME
         + b'"\r\nContent-Type: image/jpeg\r\n\r\n' + data + b"\r\n--" + BOUNDARY + b"--\r\n"
     )  # fmt: skip
     return _request(b"POST", path, [b"Content-Type: multipart/form-data; boundary=" + BOUNDARY], body)
