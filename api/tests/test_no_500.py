@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from testkit import photo as read_photo
+from testkit.multipart_cases import multipart_cases
 
 ROUTES = [
     "/",
@@ -137,3 +138,21 @@ def test_a_page_route_or_unknown_path_answers_a_program_in_json(app, method, pat
         assert error == f"no such route: {path}"
     browser = app.test_client().open(path, method=method, headers={"Accept": BROWSER})
     assert browser.status_code == response.status_code and browser.mimetype == "text/html"
+
+
+@pytest.mark.parametrize("route", ["/predict", "/", "/feedback"])
+def test_broken_multipart_bodies_are_never_a_500(app, route, caplog):
+    """Seeded uploads with their multipart framing gone wrong (testkit/multipart_cases.py: the boundary parameter,
+    the part headers, the delimiters, the number and nesting of parts, stray bytes): never a 500 or an error logged
+    as unhandled; /predict answers each in its JSON shape. A failure names the case that reproduces it."""
+    client, failures = app.test_client(), []
+    with caplog.at_level(logging.ERROR):
+        for case in multipart_cases(read_photo(), seed=20261206, count=600):
+            response = client.post(route, data=case.body, headers={"Content-Type": case.content_type})
+            answer = response.get_json(silent=True) if route == "/predict" else {"success": None}
+            if (response.status_code >= 500 and response.status_code not in (503, 504)) or not (
+                isinstance(answer, dict) and "success" in answer
+            ):
+                failures.append((case.number, case.mutations, response.status_code, response.data[:80]))
+    assert not failures, failures[:5]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records][:5]
