@@ -406,7 +406,9 @@ def test_nginx_counts_each_answer_it_makes_itself_once_by_refusal(sup):
     )
     scraped = requests.get(sup.nginx_metrics_url, timeout=5)
     assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
-    assert requests.get(sup.nginx_metrics_url.replace("/metrics", "/"), timeout=5).status_code == 404
+    for method, path, status in (("GET", "/", 404), ("POST", "/nope", 404), ("TRACE", "/metrics", 405)):
+        other = requests.request(method, sup.nginx_metrics_url.replace("/metrics", path), timeout=5)
+        assert other.status_code == status and other.json() == {"error": "this listener serves GET /metrics only"}
     assert "nginx_refusals_total" not in requests.get(sup.url + "/metrics", timeout=5).text  # the API's
 
 
