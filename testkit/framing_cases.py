@@ -56,7 +56,9 @@ SEEDS: dict[str, bytes] = {  # each valid as it stands; none needs a worker (an 
 PAGE_POST = re.compile(rb"POST /(?:[?#]\S*)? ")  # the course's page answers a form it cannot use in HTML
 
 ODD_BYTES = [b"\x00", b"\r", b"\n", b" ", b"\t", b":", b"\x7f", b"\x80", b"\xff", b"%", b"/", b"?", b"#", b"\x1b"]
+BROWSER_ACCEPT = b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 ODD_HEADERS = [
+    BROWSER_ACCEPT,  # the answers a browser gets: the page's redirects, nginx's page, werkzeug's HTML errors
     b"Transfer-Encoding: chunked",
     b"Transfer-Encoding: chunked, identity",
     b"Transfer-Encoding: gzip, chunked",
@@ -117,9 +119,10 @@ class FramingCase:
     data: bytes
 
     @property
-    def may_get_page_html(self) -> bool:
-        """The page's own HTML 400 (its contract for a form it cannot use) may come back: a request posts to it."""
-        return PAGE_POST.search(self.data) is not None
+    def may_get_html_errors(self) -> bool:
+        """An HTML error may come back: a request says it is a browser's, or posts to the page, whose contract for a
+        form it cannot use is its HTML 400."""
+        return BROWSER_ACCEPT in self.data or PAGE_POST.search(self.data) is not None
 
 
 def _split(request: bytes) -> tuple[list[bytes], bytes]:
