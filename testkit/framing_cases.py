@@ -16,11 +16,34 @@ BOUNDARY = b"fuzzboundary"
 UPLOAD_NAME = b"x.jpg"
 
 
+def form_part(disposition: bytes, headers: list[bytes], content: bytes) -> bytes:
+    """One part of a multipart/form-data body: its Content-Disposition, other headers, content."""
+    return b"\r\n".join([b"Content-Disposition: " + disposition, *headers]) + b"\r\n\r\n" + content
+
+
+def form_body(parts: list[bytes], boundary: bytes, closing: bool = True) -> bytes:
+    """A multipart/form-data body of these parts; `closing` False leaves out the closing delimiter."""
+    body = b"".join(b"--" + boundary + b"\r\n" + part + b"\r\n" for part in parts)
+    return body + (b"--" + boundary + b"--\r\n" if closing else b"")
+
+
+def edit_byte(rng: random.Random, data: bytearray, odd_bytes: list[bytes]) -> str:
+    """Insert, replace or delete one byte of `data` in place, at a random place; says what it did."""
+    at = rng.randrange(len(data) + 1)
+    odd = rng.choice(odd_bytes)
+    op = rng.choice(["insert", "replace", "delete"])
+    if op == "insert" or not data:
+        data[at:at] = odd
+    elif op == "replace":
+        data[min(at, len(data) - 1)] = odd[0]
+    else:
+        del data[min(at, len(data) - 1)]
+    return f"{op} {odd!r} at {at}"
+
+
 def _multipart(path: bytes, field: bytes, data: bytes) -> bytes:
-    body = (
-        b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="' + field + b'"; filename="' + UPLOAD_NAME
-        + b'"\r\nContent-Type: image/jpeg\r\n\r\n' + data + b"\r\n--" + BOUNDARY + b"--\r\n"
-    )  # fmt: skip
+    disposition = b'form-data; name="' + field + b'"; filename="' + UPLOAD_NAME + b'"'
+    body = form_body([form_part(disposition, [b"Content-Type: image/jpeg"], data)], BOUNDARY)
     return _request(b"POST", path, [b"Content-Type: multipart/form-data; boundary=" + BOUNDARY], body)
 
 
@@ -142,16 +165,8 @@ def _mutate(rng: random.Random, request: bytes) -> tuple[str, bytes]:
     )
     if kind == "byte":
         head = bytearray(b"\r\n".join(lines))
-        at = rng.randrange(len(head) + 1)
-        odd = rng.choice(ODD_BYTES)
-        op = rng.choice(["insert", "replace", "delete"])
-        if op == "insert" or not head:
-            head[at:at] = odd
-        elif op == "replace":
-            head[min(at, len(head) - 1) : min(at, len(head) - 1) + 1] = odd
-        else:
-            del head[min(at, len(head) - 1)]
-        return f"{op} {odd!r} at {at}", bytes(head) + b"\r\n\r\n" + body
+        what = edit_byte(rng, head, ODD_BYTES)
+        return what, bytes(head) + b"\r\n\r\n" + body
     if kind == "add header":
         header = rng.choice(ODD_HEADERS)
         lines.insert(rng.randrange(1, len(lines) + 1), header)

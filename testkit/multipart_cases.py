@@ -8,7 +8,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from testkit.framing_cases import edit_byte, form_body, form_part
+
 BOUNDARY = "b0undary"
+ODD_BYTES = [b"\r", b"\n", b"-", b"\x00", b'"', b";", b"=", b" ", b"\xff"]
 DISPOSITIONS = [
     b'form-data; name="file"; filename="cat.jpg"',
     b'form-data; name="file"',  # no filename
@@ -61,15 +64,6 @@ class MultipartCase:
     body: bytes
 
 
-def _part(disposition: bytes, headers: list[bytes], content: bytes) -> bytes:
-    return b"\r\n".join([b"Content-Disposition: " + disposition, *headers]) + b"\r\n\r\n" + content
-
-
-def _assemble(parts: list[bytes], boundary: bytes, closing: bool = True) -> bytes:
-    body = b"".join(b"--" + boundary + b"\r\n" + part + b"\r\n" for part in parts)
-    return body + (b"--" + boundary + b"--\r\n" if closing else b"")
-
-
 def multipart_cases(photo: bytes, seed: int, count: int) -> list[MultipartCase]:
     """`count` (Content-Type, body) cases built from a valid upload of `photo` in the form field `file`."""
     rng = random.Random(seed)
@@ -97,12 +91,12 @@ def multipart_cases(photo: bytes, seed: int, count: int) -> list[MultipartCase]:
                 mutations.append(f"part header {header[:40]!r}")
             elif kind == "more parts":
                 n = rng.choice([1, 40, 1000])
-                extra += [_part(b'form-data; name="top_k"', [], b"3")] * n
+                extra += [form_part(b'form-data; name="top_k"', [], b"3")] * n
                 mutations.append(f"{n} more parts")
             elif kind == "nested":
-                inner = b"--inner\r\n" + _part(DISPOSITIONS[0], [PART_HEADERS[0]], photo) + b"\r\n--inner--"
+                inner = b"--inner\r\n" + form_part(DISPOSITIONS[0], [PART_HEADERS[0]], photo) + b"\r\n--inner--"
                 extra.append(
-                    _part(b'form-data; name="file"', [b"Content-Type: multipart/mixed; boundary=inner"], inner)
+                    form_part(b'form-data; name="file"', [b"Content-Type: multipart/mixed; boundary=inner"], inner)
                 )
                 mutations.append("a nested multipart part")
             elif kind == "no closing":
@@ -120,19 +114,11 @@ def multipart_cases(photo: bytes, seed: int, count: int) -> list[MultipartCase]:
             else:  # a byte inserted, replaced or deleted in the first 400 bytes (the delimiter, the part headers)
                 byte_edits += 1
                 mutations.append("a byte edited")
-        body = preamble + _assemble([_part(disposition, headers, content), *extra], boundary, closing) + epilogue
+        body = preamble + form_body([form_part(disposition, headers, content), *extra], boundary, closing) + epilogue
         if byte_edits:
             head = bytearray(body[:400])
             for _ in range(byte_edits):
-                at = rng.randrange(len(head) + 1)
-                odd = rng.choice([b"\r", b"\n", b"-", b"\x00", b'"', b";", b"=", b" ", b"\xff"])
-                op = rng.choice(["insert", "replace", "delete"])
-                if op == "insert" or not head:
-                    head[at:at] = odd
-                elif op == "replace":
-                    head[min(at, len(head) - 1)] = odd[0]
-                else:
-                    del head[min(at, len(head) - 1)]
+                edit_byte(rng, head, ODD_BYTES)
             body = bytes(head) + body[400:]
         cases.append(MultipartCase(number, tuple(mutations), content_type.format(b=BOUNDARY), body))
     return cases

@@ -78,6 +78,13 @@ def multipart(fields: dict[str, tuple[str, bytes, str]]) -> tuple[bytes, str]:
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
+def raw_upload() -> bytes:
+    """A whole `POST /predict` of a unique photo, as bytes to send on a socket of one's own."""
+    body, ctype = multipart({"file": ("cat.jpg", unique_jpeg(), "image/jpeg")})
+    head = f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
 class Client:
     """One client address: HTTP/1.1 requests from `source` (a 127/8 address) to nginx."""
 
@@ -482,10 +489,8 @@ def predict_requests_answered_by_the_api(sup: Stack) -> int:
 def test_a_client_that_half_closes_once_its_upload_is_sent_gets_its_answer(sup):
     """RFC 9112 lets a client close its sending side once the request is out (`nc -N`, some embedded clients):
     nginx must not take that for the client leaving while the API computes the answer."""
-    body, ctype = multipart({"file": ("cat.jpg", unique_jpeg(), "image/jpeg")})
-    head = f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
-    done = exchange(sup.port, "127.0.3.9", head.encode() + body)
-    [(status, headers)] = answers_in(done.received)
+    done = exchange(sup.port, "127.0.3.9", raw_upload())
+    [(status, _)] = answers_in(done.received)
     assert status == 200 and not done.hung
     expected = json.loads(Client(sup, "127.0.3.9").predict()[2])["prediction"]  # the same photo, a client that waits
     assert json.loads(done.received.split(b"\r\n\r\n", 1)[1])["prediction"] == expected
@@ -505,10 +510,8 @@ def test_clients_that_send_and_hang_up_stay_within_the_admission_bound(sup):
         return answered, sup.nginx_refusals()[("shed", "503")] - before
 
     for i in range(flood):
-        body, ctype = multipart({"file": ("cat.jpg", unique_jpeg(), "image/jpeg")})
-        head = f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n"
         with socket.create_connection(("127.0.0.1", sup.port), 5, source_address=(f"127.0.8.{i % 48 + 1}", 0)) as sock:
-            sock.sendall(head.encode() + body)
+            sock.sendall(raw_upload())
     wait_until(lambda: sum(outcomes()) >= flood, 60, "every upload shed by nginx or answered by the API", 0.2)
     reached, shed = outcomes()
     print(f"{flood} uploads, each client gone once it was sent (bound {bound}): {reached} to the API, {shed} shed")
@@ -576,6 +579,18 @@ PROBE_PATHS = [
     *("/static/style.css", "/static/", "/static/nope.css", "/static/../app.py", "/_nginx/malformed"),
 ]
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def is_wrong_answer(status: int, content_type: str, request_ids: int, html_errors_allowed: bool) -> bool:
+    """What no answer may be: a 5xx other than "not implemented" (501, 505) or "retry" (503, 504), an answer
+    without exactly one X-Request-ID, or an HTML error where the client does not take one."""
+    return (
+        (status >= 500 and status not in (501, 503, 504, 505))
+        or request_ids != 1
+        or (status >= 400 and "text/html" in content_type and not html_errors_allowed)
+    )
+
+
 PROBE_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "MKCOL", "TRACE", "CONNECT"]
 PROBE_VARIANTS = {  # headers and a body that agree with them: nginx never waits for bytes that do not come
     "none": ({}, b""),
@@ -632,11 +647,7 @@ def test_every_route_method_and_body_answers_without_a_500_a_hang_or_html_for_pr
         (case, status, ctype, ids)
         for case, status, ctype, ids in answers
         if not isinstance(status, int)
-        or ids != 1
-        or (status >= 500 and status not in (501, 503, 504, 505))
-        or (
-            status >= 400 and "text/html" in ctype and case[3] != BROWSER and (case[:2], status) != (("/", "POST"), 400)
-        )
+        or is_wrong_answer(status, ctype, ids, case[3] == BROWSER or (case[:2], status) == (("/", "POST"), 400))
     ]
     assert not wrong, wrong[:20]
 
@@ -647,9 +658,9 @@ FRAMING_SEED, FRAMING_CASES = 20261206, 10_000
 def test_broken_framing_never_gets_a_500_a_hang_html_for_a_program_or_a_crash(sup):
     """Seeded raw requests with broken framing (testkit/framing_cases.py: valid requests to every kind of route,
     each mutated one to three times, every fifth with a second request pipelined after it), from 50 addresses.
-    Some say they are a browser's. Every connection ends within seconds of the client's half-close; every answer
-    carries one X-Request-ID and is no 500, and no HTML error for a program (but the page's own 400); no process of
-    the stack dies, and a photo is classified afterwards. A failure names the case and its mutations: the same seed sends the same bytes."""
+    Some say they are a browser's. Every connection ends within seconds of the client's half-close; no answer is
+    wrong (is_wrong_answer; a program may get the page's own HTML 400); no process of the stack dies, and a photo
+    is classified afterwards. A failure names the case and its mutations: the same seed sends the same bytes."""
     cases = framing_cases(FRAMING_SEED, FRAMING_CASES)
     pids = sup.program_pids()
     started = time.monotonic()
@@ -660,12 +671,8 @@ def test_broken_framing_never_gets_a_500_a_hang_html_for_a_program_or_a_crash(su
     wrong = []
     for case, done in zip(cases, sent):
         for status, headers in answers_in(done.received):
-            html = any("text/html" in value for value in headers.get("content-type", []))
-            if (
-                (status >= 500 and status not in (501, 503, 504, 505))
-                or len(headers.get("x-request-id", [])) != 1
-                or (status >= 400 and html and not case.may_get_html_errors)
-            ):
+            ctype, ids = " ".join(headers.get("content-type", [])), len(headers.get("x-request-id", []))
+            if is_wrong_answer(status, ctype, ids, case.may_get_html_errors):
                 wrong.append((case.number, case.seeds, case.mutations, status, headers.get("content-type")))
         if done.hung:
             wrong.append((case.number, case.seeds, case.mutations, f"open after {done.seconds:.1f} s"))
