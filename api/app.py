@@ -14,6 +14,7 @@ import flask_json
 import health
 import metrics
 import metrics_server
+import multipart_form
 import overlay
 import repository_control
 import request_ids
@@ -46,12 +47,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             handler.addFilter(request_ids.LogFilter())
     malloc_policy.apply()  # gunicorn imports the app in each worker process before its request threads start
     app = Flask(__name__, instance_path=settings.INSTANCE_PATH)
+    app.request_class = multipart_form.Request
     debug = settings.debug()
     app.config.from_mapping(
         SECRET_KEY=settings.SECRET_KEY,
         MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH,
-        # Multipart: werkzeug holds at most this much of the body in memory at a time (files are streamed, but
-        # its parser buffers 64 KiB reads, so it must stay well above that) and refuses forms with more parts.
+        # Multipart (multipart_form.py): a text field holds at most this much in memory (a file part is spooled
+        # to disk past 500 KiB), and a form has at most this many parts.
         MAX_FORM_MEMORY_SIZE=500_000,
         MAX_FORM_PARTS=32,
         DEBUG=debug,
