@@ -54,16 +54,18 @@ class PushFormDataParser(FormDataParser):
 
     def _push_parse(
         self, stream: IO[bytes], boundary: bytes, content_length: int | None
-    ) -> tuple[list[tuple[str, str]], list[tuple[str, FileStorage]]]:
+    ) -> tuple[list[tuple[str | None, str]], list[tuple[str | None, FileStorage]]]:
         parser = multipart.PushMultipartParser(
             boundary, max_header_size=MAX_PART_HEADER_BYTES, max_header_count=MAX_PART_HEADERS
         )
-        fields: list[tuple[str, str]] = []
-        files: list[tuple[str, FileStorage]] = []
+        fields: list[tuple[str | None, str]] = []
+        files: list[tuple[str | None, FileStorage]] = []
         parts = 0
         segment: multipart.MultipartSegment | None = None
-        chunks: list[bytes] = []
-        spool: IO[bytes] | None = None
+        name: str | None = None  # werkzeug's, from the segment's Content-Disposition
+        filename: str | None = None
+        chunks: list[bytes] = []  # a text field's bytes
+        spool: IO[bytes] | None = None  # a file's
         for data in iter(lambda: stream.read(CHUNK_BYTES), b""):
             for event in parser.parse(data):
                 if isinstance(event, multipart.MultipartSegment):
