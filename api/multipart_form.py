@@ -18,8 +18,9 @@ import flask
 import multipart
 from werkzeug.datastructures import FileStorage, Headers, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.formparser import FormDataParser
+from werkzeug.formparser import FormDataParser, MultiPartParser
 from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import File
 
 CHUNK_BYTES = 64 * 1024  # read size, as werkzeug's parser
 # Bodies up to werkzeug's spool size (kept in memory by its spool anyway) are parsed here, their bytes kept until the
@@ -27,7 +28,6 @@ CHUNK_BYTES = 64 * 1024  # read size, as werkzeug's parser
 PUSH_PARSE_MAX_BYTES = 500 * 1024
 MAX_PART_HEADERS = 16  # a browser sends 2 or 3 per part; more makes the body malformed, not too large
 MAX_PART_HEADER_BYTES = 8 * 1024  # one header line: nginx allows no longer line in the request's head either
-FIELD_CHARSETS = frozenset({"ascii", "us-ascii", "utf-8", "iso-8859-1"})  # werkzeug's list; any other: utf-8
 
 
 class PushFormDataParser(FormDataParser):
@@ -58,10 +58,12 @@ class PushFormDataParser(FormDataParser):
         parser = multipart.PushMultipartParser(
             boundary, max_header_size=MAX_PART_HEADER_BYTES, max_header_count=MAX_PART_HEADERS
         )
+        werkzeugs = MultiPartParser(self.stream_factory)  # its spool and charset rules, not its parse
         fields: list[tuple[str | None, str]] = []
         files: list[tuple[str | None, FileStorage]] = []
         parts = 0
         segment: multipart.MultipartSegment | None = None
+        headers = Headers()
         name: str | None = None  # werkzeug's, from the segment's Content-Disposition
         filename: str | None = None
         chunks: list[bytes] = []  # a text field's bytes
@@ -75,17 +77,18 @@ class PushFormDataParser(FormDataParser):
                     if any("\r" in line or "\n" in line for header in event.headerlist for line in header):
                         raise multipart.ParserError("a bare line break in a part's header")  # werkzeug splits there
                     # werkzeug's reading of the disposition: a name may be missing, filename* counts, a path stays
-                    segment, chunks = event, []
-                    options = parse_options_header(event.header("Content-Disposition"))[1]
+                    segment, chunks, headers = event, [], Headers(event.headerlist)
+                    options = parse_options_header(headers.get("Content-Disposition"))[1]
                     name, filename = options.get("name"), options.get("filename")
-                    spool = None if filename is None else self._spool(event, filename, content_length)
+                    spool = None
+                    if filename is not None:
+                        spool = werkzeugs.start_file_streaming(File(name, filename, headers), content_length)
                 elif event is None:  # the part's end
-                    assert segment is not None  # the parser emits a part's segment before its end
                     if spool is None:
-                        fields.append((name, _text(segment, chunks)))
+                        text = b"".join(chunks).decode(werkzeugs.get_part_charset(headers), "replace")
+                        fields.append((name, text))
                     else:
                         spool.seek(0)
-                        headers = Headers(segment.headerlist)
                         files.append((name, FileStorage(spool, filename, name, headers=headers)))
                 elif spool is not None:
                     spool.write(event)
@@ -96,15 +99,6 @@ class PushFormDataParser(FormDataParser):
                         raise RequestEntityTooLarge()
         parser.close()  # a ParserError when the closing delimiter never came
         return fields, files
-
-    def _spool(self, segment: multipart.MultipartSegment, filename: str, total_length: int | None) -> IO[bytes]:
-        declared = segment.header("Content-Length", "")
-        return self.stream_factory(
-            total_content_length=total_length,
-            content_type=segment.header("Content-Type"),
-            filename=filename,
-            content_length=int(declared) if declared.isdigit() else 0,
-        )
 
 
 class _Recorded:
@@ -117,11 +111,6 @@ class _Recorded:
         data = self.stream.read(size)
         self.chunks.append(data)
         return data
-
-
-def _text(segment: multipart.MultipartSegment, chunks: list[bytes]) -> str:
-    charset = (segment.charset or "").lower()
-    return b"".join(chunks).decode(charset if charset in FIELD_CHARSETS else "utf-8", "replace")
 
 
 class Request(flask.Request):

@@ -141,11 +141,10 @@ class FramingCase:
     mutations: tuple[str, ...]
     data: bytes
 
-    @property
-    def may_get_html_errors(self) -> bool:
-        """An HTML error may come back: a request says it is a browser's, or posts to the page, whose contract for a
-        form it cannot use is its HTML 400."""
-        return BROWSER_ACCEPT in self.data or PAGE_POST.search(self.data) is not None
+    def may_get_html_error(self, status: int) -> bool:
+        """An HTML error with this status may come back: a request says it is a browser's, or (a 400) posts to the
+        page, whose contract for a form it cannot use is its HTML 400."""
+        return BROWSER_ACCEPT in self.data or (status == 400 and PAGE_POST.search(self.data) is not None)
 
 
 def _split(request: bytes) -> tuple[list[bytes], bytes]:

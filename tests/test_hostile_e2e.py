@@ -672,7 +672,7 @@ def test_broken_framing_never_gets_a_500_a_hang_html_for_a_program_or_a_crash(su
     for case, done in zip(cases, sent):
         for status, headers in answers_in(done.received):
             ctype, ids = " ".join(headers.get("content-type", [])), len(headers.get("x-request-id", []))
-            if is_wrong_answer(status, ctype, ids, case.may_get_html_errors):
+            if is_wrong_answer(status, ctype, ids, case.may_get_html_error(status)):
                 wrong.append((case.number, case.seeds, case.mutations, status, headers.get("content-type")))
         if done.hung:
             wrong.append((case.number, case.seeds, case.mutations, f"open after {done.seconds:.1f} s"))

@@ -12,11 +12,16 @@ from werkzeug.formparser import FormDataParser, default_stream_factory
 from werkzeug.http import parse_options_header
 from werkzeug.test import EnvironBuilder
 
+from app import app as default_app
 from multipart_form import PUSH_PARSE_MAX_BYTES, PushFormDataParser
 from testkit import photo as read_photo
+from testkit.framing_cases import form_body, form_part
 from testkit.multipart_cases import multipart_cases
 
-LIMITS = {"max_form_memory_size": 500_000, "max_form_parts": 32}  # app.py's
+LIMITS = {
+    "max_form_memory_size": default_app.config["MAX_FORM_MEMORY_SIZE"],
+    "max_form_parts": default_app.config["MAX_FORM_PARTS"],
+}
 NAMES = ["file", "top_k", "label", "é", "name with spaces", "a" * 200, ""]
 
 
@@ -84,6 +89,17 @@ def test_the_fuzzers_broken_bodies_parse_as_werkzeug_parses_them(handed_back):
         ours, werkzeugs = (parsed(cls, case.body, case.content_type) for cls in (PushFormDataParser, FormDataParser))
         assert ours[:2] == werkzeugs[:2], (case.number, case.mutations)  # a body handed back asked for spools twice
     assert 0 < len(handed_back) < len(cases)  # both ways taken
+
+
+@pytest.mark.parametrize("charset", ["iso-8859-1", "ISO-8859-1", "utf-32", "nonsense"])
+def test_a_text_fields_charset_is_read_as_werkzeug_reads_it(handed_back, charset):
+    """werkzeug decodes a field in the part's charset when it is on its list, else as UTF-8."""
+    part = form_part(b'form-data; name="label"', [f"Content-Type: text/plain; charset={charset}".encode()], b"caf\xe9")
+    body, content_type = form_body([part], b"b0undary"), "multipart/form-data; boundary=b0undary"
+    ours = parsed(PushFormDataParser, body, content_type)
+    assert ours == parsed(FormDataParser, body, content_type)
+    assert ours[0] == [("label", "café" if charset.lower() == "iso-8859-1" else "caf\ufffd")]
+    assert handed_back == []
 
 
 def test_an_empty_file_as_werkzeugs_test_client_writes_it_is_still_a_file(handed_back):
