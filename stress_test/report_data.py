@@ -482,16 +482,16 @@ def openvino_end_to_end(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-OPENVINO_MARGIN = 0.03  # closer than this in img/s and in p50 is run-to-run noise here: level
+NOISE_MARGIN = 0.03  # two runs closer than this (img/s, p50, ratios to raw) are run-to-run noise here: level
 
 
 def openvino_judgement(row: dict[str, Any]) -> str:
     """An openvino_end_to_end row: "better" (more img/s or a lower p50 by more than the margin, and neither worse
     by more), "worse", or "level"."""
     x, p50 = row["x_onnxruntime"] or 0.0, row["ov_p50_ms"] / row["ort_p50_ms"]
-    if x < 1 - OPENVINO_MARGIN or p50 > 1 + OPENVINO_MARGIN:
+    if x < 1 - NOISE_MARGIN or p50 > 1 + NOISE_MARGIN:
         return "worse"
-    if x > 1 + OPENVINO_MARGIN or p50 < 1 - OPENVINO_MARGIN:
+    if x > 1 + NOISE_MARGIN or p50 < 1 - NOISE_MARGIN:
         return "better"
     return "level"
 

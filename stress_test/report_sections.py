@@ -26,7 +26,7 @@ from stress_test.report_data import (
     LONE_PARTS,
     lone_request_parts,
     openvino_at_ort_best,
-    OPENVINO_MARGIN,
+    NOISE_MARGIN,
     openvino_end_to_end,
     openvino_judgement,
     openvino_rows,
@@ -221,30 +221,34 @@ def _openvino_verdict(rows: list[dict], folder: Path) -> str:
 
 
 def _openvino_end_to_end_verdict(folder: Path) -> str:
-    """Whether RUNTIME=openvino wins end to end: better at some load (OPENVINO_MARGIN more img/s or less p50) and
-    worse at none; within the margin both ways is level."""
+    """Whether RUNTIME=openvino wins end to end, per variant: better at some load (NOISE_MARGIN more img/s or
+    less p50) and worse at none; within the margin both ways is level."""
     rows = openvino_end_to_end((read_json(folder / "workloads.json") or {}).get("runs", []))
     if not rows:
         return "No end-to-end run with RUNTIME=openvino is measured here: whether it wins end to end is not known."
     judged = [(r, openvino_judgement(r)) for r in rows]
     text = "End to end (workloads below, the same stack with RUNTIME=openvino, raw OpenVINO measured before it): " + (
         "; ".join(
-            f"{r['clients']} client{'s' if r['clients'] > 1 else ''}: {r['ov_img_s']} against {r['ort_img_s']} "
-            f"img/s ({r['x_onnxruntime']}×), p50 {r['ov_p50_ms']} against {r['ort_p50_ms']} ms, {j}"
+            f"{VARIANT_NAMES.get(r['variant'], r['variant'])}, {r['clients']} client{'s' if r['clients'] > 1 else ''}: "
+            f"{r['ov_img_s']} against {r['ort_img_s']} img/s ({r['x_onnxruntime']}×), p50 {r['ov_p50_ms']} against "
+            f"{r['ort_p50_ms']} ms, {j}"
             for r, j in judged
         )
-        + f" (better or worse: by more than {OPENVINO_MARGIN:.0%} in img/s or p50)."
+        + f" (better or worse: by more than {NOISE_MARGIN:.0%} in img/s or p50)."
     )
-    verdicts = {j for _, j in judged}
-    if "worse" in verdicts:
-        return text + " It does not win end to end on this machine: keep the default, RUNTIME=onnxruntime."
-    if "better" in verdicts:
-        variants = " and ".join(sorted({VARIANT_NAMES.get(r["variant"], r["variant"]) for r in rows}))
-        return text + (
-            f" It wins end to end on this machine: RUNTIME=openvino is worth setting here for {variants} (ONNX"
-            " Runtime stays the default)."
-        )
-    return text + " It is level end to end on this machine: keep the default, RUNTIME=onnxruntime."
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        verdicts = {j for r, j in judged if r["variant"] == variant}
+        name = VARIANT_NAMES.get(variant, variant)
+        if "worse" in verdicts:
+            text += f" {name}: it does not win end to end on this machine; keep the default, RUNTIME=onnxruntime."
+        elif "better" in verdicts:
+            text += (
+                f" {name}: it wins end to end on this machine; RUNTIME=openvino is worth setting here (ONNX Runtime"
+                " stays the default)."
+            )
+        else:
+            text += f" {name}: it is level end to end on this machine; keep the default, RUNTIME=onnxruntime."
+    return text
 
 
 def e2e_section(f: Figures) -> list[str]:
@@ -778,7 +782,14 @@ def _batch_share_lines(ok: list[dict]) -> list[str]:
     shared, greedy = by_name.get("small-fp32-keras-c8"), by_name.get("small-fp32-keras-c8-batch_share0")
     if not (shared and greedy):
         return []
-    verdict = "helped" if shared["vs_raw"] > greedy["vs_raw"] else "did not help"
+    gain = shared["vs_raw"] / greedy["vs_raw"] if greedy["vs_raw"] else 1.0
+    verdict = (
+        "helped"
+        if gain > 1 + NOISE_MARGIN
+        else "hurt"
+        if gain < 1 - NOISE_MARGIN
+        else f"made no difference beyond run-to-run noise ({NOISE_MARGIN:.0%})"
+    )
     return [
         f"- Fair-share batches (BATCH_SHARE=1, default) {verdict}: small fp32 with 8 clients "
         f"{shared['ok_per_s']} img/s ({shared['vs_raw']} x raw, mean batch "

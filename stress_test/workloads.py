@@ -38,13 +38,15 @@ from stress_test.service import METRICS_PUSH_S, Service
 
 # (variant, PREPROCESS, [(workload, clients)], extra settings): what a target needs (the workload targets table),
 # plus the same fp32 small-photo run with BATCH_SHARE=0 (greedy batches), to show what the fair share is worth,
-# and the small-photo runs again with RUNTIME=openvino: whether OpenVINO wins end to end, not only raw.
+# and the small-photo runs of both variants again with RUNTIME=openvino: whether OpenVINO wins end to end, not only
+# raw, for each.
 PLAN = [
     ("fp32", "keras", [("small", 1), ("small", 8), ("12mp", 8)], {}),
     ("fp32", "fast", [("12mp", 8)], {}),
     ("int8", "keras", [("small", 8)], {}),
     ("fp32", "keras", [("small", 8)], {"BATCH_SHARE": "0"}),
     ("fp32", "keras", [("small", 1), ("small", 8)], {"RUNTIME": Runtime.OPENVINO}),
+    ("int8", "keras", [("small", 8)], {"RUNTIME": Runtime.OPENVINO}),
 ]
 COLUMNS = [
     ("name", "run"),

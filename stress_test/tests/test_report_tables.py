@@ -120,7 +120,7 @@ def test_openvino_beside_onnxruntime_raw_and_its_end_to_end_verdict(tmp_path):
     assert "No end-to-end run with RUNTIME=openvino is measured here" in text
     assert openvino_section(tmp_path, Figures(tmp_path, {"runs": bench["runs"]})) == []
 
-    def end_to_end(c8_img_s: float, c1_img_s: float, c1_p50_ms: float) -> str:
+    def end_to_end(c8_img_s: float, c1_img_s: float, c1_p50_ms: float, int8_img_s: float | None = None) -> str:
         workloads(tmp_path)
         data = json.loads((tmp_path / "workloads.json").read_text())
         data["runs"] += [
@@ -130,6 +130,9 @@ def test_openvino_beside_onnxruntime_raw_and_its_end_to_end_verdict(tmp_path):
         ]
         data["runs"][-2] |= {"ok_per_s": c1_img_s, "p50_ms": c1_p50_ms}
         data["runs"][-1] |= {"ok_per_s": c8_img_s, "p50_ms": 160.0}
+        if int8_img_s is not None:  # beside small-int8-keras-c8 (40.0 img/s)
+            ov = {"runtime": "openvino", "variant": "int8", "ok_per_s": int8_img_s}
+            data["runs"].append({"name": "small-int8-keras-c8-runtimeopenvino", **ov})
         for run in data["runs"]:
             run.setdefault("clients", 8)
             run.setdefault("p50_ms", 160.0)
@@ -138,12 +141,21 @@ def test_openvino_beside_onnxruntime_raw_and_its_end_to_end_verdict(tmp_path):
 
     # ONNX Runtime: 20.0 img/s at 8 clients; 24.0 img/s and p50 40.0 ms at 1 client
     text = end_to_end(20.2, 26.0, 36.0)
-    assert "1 client: 26.0 against 24.0 img/s (1.083×), p50 36.0 against 40.0 ms, better" in text
-    assert "8 clients: 20.2 against 20.0 img/s (1.01×), p50 160.0 against 160.0 ms, level" in text
-    assert "It wins end to end on this machine: RUNTIME=openvino is worth setting here for fp32" in text
-    assert "It is level end to end" in end_to_end(20.2, 24.3, 40.5), "within 3 % both ways: noise"
-    assert "It does not win end to end" in end_to_end(23.0, 26.0, 42.0), "a lone request 5 % slower is no win"
-    assert "It does not win end to end" in end_to_end(19.0, 26.0, 36.0), "5 % fewer answers at 8 clients is no win"
+    assert "fp32, 1 client: 26.0 against 24.0 img/s (1.083×), p50 36.0 against 40.0 ms, better" in text
+    assert "fp32, 8 clients: 20.2 against 20.0 img/s (1.01×), p50 160.0 against 160.0 ms, level" in text
+    assert "fp32: it wins end to end on this machine; RUNTIME=openvino is worth setting here" in text
+    assert "INT8" not in text.split("End to end")[1], "no INT8 run with RUNTIME=openvino: no INT8 verdict"
+    assert "fp32: it is level end to end" in end_to_end(20.2, 24.3, 40.5), "within 3 % both ways: noise"
+    assert "fp32: it does not win end to end" in end_to_end(23.0, 26.0, 42.0), "a lone request 5 % slower is no win"
+    assert "fp32: it does not win" in end_to_end(19.0, 26.0, 36.0), "5 % fewer answers at 8 clients is no win"
+    # each variant judged on its own runs: INT8 faster end to end while fp32 is slower, and the other way round
+    text = end_to_end(19.0, 26.0, 36.0, int8_img_s=48.0)
+    assert "INT8, 8 clients: 48.0 against 40.0 img/s (1.2×), p50 160.0 against 160.0 ms, better" in text
+    assert "fp32: it does not win end to end on this machine; keep the default" in text
+    assert "INT8: it wins end to end on this machine; RUNTIME=openvino is worth setting here" in text
+    text = end_to_end(23.0, 26.0, 36.0, int8_img_s=36.0)
+    assert "fp32: it wins end to end" in text
+    assert "INT8: it does not win end to end" in text
 
 
 def test_cpu_account_per_part_and_the_bound_it_puts_on_end_to_end(tmp_path):
