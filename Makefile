@@ -52,7 +52,7 @@ bench-peers: model  ## this service (ONNX Runtime, OpenVINO) vs BentoML, Ray Ser
 bench-explain: model  ## what class activation heatmaps cost per image, asked and not asked (~2 min; after bench)
 	.venv/bin/python -m stress_test.bench_explain
 
-config-search: model  ## recommend WORKERS / THREADS / BATCH_SIZE for this machine (~1 min)
+config-search: model  ## recommend WORKERS / THREADS / BATCH_SIZE / RUNTIME for this machine and MODEL_VARIANT (~2 min)
 	.venv/bin/python -m stress_test.config_search --save
 
 matrix: model     ## Locust matrix (configurations using every core) + small / 12 MP workloads (~20 min; after bench); CONTAINERS=1 adds matrix-containers

@@ -37,6 +37,7 @@ from stress_test.report_data import (
     workload_targets,
 )
 from stress_test import bench_queue
+from stress_test import config_search
 from stress_test.peers.report import peers_section
 from stress_test.results import read_json, written_at
 
@@ -395,11 +396,17 @@ def config_section(folder: Path) -> list[str]:
     cs = read_json(folder / "config_search.json")
     if not cs:
         return []
-    lines = ["## Recommended settings (`make config-search`)", ""]
+    lines = [
+        "## Recommended settings (`make config-search`)",
+        "",
+        "From a short raw run (no HTTP) of every workers × threads × batch on each runtime measured: what bounds a "
+        "stack's rate, not what it answers end to end.",
+        "",
+    ]
     for goal, r in cs["recommended"].items():
         lines.append(
-            f"- For {goal}: `WORKERS={r['workers']} THREADS={r['threads']} BATCH_SIZE={r['batch']}` "
-            f"({cs['variant']}: {r['img_s']} img/s, batch p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms)."
+            f"- For {goal}: `{config_search.env_line(r, cs['variant'])}` ({r['img_s']} img/s, batch p50 "
+            f"{r['p50_ms']} ms, p95 {r['p95_ms']} ms)."
         )
     return lines + [""]
 

@@ -1,5 +1,6 @@
 """The report's tables read from the benchmarks' JSON: peers side by side (found in this run or the newest that has
-it), OpenVINO beside ONNX Runtime, the CPU account, goodput under overload; each absent when its file is."""
+it), OpenVINO beside ONNX Runtime, the recommended settings, the CPU account, goodput under overload; each absent
+when its file is."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from stress_test.report_data import Figures, load
 from stress_test.report_sections import (
+    config_section,
     cpu_account_section,
     document,
     openvino_section,
@@ -275,3 +277,14 @@ def test_perf_analyzer_table_shows_the_servers_side_when_measured(tmp_path):
     write(tmp_path / "run" / "perf_analyzer.json", {"tool": "perf_analyzer", "levels": [level]})
     text = "\n".join(v2_section(tmp_path / "run"))
     assert "| queue ms | decode ms | infer ms |" in text and "| 1.1 | 3.0 | 81.3 |" in text
+
+
+def test_recommended_settings_name_the_runtime_to_set(tmp_path):
+    assert config_section(tmp_path) == []
+    fast = {"workers": 2, "threads": 1, "batch": 8, "img_s": 170.0, "p50_ms": 90.0, "p95_ms": 95.0}
+    lone = {"workers": 1, "threads": 2, "batch": 1, "img_s": 60.0, "p50_ms": 16.0, "p95_ms": 17.0}
+    recommended = {"throughput": {**fast, "runtime": "openvino 2026.4.1"}, "latency": lone}  # older rows: no runtime
+    write(tmp_path / "config_search.json", {"variant": "int8", "recommended": recommended})
+    text = "\n".join(config_section(tmp_path))
+    assert "For throughput: `WORKERS=2 THREADS=1 BATCH_SIZE=8 MODEL_VARIANT=int8 RUNTIME=openvino` (170.0 img/s" in text
+    assert "For latency: `WORKERS=1 THREADS=2 BATCH_SIZE=1 MODEL_VARIANT=int8 RUNTIME=onnxruntime`" in text

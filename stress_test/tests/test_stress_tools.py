@@ -42,6 +42,29 @@ def test_recommend_prefers_throughput_and_lowest_single_latency():
     best = config_search.recommend(rows)
     assert (best["throughput"]["workers"], best["throughput"]["batch"]) == (2, 1)  # within 3%, lower p95
     assert (best["latency"]["workers"], best["latency"]["threads"]) == (1, 2)
+    assert config_search.env_line(best["latency"], "int8") == (
+        "WORKERS=1 THREADS=2 BATCH_SIZE=1 MODEL_VARIANT=int8 RUNTIME=onnxruntime"  # rows without a runtime: ORT's
+    )
+
+
+def test_recommend_names_the_faster_runtime_and_the_default_within_3_percent():
+    def row(runtime: str, batch: int, img_s: float, p50_ms: float) -> dict:
+        return {"runtime": runtime, "workers": 2, "threads": 1, "batch": batch, "img_s": img_s, "p50_ms": p50_ms}
+
+    ort = [row("onnxruntime 1.31.1", 8, 100.0, 160), row("onnxruntime 1.31.1", 1, 80.0, 25.0)]
+    for r in ort:
+        r["p95_ms"] = r["p50_ms"] + 5
+    faster = [row("openvino 2026.4.1", 8, 140.0, 120), row("openvino 2026.4.1", 1, 110.0, 18.0)]
+    close = [row("openvino 2026.4.1", 8, 102.0, 150), row("openvino 2026.4.1", 1, 81.0, 24.5)]
+    for r in faster + close:
+        r["p95_ms"] = r["p50_ms"] - 5  # lower p95 than ONNX Runtime's, which decides only within one runtime
+    best = config_search.recommend(ort + faster)
+    assert config_search.env_line(best["throughput"], "int8").endswith(
+        "BATCH_SIZE=8 MODEL_VARIANT=int8 RUNTIME=openvino"
+    )
+    assert config_search.env_line(best["latency"], "int8").endswith("BATCH_SIZE=1 MODEL_VARIANT=int8 RUNTIME=openvino")
+    best = config_search.recommend(ort + close)  # 2 % more img/s, 2 % lower p50: the default stays
+    assert config_search.runtime_of(best["throughput"]) == config_search.runtime_of(best["latency"]) == "onnxruntime"
 
 
 def test_locust_summary_separates_backpressure(tmp_path):
