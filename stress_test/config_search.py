@@ -6,10 +6,9 @@ environment variables the worker reads (WORKERS, THREADS, BATCH_SIZE, MODEL_VARI
   python -m stress_test.config_search                      # fp32 on both runtimes, ~2 min on 2 cores
   python -m stress_test.config_search --variant int8 --runtime onnxruntime --duration 5
 
-Which runtime is faster depends on the CPU and the variant (OpenVINO's INT8 is far ahead on CPUs with AMX and
-behind on others), so both are measured unless one is named. Within 3 % of each other, the default runtime
-(ONNX Runtime) is recommended. Raw figures bound what a stack gains end to end; the report's OpenVINO section
-measures that.
+Which runtime is faster depends on the CPU and the variant, so both are measured unless one is named; within 3 % of
+each other, the default runtime (ONNX Runtime) is recommended. Raw figures bound what a stack gains end to end; the
+report's OpenVINO section measures that.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import argparse
 import os
 from pathlib import Path
 from typing import Any
-
 
 from resnet_common.protocol import DEFAULT_RUNTIME, Runtime
 
@@ -33,7 +31,7 @@ COLUMNS = [
     *ort_runner.RUN_COLUMNS,
     ("per_image_ms", "ms/img"),
 ]
-THROUGHPUT_TOLERANCE = 0.03  # configurations within 3% of the best count as equal; prefer the smaller batch
+THROUGHPUT_TOLERANCE = 0.03  # configurations within 3% of the best img/s (or batch-1 p50) count as equal
 
 
 def runtime_of(row: dict[str, Any]) -> str:
