@@ -92,8 +92,8 @@ def main() -> None:
     batches = [int(x) for x in args.batches.split(",") if x]
     runtimes = list(Runtime) if args.runtime == "all" else [Runtime(args.runtime)]
     rows = []
-    for runtime in runtimes:
-        for w, t, b in ort_runner.grid(cores, workers, None, batches):
+    for w, t, b in ort_runner.grid(cores, workers, None, batches):
+        for runtime in runtimes:  # back to back per configuration: a drift of the machine hits both runtimes alike
             cfg = ort_runner.Config(str(models[args.variant]), w, t, b, args.duration, args.warmup)
             rows.append(raw_runtime.run(runtime, cfg))
             print(progress_line(rows, COLUMNS), flush=True)

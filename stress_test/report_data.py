@@ -460,13 +460,17 @@ def openvino_at_ort_best(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]
 
 def openvino_end_to_end(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each workloads.json run made with RUNTIME=openvino beside the same run with ONNX Runtime (its name without
-    the settings suffix): answered img/s and p50 of both, and OpenVINO's img/s over ONNX Runtime's."""
+    the settings suffix): answered img/s and p50 of both, and OpenVINO's img/s and p50 over ONNX Runtime's
+    corrected for the machine's drift between the two stacks. The drift is ONNX Runtime's raw rate measured before
+    the OpenVINO stack over the one measured before the ONNX Runtime stack; runs without that reference (older
+    results) are left out: minutes apart on a shared machine, their figures do not compare."""
     by_name = {r["name"]: r for r in runs if "error" not in r}
     rows = []
     for name, ov in by_name.items():
         base = by_name.get(name.removesuffix("-runtimeopenvino")) if ov.get("runtime") == "openvino" else None
-        if base is None or base is ov:
+        if base is None or base is ov or not (ov.get("raw_onnxruntime_img_s") and base.get("raw_onnxruntime_img_s")):
             continue
+        drift = ov["raw_onnxruntime_img_s"] / base["raw_onnxruntime_img_s"]
         rows.append(
             {
                 "run": base["name"],
@@ -474,9 +478,11 @@ def openvino_end_to_end(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "clients": ov["clients"],
                 "ort_img_s": base["ok_per_s"],
                 "ov_img_s": ov["ok_per_s"],
-                "x_onnxruntime": round(ov["ok_per_s"] / base["ok_per_s"], 3) if base["ok_per_s"] else None,
                 "ort_p50_ms": base["p50_ms"],
                 "ov_p50_ms": ov["p50_ms"],
+                "drift": round(drift, 3),
+                "x_onnxruntime": round(ov["ok_per_s"] / base["ok_per_s"] / drift, 3) if base["ok_per_s"] else None,
+                "p50_x_onnxruntime": round(ov["p50_ms"] * drift / base["p50_ms"], 3),
             }
         )
     return rows
@@ -488,7 +494,7 @@ NOISE_MARGIN = 0.03  # two runs closer than this (img/s, p50, ratios to raw) are
 def openvino_judgement(row: dict[str, Any]) -> str:
     """An openvino_end_to_end row: "better" (more img/s or a lower p50 by more than the margin, and neither worse
     by more), "worse", or "level"."""
-    x, p50 = row["x_onnxruntime"] or 0.0, row["ov_p50_ms"] / row["ort_p50_ms"]
+    x, p50 = row["x_onnxruntime"] or 0.0, row["p50_x_onnxruntime"]
     if x < 1 - NOISE_MARGIN or p50 > 1 + NOISE_MARGIN:
         return "worse"
     if x > 1 + NOISE_MARGIN or p50 < 1 - NOISE_MARGIN:

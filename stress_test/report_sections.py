@@ -226,13 +226,20 @@ def _openvino_end_to_end_verdict(folder: Path) -> str:
     less p50) and worse at none; within the margin both ways is level."""
     rows = openvino_end_to_end((read_json(folder / "workloads.json") or {}).get("runs", []))
     if not rows:
-        return "No end-to-end run with RUNTIME=openvino is measured here: whether it wins end to end is not known."
+        return (
+            "No end-to-end run with RUNTIME=openvino is measured here beside ONNX Runtime's drift reference: whether "
+            "it wins end to end is not known."
+        )
     judged = [(r, openvino_judgement(r)) for r in rows]
-    text = "End to end (workloads below, the same stack with RUNTIME=openvino, raw OpenVINO measured before it): " + (
-        "; ".join(
+    text = (
+        "End to end (workloads below, the same stack with RUNTIME=openvino; before each stack, ONNX Runtime's raw "
+        "rate measures how fast the machine ran, and OpenVINO's figures are corrected by the ratio of the two, the "
+        "drift): "
+        + "; ".join(
             f"{VARIANT_NAMES.get(r['variant'], r['variant'])}, {r['clients']} client{'s' if r['clients'] > 1 else ''}: "
-            f"{r['ov_img_s']} against {r['ort_img_s']} img/s ({r['x_onnxruntime']}×), p50 {r['ov_p50_ms']} against "
-            f"{r['ort_p50_ms']} ms, {j}"
+            f"{r['ov_img_s']} against {r['ort_img_s']} img/s, p50 {r['ov_p50_ms']} against {r['ort_p50_ms']} ms, "
+            f"drift {r['drift']}×; corrected {r['x_onnxruntime']}× the img/s and {r['p50_x_onnxruntime']}× the p50, "
+            f"{j}"
             for r, j in judged
         )
         + f" (better or worse: by more than {NOISE_MARGIN:.0%} in img/s or p50)."

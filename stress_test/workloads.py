@@ -2,10 +2,11 @@
 
 One stack per (variant, PREPROCESS) at 2 workers × 1 thread, batch 8: the raw runtime of the same configuration
 (ONNX Runtime, or OpenVINO for RUNTIME=openvino) is measured right before it starts (batch 8, and one process at
-batch 1 for the lone-request latency); then closed-loop runs of 8 clients sending unique bytes per request. Each
-run records img/s, p50, its ratio to raw, the CPU cores each part used (the load generator shares the cores: its
-share is printed beside the figure), the Redis bytes per request (INFO total_net_input/output_bytes) and the
-per-stage profile from /metrics. Writes workloads.json.
+batch 1 for the lone-request latency; before an OpenVINO stack, ONNX Runtime's batch 8 as well: how fast the
+machine ran then); then closed-loop runs of 8 clients sending unique bytes per request. Each run records img/s,
+p50, its ratio to raw, the CPU cores each part used (the load generator shares the cores: its share is printed
+beside the figure), the Redis bytes per request (INFO total_net_input/output_bytes) and the per-stage profile from
+/metrics. Writes workloads.json.
 
   python -m stress_test.workloads --quick          # a few seconds per run, results in a temp folder
 """
@@ -126,6 +127,11 @@ def measure(
     return run
 
 
+def raw_cfg(model: Path, args: argparse.Namespace) -> ort_runner.Config:
+    """The raw measurement before each stack: its configuration (2 × 1, batch 8)."""
+    return ort_runner.Config(str(model), 2, 1, 8, args.workload_raw_duration, 2.0)
+
+
 def run_stack(
     variant: str,
     mode: str,
@@ -137,8 +143,11 @@ def run_stack(
     model_dir = artifacts.model_dir(args.model_dir)
     model = artifacts.variants(model_dir)[variant]
     runtime = (extra or {}).get("RUNTIME", DEFAULT_RUNTIME)
-    raw = raw_runtime.run(runtime, ort_runner.Config(str(model), 2, 1, 8, args.workload_raw_duration, 2.0))
+    raw = raw_runtime.run(runtime, raw_cfg(model, args))
     raw_b1 = raw_runtime.run(runtime, ort_runner.Config(str(model), 1, 1, 1, args.workload_raw_duration / 2, 1.0))
+    # ONNX Runtime's raw rate right before every stack, whatever its runtime: how fast the machine ran then, so that
+    # stacks measured minutes apart on a drifting machine can be compared (report_data.openvino_end_to_end).
+    reference = raw if runtime == DEFAULT_RUNTIME else raw_runtime.run(DEFAULT_RUNTIME, raw_cfg(model, args))
     work = Path(tempfile.mkdtemp(prefix=f"workloads-{variant}-{mode}-"))
     svc = Service(
         work,
@@ -169,6 +178,7 @@ def run_stack(
                 settings=extra or {},
                 runtime=runtime,
                 raw_img_s=raw["img_s"],
+                raw_onnxruntime_img_s=reference["img_s"],
                 raw_b1_p50_ms=raw_b1["p50_ms"],
                 vs_raw=round(row["ok_per_s"] / raw["img_s"], 3) if raw["img_s"] else None,
             )

@@ -119,10 +119,14 @@ def test_openvino_beside_onnxruntime_raw_and_its_end_to_end_verdict(tmp_path):
     assert "fp32 at 1.06× ONNX Runtime's rate (2x1 b8: 106.0 vs 100.0 img/s) and INT8 at 0.8×" in text
     # inference is 60 of 81 ms of CPU per image: 1 / (0.26 + 0.74 / 1.06) = 1.04
     assert "1.04× with inference at 74% of it" in text
-    assert "No end-to-end run with RUNTIME=openvino is measured here" in text
+    assert "No end-to-end run with RUNTIME=openvino is measured here" in text  # and none beside a drift reference
     assert openvino_section(tmp_path, Figures(tmp_path, {"runs": bench["runs"]})) == []
 
-    def end_to_end(c8_img_s: float, c1_img_s: float, c1_p50_ms: float, int8_img_s: float | None = None) -> str:
+    def end_to_end(
+        c8_img_s: float, c1_img_s: float, c1_p50_ms: float, int8_img_s: float | None = None, drift: float = 1.0
+    ) -> str:
+        """The section with OpenVINO runs beside the ONNX Runtime ones; ONNX Runtime's raw rate before the
+        OpenVINO stacks `drift` times the one before the ONNX Runtime stacks (50.0 img/s)."""
         workloads(tmp_path)
         data = json.loads((tmp_path / "workloads.json").read_text())
         data["runs"] += [
@@ -138,13 +142,16 @@ def test_openvino_beside_onnxruntime_raw_and_its_end_to_end_verdict(tmp_path):
         for run in data["runs"]:
             run.setdefault("clients", 8)
             run.setdefault("p50_ms", 160.0)
+            run["raw_onnxruntime_img_s"] = 50.0 * (drift if run.get("runtime") == "openvino" else 1.0)
         write(tmp_path / "workloads.json", data)
         return "\n".join(openvino_section(tmp_path, Figures(tmp_path, bench)))
 
     # ONNX Runtime: 20.0 img/s at 8 clients; 24.0 img/s and p50 40.0 ms at 1 client
     text = end_to_end(20.2, 26.0, 36.0)
-    assert "fp32, 1 client: 26.0 against 24.0 img/s (1.083×), p50 36.0 against 40.0 ms, better" in text
-    assert "fp32, 8 clients: 20.2 against 20.0 img/s (1.01×), p50 160.0 against 160.0 ms, level" in text
+    assert "fp32, 1 client: 26.0 against 24.0 img/s, p50 36.0 against 40.0 ms, drift 1.0×; corrected 1.083× the" in text
+    assert (
+        "fp32, 8 clients: 20.2 against 20.0 img/s, p50 160.0 against 160.0 ms, drift 1.0×; corrected 1.01× the" in text
+    )
     assert "fp32: it wins end to end on this machine; RUNTIME=openvino is worth setting here" in text
     assert "INT8" not in text.split("End to end")[1], "no INT8 run with RUNTIME=openvino: no INT8 verdict"
     assert "fp32: it is level end to end" in end_to_end(20.2, 24.3, 40.5), "within 3 % both ways: noise"
@@ -152,12 +159,26 @@ def test_openvino_beside_onnxruntime_raw_and_its_end_to_end_verdict(tmp_path):
     assert "fp32: it does not win" in end_to_end(19.0, 26.0, 36.0), "5 % fewer answers at 8 clients is no win"
     # each variant judged on its own runs: INT8 faster end to end while fp32 is slower, and the other way round
     text = end_to_end(19.0, 26.0, 36.0, int8_img_s=48.0)
-    assert "INT8, 8 clients: 48.0 against 40.0 img/s (1.2×), p50 160.0 against 160.0 ms, better" in text
+    assert (
+        "INT8, 8 clients: 48.0 against 40.0 img/s, p50 160.0 against 160.0 ms, drift 1.0×; corrected 1.2× the" in text
+    )
     assert "fp32: it does not win end to end on this machine; keep the default" in text
     assert "INT8: it wins end to end on this machine; RUNTIME=openvino is worth setting here" in text
     text = end_to_end(23.0, 26.0, 36.0, int8_img_s=36.0)
     assert "fp32: it wins end to end" in text
     assert "INT8: it does not win end to end" in text
+    # OpenVINO's stacks ran while the machine was 20 % faster: 1.15x the img/s is 0.96x of ONNX Runtime's
+    text = end_to_end(23.0, 27.6, 34.0, drift=1.2)
+    assert "fp32, 8 clients: 23.0 against 20.0 img/s, p50 160.0 against 160.0 ms, drift 1.2×; corrected 0.958×" in text
+    assert "corrected 0.958× the img/s and 1.2× the p50, worse" in text
+    assert "fp32: it does not win end to end" in text
+    assert "fp32: it wins end to end" in end_to_end(23.0, 27.6, 34.0), "the same figures without the drift: a win"
+    workloads(tmp_path)  # runs without ONNX Runtime's reference beside them (older results): no verdict
+    data = json.loads((tmp_path / "workloads.json").read_text())
+    data["runs"].append({**data["runs"][0], "name": "small-fp32-keras-c8-runtimeopenvino", "runtime": "openvino"})
+    write(tmp_path / "workloads.json", data)
+    text = "\n".join(openvino_section(tmp_path, Figures(tmp_path, bench)))
+    assert "No end-to-end run with RUNTIME=openvino is measured here beside ONNX Runtime's drift reference" in text
 
 
 def test_cpu_account_per_part_and_the_bound_it_puts_on_end_to_end(tmp_path):
