@@ -17,6 +17,9 @@ from resnet_common.repository_layout import version_number
 import settings
 
 READING_TTL_S = 1.0  # how long one process reuses its reading of the heartbeats
+# ... when it found no ready worker: a worker that becomes ready (a start, a restart, a heartbeat that was late) is
+# served within this, and a reading taken at an unlucky moment refuses requests for no longer than this.
+EMPTY_READING_TTL_S = 0.1
 
 STATUS_FIELDS = (
     "pid",
@@ -84,12 +87,13 @@ _reading: tuple[float, dict[str, tuple[str, ...]]] = (0.0, {})
 
 
 def ready_runtimes(r: redis.Redis, now: float | None = None) -> dict[str, tuple[str, ...]]:
-    """served_runtimes of the live workers, read from the heartbeats at most once per READING_TTL_S per process."""
+    """served_runtimes of the live workers, read from the heartbeats at most once per READING_TTL_S per process
+    (EMPTY_READING_TTL_S while the reading found none)."""
     global _reading
     now = time.monotonic() if now is None else now
     with _lock:
         read_at, served = _reading
-        if read_at and now - read_at < READING_TTL_S:
+        if read_at and now - read_at < (READING_TTL_S if served else EMPTY_READING_TTL_S):
             return served
     served = served_runtimes(live_workers(r))
     with _lock:

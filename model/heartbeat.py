@@ -89,9 +89,9 @@ class Heartbeat:
                 if self._failing:
                     log.info("heartbeat restored")
                 self._failing = False
-            except redis.RedisError as exc:
+            except Exception as exc:  # never end the thread: a worker that stops beating looks dead to the API
                 if not self._failing:
-                    log.warning("heartbeat failed: %s", exc)
+                    log.warning("heartbeat failed: %s", exc, exc_info=not isinstance(exc, redis.RedisError))
                 self._failing = True
                 self._last_metrics = 0.0  # Redis may have lost the hash: push metrics again next time
             self._wake.wait(self.cfg.HEARTBEAT_INTERVAL_S)

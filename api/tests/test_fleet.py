@@ -43,6 +43,16 @@ def test_a_process_reuses_its_reading_for_a_second_then_reads_again(redis_env):
     assert fleet.ready_versions(redis_env, now=100.0 + fleet.READING_TTL_S) == ()
 
 
+def test_a_reading_without_a_ready_worker_is_kept_only_briefly(redis_env):
+    fleet.forget_reading()
+    heartbeat(redis_env, "loading", ready=False, model_version="1")
+    assert fleet.ready_versions(redis_env, now=100.0) == ()
+    heartbeat(redis_env, "loading", model_version="1")  # warmed up: ready
+    assert fleet.ready_versions(redis_env, now=100.0 + fleet.EMPTY_READING_TTL_S / 2) == ()  # the same reading
+    assert fleet.ready_versions(redis_env, now=100.0 + 2 * fleet.EMPTY_READING_TTL_S) == ("1",)
+    assert 2 * fleet.EMPTY_READING_TTL_S < fleet.READING_TTL_S  # a reading that found one would still be kept
+
+
 def test_require_ready_gives_the_served_versions_or_refuses_at_once(redis_env, monkeypatch):
     heartbeat(redis_env, "loading", ready=False)
     with pytest.raises(NoWorker, match="no worker is ready"):

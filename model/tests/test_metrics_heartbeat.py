@@ -107,3 +107,22 @@ def test_heartbeat_thread_beats_and_forgets_the_long_dead(r, make_cfg):
         assert r.zscore(protocol.HEARTBEATS_KEY, "ancient") is None
     finally:
         hb.stop()
+
+
+def test_heartbeat_thread_outlives_an_unexpected_error(r, make_cfg):
+    """A bug in what a beat sends (here the metrics text) skips that beat; the thread goes on beating."""
+    calls = []
+
+    def metrics_text() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("dictionary changed size during iteration")
+        return "# metrics\n"
+
+    hb = Heartbeat(r, make_cfg(HEARTBEAT_INTERVAL_S=0.05, METRICS_PUSH_INTERVAL_S=0), "w-bug", {}, metrics_text)
+    hb.start()
+    try:
+        wait_until(lambda: r.zscore(protocol.HEARTBEATS_KEY, "w-bug"), 5, "a beat after the failed one", 0.02)
+        assert len(calls) >= 2 and r.hget(protocol.worker_key("w-bug"), "metrics") == b"# metrics\n"
+    finally:
+        hb.stop()
