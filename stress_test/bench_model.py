@@ -3,8 +3,9 @@
 Prints images/s, p50/p95 batch latency, the ratio to the Keras baseline and the fraction of the machine's fp32
 peak (FLOPs counted from the ONNX graph), and writes everything to stress_test/results/<timestamp>/bench.json
 for run_matrix.py and make_report.py. Runs in .venv (ONNX Runtime) or .venv-convert (also TensorFlow); the
-Keras baseline always runs as a subprocess of the TensorFlow environment. Where OpenVINO is installed (.venv), the
-same grid runs again on it (openvino_runner.py; --skip-openvino to leave it out), into bench.json's "openvino".
+Keras baseline always runs as a subprocess of the TensorFlow environment. Where OpenVINO is installed (.venv), each
+configuration also runs on it, right after ONNX Runtime's (openvino_runner.py; --skip-openvino to leave it out),
+into bench.json's "openvino".
 
   python -m stress_test.bench_model                 # full run (~3-5 min on 2 cores)
   python -m stress_test.bench_model --quick         # smoke run, a few seconds, no Keras
@@ -128,10 +129,15 @@ def main() -> None:
     baseline = None if args.skip_baseline else keras_baseline(folder, Path(args.keras_python), args.baseline_images)
     if baseline:
         print(f"keras baseline: {baseline['img_s']} img/s, p50 {baseline['p50_ms']} ms ({baseline['method']})")
-    rows = measure_grid(args, info, models, wanted, baseline, gflops)
+    with_openvino = not args.skip_openvino and openvino_runner.version() is not None
+    if not args.skip_openvino and not with_openvino:
+        print("openvino rows skipped: openvino is not installed in this environment")
+    rows, ov_rows = measure_grid(args, info, models, wanted, baseline, gflops, with_openvino)
     best = {v: max((r for r in rows if r["variant"] == v), key=lambda r: r["img_s"]) for v in wanted}
     print_summary(rows, best)
-    ov_rows = [] if args.skip_openvino else openvino_rows(args, info, models, wanted, rows)
+    if ov_rows:
+        print(f"\nOpenVINO {openvino_runner.version()} on the same files, each right after ONNX Runtime's row:")
+        print(format_table(ov_rows, openvino_runner.COLUMNS))
     if args.out:
         out = Path(args.out)
     else:  # a smoke run must not become the newest results folder that matrix and report pick up
@@ -167,11 +173,13 @@ def measure_grid(
     wanted: list[str],
     baseline: dict[str, Any] | None,
     gflops: float | None,
-) -> list[dict[str, Any]]:
-    """One raw ONNX Runtime run per variant x workers x threads x batch; progress printed as it goes."""
+    with_openvino: bool,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One raw ONNX Runtime run per variant x workers x threads x batch, progress printed as it goes; with
+    `with_openvino`, each followed by the same configuration on OpenVINO (openvino_runner.beside)."""
     measured_peak = (info["fma_probe"] or {}).get("gflops_all_cores")
     spin = {"auto": None, "on": True, "off": False}[args.spin]
-    rows = []
+    rows, ov_rows = [], []
     for variant in wanted:
         for w, t, b in ort_runner.grid(
             info["cores"], csv_ints(args.workers), csv_ints(args.threads) or None, csv_ints(args.batches)
@@ -188,19 +196,9 @@ def measure_grid(
             )
             rows.append(row)
             print(progress_line(rows, COLUMNS), flush=True)
-    return rows
-
-
-def openvino_rows(
-    args: argparse.Namespace, info: dict[str, Any], models: dict[str, Path], wanted: list[str], rows: list[dict]
-) -> list[dict[str, Any]]:
-    """The same grid on OpenVINO (openvino_runner.py), each row beside the ONNX Runtime row of its configuration."""
-    points = ort_runner.grid(
-        info["cores"], csv_ints(args.workers), csv_ints(args.threads) or None, csv_ints(args.batches)
-    )
-    spin = {"auto": None, "on": True, "off": False}[args.spin]
-    cfg = dict(duration_s=args.duration, warmup_s=args.warmup, spin=spin)
-    return openvino_runner.bench_rows(models, wanted, points, rows, **cfg)
+            if with_openvino:
+                ov_rows.append(openvino_runner.beside(row, cfg))
+    return rows, ov_rows
 
 
 def print_summary(rows: list[dict[str, Any]], best: dict[str, dict[str, Any]]) -> None:

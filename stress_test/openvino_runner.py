@@ -43,24 +43,10 @@ COLUMNS = [
 ]
 
 
-def bench_rows(
-    models: dict[str, Any], variants: list[str], points: list[tuple[int, int, int]], ort_rows: list[dict], **cfg: Any
-) -> list[dict[str, Any]]:
-    """bench_model's raw rows again with OpenVINO: every variant x (workers, threads, batch) of the ORT rows, each
-    with its ratio to the ONNX Runtime row of the same configuration (x_onnxruntime); [] when not installed."""
-    from stress_test.results import progress_line
-
-    if version() is None:
-        print("openvino rows skipped: openvino is not installed in this environment")
-        return []
-    ort = {(r["variant"], r["workers"], r["threads"], r["batch"]): r["img_s"] for r in ort_rows}
-    rows: list[dict[str, Any]] = []
-    print(f"\nOpenVINO {version()} on the same files:")
-    for variant in variants:
-        for w, t, b in points:
-            row = {"variant": variant, **run(ort_runner.Config(str(models[variant]), w, t, b, **cfg))}
-            base = ort.get((variant, w, t, b))
-            row["x_onnxruntime"] = round(row["img_s"] / base, 2) if base else None
-            rows.append(row)
-            print(progress_line(rows, COLUMNS), flush=True)
-    return rows
+def beside(ort_row: dict[str, Any], cfg: ort_runner.Config) -> dict[str, Any]:
+    """The OpenVINO row of the configuration `ort_row` was measured on (`cfg`), with its ratio to it
+    (x_onnxruntime). Run right after the ONNX Runtime row, so that the ratio does not carry the machine's drift
+    between two grids measured minutes apart."""
+    row = {"variant": ort_row["variant"], **run(cfg)}
+    row["x_onnxruntime"] = round(row["img_s"] / ort_row["img_s"], 2) if ort_row.get("img_s") else None
+    return row

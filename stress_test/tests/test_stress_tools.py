@@ -141,6 +141,40 @@ def test_bench_quick_smoke(tmp_path):
     )
     result = json.loads(out.read_text())
     assert result["runs"][0]["img_s"] > 0 and result["gflops_per_image"] == TINY_GFLOPS
+    point = ("variant", "workers", "threads", "batch")
+    assert [tuple(r[k] for k in point) for r in result["openvino"]] == [
+        tuple(r[k] for k in point) for r in result["runs"]
+    ]
+    for ov, ort in zip(result["openvino"], result["runs"]):  # each beside the row of its configuration
+        assert ov["runtime"].startswith("openvino") and ov["x_onnxruntime"] == round(ov["img_s"] / ort["img_s"], 2)
+
+
+def test_bench_runs_each_openvino_row_right_after_its_onnxruntime_row(monkeypatch):
+    """Measured minutes apart, two grids would compare the machine's drift as much as the runtimes."""
+    from argparse import Namespace
+
+    from stress_test import bench_model, openvino_runner, ort_runner
+
+    order = []
+
+    def measured(runtime: str, rate: float):
+        def run(cfg, *_):
+            order.append((runtime, cfg.workers, cfg.threads, cfg.batch))
+            return {"workers": cfg.workers, "threads": cfg.threads, "batch": cfg.batch, "img_s": rate}
+
+        return run
+
+    monkeypatch.setattr(ort_runner, "run", measured("onnxruntime", 40.0))
+    monkeypatch.setattr(openvino_runner, "run", measured("openvino", 44.0))
+    args = Namespace(workers="1,2", threads="1", batches="1,8", duration=1.0, warmup=0.1, spin="auto")
+    info = {"cores": 2, "fma_probe": None, "peak_gflops": None}
+    rows, ov_rows = bench_model.measure_grid(args, info, {"fp32": Path("m.onnx")}, ["fp32"], None, None, True)
+    points = [(w, 1, b) for w in (1, 2) for b in (1, 8)]
+    assert order == [(runtime, *p) for p in points for runtime in ("onnxruntime", "openvino")]
+    assert len(rows) == len(ov_rows) == 4 and {r["x_onnxruntime"] for r in ov_rows} == {1.1}
+    order.clear()
+    assert bench_model.measure_grid(args, info, {"fp32": Path("m.onnx")}, ["fp32"], None, None, False)[1] == []
+    assert {runtime for runtime, *_ in order} == {"onnxruntime"}
 
 
 def test_formula_peak_above_one_is_not_counted_as_met():
