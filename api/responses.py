@@ -88,8 +88,13 @@ def _within_length_limit() -> bool:
 
 
 def _is_api() -> bool:
-    """/predict, and a JSON client of /feedback: errors as JSON, never a redirect to the page."""
-    return request.path == "/predict" or (request.path == "/feedback" and (request.is_json or wants_json()))
+    """/predict, a JSON client of /feedback, and a program posting to the page that ranks JSON above HTML: errors
+    as JSON, never a redirect to the page."""
+    return (
+        request.path == "/predict"
+        or (request.path == "/feedback" and (request.is_json or wants_json()))
+        or (request.path == "/" and request.method == "POST" and wants_json())
+    )
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -5,7 +5,18 @@ import logging
 import os
 import time
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_from_directory, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from werkzeug.security import safe_join
 
 import admission
@@ -93,21 +104,18 @@ def index():
     if (shed := admission.check(request)) is not None:
         return redirect(url_for("views.index", refused="busy"), 303) if prefers_html() else shed
     if request.mimetype != "multipart/form-data":  # refused before anything parses the body
-        flash(f"{MSG_NO_PART}: expected multipart/form-data, got {request.mimetype or 'no content type'}", "error")
-        return render_template("index.html"), 400
+        got = request.mimetype or "no content type"
+        return _page_refusal(f"{MSG_NO_PART}: expected multipart/form-data, got {got}", on_page=True)
     try:
         file = _form_file()
     except StorageUnavailable as exc:
         return _page_failure(exc)
     if file is None:
-        flash(MSG_NO_PART, "error")
-        return redirect(url_for("views.index"))
+        return _page_refusal(MSG_NO_PART)
     if not file.filename:
-        flash(MSG_NO_NAME, "error")
-        return redirect(url_for("views.index"))
+        return _page_refusal(MSG_NO_NAME)
     if not utils.allowed_file(file.filename):
-        flash(MSG_BAD_EXT, "error")
-        return redirect(url_for("views.index"))
+        return _page_refusal(MSG_BAD_EXT)
     try:
         upload = _save_upload(file)
         result = _classify(upload, TOP_K_DEFAULT, explain=True)
@@ -167,8 +175,21 @@ def _page_failure(exc: PredictError):
     """The page's answer to a failed upload: back to the form, with the reason as a flash message."""
     metrics.count_error(exc.kind)
     log.info("page upload failed (%s): %s", exc.kind, exc)
-    flash(f"Could not classify this image: {exc}", "error")
-    return redirect(url_for("views.index"))
+    return _page_refusal(f"Could not classify this image: {exc}", exc.status, exc.retry_later)
+
+
+def _page_refusal(message: str, status: int = 400, retry_later: bool = False, on_page: bool = False):
+    """A refused page upload. A program that ranks JSON above HTML (responses.wants_json) gets `{"error": message}`
+    with `status` (and Retry-After when it should retry later), not a page; a browser gets the message flashed,
+    on the page answering `status` (`on_page`) or after a redirect back to the form."""
+    if wants_json():
+        response = jsonify(error=message)
+        response.status_code = status
+        if retry_later:
+            response.headers["Retry-After"] = str(settings.retry_after_s())
+        return response
+    flash(message, "error")
+    return (render_template("index.html"), status) if on_page else redirect(url_for("views.index"))
 
 
 def _classify(upload: images.Upload, top_k: int, explain: bool) -> Classification:

@@ -75,6 +75,41 @@ def test_index_post_rejections_redirect_with_flash(client, calls, data, message)
     assert calls == []
 
 
+JSON_FIRST = {"Accept": "application/json, text/html;q=0.5"}
+
+
+@pytest.mark.parametrize(
+    "data, content_type, message",
+    [
+        ({}, "multipart/form-data", "No file part"),
+        (
+            {"file": (io.BytesIO(b"x"), "cat.bmp")},
+            "multipart/form-data",
+            "Allowed image types are -> png, jpg, jpeg, gif",
+        ),
+        (b"file=cat.jpg", "application/x-www-form-urlencoded", "expected multipart/form-data"),
+    ],
+)
+def test_index_post_rejections_are_json_for_a_program_that_asks_for_json(client, calls, data, content_type, message):
+    response = client.post("/", data=data, content_type=content_type, headers=JSON_FIRST)
+    assert response.status_code == 400 and response.is_json and message in response.get_json()["error"]
+    assert flashes(client) == [] and calls == []
+
+
+def test_index_post_failures_are_json_with_their_status_for_a_program_that_asks_for_json(client, monkeypatch, photo):
+    def fail(name, top_k=5, explain=False):
+        raise errors.NoWorker("no worker is ready to answer; retry later")
+
+    monkeypatch.setattr(views, "model_predict", fail)
+    monkeypatch.setenv("RETRY_AFTER_S", "2")
+    response = client.post("/", data=upload(photo()), content_type="multipart/form-data", headers=JSON_FIRST)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "2"
+    assert response.get_json() == {"error": "Could not classify this image: no worker is ready to answer; retry later"}
+    app_client = client.application.test_client()  # the same refusal for a browser: back to the form, flashed
+    page = app_client.post("/", data=upload(photo()), content_type="multipart/form-data")
+    assert page.status_code == 302 and flashes(app_client)[0].startswith("Could not classify this image: no worker")
+
+
 def test_index_post_valid_image_shows_result(client, calls, photo, isolated_dirs):
     data = photo("cat.jpg")
     response = client.post("/", data=upload(data, "My Cat.JPG"), content_type="multipart/form-data")
@@ -145,6 +180,14 @@ def test_index_too_large_flashes(app, photo):
     client = app.test_client()
     response = client.post("/", data=upload(photo()), content_type="multipart/form-data")
     assert response.status_code == 302 and flashes(client)[0].startswith("File too large")
+
+
+def test_index_too_large_is_json_for_a_program_that_asks_for_json(app, photo):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    response = app.test_client().post("/", data=upload(photo()), content_type="multipart/form-data", headers=JSON_FIRST)
+    assert response.status_code == 413 and response.get_json() == {
+        "error": "upload larger than the limit of 1000 bytes"
+    }
 
 
 def test_index_form_over_a_form_limit_flashes_why(client, photo):
