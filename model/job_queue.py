@@ -415,14 +415,14 @@ class JobQueue:
                     self.cfg.CACHE_MAX_MB * 2**20,
                 )
         jobs = [job for job, _ in answers]
+        self.release(jobs)  # first: released after the XACK, a refresh in between would count them as lost leases
         _acknowledge(pipe, jobs).execute()
-        self.release(jobs)
 
     def drop(self, jobs: list[Job]) -> None:
         """Acknowledge and delete without an answer (expired: nobody waits for it)."""
         if jobs:
+            self.release(jobs)  # before the XACK, as in answer()
             _acknowledge(self.r.pipeline(transaction=True), jobs).execute()
-            self.release(jobs)
 
     def dead_letter(self, job: Job, reason: str, result: dict[str, Any]) -> None:
         """Move a job aside (its fields minus the image, plus the reason) and answer it, in one transaction."""
@@ -434,8 +434,8 @@ class JobQueue:
             .rpush(key, json.dumps(result))
             .expire(key, self.cfg.RESULT_TTL_S)
         )
+        self.release([job])  # before the XACK, as in answer()
         _acknowledge(pipe, [job]).execute()
-        self.release([job])
 
     def prune_consumers(self) -> int:
         """Remove consumers of dead processes (no heartbeat for 3 TTLs) that have nothing pending.

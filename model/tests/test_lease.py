@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import redis
 
 from resnet_common import protocol
 from helpers import enqueue, pending, pending_entries, photo, result
@@ -97,3 +98,24 @@ def test_a_failed_batch_is_released_for_reclaiming(r, make_worker):
     with pytest.raises(RuntimeError):
         worker.step(block=False)
     assert worker.queue.held() == [] and pending(r) == 1  # left for claim_stale, not refreshed forever
+
+
+def test_a_refresh_right_after_the_answer_reports_no_lost_lease(r, make_worker, monkeypatch, caplog):
+    """The lease keeper runs beside the loop: a refresh between a batch's XACK and the rest of its answer finds the
+    entries no longer pending. Acked by this worker, they are answered, not lost: nothing to warn about."""
+    worker = make_worker()
+    job_id = enqueue(r, photo())
+    refreshed = []
+    execute = redis.client.Pipeline.execute
+
+    def execute_then_refresh(pipe, *args, **kwargs):
+        acks = any(command[0] == "XACK" for command, _ in pipe.command_stack)
+        replies = execute(pipe, *args, **kwargs)
+        if acks and not refreshed:  # the keeper's turn, at the worst moment
+            refreshed.append(worker.queue.refresh_leases())
+        return replies
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", execute_then_refresh)
+    worker.step(block=False)
+    assert result(r, job_id, timeout=1)["ok"] is True and refreshed == [0]
+    assert "lost the lease" not in caplog.text and worker.queue.held() == []
