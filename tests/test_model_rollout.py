@@ -24,7 +24,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from resnet_common.settings import SharedSettings
 from testkit.calibration import write_disagreeing_calibration_set
 from testkit.model_reference import reference_answers
 from testkit.paths import PHOTOS, REPO, converted_model_dir, seeded_model_cache
@@ -166,11 +165,11 @@ def rollout(tmp_path_factory):
     bases.mkdir()
     for name in BASES:
         (bases / f"{name}.png").write_bytes(png(name))
-    # The heartbeat TTL `make run` serves, not the tests' short one (testkit.stack.TEST_ENV): `make model` converts
-    # with TensorFlow on the cores that serve, and a worker's threads have been seen to wait 2 s for the CPU then.
-    env = {"MODEL_DIR": "", "MODEL_REPOSITORY": str(repository), "MODEL_POLL_S": str(POLL_S), "THREADS": "1"}
-    env["HEARTBEAT_TTL_S"] = str(SharedSettings.HEARTBEAT_TTL_S)
-    stack = Stack(tmp, env=env, workers=2)
+    stack = Stack(
+        tmp,
+        env={"MODEL_DIR": "", "MODEL_REPOSITORY": str(repository), "MODEL_POLL_S": str(POLL_S), "THREADS": "1"},
+        workers=2,
+    )
     with stack.running(timeout=180):
         yield stack, repository, bases
 
