@@ -539,6 +539,7 @@ def test_with_the_api_out_of_reach_a_browser_on_the_page_gets_nginxs_page_and_a_
         programs = {
             "GET /": client.request("GET", "/", headers={"Accept": "*/*"}),
             "POST / without Accept": client.request("POST", "/", body, {"Content-Type": ctype}),
+            "POST / with JSON first": client.request("POST", "/", body, {"Content-Type": ctype, "Accept": JSON_FIRST}),
             "POST /predict": client.request("POST", "/predict", body, {"Content-Type": ctype, "Accept": BROWSER}),
             "GET /v2/health/ready": client.request("GET", "/v2/health/ready", headers={"Accept": BROWSER}),
         }
@@ -579,6 +580,7 @@ PROBE_PATHS = [
     *("/static/style.css", "/static/", "/static/nope.css", "/static/../app.py", "/_nginx/malformed"),
 ]
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+JSON_FIRST = "application/json, text/html;q=0.5"  # a program that also takes HTML: JSON, as the API answers it
 
 
 def is_wrong_answer(status: int, content_type: str, request_ids: int, html_errors_allowed: bool) -> bool:
@@ -708,10 +710,13 @@ def test_an_http_1_0_request_without_host_is_answered_by_the_api(sup, request_li
     assert got == status
 
 
-@pytest.mark.parametrize("accept, status", [("text/html,*/*;q=0.8", 303), ("application/json", 413)])
+@pytest.mark.parametrize(
+    "accept, status",
+    [("text/html,*/*;q=0.8", 303), ("application/json", 413), (JSON_FIRST, 413)],
+)
 def test_a_page_upload_too_large_for_nginx_sends_a_browser_back_to_the_page_saying_why(sup, accept, status):
     """nginx refuses the body before the app could flash a message: a browser is sent back to the page, which
-    says why; a program gets the JSON 413."""
+    says why; a program gets the JSON 413, also one that accepts HTML after JSON (as the API answers it)."""
     client = Client(sup, "127.0.3.2")
     body, ctype = multipart({"file": ("big.jpg", bytes(16 * 2**20 + 1), "image/jpeg")})
     got, headers, answer = client.request("POST", "/", body, {"Content-Type": ctype, "Accept": accept}, timeout=30)
