@@ -31,13 +31,16 @@ def _failure(status: int, error: str | None = None) -> Response:
     return response
 
 
-def _program_error(status: int, error: str) -> Response:
+def program_error(status: int, error: str, retry_later: bool = False) -> Response:
     """An error for a program in its route's shape: the course's on /predict, feedback's own (as its view and nginx
-    answer) on /feedback, `{"error": …}` elsewhere."""
+    answer) on /feedback, `{"error": …}` elsewhere; with Retry-After when the client should retry later."""
     if request.path == "/predict":
-        return _failure(status, error)
-    response = jsonify(success=False, error=error) if request.path == "/feedback" else jsonify(error=error)
-    response.status_code = status
+        response = _failure(status, error)
+    else:
+        response = jsonify(success=False, error=error) if request.path == "/feedback" else jsonify(error=error)
+        response.status_code = status
+    if retry_later:
+        response.headers["Retry-After"] = str(settings.retry_after_s())
     return response
 
 
@@ -56,10 +59,8 @@ def predict_error(exc: PredictError) -> Response:
         return bad_request(str(exc), kind=exc.kind)
     log.warning("POST /predict failed (%s): %s", exc.kind, exc)
     metrics.count_error(exc.kind)
-    response = _failure(exc.status, str(exc))
+    response = program_error(exc.status, str(exc), exc.retry_later)
     response.headers["X-Error"] = _header_safe(str(exc))
-    if exc.retry_later:
-        response.headers["Retry-After"] = str(settings.retry_after_s())
     return response
 
 
@@ -114,7 +115,7 @@ def register_error_handlers(app: Flask) -> None:
             message = upload_too_large(request.max_content_length)
         metrics.count_error("form_limit" if form_limit else "too_large")
         if _is_api():
-            return _program_error(413, message)
+            return program_error(413, message)
         flash(f"Upload refused: {message}" if form_limit else f"File too large: {message}", "error")
         return redirect(url_for("views.index"))
 
@@ -126,7 +127,7 @@ def register_error_handlers(app: Flask) -> None:
         if exc.code == 400 and request.path == "/predict":
             return bad_request(exc.description or "bad request")
         if _is_api() or request.path in JSON_ERROR_ROUTES or not prefers_html():
-            return http_reasons.carry(_program_error(exc.code or 500, http_reasons.reason(exc)), exc)
+            return http_reasons.carry(program_error(exc.code or 500, http_reasons.reason(exc)), exc)
         return exc
 
     @app.errorhandler(Exception)
@@ -134,7 +135,7 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         metrics.count_error("internal")
         if _is_api():
-            return _program_error(500, "internal error")
+            return program_error(500, "internal error")
         if request.method == "POST":  # the page's forms: back to the form with a message, never a bare 500
             flash("Something went wrong; please try again.", "error")
             return redirect(url_for("views.index"))

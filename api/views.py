@@ -5,18 +5,7 @@ import logging
 import os
 import time
 
-from flask import (
-    Blueprint,
-    Response,
-    abort,
-    flash,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    send_from_directory,
-    url_for,
-)
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_from_directory, url_for
 from werkzeug.security import safe_join
 
 import admission
@@ -33,7 +22,7 @@ from errors import PredictError, StorageUnavailable
 from resnet_common.protocol import TOP_K_DEFAULT, TOP_K_MAX, TOP_K_MIN
 from middleware import as_classification, model_predict
 from prediction import Classification
-from responses import bad_request, predict_error, prefers_html, upload_too_large, wants_json
+from responses import bad_request, predict_error, prefers_html, program_error, upload_too_large, wants_json
 
 log = logging.getLogger(__name__)
 bp = Blueprint("views", __name__)
@@ -183,11 +172,7 @@ def _page_refusal(message: str, status: int = 400, retry_later: bool = False, on
     with `status` (and Retry-After when it should retry later), not a page; a browser gets the message flashed,
     on the page answering `status` (`on_page`) or after a redirect back to the form."""
     if wants_json():
-        response = jsonify(error=message)
-        response.status_code = status
-        if retry_later:
-            response.headers["Retry-After"] = str(settings.retry_after_s())
-        return response
+        return program_error(status, message, retry_later)
     flash(message, "error")
     return (render_template("index.html"), status) if on_page else redirect(url_for("views.index"))
 

@@ -129,14 +129,14 @@ def main() -> None:
     baseline = None if args.skip_baseline else keras_baseline(folder, Path(args.keras_python), args.baseline_images)
     if baseline:
         print(f"keras baseline: {baseline['img_s']} img/s, p50 {baseline['p50_ms']} ms ({baseline['method']})")
-    with_openvino = not args.skip_openvino and openvino_runner.version() is not None
-    if not args.skip_openvino and not with_openvino:
+    ov_version = None if args.skip_openvino else openvino_runner.version()
+    if not args.skip_openvino and ov_version is None:
         print("openvino rows skipped: openvino is not installed in this environment")
-    rows, ov_rows = measure_grid(args, info, models, wanted, baseline, gflops, with_openvino)
+    rows, ov_rows = measure_grid(args, info, models, wanted, baseline, gflops, ov_version is not None)
     best = {v: max((r for r in rows if r["variant"] == v), key=lambda r: r["img_s"]) for v in wanted}
     print_summary(rows, best)
     if ov_rows:
-        print(f"\nOpenVINO {openvino_runner.version()} on the same files, each right after ONNX Runtime's row:")
+        print(f"\nOpenVINO {ov_version} on the same files, each right after ONNX Runtime's row:")
         print(format_table(ov_rows, openvino_runner.COLUMNS))
     if args.out:
         out = Path(args.out)
