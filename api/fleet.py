@@ -84,20 +84,33 @@ def served_runtimes(
 
 _lock = threading.Lock()
 _reading: tuple[float, dict[str, tuple[str, ...]]] = (0.0, {})
+_refreshing = False  # a thread of this process is reading the heartbeats
 
 
 def ready_runtimes(r: redis.Redis, now: float | None = None) -> dict[str, tuple[str, ...]]:
     """served_runtimes of the live workers, read from the heartbeats at most once per READING_TTL_S per process
-    (EMPTY_READING_TTL_S while the reading found none)."""
-    global _reading
+    (EMPTY_READING_TTL_S while the reading found none).
+
+    One thread reads when the reading expires; the others get the expired reading meanwhile instead of all reading
+    at once (a process's threads would otherwise read together every second), unless it found no ready worker:
+    then each reads, rather than refuse its request on an old "none"."""
+    global _reading, _refreshing
     now = time.monotonic() if now is None else now
     with _lock:
         read_at, served = _reading
         if read_at and now - read_at < (READING_TTL_S if served else EMPTY_READING_TTL_S):
             return served
-    served = served_runtimes(live_workers(r))
+        if _refreshing and served:
+            return served
+        _refreshing = True
+    try:
+        served = served_runtimes(live_workers(r))
+    finally:
+        with _lock:
+            _refreshing = False
     with _lock:
-        _reading = (now, served)
+        if now >= _reading[0]:  # a reading that began later and ended sooner stays
+            _reading = (now, served)
     return served
 
 

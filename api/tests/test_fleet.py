@@ -1,6 +1,10 @@
 """Which workers are alive and ready, read from their heartbeats in a real redis-server: the versions and runtimes
 they serve, the reading a process reuses for a second, and the one check an inference makes before queueing."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import redis
 
@@ -51,6 +55,54 @@ def test_a_reading_without_a_ready_worker_is_kept_only_briefly(redis_env):
     assert fleet.ready_versions(redis_env, now=100.0 + fleet.EMPTY_READING_TTL_S / 2) == ()  # the same reading
     assert fleet.ready_versions(redis_env, now=100.0 + 2 * fleet.EMPTY_READING_TTL_S) == ("1",)
     assert 2 * fleet.EMPTY_READING_TTL_S < fleet.READING_TTL_S  # a reading that found one would still be kept
+
+
+def test_one_thread_reads_an_expired_reading_while_the_others_keep_it(redis_env, monkeypatch):
+    heartbeat(redis_env, "a", model_version="1")
+    assert fleet.ready_versions(redis_env, now=100.0) == ("1",)
+    heartbeat(redis_env, "b", model_version="2")
+    reads, release = [], threading.Event()
+    read_heartbeats = fleet.live_workers
+
+    def slow_read(r):
+        reads.append(1)
+        assert release.wait(10)
+        return read_heartbeats(r)
+
+    monkeypatch.setattr(fleet, "live_workers", slow_read)
+    expired = 100.0 + fleet.READING_TTL_S
+    with ThreadPoolExecutor(8) as pool:
+        try:
+            answers = [pool.submit(fleet.ready_versions, redis_env, expired) for _ in range(8)]
+            deadline = time.monotonic() + 10
+            while sum(a.done() for a in answers) < 7 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            done = [a.result() for a in answers if a.done()]
+            assert len(reads) == 1 and done == [("1",)] * 7  # the expired reading, while one thread reads
+        finally:
+            release.set()
+        assert [a.result(timeout=10) for a in answers].count(("1", "2")) == 1
+    assert fleet.ready_versions(redis_env, now=expired) == ("1", "2") and len(reads) == 1  # kept for a second
+
+
+def test_threads_that_found_no_worker_all_read_again(redis_env, monkeypatch):
+    heartbeat(redis_env, "loading", ready=False, model_version="1")
+    assert fleet.ready_versions(redis_env, now=100.0) == ()
+    heartbeat(redis_env, "loading", model_version="1")
+    reads, both = [], threading.Barrier(2, timeout=10)
+    read_heartbeats = fleet.live_workers
+
+    def read_together(r):
+        reads.append(1)
+        both.wait()  # the second thread reads too, while the first is still reading
+        return read_heartbeats(r)
+
+    monkeypatch.setattr(fleet, "live_workers", read_together)
+    later = 100.0 + 2 * fleet.EMPTY_READING_TTL_S
+    with ThreadPoolExecutor(2) as pool:
+        answers = [pool.submit(fleet.ready_versions, redis_env, later) for _ in range(2)]
+        assert [a.result(timeout=10) for a in answers] == [("1",), ("1",)]  # neither refused on the old "none"
+    assert len(reads) == 2
 
 
 def test_require_ready_gives_the_served_versions_or_refuses_at_once(redis_env, monkeypatch):
