@@ -458,19 +458,25 @@ def openvino_at_ort_best(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]
     return out
 
 
+def machine_rate(run: dict[str, Any]) -> float | None:
+    """How fast the machine ran during a workloads stack: ONNX Runtime's raw rate, the mean of the rates measured
+    before and after the stack (before only, in older results); None without either."""
+    before, after = run.get("raw_onnxruntime_img_s"), run.get("raw_onnxruntime_after_img_s")
+    return (before + after) / 2 if before and after else before or None
+
+
 def openvino_end_to_end(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each workloads.json run made with RUNTIME=openvino beside the same run with ONNX Runtime (its name without
     the settings suffix): answered img/s and p50 of both, and OpenVINO's img/s and p50 over ONNX Runtime's
-    corrected for the machine's drift between the two stacks. The drift is ONNX Runtime's raw rate measured before
-    the OpenVINO stack over the one measured before the ONNX Runtime stack; runs without that reference (older
-    results) are left out: minutes apart on a shared machine, their figures do not compare."""
+    corrected for the machine's drift between the two stacks, the ratio of their machine_rate; runs without that
+    reference (older results) are left out: minutes apart on a shared machine, their figures do not compare."""
     by_name = {r["name"]: r for r in runs if "error" not in r}
     rows = []
     for name, ov in by_name.items():
         base = by_name.get(name.removesuffix("-runtimeopenvino")) if ov.get("runtime") == "openvino" else None
-        if base is None or base is ov or not (ov.get("raw_onnxruntime_img_s") and base.get("raw_onnxruntime_img_s")):
+        if base is None or base is ov or not (machine_rate(ov) and machine_rate(base)):
             continue
-        drift = ov["raw_onnxruntime_img_s"] / base["raw_onnxruntime_img_s"]
+        drift = machine_rate(ov) / machine_rate(base)
         rows.append(
             {
                 "run": base["name"],
@@ -488,16 +494,39 @@ def openvino_end_to_end(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-NOISE_MARGIN = 0.03  # two runs closer than this (img/s, p50, ratios to raw) are run-to-run noise here: level
+NOISE_MARGIN = 0.03  # two runs closer than this (img/s, p50, ratios to raw) are run-to-run noise: level
 
 
-def openvino_judgement(row: dict[str, Any]) -> str:
-    """An openvino_end_to_end row: "better" (more img/s or a lower p50 by more than the margin, and neither worse
+def raw_moves(runs: list[dict[str, Any]]) -> list[float]:
+    """How much ONNX Runtime's raw rate changed between the start and the end of each stack (workloads.run_stack
+    measures it at both; older results have no end), as fractions."""
+    return [
+        abs(r["raw_onnxruntime_after_img_s"] / r["raw_onnxruntime_img_s"] - 1)
+        for r in runs
+        if r.get("raw_onnxruntime_after_img_s") and r.get("raw_onnxruntime_img_s")
+    ]
+
+
+def run_noise(runs: list[dict[str, Any]]) -> float:
+    """How far a workloads run's figures move by themselves: the largest of raw_moves, NOISE_MARGIN at least. Two
+    stacks' figures closer than this are level, whatever a drift correction or a ratio to raw makes of them."""
+    return round(max([NOISE_MARGIN, *raw_moves(runs)]), 3)
+
+
+def noise_basis(margin: float) -> str:
+    """What a verdict's margin is, for the report."""
+    if margin > NOISE_MARGIN:
+        return f"{margin:.0%}, the most ONNX Runtime's raw rate moved between the start and the end of one stack"
+    return f"{margin:.0%}"
+
+
+def openvino_judgement(row: dict[str, Any], margin: float = NOISE_MARGIN) -> str:
+    """An openvino_end_to_end row: "better" (more img/s or a lower p50 by more than `margin`, and neither worse
     by more), "worse", or "level"."""
     x, p50 = row["x_onnxruntime"] or 0.0, row["p50_x_onnxruntime"]
-    if x < 1 - NOISE_MARGIN or p50 > 1 + NOISE_MARGIN:
+    if x < 1 - margin or p50 > 1 + margin:
         return "worse"
-    if x > 1 + NOISE_MARGIN or p50 < 1 - NOISE_MARGIN:
+    if x > 1 + margin or p50 < 1 - margin:
         return "better"
     return "level"
 

@@ -123,7 +123,7 @@ def measure(
         spy_seconds = max(3.0, seconds / 3)
         spy = pyspy_profile.Recorder(service_pids(svc), spy_seconds, profile).start()
         closed_loop.run(svc.url, clients, spy_seconds, warmup=0, photos=photos)
-        run["pyspy_top"] = spy.summary()
+        run["pyspy"] = spy.summary()
     return run
 
 
@@ -192,6 +192,10 @@ def run_stack(
         svc.stop()
         if not failed:  # a failed stack's folder holds the logs its error points to
             shutil.rmtree(work, ignore_errors=True)
+    if not failed:  # ONNX Runtime's raw rate again: how far the machine's speed moved during the stack (run_noise)
+        after = raw_runtime.run(DEFAULT_RUNTIME, raw_cfg(model, args))["img_s"]
+        for row in rows:
+            row["raw_onnxruntime_after_img_s"] = after
     return rows
 
 

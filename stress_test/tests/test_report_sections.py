@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stress_test.report_data import lone_request_parts, workload_targets
+from stress_test.report_data import lone_request_parts, machine_rate, workload_targets
 from stress_test.report_sections import compose_section, workloads_section
 
 
@@ -15,6 +15,7 @@ def run(name, ok, raw, clients=8, **kw):
         "name": name,
         "ok_per_s": ok,
         "raw_img_s": raw,
+        "raw_onnxruntime_img_s": raw,
         "vs_raw": round(ok / raw, 3),
         "clients": clients,
         "p50_ms": 40.0,
@@ -55,17 +56,51 @@ def test_targets_and_section(tmp_path):
     assert got["1-client p50 minus raw batch-1 p50"]["by"] == "+1 ms (+20.0%)"
     text = "\n".join(workloads_section(tmp_path))
     assert "### Targets" in text and "60" in text
+    assert "measured again after each stack" not in text  # no raw rate after a stack: no noise to state
     assert "Fair-share batches (BATCH_SHARE=1, default) helped: small fp32 with 8 clients 53 img/s" in text
 
-    def batch_share_verdict(greedy_img_s: float) -> str:
-        """What the section says of fair-share batches (0.93 x raw) against greedy ones at `greedy_img_s` (/ 57)."""
-        greedy = run("small-fp32-keras-c8-batch_share0", greedy_img_s, 57)
-        data = {"settings": {"duration": 30}, "photos_mib": {}, "runs": runs[:-1] + [greedy]}
+    def batch_share_verdict(greedy_img_s: float, int8_raw_after: float | None = None, **greedy_raw) -> str:
+        """What the section says of fair-share batches (53 img/s, raw 57 before and after) against greedy ones at
+        `greedy_img_s`; the INT8 stack's raw rate `int8_raw_after` after it (180 before)."""
+        greedy = run("small-fp32-keras-c8-batch_share0", greedy_img_s, 57, **greedy_raw)
+        others = [r | {"raw_onnxruntime_after_img_s": r["raw_onnxruntime_img_s"]} for r in runs[:-1]]
+        if int8_raw_after:
+            others[4]["raw_onnxruntime_after_img_s"] = int8_raw_after
+        data = {"settings": {"duration": 30}, "photos_mib": {}, "runs": others + [greedy]}
         (tmp_path / "workloads.json").write_text(json.dumps(data))
         return "\n".join(workloads_section(tmp_path)).split("Fair-share batches (BATCH_SHARE=1, default) ")[1]
 
-    assert batch_share_verdict(52).startswith("made no difference beyond run-to-run noise (3%)"), "1.9 % apart"
+    assert batch_share_verdict(52).startswith("made no difference beyond this run's noise (3%)"), "1.9 % apart"
     assert batch_share_verdict(55).startswith("hurt"), "greedy 3.8 % ahead"
+    assert batch_share_verdict(55, int8_raw_after=171.0).startswith(  # the machine slowed by 5 % during a stack
+        "made no difference beyond this run's noise (5%, the most ONNX Runtime's raw rate moved between the start "
+        "and the end of one stack)"
+    )
+    # greedy's stack: 55 img/s, the machine at 57 before it and 61 after (59 while it ran): 0.932 against 0.93
+    text = batch_share_verdict(55, raw_onnxruntime_after_img_s=61.0)
+    section = "\n".join(workloads_section(tmp_path))
+    assert "ONNX Runtime's raw rate is measured again after each stack: it moved by up to 7% in this run" in section
+    assert text.startswith("made no difference beyond this run's noise (7%, the most ONNX Runtime's raw rate moved")
+    assert "53 img/s (mean batch 4.0) against greedy batches 55 img/s (mean batch 4.0): 0.930 against 0.932 x" in text
+
+
+def test_a_stacks_machine_rate_is_the_mean_of_the_raw_rates_around_it():
+    assert machine_rate({"raw_onnxruntime_img_s": 40.0, "raw_onnxruntime_after_img_s": 44.0}) == 42.0
+    assert machine_rate({"raw_onnxruntime_img_s": 40.0}) == 40.0  # older results: the rate before it
+    assert machine_rate({"raw_img_s": 40.0}) is None
+
+
+def test_pyspy_profiles_give_each_groups_share_on_the_cpu(tmp_path):
+    profile = {
+        "api": {"on_cpu": 0.585, "top": [["ImageFile.load (PIL/ImageFile.py:425)", 0.255]]},
+        "model": {"on_cpu": 0.96, "top": [["Session.run (onnxruntime/capi/x.py:395)", 0.879]]},
+    }
+    runs = [run("small-int8-keras-c8", 150, 180, pyspy=profile), run("small-fp32-keras-c8", 53, 57)]
+    (tmp_path / "workloads.json").write_text(json.dumps({"settings": {"duration": 30}, "photos_mib": {}, "runs": runs}))
+    text = "\n".join(workloads_section(tmp_path))
+    assert "- small-int8-keras-c8 api (58% on the CPU): ImageFile.load (PIL/ImageFile.py:425) 26%" in text
+    assert "- small-int8-keras-c8 model (96% on the CPU): Session.run (onnxruntime/capi/x.py:395) 88%" in text
+    assert "- small-fp32-keras-c8 " not in text  # not profiled
 
 
 def test_a_lone_requests_gap_is_split_into_parts_that_add_up_to_it(tmp_path):

@@ -123,10 +123,16 @@ def test_openvino_beside_onnxruntime_raw_and_its_end_to_end_verdict(tmp_path):
     assert openvino_section(tmp_path, Figures(tmp_path, {"runs": bench["runs"]})) == []
 
     def end_to_end(
-        c8_img_s: float, c1_img_s: float, c1_p50_ms: float, int8_img_s: float | None = None, drift: float = 1.0
+        c8_img_s: float,
+        c1_img_s: float,
+        c1_p50_ms: float,
+        int8_img_s: float | None = None,
+        drift: float = 1.0,
+        moved: float = 0.0,
     ) -> str:
         """The section with OpenVINO runs beside the ONNX Runtime ones; ONNX Runtime's raw rate before the
-        OpenVINO stacks `drift` times the one before the ONNX Runtime stacks (50.0 img/s)."""
+        OpenVINO stacks `drift` times the one before the ONNX Runtime stacks (50.0 img/s), and `moved` more after
+        each stack than before it."""
         workloads(tmp_path)
         data = json.loads((tmp_path / "workloads.json").read_text())
         data["runs"] += [
@@ -143,6 +149,7 @@ def test_openvino_beside_onnxruntime_raw_and_its_end_to_end_verdict(tmp_path):
             run.setdefault("clients", 8)
             run.setdefault("p50_ms", 160.0)
             run["raw_onnxruntime_img_s"] = 50.0 * (drift if run.get("runtime") == "openvino" else 1.0)
+            run["raw_onnxruntime_after_img_s"] = run["raw_onnxruntime_img_s"] * (1 + moved)
         write(tmp_path / "workloads.json", data)
         return "\n".join(openvino_section(tmp_path, Figures(tmp_path, bench)))
 
@@ -155,6 +162,12 @@ def test_openvino_beside_onnxruntime_raw_and_its_end_to_end_verdict(tmp_path):
     assert "fp32: it wins end to end on this machine; RUNTIME=openvino is worth setting here" in text
     assert "INT8" not in text.split("End to end")[1], "no INT8 run with RUNTIME=openvino: no INT8 verdict"
     assert "fp32: it is level end to end" in end_to_end(20.2, 24.3, 40.5), "within 3 % both ways: noise"
+    assert "(better or worse: by more than this run's noise in img/s or p50, 3%)" in text
+    # the machine's speed moved by 10 % during a stack: 8 % more img/s at 1 client and 5 % at 8 are within it
+    assert "fp32: it wins end to end" in end_to_end(21.0, 26.0, 37.0)
+    text = end_to_end(21.0, 26.0, 37.0, moved=0.1)
+    assert "fp32: it is level end to end" in text
+    assert "in img/s or p50, 10%, the most ONNX Runtime's raw rate moved between the start and the end of one" in text
     assert "fp32: it does not win end to end" in end_to_end(23.0, 26.0, 42.0), "a lone request 5 % slower is no win"
     assert "fp32: it does not win" in end_to_end(19.0, 26.0, 36.0), "5 % fewer answers at 8 clients is no win"
     # each variant judged on its own runs: INT8 faster end to end while fp32 is slower, and the other way round
