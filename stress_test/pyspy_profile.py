@@ -1,14 +1,16 @@
-"""Sample the service's processes with py-spy (PyPI) during a load run: where the CPU goes, by function.
+"""Sample the service's processes with py-spy (PyPI) during a load run: where their busy threads stand, by function.
 
 `Recorder(pids, seconds, out_dir).start()` runs `py-spy record --format raw` (collapsed stacks) on each pid in the
-background; `.summary()` waits and returns, per process group, the share of samples that were on the CPU and the
+background; `.summary()` waits and returns, per process group, the share of samples whose thread was busy and the
 functions holding the most of those (leaf frames, top 12). Without py-spy (or ptrace permission) the summary says
 so; the load figures are unaffected.
 
 py-spy is meant to leave idle threads out, but it cannot always tell which Python thread is which OS thread, and
-then it samples waiting threads as if they ran: a gunicorn worker's idle pool threads and every request's wait for
+then it samples blocked threads as if they ran: a gunicorn worker's idle pool threads and every request's wait for
 its answer filled more than half of the API's samples. `leaf_profile` leaves those samples out by their leaf frame
-(WAITS): a function whose only work there is a blocking call into C.
+(WAITS): a function whose only work there is a blocking call into C. A thread waiting for the GIL as a C call
+returns still counts as busy at that call, so the shares say where threads stood, not CPU time (the workloads' CPU
+account, cpu_account.py, gives that).
 """
 
 from __future__ import annotations
@@ -46,9 +48,9 @@ def is_wait(frame: str) -> bool:
 
 
 def leaf_profile(lines: Iterable[str], top: int = 12) -> dict[str, Any]:
-    """From py-spy's collapsed stacks ("frame;frame;leaf count" per line): the share of samples on the CPU (not
-    WAITS) and the `top` leaf frames by their share of those."""
-    on_cpu, waiting = Counter(), 0
+    """From py-spy's collapsed stacks ("frame;frame;leaf count" per line): the share of busy samples (leaf not one
+    of WAITS) and the `top` leaf frames by their share of those."""
+    busy_at, waiting = Counter(), 0
     for line in lines:
         stack, _, count = line.rstrip().rpartition(" ")
         if not stack or not count.isdigit():
@@ -57,11 +59,11 @@ def leaf_profile(lines: Iterable[str], top: int = 12) -> dict[str, Any]:
         if is_wait(leaf):
             waiting += int(count)
         else:
-            on_cpu[leaf] += int(count)
-    busy = sum(on_cpu.values())
+            busy_at[leaf] += int(count)
+    busy = sum(busy_at.values())
     return {
-        "on_cpu": round(busy / (busy + waiting), 3) if busy + waiting else 0.0,
-        "top": [(frame[:120], round(n / busy, 3)) for frame, n in on_cpu.most_common(top)],
+        "busy": round(busy / (busy + waiting), 3) if busy + waiting else 0.0,
+        "top": [(frame[:120], round(n / busy, 3)) for frame, n in busy_at.most_common(top)],
     }
 
 

@@ -795,16 +795,18 @@ def _pyspy_lines(ok: list[dict]) -> list[str]:
     if not spied:
         return []
     lines = [
-        "### py-spy: where each process group's CPU went (leaf function, share of its samples on the CPU)",
+        "### py-spy: where each process group's busy threads stood (leaf function, share of its busy samples)",
         "",
-        "Samples of threads waiting (an idle pool thread, an event loop, a Redis reply not yet there) are left out "
-        "(stress_test/pyspy_profile.py); the share of samples on the CPU is given first.",
+        "Samples of blocked threads (an idle pool thread, an event loop, a Redis reply not yet there) are left out "
+        "(stress_test/pyspy_profile.py); the share of busy samples is given first. A thread waiting for the GIL as "
+        "a C call returns counts at that call (gunicorn's WorkerTmp.notify, write and PollableMethodQueue.defer are "
+        "mostly that): these are shares of samples, not of CPU time, which the CPU account below gives.",
         "",
     ]
     for r in spied:
         for group, profile in r["pyspy"].items():
             shown = "; ".join(f"{frame} {share:.0%}" for frame, share in profile["top"][:6])
-            lines.append(f"- {r['name']} {group} ({profile['on_cpu']:.0%} on the CPU): {shown}")
+            lines.append(f"- {r['name']} {group} ({profile['busy']:.0%} busy): {shown}")
     return lines + [""]
 
 

@@ -1,4 +1,4 @@
-"""py-spy's collapsed stacks into a CPU profile: waiting threads left out, shares of the samples on the CPU."""
+"""py-spy's collapsed stacks into a profile of busy threads: blocked threads left out, shares of the busy samples."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_work_is_not_a_wait(frame):
     assert not is_wait(frame)
 
 
-def test_shares_count_only_the_samples_on_the_cpu():
+def test_shares_count_only_the_busy_samples():
     lines = [
         f"{POOL_WAIT} 60\n",
         f"{HANDLER};ImageFile.load (PIL/ImageFile.py:425) 30\n",
@@ -51,11 +51,11 @@ def test_shares_count_only_the_samples_on_the_cpu():
         "\n",
     ]
     profile = leaf_profile(lines)
-    assert profile["on_cpu"] == round(50 / 130, 3)
+    assert profile["busy"] == round(50 / 130, 3)
     assert profile["top"] == [("ImageFile.load (PIL/ImageFile.py:425)", 0.8), ("Image.resize (PIL/Image.py:2440)", 0.2)]
     assert leaf_profile(lines, top=1)["top"] == [("ImageFile.load (PIL/ImageFile.py:425)", 0.8)]
 
 
 def test_nothing_sampled_or_only_waits():
-    assert leaf_profile([]) == {"on_cpu": 0.0, "top": []}
-    assert leaf_profile([f"{POOL_WAIT} 5"]) == {"on_cpu": 0.0, "top": []}
+    assert leaf_profile([]) == {"busy": 0.0, "top": []}
+    assert leaf_profile([f"{POOL_WAIT} 5"]) == {"busy": 0.0, "top": []}

@@ -90,16 +90,16 @@ def test_a_stacks_machine_rate_is_the_mean_of_the_raw_rates_around_it():
     assert machine_rate({"raw_img_s": 40.0}) is None
 
 
-def test_pyspy_profiles_give_each_groups_share_on_the_cpu(tmp_path):
+def test_pyspy_profiles_give_each_groups_busy_share(tmp_path):
     profile = {
-        "api": {"on_cpu": 0.585, "top": [["ImageFile.load (PIL/ImageFile.py:425)", 0.255]]},
-        "model": {"on_cpu": 0.96, "top": [["Session.run (onnxruntime/capi/x.py:395)", 0.879]]},
+        "api": {"busy": 0.585, "top": [["ImageFile.load (PIL/ImageFile.py:425)", 0.255]]},
+        "model": {"busy": 0.96, "top": [["Session.run (onnxruntime/capi/x.py:395)", 0.879]]},
     }
     runs = [run("small-int8-keras-c8", 150, 180, pyspy=profile), run("small-fp32-keras-c8", 53, 57)]
     (tmp_path / "workloads.json").write_text(json.dumps({"settings": {"duration": 30}, "photos_mib": {}, "runs": runs}))
     text = "\n".join(workloads_section(tmp_path))
-    assert "- small-int8-keras-c8 api (58% on the CPU): ImageFile.load (PIL/ImageFile.py:425) 26%" in text
-    assert "- small-int8-keras-c8 model (96% on the CPU): Session.run (onnxruntime/capi/x.py:395) 88%" in text
+    assert "- small-int8-keras-c8 api (58% busy): ImageFile.load (PIL/ImageFile.py:425) 26%" in text
+    assert "- small-int8-keras-c8 model (96% busy): Session.run (onnxruntime/capi/x.py:395) 88%" in text
     assert "- small-fp32-keras-c8 " not in text  # not profiled
 
 
