@@ -7,7 +7,7 @@ so; the load figures are unaffected.
 
 py-spy is meant to leave idle threads out, but it cannot always tell which Python thread is which OS thread, and
 then it samples blocked threads as if they ran: a gunicorn worker's idle pool threads and every request's wait for
-its answer filled more than half of the API's samples. `leaf_profile` leaves those samples out by their leaf frame
+its answer filled a third to half of the API's samples. `leaf_profile` leaves those samples out by their leaf frame
 (WAITS): a function whose only work there is a blocking call into C. A thread waiting for the GIL as a C call
 returns still counts as busy at that call, so the shares say where threads stood, not CPU time (the workloads' CPU
 account, cpu_account.py, gives that).
