@@ -103,15 +103,15 @@ def ready_runtimes(r: redis.Redis, now: float | None = None) -> dict[str, tuple[
         if _refreshing and served:
             return served
         _refreshing = True
+    fresh = None
     try:
-        served = served_runtimes(live_workers(r))
+        fresh = served_runtimes(live_workers(r))
+        return fresh
     finally:
         with _lock:
             _refreshing = False
-    with _lock:
-        if now >= _reading[0]:  # a reading that began later and ended sooner stays
-            _reading = (now, served)
-    return served
+            if fresh is not None and now >= _reading[0]:  # a reading that began later and ended sooner stays
+                _reading = (now, fresh)
 
 
 def ready_versions(r: redis.Redis, now: float | None = None) -> tuple[str, ...]:

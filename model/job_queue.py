@@ -414,15 +414,12 @@ class JobQueue:
                     repr(now),
                     self.cfg.CACHE_MAX_MB * 2**20,
                 )
-        jobs = [job for job, _ in answers]
-        self.release(jobs)  # first: released after the XACK, a refresh in between would count them as lost leases
-        _acknowledge(pipe, jobs).execute()
+        self._acknowledge(pipe, [job for job, _ in answers])
 
     def drop(self, jobs: list[Job]) -> None:
         """Acknowledge and delete without an answer (expired: nobody waits for it)."""
         if jobs:
-            self.release(jobs)  # before the XACK, as in answer()
-            _acknowledge(self.r.pipeline(transaction=True), jobs).execute()
+            self._acknowledge(self.r.pipeline(transaction=True), jobs)
 
     def dead_letter(self, job: Job, reason: str, result: dict[str, Any]) -> None:
         """Move a job aside (its fields minus the image, plus the reason) and answer it, in one transaction."""
@@ -434,8 +431,16 @@ class JobQueue:
             .rpush(key, json.dumps(result))
             .expire(key, self.cfg.RESULT_TTL_S)
         )
-        self.release([job])  # before the XACK, as in answer()
-        _acknowledge(pipe, [job]).execute()
+        self._acknowledge(pipe, [job])
+
+    def _acknowledge(self, pipe: redis.client.Pipeline, jobs: list[Job]) -> None:
+        """XACK and XDEL `jobs` (on the stream each came from) at the end of `pipe`, and run it. The lease keeper
+        stops holding them first: a refresh between the XACK and a later release would find them no longer
+        pending while still held, and report leases lost for jobs this worker has just finished."""
+        self.release(jobs)
+        for stream, ids in by_stream(job.key for job in jobs).items():
+            pipe.xack(stream, protocol.CONSUMER_GROUP, *ids).xdel(stream, *ids)
+        pipe.execute()
 
     def prune_consumers(self) -> int:
         """Remove consumers of dead processes (no heartbeat for 3 TTLs) that have nothing pending.
@@ -461,10 +466,3 @@ class JobQueue:
                     self.r.xgroup_delconsumer(stream, protocol.CONSUMER_GROUP, name)
                     removed += 1
         return removed
-
-
-def _acknowledge(pipe: redis.client.Pipeline, jobs: list[Job]) -> redis.client.Pipeline:
-    """Queue XACK and XDEL of `jobs` on `pipe`, on the stream each came from."""
-    for stream, ids in by_stream(job.key for job in jobs).items():
-        pipe.xack(stream, protocol.CONSUMER_GROUP, *ids).xdel(stream, *ids)
-    return pipe
