@@ -536,13 +536,51 @@ def amdahl(raw_gain: float, share: float) -> float:
     return 1.0 / ((1.0 - share) + share / raw_gain)
 
 
+# Files a section takes from another results folder when this one has none: each is one tool's run on its own
+# (`make bench-peers` or `make perf` before any `make bench` writes a folder of its own). Every other file is read
+# from the report's folder only.
+BORROWABLE = ("peers.json", "bench_v2.json", "perf_analyzer.json")
+# Files that record the machine they ran on (machine.describe()), in the order a folder's machine is looked up.
+MACHINE_RECORDS = ("bench.json", "matrix.json", "workloads.json", "peers.json", "compose_matrix.json")
+# What makes two machines the same kind for the report: the CPU, its flags and the cores usable.
+MACHINE_KIND = ("cpu_model", "vendor", "family", "model", "cores", "flags")
+
+
+def machine_kind(machine: dict[str, Any] | None) -> tuple | None:
+    """The fields of a machine record that decide whether two runs' figures can stand side by side; None without
+    a record."""
+    if not machine:
+        return None
+    return tuple(repr(sorted(v.items()) if isinstance(v := machine.get(key), dict) else v) for key in MACHINE_KIND)
+
+
+def folder_machine(folder: Path) -> dict[str, Any] | None:
+    """The machine record of the first file in MACHINE_RECORDS this folder holds that has one."""
+    for name in MACHINE_RECORDS:
+        machine = (read_json(folder / name) or {}).get("machine")
+        if machine:
+            return machine
+    return None
+
+
 def find_path(folder: Path, name: str) -> Path | None:
-    """This results folder's `name` or, when it has none, the newest sibling folder's that has one (a benchmark run
-    on its own, e.g. `make bench-peers` before any `make bench`, writes a folder of its own)."""
-    candidates = [folder / name]
-    if folder.parent.is_dir():
-        candidates += sorted((p / name for p in folder.parent.iterdir() if p.is_dir()), reverse=True)
-    return next((path for path in candidates if path.exists()), None)
+    """Where the report reads `name` from: this results folder's file; for a BORROWABLE file it lacks, the newest
+    sibling folder's that was measured on the same kind of machine (its own record, else its folder's). None when
+    there is none: a file of another machine, or of an unknown one, is never shown as this machine's."""
+    own = folder / name
+    if own.exists():
+        return own
+    if name not in BORROWABLE or not folder.parent.is_dir():
+        return None
+    kind = machine_kind(folder_machine(folder))
+    if kind is None:
+        return None
+    for path in sorted((p / name for p in folder.parent.iterdir() if p.is_dir() and p != folder), reverse=True):
+        if path.exists():
+            machine = (read_json(path) or {}).get("machine") or folder_machine(path.parent)
+            if machine_kind(machine) == kind:
+                return path
+    return None
 
 
 def find_json(folder: Path, name: str) -> tuple[Path, dict[str, Any]] | None:

@@ -471,8 +471,8 @@ def peers_report_section(folder: Path) -> list[str]:
     source = None
     if path.parent != folder:
         source = (
-            f"From `{path}`: this run's folder has no peers.json, so the newest one that has it is shown; its "
-            "machine load may differ from this run's."
+            f"From `{path}`: this run's folder has no peers.json, so the newest one measured on the same kind of "
+            "machine that has it is shown; its machine load may differ from this run's."
         )
     return peers_section(data, source).splitlines() + [""]
 
@@ -1062,7 +1062,7 @@ def _int8_reading(f: Figures) -> list[str]:
 
 def sources_section(folder: Path, shown: Path | str) -> list[str]:
     """Which file each part of the report comes from, and when it was written: a folder collects the runs of several
-    tools, and a file missing from it is taken from the newest other folder that has it."""
+    tools, and a standalone tool's file missing from it comes from another folder of the same machine (find_path)."""
     rows = []
     for name in REPORT_FILES:
         path = find_path(folder, name)

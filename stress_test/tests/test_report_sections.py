@@ -189,3 +189,42 @@ def test_end_to_end_section_says_whether_the_load_went_through_nginx(tmp_path):
     behind_nginx = "\n".join(e2e_section(Figures(tmp_path, {}, {**matrix, "front": "nginx"})))
     assert "without nginx" in older and "gunicorn 2 x 16 threads" in older
     assert "nginx in front" in behind_nginx and "without nginx" not in behind_nginx
+
+
+XEON = {"cpu_model": "Xeon", "vendor": "GenuineIntel", "family": 6, "model": "143", "cores": 2, "flags": {"avx2": True}}
+EPYC = {**XEON, "cpu_model": "EPYC", "vendor": "AuthenticAMD", "family": 25}
+
+
+def results_folder(root: Path, name: str, files: dict[str, dict]) -> Path:
+    folder = root / name
+    folder.mkdir()
+    for file, data in files.items():
+        write(folder, file, data)
+    return folder
+
+
+def test_the_report_borrows_only_a_standalone_tools_file_and_only_from_the_same_kind_of_machine(tmp_path):
+    from stress_test.report_data import find_path
+    from stress_test.report_sections import sources_section
+
+    same = results_folder(tmp_path, "20260101T000000Z", {"bench.json": {"machine": XEON}, "peers.json": {}})
+    results_folder(tmp_path, "20260102T000000Z", {"peers.json": {"machine": {**XEON, "flags": {"avx2": False}}}})
+    results_folder(tmp_path, "20260103T000000Z", {"matrix.json": {"machine": EPYC}, "peers.json": {}})
+    results_folder(tmp_path, "20260104T000000Z", {"peers.json": {}, "compose_matrix.json": {"runs": []}})
+    this = results_folder(tmp_path, "20260105T000000Z", {"bench.json": {"machine": {**XEON, "clock_ghz": 3.1}}})
+    # Newest first, the siblings' peers.json are: of an unknown machine, of an EPYC, of other flags, of this kind.
+    assert find_path(this, "peers.json") == same / "peers.json"
+    # A file the report reads from its own folder only is not listed from another (nor of another machine).
+    assert find_path(this, "compose_matrix.json") is None
+    assert find_path(this, "bench.json") == this / "bench.json"
+    rows = [line for line in sources_section(this, "this") if line.startswith("| ") and "json" in line]
+    assert [row.split(" | ")[:2] for row in rows] == [["| bench.json", this.name], ["| peers.json", same.name]]
+
+
+def test_nothing_is_borrowed_for_a_folder_whose_machine_is_unknown(tmp_path):
+    from stress_test.report_data import find_path
+
+    results_folder(tmp_path, "20260101T000000Z", {"bench.json": {"machine": XEON}, "perf_analyzer.json": {}})
+    this = results_folder(tmp_path, "20260102T000000Z", {"bench_v2.json": {}})
+    assert find_path(this, "bench_v2.json") == this / "bench_v2.json"
+    assert find_path(this, "perf_analyzer.json") is None

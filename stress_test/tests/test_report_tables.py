@@ -19,6 +19,9 @@ from stress_test.report_sections import (
 )
 
 
+MACHINE = {"cpu_model": "Xeon", "vendor": "GenuineIntel", "family": 6, "cores": 2, "flags": {"avx2": True}}
+
+
 def write(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
@@ -65,9 +68,9 @@ def test_peers_verdict_states_each_goal_with_its_figures(tmp_path):
 
 
 def test_peers_come_from_the_newest_run_that_has_them(tmp_path):
-    write(tmp_path / "20260101T000000Z" / "peers.json", peers(ours_p50=200.0))
-    write(tmp_path / "20260102T000000Z" / "peers.json", peers(ours_p50=80.0))
-    write(tmp_path / "20260103T000000Z" / "bench.json", {"runs": []})
+    write(tmp_path / "20260101T000000Z" / "peers.json", peers(ours_p50=200.0) | {"machine": MACHINE})
+    write(tmp_path / "20260102T000000Z" / "peers.json", peers(ours_p50=80.0) | {"machine": MACHINE})
+    write(tmp_path / "20260103T000000Z" / "bench.json", {"runs": [], "machine": MACHINE})
     text = "\n".join(peers_report_section(tmp_path / "20260103T000000Z"))
     assert "20260102T000000Z/peers.json`: this run's folder has no peers.json" in text
     assert "p50 no worse than the best peer's: met — this service 80.0 ms" in text
@@ -262,11 +265,13 @@ def test_v2_section_judges_both_ratios_and_shows_perf_analyzer_beside_them(tmp_p
     bench |= {"predict_ok_per_s": 10.0, "v2_bytes_ok_per_s": 9.7, "v2_fp32_ok_per_s": 11.0, "raw_ort_img_s": 12.0}
     bench |= {"ratio_v2_bytes_to_predict": 0.97, "ratio_v2_fp32_to_raw_ort": 0.917}
     write(run / "bench_v2.json", bench)
+    write(run / "bench.json", {"machine": MACHINE})
     levels = [
         {"concurrency": 1, "throughput": 8.1, "p50_ms": 120.0, "p90_ms": 130.0, "p99_ms": 150.0, "cache_hits": 0.0},
         {"concurrency": 64, "error": "service at its admission limit; retry later", "shed": True},
     ]
     write(tmp_path / "20260102T000000Z" / "perf_analyzer.json", {"tool": "perf_analyzer", "levels": levels})
+    write(tmp_path / "20260102T000000Z" / "matrix.json", {"machine": MACHINE})
     text = "\n".join(v2_section(run))
     bytes_row = next(line for line in text.splitlines() if line.startswith("| V2 BYTES"))
     fp32_row = next(line for line in text.splitlines() if line.startswith("| V2 FP32"))
@@ -292,9 +297,10 @@ def test_the_report_says_which_file_and_run_each_part_comes_from(tmp_path):
     from stress_test import results
 
     run, other = tmp_path / "20260102T000000Z", tmp_path / "20260101T000000Z"
-    results.write_json(run / "bench.json", {"runs": [ort("fp32", 1, 1, 1, 10.0)], "settings": {}})
+    results.write_json(run / "bench.json", {"runs": [ort("fp32", 1, 1, 1, 10.0)], "settings": {}, "machine": MACHINE})
     level = {"concurrency": 1, "throughput": 8.1, "p50_ms": 120.0, "p90_ms": 130.0, "p99_ms": 150.0, "cache_hits": 0.0}
     write(other / "perf_analyzer.json", {"tool": "perf_analyzer", "levels": [level]})  # no write time recorded
+    write(other / "bench.json", {"machine": MACHINE})
     stamped = results.written_at(run / "bench.json")
     assert stamped and json.loads((run / results.MANIFEST).read_text()) == {"bench.json": stamped}
     text = "\n".join(document(run, load(run), "run"))
