@@ -20,6 +20,30 @@ class LoadedModel:
     weights_sha256: str
 
 
+IMAGENET_CLASSES = 1000  # the head the service serves: labels from model/imagenet_class_index.json
+FEATURES = 2048  # ResNet50's pooled features: the classifier's kernel is FEATURES x classes
+
+
+def head_classes(weights: str | Path) -> int | None:
+    """How many classes the classifier of a ResNet50 weights file has (either Keras format), None when the file
+    has no such layer: its only 2-D weight is the Dense kernel, FEATURES x classes (every other one is a 4-D
+    convolution kernel or a 1-D vector)."""
+    import h5py
+
+    kernels: list[tuple[int, ...]] = []
+
+    def visit(_name: str, item: Any) -> None:
+        if isinstance(item, h5py.Dataset) and item.ndim == 2 and item.shape[0] == FEATURES:
+            kernels.append(item.shape)
+
+    try:
+        with h5py.File(weights, "r") as fh:
+            fh.visititems(visit)
+    except OSError:
+        return None
+    return kernels[0][1] if len(kernels) == 1 else None
+
+
 def resnet50_logits(weights: str | Path | None = None) -> Any:
     """ResNet50 without the final softmax, so the ONNX graph can expose logits and probabilities."""
     import keras
@@ -29,6 +53,13 @@ def resnet50_logits(weights: str | Path | None = None) -> Any:
         try:
             model.load_weights(str(weights))
         except Exception as exc:  # wrong architecture, corrupt file, wrong format…
+            classes = head_classes(weights)
+            if classes is not None and classes != IMAGENET_CLASSES:
+                raise WeightsError(
+                    f"{weights} is a ResNet50 with a {classes}-class head; this service serves ResNet50's "
+                    f"{IMAGENET_CLASSES} ImageNet classes (model/imagenet_class_index.json), so fine-tune with "
+                    "that head kept"
+                ) from exc
             raise WeightsError(f"{weights} is not a Keras ResNet50 weights file: {exc}") from exc
     return model
 

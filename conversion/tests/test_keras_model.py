@@ -1,9 +1,10 @@
-"""Weights files in both Keras formats load into the same ResNet50; the wrong architecture is refused."""
+"""Weights files in both Keras formats load into the same ResNet50; the wrong architecture, or a head of other
+classes, is refused with the reason."""
 
 import numpy as np
 import pytest
 
-from keras_model import load_model, resnet50_logits
+from keras_model import head_classes, load_model, resnet50_logits
 from weights import WeightsError, parse_weights_spec
 
 
@@ -37,6 +38,7 @@ def test_legacy_h5_loads_like_weights_h5(seeded, tmp_path):
     with h5py.File(legacy, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, seeded.model)
     loaded = resnet50_logits(legacy)
+    assert head_classes(legacy) == 1000
     for a, b in zip(seeded.model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
 
@@ -50,3 +52,20 @@ def test_wrong_file_is_refused(tmp_path):
     small.save_weights(str(path))
     with pytest.raises(WeightsError, match="not a Keras ResNet50 weights file"):
         resnet50_logits(path)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_head_of_other_classes_is_refused_by_its_class_count(seeded, tmp_path):
+    import keras
+
+    ten = keras.applications.ResNet50(weights=None, classes=10, classifier_activation=None)
+    path = tmp_path / "ten.weights.h5"
+    ten.save_weights(str(path))
+    assert head_classes(path) == 10 and head_classes(seeded.weights_path) == 1000
+    with pytest.raises(WeightsError, match="a 10-class head; this service serves ResNet50's 1000 ImageNet classes"):
+        resnet50_logits(path)
+    small = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    small.save_weights(str(tmp_path / "small.weights.h5"))
+    assert head_classes(tmp_path / "small.weights.h5") is None
+    (tmp_path / "garbage.weights.h5").write_bytes(b"not hdf5")
+    assert head_classes(tmp_path / "garbage.weights.h5") is None
