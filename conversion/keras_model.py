@@ -25,9 +25,9 @@ FEATURES = 2048  # ResNet50's pooled features: the classifier's kernel is FEATUR
 
 
 def head_classes(weights: str | Path) -> int | None:
-    """How many classes the classifier of a ResNet50 weights file has (either Keras format), None when the file
-    has no such layer: its only 2-D weight is the Dense kernel, FEATURES x classes (every other one is a 4-D
-    convolution kernel or a 1-D vector)."""
+    """How many classes the classifier in a weights file has (either Keras format), None when it has none: in
+    ResNet50 the only 2-D weight is the Dense kernel, FEATURES x classes (every other one is a 4-D convolution
+    kernel or a 1-D vector)."""
     import h5py
 
     kernels: list[tuple[int, ...]] = []
@@ -56,9 +56,9 @@ def resnet50_logits(weights: str | Path | None = None) -> Any:
             classes = head_classes(weights)
             if classes is not None and classes != IMAGENET_CLASSES:
                 raise WeightsError(
-                    f"{weights} is a ResNet50 with a {classes}-class head; this service serves ResNet50's "
-                    f"{IMAGENET_CLASSES} ImageNet classes (model/imagenet_class_index.json), so fine-tune with "
-                    "that head kept"
+                    f"{weights} has a {classes}-class head; this service serves ResNet50 with its "
+                    f"{IMAGENET_CLASSES} ImageNet classes (model/imagenet_class_index.json): keep that head when "
+                    "fine-tuning"
                 ) from exc
             raise WeightsError(f"{weights} is not a Keras ResNet50 weights file: {exc}") from exc
     return model

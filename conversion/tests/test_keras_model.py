@@ -62,7 +62,9 @@ def test_a_head_of_other_classes_is_refused_by_its_class_count(seeded, tmp_path)
     path = tmp_path / "ten.weights.h5"
     ten.save_weights(str(path))
     assert head_classes(path) == 10 and head_classes(seeded.weights_path) == 1000
-    with pytest.raises(WeightsError, match="a 10-class head; this service serves ResNet50's 1000 ImageNet classes"):
+    with pytest.raises(
+        WeightsError, match="has a 10-class head; this service serves ResNet50 with its 1000 ImageNet classes"
+    ):
         resnet50_logits(path)
     small = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     small.save_weights(str(tmp_path / "small.weights.h5"))
