@@ -42,7 +42,7 @@ from stress_test.report_data import (
 from stress_test import bench_queue
 from stress_test import config_search
 from stress_test.peers.report import peers_section
-from stress_test.results import read_json, written_at
+from stress_test.results import hours_between, read_json, written_at
 
 # Every results file a section reads, in the order the report shows them.
 REPORT_FILES = (
@@ -422,6 +422,9 @@ def config_section(folder: Path) -> list[str]:
     return lines + [""]
 
 
+SAME_SITTING_H = 0.5  # two results files written further apart than this may see the machine at another speed
+
+
 def compose_section(folder: Path) -> list[str]:
     title = ["## Per-core scaling in containers (`make matrix CONTAINERS=1`)", ""]
     data = read_json(folder / "compose_matrix.json")
@@ -439,6 +442,14 @@ def compose_section(folder: Path) -> list[str]:
         "(1 user). Beside it, the process-based matrix above: N worker processes x 1 thread on the same machine.",
         "",
     ]
+    apart = hours_between(folder / "compose_matrix.json", folder / "matrix.json")
+    if apart is not None and apart >= SAME_SITTING_H:
+        lines += [
+            f"The containers and the processes were measured {apart:.1f} h apart ({written_at(folder / 'compose_matrix.json')}"
+            f" and {written_at(folder / 'matrix.json')}); this machine's speed moves between hours (the workloads' "
+            "raw rates below), so the last column compares two moments as well as two ways of running.",
+            "",
+        ]
     lines += md_table(
         rows,
         [

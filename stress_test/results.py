@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 import time
 from pathlib import Path
@@ -55,6 +56,15 @@ def write_json(path: Path, data: Any) -> Path:
 def written_at(path: Path) -> str | None:
     """The UTC time write_json wrote `path`, from its folder's MANIFEST; None when not recorded."""
     return (read_json(path.parent / MANIFEST) or {}).get(path.name)
+
+
+def hours_between(a: Path, b: Path) -> float | None:
+    """How many hours apart write_json wrote two files (written_at); None when either time is not recorded."""
+    times = [written_at(a), written_at(b)]
+    if None in times:
+        return None
+    first, second = (calendar.timegm(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ")) for t in times)  # type: ignore[arg-type]
+    return abs(second - first) / 3600
 
 
 def read_json(path: Path) -> Any:

@@ -228,3 +228,22 @@ def test_nothing_is_borrowed_for_a_folder_whose_machine_is_unknown(tmp_path):
     this = results_folder(tmp_path, "20260102T000000Z", {"bench_v2.json": {}})
     assert find_path(this, "bench_v2.json") == this / "bench_v2.json"
     assert find_path(this, "perf_analyzer.json") is None
+
+
+def test_containers_measured_hours_after_the_processes_say_so(tmp_path):
+    from stress_test import results
+
+    write(tmp_path, "compose_matrix.json", {"settings": {}, "runs": [{"models": 1, "sat_ok_per_s": 20.0}]})
+    write(tmp_path, "matrix.json", {"configs": []})
+    assert "apart" not in "\n".join(compose_section(tmp_path))  # times not recorded: nothing said
+
+    def written(compose: str) -> str:
+        times = {"compose_matrix.json": compose, "matrix.json": "2026-01-01T09:00:00Z"}
+        (tmp_path / results.MANIFEST).write_text(json.dumps(times))
+        return "\n".join(compose_section(tmp_path))
+
+    assert "apart" not in written("2026-01-01T09:20:00Z")  # one sitting
+    assert (
+        "measured 7.5 h apart (2026-01-01T16:30:00Z and 2026-01-01T09:00:00Z); this machine's speed moves"
+        in written("2026-01-01T16:30:00Z")
+    )
