@@ -59,7 +59,7 @@ matrix: model     ## Locust matrix (configurations using every core) + small / 1
 	.venv/bin/python -m stress_test.run_matrix
 	$(if $(filter 1,$(CONTAINERS)),scripts/compose_matrix.sh)
 
-matrix-containers: setup  ## the same load against the compose stack with 1 and 2 model containers at cpus: 1 each (~3 min)
+matrix-containers: model  ## the same load against the compose stack with 1 and 2 model containers at cpus: 1 each, raw ONNX Runtime before each (~5 min)
 	scripts/compose_matrix.sh
 
 capacity: setup   ## Redis throughput of the full job protocol at the real payload size, many clients (~1 min; after bench)

@@ -1,5 +1,7 @@
 """Per-core scaling in containers: the same closed-loop load against the compose stack with 1 and 2 model
-containers at `cpus: 1` each (each one 1 process x 1 thread), beside the process-based matrix.
+containers at `cpus: 1` each (each one 1 process x 1 thread), beside the process-based matrix; raw ONNX Runtime of
+as many processes x 1 thread right before each stack, so that containers and processes measured hours apart on a
+machine whose speed drifts compare as ratios to raw.
 
   scripts/compose_matrix.sh                                   # what `make matrix CONTAINERS=1` runs
   .venv/bin/python -m stress_test.compose_matrix --duration 5 --latency-duration 3 --results-dir /tmp/cm  # smoke
@@ -17,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 
+from stress_test import artifacts
 from stress_test import closed_loop
 from stress_test import machine
+from stress_test import ort_runner
 from testkit.compose_stack import ComposeStack
 from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
 
@@ -28,6 +32,7 @@ COLUMNS = [
     ("sat_ok_per_s", "sat img/s"),
     ("per_container", "img/s per container"),
     ("x_one", "x 1 container"),
+    ("vs_raw_same", "x raw"),
     ("sat_p50_ms", "sat p50"),
     ("sat_p95_ms", "sat p95"),
     ("lat1_p50_ms", "1-user p50"),
@@ -44,6 +49,10 @@ def run_one(models: int, args: argparse.Namespace) -> dict[str, Any]:
     row: dict[str, Any] = {"models": models, "cpus_each": args.cpus, "batch": args.batch_size}
     stack.down()
     try:
+        if args.raw_duration > 0:  # before the stack is up: the machine as quiet as for the matrix's own raw runs
+            model = artifacts.variants(artifacts.model_dir(args.model_dir))["fp32"]
+            raw = ort_runner.run(ort_runner.Config(str(model), models, 1, args.batch_size, args.raw_duration, 2.0))
+            row.update(raw_same_config=raw, raw_img_s=raw["img_s"])
         t0 = time.monotonic()
         stack.up(models=models)
         row["ready_s"] = round(time.monotonic() - t0, 1)
@@ -59,6 +68,8 @@ def run_one(models: int, args: argparse.Namespace) -> dict[str, Any]:
             sat_p95_ms=sat["p95_ms"],
             per_container=round(sat["ok_per_s"] / models, 2),
         )
+        if row.get("raw_img_s"):
+            row["vs_raw_same"] = round(sat["ok_per_s"] / row["raw_img_s"], 3)
     except Exception as exc:  # one broken run must not lose the other's figures
         row["error"] = f"{type(exc).__name__}: {exc}"[:2000]
         print(f"{models} container(s) failed: {row['error']}\n{stack.logs()}", file=sys.stderr)
@@ -76,6 +87,8 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=30, help="seconds of the saturation run (default 30)")
     p.add_argument("--latency-duration", type=float, default=15, help="seconds of the 1-user run (default 15)")
     p.add_argument("--concurrency", type=int, default=0, help="clients in flight (default 2 x containers x batch)")
+    p.add_argument("--model-dir", help="folder of the fp32 ONNX the raw runs use (default: artifacts.model_dir)")
+    p.add_argument("--raw-duration", type=float, default=10, help="seconds of raw ONNX Runtime per count (0: none)")
     p.add_argument("--project", default="resnet-compose-test", help="compose project (the images' name prefix)")
     args = p.parse_args()
     out = Path(args.results_dir) if args.results_dir else (latest_run_dir("bench.json") or new_run_dir())

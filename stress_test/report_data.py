@@ -383,6 +383,8 @@ def compose_rows(runs: list[dict[str, Any]], procs: dict[int, dict[str, Any]]) -
                 "p_sat": p.get("sat_ok_per_s"),
                 "p_x": round(p["sat_ok_per_s"] / one_p, 2) if p.get("sat_ok_per_s") and one_p else None,
                 "p_lat1": p.get("lat1_p50_ms"),
+                "c_raw": r.get("vs_raw_same"),  # over raw ONNX Runtime of as many processes, right before each
+                "p_raw": p.get("vs_raw_same"),
                 "ratio": round(r["sat_ok_per_s"] / p["sat_ok_per_s"], 2)
                 if r.get("sat_ok_per_s") and p.get("sat_ok_per_s")
                 else None,

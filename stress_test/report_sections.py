@@ -447,7 +447,8 @@ def compose_section(folder: Path) -> list[str]:
         lines += [
             f"The containers and the processes were measured {apart:.1f} h apart ({written_at(folder / 'compose_matrix.json')}"
             f" and {written_at(folder / 'matrix.json')}); this machine's speed moves between hours (the workloads' "
-            "raw rates below), so the last column compares two moments as well as two ways of running.",
+            "raw rates below), so the last column compares two moments as well as two ways of running; each one's "
+            "ratio to raw ONNX Runtime of as many processes x 1 thread, measured right before it (x raw), does not.",
             "",
         ]
     lines += md_table(
@@ -461,6 +462,8 @@ def compose_section(folder: Path) -> list[str]:
             ("p_sat", "processes img/s"),
             ("p_x", "processes x 1"),
             ("p_lat1", "processes 1-user p50 ms"),
+            ("c_raw", "containers x raw"),
+            ("p_raw", "processes x raw"),
             ("ratio", "containers / processes"),
         ],
         missing="-",

@@ -167,9 +167,21 @@ def test_containers_beside_processes(tmp_path):
         },
     )
     text = "\n".join(compose_section(tmp_path))
-    assert "| 1 | 20.0 | 1.0 | 400 | 45 | 25.0 | 1.0 | 42 | 0.8 |" in text
-    assert "| 2 | 36.0 | 1.8 | 420 | 46 | 45.0 | 1.8 | 43 | 0.8 |" in text
+    assert "| 1 | 20.0 | 1.0 | 400 | 45 | 25.0 | 1.0 | 42 | - | - | 0.8 |" in text  # older files: no raw ratios
+    assert "| 2 | 36.0 | 1.8 | 420 | 46 | 45.0 | 1.8 | 43 | - | - | 0.8 |" in text
     assert "99.0" not in text  # INT8 rows are not the process-based counterpart
+
+
+def test_containers_and_processes_each_over_the_raw_rate_measured_before_them(tmp_path):
+    runs = [
+        {"models": 2, "sat_ok_per_s": 30.0, "x_one": 1.9, "sat_p50_ms": 400, "lat1_p50_ms": 60, "vs_raw_same": 0.81}
+    ]
+    procs = {"variant": "fp32", "workers": 2, "threads": 1, "batch": 8, "sat_ok_per_s": 36.0, "lat1_p50_ms": 55}
+    write(tmp_path, "compose_matrix.json", {"settings": {"batch_size": 8}, "runs": runs})
+    write(tmp_path, "matrix.json", {"configs": [procs | {"vs_raw_same": 0.88}]})
+    text = "\n".join(compose_section(tmp_path))
+    assert "| containers x raw | processes x raw | containers / processes |" in text
+    assert "| 2 | 30.0 | 1.9 | 400 | 60 | 36.0 | - | 55 | 0.81 | 0.88 | 0.83 |" in text
 
 
 def test_not_run_and_failed_runs_are_said(tmp_path):
