@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from atomic import atomic_path
+from make_class_index import NUM_CLASSES  # the head the service serves: model/imagenet_class_index.json
 from weights import WeightsError, WeightsSpec, fetch_imagenet_weights, random_weights_filename, sha256_file
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -20,7 +21,6 @@ class LoadedModel:
     weights_sha256: str
 
 
-IMAGENET_CLASSES = 1000  # the head the service serves: labels from model/imagenet_class_index.json
 FEATURES = 2048  # ResNet50's pooled features: the classifier's kernel is FEATURES x classes
 
 
@@ -54,10 +54,10 @@ def resnet50_logits(weights: str | Path | None = None) -> Any:
             model.load_weights(str(weights))
         except Exception as exc:  # wrong architecture, corrupt file, wrong format…
             classes = head_classes(weights)
-            if classes is not None and classes != IMAGENET_CLASSES:
+            if classes is not None and classes != NUM_CLASSES:
                 raise WeightsError(
                     f"{weights} has a {classes}-class head; this service serves ResNet50 with its "
-                    f"{IMAGENET_CLASSES} ImageNet classes (model/imagenet_class_index.json): keep that head when "
+                    f"{NUM_CLASSES} ImageNet classes (model/imagenet_class_index.json): keep that head when "
                     "fine-tuning"
                 ) from exc
             raise WeightsError(f"{weights} is not a Keras ResNet50 weights file: {exc}") from exc

@@ -549,11 +549,9 @@ MACHINE_KIND = ("cpu_model", "vendor", "family", "model", "cores", "flags")
 
 
 def machine_kind(machine: dict[str, Any] | None) -> tuple | None:
-    """The fields of a machine record that decide whether two runs' figures can stand side by side; None without
-    a record."""
-    if not machine:
-        return None
-    return tuple(repr(sorted(v.items()) if isinstance(v := machine.get(key), dict) else v) for key in MACHINE_KIND)
+    """The fields of a machine record that decide whether two runs' figures can stand side by side (compared with
+    ==: the flags are a dict); None without a record."""
+    return tuple(machine.get(key) for key in MACHINE_KIND) if machine else None
 
 
 def folder_machine(folder: Path) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = RESULTS.parents[1]
 MANIFEST = "written.json"  # in each results folder: file name -> UTC time write_json last wrote it
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the times in MANIFEST (UTC)
 
 
 def repo_relative(value: Any) -> Any:
@@ -48,7 +49,7 @@ def write_json(path: Path, data: Any) -> Path:
     if path.name != MANIFEST:
         manifest = path.parent / MANIFEST
         times = read_json(manifest) or {}
-        times[path.name] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        times[path.name] = time.strftime(TIME_FORMAT, time.gmtime())
         manifest.write_text(json.dumps(dict(sorted(times.items())), indent=2) + "\n")
     return path
 
@@ -60,11 +61,15 @@ def written_at(path: Path) -> str | None:
 
 def hours_between(a: Path, b: Path) -> float | None:
     """How many hours apart write_json wrote two files (written_at); None when either time is not recorded."""
-    times = [written_at(a), written_at(b)]
-    if None in times:
+    first, second = written_at(a), written_at(b)
+    if first is None or second is None:
         return None
-    first, second = (calendar.timegm(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ")) for t in times)  # type: ignore[arg-type]
-    return abs(second - first) / 3600
+    return abs(_epoch(second) - _epoch(first)) / 3600
+
+
+def _epoch(stamp: str) -> int:
+    """Seconds since the epoch of a write_json time stamp (UTC)."""
+    return calendar.timegm(time.strptime(stamp, TIME_FORMAT))
 
 
 def read_json(path: Path) -> Any:
