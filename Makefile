@@ -4,7 +4,7 @@ WEIGHTS ?= imagenet
 PORT ?= 5000
 REDIS_PORT ?= 6379
 export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
-export MODEL_REPOSITORY MODEL_NAME MODEL_VERSION MODEL_KEEP_VERSIONS MODEL_POLL_S CALIBRATION INT8_FORCE INT8_MIN_AGREEMENT
+export LABELS MODEL_REPOSITORY MODEL_NAME MODEL_VERSION MODEL_KEEP_VERSIONS MODEL_POLL_S CALIBRATION INT8_FORCE INT8_MIN_AGREEMENT
 
 .PHONY: setup model run status logs redis-cli test test-unit lint compose-check compose-test bench bench-peers bench-explain config-search matrix matrix-containers capacity perf report clean help
 
@@ -12,7 +12,7 @@ setup:            ## virtual environments, pinned packages, redis-server and ngi
 	scripts/install_system.sh
 	scripts/make_venvs.sh
 
-model: setup      ## add version N+1 to the model repository (model/repository/resnet50) unless the newest was made from WEIGHTS; serving workers switch to it (INT8=1 CALIBRATION=<folder>)
+model: setup      ## add version N+1 to the model repository (model/repository/resnet50) unless the newest was made from WEIGHTS; serving workers switch to it (LABELS=<class names> INT8=1 CALIBRATION=<folder>)
 	scripts/ensure_model.sh
 
 run: model        ## serve the newest model version on http://127.0.0.1:$(PORT) under supervisord: Redis, model service, gunicorn, nginx (WEIGHTS=imagenet|random|<path>)

@@ -7,7 +7,7 @@ READING_TTL_S. `require_ready()` is the one check an inference makes before queu
 
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -32,7 +32,15 @@ STATUS_FIELDS = (
     "ready",
     "batch_size",
     "threads",
+    "classes",
 )
+
+
+class Served(NamedTuple):
+    """What the ready workers of one version report: their runtimes, and how many classes they answer."""
+
+    runtimes: tuple[str, ...]  # RUNTIME of each, sorted; a worker that reports none runs protocol.DEFAULT_RUNTIME
+    classes: int | None  # None when none reports it (the model's class index names them; conversion/class_names.py)
 
 
 def live_workers(r: redis.Redis, with_metrics: bool = False, with_repository: bool = False) -> list[dict[str, Any]]:
@@ -66,29 +74,32 @@ def served_version(worker: dict[str, Any], unversioned: str = protocol.DEFAULT_V
 def served_versions(workers: list[dict[str, Any]], unversioned: str = protocol.DEFAULT_VERSION) -> list[str]:
     """The model versions the ready ones among `workers` serve (served_version), ascending: one entry while the
     fleet agrees, two during a rolling switch."""
-    return list(served_runtimes(workers, unversioned))
+    return list(served_models(workers, unversioned))
 
 
-def served_runtimes(
-    workers: list[dict[str, Any]], unversioned: str = protocol.DEFAULT_VERSION
-) -> dict[str, tuple[str, ...]]:
-    """Each version in served_versions → the runtimes (RUNTIME) its ready workers report, sorted; a worker that
-    reports none runs protocol.DEFAULT_RUNTIME."""
+def served_models(workers: list[dict[str, Any]], unversioned: str = protocol.DEFAULT_VERSION) -> dict[str, Served]:
+    """Each version in served_versions → what its ready workers report (Served)."""
     runtimes: dict[str, set[str]] = {}
+    classes: dict[str, int] = {}
     for worker in workers:
         if worker["ready"]:
             version = served_version(worker, unversioned)
             runtimes.setdefault(version, set()).add(worker.get("runtime") or protocol.DEFAULT_RUNTIME)
-    return {version: tuple(sorted(runtimes[version])) for version in sorted(runtimes, key=version_order)}
+            if str(worker.get("classes") or "").isdigit():
+                classes[version] = int(worker["classes"])
+    return {
+        version: Served(tuple(sorted(runtimes[version])), classes.get(version))
+        for version in sorted(runtimes, key=version_order)
+    }
 
 
 _lock = threading.Lock()
-_reading: tuple[float, dict[str, tuple[str, ...]]] = (0.0, {})
+_reading: tuple[float, dict[str, Served]] = (0.0, {})
 _refreshing = False  # a thread of this process is reading the heartbeats
 
 
-def ready_runtimes(r: redis.Redis, now: float | None = None) -> dict[str, tuple[str, ...]]:
-    """served_runtimes of the live workers, read from the heartbeats at most once per READING_TTL_S per process
+def ready_models(r: redis.Redis, now: float | None = None) -> dict[str, Served]:
+    """served_models of the live workers, read from the heartbeats at most once per READING_TTL_S per process
     (EMPTY_READING_TTL_S while the reading found none).
 
     One thread reads when the reading expires; the others get the expired reading meanwhile instead of all reading
@@ -105,7 +116,7 @@ def ready_runtimes(r: redis.Redis, now: float | None = None) -> dict[str, tuple[
         _refreshing = True
     fresh = None
     try:
-        fresh = served_runtimes(live_workers(r))
+        fresh = served_models(live_workers(r))
         return fresh
     finally:
         with _lock:
@@ -115,8 +126,8 @@ def ready_runtimes(r: redis.Redis, now: float | None = None) -> dict[str, tuple[
 
 
 def ready_versions(r: redis.Redis, now: float | None = None) -> tuple[str, ...]:
-    """Versions that at least one live, ready worker serves, ascending (ready_runtimes); () when none."""
-    return tuple(ready_runtimes(r, now))
+    """Versions that at least one live, ready worker serves, ascending (ready_models); () when none."""
+    return tuple(ready_models(r, now))
 
 
 def forget_reading() -> None:

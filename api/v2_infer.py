@@ -26,7 +26,7 @@ import metrics
 import request_ids
 import settings
 import v2_models
-from errors import InvalidImage, PredictionFailed
+from errors import InvalidImage, PredictionFailed, VersionGone
 from resnet_common import protocol
 from v2_codec import InferRequest
 
@@ -40,7 +40,7 @@ class Answers(NamedTuple):
     """The outputs of one request's items, in order, the model version that computed each, and for the statistics
     each item's answer as it came (worker or cache) and the seconds its input took to prepare."""
 
-    probabilities: np.ndarray  # [N, 1000]
+    probabilities: np.ndarray  # [N, classes of the version that answered]
     labels: list[list[str]]  # the top labels of each item, best first
     heatmaps: np.ndarray | None  # [N, 7, 7] when asked
     versions: list[str]
@@ -78,6 +78,10 @@ def run(request: InferRequest, version: str | None = None) -> Answers:
         labels.append(top)
         maps.append(cam)
     versions = [str(result.get("model_version") or protocol.DEFAULT_VERSION) for result in results]
+    if len({p.size for p in probs}) > 1:  # a rolling switch to a head of other classes, mid-request
+        raise VersionGone(
+            f"versions {', '.join(sorted(set(versions)))} answered this request with different classes; retry"
+        )
     heatmaps = np.asarray(maps, dtype=np.float32) if heatmap else None
     return Answers(np.stack(probs), labels, heatmaps, versions, results, input_seconds)
 
@@ -112,8 +116,8 @@ def _answer(result: dict[str, Any], heatmap: bool) -> tuple[np.ndarray, list[str
         probs = np.frombuffer(base64.b64decode(result["probs"], validate=True), dtype="<f4")
     except (KeyError, TypeError, ValueError):
         raise PredictionFailed("the worker answered without the probability vector (upgrade the workers)") from None
-    if probs.shape != (v2_models.CLASSES,):
-        raise PredictionFailed(f"the worker answered {probs.size} probabilities, expected {v2_models.CLASSES}")
+    if probs.size == 0:
+        raise PredictionFailed("the worker answered an empty probability vector")
     labels = [str(label) for label, _ in result.get("top_k") or ()]
     cam = None
     if heatmap:

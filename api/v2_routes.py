@@ -79,7 +79,7 @@ def _resolve(name: str, version: str | None, queueing: bool = False) -> tuple[st
 @bp.get("/models/<name>/versions/<version>")
 def model_metadata(name: str, version: str | None = None):
     _, versions = _resolve(name, version)
-    return v2_models.metadata(versions)
+    return v2_models.metadata(versions, _classes(version))
 
 
 @bp.get("/models/<name>/ready")
@@ -93,7 +93,16 @@ def model_ready(name: str, version: str | None = None):
 @bp.get("/models/<name>/versions/<version>/config")
 def model_config(name: str, version: str | None = None):
     served, _ = _resolve(name, version)
-    return v2_models.config(list(fleet.ready_runtimes(job_client.client()).get(served, ())))
+    runtimes = fleet.ready_models(job_client.client()).get(served)
+    return v2_models.config(list(runtimes.runtimes if runtimes else ()), _classes(version))
+
+
+def _classes(version: str | None) -> int | None:
+    """How many classes `version` answers, or every served version when None: None when they differ (a rollout to
+    a head of other classes) or none says."""
+    models = fleet.ready_models(job_client.client())
+    counts = {models[v].classes for v in ([version] if version else models) if v in models}
+    return counts.pop() if len(counts) == 1 else None
 
 
 @bp.get("/models/stats")

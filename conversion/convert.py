@@ -5,9 +5,11 @@ Examples (from the repository root):
   .venv-convert/bin/python conversion/convert.py --weights random:3 --out-dir /tmp/m
   .venv-convert/bin/python conversion/convert.py --weights imagenet                   # Keras download/cache
   .venv-convert/bin/python conversion/convert.py --weights ~/resnet50.weights.h5 --int8
+  .venv-convert/bin/python conversion/convert.py --weights ~/flowers.weights.h5 --labels ~/flowers.txt  # own classes
 
 Outputs in --out-dir: resnet50.onnx (input `input` float32 NHWC [N,224,224,3], already caffe-preprocessed;
-outputs `logits`, `probabilities`, `features` = conv5_block3_out NCHW), optional resnet50.int8.onnx, model_card.json and, for random weights,
+outputs `logits`, `probabilities`, `features` = conv5_block3_out NCHW), optional resnet50.int8.onnx, class_index.json
+(class_names.py), model_card.json and, for random weights,
 resnet50.random-seed<SEED>.weights.h5 (loadable with keras.applications.ResNet50(weights=...)).
 Exit codes: 0 ok, 2 weights unavailable/bad request, 3 parity check failed (no card is left behind), 4 INT8 top-1
 agreement on the held-out calibration images below --int8-min-agreement (no card is left behind).
@@ -22,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from class_names import add_labels_option, load_class_index, write_class_index
+from keras_model import require_head
 from quantize_policy import DEFAULT_MIN_AGREEMENT
 from weights import WeightsError, parse_weights_spec
 
@@ -40,6 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "<path> to a Keras ResNet50 weights file (*.weights.h5 or legacy .h5). Default: imagenet",
     )
     p.add_argument("--seed", type=int, default=None, help="seed for --weights random (default 0)")
+    add_labels_option(p)
     p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT, help="model folder (MODEL_DIR), default %(default)s")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default %(default)s)")
     p.add_argument(
@@ -82,6 +87,8 @@ def convert(args: argparse.Namespace) -> int:
     """The whole pipeline; every file is written to a temp name first, the card last."""
     started = time.perf_counter()
     spec = parse_weights_spec(args.weights, args.seed)
+    index = load_class_index(args.labels)
+    require_head(spec, len(index), args.labels)  # before TensorFlow: names that do not fit the head are refused
     if spec.source == "imagenet":  # fail before TensorFlow spends seconds importing, and before touching out_dir
         from weights import fetch_imagenet_weights
 
@@ -98,7 +105,7 @@ def convert(args: argparse.Namespace) -> int:
     from parity import check_parity
     from weights import sha256_file
 
-    loaded = load_model(spec, out_dir)
+    loaded = load_model(spec, out_dir, len(index))
     print(f"weights: {spec.source} {loaded.weights_path} sha256={loaded.weights_sha256[:12]}…", flush=True)
     proto = to_onnx(loaded.model, args.opset)
     gflops = gflops_per_image(proto)
@@ -132,6 +139,7 @@ def convert(args: argparse.Namespace) -> int:
         (out_dir / mc.INT8_NAME).unlink(missing_ok=True)  # an old int8 file would not match these weights
     card = mc.build_card(
         serve=args.serve,
+        labels=write_class_index(out_dir, index),
         variants=variants,
         weights=mc.weights_entry(spec, loaded.weights_path, loaded.weights_sha256, out_dir),
         opset=args.opset,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from atomic import atomic_path
-from make_class_index import NUM_CLASSES  # the head the service serves: model/imagenet_class_index.json
+from make_class_index import NUM_CLASSES  # ImageNet's head: model/imagenet_class_index.json
 from weights import WeightsError, WeightsSpec, fetch_imagenet_weights, random_weights_filename, sha256_file
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -44,22 +44,18 @@ def head_classes(weights: str | Path) -> int | None:
     return kernels[0][1] if len(kernels) == 1 else None
 
 
-def resnet50_logits(weights: str | Path | None = None) -> Any:
-    """ResNet50 without the final softmax, so the ONNX graph can expose logits and probabilities."""
+def resnet50_logits(weights: str | Path | None = None, classes: int = NUM_CLASSES) -> Any:
+    """ResNet50 without the final softmax, so the ONNX graph can expose logits and probabilities; a weights file
+    brings its own head (head_classes), random weights get `classes`."""
     import keras
 
-    model = keras.applications.ResNet50(weights=None, classifier_activation=None)
+    if weights is not None:
+        classes = head_classes(weights) or NUM_CLASSES
+    model = keras.applications.ResNet50(weights=None, classes=classes, classifier_activation=None)
     if weights is not None:
         try:
             model.load_weights(str(weights))
         except Exception as exc:  # wrong architecture, corrupt file, wrong format…
-            classes = head_classes(weights)
-            if classes is not None and classes != NUM_CLASSES:
-                raise WeightsError(
-                    f"{weights} has a {classes}-class head; this service serves ResNet50 with its "
-                    f"{NUM_CLASSES} ImageNet classes (model/imagenet_class_index.json): keep that head when "
-                    "fine-tuning"
-                ) from exc
             raise WeightsError(f"{weights} is not a Keras ResNet50 weights file: {exc}") from exc
     return model
 
@@ -68,11 +64,28 @@ def resnet50_reference(weights: str | Path) -> Any:
     """Keras' own ResNet50 (softmax head) from the same file: the reference the service must match."""
     import keras
 
-    return keras.applications.ResNet50(weights=str(weights))
+    return keras.applications.ResNet50(weights=str(weights), classes=head_classes(weights) or NUM_CLASSES)
 
 
-def load_model(spec: WeightsSpec, out_dir: Path) -> LoadedModel:
-    """Model plus the weights file it stands for; random weights are saved to out_dir for later Keras checks."""
+def require_head(spec: WeightsSpec, classes: int, labels: str | Path | None) -> None:
+    """Refuse, before TensorFlow is imported, weights whose head does not have one output per class of the class
+    index: `classes` names from the LABELS file `labels`, or ImageNet's when it is None."""
+    head = NUM_CLASSES if spec.source == "imagenet" else head_classes(spec.path) if spec.path else None
+    if head is None or head == classes:
+        return
+    named = (
+        f"LABELS={labels} names {classes} classes"
+        if labels
+        else f"without LABELS it answers {classes} ImageNet classes"
+    )
+    hint = "one name per class, in the head's output order" if labels else "name them with LABELS=<file>, one per line"
+    weights = "ImageNet's weights have" if spec.source == "imagenet" else f"{spec.path} has"
+    raise WeightsError(f"{weights} a {head}-class head; {named}: {hint}")
+
+
+def load_model(spec: WeightsSpec, out_dir: Path, classes: int = NUM_CLASSES) -> LoadedModel:
+    """Model plus the weights file it stands for; random weights (a head of `classes`) are saved to out_dir for
+    later Keras checks. Check the head first (require_head)."""
     if spec.source == "imagenet":
         path = fetch_imagenet_weights()
         return LoadedModel(resnet50_logits(path), path, sha256_file(path))
@@ -83,7 +96,7 @@ def load_model(spec: WeightsSpec, out_dir: Path) -> LoadedModel:
 
     assert spec.seed is not None
     keras.utils.set_random_seed(spec.seed)
-    model = resnet50_logits(None)
+    model = resnet50_logits(None, classes)
     dest = out_dir / random_weights_filename(spec.seed)
     with atomic_path(dest, suffix=".weights.h5") as tmp:
         model.save_weights(str(tmp))

@@ -21,7 +21,6 @@ from weights import WeightsSpec
 
 FP32_NAME = "resnet50.onnx"
 INT8_NAME = "resnet50.int8.onnx"
-LABELS_NAME = "imagenet_class_index.json"
 
 PREPROCESSING = {
     "load": "keras.utils.load_img(path, target_size=(224, 224)) — Pillow, NEAREST, RGB",
@@ -75,6 +74,7 @@ def variant_entry(path: Path, sha256: str, gflops: float | None = None, **extra:
 def build_card(
     *,
     serve: str,
+    labels: dict[str, Any],
     variants: dict[str, Any],
     weights: dict[str, Any],
     opset: int,
@@ -89,7 +89,7 @@ def build_card(
         "outputs": list(OUTPUT_NAMES),
         "feature_map": FEATURE_MAP,
         "preprocessing": PREPROCESSING,
-        "labels": LABELS_NAME,
+        **labels,  # class_names.write_class_index: the file, the number of classes, the names' digest
         "weights": weights,
         "versions": versions(opset),
         "parity": parity,

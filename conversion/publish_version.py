@@ -3,11 +3,12 @@ already made from these weights (and, with --int8, calibrated on this calibratio
 
     .venv-convert/bin/python conversion/publish_version.py --weights random:1 --repository model/repository
     .venv-convert/bin/python conversion/publish_version.py --weights random:1 --int8 --calibration-dir ~/my-photos
+    .venv-convert/bin/python conversion/publish_version.py --weights ~/flowers.weights.h5 --labels ~/flowers.txt
 
 The version is built in a temporary folder beside the versions (.tmp-*), then renamed into place: workers never
 see half a version, and a published folder is never changed. Files of an older version made from the same weights
 are reused (hard links) instead of converting again; only a missing INT8 variant is then quantized (no
-TensorFlow). Each version carries its ONNX file(s), the model card and the labels.
+TensorFlow). Each version carries its ONNX file(s), the model card and its class index (class_names.py).
 Exit codes: those of convert.py (0 ok, 2 bad weights, 3 parity failed, 4 INT8 agreement too low: nothing published).
 """
 
@@ -26,12 +27,12 @@ from resnet_common.repository_layout import published_versions
 
 import convert as convert_cli
 from card_status import stale_reason
-from model_card import CARD_NAME, FP32_NAME, INT8_NAME, LABELS_NAME, read_card
+from class_names import INDEX_NAME, add_labels_option, load_class_index, write_class_index
+from model_card import CARD_NAME, FP32_NAME, INT8_NAME, read_card
 from weights import WeightsSpec, parse_weights_spec
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REPOSITORY = REPO / "model" / "repository"
-LABELS_SOURCE = REPO / "model" / LABELS_NAME
 
 
 def calibration_digest(folder: Path) -> str:
@@ -58,9 +59,11 @@ def default_calibration_digest() -> str:
     return calibration_digest(convert_cli.DEFAULT_PHOTOS)
 
 
-def up_to_date(folder: Path, spec: WeightsSpec, int8: bool, calibration: str | None) -> bool:
+def up_to_date(
+    folder: Path, spec: WeightsSpec, labels: dict[str, list[str]], int8: bool, calibration: str | None
+) -> bool:
     card = read_card(folder)
-    if stale_reason(card, spec, folder, need_int8=int8) is not None:
+    if stale_reason(card, spec, folder, need_int8=int8, labels=labels) is not None:
         return False
     return not int8 or int8_matches(card, calibration)
 
@@ -72,15 +75,25 @@ def _link_or_copy(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
-def reuse(source: Path, tmp: Path, args: argparse.Namespace, spec: WeightsSpec, calibration: str | None) -> int:
-    """Fill `tmp` from an older version made from the same weights; quantize when INT8 is asked and not there."""
+def reuse(
+    source: Path,
+    tmp: Path,
+    args: argparse.Namespace,
+    spec: WeightsSpec,
+    labels: dict[str, list[str]],
+    calibration: str | None,
+) -> int:
+    """Fill `tmp` from an older version made from the same weights and class names; quantize when INT8 is asked
+    and not there."""
     import model_card as mc
 
     card = read_card(source) or {}
     keep_int8 = args.int8 and int8_matches(card, calibration)
+    skipped = {CARD_NAME, INDEX_NAME, str(card.get("labels"))} | (set() if keep_int8 else {INT8_NAME})
     for path in source.iterdir():
-        if path.is_file() and path.name != CARD_NAME and (path.name != INT8_NAME or keep_int8):
+        if path.is_file() and path.name not in skipped:
             _link_or_copy(path, tmp / path.name)
+    card.update(write_class_index(tmp, labels))  # a folder from before class indexes carried none
     variants = {"fp32": card["variants"]["fp32"]}
     if keep_int8:
         variants["int8"] = card["variants"]["int8"]
@@ -131,6 +144,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repository", type=Path, default=Path(os.environ.get("MODEL_REPOSITORY") or DEFAULT_REPOSITORY))
     p.add_argument("--name", default=os.environ.get("MODEL_NAME") or "resnet50")
     p.add_argument("--int8", action="store_true", help="also build (or keep) the INT8 variant")
+    add_labels_option(p)
     p.add_argument("--calibration-dir", type=Path, default=convert_cli.DEFAULT_PHOTOS)
     p.add_argument("--serve", choices=["fp32", "int8"], default="fp32")
     p.add_argument("--int8-min-agreement", type=float, default=None)
@@ -159,25 +173,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     spec = parse_weights_spec(args.weights)
+    labels = load_class_index(args.labels)
     root = args.repository.resolve() / args.name
     root.mkdir(parents=True, exist_ok=True)
     calibration = calibration_digest(args.calibration_dir) if args.int8 else None
     existing = published_versions(root)
-    if existing and up_to_date(root / str(existing[-1]), spec, args.int8, calibration):
+    if existing and up_to_date(root / str(existing[-1]), spec, labels, args.int8, calibration):
         print(f"publish_version: version {existing[-1]} in {root} is already made from WEIGHTS={args.weights}")
         return 0
     candidates = [root / str(v) for v in reversed(existing)] + [Path(p) for p in args.reuse_from]
-    source = next((f for f in candidates if f.is_dir() and up_to_date(f, spec, False, None)), None)
+    source = next((f for f in candidates if f.is_dir() and up_to_date(f, spec, labels, False, None)), None)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     try:
         if source is not None:
             print(f"publish_version: reusing the files of {source} (same weights)", flush=True)
-            code = reuse(source, tmp, args, spec, calibration)
+            code = reuse(source, tmp, args, spec, labels, calibration)
         else:
             code = convert_cli.convert(argparse.Namespace(**{**vars(args), "out_dir": tmp}))
         if code != 0:
             return code
-        shutil.copy2(LABELS_SOURCE, tmp / LABELS_NAME)
         stamp(tmp, source, calibration)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700: containers' non-root users must read it
         version = publish(tmp, root)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Sequence
 
@@ -23,7 +22,6 @@ from session import ModelHandle, create_session
 from settings import Settings
 
 log = logging.getLogger(__name__)
-LABELS_NAME = "imagenet_class_index.json"
 
 
 @dataclasses.dataclass
@@ -60,14 +58,18 @@ class Classifier:
         """Load labels and session, then run one dummy batch so the first real request pays no set-up cost."""
         started = time.perf_counter()
         self.handle = create_session(self.cfg, self.threads, self.spin, self.model_dir)
-        own_labels = os.path.join(self.handle.folder, LABELS_NAME)  # a repository version carries its labels
-        self.labels = load_labels(own_labels if os.path.isfile(own_labels) else self.cfg.LABELS_FILE)
+        self.labels = load_labels(self.handle.labels_file or self.cfg.LABELS_FILE)  # a version carries its own
         try:
             self.explainer = Explainer.for_session(self.handle.session, self.handle.path)
         except ValueError as exc:  # a `features` output without a dense head we can read: classify, do not explain
             log.error("class activation maps disabled: %s", exc)
         dummy = np.zeros((1, *TARGET_SIZE, 3), dtype=np.float32)
-        self._run(dummy)
+        classes = self._run(dummy).shape[-1]
+        if classes != len(self.labels):  # every answer would fail: refuse to serve this model at all
+            raise ValueError(
+                f"{self.handle.path} answers {classes} classes; its class index "
+                f"{self.handle.labels_file or self.cfg.LABELS_FILE} names {len(self.labels)}"
+            )
         self.ready = True
         log.info("model ready in %.2f s", time.perf_counter() - started)
 

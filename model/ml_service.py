@@ -131,6 +131,7 @@ def classify_process(
             runtime=h.runtime,
             model_sha256=h.sha256,
             model_version=h.version,
+            classes=str(len(clf.labels)),
             ready="1",
         )
 

@@ -83,6 +83,7 @@ class ModelHandle:
     sha256: str = ""  # of the ONNX file: part of every response-cache key, so a new model never serves old answers
     version: str = ""  # the repository version folder it came from ("" for a MODEL_DIR outside a repository)
     folder: str = ""
+    labels_file: str = ""  # the class index the folder carries (the card's `labels`); "": none, use LABELS_FILE
 
 
 def open_session(path: str, threads: int, spin: bool, runtime: str = DEFAULT_RUNTIME):
@@ -156,7 +157,14 @@ def create_session(cfg: Settings, threads: int, spin: bool, model_dir: str | Non
         sha256=sha256,
         version=version_of(model_dir),
         folder=model_dir,
+        labels_file=own_file(model_dir, card.get("labels")),
     )
+
+
+def own_file(model_dir: str, name: object) -> str:
+    """The path of a file the card names inside its folder, or "" when it names none or the file is not there."""
+    path = os.path.join(model_dir, name) if isinstance(name, str) and name else ""
+    return path if path and os.path.isfile(path) else ""
 
 
 def _sha256_file(path: str) -> str:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make model`: adds version N+1 to the model repository (MODEL_REPOSITORY/MODEL_NAME/<version>/) unless the newest
-# version was already made from WEIGHTS (and, with INT8=1, calibrated on CALIBRATION); then deletes old versions,
+# version was already made from WEIGHTS with the class names LABELS (and, with INT8=1, calibrated on CALIBRATION); then deletes old versions,
 # keeping the newest MODEL_KEEP_VERSIONS and every version a live worker still serves. Running workers pick the new
 # version up within MODEL_POLL_S (docs/model-repository.md). MODEL_DIR set: converts into that one folder instead.
 set -euo pipefail
@@ -13,6 +13,7 @@ extra=()
 if [ -n "${MODEL_DIR:-}" ]; then   # the flat-folder override (tests, benchmarks): one folder, converted in place
   status=()
   [ "${INT8:-0}" = "1" ] && status+=(--int8)
+  [ -n "${LABELS:-}" ] && status+=(--labels "$LABELS")
   if "$VENV_CONVERT/bin/python" conversion/card_status.py --weights "$WEIGHTS" --model-dir "$MODEL_DIR" "${status[@]}"; then
     log "model in $MODEL_DIR is up to date for WEIGHTS=$WEIGHTS"
     exit 0

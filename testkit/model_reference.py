@@ -37,11 +37,7 @@ def main(argv: list[str]) -> int:
     from resnet_common.preprocess import preprocess_bytes
 
     folder, images = argv[0], argv[1:]
-    labels = os.path.join(folder, "imagenet_class_index.json")
-    cfg = settings.load(
-        MODEL_DIR=folder, MODEL_VARIANT="fp32", **({"LABELS_FILE": labels} if os.path.isfile(labels) else {})
-    )
-    clf = Classifier(cfg, threads=1)
+    clf = Classifier(settings.load(MODEL_DIR=folder, MODEL_VARIANT="fp32"), threads=1)  # the folder's class names
     clf.initialize()
     out = {}
     for path in images:

@@ -410,3 +410,18 @@ def post_photo(url: str, name: str = "cat.jpg", timeout: float = 60, client: int
 
     with open(PHOTOS / name, "rb") as fh, session(client) if client is not None else requests.Session() as http:
         return http.post(url + "/predict", files={"file": (name, fh, "image/jpeg")}, timeout=timeout, **kwargs)
+
+
+def make_model(repository: Path, stack: Stack | None = None, **env: str) -> subprocess.CompletedProcess:
+    """scripts/ensure_model.sh, the script `make model` runs, into `repository` (model name resnet50, no INT8 unless
+    `env` asks), against `stack`'s Redis when given (the versions its workers serve are kept)."""
+    full = {**os.environ, "MODEL_DIR": "", "MODEL_REPOSITORY": str(repository), "MODEL_NAME": "resnet50", "INT8": "0"}
+    if stack is not None:
+        full |= {
+            "REDIS_HOST": "127.0.0.1",
+            "REDIS_PORT": str(stack.redis_port),
+            "REDIS_PASSWORD": stack.redis_password,
+        }
+    return subprocess.run(
+        [str(REPO / "scripts" / "ensure_model.sh")], env=full | env, capture_output=True, text=True, timeout=900
+    )

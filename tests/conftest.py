@@ -45,3 +45,13 @@ def make_stack(tmp_path):
     yield make
     for s in stacks:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def triton_client(sup):
+    """Triton's own HTTP client (tritonclient) on the module's stack `sup`, through nginx."""
+    import tritonclient.http as triton
+
+    c = triton.InferenceServerClient(sup.url.removeprefix("http://"), network_timeout=60, connection_timeout=10)
+    yield c
+    c.close()

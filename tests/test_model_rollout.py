@@ -15,7 +15,6 @@ import io
 import json
 import os
 import re
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -26,9 +25,9 @@ import requests
 
 from testkit.calibration import write_disagreeing_calibration_set
 from testkit.model_reference import reference_answers
-from testkit.paths import PHOTOS, REPO, converted_model_dir, seeded_model_cache
+from testkit.paths import PHOTOS, converted_model_dir, seeded_model_cache
 from testkit.processes import wait_until
-from testkit.stack import Stack
+from testkit.stack import Stack, make_model
 
 POLL_S = 2.0
 CLIENTS = 4
@@ -57,24 +56,6 @@ def link_folder(src: Path, dest: Path) -> None:
         if path.is_file():
             os.link(path.resolve(), tmp / path.name)
     os.rename(tmp, dest)
-
-
-def make_model(stack: Stack, repository: Path, **env: str) -> subprocess.CompletedProcess:
-    """scripts/ensure_model.sh, the script `make model` runs, against the stack's repository and Redis."""
-    full = {
-        **os.environ,
-        "MODEL_DIR": "",
-        "MODEL_REPOSITORY": str(repository),
-        "MODEL_NAME": "resnet50",
-        "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": str(stack.redis_port),
-        "REDIS_PASSWORD": stack.redis_password,
-        "INT8": "0",
-        **env,
-    }
-    return subprocess.run(
-        [str(REPO / "scripts" / "ensure_model.sh")], env=full, capture_output=True, text=True, timeout=900
-    )
 
 
 @dataclass
@@ -186,7 +167,7 @@ def test_rollout_under_load_then_rollback_by_pin(rollout):
     with Clients(url) as clients:
         wait_until(lambda: len(clients.answers) >= 8, 120, "answers before the rollout")
         making = time.monotonic()
-        made = make_model(stack, repository, WEIGHTS="random:1", MODEL_REUSE_FROM=str(cache))
+        made = make_model(repository, stack, WEIGHTS="random:1", MODEL_REUSE_FROM=str(cache))
         returned = time.monotonic()
         assert made.returncode == 0, made.stdout + made.stderr
         wait_until(lambda: worker_versions(url) == ["2", "2"], 180, "both workers on version 2", 0.1)
@@ -289,8 +270,8 @@ def test_int8_on_a_calibration_set_built_to_disagree_is_refused(rollout, tmp_pat
     held_out = write_disagreeing_calibration_set(tmp_path / "calibration")
     before = sorted(p.name for p in (repository / "resnet50").iterdir())
     made = make_model(
-        stack,
         repository,
+        stack,
         WEIGHTS="random:1",
         INT8="1",
         CALIBRATION=str(tmp_path / "calibration"),

@@ -34,10 +34,8 @@ def sup(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(sup):
-    c = triton.InferenceServerClient(sup.url.removeprefix("http://"), network_timeout=60, connection_timeout=10)
-    yield c
-    c.close()
+def client(triton_client):
+    return triton_client
 
 
 @pytest.fixture(scope="module")

@@ -142,6 +142,7 @@ def heartbeat(
             "ready": "1" if ready else "0",
             "batch_size": "8",
             "threads": "1",
+            "classes": "1000",
             "metrics": metrics,
             **extra,
         },

@@ -23,13 +23,19 @@ def test_served_versions_sort_numerically_and_skip_loading_workers(redis_env):
     assert sorted(["10", "²", "9", "b"], key=fleet.version_order) == ["9", "10", "b", "²"]  # names after numbers
 
 
-def test_served_runtimes_name_each_versions_runtimes_and_default_to_onnxruntime(redis_env):
+def test_served_models_name_each_versions_runtimes_and_classes(redis_env):
     heartbeat(redis_env, "a", model_version="2", runtime="openvino")
-    heartbeat(redis_env, "b", model_version="2")  # reports no runtime
-    heartbeat(redis_env, "c", model_version="10", runtime="openvino")
+    heartbeat(redis_env, "b", model_version="2", classes="")  # reports no runtime, nor classes
+    heartbeat(redis_env, "c", model_version="10", runtime="openvino", classes="10")
+    heartbeat(redis_env, "d", model_version="11", classes="many")  # not a count: unknown
     heartbeat(redis_env, "loading", ready=False, model_version="3", runtime="onnxruntime")
-    served = fleet.served_runtimes(fleet.live_workers(redis_env))
-    assert served == {"2": ("onnxruntime", "openvino"), "10": ("openvino",)} and list(served) == ["2", "10"]
+    served = fleet.served_models(fleet.live_workers(redis_env))
+    assert served == {
+        "2": fleet.Served(("onnxruntime", "openvino"), 1000),
+        "10": fleet.Served(("openvino",), 10),
+        "11": fleet.Served(("onnxruntime",), None),
+    }
+    assert list(served) == ["2", "10", "11"]
 
 
 def test_a_process_reuses_its_reading_for_a_second_then_reads_again(redis_env):
@@ -38,9 +44,9 @@ def test_a_process_reuses_its_reading_for_a_second_then_reads_again(redis_env):
     heartbeat(redis_env, "b", model_version="2")
     assert fleet.ready_versions(redis_env, now=100.0 + fleet.READING_TTL_S / 2) == ("1",)  # the same reading
     assert fleet.ready_versions(redis_env, now=100.0 + fleet.READING_TTL_S) == ("1", "2")
-    assert fleet.ready_runtimes(redis_env, now=100.0 + fleet.READING_TTL_S) == {
-        "1": ("onnxruntime",),
-        "2": ("onnxruntime",),
+    assert fleet.ready_models(redis_env, now=100.0 + fleet.READING_TTL_S) == {
+        "1": fleet.Served(("onnxruntime",), 1000),
+        "2": fleet.Served(("onnxruntime",), 1000),
     }
     redis_env.zrem(protocol.HEARTBEATS_KEY, "a", "b")
     fleet.forget_reading()

@@ -157,9 +157,57 @@ def test_versions_come_from_the_heartbeats(client, served):
     assert client.get(f"/v2/models/{MODEL}/versions/2").status_code == 200
 
 
-def serve_version(r, worker: str, version: str) -> None:
-    r.hset(protocol.worker_key(worker), mapping={"ready": "1", "model_version": version})
+def serve_version(r, worker: str, version: str, classes: int = 1000) -> None:
+    r.hset(protocol.worker_key(worker), mapping={"ready": "1", "model_version": version, "classes": str(classes)})
     r.zadd(protocol.HEARTBEATS_KEY, {worker: time.time()})
+
+
+def probability_shape(body: dict) -> list[int]:
+    return next(o["shape"] for o in body["outputs"] if o["name"] == "probabilities")
+
+
+def test_the_probabilities_have_as_many_classes_as_the_served_head(client, served):
+    serve_version(served, "w1", "1", classes=10)  # a fine-tuned head of its own 10 classes
+    fleet.forget_reading()
+    assert probability_shape(client.get(f"/v2/models/{MODEL}").get_json()) == [-1, 10]
+    config = client.get(f"/v2/models/{MODEL}/config").get_json()
+    assert next(o["dims"] for o in config["output"] if o["name"] == "probabilities") == [10]
+    serve_version(served, "w2", "2")  # a rolling switch to an ImageNet head
+    fleet.forget_reading()
+    assert probability_shape(client.get(f"/v2/models/{MODEL}").get_json()) == [-1, -1]  # the model's: either
+    assert probability_shape(client.get(f"/v2/models/{MODEL}/versions/1").get_json()) == [-1, 10]
+    assert probability_shape(client.get(f"/v2/models/{MODEL}/versions/2").get_json()) == [-1, 1000]
+    config = client.get(f"/v2/models/{MODEL}/versions/2/config").get_json()
+    assert next(o["dims"] for o in config["output"] if o["name"] == "probabilities") == [1000]
+
+
+def ten_classes_as(version: str):
+    """A fake worker of a 10-class head: the first 10 of v2_answer's probabilities, renormalised."""
+
+    def answer(fields: dict) -> dict:
+        probs = fake_probs(fields.get("input") or fields["pixels"])[:10]
+        probs = (probs / probs.sum()).astype("<f4")
+        return {**v2_answer(fields), "model_version": version, "probs": base64.b64encode(probs.tobytes()).decode()}
+
+    return answer
+
+
+def test_a_request_answered_by_heads_of_different_classes_is_a_503_to_retry(client, served, jpeg):
+    serve_version(served, "w2", "2", classes=10)
+    port = served.connection_pool.connection_kwargs["port"]
+    with FakeWorker(port, ten_classes_as("2")):
+        response = binary_infer(
+            client, [jpeg], outputs=[{"name": "probabilities", "parameters": {"binary_data": False}}]
+        )
+        assert response.status_code == 200 and np.asarray(response.get_json()["outputs"][0]["shape"]).tolist() == [
+            1,
+            10,
+        ]
+    mixed = iter([v2_answer, ten_classes_as("2")] * 2)
+    with FakeWorker(port, lambda fields: next(mixed)(fields)):
+        response = binary_infer(client, [jpeg, read_photo("coffee.jpg")])
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert response.get_json() == {"error": "versions 1, 2 answered this request with different classes; retry"}
 
 
 def answered_as(versions: list[str]):

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 import card_status
+from class_names import load_class_index, write_class_index
 from model_card import CARD_NAME, FEATURE_MAP
 from weights import parse_weights_spec, random_weights_filename, sha256_file
 
@@ -101,3 +102,14 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert card_status.main(["--weights", "random:2", "--model-dir", str(folder)]) == 1
     assert card_status.main(["--weights", "random", "--model-dir", str(tmp_path / "none")]) == 1
     assert card_status.main(["--weights", str(tmp_path / "missing.h5"), "--model-dir", str(folder)]) == 2
+
+
+def test_other_class_names_need_conversion(tmp_path):
+    folder = make_dir(tmp_path)  # a card from before class indexes: made with ImageNet's names
+    flowers = {"0": ["0", "daisy"], "1": ["1", "rose"]}
+    assert status(folder, "random") is None and status(folder, "random", labels=load_class_index()) is None
+    assert status(folder, "random", labels=flowers) == "card was made with other class names (LABELS)"
+    card = json.loads((folder / CARD_NAME).read_text())
+    (folder / CARD_NAME).write_text(json.dumps(card | write_class_index(folder, flowers)))
+    assert status(folder, "random", labels=flowers) is None
+    assert status(folder, "random") == "card was made with other class names (LABELS)"

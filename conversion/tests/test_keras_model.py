@@ -1,10 +1,10 @@
-"""Weights files in both Keras formats load into the same ResNet50; the wrong architecture, or a head of other
-classes, is refused with the reason."""
+"""Weights files in both Keras formats load into the same ResNet50, with the head they carry; the wrong
+architecture, or class names that do not name the head's outputs, is refused with the reason."""
 
 import numpy as np
 import pytest
 
-from keras_model import head_classes, load_model, resnet50_logits
+from keras_model import head_classes, load_model, require_head, resnet50_logits, resnet50_reference
 from weights import WeightsError, parse_weights_spec
 
 
@@ -54,18 +54,43 @@ def test_wrong_file_is_refused(tmp_path):
         resnet50_logits(path)
 
 
+@pytest.fixture(scope="module")
+def ten_classes(tmp_path_factory):
+    """A ResNet50 with a head of 10 classes (seeded), as fine-tuning leaves it, saved by Keras."""
+    folder = tmp_path_factory.mktemp("ten")
+    return load_model(parse_weights_spec("random:5"), folder, classes=10)
+
+
+def test_a_head_of_its_own_classes_loads_with_its_class_count(ten_classes, seeded, tmp_path):
+    path = ten_classes.weights_path
+    assert head_classes(path) == 10 and head_classes(seeded.weights_path) == 1000
+    assert ten_classes.model.output_shape == (None, 10)
+    loaded = resnet50_logits(path)  # the head comes from the file
+    for a, b in zip(ten_classes.model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert resnet50_reference(path).output_shape == (None, 10)
+    again = load_model(parse_weights_spec(str(path)), tmp_path, classes=10)
+    assert again.model.output_shape == (None, 10) and again.weights_sha256 == ten_classes.weights_sha256
+
+
+def test_labels_that_do_not_name_the_head_are_refused_before_tensorflow_loads_it(ten_classes, tmp_path):
+    ten = parse_weights_spec(str(ten_classes.weights_path))
+    require_head(ten, 10, "flowers.txt")  # one name per output: accepted
+    with pytest.raises(
+        WeightsError, match=r"has a 10-class head; without LABELS it answers 1000 ImageNet classes: name them with"
+    ):
+        require_head(ten, 1000, None)
+    with pytest.raises(WeightsError, match=r"has a 10-class head; LABELS=flowers.txt names 9 classes: one name per"):
+        require_head(ten, 9, "flowers.txt")
+    with pytest.raises(WeightsError, match=r"ImageNet's weights have a 1000-class head; LABELS=f.txt names 10"):
+        require_head(parse_weights_spec("imagenet"), 10, "f.txt")
+    require_head(parse_weights_spec("random:1"), 7, "seven.txt")  # random weights get the head LABELS asks for
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_a_head_of_other_classes_is_refused_by_its_class_count(seeded, tmp_path):
+def test_head_classes_of_files_without_a_resnet50_head(tmp_path):
     import keras
 
-    ten = keras.applications.ResNet50(weights=None, classes=10, classifier_activation=None)
-    path = tmp_path / "ten.weights.h5"
-    ten.save_weights(str(path))
-    assert head_classes(path) == 10 and head_classes(seeded.weights_path) == 1000
-    with pytest.raises(
-        WeightsError, match="has a 10-class head; this service serves ResNet50 with its 1000 ImageNet classes"
-    ):
-        resnet50_logits(path)
     small = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     small.save_weights(str(tmp_path / "small.weights.h5"))
     assert head_classes(tmp_path / "small.weights.h5") is None

@@ -4,10 +4,12 @@ weights, nothing added when the newest version already matches; the INT8 hold-ou
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from class_names import load_class_index, names
 from helpers import PHOTOS, run_cli
 from quantize_policy import AgreementTooLow, check_agreement, split_holdout
 
@@ -25,12 +27,49 @@ def test_reuse_then_nothing_to_do(random0_dir, tmp_path):
     assert "reusing the files of" in first.stdout and published(repo) == ["1"]
     version = repo / "resnet50" / "1"
     assert (version / "resnet50.onnx").stat().st_ino == (random0_dir / "resnet50.onnx").stat().st_ino  # a hard link
-    assert (version / "imagenet_class_index.json").is_file()
     card = json.loads((version / "model_card.json").read_text())
     assert card["repository"]["reused_from"] == str(random0_dir) and card["weights"]["seed"] == 0
+    assert (card["labels"], card["classes"]) == ("class_index.json", 1000)  # ImageNet's, into the version
+    assert json.loads((version / "class_index.json").read_text()) == load_class_index()
     again = run_cli("publish_version.py", "--weights", "random:0", "--repository", str(repo))
     assert again.returncode == 0 and "already made from WEIGHTS=random:0" in again.stdout
     assert published(repo) == ["1"]  # no new version, no leftover temporary folder
+
+
+FLOWERS = ["daisy", "dandelion", "rose", "sunflower", "tulip"]
+
+
+def test_a_head_of_its_own_classes_is_published_with_its_names(tmp_path):
+    """`make model WEIGHTS=<fine-tuned weights> LABELS=<names>`; refused when the names do not fit the head."""
+    import onnxruntime as ort
+    from keras_model import load_model
+    from weights import parse_weights_spec
+
+    weights = load_model(parse_weights_spec("random:5"), tmp_path, classes=5).weights_path  # as fine-tuning leaves it
+    repo, labels = tmp_path / "repository", tmp_path / "flowers.txt"
+    labels.write_text("\n".join(FLOWERS) + "\n")
+    args = ("publish_version.py", "--weights", str(weights), "--labels", str(labels), "--repository", str(repo))
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    version = repo / "resnet50" / "1"
+    card = json.loads((version / "model_card.json").read_text())
+    assert (card["labels"], card["classes"], card["parity"]["top1_agreement"]) == ("class_index.json", 5, 1.0)
+    assert names(json.loads((version / card["labels"]).read_text())) == FLOWERS
+    session = ort.InferenceSession(str(version / "resnet50.onnx"), providers=["CPUExecutionProvider"])
+    assert {o.name: o.shape[1] for o in session.get_outputs()}["probabilities"] == 5
+    assert "already made" in run_cli(*args).stdout and published(repo) == ["1"]
+    labels.write_text("\n".join(reversed(FLOWERS)))  # other names for the same weights: not the same version
+    status = run_cli("card_status.py", "--weights", str(weights), "--labels", str(labels), "--model-dir", str(version))
+    assert status.returncode == 1 and "other class names (LABELS)" in status.stdout
+
+    for extra, message in [
+        ((), "has a 5-class head; without LABELS it answers 1000 ImageNet classes: name them with LABELS=<file>"),
+        (("--labels", str(tmp_path / "four.txt")), "has a 5-class head; LABELS=.*four.txt names 4 classes"),
+    ]:
+        (tmp_path / "four.txt").write_text("\n".join(FLOWERS[:4]))
+        refused = run_cli("publish_version.py", "--weights", str(weights), "--repository", str(repo), *extra)
+        assert refused.returncode == 2 and re.search(message, refused.stderr), refused.stderr[-3000:]
+    assert published(repo) == ["1"]  # nothing published, no leftover temporary folder
 
 
 def test_unusable_weights_publish_nothing(random0_dir, tmp_path):

@@ -13,6 +13,7 @@ from resnet_common.protocol import ErrorKind
 from helpers import PHOTOS, photo
 from resnet_common.preprocess import preprocess_bytes
 from settings import load
+from testkit.tiny_model import make_tiny_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,28 @@ def test_lifecycle(tiny_model_dir, labels_file):
     assert clf.ready and len(clf.labels) == 1000
     clf.finalize()
     assert not clf.ready and clf.handle is None
+
+
+FLOWERS = ["daisy", "dandelion", "rose", "sunflower", "tulip"]
+
+
+def test_a_head_of_its_own_classes_answers_with_the_names_its_folder_carries(tmp_path, labels_file):
+    folder = make_tiny_model_dir(tmp_path / "flowers", classes=5, names=FLOWERS)
+    clf = Classifier(load(MODEL_DIR=str(folder), LABELS_FILE=labels_file), threads=1)  # LABELS_FILE: ImageNet's
+    clf.initialize()
+    assert clf.labels == FLOWERS
+    (pred,) = clf.predict_batch(images(1), top_k=10)
+    assert pred.ok and sorted(label for label, _ in pred.top_k) == sorted(FLOWERS)  # k is capped by the classes
+    assert pred.probabilities.shape == (5,)
+
+
+@pytest.mark.parametrize("names", [FLOWERS[:4], None])  # an index one short; none of its own (ImageNet's 1000)
+def test_a_head_and_a_class_index_of_different_sizes_are_refused_before_serving(tmp_path, labels_file, names):
+    folder = make_tiny_model_dir(tmp_path / "flowers", classes=5, names=names)
+    clf = Classifier(load(MODEL_DIR=str(folder), LABELS_FILE=labels_file), threads=1)
+    with pytest.raises(ValueError, match=f"answers 5 classes; its class index .* names {len(names or range(1000))}$"):
+        clf.initialize()
+    assert not clf.ready
 
 
 def test_top_k_sorted_rounded_and_per_item(tiny):

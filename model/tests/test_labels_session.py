@@ -18,10 +18,18 @@ def test_labels_in_index_order(tmp_path):
     assert len(names) == 1000 and names[0] == "name0" and names[999] == "name999"
 
 
-def test_incomplete_labels_are_refused(tmp_path):
+def test_a_head_of_its_own_classes_has_as_many_names_and_gaps_are_refused(tmp_path):
     path = tmp_path / "index.json"
-    path.write_text(json.dumps({str(i): [f"n{i}", f"name{i}"] for i in range(999)}))
-    with pytest.raises(ValueError, match="999 entries"):
+    path.write_text(json.dumps({str(i): [str(i), f"flower{i}"] for i in range(10)}))
+    assert load_labels(str(path)) == [f"flower{i}" for i in range(10)]
+    path.write_text(json.dumps({str(i): [f"n{i}", f"name{i}"] for i in range(1000) if i != 998}))
+    with pytest.raises(ValueError, match=r"999 entries; missing indices \[998\]"):
+        load_labels(str(path))
+    path.write_text(json.dumps({"0": ["n0", ""], "1": ["n1", "b"]}))
+    with pytest.raises(ValueError, match=r"missing indices \[0\]"):
+        load_labels(str(path))
+    path.write_text("{}")
+    with pytest.raises(ValueError, match="0 entries"):
         load_labels(str(path))
     with pytest.raises(FileNotFoundError, match="make_class_index"):
         load_labels(str(tmp_path / "missing.json"))

@@ -159,3 +159,18 @@ def test_a_worker_whose_loop_is_stuck_is_ended_and_replaced(redis_factory, tiny_
         os.kill(server.proc.pid, signal.SIGCONT)
         out = stop(proc)
     assert "worker loop stuck for" in out and "died (exit 70); restarting it" in out, out
+
+
+def test_a_worker_advertises_and_answers_the_classes_of_its_own_head(r, redis_server, tmp_path, labels_file):
+    from testkit.tiny_model import make_tiny_model_dir
+
+    flowers = ["daisy", "dandelion", "rose", "sunflower", "tulip"]
+    folder = make_tiny_model_dir(tmp_path / "flowers", classes=5, names=flowers)
+    proc = start_worker(env_for(redis_server, str(folder), labels_file))
+    try:
+        (fields,) = wait_for(lambda: list(ready_workers(r).values()), proc=proc)
+        assert fields["classes"] == "5"  # what the API's metadata shows as the probabilities' shape
+        answer = result(r, enqueue(r, photo(), top_k=3))
+        assert answer["ok"] and {label for label, _ in answer["top_k"]} <= set(flowers)
+    finally:
+        stop(proc)
