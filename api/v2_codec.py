@@ -292,7 +292,7 @@ def output_tensor(output: Output, data: np.ndarray | list[list[bytes]]) -> tuple
     if output.classification:
         rows = data
         flat = [s for row in rows for s in row]
-        shape = [len(rows), output.classification]
+        shape = [len(rows), len(rows[0]) if rows else output.classification]  # k, or the classes when fewer
         entry: dict[str, Any] = {"name": output.name, "datatype": "BYTES", "shape": shape}
         if output.binary:
             payload = serialize_bytes(flat)

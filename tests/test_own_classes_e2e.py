@@ -73,5 +73,7 @@ def test_the_protocol_describes_and_answers_five_classes(triton_client, sup):
     entries = [entry.decode().split(":") for entry in ranked[0]]
     assert [int(index) for _, index, _ in entries] == list(np.argsort(-probs[0], kind="stable")[:3])
     assert all(label == FLOWERS[int(index)] for _, index, label in entries)  # Triton's "score:index:label"
+    every = triton.InferRequestedOutput("probabilities", class_count=10)  # more than the head has: all 5, as Triton
+    assert client.infer(MODEL, [tensor], outputs=[every]).as_numpy("probabilities").shape == (1, 5)
     predicted = post_photo(sup.url, "cat.jpg", params={"top_k": 5}).json()["top_k"]
     np.testing.assert_allclose(sorted(probs[0], reverse=True), [p for _, p in predicted], atol=6e-5)

@@ -205,6 +205,14 @@ def test_classification_strings_follow_triton():
     assert v2_codec.classification_strings(probs, ["tabby"], 2) == [b"0.931000:281:tabby", b"0.050000:7"]
 
 
+def test_classification_of_more_classes_than_the_head_has_returns_them_all():
+    probs = np.array([0.2, 0.7, 0.1], dtype=np.float32)  # a head of 3 classes, asked for 10
+    rows = [v2_codec.classification_strings(probs, ["b", "a", "c"], 10)]  # the top labels, best first
+    assert rows == [[b"0.700000:1:b", b"0.200000:0:a", b"0.100000:2:c"]]
+    entry, _ = v2_codec.output_tensor(Output("probabilities", False, 10), rows)
+    assert entry["shape"] == [1, 3] and len(entry["data"]) == 3  # Triton: min(k, classes)
+
+
 def test_output_tensor_and_response_encoding():
     probs = np.linspace(0, 1, 2000, dtype=np.float32).reshape(2, 1000)
     entry, payload = v2_codec.output_tensor(Output("probabilities", True), probs)
