@@ -20,7 +20,7 @@ DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SAFE_TIMEOUT_S = 120
 # Paths other branches add (the shared package, protocol and model-repository docs): checked once they exist.
 PENDING = {"common/", "docs/protocol.md", "docs/model-repository.md"}
-GENERATED = {"model_card.json"}  # written by conversion/ next to the model, never tracked
+GENERATED = {"model_card.json", "class_index.json"}  # written by conversion/ next to the model, never tracked
 NOT_PATHS = {"svc/api"}  # kubectl's resource/name
 MEDIA_TYPES = ("application/", "image/", "multipart/", "text/")  # content types, not folders
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
