@@ -17,7 +17,7 @@ import job_client
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
-PUBLIC_FIELDS = ("model", "variant", "runtime", "model_version", "threads", "ready")  # per worker in /ready
+PUBLIC_FIELDS = ("model", "variant", "runtime", "model_version", "classes", "threads", "ready")  # per worker in /ready
 DETAIL_FIELDS = ("name", "host", "pid", *PUBLIC_FIELDS)  # per worker in /ready/details
 
 

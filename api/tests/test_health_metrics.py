@@ -55,10 +55,11 @@ def test_ready_needs_a_live_warmed_worker(client, redis_env):
     heartbeat(redis_env, "loading", ready=False)
     heartbeat(redis_env, "dead", ready=True, age_s=60)
     assert client.get("/ready").status_code == 503
-    heartbeat(redis_env, "w1", ready=True, variant="int8", runtime="openvino")
+    heartbeat(redis_env, "w1", ready=True, variant="int8", runtime="openvino", classes="5")
     response = client.get("/ready")
     body = response.get_json()
     assert response.status_code == 200 and body["status"] == "ready" and body["workers_ready"] == 1
+    assert sorted(w["classes"] for w in body["workers"]) == ["1000", "5"]  # each one's head
     assert sorted((w["ready"], w["variant"]) for w in body["workers"]) == [(False, "fp32"), (True, "int8")]
     assert sorted(str(w["runtime"]) for w in body["workers"]) == ["None", "openvino"]  # what runs each model
     assert not any({"name", "host", "pid"} & set(w) for w in body["workers"])  # public: nothing to target
