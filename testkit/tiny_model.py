@@ -2,8 +2,8 @@
 
 Same contract as conversion/export.py's graph: input "input" float32 [N, 224, 224, 3] (NHWC, preprocessed),
 outputs "logits" and "probabilities" [N, 1000] (or a head of other `classes`). One strided 3×3 convolution (8
-filters), global average pooling and a 8×1000 matrix, seeded weights: predictions depend on the image, and the FLOPs are easy to count by hand
-(`TINY_GFLOPS`).
+filters), global average pooling and an 8×1000 matrix, seeded weights: predictions depend on the image, and the
+FLOPs are easy to count by hand (`TINY_GFLOPS`).
 """
 
 from __future__ import annotations
