@@ -32,7 +32,7 @@ from resnet_common.repository_layout import CARD_NAME
 from stress_test import artifacts
 from stress_test.photos import batch_of
 from stress_test.service_code import service_module
-from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
+from stress_test.results import format_table, run_dir_of_this_machine, write_json
 
 ARMS = ("no_features", "not_asked", "explain")
 COLUMNS = [
@@ -137,7 +137,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1: the 2-core default topology)")
     p.add_argument("--rounds", type=int, default=30, help="measured rounds per arm (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="unmeasured rounds first (default 3)")
-    p.add_argument("--out", help="JSON output (default: explain.json in the newest results folder with a bench.json)")
+    p.add_argument(
+        "--out",
+        help="JSON output (default: explain.json in this machine's results folder, results.run_dir_of_this_machine)",
+    )
     p.add_argument(
         "--quick", action="store_true", help="smoke run: first variant, batch 2, 3 rounds; JSON to a temp dir"
     )
@@ -203,7 +206,7 @@ def main() -> None:
     elif args.quick:
         out = Path(tempfile.mkdtemp(prefix="bench-explain-quick-")) / "explain.json"
     else:
-        out = (latest_run_dir("bench.json") or new_run_dir()) / "explain.json"
+        out = run_dir_of_this_machine() / "explain.json"
     write_json(
         out,
         {

@@ -29,7 +29,7 @@ import psutil
 
 
 from stress_test.service_code import service_module
-from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
+from stress_test.results import format_table, run_dir_of_this_machine, write_json
 
 from testkit.redis_server import RedisServer
 
@@ -217,7 +217,7 @@ def main() -> None:
         help="where queue_capacity.json goes (default: the newest run with a bench.json, else a new run folder)",
     )
     args = p.parse_args()
-    folder = Path(args.results_dir) if args.results_dir else (latest_run_dir("bench.json") or new_run_dir())
+    folder = Path(args.results_dir) if args.results_dir else run_dir_of_this_machine()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-queue-") as tmp:
         server = RedisServer(Path(tmp)).start()

@@ -35,7 +35,7 @@ from stress_test import ort_runner
 from stress_test.artifacts import model_dir, variants
 from stress_test.closed_loop import multipart
 from stress_test.photos import photo_bytes, preprocess
-from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
+from stress_test.results import format_table, run_dir_of_this_machine, write_json
 from stress_test.unique import unique
 from testkit.source_addresses import http_connection
 from testkit.stack import PROGRAMS, Stack
@@ -211,7 +211,7 @@ def main() -> None:
     workers = int(os.environ.get("WORKERS") or os.cpu_count() or 1)
     threads = int(os.environ.get("THREADS") or max(1, (os.cpu_count() or 1) // workers))
     batch = int(os.environ.get("BATCH_SIZE") or 8)
-    out_dir = latest_run_dir("bench.json") or new_run_dir()  # beside the raw benchmark: one run, one report
+    out_dir = run_dir_of_this_machine()  # beside the raw benchmark: one run, one report
 
     stack = Stack(Path(tempfile.mkdtemp(prefix="bench-v2-")), workers=workers)
     rows: list[dict] = []

@@ -24,7 +24,7 @@ from stress_test import closed_loop
 from stress_test import machine
 from stress_test import ort_runner
 from testkit.compose_stack import ComposeStack
-from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
+from stress_test.results import format_table, run_dir_of_this_machine, write_json
 
 COLUMNS = [
     ("models", "model containers"),
@@ -91,7 +91,7 @@ def main() -> None:
     p.add_argument("--raw-duration", type=float, default=10, help="seconds of raw ONNX Runtime per count (0: none)")
     p.add_argument("--project", default="resnet-compose-test", help="compose project (the images' name prefix)")
     args = p.parse_args()
-    out = Path(args.results_dir) if args.results_dir else (latest_run_dir("bench.json") or new_run_dir())
+    out = Path(args.results_dir) if args.results_dir else run_dir_of_this_machine()
     rows: list[dict[str, Any]] = []
     for models in [int(x) for x in args.models.split(",") if x.strip()]:
         rows.append(run_one(models, args))

@@ -24,7 +24,7 @@ from stress_test import artifacts
 from stress_test import machine
 from stress_test import ort_runner
 from stress_test import raw_runtime
-from stress_test.results import latest_run_dir, new_run_dir, progress_line, write_json
+from stress_test.results import progress_line, run_dir_of_this_machine, write_json
 
 COLUMNS = [
     ("runtime", "runtime"),
@@ -81,7 +81,7 @@ def main() -> None:
     p.add_argument(
         "--save",
         action="store_true",
-        help="write config_search.json into the newest results folder holding a bench.json (for make_report.py)",
+        help="write config_search.json into this machine's results folder (results.run_dir_of_this_machine), for the report",
     )
     args = p.parse_args()
     models = artifacts.variants(artifacts.model_dir(args.model_dir))
@@ -107,7 +107,7 @@ def main() -> None:
     print(f"# latency: p50 {lat['p50_ms']} ms per request at {lat['img_s']} img/s\n{env_line(lat, args.variant)}")
     out = Path(args.out) if args.out else None
     if args.save and not out:
-        out = (latest_run_dir("bench.json") or new_run_dir()) / "config_search.json"
+        out = run_dir_of_this_machine() / "config_search.json"
     if out:
         print(f"wrote {out}")
         write_json(out, {"variant": args.variant, "cores": cores, "runs": rows, "recommended": best})

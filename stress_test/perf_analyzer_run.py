@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from stress_test.photos import photo_bytes
-from stress_test.results import format_table, latest_run_dir, new_run_dir, write_json
+from stress_test.results import format_table, run_dir_of_this_machine, write_json
 from stress_test.unique import unique
 
 MODEL = "resnet50"
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if host not in ("127.0.0.1", "localhost"):
         raise SystemExit("load goes to 127.0.0.1 only")
     levels = [int(v) for v in args.levels.split(",")]
-    out = latest_run_dir("bench.json") or new_run_dir()  # beside the raw benchmark: one run, one report
+    out = run_dir_of_this_machine()  # beside the raw benchmark: one run, one report
     env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="perf-analyzer-") as tmp:
         run_id = uuid.uuid4().hex[:8]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stress_test.results import read_json
+from stress_test.results import folder_machine, machine_kind, read_json
 
 ABOVE_FORMULA_PEAK = "not meaningful (measured above the formula peak: nominal clock too low)"
 TARGETS = {
@@ -542,27 +542,9 @@ def amdahl(raw_gain: float, share: float) -> float:
 # (`make bench-peers` or `make perf` before any `make bench` writes a folder of its own). Every other file is read
 # from the report's folder only.
 BORROWABLE = ("peers.json", "bench_v2.json", "perf_analyzer.json")
+
+
 # Files that record the machine they ran on (machine.describe()), in the order a folder's machine is looked up.
-MACHINE_RECORDS = ("bench.json", "matrix.json", "workloads.json", "peers.json", "compose_matrix.json")
-# What makes two machines the same kind for the report: the CPU, its flags and the cores usable.
-MACHINE_KIND = ("cpu_model", "vendor", "family", "model", "cores", "flags")
-
-
-def machine_kind(machine: dict[str, Any] | None) -> tuple | None:
-    """The fields of a machine record that decide whether two runs' figures can stand side by side (compared with
-    ==: the flags are a dict); None without a record."""
-    return tuple(machine.get(key) for key in MACHINE_KIND) if machine else None
-
-
-def folder_machine(folder: Path) -> dict[str, Any] | None:
-    """The machine record of the first file in MACHINE_RECORDS this folder holds that has one."""
-    for name in MACHINE_RECORDS:
-        machine = (read_json(folder / name) or {}).get("machine")
-        if machine:
-            return machine
-    return None
-
-
 def find_path(folder: Path, name: str) -> Path | None:
     """Where the report reads `name` from: this results folder's file; for a BORROWABLE file it lacks, the newest
     sibling folder's that was measured on the same kind of machine (its own record, else its folder's). None when

@@ -41,6 +41,46 @@ def latest_run_dir(containing: str | None = None) -> Path | None:
     return runs[-1] if runs else None
 
 
+MACHINE_RECORDS = ("bench.json", "matrix.json", "workloads.json", "peers.json", "compose_matrix.json")
+# What makes two machines the same kind for the report: the CPU, its flags and the cores usable.
+MACHINE_KIND = ("cpu_model", "vendor", "family", "model", "cores", "flags")
+
+
+def machine_kind(machine: dict[str, Any] | None) -> tuple | None:
+    """The fields of a machine record that decide whether two runs' figures can stand side by side (compared with
+    ==: the flags are a dict); None without a record."""
+    return tuple(machine.get(key) for key in MACHINE_KIND) if machine else None
+
+
+def folder_machine(folder: Path) -> dict[str, Any] | None:
+    """The machine record of the first file in MACHINE_RECORDS this folder holds that has one."""
+    for name in MACHINE_RECORDS:
+        machine = (read_json(folder / name) or {}).get("machine")
+        if machine:
+            return machine
+    return None
+
+
+def bench_run_of_this_machine(machine: dict[str, Any] | None = None) -> Path | None:
+    """The newest folder holding a `make bench` run measured on this kind of machine (`machine`:
+    stress_test.machine.describe()); None when there is none."""
+    if machine is None:
+        from stress_test.machine import describe
+
+        machine = describe()
+    kind = machine_kind(machine)
+    runs = (
+        sorted(p for p in RESULTS.iterdir() if p.is_dir() and (p / "bench.json").exists()) if RESULTS.is_dir() else []
+    )
+    return next((folder for folder in reversed(runs) if machine_kind(folder_machine(folder)) == kind), None)
+
+
+def run_dir_of_this_machine(machine: dict[str, Any] | None = None) -> Path:
+    """Where a benchmark writes: bench_run_of_this_machine(), else a new folder. Never another machine's folder: its
+    figures and this machine's would be reported as one run (a checkout carries folders measured elsewhere)."""
+    return bench_run_of_this_machine(machine) or new_run_dir()
+
+
 def write_json(path: Path, data: Any) -> Path:
     """Pretty JSON, small enough to commit, with paths relative to the repository; the time it was written goes
     into its folder's MANIFEST (a checkout does not keep file times, and a folder's files come from several runs)."""

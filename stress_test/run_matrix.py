@@ -33,7 +33,7 @@ from stress_test import ort_runner
 from stress_test import stages
 from stress_test import workloads
 from stress_test.ort_runner import grid
-from stress_test.results import format_table, latest_run_dir, new_run_dir, read_json, write_json
+from stress_test.results import format_table, read_json, run_dir_of_this_machine, write_json
 from stress_test.service import FRONT, METRICS_PUSH_S, Service
 
 COLUMNS = [
@@ -164,7 +164,7 @@ def main() -> None:
     elif args.quick:  # a smoke run must not overwrite the matrix.json of a real run
         out = Path(tempfile.mkdtemp(prefix="matrix-quick-"))
     else:
-        out = latest_run_dir("bench.json") or new_run_dir()
+        out = run_dir_of_this_machine()
     present = artifacts.variants(artifacts.model_dir(args.model_dir))
     variants = [v for v in args.variants.split(",") if v] or list(present)
     variants = variants[:1] if args.quick else variants

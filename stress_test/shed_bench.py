@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from stress_test import closed_loop
-from stress_test.results import latest_run_dir, new_run_dir, write_json
+from stress_test.results import run_dir_of_this_machine, write_json
 
 
 def measure(url: str, clients: int, duration: float, warmup: float) -> dict:
@@ -131,7 +131,7 @@ def main() -> None:
             stack.stop()
     if args.goodput:
         if not args.no_save:
-            print(f"saved {write_json((latest_run_dir('bench.json') or new_run_dir()) / 'goodput.json', result)}")
+            print(f"saved {write_json(run_dir_of_this_machine() / 'goodput.json', result)}")
         print(json.dumps(result))
         return
     result["clients"] = args.clients
@@ -141,7 +141,7 @@ def main() -> None:
         f"shed rate {result['shed_rate']:.1%} (503 + Retry-After); statuses {result['statuses']}"
     )
     if not args.no_save:
-        path = write_json((latest_run_dir("bench.json") or new_run_dir()) / "shedding.json", result)  # beside bench
+        path = write_json(run_dir_of_this_machine() / "shedding.json", result)  # beside bench
         print(f"saved {path}")
     print(json.dumps(result))
 

@@ -34,7 +34,7 @@ from stress_test import raw_runtime
 from stress_test import stages
 from stress_test.phone_photos import phone_photos
 from stress_test.photos import photo_bytes
-from stress_test.results import format_table, latest_run_dir, write_json
+from stress_test.results import bench_run_of_this_machine, format_table, write_json
 from stress_test.service import METRICS_PUSH_S, Service
 
 # (variant, PREPROCESS, [(workload, clients)], extra settings): what a target needs (the workload targets table),
@@ -249,10 +249,12 @@ def main() -> None:
     out = (
         Path(args.results_dir)
         if args.results_dir
-        else (Path(tempfile.mkdtemp(prefix="workloads-quick-")) if args.quick else latest_run_dir("bench.json"))
+        else (Path(tempfile.mkdtemp(prefix="workloads-quick-")) if args.quick else bench_run_of_this_machine())
     )
     if out is None:
-        raise SystemExit("no results folder with bench.json: run `make bench` first, or pass --results-dir")
+        raise SystemExit(
+            "no results folder with this machine's bench.json: run `make bench` first, or pass --results-dir"
+        )
     run(args, out)
 
 

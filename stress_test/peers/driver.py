@@ -35,7 +35,7 @@ from stress_test.peers.load import completions, session_cpu_seconds, summary
 from stress_test.peers.report import peers_section, verdict
 from stress_test.peers.systems import OURS_RUNTIME, PEERS_RUNTIME, ROOT, named_system
 from stress_test.photos import photo_bytes
-from stress_test.results import latest_run_dir, new_run_dir, write_json
+from stress_test.results import run_dir_of_this_machine, write_json
 
 REPLICAS, THREADS, MAX_BATCH = 2, 1, 8
 START_TIMEOUT_S = 300
@@ -175,7 +175,7 @@ def main() -> None:
             data[f"raw_{runtime}"] = raw_runtime(runtime, model, min(args.duration, 10.0), 2.0)
     data["machine"]["loadavg_at_end"] = os.getloadavg()
     data["verdicts"] = {name: verdict(data, name) for name in data["systems"] if name in OURS_RUNTIME}
-    out = Path(args.out) if args.out else (latest_run_dir("bench.json") or new_run_dir()) / "peers.json"
+    out = Path(args.out) if args.out else run_dir_of_this_machine() / "peers.json"
     write_json(out, data)
     print("\n" + peers_section(data))
     print(f"wrote {out}")

@@ -215,6 +215,23 @@ def results_folder(root: Path, name: str, files: dict[str, dict]) -> Path:
     return folder
 
 
+def test_a_benchmark_writes_into_the_newest_run_of_this_kind_of_machine_never_into_another_machines(
+    tmp_path, monkeypatch
+):
+    from stress_test import results
+
+    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    ours = results_folder(tmp_path, "20260101T000000Z", {"bench.json": {"machine": XEON}})
+    epyc = results_folder(tmp_path, "20260102T000000Z", {"bench.json": {"machine": EPYC}})  # newer, another kind
+    results_folder(tmp_path, "20260103T000000Z", {"matrix.json": {"machine": XEON}})  # newest, but no `make bench`
+    assert results.run_dir_of_this_machine(XEON) == ours
+    assert results.bench_run_of_this_machine(EPYC) == epyc
+    assert results.bench_run_of_this_machine({**EPYC, "model": "17"}) is None  # another model number
+    fresh = results.run_dir_of_this_machine({**XEON, "cores": 4})  # the same CPU with other cores usable
+    assert fresh.parent == tmp_path and fresh not in (ours, epyc) and not any(fresh.iterdir())
+    assert results.run_dir_of_this_machine() not in (ours, epyc)  # this machine, described: neither of these
+
+
 def test_the_report_borrows_only_a_standalone_tools_file_and_only_from_the_same_kind_of_machine(tmp_path):
     from stress_test.report_data import find_path
     from stress_test.report_sections import sources_section
