@@ -43,7 +43,7 @@ def load_class_index(path: Path | None = None) -> dict[str, list[str]]:
     """The class index of a LABELS file (JSON index or text), or ImageNet's when `path` is None."""
     path = Path(path) if path is not None else IMAGENET_INDEX
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (editors on Windows) is not a name
     except (OSError, UnicodeDecodeError) as exc:
         raise LabelsError(f"LABELS={path} cannot be read: {exc}") from None
     index = _from_json(path, text) if path.suffix == ".json" else _from_lines(path, text)

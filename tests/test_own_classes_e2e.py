@@ -56,10 +56,9 @@ def test_predict_answers_with_the_heads_own_names_as_the_classifier_does(sup, re
 
 
 def test_the_protocol_describes_and_answers_five_classes(triton_client, sup):
-    client = triton_client
-    meta = client.get_model_metadata(MODEL)
+    meta = triton_client.get_model_metadata(MODEL)
     assert {o["name"]: o["shape"] for o in meta["outputs"]}["probabilities"] == [-1, 5]
-    config = client.get_model_config(MODEL, "1")
+    config = triton_client.get_model_config(MODEL, "1")
     assert [o["dims"] for o in config["output"]] == [[5], [7, 7]]
     tensor = triton.InferInput("image", [1], "BYTES")
     tensor.set_data_from_numpy(np.array([(PHOTOS / "cat.jpg").read_bytes()], dtype=np.object_))
@@ -67,13 +66,13 @@ def test_the_protocol_describes_and_answers_five_classes(triton_client, sup):
         triton.InferRequestedOutput("probabilities"),
         triton.InferRequestedOutput("probabilities", class_count=3),
     ]
-    probs = client.infer(MODEL, [tensor], outputs=outputs[:1]).as_numpy("probabilities")
+    probs = triton_client.infer(MODEL, [tensor], outputs=outputs[:1]).as_numpy("probabilities")
     assert probs.shape == (1, 5) and abs(float(probs.sum()) - 1) < 1e-3
-    ranked = client.infer(MODEL, [tensor], outputs=outputs[1:]).as_numpy("probabilities")
+    ranked = triton_client.infer(MODEL, [tensor], outputs=outputs[1:]).as_numpy("probabilities")
     entries = [entry.decode().split(":") for entry in ranked[0]]
     assert [int(index) for _, index, _ in entries] == list(np.argsort(-probs[0], kind="stable")[:3])
     assert all(label == FLOWERS[int(index)] for _, index, label in entries)  # Triton's "score:index:label"
     every = triton.InferRequestedOutput("probabilities", class_count=10)  # more than the head has: all 5, as Triton
-    assert client.infer(MODEL, [tensor], outputs=[every]).as_numpy("probabilities").shape == (1, 5)
+    assert triton_client.infer(MODEL, [tensor], outputs=[every]).as_numpy("probabilities").shape == (1, 5)
     predicted = post_photo(sup.url, "cat.jpg", params={"top_k": 5}).json()["top_k"]
     np.testing.assert_allclose(sorted(probs[0], reverse=True), [p for _, p in predicted], atol=6e-5)

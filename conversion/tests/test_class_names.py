@@ -15,6 +15,8 @@ def test_a_text_file_names_one_class_per_line_in_output_order(tmp_path):
     index = load_class_index(path)
     assert index == {"0": ["0", "daisy"], "1": ["1", "dandelion"], "2": ["2", "rose"]}
     assert names(index) == ["daisy", "dandelion", "rose"]
+    path.write_bytes("\ufeffdaisy\r\nrose\r\n".encode())  # as Windows' Notepad saves it
+    assert names(load_class_index(path)) == ["daisy", "rose"]
 
 
 def test_a_keras_class_index_keeps_its_ids(tmp_path):
