@@ -8,8 +8,8 @@ Examples (from the repository root):
   .venv-convert/bin/python conversion/convert.py --weights ~/flowers.weights.h5 --labels ~/flowers.txt  # own classes
 
 Outputs in --out-dir: resnet50.onnx (input `input` float32 NHWC [N,224,224,3], already caffe-preprocessed;
-outputs `logits`, `probabilities`, `features` = conv5_block3_out NCHW), optional resnet50.int8.onnx, class_index.json
-(class_names.py), model_card.json and, for random weights,
+outputs `logits`, `probabilities`, `features` = conv5_block3_out NCHW; metadata `class_names`), optional
+resnet50.int8.onnx, class_index.json (class_names.py), model_card.json and, for random weights,
 resnet50.random-seed<SEED>.weights.h5 (loadable with keras.applications.ResNet50(weights=...)).
 Exit codes: 0 ok, 2 weights unavailable/bad request, 3 parity check failed (no card is left behind), 4 INT8 top-1
 agreement on the held-out calibration images below --int8-min-agreement (no card is left behind).
@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from class_names import add_labels_option, load_class_index, write_class_index
+from class_names import add_labels_option, load_class_index, names, write_class_index
 from keras_model import require_head
 from quantize_policy import DEFAULT_MIN_AGREEMENT
 from weights import WeightsError, parse_weights_spec
@@ -98,7 +98,7 @@ def convert(args: argparse.Namespace) -> int:
 
     import model_card as mc
     from atomic import publish, scratch_path
-    from export import save_onnx, to_onnx
+    from export import name_classes, save_onnx, to_onnx
     from flops import gflops_per_image
     from imageprep import list_images
     from keras_model import load_model, resnet50_reference
@@ -108,6 +108,7 @@ def convert(args: argparse.Namespace) -> int:
     loaded = load_model(spec, out_dir, len(index))
     print(f"weights: {spec.source} {loaded.weights_path} sha256={loaded.weights_sha256[:12]}…", flush=True)
     proto = to_onnx(loaded.model, args.opset)
+    name_classes(proto, names(index))
     gflops = gflops_per_image(proto)
     mc.remove_card(out_dir)  # from here on the folder no longer claims to hold a valid model
     fp32_path = out_dir / mc.FP32_NAME

@@ -23,6 +23,7 @@ FEATURE_LAYER = "conv5_block3_out"  # Keras layer whose output is exported as `f
 FEATURE_OUTPUT = "features"
 FEATURE_LAYOUT = "NCHW"
 DEFAULT_OPSET = 17
+CLASS_NAMES_KEY = "class_names"  # ONNX metadata_props: the head's class names, JSON, in output order
 
 
 def _collect_between_optimizers() -> None:
@@ -76,6 +77,27 @@ def to_onnx(model: Any, opset: int = DEFAULT_OPSET) -> Any:
         raise RuntimeError(f"unexpected ONNX signature: inputs {got_in}, outputs {got_out}")
     gc.collect()
     return proto
+
+
+def name_classes(proto: Any, names: list[str]) -> None:
+    """Write the head's class names into the model's metadata (ONNX Runtime: get_modelmeta().custom_metadata_map).
+    The file then says what its outputs mean, and two versions that differ only in their names are two files of two
+    sha256s: the response cache, keyed by the model's sha256, never answers one's request with the other's names."""
+    import json
+
+    import onnx
+
+    onnx.helper.set_model_props(proto, {CLASS_NAMES_KEY: json.dumps(names, ensure_ascii=False)})
+
+
+def class_names_of(path: Path) -> list[str] | None:
+    """The class names an ONNX file's metadata carries (name_classes), None when it carries none."""
+    import json
+
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return json.loads(props[CLASS_NAMES_KEY]) if CLASS_NAMES_KEY in props else None
 
 
 def save_onnx(proto: Any, dest: Path) -> None:

@@ -56,3 +56,23 @@ def test_the_folder_gets_the_index_and_the_card_its_size_and_digest(tmp_path):
     assert json.loads((tmp_path / INDEX_NAME).read_text()) == index
     assert names_digest(index) != names_digest({"0": ["0", "rose"], "1": ["1", "daisy"]})  # the order matters
     assert names_digest(index) == names_digest({"0": ["a", "daisy"], "1": ["b", "rose"]})  # the ids do not
+
+
+def test_the_onnx_file_carries_its_class_names_so_other_names_make_another_file(tmp_path):
+    """Two versions of the same weights with other names must not share a sha256: the response cache is keyed by it."""
+    import hashlib
+
+    import onnx
+    from export import class_names_of, name_classes
+    from testkit.tiny_model import write_tiny_model
+
+    write_tiny_model(tmp_path / "tiny.onnx", classes=2)
+    digests = []
+    for order in (["daisy", "rose"], ["rose", "daisy"]):
+        proto = onnx.load(str(tmp_path / "tiny.onnx"))
+        name_classes(proto, order)
+        onnx.save(proto, str(tmp_path / "named.onnx"))
+        assert class_names_of(tmp_path / "named.onnx") == order
+        digests.append(hashlib.sha256((tmp_path / "named.onnx").read_bytes()).hexdigest())
+    assert digests[0] != digests[1]
+    assert class_names_of(tmp_path / "tiny.onnx") is None

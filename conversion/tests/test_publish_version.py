@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from class_names import load_class_index, names
+from export import class_names_of
 from helpers import PHOTOS, run_cli
 from quantize_policy import AgreementTooLow, check_agreement, split_holdout
 
@@ -55,6 +56,7 @@ def test_a_head_of_its_own_classes_is_published_with_its_names(tmp_path):
     card = json.loads((version / "model_card.json").read_text())
     assert (card["labels"], card["classes"], card["parity"]["top1_agreement"]) == ("class_index.json", 5, 1.0)
     assert names(json.loads((version / card["labels"]).read_text())) == FLOWERS
+    assert class_names_of(version / "resnet50.onnx") == FLOWERS  # in the file: its sha256 covers the names
     session = ort.InferenceSession(str(version / "resnet50.onnx"), providers=["CPUExecutionProvider"])
     assert {o.name: o.shape[1] for o in session.get_outputs()}["probabilities"] == 5
     assert "already made" in run_cli(*args).stdout and published(repo) == ["1"]
