@@ -4,13 +4,17 @@ answer with its names and its number of classes, exactly as the worker's classif
 
 from __future__ import annotations
 
+import base64
 import json
+import threading
+from collections import Counter
 
 import numpy as np
 import pytest
 import requests
 import tritonclient.http as triton
 
+from testkit import converted_model_dir, wait_until
 from testkit.model_reference import reference_answers
 from testkit.stack import PHOTOS, Stack, make_model, post_photo
 
@@ -76,3 +80,64 @@ def test_the_protocol_describes_and_answers_five_classes(triton_client, sup):
     assert triton_client.infer(MODEL, [tensor], outputs=[every]).as_numpy("probabilities").shape == (1, 5)
     predicted = post_photo(sup.url, "cat.jpg", params={"top_k": 5}).json()["top_k"]
     np.testing.assert_allclose(sorted(probs[0], reverse=True), [p for _, p in predicted], atol=6e-5)
+
+
+def worker_versions(url: str) -> list[str]:
+    workers = requests.get(url + "/ready", timeout=5).json()["workers"]
+    return sorted(w.get("model_version") or "" for w in workers if w["ready"])
+
+
+def test_a_rollout_from_imagenet_to_a_head_of_its_own_never_mixes_the_two(repository, tmp_path):
+    """Two workers switch from an ImageNet version to the 5-class one while clients send 2-image V2 requests: each
+    answer is one version's, of its width, or a 503 to retry; never a 500 nor rows of two widths."""
+    rollout = tmp_path / "repository"
+    first = make_model(rollout, WEIGHTS="random:0", MODEL_REUSE_FROM=str(converted_model_dir()))  # hard links
+    assert first.returncode == 0, first.stdout + first.stderr
+    env = {"MODEL_DIR": "", "MODEL_REPOSITORY": str(rollout), "MODEL_POLL_S": "1", "RESPONSE_CACHE": "0"}
+    images = [base64.b64encode((PHOTOS / name).read_bytes()).decode() for name in ("cat.jpg", "coffee.jpg")]
+    body = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [2], "data": images}]}
+    answers: list[tuple[int, str | None, list | None, str | None, str | None]] = []
+    stop = threading.Event()
+
+    def client(url: str) -> None:
+        with requests.Session() as http:
+            for _ in range(1000):  # bounded: the switch takes seconds
+                if stop.is_set():
+                    return
+                r = http.post(f"{url}/v2/models/{MODEL}/infer", json=body, timeout=60)
+                answer = r.json()
+                shape = answer["outputs"][0]["shape"] if r.status_code == 200 else None
+                retry = r.headers.get("Retry-After")
+                answers.append((r.status_code, answer.get("model_version"), shape, retry, answer.get("error")))
+
+    with Stack(tmp_path / "stack", env=env, workers=2).running(timeout=180) as stack:
+        clients = [threading.Thread(target=client, args=(stack.url,)) for _ in range(3)]
+        for thread in clients:
+            thread.start()
+        try:
+            wait_until(lambda: len(answers) >= 6, 120, "answers of version 1")
+            labels = tmp_path / "flowers.txt"
+            labels.write_text("\n".join(FLOWERS))
+            made = make_model(
+                rollout, stack, WEIGHTS="random:5", LABELS=str(labels), MODEL_REUSE_FROM=str(repository / MODEL / "1")
+            )
+            assert made.returncode == 0, made.stdout + made.stderr
+            wait_until(lambda: worker_versions(stack.url) == ["2", "2"], 120, "both workers on version 2")
+            switched = len(answers)
+            wait_until(lambda: len(answers) >= switched + 6, 120, "answers of version 2")
+        finally:
+            stop.set()
+            for thread in clients:
+                thread.join(60)
+
+        def probabilities_shape() -> list[int]:
+            meta = requests.get(f"{stack.url}/v2/models/{MODEL}", timeout=10).json()
+            return next(o["shape"] for o in meta["outputs"] if o["name"] == "probabilities")
+
+        # each API process reads the heartbeats at most once a second (fleet.READING_TTL_S)
+        wait_until(lambda: probabilities_shape() == [-1, 5], 10, "the metadata of version 2")
+    print("answers (status, version or error):", Counter((a[0], a[1] or a[4]) for a in answers))
+    assert {status for status, *_ in answers} <= {200, 503}, answers
+    assert all(retry and error for status, _, _, retry, error in answers if status == 503)  # V2-shaped, to retry
+    widths = {(version, tuple(shape)) for status, version, shape, _, _ in answers if status == 200}
+    assert widths == {("1", (2, 1000)), ("2", (2, 5))}, widths  # both served; each its own width
