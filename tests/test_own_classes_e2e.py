@@ -82,11 +82,6 @@ def test_the_protocol_describes_and_answers_five_classes(triton_client, sup):
     np.testing.assert_allclose(sorted(probs[0], reverse=True), [p for _, p in predicted], atol=6e-5)
 
 
-def worker_versions(url: str) -> list[str]:
-    workers = requests.get(url + "/ready", timeout=5).json()["workers"]
-    return sorted(w.get("model_version") or "" for w in workers if w["ready"])
-
-
 def test_a_rollout_from_imagenet_to_a_head_of_its_own_never_mixes_the_two(repository, tmp_path):
     """Two workers switch from an ImageNet version to the 5-class one while clients send 2-image V2 requests: each
     answer is one version's, of its width, or a 503 to retry; never a 500 nor rows of two widths."""
@@ -122,7 +117,11 @@ def test_a_rollout_from_imagenet_to_a_head_of_its_own_never_mixes_the_two(reposi
                 rollout, stack, WEIGHTS="random:5", LABELS=str(labels), MODEL_REUSE_FROM=str(repository / MODEL / "1")
             )
             assert made.returncode == 0, made.stdout + made.stderr
-            wait_until(lambda: worker_versions(stack.url) == ["2", "2"], 120, "both workers on version 2")
+            wait_until(
+                lambda: sorted(w["model_version"] for w in stack.ready_workers()) == ["2", "2"],
+                120,
+                "both workers on version 2",
+            )
             switched = len(answers)
             wait_until(lambda: len(answers) >= switched + 6, 120, "answers of version 2")
         finally:
