@@ -40,10 +40,15 @@ def test_reuse_then_nothing_to_do(random0_dir, tmp_path):
 FLOWERS = ["daisy", "dandelion", "rose", "sunflower", "tulip"]
 
 
-def test_a_head_of_its_own_classes_is_published_with_its_names(tmp_path):
-    """`make model WEIGHTS=<fine-tuned weights> LABELS=<names>`; refused when the names do not fit the head."""
+def test_a_head_of_its_own_classes_is_published_with_its_names(tmp_path, photos):
+    """`make model WEIGHTS=<fine-tuned weights> LABELS=<names>`; the worker names Keras' classes as LABELS does;
+    refused when the names do not fit the head."""
+    import classifier  # model/ is on sys.path (pytest.ini)
     import onnxruntime as ort
-    from keras_model import load_model
+    import settings
+    from imageprep import preprocess_file
+    from keras_model import load_model, resnet50_reference
+    from parity import keras_photo_batch
     from weights import parse_weights_spec
 
     weights = load_model(parse_weights_spec("random:5"), tmp_path, classes=5).weights_path  # as fine-tuning leaves it
@@ -59,6 +64,11 @@ def test_a_head_of_its_own_classes_is_published_with_its_names(tmp_path):
     assert class_names_of(version / "resnet50.onnx") == FLOWERS  # in the file: its sha256 covers the names
     session = ort.InferenceSession(str(version / "resnet50.onnx"), providers=["CPUExecutionProvider"])
     assert {o.name: o.shape[1] for o in session.get_outputs()}["probabilities"] == 5
+    keras_top = resnet50_reference(weights).predict(keras_photo_batch(photos), verbose=0).argmax(axis=1)
+    worker = classifier.Classifier(settings.Settings(MODEL_DIR=str(version), MODEL_VARIANT="fp32"), threads=2)
+    worker.initialize()
+    answers = worker.predict_batch([preprocess_file(p) for p in photos], top_k=1)
+    assert [a.top_k[0][0] for a in answers] == [FLOWERS[i] for i in keras_top]  # Keras' class i is LABELS' line i
     assert "already made" in run_cli(*args).stdout and published(repo) == ["1"]
     labels.write_text("\n".join(reversed(FLOWERS)))  # other names for the same weights: not the same version
     status = run_cli("card_status.py", "--weights", str(weights), "--labels", str(labels), "--model-dir", str(version))
