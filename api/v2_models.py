@@ -30,7 +30,9 @@ def metadata(versions: tuple[str, ...], classes: int | None) -> dict:
         "name": settings.MODEL_NAME,
         "versions": list(versions),
         "platform": PLATFORM,
-        "inputs": [{"name": n, "datatype": t, "shape": [-1, *(shape or (1,))]} for n, (t, shape) in INPUTS.items()],
+        "inputs": [
+            {"name": n, "datatype": t, "shape": [VARIABLE, *(shape or (1,))]} for n, (t, shape) in INPUTS.items()
+        ],
         "outputs": [{"name": n, "datatype": t, "shape": [VARIABLE, *shapes[n]]} for n, t in OUTPUTS.items()],
     }
 

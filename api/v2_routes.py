@@ -93,14 +93,15 @@ def model_ready(name: str, version: str | None = None):
 @bp.get("/models/<name>/versions/<version>/config")
 def model_config(name: str, version: str | None = None):
     served, _ = _resolve(name, version)
-    runtimes = fleet.ready_models(job_client.client()).get(served)
-    return v2_models.config(list(runtimes.runtimes if runtimes else ()), _classes(version))
-
-
-def _classes(version: str | None) -> int | None:
-    """How many classes `version` answers, or every served version when None: None when they differ (a rollout to
-    a head of other classes) or none says."""
     models = fleet.ready_models(job_client.client())
+    runtimes = models[served].runtimes if served in models else ()
+    return v2_models.config(list(runtimes), _classes(version, models))
+
+
+def _classes(version: str | None, models: dict[str, fleet.Served] | None = None) -> int | None:
+    """How many classes `version` answers, or every served version when None: None when they differ (a rollout to
+    a head of other classes) or none says. `models`: a fleet.ready_models() reading already taken."""
+    models = fleet.ready_models(job_client.client()) if models is None else models
     counts = {models[v].classes for v in ([version] if version else models) if v in models}
     return counts.pop() if len(counts) == 1 else None
 

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from resnet_common.class_index import index_names
+
 from atomic import atomic_write_text
 from make_class_index import DEFAULT_OUT as IMAGENET_INDEX
 from make_class_index import render
@@ -65,21 +67,15 @@ def _from_json(path: Path, text: str) -> dict[str, list[str]]:
         raw: Any = json.loads(text)
     except ValueError as exc:
         raise LabelsError(f"LABELS={path} is not JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise LabelsError(f'LABELS={path} must be a Keras class index: {{"0": ["id", "name"], …}}')
-    index = {}
-    for i in range(len(raw)):
-        entry = raw.get(str(i))
-        if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(s, str) for s in entry) and entry[1]):
-            raise LabelsError(
-                f'LABELS={path}: class {i} is {json.dumps(entry)}; each of 0…{len(raw) - 1} needs ["id", "name"]'
-            )
-        index[str(i)] = entry
-    return index
+    try:
+        index_names(raw, f"LABELS={path}")
+    except ValueError as exc:
+        raise LabelsError(str(exc)) from None
+    return {str(i): raw[str(i)] for i in range(len(raw))}
 
 
 def names(index: dict[str, list[str]]) -> list[str]:
-    return [index[str(i)][1] for i in range(len(index))]
+    return index_names(index, "the class index")
 
 
 def names_digest(index: dict[str, list[str]]) -> str:

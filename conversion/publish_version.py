@@ -89,7 +89,7 @@ def reuse(
 
     card = read_card(source) or {}
     keep_int8 = args.int8 and int8_matches(card, calibration)
-    skipped = {CARD_NAME, INDEX_NAME, str(card.get("labels"))} | (set() if keep_int8 else {INT8_NAME})
+    skipped = {CARD_NAME, INDEX_NAME, card.get("labels")} | (set() if keep_int8 else {INT8_NAME})
     for path in source.iterdir():
         if path.is_file() and path.name not in skipped:
             _link_or_copy(path, tmp / path.name)

@@ -544,7 +544,6 @@ def amdahl(raw_gain: float, share: float) -> float:
 BORROWABLE = ("peers.json", "bench_v2.json", "perf_analyzer.json")
 
 
-# Files that record the machine they ran on (machine.describe()), in the order a folder's machine is looked up.
 def find_path(folder: Path, name: str) -> Path | None:
     """Where the report reads `name` from: this results folder's file; for a BORROWABLE file it lacks, the newest
     sibling folder's that was measured on the same kind of machine (its own record, else its folder's). None when

@@ -33,14 +33,20 @@ def new_run_dir() -> Path:
     return path
 
 
+def run_dirs(containing: str | None = None) -> list[Path]:
+    """The run folders, oldest first, optionally only those that hold the given file."""
+    if not RESULTS.is_dir():
+        return []
+    return sorted(p for p in RESULTS.iterdir() if p.is_dir() and (containing is None or (p / containing).exists()))
+
+
 def latest_run_dir(containing: str | None = None) -> Path | None:
     """The newest run folder, optionally only among those that hold the given file."""
-    if not RESULTS.is_dir():
-        return None
-    runs = sorted(p for p in RESULTS.iterdir() if p.is_dir() and (containing is None or (p / containing).exists()))
+    runs = run_dirs(containing)
     return runs[-1] if runs else None
 
 
+# Files that record the machine they ran on (machine.describe()), in the order a folder's machine is looked up.
 MACHINE_RECORDS = ("bench.json", "matrix.json", "workloads.json", "peers.json", "compose_matrix.json")
 # What makes two machines the same kind for the report: the CPU, its flags and the cores usable.
 MACHINE_KIND = ("cpu_model", "vendor", "family", "model", "cores", "flags")
@@ -69,10 +75,7 @@ def bench_run_of_this_machine(machine: dict[str, Any] | None = None) -> Path | N
 
         machine = describe()
     kind = machine_kind(machine)
-    runs = (
-        sorted(p for p in RESULTS.iterdir() if p.is_dir() and (p / "bench.json").exists()) if RESULTS.is_dir() else []
-    )
-    return next((folder for folder in reversed(runs) if machine_kind(folder_machine(folder)) == kind), None)
+    return next((run for run in reversed(run_dirs("bench.json")) if machine_kind(folder_machine(run)) == kind), None)
 
 
 def run_dir_of_this_machine(machine: dict[str, Any] | None = None) -> Path:

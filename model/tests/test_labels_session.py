@@ -23,13 +23,13 @@ def test_a_head_of_its_own_classes_has_as_many_names_and_gaps_are_refused(tmp_pa
     path.write_text(json.dumps({str(i): [str(i), f"flower{i}"] for i in range(10)}))
     assert load_labels(str(path)) == [f"flower{i}" for i in range(10)]
     path.write_text(json.dumps({str(i): [f"n{i}", f"name{i}"] for i in range(1000) if i != 998}))
-    with pytest.raises(ValueError, match=r"999 entries; missing indices \[998\]"):
+    with pytest.raises(ValueError, match=r"class 998 is null; each of 0…998 needs"):
         load_labels(str(path))
     path.write_text(json.dumps({"0": ["n0", ""], "1": ["n1", "b"]}))
-    with pytest.raises(ValueError, match=r"missing indices \[0\]"):
+    with pytest.raises(ValueError, match=r'class 0 is \["n0", ""\]'):
         load_labels(str(path))
     path.write_text("{}")
-    with pytest.raises(ValueError, match="0 entries"):
+    with pytest.raises(ValueError, match="names no class"):
         load_labels(str(path))
     with pytest.raises(FileNotFoundError, match="make_class_index"):
         load_labels(str(tmp_path / "missing.json"))
