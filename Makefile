@@ -6,7 +6,7 @@ REDIS_PORT ?= 6379
 export WEIGHTS PORT REDIS_PORT WORKERS THREADS BATCH_SIZE BATCH_WAIT_MS MODEL_DIR INT8 MODEL_VARIANT
 export LABELS MODEL_REPOSITORY MODEL_NAME MODEL_VERSION MODEL_KEEP_VERSIONS MODEL_POLL_S CALIBRATION INT8_FORCE INT8_MIN_AGREEMENT
 
-.PHONY: setup model run status logs redis-cli test test-unit lint compose-check compose-test bench bench-peers bench-explain config-search matrix matrix-containers capacity perf report clean help
+.PHONY: setup model run status logs redis-cli test test-unit lint compose-check compose-test bench bench-peers bench-split bench-explain config-search matrix matrix-containers capacity perf report clean help
 
 setup:            ## virtual environments, pinned packages, redis-server and nginx (with its Lua module) when missing
 	scripts/install_system.sh
@@ -48,6 +48,9 @@ bench: model      ## model benchmark in one run: Keras baseline vs ONNX Runtime 
 bench-peers: model  ## this service (ONNX Runtime, OpenVINO) vs BentoML, Ray Serve, MLServer: same model, cores, batch and load (~14 min; QUICK=1 shorter windows)
 	bash scripts/peer_envs.sh
 	.venv/bin/python -m stress_test.peers.driver $(if $(QUICK),--quick)
+
+bench-split: model  ## the model service on a core of its own, the HTTP tier and the load on the others: fp32 and INT8 vs raw ONNX Runtime (~6 min)
+	.venv/bin/python -m stress_test.split_cores
 
 bench-explain: model  ## what class activation heatmaps cost per image, asked and not asked (~2 min; after bench)
 	.venv/bin/python -m stress_test.bench_explain

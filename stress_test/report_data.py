@@ -539,9 +539,9 @@ def amdahl(raw_gain: float, share: float) -> float:
 
 
 # Files a section takes from another results folder when this one has none: each is one tool's run on its own
-# (`make bench-peers` or `make perf` before any `make bench` writes a folder of its own). Every other file is read
-# from the report's folder only.
-BORROWABLE = ("peers.json", "bench_v2.json", "perf_analyzer.json")
+# (`make bench-peers`, `make perf` or `make bench-split` before any `make bench` writes a folder of its own).
+# Every other file is read from the report's folder only.
+BORROWABLE = ("peers.json", "bench_v2.json", "perf_analyzer.json", "split_cores.json")
 
 
 def find_path(folder: Path, name: str) -> Path | None:

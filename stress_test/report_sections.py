@@ -59,6 +59,7 @@ REPORT_FILES = (
     "perf_analyzer.json",
     "workloads.json",
     "bench_v2.json",
+    "split_cores.json",
 )
 
 TARGET_EXPLAIN_MS = 1.0  # heatmaps: at most this many ms per image, when asked
@@ -1115,7 +1116,7 @@ def document(folder: Path, f: Figures, shown: Path | str) -> list[str]:
     lines += compose_section(folder) + int8_section(f) + peers_report_section(folder) + v2_section(folder)
     lines += ["## Reading", ""] + reading(f) + [""]
     lines += shedding_section(folder) + explain_section(folder) + capacity_section(folder, f)
-    return lines + workloads_section(folder) + cpu_account_section(folder)
+    return lines + workloads_section(folder) + cpu_account_section(folder) + split_cores_section(folder)
 
 
 def cpu_account_section(folder: Path) -> list[str]:
@@ -1247,3 +1248,71 @@ def _perf_analyzer_lines(folder: Path) -> list[str]:
             ],
         ),
     ]
+
+
+SPLIT_LOADS = {"predict": "`/predict` small photos", "lone": "`/predict` one at a time", "fp32": "V2 FP32 tensors"}
+
+
+def split_cores_section(folder: Path) -> list[str]:
+    """The stack with its HTTP tier on cores of its own (split_cores.json): each load against raw ONNX Runtime on
+    the model's cores, judged by the workloads' and the protocol's goals."""
+    found = find_json(folder, "split_cores.json")
+    if found is None:
+        return []
+    path, s = found
+    rows = []
+    for variant, v in s["variants"].items():
+        for load, e in v["loads"].items():
+            lone = load == "lone"
+            word, by = judge(
+                e.get("gap_ms") if lone else e.get("vs_raw"), e["target_ms" if lone else "target"], not lone
+            )
+            rows.append(
+                {
+                    "what": f"{variant}, {SPLIT_LOADS[load]}, {e['clients']} client{'s' if e['clients'] != 1 else ''}",
+                    "measured": f"p50 {e['p50_ms']} ms" if lone else f"{e['ok_per_s']} img/s",
+                    "raw": f"batch-1 p50 {e['raw_b1_p50_ms']} ms" if lone else f"{v['raw_img_s']} img/s",
+                    "figure": f"+{e['gap_ms']} ms" if lone else e["vs_raw"],
+                    "goal": f"≤ {e['target_ms']} ms" if lone else f"≥ {e['target']}",
+                    "result": word,
+                    "by": by,
+                    "model_busy": e["model_cores_busy"],
+                    "other_busy": e["http_cores_busy"],
+                }
+            )
+    settings = "".join(f", {name}={value}" for name, value in (s.get("settings") or {}).items())
+    return [
+        "## The HTTP tier on a core of its own",
+        "",
+        f"`{s['command']}` (`{path}`): the model service ({s['workers']} worker × {s['threads']} thread, batch "
+        f"{s['batch_size']}{settings}) pinned to {_cores(s['model_cores'])}; supervisord, Redis, gunicorn, nginx and "
+        f"the load generator to {_cores(s['other_cores'])}; raw ONNX Runtime of the same processes × threads pinned "
+        "to the model's cores before the first round and after each, the stack idle beside it: each round is taken "
+        "over the mean of the two around it. Closed-loop clients through nginx, unique "
+        "bytes per request. The goals are the small-photo and protocol targets', which the workloads judge with "
+        "every part of the stack on every core: here nothing but the model service runs on its cores, as where the "
+        "API runs on other cores or machines. Busy: the mean share of each group of cores in use during the load.",
+        "",
+        *md_table(
+            rows,
+            [
+                ("what", "load"),
+                ("measured", "measured"),
+                ("raw", "raw ONNX Runtime"),
+                ("figure", "x raw / gap"),
+                ("goal", "goal"),
+                ("result", "result"),
+                ("by", "margin"),
+                ("model_busy", "model cores busy"),
+                ("other_busy", "other cores busy"),
+            ],
+        ),
+        "Raw ONNX Runtime moved by up to "
+        + ", ".join(f"{_pct(v['noise'])} ({variant})" for variant, v in s["variants"].items() if "noise" in v)
+        + " between two of its measurements in this run: ratios closer than that are level.",
+        "",
+    ]
+
+
+def _cores(cores: list[int]) -> str:
+    return f"core{'s' if len(cores) > 1 else ''} {', '.join(map(str, cores))}"

@@ -34,11 +34,12 @@ class Service:
 
     workdir: Path
     env: dict[str, str]
+    prefix: list[str] = field(default_factory=list)  # a command the stack runs under (testkit's Stack.prefix)
     stack: Stack = field(init=False)
     started_at: float = 0.0
 
     def __post_init__(self) -> None:
-        self.stack = Stack(Path(self.workdir), env=LOAD_ENV | self.env)
+        self.stack = Stack(Path(self.workdir), env=LOAD_ENV | self.env, prefix=self.prefix)
 
     @property
     def url(self) -> str:
