@@ -184,6 +184,11 @@ class ModelWatch:
             release_freed_memory()
 
     # switching -----------------------------------------------------------------------------------------
+    @property
+    def switch_ready(self) -> bool:
+        """A version is built and warmed: the worker takes it between this batch and the next."""
+        return self._pending is not None
+
     def take(self, current: Classifier) -> tuple[Classifier, SwitchReport] | None:
         """Called by the worker between batches: the classifier to use from now on, or None to keep `current`."""
         if self._pending is None:

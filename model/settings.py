@@ -47,6 +47,7 @@ class Settings(SharedSettings):
     CACHE_TTL_S: int = 3600  # response cache: how long an answer is kept (the API's RESPONSE_CACHE=0: off)
     CACHE_MAX_MB: int = 64  # response cache: bytes of answers kept, oldest dropped first
     BATCH_SHARE: int = 1  # 1: take at most ceil(unanswered jobs / live workers) per batch (0: greedy)
+    READ_AHEAD: int = 1  # 1: the transaction answering a batch reads the next one (0: answer, then read)
     WORKER_NAME: str = ""  # empty: <host>-<pid>-<index>
     SUMMARY_INTERVAL_S: float = 60.0
 

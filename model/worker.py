@@ -59,6 +59,7 @@ class Worker:
         self.jobs = self.batches = 0
         self.last_loop = time.monotonic()  # the liveness probe's clock: the loop came round (health_server)
         self._since_summary = (time.monotonic(), 0)
+        self._stop: threading.Event | None = None  # the running step's stop event
         # Every batch's input, reused: one batch at a time per worker, and nothing keeps it once the run returned.
         self._batch = np.empty((cfg.BATCH_SIZE, *PIXELS_SHAPE), dtype=np.float32)
 
@@ -68,6 +69,7 @@ class Worker:
         if not self._group_ready:
             self.queue.ensure_group()
             self._group_ready = True
+        self._stop = stop
         self.lease.start()
         self.switch_model()
         self.queue.serve(self._version())  # read the stream of the version that computes this batch
@@ -170,7 +172,16 @@ class Worker:
                     self.metrics.error(pred.error.value)
                     log.warning("job %s: %s: %s", job.named, pred.error.value, pred.message)
         handle = self.classifier.handle
-        self.queue.answer(answers, getattr(handle, "sha256", "") if handle is not None else "")
+        self.queue.answer(answers, getattr(handle, "sha256", "") if handle is not None else "", self._read_ahead())
+
+    def _read_ahead(self) -> int:
+        """How many jobs the answer's transaction may read for the next batch (READ_AHEAD): none while stopping (the
+        jobs in hand are the last) or with another model version ready to switch to (the next batch may serve
+        another stream)."""
+        stopping = self._stop is not None and self._stop.is_set()
+        if not self.cfg.READ_AHEAD or stopping or (self.watch is not None and self.watch.switch_ready):
+            return 0
+        return self.cfg.BATCH_SIZE
 
     def _version(self) -> str:
         handle = self.classifier.handle

@@ -696,7 +696,7 @@ def workloads_section(folder: Path) -> list[str]:
         runs = w.get("runs", [])
         ok = [r for r in runs if "error" not in r]
         lines += _workload_tables(w, runs) + _stage_profiles(ok) + _lone_request_lines(ok)
-        lines += _pyspy_lines(ok) + _batch_share_lines(ok, run_noise(runs))
+        lines += _pyspy_lines(ok) + _setting_lines(ok, run_noise(runs))
         lines += [f"- {r['name']} failed: {r['error'][:300]}" for r in runs if "error" in r]
     if d:
         lines += _fast_mode_lines(d)
@@ -825,31 +825,53 @@ def _pyspy_lines(ok: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def _batch_share_lines(ok: list[dict], margin: float) -> list[str]:
-    """Fair-share batches against greedy ones, when both runs are there; closer than `margin`: no difference. Each
-    stack's img/s is taken over how fast the machine ran during it (machine_rate), not over the raw rate before it
-    alone: one raw measurement moves by as much as the difference judged here."""
+# A setting's default against its other value, each a workloads run: (the run with the default, the run without,
+# the default, the other value, the load both ran).
+SETTING_COMPARISONS = (
+    (
+        "small-fp32-keras-c8",
+        "small-fp32-keras-c8-batch_share0",
+        "Fair-share batches (BATCH_SHARE=1, default)",
+        "greedy batches",
+        "small fp32 with 8 clients",
+    ),
+    (
+        "small-int8-keras-c8",
+        "small-int8-keras-c8-read_ahead0",
+        "Reading the next batch in the transaction that answers the last (READ_AHEAD=1, default)",
+        "answering, then reading (READ_AHEAD=0)",
+        "small INT8 with 8 clients",
+    ),
+)
+
+
+def _setting_lines(ok: list[dict], margin: float) -> list[str]:
+    """Each of SETTING_COMPARISONS whose two runs are there; closer than `margin`: no difference. Each stack's img/s
+    is taken over how fast the machine ran during it (machine_rate), not over the raw rate before it alone: one raw
+    measurement moves by as much as the difference judged here."""
     by_name = {r["name"]: r for r in ok}
-    shared, greedy = by_name.get("small-fp32-keras-c8"), by_name.get("small-fp32-keras-c8-batch_share0")
-    if not (shared and greedy and machine_rate(shared) and machine_rate(greedy)):
-        return []
-    x_shared, x_greedy = (r["ok_per_s"] / machine_rate(r) for r in (shared, greedy))
-    gain = x_shared / x_greedy if x_greedy else 1.0
-    verdict = (
-        "helped"
-        if gain > 1 + margin
-        else "hurt"
-        if gain < 1 - margin
-        else f"made no difference beyond this run's noise ({noise_basis(margin)})"
-    )
-    return [
-        f"- Fair-share batches (BATCH_SHARE=1, default) {verdict}: small fp32 with 8 clients {shared['ok_per_s']} "
-        f"img/s (mean batch {(shared.get('stages_ms') or {}).get('mean_batch')}) against greedy batches "
-        f"{greedy['ok_per_s']} img/s (mean batch {(greedy.get('stages_ms') or {}).get('mean_batch')}): "
-        f"{x_shared:.3f} against {x_greedy:.3f} x ONNX Runtime's raw rate while each stack ran (the mean of the "
-        "rates measured before and after it).",
-        "",
-    ]
+    lines = []
+    for default_run, other_run, default, other, load in SETTING_COMPARISONS:
+        on, off = by_name.get(default_run), by_name.get(other_run)
+        if not (on and off and machine_rate(on) and machine_rate(off)):
+            continue
+        x_on, x_off = (r["ok_per_s"] / machine_rate(r) for r in (on, off))
+        gain = x_on / x_off if x_off else 1.0
+        verdict = (
+            "helped"
+            if gain > 1 + margin
+            else "hurt"
+            if gain < 1 - margin
+            else f"made no difference beyond this run's noise ({noise_basis(margin)})"
+        )
+        lines += [
+            f"- {default} {verdict}: {load} {on['ok_per_s']} img/s (mean batch "
+            f"{(on.get('stages_ms') or {}).get('mean_batch')}) against {other} {off['ok_per_s']} img/s (mean batch "
+            f"{(off.get('stages_ms') or {}).get('mean_batch')}): {x_on:.3f} against {x_off:.3f} x ONNX Runtime's raw "
+            "rate while each stack ran (the mean of the rates measured before and after it).",
+            "",
+        ]
+    return lines
 
 
 def _fast_mode_lines(d: dict) -> list[str]:

@@ -38,7 +38,8 @@ from stress_test.results import bench_run_of_this_machine, format_table, write_j
 from stress_test.service import METRICS_PUSH_S, Service
 
 # (variant, PREPROCESS, [(workload, clients)], extra settings): what a target needs (the workload targets table),
-# plus the same fp32 small-photo run with BATCH_SHARE=0 (greedy batches), to show what the fair share is worth,
+# plus the same fp32 small-photo run with BATCH_SHARE=0 (greedy batches), to show what the fair share is worth, the
+# INT8 one with READ_AHEAD=0 (answer, then read), what reading the next batch while answering is worth,
 # and the small-photo runs of both variants again with RUNTIME=openvino: whether OpenVINO wins end to end, not only
 # raw, for each.
 PLAN = [
@@ -46,6 +47,7 @@ PLAN = [
     ("fp32", "fast", [("12mp", 8)], {}),
     ("int8", "keras", [("small", 8)], {}),
     ("fp32", "keras", [("small", 8)], {"BATCH_SHARE": "0"}),
+    ("int8", "keras", [("small", 8)], {"READ_AHEAD": "0"}),
     ("fp32", "keras", [("small", 1), ("small", 8)], {"RUNTIME": Runtime.OPENVINO}),
     ("int8", "keras", [("small", 8)], {"RUNTIME": Runtime.OPENVINO}),
 ]
@@ -127,6 +129,16 @@ def measure(
     return run
 
 
+def settings_suffix(extra: dict[str, str] | None) -> str:
+    """How a stack's extra settings show in its runs' names: -read_ahead0 for READ_AHEAD=0."""
+    return "".join(f"-{k.lower()}{v}" for k, v in (extra or {}).items())
+
+
+def run_name(workload: str, variant: str, mode: str, clients: int, extra: dict[str, str] | None) -> str:
+    """A run's name in workloads.json and the report, e.g. small-int8-keras-c8-read_ahead0."""
+    return f"{workload}-{variant}-{mode}-c{clients}{settings_suffix(extra)}"
+
+
 def raw_cfg(model: Path, args: argparse.Namespace) -> ort_runner.Config:
     """The raw measurement before each stack: its configuration (2 × 1, batch 8)."""
     return ort_runner.Config(str(model), 2, 1, 8, args.workload_raw_duration, 2.0)
@@ -161,13 +173,12 @@ def run_stack(
             **(extra or {}),
         },
     )
-    suffix = "".join(f"-{k.lower()}{v}" for k, v in (extra or {}).items())
     rows = []
     failed = False
     try:
         svc.start()
         for workload, clients in plan:
-            name = f"{workload}-{variant}-{mode}-c{clients}{suffix}"
+            name = run_name(workload, variant, mode, clients, extra)
             profile = args.out / "pyspy" / name if clients >= 8 and getattr(args, "out", None) else None
             row = measure(svc, name, workloads[workload], clients, args.workload_duration, profile)
             row.update(
@@ -185,7 +196,9 @@ def run_stack(
             rows.append(row)
             print(format_table([row], COLUMNS), flush=True)
     except Exception as exc:  # one broken stack must not lose the others' results
-        rows.append({"name": f"{variant}-{mode}{suffix}", "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        rows.append(
+            {"name": f"{variant}-{mode}{settings_suffix(extra)}", "error": f"{type(exc).__name__}: {exc}"[:2000]}
+        )
         print(f"{variant}-{mode} failed: {exc} (its logs are kept in {work})", file=sys.stderr)
         failed = True
     finally:
@@ -206,8 +219,10 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     workloads = {"small": photo_bytes(), "12mp": phone_photos()}
     rows: list[dict[str, Any]] = []
     for variant, mode, plan, extra in PLAN:
-        if variant in present:
-            rows += run_stack(variant, mode, plan, args, workloads, extra)
+        only = getattr(args, "only", None)  # run_matrix runs them all
+        chosen = [(w, c) for w, c in plan if not only or run_name(w, variant, mode, c, extra) in only]
+        if variant in present and chosen:
+            rows += run_stack(variant, mode, chosen, args, workloads, extra)
     data = {
         "machine": machine.describe(),
         "settings": {"duration": args.workload_duration, "raw_duration": args.workload_raw_duration},
@@ -242,6 +257,9 @@ def main() -> None:
     p.add_argument("--results-dir", help="folder for workloads.json (default: newest with bench.json)")
     p.add_argument("--model-dir", help="MODEL_DIR (default MODEL_DIR or model/artifacts)")
     p.add_argument("--quick", action="store_true", help="3 s runs, 2 s raw; results in a temp folder")
+    p.add_argument(
+        "--only", nargs="+", metavar="RUN", help="these runs only, by name (small-int8-keras-c8, …); a temp folder"
+    )
     add_arguments(p)
     args = p.parse_args()
     if args.quick:
@@ -249,7 +267,7 @@ def main() -> None:
     out = (
         Path(args.results_dir)
         if args.results_dir
-        else (Path(tempfile.mkdtemp(prefix="workloads-quick-")) if args.quick else bench_run_of_this_machine())
+        else (Path(tempfile.mkdtemp(prefix="workloads-")) if args.quick or args.only else bench_run_of_this_machine())
     )
     if out is None:
         raise SystemExit(

@@ -3,6 +3,7 @@ streams of named versions."""
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -282,3 +283,86 @@ def test_a_heartbeat_set_holding_another_type_leaves_jobs_served(r, make_worker)
     assert worker.queue.prune_consumers() == 0  # no heartbeat could be read, so none proved dead
     names = {c["name"] for c in r.xinfo_consumers(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)}
     assert b"idle-with-nothing-pending" in names
+
+
+def test_answering_reads_the_next_jobs_in_the_same_round_trip_version_first_and_leased(r, queue_of):
+    queue = queue_of("2")
+    first = enqueue(r, photo())
+    [job] = queue.read(8, None)
+    shared, named = enqueue(r, photo()), enqueue(r, photo(), stream=V2_STREAM)
+    queue.answer([(job, {"ok": True})], read_ahead=8)
+    assert result(r, first, timeout=1) == {"ok": True} and r.xlen(protocol.JOB_STREAM) == 1
+    pending = r.xpending_range(protocol.JOB_STREAM, protocol.CONSUMER_GROUP, "-", "+", 10)
+    pending += r.xpending_range(V2_STREAM, protocol.CONSUMER_GROUP, "-", "+", 10)
+    assert queue.carried == 2 and queue.held() == sorted(p["message_id"].decode() for p in pending)  # leased
+    assert [(j.id, j.stream) for j in queue.read(8, None)] == [(named, V2_STREAM), (shared, protocol.JOB_STREAM)]
+
+
+def test_reading_ahead_takes_only_this_workers_share_and_nothing_when_nothing_waits(r, queue_of):
+    queue = queue_of("1", name="w-a")
+    r.zadd(protocol.HEARTBEATS_KEY, {"w-a": time.time(), "w-b": time.time(), "w-gone": time.time() - 3600})
+    ids = [enqueue(r, photo()) for _ in range(6)]
+    [job] = queue.read(1, None)
+    queue.answer([(job, {"ok": True})], read_ahead=8)
+    assert queue.carried == 3  # ceil(5 unanswered / 2 live workers): the answered one no longer counts
+    taken = queue.read(8, None)
+    assert [j.id for j in taken] == ids[1:4]
+    queue.answer([(j, {"ok": True}) for j in taken], read_ahead=8)
+    assert queue.carried == 1  # ceil(2 / 2)
+    carried = queue.read(8, None)
+    rest = queue.read(8, None)  # read the ordinary way: nothing carried
+    assert [j.id for j in carried + rest] == ids[4:]
+    queue.answer([(j, {"ok": True}) for j in carried + rest], read_ahead=8)
+    assert queue.carried == 0 and r.xlen(protocol.JOB_STREAM) == 0
+
+
+def test_a_heartbeat_set_that_cannot_be_counted_leaves_the_read_ahead_greedy(r, queue_of):
+    queue = queue_of("1")
+    enqueue(r, photo())
+    [job] = queue.read(1, None)
+    r.set(protocol.HEARTBEATS_KEY, "a hand edit")
+    waiting = [enqueue(r, photo()) for _ in range(3)]
+    queue.answer([(job, {"ok": True})], read_ahead=8)
+    assert queue.carried == 3 and [j.id for j in queue.read(8, None)] == waiting  # read in the answer's transaction
+
+
+def test_a_read_ahead_that_fails_still_answers_and_the_next_read_mends_the_fault(r, queue_of):
+    queue = queue_of("1")
+    job_id = enqueue(r, photo())
+    [job] = queue.read(8, None)
+    later = enqueue(r, photo())
+    r.xgroup_destroy(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)  # Redis lost the group: the XACK finds nothing
+    queue.answer([(job, {"ok": True})], read_ahead=8)
+    assert result(r, job_id, timeout=1) == {"ok": True} and queue.carried == 0
+    assert [j.id for j in queue.read(8, None)] == [later]  # the group is recreated from the stream's start
+
+
+class SwitchReady:
+    """A model watch with another version built and warmed, not yet taken."""
+
+    switch_ready = True
+
+    def take(self, current):
+        return None
+
+
+def test_a_worker_reads_ahead_a_full_batch_except_while_stopping_or_about_to_switch(r, make_worker):
+    worker = make_worker(BATCH_SIZE=2)
+    ids = [enqueue(r, photo()) for _ in range(7)]
+    assert worker.step(block=False) == 2 and worker.queue.carried == 2
+    worker.watch = SwitchReady()
+    assert worker.step(block=False) == 2 and worker.queue.carried == 0  # the next batch may read another stream
+    worker.watch = None
+    assert worker.step(block=False) == 2 and worker.queue.carried == 1
+    stop = threading.Event()
+    stop.set()
+    assert worker.step(stop) == 1 and worker.queue.carried == 0  # stopping: the jobs in hand are the last
+    assert all(result(r, i, timeout=1)["ok"] for i in ids)
+
+
+def test_without_read_ahead_a_worker_answers_then_reads(r, make_worker):
+    worker = make_worker(BATCH_SIZE=2, READ_AHEAD=0)
+    ids = [enqueue(r, photo()) for _ in range(3)]
+    assert worker.step(block=False) == 2 and worker.queue.carried == 0
+    assert r.xpending(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)["pending"] == 0
+    assert worker.step(block=False) == 1 and result(r, ids[2], timeout=1)["ok"]

@@ -106,14 +106,20 @@ def test_cache_is_bounded_in_bytes_oldest_first_and_never_touches_jobs(r, make_w
 
 
 def test_a_worker_takes_only_its_share_when_peers_are_alive(r, make_worker):
-    """8 jobs in flight, 2 live workers: each batch takes 4, so the peer is not left idle."""
+    """8 jobs in flight, 2 live workers: the first batch takes 4, and the transaction answering it reads ahead
+    the worker's share of the 4 left, 2, so the peer is not left idle."""
     worker = make_worker()
     r.zadd(protocol.HEARTBEATS_KEY, {"w-test": time.time(), "peer": time.time()})
     ids = [enqueue(r, photo()) for _ in range(8)]
     assert worker.step(block=False) == 4
     assert [result(r, i, timeout=1)["batch_size"] for i in ids[:4]] == [4] * 4
-    r.zrem(protocol.HEARTBEATS_KEY, "peer")  # alone again: takes everything waiting
-    assert worker.step(block=False) == 4
+    assert worker.queue.carried == 2 and r.xpending(protocol.JOB_STREAM, protocol.CONSUMER_GROUP)["pending"] == 2
+    r.zrem(protocol.HEARTBEATS_KEY, "peer")  # alone again: what it read ahead, then everything waiting
+    assert worker.step(block=False) == 2
+    assert worker.queue.carried == 2  # alone: its share is all that is left
+    assert worker.step(block=False) == 2
+    assert worker.queue.carried == 0 and r.xlen(protocol.JOB_STREAM) == 0
+    assert all(result(r, i, timeout=1)["ok"] for i in ids[4:])
 
 
 def test_greedy_reads_when_batch_share_is_off(r, make_worker):

@@ -35,6 +35,7 @@ def test_targets_and_section(tmp_path):
         run("12mp-fp32-keras-c8", 26, 57),
         run("12mp-fp32-fast-c8", 36, 57),
         run("small-int8-keras-c8", 150, 180),
+        run("small-int8-keras-c8-read_ahead0", 120, 180),
         run("small-fp32-keras-c8-batch_share0", 47, 57),
     ]
     (tmp_path / "workloads.json").write_text(json.dumps({"settings": {"duration": 30}, "photos_mib": {}, "runs": runs}))
@@ -58,6 +59,10 @@ def test_targets_and_section(tmp_path):
     assert "### Targets" in text and "60" in text
     assert "measured again after each stack" not in text  # no raw rate after a stack: no noise to state
     assert "Fair-share batches (BATCH_SHARE=1, default) helped: small fp32 with 8 clients 53 img/s" in text
+    assert (
+        "Reading the next batch in the transaction that answers the last (READ_AHEAD=1, default) helped: small INT8 "
+        "with 8 clients 150 img/s (mean batch 4.0) against answering, then reading (READ_AHEAD=0) 120 img/s" in text
+    )
 
     def batch_share_verdict(greedy_img_s: float, int8_raw_after: float | None = None, **greedy_raw) -> str:
         """What the section says of fair-share batches (53 img/s, raw 57 before and after) against greedy ones at

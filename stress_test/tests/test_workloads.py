@@ -1,11 +1,12 @@
-"""workloads.cpu_roots: every process of the stack named with its part, workers apart from their model service."""
+"""workloads: every process of the stack named with its part (cpu_roots), and the run names the report reads."""
 
 from __future__ import annotations
 
 import os
 from types import SimpleNamespace
 
-from stress_test.workloads import cpu_roots
+from stress_test.report_sections import SETTING_COMPARISONS
+from stress_test.workloads import PLAN, cpu_roots, run_name
 
 
 def test_every_process_of_each_program_is_a_root_of_its_part():
@@ -17,3 +18,11 @@ def test_every_process_of_each_program_is_a_root_of_its_part():
     assert roots[5] == "supervisord" and roots[10] == "redis" and roots[20] == "model_service"
     assert roots[21] == roots[22] == "worker" and roots[30] == roots[31] == "gunicorn"
     assert roots[40] == roots[41] == "nginx" and roots[os.getpid()] == "load_generator"
+
+
+def test_run_names_are_unique_and_give_every_comparison_the_report_makes():
+    names = [run_name(w, variant, mode, c, extra) for variant, mode, plan, extra in PLAN for w, c in plan]
+    assert len(names) == len(set(names))
+    assert "small-int8-keras-c8-read_ahead0" in names and "small-fp32-keras-c8-batch_share0" in names
+    for default_run, other_run, *_ in SETTING_COMPARISONS:
+        assert default_run in names and other_run in names
