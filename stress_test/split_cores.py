@@ -5,7 +5,7 @@ their CPU from the cores inference runs on, so end-to-end / raw there is bounded
 well the workers use their cores. This run separates the two: it gives the model service WORKERS × THREADS cores of
 its own (the first usable ones) and everything else — supervisord, Redis, gunicorn, nginx and this load generator —
 the rest, every thread pinned (stress_test/pinning.py); raw ONNX Runtime of the same workers × threads runs pinned
-to the model's cores in every round, the stack idle beside it. What it measures is how a deployment whose API runs
+to the model's cores before the first round and after each, the stack idle beside it. What it measures is how a deployment whose API runs
 on other cores or machines (the Kubernetes layout: API pods and model pods) does against raw.
 
 Per variant, one stack as `make run` serves it; closed-loop clients through nginx, unique bytes per request, each
@@ -76,7 +76,9 @@ def load(svc: Service, name: str, args: argparse.Namespace, warmup: float, durat
     return {"clients": clients, "ok_per_s": row["ok_per_s"], "p50_ms": row["p50_ms"], "statuses": row["statuses"]}
 
 
-def measure_variant(variant: str, model: Path, cores: tuple[set[int], set[int]], args) -> dict[str, Any]:
+def measure_variant(
+    variant: str, model: Path, cores: tuple[set[int], set[int]], args: argparse.Namespace
+) -> dict[str, Any]:
     """One stack of `variant` pinned as described: raw, then `args.rounds` rounds of every load of PLAN, each followed
     by raw again."""
     model_cores, http_cores = cores

@@ -139,6 +139,11 @@ def run_name(workload: str, variant: str, mode: str, clients: int, extra: dict[s
     return f"{workload}-{variant}-{mode}-c{clients}{settings_suffix(extra)}"
 
 
+def run_names() -> list[str]:
+    """Every run of PLAN, in order."""
+    return [run_name(w, variant, mode, c, extra) for variant, mode, plan, extra in PLAN for w, c in plan]
+
+
 def raw_cfg(model: Path, args: argparse.Namespace) -> ort_runner.Config:
     """The raw measurement before each stack: its configuration (2 × 1, batch 8)."""
     return ort_runner.Config(str(model), 2, 1, 8, args.workload_raw_duration, 2.0)
@@ -218,8 +223,8 @@ def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     present = artifacts.variants(artifacts.model_dir(args.model_dir))
     workloads = {"small": photo_bytes(), "12mp": phone_photos()}
     rows: list[dict[str, Any]] = []
+    only = getattr(args, "only", None)  # run_matrix runs them all
     for variant, mode, plan, extra in PLAN:
-        only = getattr(args, "only", None)  # run_matrix runs them all
         chosen = [(w, c) for w, c in plan if not only or run_name(w, variant, mode, c, extra) in only]
         if variant in present and chosen:
             rows += run_stack(variant, mode, chosen, args, workloads, extra)
@@ -262,6 +267,8 @@ def main() -> None:
     )
     add_arguments(p)
     args = p.parse_args()
+    if unknown := set(args.only or ()) - set(run_names()):
+        raise SystemExit(f"no run named {', '.join(sorted(unknown))}; the runs: {' '.join(run_names())}")
     if args.quick:
         args.workload_duration, args.workload_raw_duration = 3, 2
     out = (

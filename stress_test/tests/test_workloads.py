@@ -6,7 +6,7 @@ import os
 from types import SimpleNamespace
 
 from stress_test.report_sections import SETTING_COMPARISONS
-from stress_test.workloads import PLAN, cpu_roots, run_name
+from stress_test.workloads import cpu_roots, run_names
 
 
 def test_every_process_of_each_program_is_a_root_of_its_part():
@@ -21,7 +21,7 @@ def test_every_process_of_each_program_is_a_root_of_its_part():
 
 
 def test_run_names_are_unique_and_give_every_comparison_the_report_makes():
-    names = [run_name(w, variant, mode, c, extra) for variant, mode, plan, extra in PLAN for w, c in plan]
+    names = run_names()
     assert len(names) == len(set(names))
     assert "small-int8-keras-c8-read_ahead0" in names and "small-fp32-keras-c8-batch_share0" in names
     for default_run, other_run, *_ in SETTING_COMPARISONS:
