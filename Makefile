@@ -49,7 +49,7 @@ bench-peers: model  ## this service (ONNX Runtime, OpenVINO) vs BentoML, Ray Ser
 	bash scripts/peer_envs.sh
 	.venv/bin/python -m stress_test.peers.driver $(if $(QUICK),--quick)
 
-bench-split: model  ## the model service on a core of its own, the HTTP tier and the load on the others: fp32 and INT8 vs raw ONNX Runtime (~6 min)
+bench-split: model  ## the model service on a core of its own, the HTTP tier and the load on the others: fp32 and INT8 vs raw ONNX Runtime (~7 min)
 	.venv/bin/python -m stress_test.split_cores
 
 bench-explain: model  ## what class activation heatmaps cost per image, asked and not asked (~2 min; after bench)

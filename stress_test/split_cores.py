@@ -14,7 +14,7 @@ client from its own loopback address:
 - `lone` (fp32): /predict, 1 client: p50 against raw batch 1's p50;
 - `fp32` (fp32): V2 FP32 preprocessed tensors, `--fp32-clients` clients: img/s against raw.
 
-  python -m stress_test.split_cores [--rounds 2] [--duration 15]     # about 6 min; writes split_cores.json
+  python -m stress_test.split_cores [--rounds 2] [--duration 15]     # about 7 min; writes split_cores.json
 """
 
 from __future__ import annotations
