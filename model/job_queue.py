@@ -62,13 +62,13 @@ return owned
 """
 
 
-# The next batch, read in the transaction that answers the last one: this worker's share of what waits (as
-# fair_share: ceil(unanswered / live workers), at most the count; the count itself with ARGV[5] "0", one live
-# worker or a heartbeat set that cannot be counted), without blocking. Its answers are acked and deleted before it
-# runs, so they are not counted as unanswered. KEYS: the streams read (the version's first), then the heartbeat
-# set; ARGV[1] group, ARGV[2] consumer, ARGV[3] count, ARGV[4] oldest live heartbeat, ARGV[5] "1" to share.
-# Replies as XREADGROUP does (nil when nothing waits).
-_READ_AHEAD_LUA = """
+# This worker's fair share of what waits, the one definition of it: ceil(unanswered / live workers), at most the
+# count and at least 1; the count itself with ARGV[5] "0" (BATCH_SHARE=0), one live worker, nothing waiting, or a
+# heartbeat set that cannot be counted (pcall: the heartbeat thread reports that key, jobs keep being served). A
+# stream of another type fails the script with WRONGTYPE (the caller's _on_streams sets it aside). KEYS: the
+# streams read (the version's first), then the heartbeat set; ARGV[1] group, ARGV[2] consumer, ARGV[3] count,
+# ARGV[4] oldest live heartbeat, ARGV[5] "1" to share. Leaves `count` and `streams` for what follows it.
+_SHARE_LUA = """
 local streams = #KEYS - 1
 local count = tonumber(ARGV[3])
 if ARGV[5] == '1' then
@@ -81,11 +81,20 @@ if ARGV[5] == '1' then
     count = math.max(1, math.min(count, math.ceil(unanswered / workers)))
   end
 end
+"""
+_FAIR_SHARE_LUA = _SHARE_LUA + "return count\n"
+# The next batch, read in the transaction that answers the last one: the share, read without blocking. Its answers
+# are acked and deleted before it runs, so they are not counted as unanswered. Replies as XREADGROUP does (nil when
+# nothing waits).
+_READ_AHEAD_LUA = (
+    _SHARE_LUA
+    + """
 local args = {'XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', count, 'STREAMS'}
 for i = 1, streams do args[#args + 1] = KEYS[i] end
 for i = 1, streams do args[#args + 1] = '>' end
 return redis.call(unpack(args))
 """
+)
 
 
 def connect(cfg: Settings, block_ms: int) -> redis.Redis:
@@ -333,30 +342,21 @@ class JobQueue:
         return len(self._carried)
 
     def fair_share(self, count: int) -> int:
-        """At most this worker's share of the unanswered jobs: ceil(XLEN / live workers), at least 1.
+        """At most this worker's share of the unanswered jobs (_SHARE_LUA): ceil(XLEN / live workers), at least 1.
 
         A greedy XREADGROUP COUNT BATCH_SIZE lets one worker take every job in flight while its peers idle (with
         8 clients and 2 workers at batch 8, one core sat idle between batches); sharing keeps all of them busy.
-        One pipelined round trip; a single worker, or a queue deeper than the batch, reads `count` as before. A
-        heartbeat set that cannot be counted (another type of value at its key) leaves the read greedy: the heartbeat
-        thread reports that key, and jobs keep being served."""
+        One round trip; a single worker, or a queue deeper than the batch, reads `count` as before."""
+        return self._on_streams(
+            lambda streams: int(self.r.eval(_FAIR_SHARE_LUA, *self._share_args(streams, count))), count
+        )
 
-        def lengths_and_workers(streams: tuple[str, ...]) -> list[Any]:
-            pipe = self.r.pipeline(transaction=False)
-            for stream in streams:
-                pipe.xlen(stream)
-            pipe.zcount(protocol.HEARTBEATS_KEY, time.time() - self.cfg.HEARTBEAT_TTL_S, "+inf")
-            *lengths, workers = pipe.execute(raise_on_error=False)
-            for length in lengths:
-                if isinstance(length, Exception):
-                    raise length  # a stream of another type: _on_streams sets it aside
-            return [*lengths, workers]
-
-        *lengths, workers = self._on_streams(lengths_and_workers, [0])
-        unanswered = sum(lengths)
-        if isinstance(workers, Exception) or workers <= 1 or unanswered == 0:
-            return count
-        return max(1, min(count, -(-int(unanswered) // int(workers))))
+    def _share_args(self, streams: tuple[str, ...], count: int) -> list[Any]:
+        """EVAL's numkeys, keys and arguments for _SHARE_LUA and what builds on it."""
+        keys = (*reversed(streams), protocol.HEARTBEATS_KEY)
+        cutoff = repr(time.time() - self.cfg.HEARTBEAT_TTL_S)
+        share = "1" if self.cfg.BATCH_SHARE else "0"
+        return [len(keys), *keys, protocol.CONSUMER_GROUP, self.name, count, cutoff, share]
 
     def read_batch(self, count: int, block_ms: int | None, stop: threading.Event | None = None) -> list[Job]:
         """What is waiting, up to `count` (and, with BATCH_SHARE=1, to this worker's fair share of it); with
@@ -471,16 +471,11 @@ class JobQueue:
         self.release(jobs)
         for stream, ids in by_stream(job.key for job in jobs).items():
             pipe.xack(stream, protocol.CONSUMER_GROUP, *ids).xdel(stream, *ids)
-        streams = tuple(reversed(self.streams)) if read_ahead > 0 and not self._carried else ()
+        streams = self.streams if read_ahead > 0 and not self._carried else ()
         if not streams:
             pipe.execute()
             return
-        cutoff = time.time() - self.cfg.HEARTBEAT_TTL_S
-        share = "1" if self.cfg.BATCH_SHARE else "0"
-        keys = (*streams, protocol.HEARTBEATS_KEY)
-        pipe.eval(
-            _READ_AHEAD_LUA, len(keys), *keys, protocol.CONSUMER_GROUP, self.name, read_ahead, repr(cutoff), share
-        )
+        pipe.eval(_READ_AHEAD_LUA, *self._share_args(streams, read_ahead))
         *replies, ahead = pipe.execute(raise_on_error=False)
         for reply in replies:  # the answers' own faults are the caller's, as without the read
             if isinstance(reply, Exception):

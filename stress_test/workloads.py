@@ -217,13 +217,12 @@ def run_stack(
     return rows
 
 
-def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """Every stack of PLAN whose variant is present; writes <out>/workloads.json."""
+def run(args: argparse.Namespace, out: Path, only: list[str] | None = None) -> dict[str, Any]:
+    """Every stack of PLAN whose variant is present (`only`: of those runs, by name); writes <out>/workloads.json."""
     args.out = out  # py-spy's collapsed stacks go to <out>/pyspy/<run>/
     present = artifacts.variants(artifacts.model_dir(args.model_dir))
     workloads = {"small": photo_bytes(), "12mp": phone_photos()}
     rows: list[dict[str, Any]] = []
-    only = getattr(args, "only", None)  # run_matrix runs them all
     for variant, mode, plan, extra in PLAN:
         chosen = [(w, c) for w, c in plan if not only or run_name(w, variant, mode, c, extra) in only]
         if variant in present and chosen:
@@ -280,7 +279,7 @@ def main() -> None:
         raise SystemExit(
             "no results folder with this machine's bench.json: run `make bench` first, or pass --results-dir"
         )
-    run(args, out)
+    run(args, out, args.only)
 
 
 if __name__ == "__main__":
