@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections import Counter
 
@@ -56,7 +57,12 @@ def test_predict_answers_with_the_heads_own_names_as_the_classifier_does(sup, re
     assert body["top_k"] == expected and body["prediction"] == expected[0][0]
     assert np.asarray(body["heatmap"]).shape == (7, 7)  # the class map of its own top class
     page = requests.post(sup.url + "/", files={"file": ("cat.jpg", (PHOTOS / "cat.jpg").read_bytes())}, timeout=60)
-    assert page.status_code == 200 and expected[0][0] in page.text
+    assert page.status_code == 200, page.text
+    shown = re.search(r'<strong id="prediction">([^<]*)</strong>', page.text)
+    assert shown is not None and shown.group(1) == expected[0][0]
+    rows = re.findall(r'<th scope="row">([^<]*)</th>.*?<td class="num">([^<]*)</td>', page.text, re.DOTALL)
+    assert [label for label, _ in rows] == [label for label, _ in expected[:5]]  # the page's top 5: every class
+    assert [float(score) for _, score in rows] == pytest.approx([p for _, p in expected[:5]], abs=6e-5)
 
 
 def test_the_protocol_describes_and_answers_five_classes(triton_client, sup):

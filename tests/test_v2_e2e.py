@@ -34,11 +34,6 @@ def sup(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(triton_client):
-    return triton_client
-
-
-@pytest.fixture(scope="module")
 def files() -> list[bytes]:
     return [(PHOTOS / n).read_bytes() for n in NAMES]
 
@@ -76,17 +71,19 @@ def image_input(files: list[bytes], binary: bool = True) -> triton.InferInput:
     return tensor
 
 
-def probabilities(client, tensor, binary: bool = True) -> np.ndarray:
-    result = client.infer(MODEL, [tensor], outputs=[triton.InferRequestedOutput("probabilities", binary_data=binary)])
+def probabilities(triton_client, tensor, binary: bool = True) -> np.ndarray:
+    result = triton_client.infer(
+        MODEL, [tensor], outputs=[triton.InferRequestedOutput("probabilities", binary_data=binary)]
+    )
     response = result.get_response()
     assert response["model_name"] == MODEL and response["model_version"] == "1"
     return result.as_numpy("probabilities")
 
 
-def test_health_and_metadata(client):
-    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(MODEL)
-    assert client.is_model_ready(MODEL, "1")
-    server = client.get_server_metadata()
+def test_health_and_metadata(triton_client):
+    assert triton_client.is_server_live() and triton_client.is_server_ready() and triton_client.is_model_ready(MODEL)
+    assert triton_client.is_model_ready(MODEL, "1")
+    server = triton_client.get_server_metadata()
     assert server["extensions"] == [
         "binary_tensor_data",
         "classification",
@@ -94,23 +91,23 @@ def test_health_and_metadata(client):
         "model_repository",
         "statistics",
     ]
-    meta = client.get_model_metadata(MODEL)
+    meta = triton_client.get_model_metadata(MODEL)
     assert meta["versions"] == ["1"] and [i["name"] for i in meta["inputs"]] == ["image", "input"]
-    config = client.get_model_config(MODEL)
+    config = triton_client.get_model_config(MODEL)
     assert config["max_batch_size"] == 8 and [o["dims"] for o in config["output"]] == [[1000], [7, 7]]
 
 
-def test_statistics_count_what_the_client_sent(client, files):
+def test_statistics_count_what_the_client_sent(triton_client, files):
     """tritonclient's get_inference_statistics: the images and requests of this test, computed by version 1."""
 
     def stat() -> dict:
-        [one] = client.get_inference_statistics(MODEL, "1")["model_stats"]
+        [one] = triton_client.get_inference_statistics(MODEL, "1")["model_stats"]
         return one
 
     before = stat()
     tagged = [data + f"statistics {i}".encode() for i, data in enumerate(files)]  # unique bytes: no cache hit
-    probabilities(client, image_input(tagged[:2]))
-    probabilities(client, image_input(tagged[2:]))
+    probabilities(triton_client, image_input(tagged[:2]))
+    probabilities(triton_client, image_input(tagged[2:]))
     after = stat()
     count = lambda s, key: s["inference_stats"][key]["count"]  # noqa: E731
     assert after["inference_count"] - before["inference_count"] == 3
@@ -121,8 +118,8 @@ def test_statistics_count_what_the_client_sent(client, files):
     assert after["last_inference"] >= before["last_inference"] and after["last_inference"] > 0
 
 
-def test_bytes_binary_equals_predict(client, files, predicted):
-    probs = probabilities(client, image_input(files))
+def test_bytes_binary_equals_predict(triton_client, files, predicted):
+    probs = probabilities(triton_client, image_input(files))
     assert probs.shape == (3, 1000) and probs.dtype == np.float32
     for row, name in zip(probs, NAMES):
         top = np.sort(row)[::-1][:5]
@@ -130,22 +127,24 @@ def test_bytes_binary_equals_predict(client, files, predicted):
         assert abs(float(row.sum()) - 1) < 1e-3
 
 
-def test_bytes_json_equals_binary(client, files):
-    binary = probabilities(client, image_input(files))
-    as_json = probabilities(client, image_input(files, binary=False), binary=False)
+def test_bytes_json_equals_binary(triton_client, files):
+    binary = probabilities(triton_client, image_input(files))
+    as_json = probabilities(triton_client, image_input(files, binary=False), binary=False)
     np.testing.assert_allclose(as_json, binary, rtol=0, atol=1e-6)
 
 
-def test_fp32_preprocessed_here_equals_bytes(client, files):
+def test_fp32_preprocessed_here_equals_bytes(triton_client, files):
     x = np.stack([keras_preprocess(f) for f in files])
     tensor = triton.InferInput("input", list(x.shape), "FP32")
     tensor.set_data_from_numpy(x)
-    np.testing.assert_allclose(probabilities(client, tensor), probabilities(client, image_input(files)), atol=1e-5)
+    np.testing.assert_allclose(
+        probabilities(triton_client, tensor), probabilities(triton_client, image_input(files)), atol=1e-5
+    )
 
 
-def test_classification_as_triton_formats_it(client, files, predicted):
+def test_classification_as_triton_formats_it(triton_client, files, predicted):
     out = triton.InferRequestedOutput("probabilities", class_count=3)
-    strings = client.infer(MODEL, [image_input(files)], outputs=[out]).as_numpy("probabilities")
+    strings = triton_client.infer(MODEL, [image_input(files)], outputs=[out]).as_numpy("probabilities")
     assert strings.shape == (3, 3)
     for row, name in zip(strings, NAMES):
         parsed = [s.decode().split(":") for s in row]
@@ -154,9 +153,9 @@ def test_classification_as_triton_formats_it(client, files, predicted):
             assert len(score.split(".")[1]) == 6 and abs(float(score) - p) < 6e-5 and 0 <= int(index) < 1000
 
 
-def test_heatmap_only_when_asked_equals_predict(client, sup, files):
+def test_heatmap_only_when_asked_equals_predict(triton_client, sup, files):
     outs = [triton.InferRequestedOutput("probabilities"), triton.InferRequestedOutput("heatmap")]
-    heat = client.infer(MODEL, [image_input(files[:1])], outputs=outs).as_numpy("heatmap")
+    heat = triton_client.infer(MODEL, [image_input(files[:1])], outputs=outs).as_numpy("heatmap")
     with open(PHOTOS / NAMES[0], "rb") as fh:
         body = requests.post(sup.url + "/predict?explain=1", files={"file": (NAMES[0], fh)}, timeout=60).json()
     assert heat.shape == (1, 7, 7)
@@ -164,11 +163,11 @@ def test_heatmap_only_when_asked_equals_predict(client, sup, files):
 
 
 @pytest.mark.parametrize("request_coding, response_coding", [("gzip", "deflate"), ("deflate", "gzip")])
-def test_compressed_both_ways_answers_as_uncompressed(client, sup, files, request_coding, response_coding):
+def test_compressed_both_ways_answers_as_uncompressed(triton_client, sup, files, request_coding, response_coding):
     """tritonclient's compression options; the response's coding is checked on the wire (tritonclient would also
     read an uncompressed answer)."""
-    plain = probabilities(client, image_input(files))
-    packed = client.infer(
+    plain = probabilities(triton_client, image_input(files))
+    packed = triton_client.infer(
         MODEL,
         [image_input(files)],
         outputs=[triton.InferRequestedOutput("probabilities", binary_data=True)],
@@ -197,29 +196,29 @@ def _error(call) -> tuple[str, str]:
     return err.value.status(), err.value.message()
 
 
-def test_client_errors(client, files):
-    assert _error(lambda: client.get_model_metadata("vgg16"))[0] == "404"
-    assert _error(lambda: client.get_model_metadata(MODEL, "9"))[0] == "404"
-    assert _error(lambda: client.infer("vgg16", [image_input(files[:1])]))[0] == "404"
+def test_client_errors(triton_client, files):
+    assert _error(lambda: triton_client.get_model_metadata("vgg16"))[0] == "404"
+    assert _error(lambda: triton_client.get_model_metadata(MODEL, "9"))[0] == "404"
+    assert _error(lambda: triton_client.infer("vgg16", [image_input(files[:1])]))[0] == "404"
     wrong_type = triton.InferInput("image", [1], "FP32")
     wrong_type.set_data_from_numpy(np.zeros(1, np.float32))
-    assert _error(lambda: client.infer(MODEL, [wrong_type])) == (
+    assert _error(lambda: triton_client.infer(MODEL, [wrong_type])) == (
         "400",
         "input 'image' must have datatype BYTES, got 'FP32'",
     )
     wrong_shape = triton.InferInput("input", [1, 224, 224], "FP32")
     wrong_shape.set_data_from_numpy(np.zeros((1, 224, 224), np.float32))
-    assert _error(lambda: client.infer(MODEL, [wrong_shape]))[0] == "400"
-    status, message = _error(lambda: client.infer(MODEL, [image_input([b"not an image"])]))
+    assert _error(lambda: triton_client.infer(MODEL, [wrong_shape]))[0] == "400"
+    status, message = _error(lambda: triton_client.infer(MODEL, [image_input([b"not an image"])]))
     assert status == "400" and "image" in message
-    assert _error(lambda: client.infer(MODEL, [image_input(files[:1] * 9)]))[0] == "400"  # above V2_MAX_BATCH
+    assert _error(lambda: triton_client.infer(MODEL, [image_input(files[:1] * 9)]))[0] == "400"  # above V2_MAX_BATCH
     not_base64 = triton.InferInput("image", [1], "BYTES")
     not_base64.set_data_from_numpy(np.array([b"%%% not base64"], dtype=np.object_), binary_data=False)
-    status, message = _error(lambda: client.infer(MODEL, [not_base64]))
+    status, message = _error(lambda: triton_client.infer(MODEL, [not_base64]))
     assert status == "400" and "base64" in message
     unknown = triton.InferInput("pixels", [1], "BYTES")
     unknown.set_data_from_numpy(np.array([b"x"], dtype=np.object_))
-    assert _error(lambda: client.infer(MODEL, [unknown]))[0] == "400"
+    assert _error(lambda: triton_client.infer(MODEL, [unknown]))[0] == "400"
 
 
 def _post(sup, body: bytes, **headers) -> requests.Response:
