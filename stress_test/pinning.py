@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 
 def threads_of(pid: int) -> list[int]:
@@ -33,23 +32,6 @@ def pin(pids: Iterable[int], cores: set[int]) -> int:
                     continue
                 pinned.add(tid)
     return len(pinned)
-
-
-def allowed_cores(tid: int) -> set[int]:
-    """The cores a thread may run on, as the kernel reports it (/proc/<tid>/status, Cpus_allowed_list)."""
-    for line in Path(f"/proc/{tid}/status").read_text().splitlines():
-        if line.startswith("Cpus_allowed_list:"):
-            return parse_cpu_list(line.split(":", 1)[1])
-    raise ValueError(f"no Cpus_allowed_list for task {tid}")
-
-
-def parse_cpu_list(text: str) -> set[int]:
-    """The kernel's CPU list format ("0-2,5") as a set."""
-    cores: set[int] = set()
-    for part in text.strip().split(","):
-        first, _, last = part.partition("-")
-        cores.update(range(int(first), int(last or first) + 1))
-    return cores
 
 
 def cpu_list(cores: Iterable[int]) -> str:

@@ -1294,7 +1294,7 @@ def split_cores_section(folder: Path) -> list[str]:
                     "what": f"{variant}, {SPLIT_LOADS[load]}, {e['clients']} client{'s' if e['clients'] != 1 else ''}",
                     "measured": f"p50 {e['p50_ms']} ms" if lone else f"{e['ok_per_s']} img/s",
                     "raw": f"batch-1 p50 {e['raw_b1_p50_ms']} ms" if lone else f"{v['raw_img_s']} img/s",
-                    "figure": f"+{e['gap_ms']} ms" if lone else e["vs_raw"],
+                    "figure": f"{e['gap_ms']:+} ms" if lone else e["vs_raw"],
                     "goal": f"≤ {e['target_ms']} ms" if lone else f"≥ {e['target']}",
                     "result": word,
                     "by": by,

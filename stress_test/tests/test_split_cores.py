@@ -90,6 +90,9 @@ def test_the_report_section_gives_every_load_with_its_goal_and_result(tmp_path):
         in text
     )
     assert "Raw ONNX Runtime moved by up to 7% (fp32) between two of its measurements in this run" in text
+    data["variants"]["fp32"]["loads"]["lone"]["gap_ms"] = -0.5  # faster than raw's batch 1: no "+-"
+    (tmp_path / "split_cores.json").write_text(json.dumps(data))
+    assert "| -0.5 ms | ≤ 5.0 ms | met |" in "\n".join(split_cores_section(tmp_path))
     assert split_cores_section(tmp_path / "nothing") == []
 
 
