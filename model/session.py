@@ -86,10 +86,13 @@ class ModelHandle:
     labels_file: str = ""  # the class index the folder carries (the card's `labels`); "": none, use LABELS_FILE
 
 
-def open_session(path: str, threads: int, spin: bool, runtime: str = DEFAULT_RUNTIME):
+def open_session(path: str, threads: int, spin: bool, runtime: str = DEFAULT_RUNTIME, mem_pattern: bool = True):
     """A CPU session with fixed intra-op threads, one inter-op thread and full graph optimisation (the benchmark
     opens its sessions through this too, so it measures exactly what the worker runs). RUNTIME=openvino: an
-    OpenVINO compiled model of the same file behind the same calls (openvino_session)."""
+    OpenVINO compiled model of the same file behind the same calls (openvino_session).
+
+    `mem_pattern` False: ONNX Runtime plans each run's memory as it goes instead of keeping a pattern per input
+    shape; a worker's batches come in every size up to BATCH_SIZE, and it would keep one for each size it met."""
     if runtime not in tuple(Runtime):
         raise ValueError(f"RUNTIME={runtime!r} is not one of {[r.value for r in Runtime]}")
     if runtime == Runtime.OPENVINO:
@@ -103,6 +106,7 @@ def open_session(path: str, threads: int, spin: bool, runtime: str = DEFAULT_RUN
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.enable_mem_pattern = mem_pattern
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     opts.log_severity_level = 3
@@ -130,7 +134,7 @@ def create_session(cfg: Settings, threads: int, spin: bool, model_dir: str | Non
     if expected and os.path.getsize(path) != expected:
         raise ValueError(f"{path} has {os.path.getsize(path)} bytes, the model card says {expected}")
 
-    session = open_session(path, threads, spin, cfg.RUNTIME)
+    session = open_session(path, threads, spin, cfg.RUNTIME, bool(cfg.ORT_MEM_PATTERN))
     sha256 = variants[variant].get("sha256") or _sha256_file(path)
 
     outputs = [o.name for o in session.get_outputs()]
