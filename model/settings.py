@@ -32,7 +32,7 @@ class Settings(SharedSettings):
     WORKERS: int = 0  # 0: derived from the cores (session.default_topology)
     THREADS: int = 0  # 0: derived from the cores
     ORT_SPIN: str = "auto"  # auto (off when WORKERS > 1) | 0 | 1
-    ORT_MEM_PATTERN: int = 1  # 0: no memory pattern kept per batch shape (less resident memory; see operations.md)
+    ORT_MEM_PATTERN: int = 0  # 1: ONNX Runtime keeps a memory pattern per batch shape (more resident memory)
     RUNTIME: Runtime = DEFAULT_RUNTIME  # onnxruntime | openvino: what runs the ONNX file
     BATCH_SIZE: int = 8
     BATCH_WAIT_MS: int = 0

@@ -74,15 +74,15 @@ def test_session_options_and_io_names(tiny_model_dir):
     opts = handle.session.get_session_options()
     assert opts.intra_op_num_threads == 1 and opts.inter_op_num_threads == 1
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-    assert opts.enable_mem_pattern is True
+    assert opts.enable_mem_pattern is False  # batches of every size: no plan kept per shape
     assert (handle.input_name, handle.output_name, handle.apply_softmax) == ("input", "probabilities", False)
     assert handle.session.get_providers() == ["CPUExecutionProvider"]
     assert (handle.model, handle.variant) == ("Tiny", "fp32")
 
 
-def test_memory_pattern_off_when_asked(tiny_model_dir):
-    handle = session.create_session(load(MODEL_DIR=tiny_model_dir, ORT_MEM_PATTERN="0"), threads=1, spin=False)
-    assert handle.session.get_session_options().enable_mem_pattern is False
+def test_memory_pattern_when_asked(tiny_model_dir):
+    handle = session.create_session(load(MODEL_DIR=tiny_model_dir, ORT_MEM_PATTERN="1"), threads=1, spin=False)
+    assert handle.session.get_session_options().enable_mem_pattern is True
 
 
 def test_unknown_variant_and_missing_card(tiny_model_dir, tmp_path):
