@@ -86,14 +86,20 @@ class ModelHandle:
     labels_file: str = ""  # the class index the folder carries (the card's `labels`); "": none, use LABELS_FILE
 
 
-def open_session(path: str, threads: int, spin: bool, runtime: str = DEFAULT_RUNTIME, mem_pattern: bool = False):
+def open_session(
+    path: str,
+    threads: int,
+    spin: bool,
+    runtime: str = DEFAULT_RUNTIME,
+    mem_pattern: bool = bool(Settings.ORT_MEM_PATTERN),  # the workers' default, so raw and peers run alike
+):
     """A CPU session with fixed intra-op threads, one inter-op thread and full graph optimisation (the benchmark
     opens its sessions through this too, so it measures exactly what the worker runs). RUNTIME=openvino: an
     OpenVINO compiled model of the same file behind the same calls (openvino_session).
 
-    `mem_pattern` False (ORT_MEM_PATTERN=0): ONNX Runtime places each run's tensors as it goes instead of keeping
-    a plan per input shape; a worker's batches come in every size up to BATCH_SIZE, and it would keep one for each
-    size it met, for no speed."""
+    `mem_pattern` False (ORT_MEM_PATTERN=0, the default): ONNX Runtime places each run's tensors as it goes instead
+    of keeping a plan per input shape; a worker's batches come in every size up to BATCH_SIZE, and it would keep
+    one for each size it met, for no speed."""
     if runtime not in tuple(Runtime):
         raise ValueError(f"RUNTIME={runtime!r} is not one of {[r.value for r in Runtime]}")
     if runtime == Runtime.OPENVINO:
